@@ -20,6 +20,8 @@ pub enum ErrorCode {
     Denied,
     Unsupported,
     TooManyRequests,
+    /// Not in the spec's table; the CNCF registry's code for a bad `n`.
+    PaginationNumberInvalid,
 }
 
 impl ErrorCode {
@@ -40,6 +42,7 @@ impl ErrorCode {
             Self::Denied => "DENIED",
             Self::Unsupported => "UNSUPPORTED",
             Self::TooManyRequests => "TOOMANYREQUESTS",
+            Self::PaginationNumberInvalid => "PAGINATION_NUMBER_INVALID",
         }
     }
 
@@ -60,6 +63,7 @@ impl ErrorCode {
             Self::Denied => "requested access to the resource is denied",
             Self::Unsupported => "the operation is unsupported",
             Self::TooManyRequests => "too many requests",
+            Self::PaginationNumberInvalid => "invalid number of results requested",
         }
     }
 
@@ -79,7 +83,8 @@ impl ErrorCode {
             | Self::ManifestBlobUnknown
             | Self::ManifestInvalid
             | Self::NameInvalid
-            | Self::SizeInvalid => 400,
+            | Self::SizeInvalid
+            | Self::PaginationNumberInvalid => 400,
         }
     }
 }

@@ -1,1 +1,14 @@
+//! The Berth registry server.
+//!
+//! Layers, from the bottom: [`config`] (the zot-schema config file),
+//! [`storage`] (OCI image layouts on the local filesystem), [`registry`]
+//! (the domain: uploads, manifests, tags, referrers), [`api`] (HTTP: a
+//! request path parsed into a typed endpoint, handlers, the one place errors
+//! become OCI error bodies) and [`server`] (binding, logging, shutdown).
 
+pub mod api;
+pub mod config;
+pub mod logging;
+pub mod registry;
+pub mod server;
+pub mod storage;

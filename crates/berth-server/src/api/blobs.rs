@@ -1,0 +1,78 @@
+//! Blob reads and deletes.
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use berth_oci::range::{RangeRequest, parse_range};
+use berth_oci::{Digest, RepoName};
+use http::{HeaderMap, StatusCode, header};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
+
+use super::error::ApiError;
+use super::{ApiResult, set_header};
+use crate::registry::Registry;
+
+/// Read size when streaming a blob: large reads keep the pull rate near
+/// the disk's and loopback's limits.
+const READ_CHUNK: usize = 1 << 20;
+
+/// `GET`/`HEAD /v2/<name>/blobs/<digest>`, with single `Range` support.
+pub(crate) async fn get(
+    reg: &Registry,
+    name: &RepoName,
+    digest: &Digest,
+    headers: &HeaderMap,
+    head: bool,
+) -> ApiResult {
+    let (mut file, len) = reg.open_blob(name, digest).await?;
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map_or(RangeRequest::Full, |r| parse_range(r, len));
+    let (status, start, count) = match range {
+        RangeRequest::Full => (StatusCode::OK, 0, len),
+        RangeRequest::Partial { start, end } => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
+        RangeRequest::Unsatisfiable => {
+            return Err(ApiError::new(berth_oci::ErrorCode::BlobUnknown, "requested range not satisfiable")
+                .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .with_header(header::CONTENT_RANGE, &format!("bytes */{len}")));
+        }
+    };
+    let body = if head {
+        Body::empty()
+    } else {
+        if start > 0 {
+            file.seek(std::io::SeekFrom::Start(start))
+                .await
+                .map_err(ApiError::internal)?;
+        }
+        Body::from_stream(ReaderStream::with_capacity(file.take(count), READ_CHUNK))
+    };
+    let mut resp = (status, body).into_response();
+    set_header(&mut resp, "content-type", "application/octet-stream");
+    set_header(&mut resp, "content-length", &count.to_string());
+    set_header(&mut resp, "docker-content-digest", &digest.to_string());
+    set_header(&mut resp, "etag", &format!("\"{digest}\""));
+    set_header(&mut resp, "accept-ranges", "bytes");
+    set_header(&mut resp, "cache-control", "max-age=31536000");
+    if status == StatusCode::PARTIAL_CONTENT {
+        set_header(
+            &mut resp,
+            "content-range",
+            &format!("bytes {start}-{}/{len}", start + count - 1),
+        );
+    }
+    Ok(resp)
+}
+
+/// `DELETE /v2/<name>/blobs/<digest>`.
+pub(crate) async fn delete(reg: &Registry, name: &RepoName, digest: &Digest) -> ApiResult {
+    reg.delete_blob(name, digest).await?;
+    Ok(accepted_empty())
+}
+
+pub(crate) fn accepted_empty() -> Response {
+    let mut resp = StatusCode::ACCEPTED.into_response();
+    set_header(&mut resp, "content-length", "0");
+    resp
+}

@@ -1,0 +1,216 @@
+//! A request path parsed into a typed [`Endpoint`], by a pure function.
+//!
+//! Repository names may contain `/`, so a path is read from its end: the
+//! trailing keywords (`manifests/<ref>`, `blobs/uploads/<id>`, ...) decide
+//! the endpoint and everything before them is the name. Names, digests,
+//! references and upload ids are validated here, so handlers only ever see
+//! typed values.
+
+use berth_oci::digest::DigestError;
+use berth_oci::{Digest, Reference, RepoName};
+
+use crate::registry::UploadId;
+
+/// A route of the distribution API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/v2/`
+    Base,
+    /// `/v2/_catalog`
+    Catalog,
+    /// `/v2/_oci/ext/discover`
+    Discover,
+    /// `/v2/<name>/tags/list`
+    Tags { name: RepoName },
+    /// `/v2/<name>/manifests/<reference>`
+    Manifest { name: RepoName, reference: Reference },
+    /// `/v2/<name>/blobs/<digest>`
+    Blob { name: RepoName, digest: Digest },
+    /// `/v2/<name>/blobs/uploads/`
+    UploadStart { name: RepoName },
+    /// `/v2/<name>/blobs/uploads/<id>`
+    Upload { name: RepoName, id: UploadId },
+    /// `/v2/<name>/referrers/<digest>`
+    Referrers { name: RepoName, digest: Digest },
+}
+
+/// Why a path is not an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathError {
+    /// No route has this shape.
+    NotFound,
+    /// The route is right but the repository name breaks the grammar.
+    NameInvalid(String),
+    /// The digest is malformed.
+    DigestInvalid(String),
+    /// The digest uses an algorithm Berth does not support.
+    DigestUnsupported(String),
+    /// The tag is malformed.
+    TagInvalid(String),
+    /// The upload id cannot be one Berth issued.
+    UploadUnknown,
+}
+
+fn name(segments: &[&str]) -> Result<RepoName, PathError> {
+    let joined = segments.join("/");
+    joined
+        .parse()
+        .map_err(|e: berth_oci::ParseError| PathError::NameInvalid(e.to_string()))
+}
+
+fn digest(s: &str) -> Result<Digest, PathError> {
+    s.parse().map_err(|e: DigestError| match e {
+        DigestError::Invalid(p) => PathError::DigestInvalid(p.to_string()),
+        DigestError::Unsupported(a) => PathError::DigestUnsupported(a),
+    })
+}
+
+fn reference(s: &str) -> Result<Reference, PathError> {
+    if s.contains(':') {
+        return digest(s).map(Reference::Digest);
+    }
+    s.parse()
+        .map(Reference::Tag)
+        .map_err(|e: berth_oci::ParseError| PathError::TagInvalid(e.to_string()))
+}
+
+/// Decodes `%XX` escapes (clients sometimes send `sha256%3A...`).
+fn percent_decode(path: &str) -> Option<String> {
+    if !path.contains('%') {
+        return Some(path.to_string());
+    }
+    let b = path.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3)?;
+            let s = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(s, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Parses a request path (without the query) into an endpoint.
+pub fn parse_path(path: &str) -> Result<Endpoint, PathError> {
+    let path = percent_decode(path).ok_or(PathError::NotFound)?;
+    let rest = match path.strip_prefix("/v2") {
+        Some("") | Some("/") => return Ok(Endpoint::Base),
+        Some(r) => r.strip_prefix('/').ok_or(PathError::NotFound)?,
+        None => return Err(PathError::NotFound),
+    };
+    match rest {
+        "_catalog" => return Ok(Endpoint::Catalog),
+        "_oci/ext/discover" => return Ok(Endpoint::Discover),
+        _ => {}
+    }
+    let seg: Vec<&str> = rest.split('/').collect();
+    let n = seg.len();
+    let tail = |k: usize| &seg[n - k..];
+    if n >= 3 && tail(2) == ["tags", "list"] {
+        return Ok(Endpoint::Tags {
+            name: name(&seg[..n - 2])?,
+        });
+    }
+    if n >= 3 && tail(2)[0] == "manifests" {
+        return Ok(Endpoint::Manifest {
+            name: name(&seg[..n - 2])?,
+            reference: reference(seg[n - 1])?,
+        });
+    }
+    if n >= 4 && tail(3)[..2] == ["blobs", "uploads"] {
+        let name = name(&seg[..n - 3])?;
+        if seg[n - 1].is_empty() {
+            return Ok(Endpoint::UploadStart { name });
+        }
+        let id = seg[n - 1].parse().map_err(|()| PathError::UploadUnknown)?;
+        return Ok(Endpoint::Upload { name, id });
+    }
+    if n >= 3 && tail(2) == ["blobs", "uploads"] {
+        return Ok(Endpoint::UploadStart {
+            name: name(&seg[..n - 2])?,
+        });
+    }
+    if n >= 3 && tail(2)[0] == "blobs" {
+        return Ok(Endpoint::Blob {
+            name: name(&seg[..n - 2])?,
+            digest: digest(seg[n - 1])?,
+        });
+    }
+    if n >= 3 && tail(2)[0] == "referrers" {
+        return Ok(Endpoint::Referrers {
+            name: name(&seg[..n - 2])?,
+            digest: digest(seg[n - 1])?,
+        });
+    }
+    Err(PathError::NotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    const ID: &str = "0b8a6a3e-3c7e-4a53-8b5c-8f1e7b6a9d10";
+
+    fn n(s: &str) -> RepoName {
+        s.parse().expect("name")
+    }
+
+    #[test]
+    fn table() {
+        let d: Digest = D.parse().expect("digest");
+        let id: UploadId = ID.parse().expect("id");
+        let cases: Vec<(String, Result<Endpoint, PathError>)> = vec![
+            ("/v2/".into(), Ok(Endpoint::Base)),
+            ("/v2".into(), Ok(Endpoint::Base)),
+            ("/v2/_catalog".into(), Ok(Endpoint::Catalog)),
+            ("/v2/_oci/ext/discover".into(), Ok(Endpoint::Discover)),
+            ("/v2/library/alpine/tags/list".into(), Ok(Endpoint::Tags { name: n("library/alpine") })),
+            (
+                "/v2/a/b/c/manifests/latest".into(),
+                Ok(Endpoint::Manifest { name: n("a/b/c"), reference: Reference::Tag("latest".parse().expect("tag")) }),
+            ),
+            (format!("/v2/a/manifests/{D}"), Ok(Endpoint::Manifest { name: n("a"), reference: Reference::Digest(d.clone()) })),
+            (format!("/v2/a/manifests/sha256%3A{}", &D[7..]), Ok(Endpoint::Manifest { name: n("a"), reference: Reference::Digest(d.clone()) })),
+            (format!("/v2/a/blobs/{D}"), Ok(Endpoint::Blob { name: n("a"), digest: d.clone() })),
+            ("/v2/a/blobs/uploads/".into(), Ok(Endpoint::UploadStart { name: n("a") })),
+            ("/v2/a/blobs/uploads".into(), Ok(Endpoint::UploadStart { name: n("a") })),
+            (format!("/v2/a/blobs/uploads/{ID}"), Ok(Endpoint::Upload { name: n("a"), id })),
+            (format!("/v2/a/referrers/{D}"), Ok(Endpoint::Referrers { name: n("a"), digest: d.clone() })),
+            // A name may contain the keywords as components.
+            ("/v2/manifests/manifests/x".into(), Ok(Endpoint::Manifest { name: n("manifests"), reference: Reference::Tag("x".parse().expect("tag")) })),
+            ("/v2/blobs/tags/list".into(), Ok(Endpoint::Tags { name: n("blobs") })),
+            // Errors.
+            ("/".into(), Err(PathError::NotFound)),
+            ("/v3/".into(), Err(PathError::NotFound)),
+            ("/v2x".into(), Err(PathError::NotFound)),
+            ("/v2/a".into(), Err(PathError::NotFound)),
+            ("/v2/a/unknown/x".into(), Err(PathError::NotFound)),
+            ("/v2/tags/list".into(), Err(PathError::NotFound)),
+            ("/v2/a/blobs/uploads/not-a-uuid".into(), Err(PathError::UploadUnknown)),
+            ("/v2/a/blobs/sha256:abc".into(), Err(PathError::DigestInvalid("digest: encoded part must be lower-case hex of the right length".into()))),
+            ("/v2/a/blobs/md5:d41d8cd98f00b204e9800998ecf8427e".into(), Err(PathError::DigestUnsupported("md5".into()))),
+            ("/v2/a/manifests/-bad".into(), Err(PathError::TagInvalid("tag: must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}".into()))),
+            ("/v2/%ZZ/tags/list".into(), Err(PathError::NotFound)),
+        ];
+        for (path, want) in cases {
+            assert_eq!(parse_path(&path), want, "{path}");
+        }
+        for bad in ["/v2/A/tags/list", "/v2/../etc/tags/list", "/v2/a/../../b/tags/list", "/v2//a/tags/list", "/v2/a%2F..%2F..%2Fx/tags/list"] {
+            assert!(matches!(parse_path(bad), Err(PathError::NameInvalid(_))), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(s in "/v2/.*") {
+            let _ = parse_path(&s);
+        }
+    }
+}

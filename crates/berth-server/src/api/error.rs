@@ -1,0 +1,152 @@
+//! The one place where errors become HTTP responses with the OCI error body.
+
+use axum::response::{IntoResponse, Response};
+use berth_oci::{ErrorBody, ErrorCode};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde_json::json;
+
+use super::endpoint::PathError;
+use crate::registry::RegistryError;
+
+/// A response-extension carrying the real cause of a 500, for the access
+/// log; the client only sees a generic message.
+#[derive(Debug, Clone)]
+pub struct InternalCause(pub String);
+
+/// An error answered to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: ErrorCode,
+    message: String,
+    detail: serde_json::Value,
+    headers: HeaderMap,
+    internal: Option<String>,
+}
+
+impl ApiError {
+    /// An error with the code's default status.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::from_u16(code.status()).unwrap_or(StatusCode::BAD_REQUEST),
+            code,
+            message: message.into(),
+            detail: serde_json::Value::Null,
+            headers: HeaderMap::new(),
+            internal: None,
+        }
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = detail;
+        self
+    }
+
+    pub fn with_header(mut self, name: header::HeaderName, value: &str) -> Self {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            self.headers.insert(name, v);
+        }
+        self
+    }
+
+    /// A server fault: logged with its cause, answered generically.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        let mut e = Self::new(ErrorCode::Unsupported, "internal server error")
+            .with_status(StatusCode::INTERNAL_SERVER_ERROR);
+        e.internal = Some(cause.to_string());
+        e
+    }
+
+    /// `405` for a method the route does not have.
+    pub fn method_not_allowed() -> Self {
+        Self::new(ErrorCode::Unsupported, "method not allowed on this route")
+    }
+
+    /// `404` for a path that is no route.
+    pub fn not_found() -> Self {
+        Self::new(ErrorCode::NameUnknown, "no such route")
+    }
+
+    /// `413` for a body over a limit.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(ErrorCode::SizeInvalid, format!("body larger than {limit} bytes"))
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+}
+
+/// The `Range` value for an upload holding `size` bytes: `0-<last byte>`,
+/// and `0-0` when empty, as the spec's examples show.
+pub fn upload_range(size: u64) -> String {
+    format!("0-{}", size.saturating_sub(1))
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        use RegistryError as R;
+        let msg = e.to_string();
+        match e {
+            R::NameUnknown(_) => Self::new(ErrorCode::NameUnknown, msg),
+            R::BlobUnknown(d) => Self::new(ErrorCode::BlobUnknown, msg).with_detail(json!({ "digest": d })),
+            R::UploadUnknown => Self::new(ErrorCode::BlobUploadUnknown, msg),
+            R::UploadOutOfOrder { size } => Self::new(ErrorCode::BlobUploadInvalid, msg)
+                .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .with_header(header::RANGE, &upload_range(size)),
+            R::UploadInvalid(_) => Self::new(ErrorCode::BlobUploadInvalid, msg),
+            R::DigestMismatch { expected, actual } => Self::new(ErrorCode::DigestInvalid, msg)
+                .with_detail(json!({ "expected": expected, "actual": actual })),
+            R::DigestInvalid(_) => Self::new(ErrorCode::DigestInvalid, msg),
+            R::Unsupported(_) => Self::new(ErrorCode::Unsupported, msg),
+            R::ManifestUnknown(r) => Self::new(ErrorCode::ManifestUnknown, msg).with_detail(json!({ "reference": r })),
+            R::ManifestInvalid(_) => Self::new(ErrorCode::ManifestInvalid, msg),
+            R::ManifestBlobUnknown(d) => {
+                Self::new(ErrorCode::ManifestBlobUnknown, msg).with_detail(json!({ "digest": d }))
+            }
+            R::SizeInvalid(_) => Self::new(ErrorCode::SizeInvalid, msg),
+            R::BodyRead(_) => Self::new(ErrorCode::BlobUploadInvalid, msg),
+            R::Storage(e) => Self::internal(e),
+        }
+    }
+}
+
+impl From<PathError> for ApiError {
+    fn from(e: PathError) -> Self {
+        match e {
+            PathError::NotFound => Self::not_found(),
+            PathError::NameInvalid(m) => Self::new(ErrorCode::NameInvalid, m),
+            PathError::DigestInvalid(m) => Self::new(ErrorCode::DigestInvalid, m),
+            PathError::DigestUnsupported(a) => Self::new(
+                ErrorCode::DigestInvalid,
+                format!("unsupported digest algorithm {a:?}"),
+            ),
+            PathError::TagInvalid(m) => Self::new(ErrorCode::ManifestInvalid, m),
+            PathError::UploadUnknown => Self::new(ErrorCode::BlobUploadUnknown, "upload session is not known"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody::single(self.code, self.message, self.detail);
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        let mut resp = (self.status, bytes).into_response();
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        resp.headers_mut().extend(self.headers);
+        if let Some(cause) = self.internal {
+            resp.extensions_mut().insert(InternalCause(cause));
+        }
+        resp
+    }
+}

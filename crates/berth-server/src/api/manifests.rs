@@ -1,0 +1,146 @@
+//! Manifests, tags, the catalog and referrers.
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use berth_oci::manifest::bare_media_type;
+use berth_oci::media::OCI_INDEX;
+use berth_oci::{Digest, ErrorCode, Reference, RepoName};
+use http::{HeaderMap, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::json;
+
+use super::blobs::accepted_empty;
+use super::error::ApiError;
+use super::params::Params;
+use super::{ApiResult, json_response, set_header};
+use crate::registry::Registry;
+
+/// The largest manifest accepted, as zot and the CNCF registry.
+pub(crate) const MAX_MANIFEST_BYTES: usize = 4 << 20;
+
+/// `GET`/`HEAD /v2/<name>/manifests/<reference>`.
+pub(crate) async fn get(reg: &Registry, name: &RepoName, reference: &Reference, head: bool) -> ApiResult {
+    let m = reg.get_manifest(name, reference).await?;
+    let len = m.bytes.len();
+    let body = if head { Body::empty() } else { Body::from(m.bytes) };
+    let mut resp = (StatusCode::OK, body).into_response();
+    set_header(&mut resp, "content-type", &m.media_type);
+    set_header(&mut resp, "content-length", &len.to_string());
+    set_header(&mut resp, "docker-content-digest", &m.digest.to_string());
+    set_header(&mut resp, "etag", &format!("\"{}\"", m.digest));
+    Ok(resp)
+}
+
+/// Reads a body of at most `limit` bytes, answering 413 past it.
+async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::too_large(limit));
+    }
+    let limited = http_body_util::Limited::new(body, limit);
+    match limited.collect().await {
+        Ok(c) => Ok(c.to_bytes().to_vec()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(limit)),
+        Err(e) => Err(ApiError::new(ErrorCode::ManifestInvalid, format!("reading the body failed: {e}"))),
+    }
+}
+
+/// `PUT /v2/<name>/manifests/<reference>`.
+pub(crate) async fn put(
+    reg: &Registry,
+    name: &RepoName,
+    reference: &Reference,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let bytes = read_limited(headers, body, MAX_MANIFEST_BYTES).await?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(bare_media_type);
+    let put = reg.put_manifest(name, reference, content_type, &bytes).await?;
+    let mut resp = StatusCode::CREATED.into_response();
+    set_header(&mut resp, "location", &format!("/v2/{name}/manifests/{}", put.digest));
+    set_header(&mut resp, "docker-content-digest", &put.digest.to_string());
+    set_header(&mut resp, "content-length", "0");
+    if let Some(subject) = put.subject {
+        set_header(&mut resp, "oci-subject", &subject.to_string());
+    }
+    Ok(resp)
+}
+
+/// `DELETE /v2/<name>/manifests/<reference>`.
+pub(crate) async fn delete(reg: &Registry, name: &RepoName, reference: &Reference) -> ApiResult {
+    reg.delete_manifest(name, reference).await?;
+    Ok(accepted_empty())
+}
+
+/// One page of a sorted list: entries after `last`, at most `n`, and the
+/// `Link` to the next page when more remain.
+fn paginate(all: Vec<String>, q: &Params, path: &str) -> Result<(Vec<String>, Option<String>), ApiError> {
+    let n = match q.get("n") {
+        None | Some("") => None,
+        Some(s) => Some(s.parse::<usize>().map_err(|_| {
+            ApiError::new(ErrorCode::PaginationNumberInvalid, format!("n must be a non-negative integer, got {s:?}"))
+        })?),
+    };
+    let start = match q.get("last") {
+        Some(last) if !last.is_empty() => all.partition_point(|x| x.as_str() <= last),
+        _ => 0,
+    };
+    let rest = &all[start..];
+    let Some(n) = n else {
+        return Ok((rest.to_vec(), None));
+    };
+    let page: Vec<String> = rest.iter().take(n).cloned().collect();
+    let link = match page.last() {
+        Some(last) if rest.len() > n => Some(format!("<{path}?n={n}&last={last}>; rel=\"next\"")),
+        _ => None,
+    };
+    Ok((page, link))
+}
+
+fn list_response(key: &str, name: Option<&RepoName>, page: Vec<String>, link: Option<String>) -> Response {
+    let body = match name {
+        Some(n) => json!({ "name": n.as_str(), key: page }),
+        None => json!({ key: page }),
+    };
+    let mut resp = json_response(StatusCode::OK, "application/json", body.to_string().into_bytes());
+    if let Some(link) = link {
+        set_header(&mut resp, "link", &link);
+    }
+    resp
+}
+
+/// `GET /v2/<name>/tags/list`.
+pub(crate) async fn tags(reg: &Registry, name: &RepoName, q: &Params) -> ApiResult {
+    let all = reg.tags(name).await?;
+    let (page, link) = paginate(all, q, &format!("/v2/{name}/tags/list"))?;
+    Ok(list_response("tags", Some(name), page, link))
+}
+
+/// `GET /v2/_catalog`.
+pub(crate) async fn catalog(reg: &Registry, q: &Params) -> ApiResult {
+    let all = reg.catalog().await?.into_iter().map(|n| n.to_string()).collect();
+    let (page, link) = paginate(all, q, "/v2/_catalog")?;
+    Ok(list_response("repositories", None, page, link))
+}
+
+/// `GET /v2/<name>/referrers/<digest>`.
+pub(crate) async fn referrers(reg: &Registry, name: &RepoName, digest: &Digest, q: &Params) -> ApiResult {
+    let filter = q.get("artifactType").filter(|t| !t.is_empty());
+    let manifests = reg.referrers(name, digest, filter).await?;
+    let body = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": manifests,
+    });
+    let mut resp = json_response(StatusCode::OK, OCI_INDEX, body.to_string().into_bytes());
+    if filter.is_some() {
+        set_header(&mut resp, "oci-filters-applied", "artifactType");
+    }
+    Ok(resp)
+}

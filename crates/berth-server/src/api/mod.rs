@@ -1,0 +1,133 @@
+//! The HTTP API: every route of the distribution spec v1.1 plus health
+//! checks.
+//!
+//! A request's path goes through [`endpoint::parse_path`] once; the
+//! `(method, endpoint)` pair picks a handler; handlers call the registry
+//! and build responses; errors become OCI bodies only in [`error`].
+
+pub mod endpoint;
+pub mod error;
+mod access_log;
+mod blobs;
+mod manifests;
+mod params;
+mod uploads;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderValue, Method, StatusCode, header};
+
+use endpoint::{Endpoint, parse_path};
+use error::ApiError;
+use params::Params;
+
+use crate::registry::Registry;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+}
+
+pub(crate) type ApiResult = Result<Response, ApiError>;
+
+/// The application router, without a socket: tests may drive it directly.
+pub fn app(state: AppState) -> Router {
+    let health = || async { (StatusCode::OK, "ok") };
+    Router::new()
+        .route("/livez", get(health))
+        .route("/readyz", get(health))
+        .route("/startupz", get(health))
+        .fallback(dispatch)
+        .with_state(state)
+        .layer(axum::middleware::from_fn(access_log::log_request))
+}
+
+/// Routes every `/v2` request by its parsed endpoint.
+async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let result = match parse_path(parts.uri.path()) {
+        Ok(ep) => {
+            let params = Params::parse(parts.uri.query());
+            route(&state, &parts.method, ep, &params, &parts.headers, body).await
+        }
+        Err(e) => Err(e.into()),
+    };
+    let mut resp = result.unwrap_or_else(IntoResponse::into_response);
+    resp.headers_mut().insert(
+        "Docker-Distribution-API-Version",
+        HeaderValue::from_static("registry/2.0"),
+    );
+    resp
+}
+
+async fn route(
+    state: &AppState,
+    method: &Method,
+    ep: Endpoint,
+    q: &Params,
+    headers: &http::HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let reg = &state.registry;
+    let head = method == Method::HEAD;
+    match (method.clone(), ep) {
+        (Method::GET | Method::HEAD, Endpoint::Base) => Ok(empty(StatusCode::OK, "{}")),
+        (Method::GET, Endpoint::Catalog) => manifests::catalog(reg, q).await,
+        (Method::GET, Endpoint::Discover) => Ok(json_response(
+            StatusCode::OK,
+            "application/json",
+            br#"{"extensions":[]}"#.to_vec(),
+        )),
+        (Method::GET, Endpoint::Tags { name }) => manifests::tags(reg, &name, q).await,
+        (Method::GET | Method::HEAD, Endpoint::Manifest { name, reference }) => {
+            manifests::get(reg, &name, &reference, head).await
+        }
+        (Method::PUT, Endpoint::Manifest { name, reference }) => {
+            manifests::put(reg, &name, &reference, headers, body).await
+        }
+        (Method::DELETE, Endpoint::Manifest { name, reference }) => {
+            manifests::delete(reg, &name, &reference).await
+        }
+        (Method::GET, Endpoint::Referrers { name, digest }) => {
+            manifests::referrers(reg, &name, &digest, q).await
+        }
+        (Method::GET | Method::HEAD, Endpoint::Blob { name, digest }) => {
+            blobs::get(reg, &name, &digest, headers, head).await
+        }
+        (Method::DELETE, Endpoint::Blob { name, digest }) => blobs::delete(reg, &name, &digest).await,
+        (Method::POST, Endpoint::UploadStart { name }) => uploads::start(reg, &name, q, body).await,
+        (Method::GET, Endpoint::Upload { name, id }) => uploads::status(reg, &name, id).await,
+        (Method::PATCH, Endpoint::Upload { name, id }) => uploads::patch(reg, &name, id, headers, body).await,
+        (Method::PUT, Endpoint::Upload { name, id }) => uploads::put(reg, &name, id, q, headers, body).await,
+        (Method::DELETE, Endpoint::Upload { name, id }) => uploads::cancel(reg, &name, id).await,
+        _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+/// A response with a small fixed JSON body.
+fn empty(status: StatusCode, json: &'static str) -> Response {
+    json_response(status, "application/json", json.as_bytes().to_vec())
+}
+
+/// A response with a body and its content type.
+fn json_response(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response {
+    let mut resp = (status, body).into_response();
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
+/// Sets a header from a string, skipping values that are not valid header
+/// text (never the case for the digests, names and numbers used here).
+fn set_header(resp: &mut Response, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        resp.headers_mut().insert(name, v);
+    }
+}

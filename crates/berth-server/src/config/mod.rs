@@ -1,0 +1,137 @@
+//! The configuration file, in zot's schema.
+//!
+//! A file is read as JSON, YAML or TOML by its extension, turned into one
+//! `serde_json::Value`, and deserialised into [`Config`] with the path of
+//! every key tracked, so an error names the key (`storage.gcDelay: ...`).
+//! Unknown keys are refused. Keys that zot has but Berth does not implement
+//! yet are refused with a message saying so, never silently ignored: a
+//! security setting that is read but not enforced would be worse than none.
+
+mod model;
+mod value;
+
+use std::path::{Path, PathBuf};
+
+pub use model::{Config, HttpConfig, LogConfig, LogFormat, StorageConfig};
+pub use value::{DurationValue, PortValue};
+
+/// The port `berth serve` listens on when no config is given (zot's default).
+pub const DEFAULT_PORT: u16 = 8080;
+/// The data directory `berth serve` uses when no config is given, relative
+/// to the current directory.
+pub const DEFAULT_ROOT: &str = "berth-data";
+/// The distribution-spec version Berth implements.
+pub const DIST_SPEC_VERSION: &str = "1.1.1";
+
+/// A configuration that cannot be used. Its `Display` is one line naming the
+/// offending key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: unsupported config file extension (use .json, .yaml, .yml or .toml)")]
+    Extension { path: PathBuf },
+    #[error("{path}: not valid {format}: {message}")]
+    Syntax {
+        path: PathBuf,
+        format: &'static str,
+        message: String,
+    },
+    #[error("{key}: {message}")]
+    Key { key: String, message: String },
+}
+
+impl ConfigError {
+    pub(crate) fn key(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Key {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Config {
+    /// The embedded default: 127.0.0.1:8080, data in `./berth-data`.
+    pub fn embedded_default() -> Self {
+        Config {
+            dist_spec_version: DIST_SPEC_VERSION.to_string(),
+            storage: StorageConfig::with_root(PathBuf::from(DEFAULT_ROOT)),
+            http: HttpConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        let syntax = |format: &'static str, message: String| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            format,
+            message: message.replace('\n', " "),
+        };
+        let value: serde_json::Value = match ext.as_deref() {
+            Some("json") => serde_json::from_str(&text).map_err(|e| syntax("JSON", e.to_string()))?,
+            Some("yaml" | "yml") => {
+                serde_saphyr::from_str(&text).map_err(|e| syntax("YAML", e.to_string()))?
+            }
+            Some("toml") => {
+                let v: toml::Value = toml::from_str(&text).map_err(|e| syntax("TOML", e.to_string()))?;
+                serde_json::to_value(v).map_err(|e| syntax("TOML", e.to_string()))?
+            }
+            _ => {
+                return Err(ConfigError::Extension {
+                    path: path.to_path_buf(),
+                });
+            }
+        };
+        Self::from_value(value)
+    }
+
+    /// Deserialises and checks a config already parsed into a JSON value.
+    pub fn from_value(value: serde_json::Value) -> Result<Self, ConfigError> {
+        if !value.is_object() {
+            return Err(ConfigError::key("(top level)", "the config must be an object"));
+        }
+        model::refuse_unimplemented(&value)?;
+        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+            let key = e.path().to_string();
+            let message = e.inner().to_string();
+            match message.strip_prefix("unknown field `") {
+                Some(rest) => {
+                    let field = rest.split('`').next().unwrap_or(rest);
+                    let full = if key == "." || key.is_empty() {
+                        field.to_string()
+                    } else if key.ends_with(field) {
+                        key.clone()
+                    } else {
+                        format!("{key}.{field}")
+                    };
+                    ConfigError::key(full, "unknown key")
+                }
+                None => ConfigError::key(if key == "." { "(top level)".into() } else { key }, message),
+            }
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.storage.root_directory.as_os_str().is_empty() {
+            return Err(ConfigError::key("storage.rootDirectory", "must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,244 @@
+//! The config structs. Field names follow zot's JSON keys exactly; every
+//! struct refuses unknown keys. Defaults are zot's unless noted.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::value::{DurationValue, PortValue};
+use super::{ConfigError, DEFAULT_PORT, DIST_SPEC_VERSION};
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Config {
+    /// Accepted for compatibility; Berth always speaks [`DIST_SPEC_VERSION`].
+    #[serde(default = "default_dist_spec")]
+    pub dist_spec_version: String,
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+fn default_dist_spec() -> String {
+    DIST_SPEC_VERSION.to_string()
+}
+
+/// `storage`: where repositories live and how they are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StorageConfig {
+    /// Directory holding one OCI image layout per repository. Required.
+    pub root_directory: PathBuf,
+    /// fsync blobs, manifests and `index.json` before acknowledging (zot's
+    /// `commit`, default false: a crash of the process loses nothing
+    /// acknowledged either way, a power loss may without it).
+    #[serde(default)]
+    pub commit: bool,
+    /// Store identical blobs once with hard links (default true). Parsed
+    /// and kept; the storage-engine work acts on it.
+    #[serde(default = "yes")]
+    pub dedupe: bool,
+    /// Garbage-collect unreferenced content (default true). Parsed and kept;
+    /// the storage-engine work acts on it.
+    #[serde(default = "yes")]
+    pub gc: bool,
+    /// Minimum age of content before GC may remove it (default 1h).
+    #[serde(default = "one_hour", rename = "gcDelay")]
+    pub gc_delay: DurationValue,
+    /// Interval between GC runs (default 1h).
+    #[serde(default = "one_hour", rename = "gcInterval")]
+    pub gc_interval: DurationValue,
+    /// zot's switch to skip re-reading storage at start. Berth never
+    /// re-reads storage at start, so this is accepted and has no effect.
+    #[serde(default)]
+    pub fast_restart: bool,
+}
+
+impl StorageConfig {
+    pub fn with_root(root_directory: PathBuf) -> Self {
+        Self {
+            root_directory,
+            commit: false,
+            dedupe: true,
+            gc: true,
+            gc_delay: one_hour(),
+            gc_interval: one_hour(),
+            fast_restart: false,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn one_hour() -> DurationValue {
+    DurationValue(Duration::from_secs(3600))
+}
+
+/// `http`: the listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpConfig {
+    /// Address to bind (default 127.0.0.1).
+    #[serde(default = "default_address")]
+    pub address: String,
+    /// Port to bind (default 8080; 0 picks a free port and logs it).
+    #[serde(default = "default_port")]
+    pub port: PortValue,
+    /// Realm named in authentication challenges (default "berth").
+    #[serde(default = "default_realm")]
+    pub realm: String,
+    /// zot's `compat` list (e.g. `["docker2s2"]`). Berth always stores and
+    /// serves Docker schema2 manifests and lists, so this needs no switch.
+    #[serde(default)]
+    pub compat: Vec<CompatValue>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            address: default_address(),
+            port: default_port(),
+            realm: default_realm(),
+            compat: Vec::new(),
+        }
+    }
+}
+
+/// Values allowed in `http.compat`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum CompatValue {
+    #[serde(rename = "docker2s2")]
+    Docker2s2,
+}
+
+fn default_address() -> String {
+    "127.0.0.1".to_string()
+}
+
+fn default_port() -> PortValue {
+    PortValue(DEFAULT_PORT)
+}
+
+fn default_realm() -> String {
+    "berth".to_string()
+}
+
+/// `log`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LogConfig {
+    /// One of trace, debug, info, warn, error (default info; zot's `panic`
+    /// and `fatal` mean error).
+    #[serde(default = "default_level")]
+    pub level: LogLevel,
+    /// A file to append logs to (default: standard error).
+    #[serde(default)]
+    pub output: Option<PathBuf>,
+    /// `text` or `json` (Berth's own key; default text).
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: default_level(),
+            output: None,
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// `log.level`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Panic,
+    Fatal,
+}
+
+impl LogLevel {
+    /// The `tracing` filter directive for the level.
+    pub fn directive(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error | LogLevel::Panic | LogLevel::Fatal => "error",
+        }
+    }
+}
+
+fn default_level() -> LogLevel {
+    LogLevel::Info
+}
+
+/// `log.format`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// zot keys Berth does not implement yet. A config that sets one (to
+/// anything but null or an empty object) is refused, naming the key.
+const NOT_YET: &[&str] = &[
+    "extensions",
+    "scheduler",
+    "cluster",
+    "storage.subPaths",
+    "storage.storageDriver",
+    "storage.cacheDriver",
+    "storage.remoteCache",
+    "storage.retention",
+    "storage.redirectBlobURL",
+    "storage.maxRepos",
+    "storage.gcTimeWindow",
+    "http.tls",
+    "http.auth",
+    "http.accessControl",
+    "http.ratelimit",
+    "http.externalUrl",
+    "http.allowOrigin",
+    "http.readTimeout",
+    "http.writeTimeout",
+    "log.audit",
+];
+
+pub(super) fn refuse_unimplemented(value: &serde_json::Value) -> Result<(), ConfigError> {
+    for key in NOT_YET {
+        let mut v = value;
+        let mut found = true;
+        for part in key.split('.') {
+            match v.get(part) {
+                Some(next) => v = next,
+                None => {
+                    found = false;
+                    break;
+                }
+            }
+        }
+        let empty = v.is_null() || v.as_object().is_some_and(|o| o.is_empty());
+        if found && !empty {
+            return Err(ConfigError::key(
+                *key,
+                "zot key not supported by this version of berth",
+            ));
+        }
+    }
+    Ok(())
+}

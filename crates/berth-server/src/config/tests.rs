@@ -1,0 +1,78 @@
+use super::*;
+
+fn err(json: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(json).expect("test json");
+    Config::from_value(v).expect_err("should be refused").to_string()
+}
+
+#[test]
+fn minimal_gets_zot_defaults() {
+    let c = Config::from_value(serde_json::json!({"storage":{"rootDirectory":"/tmp/x"}}))
+        .expect("valid");
+    assert_eq!(c.http.port.0, 8080);
+    assert_eq!(c.http.address, "127.0.0.1");
+    assert!(c.storage.dedupe && c.storage.gc && !c.storage.commit);
+    assert_eq!(c.storage.gc_delay.0.as_secs(), 3600);
+}
+
+#[test]
+fn zot_spellings() {
+    let c = Config::from_value(serde_json::json!({
+        "distSpecVersion":"1.1.1",
+        "storage":{"rootDirectory":"/tmp/x","gcDelay":"2h","gcInterval":3600000000000u64,"dedupe":false},
+        "http":{"address":"0.0.0.0","port":"5000","compat":["docker2s2"]},
+        "log":{"level":"debug"}
+    }))
+    .expect("valid");
+    assert_eq!(c.http.port.0, 5000);
+    assert_eq!(c.storage.gc_delay.0.as_secs(), 7200);
+    assert_eq!(c.storage.gc_interval.0.as_secs(), 3600);
+}
+
+#[test]
+fn errors_name_the_key() {
+    let cases = [
+        (r#"{"storage":{"rootDirectory":"/x","bogus":1}}"#, "storage.bogus: unknown key"),
+        (r#"{"storage":{"rootDirectory":"/x"},"nope":1}"#, "nope: unknown key"),
+        (r#"{"storage":{"rootDirectory":"/x"},"http":{"port":"99999"}}"#, "http.port: invalid port"),
+        (r#"{"storage":{"rootDirectory":"/x","gcDelay":"soon"}}"#, "storage.gcDelay: invalid duration"),
+        (r#"{"storage":{"rootDirectory":"/x"},"log":{"level":"loud"}}"#, "log.level: unknown variant"),
+        (r#"{"storage":{"rootDirectory":"/x","dedupe":"yes"}}"#, "storage.dedupe: invalid type"),
+        (r#"{"storage":{}}"#, "rootDirectory"),
+        (r#"{}"#, "storage"),
+        (r#"{"storage":{"rootDirectory":"/x"},"http":{"auth":{"htpasswd":{"path":"/p"}}}}"#, "http.auth: zot key not supported"),
+    ];
+    for (json, want) in cases {
+        let got = err(json);
+        assert!(got.contains(want), "{json}: got {got:?}, want {want:?}");
+        assert!(!got.contains('\n'), "one line: {got:?}");
+    }
+}
+
+#[test]
+fn empty_extensions_object_is_fine() {
+    Config::from_value(serde_json::json!({"storage":{"rootDirectory":"/x"},"extensions":{}}))
+        .expect("empty extensions is accepted");
+}
+
+#[test]
+fn formats_by_extension() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = [
+        ("c.json", r#"{"storage":{"rootDirectory":"/d"},"http":{"port":"5001"}}"#),
+        ("c.yaml", "storage:\n  rootDirectory: /d\nhttp:\n  port: 5001\n"),
+        ("c.toml", "[storage]\nrootDirectory = \"/d\"\n[http]\nport = \"5001\"\n"),
+    ];
+    for (name, text) in files {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        let c = Config::load(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(c.http.port.0, 5001, "{name}");
+    }
+    let p = dir.path().join("c.ini");
+    std::fs::write(&p, "x").expect("write");
+    assert!(Config::load(&p).is_err());
+    let p = dir.path().join("bad.yaml");
+    std::fs::write(&p, "storage:\n  rootDirectory: /d\n  gcc: true\n").expect("write");
+    assert_eq!(Config::load(&p).expect_err("bad").to_string(), "storage.gcc: unknown key");
+}

@@ -1,0 +1,39 @@
+//! The registry layer's error.
+
+use berth_oci::Digest;
+
+use crate::storage::StorageError;
+
+/// What went wrong in a registry operation. Each variant is a distinct
+/// answer the API gives; only `Storage` is the server's fault.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("repository {0} is not known")]
+    NameUnknown(String),
+    #[error("blob {0} is not known")]
+    BlobUnknown(Digest),
+    #[error("upload session is not known")]
+    UploadUnknown,
+    #[error("chunk out of order: the upload has {size} bytes")]
+    UploadOutOfOrder { size: u64 },
+    #[error("upload invalid: {0}")]
+    UploadInvalid(String),
+    #[error("digest {expected} does not match the content ({actual})")]
+    DigestMismatch { expected: Digest, actual: Digest },
+    #[error("{0}")]
+    DigestInvalid(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("manifest {0} is not known")]
+    ManifestUnknown(String),
+    #[error("{0}")]
+    ManifestInvalid(String),
+    #[error("manifest references {0}, which is not in the repository")]
+    ManifestBlobUnknown(Digest),
+    #[error("{0}")]
+    SizeInvalid(String),
+    #[error("reading the request body failed: {0}")]
+    BodyRead(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}

@@ -1,0 +1,330 @@
+//! [`FsStore`]: OCI image layouts on the local filesystem.
+
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use berth_oci::media::OCI_LAYOUT_VERSION;
+use berth_oci::{Digest, RepoName};
+use tokio::io::AsyncWriteExt;
+
+use super::index::OciIndex;
+use super::locks::RepoLocks;
+use super::{IoContext, StorageError, StorageResult};
+
+pub(crate) const INDEX_JSON: &str = "index.json";
+pub(crate) const OCI_LAYOUT: &str = "oci-layout";
+pub(crate) const UPLOADS_DIR: &str = ".uploads";
+pub(crate) const BLOBS_DIR: &str = "blobs";
+
+/// The local-filesystem store. Cheap to share behind an `Arc`.
+pub struct FsStore {
+    root: PathBuf,
+    /// fsync files and their directories before a write is acknowledged.
+    commit: bool,
+    locks: RepoLocks,
+}
+
+fn not_found(e: &std::io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory)
+}
+
+impl FsStore {
+    /// Opens (creating if needed) a store rooted at `root`.
+    pub async fn open(root: PathBuf, commit: bool) -> StorageResult<Self> {
+        tokio::fs::create_dir_all(&root).await.at(&root)?;
+        Ok(Self {
+            root,
+            commit,
+            locks: RepoLocks::default(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory of a repository. Safe: a [`RepoName`] has no `..`.
+    pub fn repo_dir(&self, repo: &RepoName) -> PathBuf {
+        self.root.join(repo.as_str())
+    }
+
+    /// The path of a blob in a repository.
+    pub fn blob_path(&self, repo: &RepoName, digest: &Digest) -> PathBuf {
+        self.repo_dir(repo)
+            .join(BLOBS_DIR)
+            .join(digest.algorithm().as_str())
+            .join(digest.hex())
+    }
+
+    /// The directory of upload sessions and temporary files.
+    pub fn uploads_dir(&self, repo: &RepoName) -> PathBuf {
+        self.repo_dir(repo).join(UPLOADS_DIR)
+    }
+
+    /// Whether the repository exists (has an `index.json`).
+    pub async fn repo_exists(&self, repo: &RepoName) -> StorageResult<bool> {
+        let p = self.repo_dir(repo).join(INDEX_JSON);
+        match tokio::fs::metadata(&p).await {
+            Ok(m) => Ok(m.is_file()),
+            Err(e) if not_found(&e) => Ok(false),
+            Err(e) => Err(e).at(&p),
+        }
+    }
+
+    /// Creates the repository's layout if it is missing.
+    pub async fn ensure_repo(&self, repo: &RepoName) -> StorageResult<()> {
+        if self.repo_exists(repo).await? {
+            return Ok(());
+        }
+        let dir = self.repo_dir(repo);
+        let uploads = dir.join(UPLOADS_DIR);
+        tokio::fs::create_dir_all(&uploads).await.at(&uploads)?;
+        let lock = self.locks.get(repo.as_str());
+        let _guard = lock.lock().await;
+        let layout = dir.join(OCI_LAYOUT);
+        if tokio::fs::metadata(&layout).await.is_err() {
+            let body = format!("{{\"imageLayoutVersion\":\"{OCI_LAYOUT_VERSION}\"}}");
+            self.write_atomic(repo, &layout, body.as_bytes()).await?;
+        }
+        if !self.repo_exists(repo).await? {
+            self.write_index(repo, &OciIndex::default()).await?;
+        }
+        Ok(())
+    }
+
+    /// The size of a blob, `None` if the repository does not have it.
+    pub async fn blob_len(&self, repo: &RepoName, digest: &Digest) -> StorageResult<Option<u64>> {
+        let p = self.blob_path(repo, digest);
+        match tokio::fs::metadata(&p).await {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Ok(None),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(e).at(&p),
+        }
+    }
+
+    /// Opens a blob for reading, with its size.
+    pub async fn open_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> StorageResult<Option<(tokio::fs::File, u64)>> {
+        let p = self.blob_path(repo, digest);
+        let file = match tokio::fs::File::open(&p).await {
+            Ok(f) => f,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(e).at(&p),
+        };
+        let len = file.metadata().await.at(&p)?.len();
+        Ok(Some((file, len)))
+    }
+
+    /// Reads a whole blob (for manifests, which are small).
+    pub async fn read_blob(&self, repo: &RepoName, digest: &Digest) -> StorageResult<Option<Vec<u8>>> {
+        let p = self.blob_path(repo, digest);
+        match tokio::fs::read(&p).await {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(e).at(&p),
+        }
+    }
+
+    /// Removes a blob; returns whether it existed.
+    pub async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> StorageResult<bool> {
+        let p = self.blob_path(repo, digest);
+        match tokio::fs::remove_file(&p).await {
+            Ok(()) => Ok(true),
+            Err(e) if not_found(&e) => Ok(false),
+            Err(e) => Err(e).at(&p),
+        }
+    }
+
+    /// Writes a small blob whose digest the caller has computed.
+    pub async fn put_blob_bytes(&self, repo: &RepoName, digest: &Digest, bytes: &[u8]) -> StorageResult<()> {
+        if self.blob_len(repo, digest).await?.is_some() {
+            return Ok(());
+        }
+        let p = self.blob_path(repo, digest);
+        self.write_atomic(repo, &p, bytes).await
+    }
+
+    /// Moves a complete, verified upload file into place as a blob.
+    pub async fn commit_upload(&self, repo: &RepoName, upload: &Path, digest: &Digest) -> StorageResult<()> {
+        let dest = self.blob_path(repo, digest);
+        if self.commit {
+            let f = tokio::fs::File::open(upload).await.at(upload)?;
+            f.sync_all().await.at(upload)?;
+        }
+        self.rename_into(upload, &dest).await
+    }
+
+    /// Makes `digest` from repository `from` available in `to`: a hard link
+    /// where the filesystem allows, else a copy. Returns false if `from`
+    /// lacks the blob.
+    pub async fn link_blob(&self, from: &RepoName, to: &RepoName, digest: &Digest) -> StorageResult<bool> {
+        let src = self.blob_path(from, digest);
+        if self.blob_len(from, digest).await?.is_none() {
+            return Ok(false);
+        }
+        self.ensure_repo(to).await?;
+        if self.blob_len(to, digest).await?.is_some() {
+            return Ok(true);
+        }
+        let tmp = self.temp_path(to);
+        let linked = match tokio::fs::hard_link(&src, &tmp).await {
+            Ok(()) => true,
+            Err(e) if not_found(&e) => return Ok(false),
+            Err(_) => false,
+        };
+        if !linked {
+            match tokio::fs::copy(&src, &tmp).await {
+                Ok(_) => {}
+                Err(e) if not_found(&e) => return Ok(false),
+                Err(e) => return Err(e).at(&src),
+            }
+        }
+        self.rename_into(&tmp, &self.blob_path(to, digest)).await?;
+        Ok(true)
+    }
+
+    /// The repository's `index.json`, `None` if the repository is missing.
+    pub async fn read_index(&self, repo: &RepoName) -> StorageResult<Option<OciIndex>> {
+        let p = self.repo_dir(repo).join(INDEX_JSON);
+        let bytes = match tokio::fs::read(&p).await {
+            Ok(b) => b,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(e).at(&p),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StorageError::Corrupt {
+                path: p,
+                message: e.to_string(),
+            })
+    }
+
+    /// Read-modify-writes `index.json` under the repository's lock. `f`
+    /// returns whether it changed anything (the file is rewritten only
+    /// then) and a value handed back to the caller.
+    pub async fn update_index<R>(
+        &self,
+        repo: &RepoName,
+        f: impl FnOnce(&mut OciIndex) -> (bool, R),
+    ) -> StorageResult<R> {
+        let lock = self.locks.get(repo.as_str());
+        let _guard = lock.lock().await;
+        let mut index = self.read_index(repo).await?.unwrap_or_default();
+        let (changed, out) = f(&mut index);
+        if changed {
+            self.write_index(repo, &index).await?;
+        }
+        Ok(out)
+    }
+
+    async fn write_index(&self, repo: &RepoName, index: &OciIndex) -> StorageResult<()> {
+        let p = self.repo_dir(repo).join(INDEX_JSON);
+        let bytes = serde_json::to_vec(index).map_err(|e| StorageError::Corrupt {
+            path: p.clone(),
+            message: e.to_string(),
+        })?;
+        self.write_atomic(repo, &p, &bytes).await
+    }
+
+    /// A fresh temporary path in the repository's `.uploads/`.
+    pub fn temp_path(&self, repo: &RepoName) -> PathBuf {
+        self.uploads_dir(repo)
+            .join(format!("tmp-{}", uuid::Uuid::new_v4().simple()))
+    }
+
+    /// Writes `bytes` to a temporary file and renames it onto `dest`.
+    async fn write_atomic(&self, repo: &RepoName, dest: &Path, bytes: &[u8]) -> StorageResult<()> {
+        let uploads = self.uploads_dir(repo);
+        tokio::fs::create_dir_all(&uploads).await.at(&uploads)?;
+        let tmp = self.temp_path(repo);
+        let result = async {
+            let mut f = tokio::fs::File::create(&tmp).await.at(&tmp)?;
+            f.write_all(bytes).await.at(&tmp)?;
+            f.flush().await.at(&tmp)?;
+            if self.commit {
+                f.sync_all().await.at(&tmp)?;
+            }
+            drop(f);
+            self.rename_into(&tmp, dest).await
+        }
+        .await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        result
+    }
+
+    /// Renames `src` onto `dest`, creating `dest`'s directory if needed.
+    async fn rename_into(&self, src: &Path, dest: &Path) -> StorageResult<()> {
+        if let Some(parent) = dest.parent() {
+            tokio::fs::create_dir_all(parent).await.at(parent)?;
+        }
+        tokio::fs::rename(src, dest).await.at(dest)?;
+        if self.commit {
+            if let Some(parent) = dest.parent() {
+                let dir = tokio::fs::File::open(parent).await.at(parent)?;
+                dir.sync_all().await.at(parent)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every repository under the root, sorted by name.
+    pub async fn list_repos(&self) -> StorageResult<Vec<RepoName>> {
+        let root = self.root.clone();
+        let found = tokio::task::spawn_blocking(move || walk_repos(&root))
+            .await
+            .map_err(|e| StorageError::Io {
+                path: self.root.clone(),
+                source: std::io::Error::other(e),
+            })??;
+        let mut names: Vec<RepoName> = found.iter().filter_map(|n| n.parse().ok()).collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+/// Depth-first walk collecting the relative paths of directories holding an
+/// `index.json`. Directories whose name cannot be a name component (such as
+/// `.uploads`, `_trivy`) and a repository's own `blobs` are skipped.
+fn walk_repos(root: &Path) -> StorageResult<Vec<String>> {
+    let mut out = Vec::new();
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, name)) = stack.pop() {
+        let is_repo = !name.is_empty() && dir.join(INDEX_JSON).is_file();
+        if is_repo {
+            out.push(name.clone());
+        }
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if not_found(&e) => continue,
+            Err(e) => return Err(e).at(&dir),
+        };
+        for entry in entries {
+            let entry = entry.at(&dir)?;
+            let Ok(file_name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if (is_repo && file_name == BLOBS_DIR)
+                || !entry.file_type().at(&dir)?.is_dir()
+                || !file_name
+                    .bytes()
+                    .next()
+                    .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            {
+                continue;
+            }
+            let child = if name.is_empty() {
+                file_name
+            } else {
+                format!("{name}/{file_name}")
+            };
+            stack.push((entry.path(), child));
+        }
+    }
+    Ok(out)
+}

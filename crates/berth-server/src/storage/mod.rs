@@ -1,0 +1,58 @@
+//! Storage: one OCI image layout per repository under a root directory,
+//! exactly as zot writes it.
+//!
+//! ```text
+//! <root>/<repo>/oci-layout             {"imageLayoutVersion":"1.0.0"}
+//! <root>/<repo>/index.json             manifests; tags are ref.name annotations
+//! <root>/<repo>/blobs/<alg>/<hex>      blobs and manifests
+//! <root>/<repo>/.uploads/<id>          upload sessions and temporary files
+//! ```
+//!
+//! Invariants:
+//! - anything not yet committed lives in `.uploads/`; a blob or `index.json`
+//!   appears in place only by an atomic rename of a complete file, so no
+//!   reader ever sees a partial one;
+//! - `index.json` is read-modified-written only under its repository's lock;
+//!   there is no store-wide lock, and blob writes take no lock at all (a
+//!   rename of identical content over identical content is harmless);
+//! - this module knows nothing of manifests' meaning: it stores bytes and
+//!   the layout's index.
+
+mod fs;
+mod index;
+mod locks;
+
+pub use fs::FsStore;
+pub use index::OciIndex;
+
+/// A storage failure. Not-found is not an error here: lookups return
+/// `Option`.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("i/o error on {path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is corrupt: {message}")]
+    Corrupt {
+        path: std::path::PathBuf,
+        message: String,
+    },
+}
+
+pub type StorageResult<T> = Result<T, StorageError>;
+
+/// Attaches a path to an I/O error.
+pub(crate) trait IoContext<T> {
+    fn at(self, path: &std::path::Path) -> StorageResult<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: &std::path::Path) -> StorageResult<T> {
+        self.map_err(|source| StorageError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
