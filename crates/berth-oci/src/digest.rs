@@ -124,7 +124,9 @@ impl FromStr for Digest {
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         {
-            return Err(invalid("encoded part must be lower-case hex of the right length"));
+            return Err(invalid(
+                "encoded part must be lower-case hex of the right length",
+            ));
         }
         Ok(Self {
             algorithm,
@@ -234,14 +236,23 @@ mod tests {
     fn parse_table() {
         let cases: &[(&str, Result<(), &str>)] = &[
             (EMPTY, Ok(())),
-            ("sha512:cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e", Ok(())),
-            ("sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855", Err("invalid")),
+            (
+                "sha512:cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e",
+                Ok(()),
+            ),
+            (
+                "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+                Err("invalid"),
+            ),
             ("sha256:abc", Err("invalid")),
             ("sha256", Err("invalid")),
             (":abc", Err("invalid")),
             ("SHA256:abc", Err("invalid")),
             ("md5:d41d8cd98f00b204e9800998ecf8427e", Err("unsupported")),
-            ("multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8", Err("unsupported")),
+            (
+                "multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8",
+                Err("unsupported"),
+            ),
             ("sha256:../../etc/passwd", Err("invalid")),
             ("", Err("invalid")),
         ];

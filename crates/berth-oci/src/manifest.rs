@@ -76,8 +76,8 @@ impl Manifest {
     /// Parses and checks a manifest body. `content_type` is the request's
     /// `Content-Type`, if any.
     pub fn parse(body: &[u8], content_type: Option<&str>) -> Result<Self, ManifestError> {
-        let raw: RawManifest = serde_json::from_slice(body)
-            .map_err(|e| ManifestError::Invalid(e.to_string()))?;
+        let raw: RawManifest =
+            serde_json::from_slice(body).map_err(|e| ManifestError::Invalid(e.to_string()))?;
         if raw.schema_version != Some(2) {
             return Err(ManifestError::Invalid(format!(
                 "schemaVersion must be 2, got {:?}",
@@ -107,10 +107,14 @@ impl Manifest {
             .ok_or_else(|| ManifestError::UnsupportedMediaType(media_type.clone()))?;
         match kind {
             ManifestKind::Image if raw.config.is_none() => {
-                return Err(ManifestError::Invalid("image manifest has no config".into()));
+                return Err(ManifestError::Invalid(
+                    "image manifest has no config".into(),
+                ));
             }
             ManifestKind::Image if raw.layers.is_none() => {
-                return Err(ManifestError::Invalid("image manifest has no layers".into()));
+                return Err(ManifestError::Invalid(
+                    "image manifest has no layers".into(),
+                ));
             }
             ManifestKind::Index if raw.manifests.is_none() => {
                 return Err(ManifestError::Invalid("index has no manifests".into()));
@@ -165,12 +169,26 @@ mod tests {
     fn media_type_resolution() {
         let m = Manifest::parse(image(None).as_bytes(), None).expect("parse");
         assert_eq!(m.media_type, media::OCI_MANIFEST);
-        let m = Manifest::parse(image(None).as_bytes(), Some(media::DOCKER_MANIFEST)).expect("parse");
+        let m =
+            Manifest::parse(image(None).as_bytes(), Some(media::DOCKER_MANIFEST)).expect("parse");
         assert_eq!(m.media_type, media::DOCKER_MANIFEST);
-        let m = Manifest::parse(image(Some(media::OCI_MANIFEST)).as_bytes(), Some("application/json")).expect("parse");
+        let m = Manifest::parse(
+            image(Some(media::OCI_MANIFEST)).as_bytes(),
+            Some("application/json"),
+        )
+        .expect("parse");
         assert_eq!(m.kind, ManifestKind::Image);
-        assert!(Manifest::parse(image(Some(media::OCI_MANIFEST)).as_bytes(), Some(media::DOCKER_MANIFEST)).is_err());
-        assert_eq!(m.effective_artifact_type().as_deref(), Some("application/vnd.oci.image.config.v1+json"));
+        assert!(
+            Manifest::parse(
+                image(Some(media::OCI_MANIFEST)).as_bytes(),
+                Some(media::DOCKER_MANIFEST)
+            )
+            .is_err()
+        );
+        assert_eq!(
+            m.effective_artifact_type().as_deref(),
+            Some("application/vnd.oci.image.config.v1+json")
+        );
     }
 
     #[test]

@@ -109,11 +109,16 @@ mod tests {
     #[test]
     fn table() {
         let good = [
-            "a", "library/alpine", "a.b/c_d/e__f/g-h/i---j", "0", "abc/123", "foo.bar",
+            "a",
+            "library/alpine",
+            "a.b/c_d/e__f/g-h/i---j",
+            "0",
+            "abc/123",
+            "foo.bar",
         ];
         let bad = [
-            "", "A", "/a", "a/", "a//b", "..", "a/../b", "a/.b", "_a", "a_", "a___b", "a-",
-            "-a", "a..b", "a b", "a/./b", "ü", "a:b", "a\\b",
+            "", "A", "/a", "a/", "a//b", "..", "a/../b", "a/.b", "_a", "a_", "a___b", "a-", "-a",
+            "a..b", "a b", "a/./b", "ü", "a:b", "a\\b",
         ];
         for g in good {
             assert!(g.parse::<RepoName>().is_ok(), "{g:?} should parse");

@@ -98,7 +98,18 @@ mod tests {
         assert_eq!(parse_content_range("0-99"), Ok((0, 99)));
         assert_eq!(parse_content_range("bytes 5-9/100"), Ok((5, 9)));
         assert_eq!(parse_content_range("bytes=5-9"), Ok((5, 9)));
-        for bad in ["", "-", "5", "9-5", "a-b", "-5", "5-", "1-2-3", "+1-2", "99999999999999999999-1"] {
+        for bad in [
+            "",
+            "-",
+            "5",
+            "9-5",
+            "a-b",
+            "-5",
+            "5-",
+            "1-2-3",
+            "+1-2",
+            "99999999999999999999-1",
+        ] {
             assert!(parse_content_range(bad).is_err(), "{bad:?}");
         }
     }
@@ -106,10 +117,22 @@ mod tests {
     #[test]
     fn range_table() {
         assert_eq!(parse_range("bytes=0-9", 100), Partial { start: 0, end: 9 });
-        assert_eq!(parse_range("bytes=90-200", 100), Partial { start: 90, end: 99 });
-        assert_eq!(parse_range("bytes=90-", 100), Partial { start: 90, end: 99 });
-        assert_eq!(parse_range("bytes=-10", 100), Partial { start: 90, end: 99 });
-        assert_eq!(parse_range("bytes=-1000", 100), Partial { start: 0, end: 99 });
+        assert_eq!(
+            parse_range("bytes=90-200", 100),
+            Partial { start: 90, end: 99 }
+        );
+        assert_eq!(
+            parse_range("bytes=90-", 100),
+            Partial { start: 90, end: 99 }
+        );
+        assert_eq!(
+            parse_range("bytes=-10", 100),
+            Partial { start: 90, end: 99 }
+        );
+        assert_eq!(
+            parse_range("bytes=-1000", 100),
+            Partial { start: 0, end: 99 }
+        );
         assert_eq!(parse_range("bytes=100-", 100), Unsatisfiable);
         assert_eq!(parse_range("bytes=5-2", 100), Unsatisfiable);
         assert_eq!(parse_range("bytes=x", 100), Unsatisfiable);

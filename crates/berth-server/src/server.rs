@@ -15,11 +15,7 @@ use crate::storage::{FsStore, StorageError};
 
 /// Builds the shared state from a config: opens storage.
 pub async fn build_state(config: &Config) -> Result<AppState, StorageError> {
-    let store = FsStore::open(
-        config.storage.root_directory.clone(),
-        config.storage.commit,
-    )
-    .await?;
+    let store = FsStore::open(config.storage.root_directory.clone(), config.storage.commit).await?;
     Ok(AppState {
         registry: Arc::new(Registry::new(Arc::new(store))),
     })

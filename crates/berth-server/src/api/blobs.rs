@@ -31,11 +31,16 @@ pub(crate) async fn get(
         .map_or(RangeRequest::Full, |r| parse_range(r, len));
     let (status, start, count) = match range {
         RangeRequest::Full => (StatusCode::OK, 0, len),
-        RangeRequest::Partial { start, end } => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
+        RangeRequest::Partial { start, end } => {
+            (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
+        }
         RangeRequest::Unsatisfiable => {
-            return Err(ApiError::new(berth_oci::ErrorCode::BlobUnknown, "requested range not satisfiable")
-                .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
-                .with_header(header::CONTENT_RANGE, &format!("bytes */{len}")));
+            return Err(ApiError::new(
+                berth_oci::ErrorCode::BlobUnknown,
+                "requested range not satisfiable",
+            )
+            .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
+            .with_header(header::CONTENT_RANGE, &format!("bytes */{len}")));
         }
     };
     let body = if head {

@@ -23,7 +23,10 @@ pub enum Endpoint {
     /// `/v2/<name>/tags/list`
     Tags { name: RepoName },
     /// `/v2/<name>/manifests/<reference>`
-    Manifest { name: RepoName, reference: Reference },
+    Manifest {
+        name: RepoName,
+        reference: Reference,
+    },
     /// `/v2/<name>/blobs/<digest>`
     Blob { name: RepoName, digest: Digest },
     /// `/v2/<name>/blobs/uploads/`
@@ -171,21 +174,71 @@ mod tests {
             ("/v2".into(), Ok(Endpoint::Base)),
             ("/v2/_catalog".into(), Ok(Endpoint::Catalog)),
             ("/v2/_oci/ext/discover".into(), Ok(Endpoint::Discover)),
-            ("/v2/library/alpine/tags/list".into(), Ok(Endpoint::Tags { name: n("library/alpine") })),
+            (
+                "/v2/library/alpine/tags/list".into(),
+                Ok(Endpoint::Tags {
+                    name: n("library/alpine"),
+                }),
+            ),
             (
                 "/v2/a/b/c/manifests/latest".into(),
-                Ok(Endpoint::Manifest { name: n("a/b/c"), reference: Reference::Tag("latest".parse().expect("tag")) }),
+                Ok(Endpoint::Manifest {
+                    name: n("a/b/c"),
+                    reference: Reference::Tag("latest".parse().expect("tag")),
+                }),
             ),
-            (format!("/v2/a/manifests/{D}"), Ok(Endpoint::Manifest { name: n("a"), reference: Reference::Digest(d.clone()) })),
-            (format!("/v2/a/manifests/sha256%3A{}", &D[7..]), Ok(Endpoint::Manifest { name: n("a"), reference: Reference::Digest(d.clone()) })),
-            (format!("/v2/a/blobs/{D}"), Ok(Endpoint::Blob { name: n("a"), digest: d.clone() })),
-            ("/v2/a/blobs/uploads/".into(), Ok(Endpoint::UploadStart { name: n("a") })),
-            ("/v2/a/blobs/uploads".into(), Ok(Endpoint::UploadStart { name: n("a") })),
-            (format!("/v2/a/blobs/uploads/{ID}"), Ok(Endpoint::Upload { name: n("a"), id })),
-            (format!("/v2/a/referrers/{D}"), Ok(Endpoint::Referrers { name: n("a"), digest: d.clone() })),
+            (
+                format!("/v2/a/manifests/{D}"),
+                Ok(Endpoint::Manifest {
+                    name: n("a"),
+                    reference: Reference::Digest(d.clone()),
+                }),
+            ),
+            (
+                format!("/v2/a/manifests/sha256%3A{}", &D[7..]),
+                Ok(Endpoint::Manifest {
+                    name: n("a"),
+                    reference: Reference::Digest(d.clone()),
+                }),
+            ),
+            (
+                format!("/v2/a/blobs/{D}"),
+                Ok(Endpoint::Blob {
+                    name: n("a"),
+                    digest: d.clone(),
+                }),
+            ),
+            (
+                "/v2/a/blobs/uploads/".into(),
+                Ok(Endpoint::UploadStart { name: n("a") }),
+            ),
+            (
+                "/v2/a/blobs/uploads".into(),
+                Ok(Endpoint::UploadStart { name: n("a") }),
+            ),
+            (
+                format!("/v2/a/blobs/uploads/{ID}"),
+                Ok(Endpoint::Upload { name: n("a"), id }),
+            ),
+            (
+                format!("/v2/a/referrers/{D}"),
+                Ok(Endpoint::Referrers {
+                    name: n("a"),
+                    digest: d.clone(),
+                }),
+            ),
             // A name may contain the keywords as components.
-            ("/v2/manifests/manifests/x".into(), Ok(Endpoint::Manifest { name: n("manifests"), reference: Reference::Tag("x".parse().expect("tag")) })),
-            ("/v2/blobs/tags/list".into(), Ok(Endpoint::Tags { name: n("blobs") })),
+            (
+                "/v2/manifests/manifests/x".into(),
+                Ok(Endpoint::Manifest {
+                    name: n("manifests"),
+                    reference: Reference::Tag("x".parse().expect("tag")),
+                }),
+            ),
+            (
+                "/v2/blobs/tags/list".into(),
+                Ok(Endpoint::Tags { name: n("blobs") }),
+            ),
             // Errors.
             ("/".into(), Err(PathError::NotFound)),
             ("/v3/".into(), Err(PathError::NotFound)),
@@ -193,17 +246,42 @@ mod tests {
             ("/v2/a".into(), Err(PathError::NotFound)),
             ("/v2/a/unknown/x".into(), Err(PathError::NotFound)),
             ("/v2/tags/list".into(), Err(PathError::NotFound)),
-            ("/v2/a/blobs/uploads/not-a-uuid".into(), Err(PathError::UploadUnknown)),
-            ("/v2/a/blobs/sha256:abc".into(), Err(PathError::DigestInvalid("digest: encoded part must be lower-case hex of the right length".into()))),
-            ("/v2/a/blobs/md5:d41d8cd98f00b204e9800998ecf8427e".into(), Err(PathError::DigestUnsupported("md5".into()))),
-            ("/v2/a/manifests/-bad".into(), Err(PathError::TagInvalid("tag: must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}".into()))),
+            (
+                "/v2/a/blobs/uploads/not-a-uuid".into(),
+                Err(PathError::UploadUnknown),
+            ),
+            (
+                "/v2/a/blobs/sha256:abc".into(),
+                Err(PathError::DigestInvalid(
+                    "digest: encoded part must be lower-case hex of the right length".into(),
+                )),
+            ),
+            (
+                "/v2/a/blobs/md5:d41d8cd98f00b204e9800998ecf8427e".into(),
+                Err(PathError::DigestUnsupported("md5".into())),
+            ),
+            (
+                "/v2/a/manifests/-bad".into(),
+                Err(PathError::TagInvalid(
+                    "tag: must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}".into(),
+                )),
+            ),
             ("/v2/%ZZ/tags/list".into(), Err(PathError::NotFound)),
         ];
         for (path, want) in cases {
             assert_eq!(parse_path(&path), want, "{path}");
         }
-        for bad in ["/v2/A/tags/list", "/v2/../etc/tags/list", "/v2/a/../../b/tags/list", "/v2//a/tags/list", "/v2/a%2F..%2F..%2Fx/tags/list"] {
-            assert!(matches!(parse_path(bad), Err(PathError::NameInvalid(_))), "{bad}");
+        for bad in [
+            "/v2/A/tags/list",
+            "/v2/../etc/tags/list",
+            "/v2/a/../../b/tags/list",
+            "/v2//a/tags/list",
+            "/v2/a%2F..%2F..%2Fx/tags/list",
+        ] {
+            assert!(
+                matches!(parse_path(bad), Err(PathError::NameInvalid(_))),
+                "{bad}"
+            );
         }
     }
 

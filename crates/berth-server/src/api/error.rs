@@ -13,9 +13,13 @@ use crate::registry::RegistryError;
 #[derive(Debug, Clone)]
 pub struct InternalCause(pub String);
 
-/// An error answered to the client.
+/// An error answered to the client. Boxed: it travels in every handler's
+/// `Result`, and most results are not errors.
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     status: StatusCode,
     code: ErrorCode,
     message: String,
@@ -27,29 +31,29 @@ pub struct ApiError {
 impl ApiError {
     /// An error with the code's default status.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(Inner {
             status: StatusCode::from_u16(code.status()).unwrap_or(StatusCode::BAD_REQUEST),
             code,
             message: message.into(),
             detail: serde_json::Value::Null,
             headers: HeaderMap::new(),
             internal: None,
-        }
+        }))
     }
 
     pub fn with_status(mut self, status: StatusCode) -> Self {
-        self.status = status;
+        self.0.status = status;
         self
     }
 
     pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
-        self.detail = detail;
+        self.0.detail = detail;
         self
     }
 
     pub fn with_header(mut self, name: header::HeaderName, value: &str) -> Self {
         if let Ok(v) = HeaderValue::from_str(value) {
-            self.headers.insert(name, v);
+            self.0.headers.insert(name, v);
         }
         self
     }
@@ -58,7 +62,7 @@ impl ApiError {
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         let mut e = Self::new(ErrorCode::Unsupported, "internal server error")
             .with_status(StatusCode::INTERNAL_SERVER_ERROR);
-        e.internal = Some(cause.to_string());
+        e.0.internal = Some(cause.to_string());
         e
     }
 
@@ -74,16 +78,19 @@ impl ApiError {
 
     /// `413` for a body over a limit.
     pub fn too_large(limit: usize) -> Self {
-        Self::new(ErrorCode::SizeInvalid, format!("body larger than {limit} bytes"))
-            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+        Self::new(
+            ErrorCode::SizeInvalid,
+            format!("body larger than {limit} bytes"),
+        )
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE)
     }
 
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     pub fn code(&self) -> ErrorCode {
-        self.code
+        self.0.code
     }
 }
 
@@ -99,7 +106,9 @@ impl From<RegistryError> for ApiError {
         let msg = e.to_string();
         match e {
             R::NameUnknown(_) => Self::new(ErrorCode::NameUnknown, msg),
-            R::BlobUnknown(d) => Self::new(ErrorCode::BlobUnknown, msg).with_detail(json!({ "digest": d })),
+            R::BlobUnknown(d) => {
+                Self::new(ErrorCode::BlobUnknown, msg).with_detail(json!({ "digest": d }))
+            }
             R::UploadUnknown => Self::new(ErrorCode::BlobUploadUnknown, msg),
             R::UploadOutOfOrder { size } => Self::new(ErrorCode::BlobUploadInvalid, msg)
                 .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
@@ -109,7 +118,9 @@ impl From<RegistryError> for ApiError {
                 .with_detail(json!({ "expected": expected, "actual": actual })),
             R::DigestInvalid(_) => Self::new(ErrorCode::DigestInvalid, msg),
             R::Unsupported(_) => Self::new(ErrorCode::Unsupported, msg),
-            R::ManifestUnknown(r) => Self::new(ErrorCode::ManifestUnknown, msg).with_detail(json!({ "reference": r })),
+            R::ManifestUnknown(r) => {
+                Self::new(ErrorCode::ManifestUnknown, msg).with_detail(json!({ "reference": r }))
+            }
             R::ManifestInvalid(_) => Self::new(ErrorCode::ManifestInvalid, msg),
             R::ManifestBlobUnknown(d) => {
                 Self::new(ErrorCode::ManifestBlobUnknown, msg).with_detail(json!({ "digest": d }))
@@ -132,19 +143,25 @@ impl From<PathError> for ApiError {
                 format!("unsupported digest algorithm {a:?}"),
             ),
             PathError::TagInvalid(m) => Self::new(ErrorCode::ManifestInvalid, m),
-            PathError::UploadUnknown => Self::new(ErrorCode::BlobUploadUnknown, "upload session is not known"),
+            PathError::UploadUnknown => {
+                Self::new(ErrorCode::BlobUploadUnknown, "upload session is not known")
+            }
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody::single(self.code, self.message, self.detail);
+        let e = *self.0;
+        let body = ErrorBody::single(e.code, e.message, e.detail);
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
-        let mut resp = (self.status, bytes).into_response();
-        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        resp.headers_mut().extend(self.headers);
-        if let Some(cause) = self.internal {
+        let mut resp = (e.status, bytes).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        resp.headers_mut().extend(e.headers);
+        if let Some(cause) = e.internal {
             resp.extensions_mut().insert(InternalCause(cause));
         }
         resp

@@ -19,10 +19,19 @@ use crate::registry::Registry;
 pub(crate) const MAX_MANIFEST_BYTES: usize = 4 << 20;
 
 /// `GET`/`HEAD /v2/<name>/manifests/<reference>`.
-pub(crate) async fn get(reg: &Registry, name: &RepoName, reference: &Reference, head: bool) -> ApiResult {
+pub(crate) async fn get(
+    reg: &Registry,
+    name: &RepoName,
+    reference: &Reference,
+    head: bool,
+) -> ApiResult {
     let m = reg.get_manifest(name, reference).await?;
     let len = m.bytes.len();
-    let body = if head { Body::empty() } else { Body::from(m.bytes) };
+    let body = if head {
+        Body::empty()
+    } else {
+        Body::from(m.bytes)
+    };
     let mut resp = (StatusCode::OK, body).into_response();
     set_header(&mut resp, "content-type", &m.media_type);
     set_header(&mut resp, "content-length", &len.to_string());
@@ -44,7 +53,10 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<V
     match limited.collect().await {
         Ok(c) => Ok(c.to_bytes().to_vec()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(limit)),
-        Err(e) => Err(ApiError::new(ErrorCode::ManifestInvalid, format!("reading the body failed: {e}"))),
+        Err(e) => Err(ApiError::new(
+            ErrorCode::ManifestInvalid,
+            format!("reading the body failed: {e}"),
+        )),
     }
 }
 
@@ -61,9 +73,15 @@ pub(crate) async fn put(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(bare_media_type);
-    let put = reg.put_manifest(name, reference, content_type, &bytes).await?;
+    let put = reg
+        .put_manifest(name, reference, content_type, &bytes)
+        .await?;
     let mut resp = StatusCode::CREATED.into_response();
-    set_header(&mut resp, "location", &format!("/v2/{name}/manifests/{}", put.digest));
+    set_header(
+        &mut resp,
+        "location",
+        &format!("/v2/{name}/manifests/{}", put.digest),
+    );
     set_header(&mut resp, "docker-content-digest", &put.digest.to_string());
     set_header(&mut resp, "content-length", "0");
     if let Some(subject) = put.subject {
@@ -80,11 +98,18 @@ pub(crate) async fn delete(reg: &Registry, name: &RepoName, reference: &Referenc
 
 /// One page of a sorted list: entries after `last`, at most `n`, and the
 /// `Link` to the next page when more remain.
-fn paginate(all: Vec<String>, q: &Params, path: &str) -> Result<(Vec<String>, Option<String>), ApiError> {
+fn paginate(
+    all: Vec<String>,
+    q: &Params,
+    path: &str,
+) -> Result<(Vec<String>, Option<String>), ApiError> {
     let n = match q.get("n") {
         None | Some("") => None,
         Some(s) => Some(s.parse::<usize>().map_err(|_| {
-            ApiError::new(ErrorCode::PaginationNumberInvalid, format!("n must be a non-negative integer, got {s:?}"))
+            ApiError::new(
+                ErrorCode::PaginationNumberInvalid,
+                format!("n must be a non-negative integer, got {s:?}"),
+            )
         })?),
     };
     let start = match q.get("last") {
@@ -103,12 +128,21 @@ fn paginate(all: Vec<String>, q: &Params, path: &str) -> Result<(Vec<String>, Op
     Ok((page, link))
 }
 
-fn list_response(key: &str, name: Option<&RepoName>, page: Vec<String>, link: Option<String>) -> Response {
+fn list_response(
+    key: &str,
+    name: Option<&RepoName>,
+    page: Vec<String>,
+    link: Option<String>,
+) -> Response {
     let body = match name {
         Some(n) => json!({ "name": n.as_str(), key: page }),
         None => json!({ key: page }),
     };
-    let mut resp = json_response(StatusCode::OK, "application/json", body.to_string().into_bytes());
+    let mut resp = json_response(
+        StatusCode::OK,
+        "application/json",
+        body.to_string().into_bytes(),
+    );
     if let Some(link) = link {
         set_header(&mut resp, "link", &link);
     }
@@ -124,13 +158,23 @@ pub(crate) async fn tags(reg: &Registry, name: &RepoName, q: &Params) -> ApiResu
 
 /// `GET /v2/_catalog`.
 pub(crate) async fn catalog(reg: &Registry, q: &Params) -> ApiResult {
-    let all = reg.catalog().await?.into_iter().map(|n| n.to_string()).collect();
+    let all = reg
+        .catalog()
+        .await?
+        .into_iter()
+        .map(|n| n.to_string())
+        .collect();
     let (page, link) = paginate(all, q, "/v2/_catalog")?;
     Ok(list_response("repositories", None, page, link))
 }
 
 /// `GET /v2/<name>/referrers/<digest>`.
-pub(crate) async fn referrers(reg: &Registry, name: &RepoName, digest: &Digest, q: &Params) -> ApiResult {
+pub(crate) async fn referrers(
+    reg: &Registry,
+    name: &RepoName,
+    digest: &Digest,
+    q: &Params,
+) -> ApiResult {
     let filter = q.get("artifactType").filter(|t| !t.is_empty());
     let manifests = reg.referrers(name, digest, filter).await?;
     let body = json!({

@@ -5,10 +5,10 @@
 //! `(method, endpoint)` pair picks a handler; handlers call the registry
 //! and build responses; errors become OCI bodies only in [`error`].
 
-pub mod endpoint;
-pub mod error;
 mod access_log;
 mod blobs;
+pub mod endpoint;
+pub mod error;
 mod manifests;
 mod params;
 mod uploads;
@@ -100,11 +100,17 @@ async fn route(
         (Method::GET | Method::HEAD, Endpoint::Blob { name, digest }) => {
             blobs::get(reg, &name, &digest, headers, head).await
         }
-        (Method::DELETE, Endpoint::Blob { name, digest }) => blobs::delete(reg, &name, &digest).await,
+        (Method::DELETE, Endpoint::Blob { name, digest }) => {
+            blobs::delete(reg, &name, &digest).await
+        }
         (Method::POST, Endpoint::UploadStart { name }) => uploads::start(reg, &name, q, body).await,
         (Method::GET, Endpoint::Upload { name, id }) => uploads::status(reg, &name, id).await,
-        (Method::PATCH, Endpoint::Upload { name, id }) => uploads::patch(reg, &name, id, headers, body).await,
-        (Method::PUT, Endpoint::Upload { name, id }) => uploads::put(reg, &name, id, q, headers, body).await,
+        (Method::PATCH, Endpoint::Upload { name, id }) => {
+            uploads::patch(reg, &name, id, headers, body).await
+        }
+        (Method::PUT, Endpoint::Upload { name, id }) => {
+            uploads::put(reg, &name, id, q, headers, body).await
+        }
         (Method::DELETE, Endpoint::Upload { name, id }) => uploads::cancel(reg, &name, id).await,
         _ => Err(ApiError::method_not_allowed()),
     }

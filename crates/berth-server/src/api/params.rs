@@ -5,15 +5,16 @@ pub(crate) struct Params(Vec<(String, String)>);
 
 impl Params {
     pub(crate) fn parse(query: Option<&str>) -> Self {
-        let pairs = query
-            .and_then(|q| serde_urlencoded_pairs(q))
-            .unwrap_or_default();
+        let pairs = query.and_then(serde_urlencoded_pairs).unwrap_or_default();
         Self(pairs)
     }
 
     /// The first value of `key`.
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 

@@ -18,9 +18,10 @@ fn digest_param(q: &Params, key: &str) -> Result<Option<Digest>, ApiError> {
         .map(|s| {
             s.parse::<Digest>().map_err(|e| match e {
                 DigestError::Invalid(p) => ApiError::new(ErrorCode::DigestInvalid, p.to_string()),
-                DigestError::Unsupported(a) => {
-                    ApiError::new(ErrorCode::DigestInvalid, format!("unsupported digest algorithm {a:?}"))
-                }
+                DigestError::Unsupported(a) => ApiError::new(
+                    ErrorCode::DigestInvalid,
+                    format!("unsupported digest algorithm {a:?}"),
+                ),
             })
         })
         .transpose()
@@ -38,7 +39,11 @@ fn created(name: &RepoName, digest: &Digest) -> Response {
 /// A session's location and progress, with `status`.
 fn session(status: StatusCode, name: &RepoName, id: UploadId, size: u64) -> Response {
     let mut resp = status.into_response();
-    set_header(&mut resp, "location", &format!("/v2/{name}/blobs/uploads/{id}"));
+    set_header(
+        &mut resp,
+        "location",
+        &format!("/v2/{name}/blobs/uploads/{id}"),
+    );
     set_header(&mut resp, "range", &upload_range(size));
     set_header(&mut resp, "content-length", "0");
     set_header(&mut resp, "docker-upload-uuid", &id.to_string());
@@ -53,16 +58,19 @@ fn chunk_range(headers: &HeaderMap) -> Result<Option<(u64, u64)>, ApiError> {
         return Ok(None);
     };
     let bad = |m: String| {
-        ApiError::new(ErrorCode::BlobUploadInvalid, m).with_status(StatusCode::RANGE_NOT_SATISFIABLE)
+        ApiError::new(ErrorCode::BlobUploadInvalid, m)
+            .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
     };
-    let text = v.to_str().map_err(|_| bad("Content-Range is not text".into()))?;
+    let text = v
+        .to_str()
+        .map_err(|_| bad("Content-Range is not text".into()))?;
     let (start, end) = parse_content_range(text).map_err(|e| bad(e.to_string()))?;
-    if let Some(len) = content_length(headers) {
-        if len != end - start + 1 {
-            return Err(bad(format!(
-                "Content-Range {start}-{end} does not match Content-Length {len}"
-            )));
-        }
+    if let Some(len) = content_length(headers)
+        && len != end - start + 1
+    {
+        return Err(bad(format!(
+            "Content-Range {start}-{end} does not match Content-Length {len}"
+        )));
     }
     Ok(Some((start, end)))
 }
@@ -82,10 +90,10 @@ pub(crate) async fn start(reg: &Registry, name: &RepoName, q: &Params, body: Bod
     if let Some(digest) = digest_param(q, "mount")? {
         // A mount that cannot happen (bad or unknown source) falls back to
         // a plain session, as the spec asks.
-        if let Some(from) = q.get("from").and_then(|f| f.parse::<RepoName>().ok()) {
-            if reg.mount_blob(name, &from, &digest).await? {
-                return Ok(created(name, &digest));
-            }
+        if let Some(from) = q.get("from").and_then(|f| f.parse::<RepoName>().ok())
+            && reg.mount_blob(name, &from, &digest).await?
+        {
+            return Ok(created(name, &digest));
         }
     } else if let Some(digest) = digest_param(q, "digest")? {
         reg.put_blob(name, &digest, body.into_data_stream()).await?;
@@ -103,7 +111,13 @@ pub(crate) async fn status(reg: &Registry, name: &RepoName, id: UploadId) -> Api
 
 /// `PATCH /v2/<name>/blobs/uploads/<id>`: a chunk, or a stream without
 /// `Content-Range`.
-pub(crate) async fn patch(reg: &Registry, name: &RepoName, id: UploadId, headers: &HeaderMap, body: Body) -> ApiResult {
+pub(crate) async fn patch(
+    reg: &Registry,
+    name: &RepoName,
+    id: UploadId,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult {
     let range = match chunk_range(headers) {
         Ok(r) => r,
         Err(e) => {
@@ -113,7 +127,9 @@ pub(crate) async fn patch(reg: &Registry, name: &RepoName, id: UploadId, headers
                 .with_header(header::RANGE, &upload_range(size)));
         }
     };
-    let size = reg.append_chunk(name, id, range, body.into_data_stream()).await?;
+    let size = reg
+        .append_chunk(name, id, range, body.into_data_stream())
+        .await?;
     Ok(session(StatusCode::ACCEPTED, name, id, size))
 }
 
@@ -127,8 +143,9 @@ pub(crate) async fn put(
     headers: &HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let digest = digest_param(q, "digest")?
-        .ok_or_else(|| ApiError::new(ErrorCode::DigestInvalid, "the digest parameter is required"))?;
+    let digest = digest_param(q, "digest")?.ok_or_else(|| {
+        ApiError::new(ErrorCode::DigestInvalid, "the digest parameter is required")
+    })?;
     let range = chunk_range(headers)?;
     reg.finish_upload(name, id, &digest, range, body.into_data_stream())
         .await?;

@@ -80,12 +80,15 @@ impl Config {
             message: message.replace('\n', " "),
         };
         let value: serde_json::Value = match ext.as_deref() {
-            Some("json") => serde_json::from_str(&text).map_err(|e| syntax("JSON", e.to_string()))?,
+            Some("json") => {
+                serde_json::from_str(&text).map_err(|e| syntax("JSON", e.to_string()))?
+            }
             Some("yaml" | "yml") => {
                 serde_saphyr::from_str(&text).map_err(|e| syntax("YAML", e.to_string()))?
             }
             Some("toml") => {
-                let v: toml::Value = toml::from_str(&text).map_err(|e| syntax("TOML", e.to_string()))?;
+                let v: toml::Value =
+                    toml::from_str(&text).map_err(|e| syntax("TOML", e.to_string()))?;
                 serde_json::to_value(v).map_err(|e| syntax("TOML", e.to_string()))?
             }
             _ => {
@@ -98,11 +101,14 @@ impl Config {
     }
 
     /// Deserialises and checks a config already parsed into a JSON value.
-    pub fn from_value(value: serde_json::Value) -> Result<Self, ConfigError> {
+    pub fn from_value(mut value: serde_json::Value) -> Result<Self, ConfigError> {
         if !value.is_object() {
-            return Err(ConfigError::key("(top level)", "the config must be an object"));
+            return Err(ConfigError::key(
+                "(top level)",
+                "the config must be an object",
+            ));
         }
-        model::refuse_unimplemented(&value)?;
+        model::refuse_unimplemented(&mut value)?;
         let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
             let key = e.path().to_string();
             let message = e.inner().to_string();
@@ -118,7 +124,14 @@ impl Config {
                     };
                     ConfigError::key(full, "unknown key")
                 }
-                None => ConfigError::key(if key == "." { "(top level)".into() } else { key }, message),
+                None => ConfigError::key(
+                    if key == "." {
+                        "(top level)".into()
+                    } else {
+                        key
+                    },
+                    message,
+                ),
             }
         })?;
         config.check()?;
@@ -127,7 +140,10 @@ impl Config {
 
     fn check(&self) -> Result<(), ConfigError> {
         if self.storage.root_directory.as_os_str().is_empty() {
-            return Err(ConfigError::key("storage.rootDirectory", "must not be empty"));
+            return Err(ConfigError::key(
+                "storage.rootDirectory",
+                "must not be empty",
+            ));
         }
         Ok(())
     }

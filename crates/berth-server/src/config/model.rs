@@ -219,21 +219,22 @@ const NOT_YET: &[&str] = &[
     "log.audit",
 ];
 
-pub(super) fn refuse_unimplemented(value: &serde_json::Value) -> Result<(), ConfigError> {
+pub(super) fn refuse_unimplemented(value: &mut serde_json::Value) -> Result<(), ConfigError> {
     for key in NOT_YET {
-        let mut v = value;
-        let mut found = true;
-        for part in key.split('.') {
-            match v.get(part) {
-                Some(next) => v = next,
-                None => {
-                    found = false;
-                    break;
-                }
-            }
-        }
-        let empty = v.is_null() || v.as_object().is_some_and(|o| o.is_empty());
-        if found && !empty {
+        let (parent, leaf) = match key.rsplit_once('.') {
+            Some((p, l)) => (format!("/{}", p.replace('.', "/")), l),
+            None => (String::new(), *key),
+        };
+        let Some(obj) = value.pointer_mut(&parent).and_then(|v| v.as_object_mut()) else {
+            continue;
+        };
+        let Some(v) = obj.get(leaf) else {
+            continue;
+        };
+        if v.is_null() || v.as_object().is_some_and(|o| o.is_empty()) {
+            // An empty section enables nothing: drop it.
+            obj.remove(leaf);
+        } else {
             return Err(ConfigError::key(
                 *key,
                 "zot key not supported by this version of berth",

@@ -2,7 +2,9 @@ use super::*;
 
 fn err(json: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(json).expect("test json");
-    Config::from_value(v).expect_err("should be refused").to_string()
+    Config::from_value(v)
+        .expect_err("should be refused")
+        .to_string()
 }
 
 #[test]
@@ -32,15 +34,36 @@ fn zot_spellings() {
 #[test]
 fn errors_name_the_key() {
     let cases = [
-        (r#"{"storage":{"rootDirectory":"/x","bogus":1}}"#, "storage.bogus: unknown key"),
-        (r#"{"storage":{"rootDirectory":"/x"},"nope":1}"#, "nope: unknown key"),
-        (r#"{"storage":{"rootDirectory":"/x"},"http":{"port":"99999"}}"#, "http.port: invalid port"),
-        (r#"{"storage":{"rootDirectory":"/x","gcDelay":"soon"}}"#, "storage.gcDelay: invalid duration"),
-        (r#"{"storage":{"rootDirectory":"/x"},"log":{"level":"loud"}}"#, "log.level: unknown variant"),
-        (r#"{"storage":{"rootDirectory":"/x","dedupe":"yes"}}"#, "storage.dedupe: invalid type"),
+        (
+            r#"{"storage":{"rootDirectory":"/x","bogus":1}}"#,
+            "storage.bogus: unknown key",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/x"},"nope":1}"#,
+            "nope: unknown key",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/x"},"http":{"port":"99999"}}"#,
+            "http.port: invalid port",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/x","gcDelay":"soon"}}"#,
+            "storage.gcDelay: invalid duration",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/x"},"log":{"level":"loud"}}"#,
+            "log.level: unknown variant",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/x","dedupe":"yes"}}"#,
+            "storage.dedupe: invalid type",
+        ),
         (r#"{"storage":{}}"#, "rootDirectory"),
         (r#"{}"#, "storage"),
-        (r#"{"storage":{"rootDirectory":"/x"},"http":{"auth":{"htpasswd":{"path":"/p"}}}}"#, "http.auth: zot key not supported"),
+        (
+            r#"{"storage":{"rootDirectory":"/x"},"http":{"auth":{"htpasswd":{"path":"/p"}}}}"#,
+            "http.auth: zot key not supported",
+        ),
     ];
     for (json, want) in cases {
         let got = err(json);
@@ -59,9 +82,18 @@ fn empty_extensions_object_is_fine() {
 fn formats_by_extension() {
     let dir = tempfile::tempdir().expect("tempdir");
     let files = [
-        ("c.json", r#"{"storage":{"rootDirectory":"/d"},"http":{"port":"5001"}}"#),
-        ("c.yaml", "storage:\n  rootDirectory: /d\nhttp:\n  port: 5001\n"),
-        ("c.toml", "[storage]\nrootDirectory = \"/d\"\n[http]\nport = \"5001\"\n"),
+        (
+            "c.json",
+            r#"{"storage":{"rootDirectory":"/d"},"http":{"port":"5001"}}"#,
+        ),
+        (
+            "c.yaml",
+            "storage:\n  rootDirectory: /d\nhttp:\n  port: 5001\n",
+        ),
+        (
+            "c.toml",
+            "[storage]\nrootDirectory = \"/d\"\n[http]\nport = \"5001\"\n",
+        ),
     ];
     for (name, text) in files {
         let p = dir.path().join(name);
@@ -74,5 +106,8 @@ fn formats_by_extension() {
     assert!(Config::load(&p).is_err());
     let p = dir.path().join("bad.yaml");
     std::fs::write(&p, "storage:\n  rootDirectory: /d\n  gcc: true\n").expect("write");
-    assert_eq!(Config::load(&p).expect_err("bad").to_string(), "storage.gcc: unknown key");
+    assert_eq!(
+        Config::load(&p).expect_err("bad").to_string(),
+        "storage.gcc: unknown key"
+    );
 }

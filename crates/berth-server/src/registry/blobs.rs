@@ -35,7 +35,12 @@ impl Registry {
     }
 
     /// Mounts a blob from another repository; false if `from` lacks it.
-    pub async fn mount_blob(&self, repo: &RepoName, from: &RepoName, digest: &Digest) -> RegistryResult<bool> {
+    pub async fn mount_blob(
+        &self,
+        repo: &RepoName,
+        from: &RepoName,
+        digest: &Digest,
+    ) -> RegistryResult<bool> {
         Ok(self.store.link_blob(from, repo, digest).await?)
     }
 }

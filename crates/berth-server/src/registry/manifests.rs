@@ -54,7 +54,9 @@ impl Registry {
         for _ in 0..MAX_INDEX_DEPTH {
             let mut next = Vec::new();
             for d in frontier {
-                if media::manifest_kind(&d.media_type) != Some(ManifestKind::Index) || !seen.insert(d.digest.clone()) {
+                if media::manifest_kind(&d.media_type) != Some(ManifestKind::Index)
+                    || !seen.insert(d.digest.clone())
+                {
                     continue;
                 }
                 let Some(bytes) = self.store.read_blob(repo, &d.digest).await? else {
@@ -74,7 +76,11 @@ impl Registry {
     }
 
     /// A manifest by tag or digest.
-    pub async fn get_manifest(&self, repo: &RepoName, reference: &Reference) -> RegistryResult<ManifestContent> {
+    pub async fn get_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> RegistryResult<ManifestContent> {
         let desc = self.resolve(repo, reference).await?;
         let bytes = self
             .store
@@ -107,13 +113,13 @@ impl Registry {
             Reference::Tag(_) => berth_oci::Algorithm::Sha256,
         };
         let digest = Digest::compute(algorithm, bytes);
-        if let Reference::Digest(d) = reference {
-            if *d != digest {
-                return Err(RegistryError::DigestMismatch {
-                    expected: d.clone(),
-                    actual: digest,
-                });
-            }
+        if let Reference::Digest(d) = reference
+            && *d != digest
+        {
+            return Err(RegistryError::DigestMismatch {
+                expected: d.clone(),
+                actual: digest,
+            });
         }
         let needed: Vec<&Descriptor> = match manifest.kind {
             ManifestKind::Image => manifest.required_blobs().collect(),
@@ -151,7 +157,11 @@ impl Registry {
 
     /// Deletes a tag (the manifest stays, by digest) or a manifest by
     /// digest (with every tag pointing at it).
-    pub async fn delete_manifest(&self, repo: &RepoName, reference: &Reference) -> RegistryResult<()> {
+    pub async fn delete_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> RegistryResult<()> {
         if !self.store.repo_exists(repo).await? {
             return Err(RegistryError::ManifestUnknown(reference.to_string()));
         }

@@ -118,7 +118,11 @@ impl Registry {
     }
 
     /// The live session, loaded from disk if this process has not seen it.
-    async fn session(&self, repo: &RepoName, id: UploadId) -> RegistryResult<Arc<tokio::sync::Mutex<Session>>> {
+    async fn session(
+        &self,
+        repo: &RepoName,
+        id: UploadId,
+    ) -> RegistryResult<Arc<tokio::sync::Mutex<Session>>> {
         if let Some(s) = self.uploads.get(id) {
             if s.lock().await.repo != *repo {
                 return Err(RegistryError::UploadUnknown);
@@ -134,7 +138,9 @@ impl Registry {
         let restored = saved.as_deref().and_then(|b| {
             let (len, state) = b.split_at_checked(8)?;
             let len = u64::from_le_bytes(len.try_into().ok()?);
-            (len == size).then(|| DigestHasher::restore(state)).flatten()
+            (len == size)
+                .then(|| DigestHasher::restore(state))
+                .flatten()
         });
         let hasher = match restored {
             Some(h) => h,
@@ -170,23 +176,24 @@ impl Registry {
     {
         let session = self.session(repo, id).await?;
         let mut s = session.lock().await;
-        if let Some((start, _)) = range {
-            if start != s.size {
-                return Err(RegistryError::UploadOutOfOrder { size: s.size });
-            }
+        if let Some((start, _)) = range
+            && start != s.size
+        {
+            return Err(RegistryError::UploadOutOfOrder { size: s.size });
         }
         let before = s.size;
         let result = self.write_body(repo, id, &mut s, body).await;
-        if let Some((start, end)) = range {
-            if result.is_ok() && s.size - before != end - start + 1 {
-                // The data is in; the client's arithmetic was wrong. Keep
-                // the bytes (they are hashed) but say so.
-                return Err(RegistryError::SizeInvalid(format!(
-                    "Content-Range {start}-{end} announced {} bytes, got {}",
-                    end - start + 1,
-                    s.size - before
-                )));
-            }
+        if let Some((start, end)) = range
+            && result.is_ok()
+            && s.size - before != end - start + 1
+        {
+            // The data is in; the client's arithmetic was wrong. Keep the
+            // bytes (they are hashed) but say so.
+            return Err(RegistryError::SizeInvalid(format!(
+                "Content-Range {start}-{end} announced {} bytes, got {}",
+                end - start + 1,
+                s.size - before
+            )));
         }
         result.map(|()| s.size)
     }
@@ -214,7 +221,11 @@ impl Registry {
             match chunk {
                 Ok(b) => {
                     if let Err(e) = w.write_all(&b).await {
-                        outcome = Err(StorageError::Io { path: path.clone(), source: e }.into());
+                        outcome = Err(StorageError::Io {
+                            path: path.clone(),
+                            source: e,
+                        }
+                        .into());
                         break;
                     }
                     s.hasher.update(&b);
@@ -227,7 +238,11 @@ impl Registry {
             }
         }
         if let Err(e) = w.flush().await {
-            outcome = Err(StorageError::Io { path: path.clone(), source: e }.into());
+            outcome = Err(StorageError::Io {
+                path: path.clone(),
+                source: e,
+            }
+            .into());
         }
         if matches!(outcome, Err(RegistryError::Storage(_))) {
             // The file and the hash may disagree: forget the session so the
@@ -298,14 +313,22 @@ impl Registry {
     }
 
     /// A monolithic upload (`POST ?digest=`): one body, checked and stored.
-    pub async fn put_blob<S, E>(&self, repo: &RepoName, digest: &Digest, body: S) -> RegistryResult<()>
+    pub async fn put_blob<S, E>(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        body: S,
+    ) -> RegistryResult<()>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: fmt::Display,
     {
         let id = self.start_upload(repo).await?;
         let result = self.finish_upload(repo, id, digest, None, body).await;
-        if matches!(result, Err(RegistryError::BodyRead(_) | RegistryError::Storage(_))) {
+        if matches!(
+            result,
+            Err(RegistryError::BodyRead(_) | RegistryError::Storage(_))
+        ) {
             let _ = self.cancel_upload(repo, id).await;
         }
         result

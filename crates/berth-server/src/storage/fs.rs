@@ -72,13 +72,14 @@ impl FsStore {
     }
 
     /// Creates the repository's layout if it is missing.
+    /// Also creates `.uploads/`, which a layout made by another tool lacks.
     pub async fn ensure_repo(&self, repo: &RepoName) -> StorageResult<()> {
-        if self.repo_exists(repo).await? {
-            return Ok(());
-        }
         let dir = self.repo_dir(repo);
         let uploads = dir.join(UPLOADS_DIR);
         tokio::fs::create_dir_all(&uploads).await.at(&uploads)?;
+        if self.repo_exists(repo).await? {
+            return Ok(());
+        }
         let lock = self.locks.get(repo.as_str());
         let _guard = lock.lock().await;
         let layout = dir.join(OCI_LAYOUT);
@@ -120,7 +121,11 @@ impl FsStore {
     }
 
     /// Reads a whole blob (for manifests, which are small).
-    pub async fn read_blob(&self, repo: &RepoName, digest: &Digest) -> StorageResult<Option<Vec<u8>>> {
+    pub async fn read_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> StorageResult<Option<Vec<u8>>> {
         let p = self.blob_path(repo, digest);
         match tokio::fs::read(&p).await {
             Ok(b) => Ok(Some(b)),
@@ -140,7 +145,12 @@ impl FsStore {
     }
 
     /// Writes a small blob whose digest the caller has computed.
-    pub async fn put_blob_bytes(&self, repo: &RepoName, digest: &Digest, bytes: &[u8]) -> StorageResult<()> {
+    pub async fn put_blob_bytes(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        bytes: &[u8],
+    ) -> StorageResult<()> {
         if self.blob_len(repo, digest).await?.is_some() {
             return Ok(());
         }
@@ -149,7 +159,12 @@ impl FsStore {
     }
 
     /// Moves a complete, verified upload file into place as a blob.
-    pub async fn commit_upload(&self, repo: &RepoName, upload: &Path, digest: &Digest) -> StorageResult<()> {
+    pub async fn commit_upload(
+        &self,
+        repo: &RepoName,
+        upload: &Path,
+        digest: &Digest,
+    ) -> StorageResult<()> {
         let dest = self.blob_path(repo, digest);
         if self.commit {
             let f = tokio::fs::File::open(upload).await.at(upload)?;
@@ -161,7 +176,12 @@ impl FsStore {
     /// Makes `digest` from repository `from` available in `to`: a hard link
     /// where the filesystem allows, else a copy. Returns false if `from`
     /// lacks the blob.
-    pub async fn link_blob(&self, from: &RepoName, to: &RepoName, digest: &Digest) -> StorageResult<bool> {
+    pub async fn link_blob(
+        &self,
+        from: &RepoName,
+        to: &RepoName,
+        digest: &Digest,
+    ) -> StorageResult<bool> {
         let src = self.blob_path(from, digest);
         if self.blob_len(from, digest).await?.is_none() {
             return Ok(false);
@@ -264,11 +284,11 @@ impl FsStore {
             tokio::fs::create_dir_all(parent).await.at(parent)?;
         }
         tokio::fs::rename(src, dest).await.at(dest)?;
-        if self.commit {
-            if let Some(parent) = dest.parent() {
-                let dir = tokio::fs::File::open(parent).await.at(parent)?;
-                dir.sync_all().await.at(parent)?;
-            }
+        if self.commit
+            && let Some(parent) = dest.parent()
+        {
+            let dir = tokio::fs::File::open(parent).await.at(parent)?;
+            dir.sync_all().await.at(parent)?;
         }
         Ok(())
     }

@@ -134,8 +134,14 @@ mod tests {
         idx.set_tag(desc(b"a"), "v1");
         assert_eq!(idx.manifests.len(), 1, "untagged entry folded into the tag");
         idx.set_tag(desc(b"b"), "v1");
-        assert_eq!(idx.find_tag("v1").map(|d| d.digest.clone()), Some(Digest::sha256(b"b")));
-        assert!(idx.find_digest(&Digest::sha256(b"a")).is_some(), "old manifest kept untagged");
+        assert_eq!(
+            idx.find_tag("v1").map(|d| d.digest.clone()),
+            Some(Digest::sha256(b"b"))
+        );
+        assert!(
+            idx.find_digest(&Digest::sha256(b"a")).is_some(),
+            "old manifest kept untagged"
+        );
         idx.set_tag(desc(b"b"), "v2");
         assert_eq!(idx.tags(), vec!["v1", "v2"]);
         assert!(idx.remove_tag("v1"));

@@ -1,0 +1,125 @@
+//! Blob reads, ranges, deletes and mounts.
+
+use berth_oci::Digest;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn get_head_range_delete() {
+    let s = Server::start().await;
+    let data: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+    let d = s.push_blob("r", &data).await;
+    let path = format!("/v2/r/blobs/{d}");
+
+    let r = s.http.head(s.url(&path)).send().await.expect("head");
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "content-length"), "10000");
+    assert_eq!(header(&r, "docker-content-digest"), d.to_string());
+
+    let r = s.get(&path).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.expect("body").as_ref(), &data[..]);
+
+    let r = s
+        .http
+        .get(s.url(&path))
+        .header("range", "bytes=100-199")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(r.status(), 206);
+    assert_eq!(header(&r, "content-range"), "bytes 100-199/10000");
+    assert_eq!(r.bytes().await.expect("body").as_ref(), &data[100..200]);
+
+    let r = s
+        .http
+        .get(s.url(&path))
+        .header("range", "bytes=9990-")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.bytes().await.expect("body").as_ref(), &data[9990..]);
+
+    let r = s
+        .http
+        .get(s.url(&path))
+        .header("range", "bytes=10000-10001")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(r.status(), 416);
+    assert_eq!(header(&r, "content-range"), "bytes */10000");
+
+    let r = s.http.delete(s.url(&path)).send().await.expect("delete");
+    assert_eq!(r.status(), 202);
+    assert_error(s.get(&path).await, 404, "BLOB_UNKNOWN").await;
+    let r = s.http.head(s.url(&path)).send().await.expect("head");
+    assert_eq!(r.status(), 404);
+    assert_error(
+        s.http.delete(s.url(&path)).send().await.expect("delete"),
+        404,
+        "BLOB_UNKNOWN",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_blob_and_repo() {
+    let s = Server::start().await;
+    let d = Digest::sha256(b"nope");
+    assert_error(
+        s.get(&format!("/v2/never/blobs/{d}")).await,
+        404,
+        "BLOB_UNKNOWN",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn cross_repository_mount() {
+    let s = Server::start().await;
+    let d = s.push_blob("src/a", b"shared layer").await;
+    let r = s
+        .http
+        .post(s.url(&format!("/v2/dst/b/blobs/uploads/?mount={d}&from=src/a")))
+        .send()
+        .await
+        .expect("mount");
+    assert_eq!(r.status(), 201);
+    assert_eq!(header(&r, "location"), format!("/v2/dst/b/blobs/{d}"));
+    assert_eq!(header(&r, "docker-content-digest"), d.to_string());
+    let got = s
+        .get(&format!("/v2/dst/b/blobs/{d}"))
+        .await
+        .bytes()
+        .await
+        .expect("body");
+    assert_eq!(got.as_ref(), b"shared layer");
+
+    // Deleting the mounted copy leaves the source intact.
+    let r = s
+        .http
+        .delete(s.url(&format!("/v2/dst/b/blobs/{d}")))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 202);
+    assert_eq!(s.get(&format!("/v2/src/a/blobs/{d}")).await.status(), 200);
+
+    // Unknown source blob or bad source name: a plain session instead.
+    let other = Digest::sha256(b"missing");
+    for q in [
+        format!("mount={other}&from=src/a"),
+        format!("mount={d}&from=BAD..name"),
+    ] {
+        let r = s
+            .http
+            .post(s.url(&format!("/v2/dst/b/blobs/uploads/?{q}")))
+            .send()
+            .await
+            .expect("mount");
+        assert_eq!(r.status(), 202, "{q}");
+        assert!(header(&r, "location").starts_with("/v2/dst/b/blobs/uploads/"));
+    }
+}

@@ -1,0 +1,13 @@
+#![allow(unreachable_pub)]
+
+//! Integration tests: a real server on 127.0.0.1:0 driven over HTTP.
+
+mod base;
+mod blobs;
+mod concurrency;
+mod layout;
+mod listing;
+mod manifests;
+mod referrers;
+mod support;
+mod uploads;

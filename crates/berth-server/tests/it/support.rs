@@ -1,0 +1,169 @@
+//! Starting a server on a temporary root and small push helpers.
+
+use std::path::{Path, PathBuf};
+
+use berth_oci::Digest;
+use berth_server::config::Config;
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+pub struct Server {
+    pub base: String,
+    pub http: Client,
+    pub root: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Server {
+    /// A server on a fresh temporary root.
+    pub async fn start() -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut s = Self::start_at(tmp.path()).await;
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// A server on an existing root.
+    pub async fn start_at(root: &Path) -> Self {
+        let config = Config::from_value(json!({
+            "storage": {"rootDirectory": root},
+            "http": {"address": "127.0.0.1", "port": 0}
+        }))
+        .expect("config");
+        let state = berth_server::server::build_state(&config)
+            .await
+            .expect("state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(berth_server::server::run(listener, state, async {
+            let _ = rx.await;
+        }));
+        Self {
+            base: format!("http://{addr}"),
+            http: Client::new(),
+            root: root.to_path_buf(),
+            _tmp: None,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Stops gracefully and waits; keeps the root if it was temporary.
+    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.expect("join").expect("server result");
+        }
+        self._tmp.take()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.http.get(self.url(path)).send().await.expect("request")
+    }
+
+    /// Pushes a blob monolithically and returns its digest.
+    pub async fn push_blob(&self, repo: &str, data: &[u8]) -> Digest {
+        let d = Digest::sha256(data);
+        let r = self
+            .http
+            .post(self.url(&format!("/v2/{repo}/blobs/uploads/?digest={d}")))
+            .body(data.to_vec())
+            .send()
+            .await
+            .expect("push blob");
+        assert_eq!(r.status(), StatusCode::CREATED, "push blob");
+        d
+    }
+
+    /// Pushes a manifest and returns the response.
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: &[u8],
+    ) -> Response {
+        self.http
+            .put(self.url(&format!("/v2/{repo}/manifests/{reference}")))
+            .header("content-type", media_type)
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("put manifest")
+    }
+
+    /// Pushes a config and layers, then an image manifest tagged `reference`.
+    /// Returns the manifest bytes and digest.
+    pub async fn push_image(
+        &self,
+        repo: &str,
+        reference: &str,
+        layers: &[&[u8]],
+    ) -> (Vec<u8>, Digest) {
+        let config = format!(
+            r#"{{"architecture":"amd64","os":"linux","layers":{}}}"#,
+            layers.len()
+        );
+        let cd = self.push_blob(repo, config.as_bytes()).await;
+        let mut descs = Vec::new();
+        for l in layers {
+            let d = self.push_blob(repo, l).await;
+            descs.push(desc(OCI_LAYER, &d, l.len()));
+        }
+        let m = image_manifest(desc(OCI_CONFIG, &cd, config.len()), descs, None);
+        let r = self.put_manifest(repo, reference, OCI_MANIFEST, &m).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "push manifest: {:?}",
+            r.text().await
+        );
+        let d = Digest::sha256(&m);
+        (m, d)
+    }
+}
+
+pub fn desc(media_type: &str, digest: &Digest, size: usize) -> Value {
+    json!({"mediaType": media_type, "digest": digest.to_string(), "size": size})
+}
+
+pub fn image_manifest(config: Value, layers: Vec<Value>, extra: Option<Value>) -> Vec<u8> {
+    let mut m =
+        json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": layers});
+    if let (Some(Value::Object(extra)), Some(obj)) = (extra, m.as_object_mut()) {
+        obj.extend(extra);
+    }
+    serde_json::to_vec(&m).expect("json")
+}
+
+/// Asserts status and OCI error code of a response.
+pub async fn assert_error(r: Response, status: u16, code: &str) {
+    assert_eq!(r.status().as_u16(), status, "status");
+    let body: Value = r.json().await.expect("json error body");
+    assert_eq!(body["errors"][0]["code"], code, "body {body}");
+    assert!(body["errors"][0]["message"].is_string(), "body {body}");
+}
+
+pub fn header<'a>(r: &'a Response, name: &str) -> &'a str {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("missing header {name}"))
+}
