@@ -1,0 +1,85 @@
+//! `berth verify` on every example, and the one-line errors of bad configs.
+
+use crate::support::*;
+
+#[test]
+fn every_example_verifies() {
+    let dir = workspace().join("examples");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("examples/") {
+        let path = entry.expect("entry").path();
+        if !matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("json" | "yaml" | "yml" | "toml")
+        ) {
+            continue;
+        }
+        let out = berth().arg("verify").arg(&path).output().expect("run");
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        n += 1;
+    }
+    assert!(n >= 3, "expected examples in {}", dir.display());
+}
+
+#[test]
+fn bad_configs_exit_non_zero_naming_the_key() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cases = [
+        (
+            "unknown.json",
+            r#"{"storage":{"rootDirectory":"/x","dedup":true}}"#,
+            "storage.dedup: unknown key",
+        ),
+        (
+            "port.yaml",
+            "storage:\n  rootDirectory: /x\nhttp:\n  port: \"70000\"\n",
+            "http.port: invalid port",
+        ),
+        (
+            "delay.toml",
+            "[storage]\nrootDirectory = \"/x\"\ngcDelay = \"tomorrow\"\n",
+            "storage.gcDelay: invalid duration",
+        ),
+        (
+            "auth.json",
+            r#"{"storage":{"rootDirectory":"/x"},"http":{"auth":{"htpasswd":{"path":"/h"}}}}"#,
+            "http.auth",
+        ),
+        ("syntax.json", r#"{"storage":"#, "not valid JSON"),
+    ];
+    for (name, text, want) in cases {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        for cmd in ["verify", "serve"] {
+            let out = berth().arg(cmd).arg(&path).output().expect("run");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{cmd} {name} should fail");
+            assert!(
+                err.contains(want),
+                "{cmd} {name}: {err:?} should contain {want:?}"
+            );
+            assert_eq!(
+                err.trim_end().lines().count(),
+                1,
+                "{cmd} {name}: one line: {err:?}"
+            );
+        }
+    }
+    let out = berth()
+        .args(["verify", "/nonexistent/berth.json"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+}
+
+#[test]
+fn version() {
+    let out = berth().arg("--version").output().expect("run");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("berth "));
+}

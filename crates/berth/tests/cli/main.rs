@@ -1,0 +1,9 @@
+//! Tests of the real `berth` binary: config checking, serving, shutdown,
+//! and real clients (skopeo, oras-py) pushing and pulling through it.
+
+#![allow(unreachable_pub)]
+
+mod clients;
+mod config;
+mod lifecycle;
+mod support;

@@ -1,0 +1,198 @@
+//! Spawning `berth serve` on port 0 and building OCI layouts to push.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use berth_oci::Digest;
+use serde_json::{Value, json};
+
+pub fn berth() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_berth"))
+}
+
+/// The workspace root (for `examples/` and `tests/clients/`).
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A `berth serve` process on 127.0.0.1 with a port the OS picked.
+pub struct Berth {
+    pub child: Child,
+    /// `host:port`.
+    pub addr: String,
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Berth {
+    /// Writes a config for `root` and starts the server on it.
+    pub fn start(root: &Path) -> Self {
+        let config = root.with_extension("json");
+        std::fs::write(
+            &config,
+            json!({"storage":{"rootDirectory":root},"http":{"address":"127.0.0.1","port":"0"}})
+                .to_string(),
+        )
+        .expect("write config");
+        let mut child = berth()
+            .arg("serve")
+            .arg(&config)
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn berth");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                }
+                sink.lock().expect("log").push(line);
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("berth did not start");
+        Self { child, addr, log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+        self.terminate_wait()
+    }
+
+    /// Waits for the process to exit (after a signal was sent).
+    pub fn terminate_wait(mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "berth did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Berth {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A gzip-compressed tar holding one file, with its uncompressed digest.
+fn layer(name: &str, content: &[u8]) -> (Vec<u8>, Digest) {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(content.len() as u64);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_cksum();
+    tar.append_data(&mut h, name, content).expect("tar");
+    let raw = tar.into_inner().expect("tar");
+    let diff_id = Digest::sha256(&raw);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &raw).expect("gzip");
+    (gz.finish().expect("gzip"), diff_id)
+}
+
+fn put_blob(dir: &Path, data: &[u8]) -> Value {
+    let d = Digest::sha256(data);
+    std::fs::write(dir.join("blobs/sha256").join(d.hex()), data).expect("write blob");
+    json!({"digest": d.to_string(), "size": data.len()})
+}
+
+fn with_media(mut v: Value, media_type: &str) -> Value {
+    v["mediaType"] = json!(media_type);
+    v
+}
+
+/// Writes an OCI layout at `dir` with tag `tag`. One platform gives an
+/// image manifest; several give an index of them.
+pub fn write_layout(dir: &Path, tag: &str, platforms: &[&str]) -> Digest {
+    std::fs::create_dir_all(dir.join("blobs/sha256")).expect("mkdir");
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).expect("layout");
+    let mut manifests = Vec::new();
+    for arch in platforms {
+        let mut layers = Vec::new();
+        let mut diff_ids = Vec::new();
+        for i in 0..2 {
+            let payload: Vec<u8> = format!("{arch} layer {i} ").repeat(5000).into_bytes();
+            let (gz, diff) = layer(&format!("file{i}.txt"), &payload);
+            layers.push(with_media(
+                put_blob(dir, &gz),
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+            ));
+            diff_ids.push(diff.to_string());
+        }
+        let config = json!({"architecture": arch, "os": "linux", "config": {},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids}});
+        let cfg = with_media(
+            put_blob(dir, config.to_string().as_bytes()),
+            "application/vnd.oci.image.config.v1+json",
+        );
+        let m = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": cfg, "layers": layers});
+        let mut d = with_media(
+            put_blob(dir, m.to_string().as_bytes()),
+            "application/vnd.oci.image.manifest.v1+json",
+        );
+        d["platform"] = json!({"architecture": arch, "os": "linux"});
+        manifests.push(d);
+    }
+    let mut top = if manifests.len() == 1 {
+        manifests.remove(0)
+    } else {
+        let idx = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests});
+        with_media(
+            put_blob(dir, idx.to_string().as_bytes()),
+            "application/vnd.oci.image.index.v1+json",
+        )
+    };
+    if let Some(o) = top.as_object_mut() {
+        o.remove("platform");
+    }
+    top["annotations"] = json!({"org.opencontainers.image.ref.name": tag});
+    let digest: Digest = top["digest"]
+        .as_str()
+        .expect("digest")
+        .parse()
+        .expect("digest");
+    std::fs::write(
+        dir.join("index.json"),
+        json!({"schemaVersion": 2, "manifests": [top]}).to_string(),
+    )
+    .expect("index");
+    digest
+}
+
+/// The blobs of a layout, as file name → bytes.
+pub fn layout_blobs(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir.join("blobs/sha256"))
+        .expect("blobs")
+        .map(|e| {
+            let e = e.expect("entry");
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).expect("read"),
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every Berth test. Installs what the tests need when it is missing:
+# skopeo (Debian package) and oras-py (PyPI, into ./.venv).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v skopeo >/dev/null 2>&1; then
+  echo "installing skopeo (apt-get)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq skopeo >/dev/null
+fi
+
+if ! .venv/bin/python -c "import oras" >/dev/null 2>&1; then
+  echo "installing oras-py into .venv (pip)"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet "oras==0.2.43"
+fi
+export BERTH_TEST_PYTHON="$PWD/.venv/bin/python"
+
+cargo test --workspace --all-targets "$@"
