@@ -15,13 +15,18 @@ use std::sync::{Arc, Mutex};
 use berth_oci::{Algorithm, Digest, DigestHasher, RepoName};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use std::io::Write;
+
+use tokio::io::AsyncReadExt;
 
 use super::{Registry, RegistryError, RegistryResult};
 use crate::storage::{IoContext, StorageError};
 
 /// Write buffer for chunk data: large writes, few system calls.
 const WRITE_BUF: usize = 1 << 20;
+/// Chunks queued for the writer thread (hyper hands over frames of up to a
+/// few hundred KiB, so this bounds the queue to a few MiB).
+const WRITE_QUEUE: usize = 8;
 /// Read buffer when re-hashing a file.
 const READ_BUF: usize = 1 << 20;
 
@@ -210,26 +215,31 @@ impl Registry {
         E: fmt::Display,
     {
         let path = self.upload_path(repo, id);
-        let file = tokio::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
-            .await
             .map_err(|_| RegistryError::UploadUnknown)?;
-        let mut w = BufWriter::with_capacity(WRITE_BUF, file);
+        // The disk writes run on a blocking thread fed through a bounded
+        // channel, so receiving and hashing the next chunk overlaps with
+        // writing the previous one; the bound keeps memory flat.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
+        let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let mut w = std::io::BufWriter::with_capacity(WRITE_BUF, file);
+            while let Some(b) = rx.blocking_recv() {
+                w.write_all(&b)?;
+            }
+            w.flush()
+        });
         let mut outcome = Ok(());
         while let Some(chunk) = body.next().await {
             match chunk {
                 Ok(b) => {
-                    if let Err(e) = w.write_all(&b).await {
-                        outcome = Err(StorageError::Io {
-                            path: path.clone(),
-                            source: e,
-                        }
-                        .into());
-                        break;
-                    }
                     s.hasher.update(&b);
                     s.size += b.len() as u64;
+                    if tx.send(b).await.is_err() {
+                        // The writer stopped on an error, reported below.
+                        break;
+                    }
                 }
                 Err(e) => {
                     outcome = Err(RegistryError::BodyRead(e.to_string()));
@@ -237,7 +247,12 @@ impl Registry {
                 }
             }
         }
-        if let Err(e) = w.flush().await {
+        drop(tx);
+        let written = match writer.await {
+            Ok(r) => r,
+            Err(e) => Err(std::io::Error::other(e)),
+        };
+        if let Err(e) = written {
             outcome = Err(StorageError::Io {
                 path: path.clone(),
                 source: e,
