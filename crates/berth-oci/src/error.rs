@@ -20,8 +20,9 @@ pub enum ErrorCode {
     Denied,
     Unsupported,
     TooManyRequests,
-    /// Not in the spec's table; the CNCF registry's code for a bad `n`.
-    PaginationNumberInvalid,
+    /// Not in the spec's table: the CNCF registry's code for a server
+    /// fault (500), which has no code of its own in the spec.
+    Unknown,
 }
 
 impl ErrorCode {
@@ -42,7 +43,7 @@ impl ErrorCode {
             Self::Denied => "DENIED",
             Self::Unsupported => "UNSUPPORTED",
             Self::TooManyRequests => "TOOMANYREQUESTS",
-            Self::PaginationNumberInvalid => "PAGINATION_NUMBER_INVALID",
+            Self::Unknown => "UNKNOWN",
         }
     }
 
@@ -65,7 +66,7 @@ impl ErrorCode {
             Self::Denied => "requested access to the resource is denied",
             Self::Unsupported => "the operation is unsupported",
             Self::TooManyRequests => "too many requests",
-            Self::PaginationNumberInvalid => "invalid number of results requested",
+            Self::Unknown => "unknown error",
         }
     }
 
@@ -85,8 +86,8 @@ impl ErrorCode {
             | Self::ManifestBlobUnknown
             | Self::ManifestInvalid
             | Self::NameInvalid
-            | Self::SizeInvalid
-            | Self::PaginationNumberInvalid => 400,
+            | Self::SizeInvalid => 400,
+            Self::Unknown => 500,
         }
     }
 }

@@ -17,7 +17,8 @@ pub fn parse_content_range(s: &str) -> Result<(u64, u64), ParseError> {
     let (a, b) = s.split_once('-').ok_or_else(bad)?;
     let start = parse_u64(a).ok_or_else(bad)?;
     let end = parse_u64(b).ok_or_else(bad)?;
-    if end < start {
+    // `end - start + 1` must fit in a u64.
+    if end < start || end == u64::MAX {
         return Err(bad());
     }
     Ok((start, end))

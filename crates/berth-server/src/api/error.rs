@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::endpoint::PathError;
 use crate::registry::RegistryError;
+use crate::storage::StorageError;
 
 /// A response-extension carrying the real cause of a 500, for the access
 /// log; the client only sees a generic message.
@@ -60,7 +61,7 @@ impl ApiError {
 
     /// A server fault: logged with its cause, answered generically.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        let mut e = Self::new(ErrorCode::Unsupported, "internal server error")
+        let mut e = Self::new(ErrorCode::Unknown, "internal server error")
             .with_status(StatusCode::INTERNAL_SERVER_ERROR);
         e.0.internal = Some(cause.to_string());
         e
@@ -127,6 +128,7 @@ impl From<RegistryError> for ApiError {
             }
             R::SizeInvalid(_) => Self::new(ErrorCode::SizeInvalid, msg),
             R::BodyRead(_) => Self::new(ErrorCode::BlobUploadInvalid, msg),
+            R::Storage(StorageError::Conflict(m)) => Self::new(ErrorCode::NameInvalid, m),
             R::Storage(e) => Self::internal(e),
         }
     }

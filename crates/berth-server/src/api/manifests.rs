@@ -107,9 +107,10 @@ fn paginate(
         None | Some("") => None,
         Some(s) => Some(s.parse::<usize>().map_err(|_| {
             ApiError::new(
-                ErrorCode::PaginationNumberInvalid,
+                ErrorCode::Unsupported,
                 format!("n must be a non-negative integer, got {s:?}"),
             )
+            .with_status(StatusCode::BAD_REQUEST)
         })?),
     };
     let start = match q.get("last") {

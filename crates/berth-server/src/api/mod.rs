@@ -56,6 +56,11 @@ async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
             let params = Params::parse(parts.uri.query());
             route(&state, &parts.method, ep, &params, &parts.headers, body).await
         }
+        // A malformed tag names no manifest: only a push is told it is
+        // invalid, a read or delete is told it is unknown.
+        Err(endpoint::PathError::TagInvalid(m)) if parts.method != Method::PUT => {
+            Err(ApiError::new(berth_oci::ErrorCode::ManifestUnknown, m))
+        }
         Err(e) => Err(e.into()),
     };
     let mut resp = result.unwrap_or_else(IntoResponse::into_response);

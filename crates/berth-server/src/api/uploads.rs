@@ -11,7 +11,7 @@ use http::{HeaderMap, StatusCode, header};
 use super::error::{ApiError, upload_range};
 use super::params::Params;
 use super::{ApiResult, set_header};
-use crate::registry::{Registry, UploadId};
+use crate::registry::{Registry, RegistryError, UploadId};
 
 fn digest_param(q: &Params, key: &str) -> Result<Option<Digest>, ApiError> {
     q.get(key)
@@ -118,19 +118,31 @@ pub(crate) async fn patch(
     headers: &HeaderMap,
     body: Body,
 ) -> ApiResult {
+    // A refused chunk (416) says where the session stands, as the spec's
+    // example shows.
+    let refused = |e: ApiError, size: u64| {
+        e.with_header(header::LOCATION, &format!("/v2/{name}/blobs/uploads/{id}"))
+            .with_header(header::RANGE, &upload_range(size))
+            .with_header(
+                header::HeaderName::from_static("blob-upload-session-id"),
+                &id.to_string(),
+            )
+    };
     let range = match chunk_range(headers) {
         Ok(r) => r,
-        Err(e) => {
-            let size = reg.upload_size(name, id).await?;
-            return Err(e
-                .with_header(header::LOCATION, &format!("/v2/{name}/blobs/uploads/{id}"))
-                .with_header(header::RANGE, &upload_range(size)));
-        }
+        Err(e) => return Err(refused(e, reg.upload_size(name, id).await?)),
     };
-    let size = reg
+    match reg
         .append_chunk(name, id, range, body.into_data_stream())
-        .await?;
-    Ok(session(StatusCode::ACCEPTED, name, id, size))
+        .await
+    {
+        Ok(size) => Ok(session(StatusCode::ACCEPTED, name, id, size)),
+        Err(RegistryError::UploadOutOfOrder { size }) => Err(refused(
+            RegistryError::UploadOutOfOrder { size }.into(),
+            size,
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `PUT /v2/<name>/blobs/uploads/<id>?digest=`: completion, with an

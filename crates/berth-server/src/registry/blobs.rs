@@ -25,8 +25,20 @@ impl Registry {
             .ok_or_else(|| RegistryError::BlobUnknown(digest.clone()))
     }
 
-    /// Deletes a blob from one repository.
+    /// Deletes a blob from one repository. A manifest's blob is refused:
+    /// it is deleted through the manifest route, which also untags it.
     pub async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> RegistryResult<()> {
+        let _guard = self.store.lock_repo(repo).await;
+        let is_manifest = self
+            .store
+            .read_index(repo)
+            .await?
+            .is_some_and(|i| i.find_digest(digest).is_some());
+        if is_manifest {
+            return Err(RegistryError::Unsupported(format!(
+                "{digest} is a manifest: delete it with DELETE /v2/{repo}/manifests/{digest}"
+            )));
+        }
         if self.store.delete_blob(repo, digest).await? {
             Ok(())
         } else {

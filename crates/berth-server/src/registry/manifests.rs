@@ -125,12 +125,15 @@ impl Registry {
             ManifestKind::Image => manifest.required_blobs().collect(),
             ManifestKind::Index => manifest.manifests.iter().collect(),
         };
+        self.store.ensure_repo(repo).await?;
+        // Under the lock, a blob checked here cannot be deleted before the
+        // manifest naming it is recorded.
+        let guard = self.store.lock_repo(repo).await;
         for d in needed {
             if self.store.blob_len(repo, &d.digest).await?.is_none() {
                 return Err(RegistryError::ManifestBlobUnknown(d.digest.clone()));
             }
         }
-        self.store.ensure_repo(repo).await?;
         self.store.put_blob_bytes(repo, &digest, bytes).await?;
         let desc = Descriptor {
             media_type: manifest.media_type.clone(),
@@ -141,7 +144,7 @@ impl Registry {
             extra: Default::default(),
         };
         self.store
-            .update_index(repo, |index| {
+            .update_index(&guard, repo, |index| {
                 match reference {
                     Reference::Tag(t) => index.set_tag(desc, t.as_str()),
                     Reference::Digest(_) => index.add_untagged(desc),
@@ -156,7 +159,8 @@ impl Registry {
     }
 
     /// Deletes a tag (the manifest stays, by digest) or a manifest by
-    /// digest (with every tag pointing at it).
+    /// digest: its entries and tags leave `index.json` and its blob is
+    /// removed, so it is gone even where an index still names it.
     pub async fn delete_manifest(
         &self,
         repo: &RepoName,
@@ -165,9 +169,10 @@ impl Registry {
         if !self.store.repo_exists(repo).await? {
             return Err(RegistryError::ManifestUnknown(reference.to_string()));
         }
+        let guard = self.store.lock_repo(repo).await;
         let removed = self
             .store
-            .update_index(repo, |index| {
+            .update_index(&guard, repo, |index| {
                 let removed = match reference {
                     Reference::Tag(t) => index.remove_tag(t.as_str()),
                     Reference::Digest(d) => index.remove_digest(d),
@@ -175,11 +180,13 @@ impl Registry {
                 (removed, removed)
             })
             .await?;
-        if removed {
-            Ok(())
-        } else {
-            Err(RegistryError::ManifestUnknown(reference.to_string()))
+        if !removed {
+            return Err(RegistryError::ManifestUnknown(reference.to_string()));
         }
+        if let Reference::Digest(d) = reference {
+            self.store.delete_blob(repo, d).await?;
+        }
+        Ok(())
     }
 
     /// The repository's tags, sorted.

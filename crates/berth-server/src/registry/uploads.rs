@@ -11,6 +11,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use berth_oci::{Algorithm, Digest, DigestHasher, RepoName};
 use bytes::Bytes;
@@ -62,29 +63,53 @@ struct Session {
     /// sha256 of those bytes (the algorithm nearly every client uses; a
     /// sha512 upload is re-hashed at the end).
     hasher: DigestHasher,
+    /// The hash state came from `<id>.state` on disk. Without `commit` the
+    /// data behind it may not have survived a power loss, so such a
+    /// session is re-hashed from its file before it is accepted.
+    from_saved_state: bool,
 }
 
-/// Sessions seen since start, each behind its own lock so chunks of one
-/// upload are applied one at a time while other uploads run freely. A
-/// session not in the map is loaded from disk on first use.
+type SharedSession = Arc<tokio::sync::Mutex<Session>>;
+
+/// In memory at once before idle sessions are dropped from the map.
+const MAX_LIVE: usize = 4096;
+/// A session unused for this long may be dropped from memory (it stays on
+/// disk and is reloaded when used again).
+const IDLE: Duration = Duration::from_secs(600);
+
+struct Live {
+    session: SharedSession,
+    last_used: Instant,
+}
+
+/// Sessions in use, each behind its own lock so chunks of one upload are
+/// applied one at a time while other uploads run freely. A session not in
+/// the map is loaded from disk on first use; idle ones are dropped from the
+/// map when it grows, so abandoned uploads do not hold memory.
 #[derive(Default)]
 pub struct Uploads {
-    live: Mutex<HashMap<UploadId, Arc<tokio::sync::Mutex<Session>>>>,
+    live: Mutex<HashMap<UploadId, Live>>,
 }
 
 impl Uploads {
-    fn get(&self, id: UploadId) -> Option<Arc<tokio::sync::Mutex<Session>>> {
-        self.live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
-            .cloned()
+    fn get(&self, id: UploadId) -> Option<SharedSession> {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = live.get_mut(&id)?;
+        entry.last_used = Instant::now();
+        Some(entry.session.clone())
     }
 
-    fn insert(&self, id: UploadId, s: Session) -> Arc<tokio::sync::Mutex<Session>> {
+    fn insert(&self, id: UploadId, s: Session) -> SharedSession {
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        if live.len() >= MAX_LIVE {
+            live.retain(|_, e| e.last_used.elapsed() < IDLE || Arc::strong_count(&e.session) > 1);
+        }
         live.entry(id)
-            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(s)))
+            .or_insert_with(|| Live {
+                session: Arc::new(tokio::sync::Mutex::new(s)),
+                last_used: Instant::now(),
+            })
+            .session
             .clone()
     }
 
@@ -117,17 +142,14 @@ impl Registry {
                 repo: repo.clone(),
                 size: 0,
                 hasher: DigestHasher::new(Algorithm::Sha256),
+                from_saved_state: false,
             },
         );
         Ok(id)
     }
 
     /// The live session, loaded from disk if this process has not seen it.
-    async fn session(
-        &self,
-        repo: &RepoName,
-        id: UploadId,
-    ) -> RegistryResult<Arc<tokio::sync::Mutex<Session>>> {
+    async fn session(&self, repo: &RepoName, id: UploadId) -> RegistryResult<SharedSession> {
         if let Some(s) = self.uploads.get(id) {
             if s.lock().await.repo != *repo {
                 return Err(RegistryError::UploadUnknown);
@@ -147,6 +169,7 @@ impl Registry {
                 .then(|| DigestHasher::restore(state))
                 .flatten()
         });
+        let from_saved_state = restored.is_some();
         let hasher = match restored {
             Some(h) => h,
             None => hash_file(&path, Algorithm::Sha256).await?,
@@ -157,6 +180,7 @@ impl Registry {
                 repo: repo.clone(),
                 size,
                 hasher,
+                from_saved_state,
             },
         ))
     }
@@ -223,12 +247,18 @@ impl Registry {
         // channel, so receiving and hashing the next chunk overlaps with
         // writing the previous one; the bound keeps memory flat.
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
+        let commit = self.store.commit();
         let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             let mut w = std::io::BufWriter::with_capacity(WRITE_BUF, file);
             while let Some(b) = rx.blocking_recv() {
                 w.write_all(&b)?;
             }
-            w.flush()
+            w.flush()?;
+            if commit {
+                // Data before the hash state that vouches for it.
+                w.get_ref().sync_data()?;
+            }
+            Ok(())
         });
         let mut outcome = Ok(());
         while let Some(chunk) = body.next().await {
@@ -298,8 +328,9 @@ impl Registry {
         let session = self.session(repo, id).await?;
         let s = session.lock().await;
         let path = self.upload_path(repo, id);
+        let trust_state = !s.from_saved_state || self.store.commit();
         let actual = match digest.algorithm() {
-            Algorithm::Sha256 => s.hasher.peek(),
+            Algorithm::Sha256 if trust_state => s.hasher.peek(),
             other => hash_file(&path, other).await?.finish(),
         };
         if actual != *digest {

@@ -8,7 +8,7 @@ use berth_oci::{Digest, RepoName};
 use tokio::io::AsyncWriteExt;
 
 use super::index::OciIndex;
-use super::locks::RepoLocks;
+use super::locks::{RepoGuard, RepoLocks};
 use super::{IoContext, StorageError, StorageResult};
 
 pub(crate) const INDEX_JSON: &str = "index.json";
@@ -37,6 +37,11 @@ impl FsStore {
             commit,
             locks: RepoLocks::default(),
         })
+    }
+
+    /// Whether writes are fsynced before they are acknowledged.
+    pub fn commit(&self) -> bool {
+        self.commit
     }
 
     pub fn root(&self) -> &Path {
@@ -73,15 +78,19 @@ impl FsStore {
 
     /// Creates the repository's layout if it is missing.
     /// Also creates `.uploads/`, which a layout made by another tool lacks.
+    /// Refuses a new repository whose directory would lie in another
+    /// repository's `blobs/` (`a/blobs` when `a` exists) or hold one.
     pub async fn ensure_repo(&self, repo: &RepoName) -> StorageResult<()> {
         let dir = self.repo_dir(repo);
+        if !self.repo_exists(repo).await? {
+            self.check_nesting(repo).await?;
+        }
         let uploads = dir.join(UPLOADS_DIR);
         tokio::fs::create_dir_all(&uploads).await.at(&uploads)?;
         if self.repo_exists(repo).await? {
             return Ok(());
         }
-        let lock = self.locks.get(repo.as_str());
-        let _guard = lock.lock().await;
+        let _guard = self.lock_repo(repo).await;
         let layout = dir.join(OCI_LAYOUT);
         if tokio::fs::metadata(&layout).await.is_err() {
             let body = format!("{{\"imageLayoutVersion\":\"{OCI_LAYOUT_VERSION}\"}}");
@@ -89,6 +98,32 @@ impl FsStore {
         }
         if !self.repo_exists(repo).await? {
             self.write_index(repo, &OciIndex::default()).await?;
+        }
+        Ok(())
+    }
+
+    async fn check_nesting(&self, repo: &RepoName) -> StorageResult<()> {
+        let parts: Vec<&str> = repo.components().collect();
+        let mut prefix = self.root.clone();
+        for (i, part) in parts.iter().enumerate() {
+            if *part == BLOBS_DIR
+                && i > 0
+                && tokio::fs::metadata(prefix.join(INDEX_JSON)).await.is_ok()
+            {
+                return Err(StorageError::Conflict(format!(
+                    "{repo} would lie inside the blobs of repository {}",
+                    parts[..i].join("/")
+                )));
+            }
+            prefix.push(part);
+        }
+        if tokio::fs::metadata(prefix.join(BLOBS_DIR).join(INDEX_JSON))
+            .await
+            .is_ok()
+        {
+            return Err(StorageError::Conflict(format!(
+                "{repo}/blobs is a repository, so {repo} cannot be one"
+            )));
         }
         Ok(())
     }
@@ -183,13 +218,13 @@ impl FsStore {
         digest: &Digest,
     ) -> StorageResult<bool> {
         let src = self.blob_path(from, digest);
+        if self.blob_len(to, digest).await?.is_some() {
+            return Ok(true);
+        }
         if self.blob_len(from, digest).await?.is_none() {
             return Ok(false);
         }
         self.ensure_repo(to).await?;
-        if self.blob_len(to, digest).await?.is_some() {
-            return Ok(true);
-        }
         let tmp = self.temp_path(to);
         let linked = match tokio::fs::hard_link(&src, &tmp).await {
             Ok(()) => true,
@@ -201,6 +236,10 @@ impl FsStore {
                 Ok(_) => {}
                 Err(e) if not_found(&e) => return Ok(false),
                 Err(e) => return Err(e).at(&src),
+            }
+            if self.commit {
+                let f = tokio::fs::File::open(&tmp).await.at(&tmp)?;
+                f.sync_all().await.at(&tmp)?;
             }
         }
         self.rename_into(&tmp, &self.blob_path(to, digest)).await?;
@@ -223,16 +262,22 @@ impl FsStore {
             })
     }
 
-    /// Read-modify-writes `index.json` under the repository's lock. `f`
-    /// returns whether it changed anything (the file is rewritten only
-    /// then) and a value handed back to the caller.
+    /// Takes the repository's lock. Hold it across a check and the change
+    /// that depends on it (e.g. "the blobs exist" then "record the
+    /// manifest").
+    pub async fn lock_repo(&self, repo: &RepoName) -> RepoGuard {
+        self.locks.lock(repo.as_str()).await
+    }
+
+    /// Read-modify-writes `index.json`; the caller holds the repository's
+    /// lock. `f` returns whether it changed anything (the file is rewritten
+    /// only then) and a value handed back to the caller.
     pub async fn update_index<R>(
         &self,
+        _guard: &RepoGuard,
         repo: &RepoName,
         f: impl FnOnce(&mut OciIndex) -> (bool, R),
     ) -> StorageResult<R> {
-        let lock = self.locks.get(repo.as_str());
-        let _guard = lock.lock().await;
         let mut index = self.read_index(repo).await?.unwrap_or_default();
         let (changed, out) = f(&mut index);
         if changed {
@@ -279,16 +324,23 @@ impl FsStore {
     }
 
     /// Renames `src` onto `dest`, creating `dest`'s directory if needed.
+    /// With `commit`, the directory entry is synced too, and so is every
+    /// directory up to the root if this call had to create any.
     async fn rename_into(&self, src: &Path, dest: &Path) -> StorageResult<()> {
-        if let Some(parent) = dest.parent() {
+        let parent = dest.parent().unwrap_or(&self.root);
+        let created = tokio::fs::metadata(parent).await.is_err();
+        if created {
             tokio::fs::create_dir_all(parent).await.at(parent)?;
         }
         tokio::fs::rename(src, dest).await.at(dest)?;
-        if self.commit
-            && let Some(parent) = dest.parent()
-        {
-            let dir = tokio::fs::File::open(parent).await.at(parent)?;
-            dir.sync_all().await.at(parent)?;
+        if self.commit {
+            for dir in parent.ancestors() {
+                let f = tokio::fs::File::open(dir).await.at(dir)?;
+                f.sync_all().await.at(dir)?;
+                if !created || dir == self.root {
+                    break;
+                }
+            }
         }
         Ok(())
     }

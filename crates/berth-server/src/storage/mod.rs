@@ -24,6 +24,7 @@ mod locks;
 
 pub use fs::FsStore;
 pub use index::OciIndex;
+pub use locks::RepoGuard;
 
 /// A storage failure. Not-found is not an error here: lookups return
 /// `Option`.
@@ -34,6 +35,9 @@ pub enum StorageError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    /// The request would make two repositories' layouts overlap.
+    #[error("{0}")]
+    Conflict(String),
     #[error("{path} is corrupt: {message}")]
     Corrupt {
         path: std::path::PathBuf,

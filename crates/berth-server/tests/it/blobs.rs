@@ -123,3 +123,39 @@ async fn cross_repository_mount() {
         assert!(header(&r, "location").starts_with("/v2/dst/b/blobs/uploads/"));
     }
 }
+
+#[tokio::test]
+async fn mount_into_a_repository_that_has_the_blob() {
+    let s = Server::start().await;
+    let d = s.push_blob("has/it", b"already here").await;
+    let r = s
+        .http
+        .post(s.url(&format!(
+            "/v2/has/it/blobs/uploads/?mount={d}&from=lacks/it"
+        )))
+        .send()
+        .await
+        .expect("mount");
+    assert_eq!(r.status(), 201);
+}
+
+#[tokio::test]
+async fn repositories_cannot_nest_in_each_others_blobs() {
+    let s = Server::start().await;
+    s.push_blob("outer", b"x").await;
+    let r = s
+        .http
+        .post(s.url("/v2/outer/blobs/blobs/uploads/"))
+        .send()
+        .await
+        .expect("post");
+    assert_error(r, 400, "NAME_INVALID").await;
+    s.push_blob("deep/blobs", b"y").await;
+    let r = s
+        .http
+        .post(s.url("/v2/deep/blobs/uploads/"))
+        .send()
+        .await
+        .expect("post");
+    assert_error(r, 400, "NAME_INVALID").await;
+}

@@ -58,7 +58,7 @@ async fn tags_sorted_and_paginated() {
     assert_error(
         s.get("/v2/list/me/tags/list?n=-1").await,
         400,
-        "PAGINATION_NUMBER_INVALID",
+        "UNSUPPORTED",
     )
     .await;
     assert_error(s.get("/v2/list/none/tags/list").await, 404, "NAME_UNKNOWN").await;

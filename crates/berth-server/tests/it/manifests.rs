@@ -301,3 +301,85 @@ async fn retag_keeps_old_manifest_by_digest() {
         200
     );
 }
+
+#[tokio::test]
+async fn malformed_tag_is_unknown_on_read_and_invalid_on_push() {
+    let s = Server::start().await;
+    s.push_image("t", "ok", &[b"x"]).await;
+    assert_error(
+        s.get("/v2/t/manifests/.INVALID_MANIFEST_NAME").await,
+        404,
+        "MANIFEST_UNKNOWN",
+    )
+    .await;
+    let r = s
+        .http
+        .head(s.url("/v2/t/manifests/.INVALID_MANIFEST_NAME"))
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(r.status(), 404);
+    let r = s
+        .http
+        .delete(s.url("/v2/t/manifests/.bad"))
+        .send()
+        .await
+        .expect("del");
+    assert_error(r, 404, "MANIFEST_UNKNOWN").await;
+    assert_error(
+        s.put_manifest("t", ".bad", OCI_MANIFEST, b"{}").await,
+        400,
+        "MANIFEST_INVALID",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn deleted_child_manifest_is_gone_even_if_an_index_names_it() {
+    let s = Server::start().await;
+    let (m, d) = s.push_image("kids", "child", &[b"x"]).await;
+    let idx = serde_json::to_vec(&json!({"schemaVersion":2,"mediaType":OCI_INDEX,"manifests":[desc(OCI_MANIFEST,&d,m.len())]})).expect("j");
+    assert_eq!(
+        s.put_manifest("kids", "all", OCI_INDEX, &idx)
+            .await
+            .status(),
+        201
+    );
+    let r = s
+        .http
+        .delete(s.url(&format!("/v2/kids/manifests/{d}")))
+        .send()
+        .await
+        .expect("del");
+    assert_eq!(r.status(), 202);
+    assert_error(
+        s.get(&format!("/v2/kids/manifests/{d}")).await,
+        404,
+        "MANIFEST_UNKNOWN",
+    )
+    .await;
+    assert_error(
+        s.http
+            .delete(s.url(&format!("/v2/kids/manifests/{d}")))
+            .send()
+            .await
+            .expect("del"),
+        404,
+        "MANIFEST_UNKNOWN",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_manifest_is_not_deleted_through_the_blob_route() {
+    let s = Server::start().await;
+    let (_, d) = s.push_image("guard", "v1", &[b"x"]).await;
+    let r = s
+        .http
+        .delete(s.url(&format!("/v2/guard/blobs/{d}")))
+        .send()
+        .await
+        .expect("del");
+    assert_error(r, 405, "UNSUPPORTED").await;
+    assert_eq!(s.get("/v2/guard/manifests/v1").await.status(), 200);
+}

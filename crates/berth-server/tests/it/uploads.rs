@@ -284,3 +284,61 @@ async fn upload_resumes_after_restart() {
         .expect("put");
     assert_eq!(r.status(), 201);
 }
+
+#[tokio::test]
+async fn refused_chunk_says_where_the_session_stands() {
+    let s = Server::start().await;
+    let loc = start_session(&s, "where").await;
+    patch(&s, &loc, Some("0-2"), b"abc").await;
+    let r = patch(&s, &loc, Some("5-7"), b"fgh").await;
+    assert_eq!(r.status(), 416);
+    assert_eq!(header(&r, "location"), loc);
+    assert_eq!(header(&r, "range"), "0-2");
+    assert_eq!(
+        header(&r, "blob-upload-session-id"),
+        loc.rsplit('/').next().expect("id")
+    );
+    // A range whose length overflows is refused, not wrapped.
+    let r = s
+        .http
+        .patch(s.url(&loc))
+        .header("content-range", "3-18446744073709551615")
+        .body(b"d".to_vec())
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(r.status(), 416);
+}
+
+#[tokio::test]
+async fn a_damaged_upload_file_is_caught_after_restart() {
+    // The saved hash state vouches for bytes that a power loss may have
+    // lost; after a restart the file itself is hashed before acceptance.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = vec![42u8; 4096];
+    let s = Server::start_at(tmp.path()).await;
+    let loc = start_session(&s, "damaged").await;
+    patch(&s, &loc, Some("0-4095"), &data).await;
+    s.stop().await;
+    let id = loc.rsplit('/').next().expect("id");
+    std::fs::write(
+        tmp.path().join(format!("damaged/.uploads/{id}")),
+        vec![0u8; 4096],
+    )
+    .expect("damage");
+    let s = Server::start_at(tmp.path()).await;
+    let d = Digest::sha256(&data);
+    let r = s
+        .http
+        .put(s.url(&format!("{loc}?digest={d}")))
+        .send()
+        .await
+        .expect("put");
+    assert_error(r, 400, "DIGEST_INVALID").await;
+    assert_error(
+        s.get(&format!("/v2/damaged/blobs/{d}")).await,
+        404,
+        "BLOB_UNKNOWN",
+    )
+    .await;
+}
