@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Runs every Berth test. Installs what the tests need when it is missing:
-# skopeo (Debian package) and oras-py (PyPI, into ./.venv).
+# skopeo and buildah (Debian packages) and oras-py (PyPI, into ./.venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-if ! command -v skopeo >/dev/null 2>&1; then
-  echo "installing skopeo (apt-get)"
+missing=()
+for tool in skopeo buildah; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]} (apt-get)"
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq skopeo >/dev/null
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 if ! .venv/bin/python -c "import oras" >/dev/null 2>&1; then

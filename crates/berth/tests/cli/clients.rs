@@ -1,6 +1,7 @@
 //! Real clients against the real binary: skopeo (single image, multi-arch
-//! index, Docker schema2, delete, a layout skopeo wrote) and oras-py
-//! (an artifact with a subject, then the referrers list).
+//! index, Docker schema2, delete, a layout skopeo wrote), buildah (build,
+//! push as OCI and Docker, pull back and read a file) and oras-py (an
+//! artifact with a subject, then the referrers list).
 //!
 //! The README's test command installs both; run without them these tests
 //! fail and say so rather than pass silently.
@@ -204,4 +205,72 @@ fn oras_pushes_an_artifact_with_a_subject_and_referrers_list_it() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Runs buildah with its own vfs store under `dir` (no daemon, no overlay
+/// mounts needed).
+fn buildah(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("buildah")
+        .args(["--storage-driver", "vfs", "--root"])
+        .arg(dir.join("store"))
+        .arg("--runroot")
+        .arg(dir.join("run"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("buildah is required (the README's test command installs it): {e}")
+        });
+    assert!(
+        out.status.success(),
+        "buildah {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn buildah_builds_pushes_and_pulls_back() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let b = Berth::start(&tmp.path().join("root"));
+    let work = tmp.path();
+    let file = work.join("greeting");
+    std::fs::write(&file, b"hello from buildah\n").expect("write");
+    let w = buildah(work, &["from", "scratch"]);
+    buildah(
+        work,
+        &["copy", &w, file.to_str().expect("path"), "/greeting"],
+    );
+    for (format, repo, media_type) in [
+        (
+            "oci",
+            "buildah/oci",
+            "application/vnd.oci.image.manifest.v1+json",
+        ),
+        (
+            "docker",
+            "buildah/docker",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        ),
+    ] {
+        let local = format!("local-{format}");
+        buildah(work, &["commit", "--format", format, &w, &local]);
+        let dest = format!("docker://{}/{repo}:v1", b.addr);
+        buildah(work, &["push", "--tls-verify=false", &local, &dest]);
+        let r = reqwest::blocking::get(b.url(&format!("/v2/{repo}/manifests/v1"))).expect("get");
+        assert_eq!(r.status(), 200, "{format}");
+        assert_eq!(r.headers()["content-type"], media_type, "{format}");
+    }
+    // Forget everything local, then pull from Berth and read the file back.
+    buildah(work, &["rm", "--all"]);
+    buildah(work, &["rmi", "--all", "--force"]);
+    for repo in ["buildah/oci", "buildah/docker"] {
+        let src = format!("docker://{}/{repo}:v1", b.addr);
+        let c = buildah(work, &["from", "--pull-always", "--tls-verify=false", &src]);
+        let c = c.lines().last().expect("container name").to_string();
+        let mnt = buildah(work, &["mount", &c]);
+        let got = std::fs::read(Path::new(&mnt).join("greeting")).expect("file in the image");
+        assert_eq!(got, b"hello from buildah\n", "{repo}");
+        buildah(work, &["umount", &c]);
+        buildah(work, &["rm", &c]);
+    }
 }
