@@ -138,3 +138,54 @@ fn sigterm_lets_an_upload_finish_and_it_resumes_after_restart() {
         .expect("b");
     assert!(got.as_ref() == &data[..]);
 }
+
+#[test]
+fn kill_9_mid_push_leaves_no_partial_blob() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("root");
+    let mut b = Berth::start(&root);
+    let data: Vec<u8> = (0..400_000u32).map(|i| (i % 241) as u8).collect();
+    let d = Digest::sha256(&data);
+    let (started_tx, started_rx) = mpsc::channel();
+    let (gate_tx, gate_rx) = mpsc::channel::<()>();
+    let body = GatedBody {
+        parts: vec![data[..200_000].to_vec(), data[200_000..].to_vec()],
+        started: Some(started_tx),
+        gate: Some(gate_rx),
+    };
+    let url = b.url(&format!("/v2/crash/test/blobs/uploads/?digest={d}"));
+    let push = std::thread::spawn(move || {
+        reqwest::blocking::Client::new()
+            .post(url)
+            .body(reqwest::blocking::Body::new(body))
+            .send()
+            .map(|r| r.status().as_u16())
+    });
+    started_rx.recv().expect("body started");
+    std::thread::sleep(Duration::from_millis(300));
+    b.child.kill().expect("kill -9");
+    b.child.wait().expect("reap");
+    drop(gate_tx);
+    assert!(
+        push.join().expect("join").is_err(),
+        "the push was never acknowledged"
+    );
+
+    let blob = root.join("crash/test/blobs/sha256").join(d.hex());
+    assert!(!blob.exists(), "no partial blob in place");
+    let b = Berth::start(&root);
+    let r = reqwest::blocking::get(b.url(&format!("/v2/crash/test/blobs/{d}"))).expect("get");
+    assert_eq!(r.status(), 404);
+    // Pushing again after the crash works.
+    let r = reqwest::blocking::Client::new()
+        .post(b.url(&format!("/v2/crash/test/blobs/uploads/?digest={d}")))
+        .body(data.clone())
+        .send()
+        .expect("push");
+    assert_eq!(r.status(), 201);
+    let got = reqwest::blocking::get(b.url(&format!("/v2/crash/test/blobs/{d}")))
+        .expect("get")
+        .bytes()
+        .expect("b");
+    assert!(got.as_ref() == &data[..]);
+}
