@@ -12,7 +12,7 @@ use serde_json::json;
 use super::blobs::accepted_empty;
 use super::error::ApiError;
 use super::params::Params;
-use super::{ApiResult, json_response, set_header};
+use super::{ApiResult, body_response, set_header};
 use crate::registry::Registry;
 
 /// The largest manifest accepted, as zot and the CNCF registry.
@@ -139,7 +139,7 @@ fn list_response(
         Some(n) => json!({ "name": n.as_str(), key: page }),
         None => json!({ key: page }),
     };
-    let mut resp = json_response(
+    let mut resp = body_response(
         StatusCode::OK,
         "application/json",
         body.to_string().into_bytes(),
@@ -183,7 +183,7 @@ pub(crate) async fn referrers(
         "mediaType": OCI_INDEX,
         "manifests": manifests,
     });
-    let mut resp = json_response(StatusCode::OK, OCI_INDEX, body.to_string().into_bytes());
+    let mut resp = body_response(StatusCode::OK, OCI_INDEX, body.to_string().into_bytes());
     if filter.is_some() {
         set_header(&mut resp, "oci-filters-applied", "artifactType");
     }

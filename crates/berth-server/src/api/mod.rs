@@ -82,9 +82,13 @@ async fn route(
     let reg = &state.registry;
     let head = method == Method::HEAD;
     match (method.clone(), ep) {
-        (Method::GET | Method::HEAD, Endpoint::Base) => Ok(empty(StatusCode::OK, "{}")),
+        (Method::GET | Method::HEAD, Endpoint::Base) => Ok(body_response(
+            StatusCode::OK,
+            "application/json",
+            b"{}".to_vec(),
+        )),
         (Method::GET, Endpoint::Catalog) => manifests::catalog(reg, q).await,
-        (Method::GET, Endpoint::Discover) => Ok(json_response(
+        (Method::GET, Endpoint::Discover) => Ok(body_response(
             StatusCode::OK,
             "application/json",
             br#"{"extensions":[]}"#.to_vec(),
@@ -121,13 +125,8 @@ async fn route(
     }
 }
 
-/// A response with a small fixed JSON body.
-fn empty(status: StatusCode, json: &'static str) -> Response {
-    json_response(status, "application/json", json.as_bytes().to_vec())
-}
-
 /// A response with a body and its content type.
-fn json_response(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response {
+fn body_response(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response {
     let mut resp = (status, body).into_response();
     if let Ok(v) = HeaderValue::from_str(content_type) {
         resp.headers_mut().insert(header::CONTENT_TYPE, v);
