@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs every Berth test. Installs what the tests need when it is missing:
-# skopeo and buildah (Debian packages) and oras-py (PyPI, into ./.venv).
+# skopeo, buildah and podman (Debian packages) and oras-py (PyPI, into
+# ./.venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
-for tool in skopeo buildah; do
+for tool in skopeo buildah podman; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then

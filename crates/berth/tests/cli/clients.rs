@@ -1,7 +1,8 @@
 //! Real clients against the real binary: skopeo (single image, multi-arch
 //! index, Docker schema2, delete, a layout skopeo wrote), buildah (build,
-//! push as OCI and Docker, pull back and read a file) and oras-py (an
-//! artifact with a subject, then the referrers list).
+//! push as OCI and Docker, pull back and read a file), podman (build, push,
+//! pull back the same image) and oras-py (an artifact with a subject, then
+//! the referrers list).
 //!
 //! The README's test command installs both; run without them these tests
 //! fail and say so rather than pass silently.
@@ -273,4 +274,46 @@ fn buildah_builds_pushes_and_pulls_back() {
         buildah(work, &["umount", &c]);
         buildah(work, &["rm", &c]);
     }
+}
+
+#[test]
+fn podman_builds_pushes_and_pulls_back() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let b = Berth::start(&tmp.path().join("root"));
+    let work = tmp.path();
+    let podman = |args: &[&str]| -> String {
+        let out = Command::new("podman")
+            .args(["--storage-driver", "vfs", "--root"])
+            .arg(work.join("store"))
+            .arg("--runroot")
+            .arg(work.join("run"))
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("podman is required (the README's test command installs it): {e}")
+            });
+        assert!(
+            out.status.success(),
+            "podman {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let ctx = work.join("ctx");
+    std::fs::create_dir_all(&ctx).expect("mkdir");
+    std::fs::write(ctx.join("motd"), b"built by podman\n").expect("write");
+    std::fs::write(ctx.join("Containerfile"), "FROM scratch\nCOPY motd /motd\n").expect("write");
+    podman(&["build", "-t", "localhost/p:v1", ctx.to_str().expect("path")]);
+    let built = podman(&["image", "inspect", "--format", "{{.Id}}", "localhost/p:v1"]);
+    let remote = format!("{}/podman/img:v1", b.addr);
+    podman(&[
+        "push",
+        "--tls-verify=false",
+        "localhost/p:v1",
+        &format!("docker://{remote}"),
+    ]);
+    podman(&["rmi", "--all", "--force"]);
+    podman(&["pull", "--tls-verify=false", &remote]);
+    let pulled = podman(&["image", "inspect", "--format", "{{.Id}}", &remote]);
+    assert_eq!(built, pulled, "the image pulled back is the image built");
 }
