@@ -87,10 +87,12 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 /// `POST /v2/<name>/blobs/uploads/`: a new session, a monolithic upload
 /// (`?digest=`), or a cross-repository mount (`?mount=&from=`).
 pub(crate) async fn start(reg: &Registry, name: &RepoName, q: &Params, body: Body) -> ApiResult {
-    if let Some(digest) = digest_param(q, "mount")? {
-        // A mount that cannot happen (bad or unknown source) falls back to
-        // a plain session, as the spec asks.
-        if let Some(from) = q.get("from").and_then(|f| f.parse::<RepoName>().ok())
+    if q.get("mount").is_some() {
+        // A mount that cannot happen (bad digest, bad or unknown source)
+        // falls back to a plain session, as the spec asks.
+        let digest = q.get("mount").and_then(|d| d.parse::<Digest>().ok());
+        let from = q.get("from").and_then(|f| f.parse::<RepoName>().ok());
+        if let (Some(digest), Some(from)) = (digest, from)
             && reg.mount_blob(name, &from, &digest).await?
         {
             return Ok(created(name, &digest));

@@ -112,6 +112,8 @@ async fn cross_repository_mount() {
     for q in [
         format!("mount={other}&from=src/a"),
         format!("mount={d}&from=BAD..name"),
+        "mount=sha256:nothex&from=src/a".to_string(),
+        format!("mount={d}"),
     ] {
         let r = s
             .http
