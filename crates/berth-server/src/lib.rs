@@ -10,5 +10,6 @@ pub mod api;
 pub mod config;
 pub mod logging;
 pub mod registry;
+pub mod scrub;
 pub mod server;
 pub mod storage;

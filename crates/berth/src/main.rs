@@ -26,6 +26,21 @@ enum Command {
         /// The config file to check.
         config: PathBuf,
     },
+    /// Re-hash and check every image offline (the server must be stopped);
+    /// exit non-zero if anything is affected. Changes nothing.
+    Scrub {
+        /// The server's config file.
+        config: PathBuf,
+        /// Output: an aligned table, or JSON rows.
+        #[arg(long, value_enum, default_value = "table")]
+        format: ScrubFormat,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ScrubFormat {
+    Table,
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -36,6 +51,20 @@ fn main() -> ExitCode {
                 println!("{}: ok", config.display());
                 ExitCode::SUCCESS
             }
+            Err(e) => {
+                eprintln!("berth: invalid config: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Scrub { config, format } => match Config::load(&config) {
+            Ok(c) => match scrub(c, format) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("berth: {e}");
+                    ExitCode::from(2)
+                }
+            },
             Err(e) => {
                 eprintln!("berth: invalid config: {e}");
                 ExitCode::FAILURE
@@ -89,4 +118,46 @@ fn serve(config: Config) -> Result<(), String> {
             .await
             .map_err(|e| format!("server error: {e}"))
     })
+}
+
+/// Runs an offline scrub; `Ok(true)` when nothing is affected.
+fn scrub(config: Config, format: ScrubFormat) -> Result<bool, String> {
+    let port = config.http.port.0;
+    if port != 0 {
+        let addr = format!("{}:{port}", config.http.address);
+        if let Err(e) = std::net::TcpListener::bind(&addr)
+            && e.kind() == std::io::ErrorKind::AddrInUse
+        {
+            return Err(format!(
+                "scrub runs offline, but something listens on {addr}: stop the server first"
+            ));
+        }
+    }
+    let root = config.storage.root_directory.clone();
+    if !root.is_dir() {
+        return Err(format!(
+            "storage.rootDirectory: {} is not a directory",
+            root.display()
+        ));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let rows = runtime.block_on(async move {
+        let store = berth_server::storage::FsStore::open(root, false)
+            .await
+            .map_err(|e| e.to_string())?;
+        berth_server::scrub::scrub_all(&store)
+            .await
+            .map_err(|e| e.to_string())
+    })?;
+    match format {
+        ScrubFormat::Table => print!("{}", berth_server::scrub::render_table(&rows)),
+        ScrubFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?
+        ),
+    }
+    Ok(!rows.iter().any(|r| r.is_affected()))
 }

@@ -32,7 +32,7 @@ impl Default for OciIndex {
 }
 
 /// The tag of an index entry, if it has one.
-pub(super) fn tag_of(d: &Descriptor) -> Option<&str> {
+pub fn tag_of(d: &Descriptor) -> Option<&str> {
     d.annotations
         .as_ref()
         .and_then(|a| a.get(REF_NAME_ANNOTATION))

@@ -23,7 +23,7 @@ mod index;
 mod locks;
 
 pub use fs::FsStore;
-pub use index::OciIndex;
+pub use index::{OciIndex, tag_of};
 pub use locks::RepoGuard;
 
 /// A storage failure. Not-found is not an error here: lookups return

@@ -9,5 +9,6 @@ mod layout;
 mod listing;
 mod manifests;
 mod referrers;
+mod scrub;
 mod support;
 mod uploads;

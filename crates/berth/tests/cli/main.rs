@@ -6,4 +6,5 @@
 mod clients;
 mod config;
 mod lifecycle;
+mod scrub;
 mod support;
