@@ -9,7 +9,7 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::api::{AppState, app};
-use crate::config::Config;
+use crate::config::{Config, StorageConfig};
 use crate::registry::Registry;
 use crate::storage::{FsStore, StorageError};
 
@@ -36,6 +36,30 @@ pub async fn run(
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Starts background garbage collection (`storage.gc`): every
+/// `gcInterval`, each repository in turn, removing what is older than
+/// `gcDelay`. Returns `None` when GC is off.
+pub fn spawn_gc(state: &AppState, storage: &StorageConfig) -> Option<tokio::task::JoinHandle<()>> {
+    if !storage.gc {
+        return None;
+    }
+    let registry = state.registry.clone();
+    let (delay, interval) = (storage.gc_delay.0, storage.gc_interval.0);
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match registry.gc_all(delay).await {
+                Ok(r) => {
+                    tracing::info!(target: "berth::gc", manifests = r.manifests, blobs = r.blobs, uploads = r.uploads, "gc run finished")
+                }
+                Err(e) => tracing::warn!(target: "berth::gc", "gc run failed: {e}"),
+            }
+        }
+    }))
 }
 
 /// Resolves on SIGINT or SIGTERM.

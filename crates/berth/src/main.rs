@@ -102,6 +102,7 @@ fn serve(config: Config) -> Result<(), String> {
         let state = berth_server::server::build_state(&config)
             .await
             .map_err(|e| format!("storage.rootDirectory: {e}"))?;
+        let _gc = berth_server::server::spawn_gc(&state, &config.storage);
         let addr = format!("{}:{}", config.http.address, config.http.port.0);
         let listener = tokio::net::TcpListener::bind(&addr)
             .await

@@ -25,6 +25,10 @@ pub(crate) async fn get(
     head: bool,
 ) -> ApiResult {
     let (mut file, len) = reg.open_blob(name, digest).await?;
+    if head {
+        // A HEAD is how a pushing client learns it need not upload a blob.
+        reg.touch_blob(name, digest);
+    }
     let range = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())

@@ -145,6 +145,12 @@ impl Config {
                 "must not be empty",
             ));
         }
+        if self.storage.gc_interval.0.is_zero() {
+            return Err(ConfigError::key(
+                "storage.gcInterval",
+                "must be greater than zero",
+            ));
+        }
         Ok(())
     }
 }

@@ -53,6 +53,10 @@ impl Registry {
         from: &RepoName,
         digest: &Digest,
     ) -> RegistryResult<bool> {
-        Ok(self.store.link_blob(from, repo, digest).await?)
+        let linked = self.store.link_blob(from, repo, digest).await?;
+        if linked {
+            self.touch_blob(repo, digest);
+        }
+        Ok(linked)
     }
 }

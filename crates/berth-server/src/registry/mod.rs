@@ -7,12 +7,18 @@
 
 mod blobs;
 mod error;
+mod gc;
 mod manifests;
 mod uploads;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use berth_oci::{Digest, RepoName};
 
 pub use error::RegistryError;
+pub use gc::GcReport;
 pub use manifests::{ManifestContent, PutManifest};
 pub use uploads::{UploadId, Uploads};
 
@@ -25,6 +31,9 @@ pub type RegistryResult<T> = Result<T, RegistryError>;
 pub struct Registry {
     store: Arc<FsStore>,
     uploads: Uploads,
+    /// Blobs a client asked about lately (`HEAD`, mount), which GC leaves
+    /// alone for `gcDelay`: a push that found one may be about to use it.
+    recent: Mutex<HashMap<(RepoName, Digest), Instant>>,
 }
 
 impl Registry {
@@ -32,6 +41,7 @@ impl Registry {
         Self {
             store,
             uploads: Uploads::default(),
+            recent: Mutex::new(HashMap::new()),
         }
     }
 

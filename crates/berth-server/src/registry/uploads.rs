@@ -113,7 +113,14 @@ impl Uploads {
             .clone()
     }
 
-    fn remove(&self, id: UploadId) {
+    /// Whether a request holds the session right now.
+    pub(super) fn in_use(&self, id: UploadId) -> bool {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.get(&id)
+            .is_some_and(|e| Arc::strong_count(&e.session) > 1 || e.session.try_lock().is_err())
+    }
+
+    pub(super) fn remove(&self, id: UploadId) {
         self.live
             .lock()
             .unwrap_or_else(|p| p.into_inner())

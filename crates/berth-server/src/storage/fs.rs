@@ -186,10 +186,13 @@ impl FsStore {
         digest: &Digest,
         bytes: &[u8],
     ) -> StorageResult<()> {
+        let p = self.blob_path(repo, digest);
         if self.blob_len(repo, digest).await?.is_some() {
+            // Pushed again: it is as young as the push, for GC's delay.
+            let f = std::fs::File::options().write(true).open(&p).at(&p)?;
+            f.set_modified(std::time::SystemTime::now()).at(&p)?;
             return Ok(());
         }
-        let p = self.blob_path(repo, digest);
         self.write_atomic(repo, &p, bytes).await
     }
 

@@ -15,6 +15,8 @@ pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 pub struct Server {
     pub base: String,
+    /// The server's registry, for calling domain operations (GC) directly.
+    pub registry: std::sync::Arc<berth_server::registry::Registry>,
     pub http: Client,
     pub root: PathBuf,
     _tmp: Option<tempfile::TempDir>,
@@ -41,6 +43,7 @@ impl Server {
         let state = berth_server::server::build_state(&config)
             .await
             .expect("state");
+        let registry = state.registry.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -51,6 +54,7 @@ impl Server {
         }));
         Self {
             base: format!("http://{addr}"),
+            registry,
             http: Client::new(),
             root: root.to_path_buf(),
             _tmp: None,

@@ -189,3 +189,39 @@ fn kill_9_mid_push_leaves_no_partial_blob() {
         .expect("b");
     assert!(got.as_ref() == &data[..]);
 }
+
+#[test]
+fn background_gc_collects_and_logs_why() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let b = Berth::start_with(
+        &tmp.path().join("root"),
+        serde_json::json!({"gc": true, "gcDelay": "0s", "gcInterval": "1s"}),
+    );
+    let data = b"nothing will reference this";
+    let d = Digest::sha256(data);
+    let client = reqwest::blocking::Client::new();
+    let r = client
+        .post(b.url(&format!("/v2/gc/bg/blobs/uploads/?digest={d}")))
+        .body(data.to_vec())
+        .send()
+        .expect("push");
+    assert_eq!(r.status(), 201);
+    // Wait (bounded) for a GC run to take it.
+    let url = b.url(&format!("/v2/gc/bg/blobs/{d}"));
+    let mut gone = false;
+    for _ in 0..300 {
+        if client.head(&url).send().expect("head").status() == 404 {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(gone, "background GC removed the unreferenced blob");
+    let lines = b.log.lock().expect("log").clone();
+    assert!(
+        lines.iter().any(|l| l.contains("berth::gc")
+            && l.contains("blob no manifest references")
+            && l.contains(&d.to_string())),
+        "{lines:#?}"
+    );
+}

@@ -29,10 +29,19 @@ pub struct Berth {
 impl Berth {
     /// Writes a config for `root` and starts the server on it.
     pub fn start(root: &Path) -> Self {
+        Self::start_with(root, json!({}))
+    }
+
+    /// Like [`Berth::start`], with more `storage` keys.
+    pub fn start_with(root: &Path, storage: Value) -> Self {
         let config = root.with_extension("json");
+        let mut storage_obj = json!({ "rootDirectory": root });
+        if let (Some(o), Value::Object(extra)) = (storage_obj.as_object_mut(), storage) {
+            o.extend(extra);
+        }
         std::fs::write(
             &config,
-            json!({"storage":{"rootDirectory":root},"http":{"address":"127.0.0.1","port":"0"}})
+            json!({"storage": storage_obj, "http": {"address": "127.0.0.1", "port": "0"}})
                 .to_string(),
         )
         .expect("write config");

@@ -1,0 +1,257 @@
+//! Garbage collection of one repository at a time.
+//!
+//! Removes, when older than the delay:
+//! - untagged manifests that no index in the repository lists, that are not
+//!   the `subject` of another manifest, and that are not themselves a
+//!   referrer of a manifest still present;
+//! - blobs that no remaining manifest (followed through indexes) needs;
+//! - upload files idle for longer than the delay.
+//!
+//! The repository's lock is held from computing what is referenced until
+//! the last deletion, so a manifest push (which checks its blobs under the
+//! same lock) can never record a manifest whose blob GC is about to delete.
+//! Pulls take no lock and are never stalled. A blob whose existence a client
+//! checked recently (`HEAD`, mount) counts as young, so a push that found
+//! it and is about to reference it does not lose it. Every deletion is
+//! logged with its reason.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use berth_oci::manifest::{Descriptor, Manifest};
+use berth_oci::media::{self, ManifestKind};
+use berth_oci::{Digest, RepoName};
+
+use super::{Registry, RegistryResult};
+use crate::storage::{IoContext, tag_of};
+
+/// Upload files younger than this are never collected, whatever
+/// `gcDelay` says: a temporary file lives for the milliseconds of one
+/// write, and a session between two requests is not abandoned.
+pub(crate) const MIN_UPLOAD_IDLE: Duration = Duration::from_secs(60);
+
+/// What one run removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct GcReport {
+    pub manifests: usize,
+    pub blobs: usize,
+    pub uploads: usize,
+}
+
+impl GcReport {
+    fn add(&mut self, o: GcReport) {
+        self.manifests += o.manifests;
+        self.blobs += o.blobs;
+        self.uploads += o.uploads;
+    }
+}
+
+/// Whether `path` was last modified at least `delay` ago.
+fn older_than(path: &Path, delay: Duration) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .is_some_and(|age| age >= delay)
+}
+
+impl Registry {
+    /// Notes that a client just asked about a blob: GC treats it as young.
+    pub(crate) fn touch_blob(&self, repo: &RepoName, digest: &Digest) {
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent.insert((repo.clone(), digest.clone()), Instant::now());
+    }
+
+    fn touched_within(&self, repo: &RepoName, digest: &Digest, delay: Duration) -> bool {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent
+            .get(&(repo.clone(), digest.clone()))
+            .is_some_and(|t| t.elapsed() < delay)
+    }
+
+    /// Collects every repository, one after the other.
+    pub async fn gc_all(&self, delay: Duration) -> RegistryResult<GcReport> {
+        let mut total = GcReport::default();
+        for repo in self.catalog().await? {
+            total.add(self.gc_repo(&repo, delay).await?);
+        }
+        self.recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, t| t.elapsed() < delay);
+        Ok(total)
+    }
+
+    /// Collects one repository.
+    pub async fn gc_repo(&self, repo: &RepoName, delay: Duration) -> RegistryResult<GcReport> {
+        let mut report = GcReport::default();
+        let guard = self.store.lock_repo(repo).await;
+        let Some(index) = self.store.read_index(repo).await? else {
+            return Ok(report);
+        };
+        let parsed = self.parse_reachable(repo, &index.manifests).await?;
+
+        // Untagged manifests nothing needs.
+        let tagged: HashSet<&Digest> = index
+            .manifests
+            .iter()
+            .filter(|d| tag_of(d).is_some())
+            .map(|d| &d.digest)
+            .collect();
+        let mut listed_by_index = HashSet::new();
+        let mut subjects = HashSet::new();
+        for m in parsed.values() {
+            listed_by_index.extend(m.manifests.iter().map(|c| c.digest.clone()));
+            subjects.extend(m.subject.iter().map(|s| s.digest.clone()));
+        }
+        let mut doomed = HashSet::new();
+        for d in &index.manifests {
+            if tagged.contains(&d.digest)
+                || listed_by_index.contains(&d.digest)
+                || subjects.contains(&d.digest)
+            {
+                continue;
+            }
+            let live_referrer = match parsed.get(&d.digest).and_then(|m| m.subject.as_ref()) {
+                Some(s) => self.store.blob_len(repo, &s.digest).await?.is_some(),
+                None => false,
+            };
+            if live_referrer || !older_than(&self.store.blob_path(repo, &d.digest), delay) {
+                continue;
+            }
+            doomed.insert(d.digest.clone());
+        }
+        if !doomed.is_empty() {
+            self.store
+                .update_index(&guard, repo, |i| {
+                    i.manifests.retain(|d| !doomed.contains(&d.digest));
+                    (true, ())
+                })
+                .await?;
+            for d in &doomed {
+                tracing::info!(target: "berth::gc", %repo, digest = %d, reason = "untagged manifest that no index, subject or referrer needs", "deleted");
+                self.store.delete_blob(repo, d).await?;
+                report.manifests += 1;
+            }
+        }
+
+        // Blobs no remaining manifest needs.
+        let mut needed: HashSet<Digest> = HashSet::new();
+        for (digest, m) in &parsed {
+            if doomed.contains(digest) {
+                continue;
+            }
+            needed.insert(digest.clone());
+            needed.extend(m.config.iter().map(|c| c.digest.clone()));
+            needed.extend(m.layers.iter().map(|l| l.digest.clone()));
+            needed.extend(m.manifests.iter().map(|c| c.digest.clone()));
+        }
+        // Entries that did not parse are kept, with whatever they name.
+        needed.extend(
+            index
+                .manifests
+                .iter()
+                .filter(|d| !doomed.contains(&d.digest))
+                .map(|d| d.digest.clone()),
+        );
+        for digest in self.blob_digests(repo).await? {
+            if needed.contains(&digest)
+                || self.touched_within(repo, &digest, delay)
+                || !older_than(&self.store.blob_path(repo, &digest), delay)
+            {
+                continue;
+            }
+            tracing::info!(target: "berth::gc", %repo, %digest, reason = "blob no manifest references", "deleted");
+            self.store.delete_blob(repo, &digest).await?;
+            report.blobs += 1;
+        }
+        drop(guard);
+
+        report.uploads = self.gc_uploads(repo, delay).await?;
+        Ok(report)
+    }
+
+    /// Parses every manifest reachable from `entries` (through indexes),
+    /// keyed by digest. Entries whose blob is missing or unparsable are
+    /// left out.
+    async fn parse_reachable(
+        &self,
+        repo: &RepoName,
+        entries: &[Descriptor],
+    ) -> RegistryResult<HashMap<Digest, Manifest>> {
+        let mut parsed = HashMap::new();
+        let mut queue: Vec<Descriptor> = entries.to_vec();
+        while let Some(d) = queue.pop() {
+            if parsed.contains_key(&d.digest) || media::manifest_kind(&d.media_type).is_none() {
+                continue;
+            }
+            let Some(bytes) = self.store.read_blob(repo, &d.digest).await? else {
+                continue;
+            };
+            let Ok(m) = Manifest::parse(&bytes, Some(&d.media_type)) else {
+                continue;
+            };
+            if m.kind == ManifestKind::Index {
+                queue.extend(m.manifests.iter().cloned());
+            }
+            parsed.insert(d.digest.clone(), m);
+        }
+        Ok(parsed)
+    }
+
+    /// The digests of every blob file in the repository.
+    async fn blob_digests(&self, repo: &RepoName) -> RegistryResult<Vec<Digest>> {
+        let mut out = Vec::new();
+        for alg in ["sha256", "sha512"] {
+            let dir = self.store.repo_dir(repo).join("blobs").join(alg);
+            let mut entries = match tokio::fs::read_dir(&dir).await {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e).at(&dir).map_err(Into::into),
+            };
+            while let Some(e) = entries.next_entry().await.at(&dir)? {
+                if let Some(d) = e
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| format!("{alg}:{n}").parse::<Digest>().ok())
+                {
+                    out.push(d);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes upload files (sessions, their state, temporaries) idle for
+    /// longer than `delay`, and never one younger than [`MIN_UPLOAD_IDLE`]
+    /// or belonging to a session a request is using right now.
+    async fn gc_uploads(&self, repo: &RepoName, delay: Duration) -> RegistryResult<usize> {
+        let delay = delay.max(MIN_UPLOAD_IDLE);
+        let dir = self.store.uploads_dir(repo);
+        let mut entries = match tokio::fs::read_dir(&dir).await {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e).at(&dir).map_err(Into::into),
+        };
+        let mut removed = 0;
+        while let Some(e) = entries.next_entry().await.at(&dir)? {
+            let path = e.path();
+            if !older_than(&path, delay) {
+                continue;
+            }
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Ok(id) = name.trim_end_matches(".state").parse() {
+                if self.uploads.in_use(id) {
+                    continue;
+                }
+                self.uploads.remove(id);
+            }
+            if tokio::fs::remove_file(&path).await.is_ok() {
+                tracing::info!(target: "berth::gc", %repo, file = %name, reason = "upload idle longer than gcDelay", "deleted");
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
