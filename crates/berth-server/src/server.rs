@@ -15,7 +15,12 @@ use crate::storage::{FsStore, StorageError};
 
 /// Builds the shared state from a config: opens storage.
 pub async fn build_state(config: &Config) -> Result<AppState, StorageError> {
-    let store = FsStore::open(config.storage.root_directory.clone(), config.storage.commit).await?;
+    let store = FsStore::open_with_dedupe(
+        config.storage.root_directory.clone(),
+        config.storage.commit,
+        config.storage.dedupe,
+    )
+    .await?;
     Ok(AppState {
         registry: Arc::new(Registry::new(Arc::new(store))),
     })
@@ -60,6 +65,17 @@ pub fn spawn_gc(state: &AppState, storage: &StorageConfig) -> Option<tokio::task
             }
         }
     }))
+}
+
+/// Brings existing blobs in line with `storage.dedupe` in the background
+/// (a no-op once the root is in line).
+pub fn spawn_dedupe_reconcile(state: &AppState) -> tokio::task::JoinHandle<()> {
+    let registry = state.registry.clone();
+    tokio::spawn(async move {
+        if let Err(e) = registry.store().reconcile_dedupe().await {
+            tracing::warn!(target: "berth::dedupe", "reconciling storage with storage.dedupe failed: {e}");
+        }
+    })
 }
 
 /// Resolves on SIGINT or SIGTERM.

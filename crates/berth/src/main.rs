@@ -103,6 +103,7 @@ fn serve(config: Config) -> Result<(), String> {
             .await
             .map_err(|e| format!("storage.rootDirectory: {e}"))?;
         let _gc = berth_server::server::spawn_gc(&state, &config.storage);
+        let _dedupe = berth_server::server::spawn_dedupe_reconcile(&state);
         let addr = format!("{}:{}", config.http.address, config.http.port.0);
         let listener = tokio::net::TcpListener::bind(&addr)
             .await

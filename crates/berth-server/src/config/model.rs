@@ -38,12 +38,13 @@ pub struct StorageConfig {
     /// acknowledged either way, a power loss may without it).
     #[serde(default)]
     pub commit: bool,
-    /// Store identical blobs once with hard links (default true). Parsed
-    /// and kept; the storage-engine work acts on it.
+    /// Store a blob already held by another repository on this root as a
+    /// hard link to it (default true); existing content is reconciled with
+    /// the setting in the background at start.
     #[serde(default = "yes")]
     pub dedupe: bool,
-    /// Garbage-collect unreferenced content (default true). Parsed and kept;
-    /// the storage-engine work acts on it.
+    /// Garbage-collect unreferenced content in the background (default
+    /// true).
     #[serde(default = "yes")]
     pub gc: bool,
     /// Minimum age of content before GC may remove it (default 1h).

@@ -7,6 +7,7 @@ use berth_oci::media::OCI_LAYOUT_VERSION;
 use berth_oci::{Digest, RepoName};
 use tokio::io::AsyncWriteExt;
 
+use super::blob_index::BlobIndex;
 use super::index::OciIndex;
 use super::locks::{RepoGuard, RepoLocks};
 use super::{IoContext, StorageError, StorageResult};
@@ -22,6 +23,12 @@ pub struct FsStore {
     /// fsync files and their directories before a write is acknowledged.
     commit: bool,
     locks: RepoLocks,
+    /// The dedupe index, when the store was opened by the server (offline
+    /// tools leave the root untouched and open none).
+    pub(super) index: Option<BlobIndex>,
+    /// `storage.dedupe`: store a blob already under this root as a hard
+    /// link to the existing copy.
+    pub(super) dedupe: bool,
 }
 
 fn not_found(e: &std::io::Error) -> bool {
@@ -30,13 +37,39 @@ fn not_found(e: &std::io::Error) -> bool {
 
 impl FsStore {
     /// Opens (creating if needed) a store rooted at `root`.
+    /// Opens a store without the dedupe index: every blob is a file of its
+    /// own, and nothing outside the repositories is created.
     pub async fn open(root: PathBuf, commit: bool) -> StorageResult<Self> {
         tokio::fs::create_dir_all(&root).await.at(&root)?;
         Ok(Self {
             root,
             commit,
             locks: RepoLocks::default(),
+            index: None,
+            dedupe: false,
         })
+    }
+
+    /// Opens a store with its dedupe index (`<root>/.berth/blobs.redb`).
+    /// With `dedupe`, new blobs already held by another repository become
+    /// hard links; [`FsStore::reconcile_dedupe`] brings existing content in
+    /// line with the setting.
+    pub async fn open_with_dedupe(
+        root: PathBuf,
+        commit: bool,
+        dedupe: bool,
+    ) -> StorageResult<Self> {
+        let mut store = Self::open(root, commit).await?;
+        let root = store.root.clone();
+        let index = tokio::task::spawn_blocking(move || BlobIndex::open(&root))
+            .await
+            .map_err(|e| StorageError::Io {
+                path: store.root.clone(),
+                source: std::io::Error::other(e),
+            })??;
+        store.index = Some(index);
+        store.dedupe = dedupe;
+        Ok(store)
     }
 
     /// Whether writes are fsynced before they are acknowledged.
@@ -204,11 +237,16 @@ impl FsStore {
         digest: &Digest,
     ) -> StorageResult<()> {
         let dest = self.blob_path(repo, digest);
+        if self.link_existing(repo, digest).await? {
+            tokio::fs::remove_file(upload).await.at(upload)?;
+            return Ok(());
+        }
         if self.commit {
             let f = tokio::fs::File::open(upload).await.at(upload)?;
             f.sync_all().await.at(upload)?;
         }
-        self.rename_into(upload, &dest).await
+        self.rename_into(upload, &dest).await?;
+        self.record_location(repo, digest).await
     }
 
     /// Makes `digest` from repository `from` available in `to`: a hard link
@@ -329,7 +367,7 @@ impl FsStore {
     /// Renames `src` onto `dest`, creating `dest`'s directory if needed.
     /// With `commit`, the directory entry is synced too, and so is every
     /// directory up to the root if this call had to create any.
-    async fn rename_into(&self, src: &Path, dest: &Path) -> StorageResult<()> {
+    pub(super) async fn rename_into(&self, src: &Path, dest: &Path) -> StorageResult<()> {
         let parent = dest.parent().unwrap_or(&self.root);
         let created = tokio::fs::metadata(parent).await.is_err();
         if created {

@@ -18,10 +18,13 @@
 //! - this module knows nothing of manifests' meaning: it stores bytes and
 //!   the layout's index.
 
+mod blob_index;
+mod dedupe;
 mod fs;
 mod index;
 mod locks;
 
+pub use dedupe::ReconcileReport;
 pub use fs::FsStore;
 pub use index::{OciIndex, tag_of};
 pub use locks::RepoGuard;

@@ -5,6 +5,7 @@
 mod base;
 mod blobs;
 mod concurrency;
+mod dedupe;
 mod gc;
 mod layout;
 mod listing;

@@ -35,8 +35,17 @@ impl Server {
 
     /// A server on an existing root.
     pub async fn start_at(root: &Path) -> Self {
+        Self::start_with(root, json!({})).await
+    }
+
+    /// A server on an existing root with more `storage` keys.
+    pub async fn start_with(root: &Path, storage: Value) -> Self {
+        let mut storage_obj = json!({ "rootDirectory": root });
+        if let (Some(o), Value::Object(extra)) = (storage_obj.as_object_mut(), storage) {
+            o.extend(extra);
+        }
         let config = Config::from_value(json!({
-            "storage": {"rootDirectory": root},
+            "storage": storage_obj,
             "http": {"address": "127.0.0.1", "port": 0}
         }))
         .expect("config");
