@@ -231,6 +231,15 @@ async fn pushes_during_gc_never_leave_a_manifest_without_its_blobs() {
     // manifest names it.
     let base = s.push_blob(REPO, b"old shared base layer").await;
     age(&s, REPO, &base);
+    // A client finds it (an old unreferenced blob nobody asked about is fair
+    // game for GC, so the first look comes before GC starts).
+    let r = s
+        .http
+        .head(s.url(&format!("/v2/{REPO}/blobs/{base}")))
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(r.status(), 200);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let gc = {
         let (s, stop) = (s.clone(), stop.clone());
