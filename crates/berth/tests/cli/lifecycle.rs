@@ -225,3 +225,114 @@ fn background_gc_collects_and_logs_why() {
         "{lines:#?}"
     );
 }
+
+/// Pushes one small image (config, layer, manifest) with blocking HTTP;
+/// returns whether the manifest push was acknowledged.
+fn push_small_image(
+    client: &reqwest::blocking::Client,
+    base: &str,
+    repo: &str,
+    tag: &str,
+) -> Option<Vec<Digest>> {
+    let layer = format!("{repo}:{tag} layer ").repeat(200).into_bytes();
+    let config = format!(r#"{{"architecture":"amd64","os":"linux","tag":"{tag}"}}"#).into_bytes();
+    let mut digests = Vec::new();
+    for blob in [&config, &layer] {
+        let d = Digest::sha256(blob);
+        let r = client
+            .post(format!("{base}/v2/{repo}/blobs/uploads/?digest={d}"))
+            .body(blob.clone())
+            .send()
+            .ok()?;
+        if r.status() != 201 {
+            return None;
+        }
+        digests.push(d);
+    }
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digests[0].to_string(), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digests[1].to_string(), "size": layer.len()}]
+    })
+    .to_string();
+    let r = client
+        .put(format!("{base}/v2/{repo}/manifests/{tag}"))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(manifest.clone())
+        .send()
+        .ok()?;
+    (r.status() == 201).then(|| {
+        digests.push(Digest::sha256(manifest.as_bytes()));
+        digests
+    })
+}
+
+#[test]
+fn sigkill_during_concurrent_pushes_loses_nothing_acknowledged() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("root");
+    let b = Berth::start_with(&root, serde_json::json!({"commit": true}));
+    let base = b.url("");
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (tx, rx) = mpsc::channel::<()>();
+    let mut pushers = Vec::new();
+    for t in 0..6 {
+        let (base, acked, tx) = (base.clone(), acked.clone(), tx.clone());
+        pushers.push(std::thread::spawn(move || {
+            let client = reqwest::blocking::Client::new();
+            for i in 0..10_000 {
+                let (repo, tag) = (format!("crash/r{}", t % 3), format!("t{t}-{i}"));
+                match push_small_image(&client, &base, &repo, &tag) {
+                    Some(digests) => {
+                        acked.lock().expect("acked").push((repo, tag, digests));
+                        let _ = tx.send(());
+                    }
+                    None => return, // the server is gone
+                }
+            }
+        }));
+    }
+    drop(tx);
+    // Kill once a fair number of pushes have been acknowledged.
+    for _ in 0..60 {
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("pushes are acknowledged");
+    }
+    let mut b = b;
+    b.child.kill().expect("SIGKILL");
+    b.child.wait().expect("reap");
+    for p in pushers {
+        p.join().expect("pusher");
+    }
+    let acked = acked.lock().expect("acked").clone();
+    assert!(acked.len() >= 60);
+
+    let b = Berth::start(&root);
+    let client = reqwest::blocking::Client::new();
+    for (repo, tag, digests) in &acked {
+        let r = client
+            .get(b.url(&format!("/v2/{repo}/manifests/{tag}")))
+            .send()
+            .expect("get");
+        assert_eq!(r.status(), 200, "{repo}:{tag} acknowledged, then lost");
+        for d in &digests[..2] {
+            let r = client
+                .head(b.url(&format!("/v2/{repo}/blobs/{d}")))
+                .send()
+                .expect("head");
+            assert_eq!(r.status(), 200, "{repo}:{tag} blob {d}");
+        }
+    }
+    drop(b);
+    let cfg = root.with_extension("json");
+    let out = berth()
+        .args(["scrub", "--format", "json"])
+        .arg(&cfg)
+        .output()
+        .expect("scrub");
+    assert!(
+        out.status.success(),
+        "scrub finds damage after SIGKILL: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
