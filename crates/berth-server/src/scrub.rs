@@ -16,7 +16,7 @@ use berth_oci::media::{self, ManifestKind};
 use berth_oci::{Digest, DigestHasher, RepoName};
 use serde::Serialize;
 
-use crate::storage::{FsStore, StorageError, StorageResult};
+use crate::storage::{FsStore, Roots, StorageError, StorageResult};
 
 /// How deep nested indexes are followed.
 const MAX_DEPTH: usize = 8;
@@ -48,11 +48,13 @@ struct Fault {
     error: String,
 }
 
-/// Scrubs every repository under the store's root.
-pub async fn scrub_all(store: &FsStore) -> StorageResult<Vec<ScrubRow>> {
+/// Scrubs every repository each root serves.
+pub async fn scrub_all(roots: &Roots) -> StorageResult<Vec<ScrubRow>> {
     let mut rows = Vec::new();
-    for repo in store.list_repos().await? {
-        rows.extend(scrub_repo(store, &repo).await?);
+    for root in roots.all() {
+        for repo in roots.repos_of(root).await? {
+            rows.extend(scrub_repo(&root.store, &repo).await?);
+        }
     }
     Ok(rows)
 }

@@ -11,18 +11,23 @@ use tokio::net::TcpListener;
 use crate::api::{AppState, app};
 use crate::config::{Config, StorageConfig};
 use crate::registry::Registry;
-use crate::storage::{FsStore, StorageError};
+use crate::storage::{FsStore, Roots, StorageError};
 
-/// Builds the shared state from a config: opens storage.
+/// Builds the shared state from a config: opens every storage root.
 pub async fn build_state(config: &Config) -> Result<AppState, StorageError> {
-    let store = FsStore::open_with_dedupe(
-        config.storage.root_directory.clone(),
-        config.storage.commit,
-        config.storage.dedupe,
-    )
-    .await?;
+    let mut main = None;
+    let mut sub = Vec::new();
+    for r in config.storage.roots() {
+        let store =
+            Arc::new(FsStore::open_with_dedupe(r.root_directory, r.commit, r.dedupe).await?);
+        match r.prefix {
+            None => main = Some(store),
+            Some(p) => sub.push((p, store)),
+        }
+    }
+    let main = main.ok_or_else(|| StorageError::Conflict("no main storage root".into()))?;
     Ok(AppState {
-        registry: Arc::new(Registry::new(Arc::new(store))),
+        registry: Arc::new(Registry::new(Roots::new(main, sub))),
     })
 }
 
@@ -43,37 +48,42 @@ pub async fn run(
         .await
 }
 
-/// Starts background garbage collection (`storage.gc`): every
-/// `gcInterval`, each repository in turn, removing what is older than
-/// `gcDelay`. Returns `None` when GC is off.
-pub fn spawn_gc(state: &AppState, storage: &StorageConfig) -> Option<tokio::task::JoinHandle<()>> {
-    if !storage.gc {
-        return None;
-    }
-    let registry = state.registry.clone();
-    let (delay, interval) = (storage.gc_delay.0, storage.gc_interval.0);
-    Some(tokio::spawn(async move {
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match registry.gc_all(delay).await {
-                Ok(r) => {
-                    tracing::info!(target: "berth::gc", manifests = r.manifests, blobs = r.blobs, uploads = r.uploads, "gc run finished")
+/// Starts background garbage collection (`gc`) for every storage root
+/// with it on: every `gcInterval`, each repository of the root in turn,
+/// removing what is older than `gcDelay`.
+pub fn spawn_gc(state: &AppState, storage: &StorageConfig) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for settings in storage.roots().into_iter().filter(|r| r.gc) {
+        let registry = state.registry.clone();
+        tasks.push(tokio::spawn(async move {
+            let (delay, interval) = (settings.gc_delay, settings.gc_interval);
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(root) = registry.roots().all().iter().find(|r| r.prefix == settings.prefix) else {
+                    return;
+                };
+                let root_dir = settings.root_directory.display();
+                match registry.gc_root(root, delay).await {
+                    Ok(r) => tracing::info!(target: "berth::gc", root = %root_dir, manifests = r.manifests, blobs = r.blobs, uploads = r.uploads, "gc run finished"),
+                    Err(e) => tracing::warn!(target: "berth::gc", root = %root_dir, "gc run failed: {e}"),
                 }
-                Err(e) => tracing::warn!(target: "berth::gc", "gc run failed: {e}"),
             }
-        }
-    }))
+        }));
+    }
+    tasks
 }
 
-/// Brings existing blobs in line with `storage.dedupe` in the background
-/// (a no-op once the root is in line).
+/// Brings existing blobs of every root in line with its `dedupe` setting in
+/// the background (a no-op once a root is in line).
 pub fn spawn_dedupe_reconcile(state: &AppState) -> tokio::task::JoinHandle<()> {
     let registry = state.registry.clone();
     tokio::spawn(async move {
-        if let Err(e) = registry.store().reconcile_dedupe().await {
-            tracing::warn!(target: "berth::dedupe", "reconciling storage with storage.dedupe failed: {e}");
+        for root in registry.roots().all() {
+            if let Err(e) = root.store.reconcile_dedupe().await {
+                tracing::warn!(target: "berth::dedupe", root = %root.store.root().display(), "reconciling storage with dedupe failed: {e}");
+            }
         }
     })
 }

@@ -135,22 +135,41 @@ fn scrub(config: Config, format: ScrubFormat) -> Result<bool, String> {
             ));
         }
     }
-    let root = config.storage.root_directory.clone();
-    if !root.is_dir() {
-        return Err(format!(
-            "storage.rootDirectory: {} is not a directory",
-            root.display()
-        ));
+    let settings = config.storage.roots();
+    for r in &settings {
+        if !r.root_directory.is_dir() {
+            let key = match &r.prefix {
+                None => "storage.rootDirectory".to_string(),
+                Some(p) => format!("storage.subPaths./{p}.rootDirectory"),
+            };
+            return Err(format!(
+                "{key}: {} is not a directory",
+                r.root_directory.display()
+            ));
+        }
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let rows = runtime.block_on(async move {
-        let store = berth_server::storage::FsStore::open(root, false)
-            .await
-            .map_err(|e| e.to_string())?;
-        berth_server::scrub::scrub_all(&store)
+        let mut main = None;
+        let mut sub = Vec::new();
+        for r in settings {
+            // Opened without the dedupe index: scrub writes nothing.
+            let store = std::sync::Arc::new(
+                berth_server::storage::FsStore::open(r.root_directory, false)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
+            match r.prefix {
+                None => main = Some(store),
+                Some(p) => sub.push((p, store)),
+            }
+        }
+        let main = main.ok_or("no main storage root")?;
+        let roots = berth_server::storage::Roots::new(main, sub);
+        berth_server::scrub::scrub_all(&roots)
             .await
             .map_err(|e| e.to_string())
     })?;

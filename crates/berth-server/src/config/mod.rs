@@ -12,7 +12,9 @@ mod value;
 
 use std::path::{Path, PathBuf};
 
-pub use model::{Config, HttpConfig, LogConfig, LogFormat, StorageConfig};
+pub use model::{
+    Config, HttpConfig, LogConfig, LogFormat, RootSettings, StorageConfig, SubPathConfig,
+};
 pub use value::{DurationValue, PortValue};
 
 /// The port `berth serve` listens on when no config is given (zot's default).
@@ -150,6 +152,37 @@ impl Config {
                 "storage.gcInterval",
                 "must be greater than zero",
             ));
+        }
+        for (key, sub) in &self.storage.sub_paths {
+            let at = |field: &str| format!("storage.subPaths.{key}{field}");
+            let prefix = key.strip_prefix('/').unwrap_or("");
+            if prefix.contains('/') || prefix.parse::<berth_oci::RepoName>().is_err() {
+                return Err(ConfigError::key(
+                    at(""),
+                    "must be \"/\" and one repository name component, e.g. \"/team\"",
+                ));
+            }
+            if sub.root_directory.as_os_str().is_empty() {
+                return Err(ConfigError::key(at(".rootDirectory"), "must not be empty"));
+            }
+            if sub.root_directory == self.storage.root_directory
+                || self
+                    .storage
+                    .sub_paths
+                    .iter()
+                    .any(|(k, o)| k != key && o.root_directory == sub.root_directory)
+            {
+                return Err(ConfigError::key(
+                    at(".rootDirectory"),
+                    "must differ from every other storage root",
+                ));
+            }
+            if sub.gc_interval.0.is_zero() {
+                return Err(ConfigError::key(
+                    at(".gcInterval"),
+                    "must be greater than zero",
+                ));
+            }
         }
         Ok(())
     }

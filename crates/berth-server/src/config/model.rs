@@ -57,6 +57,67 @@ pub struct StorageConfig {
     /// re-reads storage at start, so this is accepted and has no effect.
     #[serde(default)]
     pub fast_restart: bool,
+    /// Further storage roots, keyed by `/<first name component>`.
+    #[serde(default, rename = "subPaths")]
+    pub sub_paths: std::collections::BTreeMap<String, SubPathConfig>,
+}
+
+/// `storage.subPaths."/<prefix>"`: a root of its own for the repositories
+/// whose name starts with `<prefix>/` (or is `<prefix>`), with its own
+/// settings, each defaulting as in `storage`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SubPathConfig {
+    pub root_directory: PathBuf,
+    #[serde(default)]
+    pub commit: bool,
+    #[serde(default = "yes")]
+    pub dedupe: bool,
+    #[serde(default = "yes")]
+    pub gc: bool,
+    #[serde(default = "one_hour", rename = "gcDelay")]
+    pub gc_delay: DurationValue,
+    #[serde(default = "one_hour", rename = "gcInterval")]
+    pub gc_interval: DurationValue,
+}
+
+/// The settings one storage root runs with (the main root's or a
+/// sub-path's).
+#[derive(Debug, Clone)]
+pub struct RootSettings {
+    /// `None` for the main root, else the sub-path's first name component.
+    pub prefix: Option<String>,
+    pub root_directory: PathBuf,
+    pub commit: bool,
+    pub dedupe: bool,
+    pub gc: bool,
+    pub gc_delay: Duration,
+    pub gc_interval: Duration,
+}
+
+impl StorageConfig {
+    /// The main root's settings, then each sub-path's.
+    pub fn roots(&self) -> Vec<RootSettings> {
+        let mut out = vec![RootSettings {
+            prefix: None,
+            root_directory: self.root_directory.clone(),
+            commit: self.commit,
+            dedupe: self.dedupe,
+            gc: self.gc,
+            gc_delay: self.gc_delay.0,
+            gc_interval: self.gc_interval.0,
+        }];
+        out.extend(self.sub_paths.iter().map(|(k, s)| RootSettings {
+            prefix: Some(k.trim_start_matches('/').to_string()),
+            root_directory: s.root_directory.clone(),
+            commit: s.commit,
+            dedupe: s.dedupe,
+            gc: s.gc,
+            gc_delay: s.gc_delay.0,
+            gc_interval: s.gc_interval.0,
+        }));
+        out
+    }
 }
 
 impl StorageConfig {
@@ -69,6 +130,7 @@ impl StorageConfig {
             gc_delay: one_hour(),
             gc_interval: one_hour(),
             fast_restart: false,
+            sub_paths: Default::default(),
         }
     }
 }
@@ -201,7 +263,6 @@ const NOT_YET: &[&str] = &[
     "extensions",
     "scheduler",
     "cluster",
-    "storage.subPaths",
     "storage.storageDriver",
     "storage.cacheDriver",
     "storage.remoteCache",

@@ -111,3 +111,41 @@ fn formats_by_extension() {
         "storage.gcc: unknown key"
     );
 }
+
+#[test]
+fn sub_paths() {
+    let c = Config::from_value(serde_json::json!({"storage":{"rootDirectory":"/a",
+        "subPaths":{"/team":{"rootDirectory":"/b","dedupe":false,"gcDelay":"2h"}}}}))
+    .expect("valid");
+    let roots = c.storage.roots();
+    assert_eq!(roots.len(), 2);
+    assert_eq!(roots[1].prefix.as_deref(), Some("team"));
+    assert!(!roots[1].dedupe && roots[1].gc);
+    assert_eq!(roots[1].gc_delay.as_secs(), 7200);
+    let cases = [
+        (
+            r#"{"storage":{"rootDirectory":"/a","subPaths":{"team":{"rootDirectory":"/b"}}}}"#,
+            "storage.subPaths.team: must be",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/a","subPaths":{"/a/b":{"rootDirectory":"/b"}}}}"#,
+            "storage.subPaths./a/b: must be",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/a","subPaths":{"/t":{"rootDirectory":"/a"}}}}"#,
+            "storage.subPaths./t.rootDirectory: must differ",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/a","subPaths":{"/t":{"rootDirectory":"/b","retention":{}}}}}"#,
+            "storage.subPaths./t.retention: unknown key",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/a","subPaths":{"/t":{}}}}"#,
+            "rootDirectory",
+        ),
+    ];
+    for (json, want) in cases {
+        let got = err(json);
+        assert!(got.contains(want), "{json}: got {got:?}, want {want:?}");
+    }
+}

@@ -7,7 +7,7 @@ use super::{Registry, RegistryError, RegistryResult};
 impl Registry {
     /// A blob's size.
     pub async fn blob_len(&self, repo: &RepoName, digest: &Digest) -> RegistryResult<u64> {
-        self.store
+        self.store(repo)
             .blob_len(repo, digest)
             .await?
             .ok_or_else(|| RegistryError::BlobUnknown(digest.clone()))
@@ -19,7 +19,7 @@ impl Registry {
         repo: &RepoName,
         digest: &Digest,
     ) -> RegistryResult<(tokio::fs::File, u64)> {
-        self.store
+        self.store(repo)
             .open_blob(repo, digest)
             .await?
             .ok_or_else(|| RegistryError::BlobUnknown(digest.clone()))
@@ -28,9 +28,9 @@ impl Registry {
     /// Deletes a blob from one repository. A manifest's blob is refused:
     /// it is deleted through the manifest route, which also untags it.
     pub async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> RegistryResult<()> {
-        let _guard = self.store.lock_repo(repo).await;
+        let _guard = self.store(repo).lock_repo(repo).await;
         let is_manifest = self
-            .store
+            .store(repo)
             .read_index(repo)
             .await?
             .is_some_and(|i| i.find_digest(digest).is_some());
@@ -39,7 +39,7 @@ impl Registry {
                 "{digest} is a manifest: delete it with DELETE /v2/{repo}/manifests/{digest}"
             )));
         }
-        if self.store.delete_blob(repo, digest).await? {
+        if self.store(repo).delete_blob(repo, digest).await? {
             Ok(())
         } else {
             Err(RegistryError::BlobUnknown(digest.clone()))
@@ -53,7 +53,12 @@ impl Registry {
         from: &RepoName,
         digest: &Digest,
     ) -> RegistryResult<bool> {
-        let linked = self.store.link_blob(from, repo, digest).await?;
+        // A mount links within one root; across roots it falls back to an
+        // upload, as a mount the registry cannot do.
+        if !std::ptr::eq(self.store(repo), self.store(from)) {
+            return Ok(false);
+        }
+        let linked = self.store(repo).link_blob(from, repo, digest).await?;
         if linked {
             self.touch_blob(repo, digest);
         }

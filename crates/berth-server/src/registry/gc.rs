@@ -24,7 +24,7 @@ use berth_oci::media::{self, ManifestKind};
 use berth_oci::{Digest, RepoName};
 
 use super::{Registry, RegistryResult};
-use crate::storage::{IoContext, tag_of};
+use crate::storage::{IoContext, Root, tag_of};
 
 /// Upload files younger than this are never collected, whatever
 /// `gcDelay` says: a temporary file lives for the milliseconds of one
@@ -70,24 +70,26 @@ impl Registry {
             .is_some_and(|t| t.elapsed() < delay)
     }
 
-    /// Collects every repository, one after the other.
-    pub async fn gc_all(&self, delay: Duration) -> RegistryResult<GcReport> {
+    /// Collects every repository of one storage root, one after the other.
+    pub async fn gc_root(&self, root: &Root, delay: Duration) -> RegistryResult<GcReport> {
         let mut total = GcReport::default();
-        for repo in self.catalog().await? {
+        for repo in self.roots.repos_of(root).await? {
             total.add(self.gc_repo(&repo, delay).await?);
         }
         self.recent
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, t| t.elapsed() < delay);
+            .retain(|(repo, _), t| {
+                !std::ptr::eq(self.roots.root_of(repo), root) || t.elapsed() < delay
+            });
         Ok(total)
     }
 
     /// Collects one repository.
     pub async fn gc_repo(&self, repo: &RepoName, delay: Duration) -> RegistryResult<GcReport> {
         let mut report = GcReport::default();
-        let guard = self.store.lock_repo(repo).await;
-        let Some(index) = self.store.read_index(repo).await? else {
+        let guard = self.store(repo).lock_repo(repo).await;
+        let Some(index) = self.store(repo).read_index(repo).await? else {
             return Ok(report);
         };
         let parsed = self.parse_reachable(repo, &index.manifests).await?;
@@ -114,16 +116,16 @@ impl Registry {
                 continue;
             }
             let live_referrer = match parsed.get(&d.digest).and_then(|m| m.subject.as_ref()) {
-                Some(s) => self.store.blob_len(repo, &s.digest).await?.is_some(),
+                Some(s) => self.store(repo).blob_len(repo, &s.digest).await?.is_some(),
                 None => false,
             };
-            if live_referrer || !older_than(&self.store.blob_path(repo, &d.digest), delay) {
+            if live_referrer || !older_than(&self.store(repo).blob_path(repo, &d.digest), delay) {
                 continue;
             }
             doomed.insert(d.digest.clone());
         }
         if !doomed.is_empty() {
-            self.store
+            self.store(repo)
                 .update_index(&guard, repo, |i| {
                     i.manifests.retain(|d| !doomed.contains(&d.digest));
                     (true, ())
@@ -131,7 +133,7 @@ impl Registry {
                 .await?;
             for d in &doomed {
                 tracing::info!(target: "berth::gc", %repo, digest = %d, reason = "untagged manifest that no index, subject or referrer needs", "deleted");
-                self.store.delete_blob(repo, d).await?;
+                self.store(repo).delete_blob(repo, d).await?;
                 report.manifests += 1;
             }
         }
@@ -158,12 +160,12 @@ impl Registry {
         for digest in self.blob_digests(repo).await? {
             if needed.contains(&digest)
                 || self.touched_within(repo, &digest, delay)
-                || !older_than(&self.store.blob_path(repo, &digest), delay)
+                || !older_than(&self.store(repo).blob_path(repo, &digest), delay)
             {
                 continue;
             }
             tracing::info!(target: "berth::gc", %repo, %digest, reason = "blob no manifest references", "deleted");
-            self.store.delete_blob(repo, &digest).await?;
+            self.store(repo).delete_blob(repo, &digest).await?;
             report.blobs += 1;
         }
         drop(guard);
@@ -186,7 +188,7 @@ impl Registry {
             if parsed.contains_key(&d.digest) || media::manifest_kind(&d.media_type).is_none() {
                 continue;
             }
-            let Some(bytes) = self.store.read_blob(repo, &d.digest).await? else {
+            let Some(bytes) = self.store(repo).read_blob(repo, &d.digest).await? else {
                 continue;
             };
             let Ok(m) = Manifest::parse(&bytes, Some(&d.media_type)) else {
@@ -204,7 +206,7 @@ impl Registry {
     async fn blob_digests(&self, repo: &RepoName) -> RegistryResult<Vec<Digest>> {
         let mut out = Vec::new();
         for alg in ["sha256", "sha512"] {
-            let dir = self.store.repo_dir(repo).join("blobs").join(alg);
+            let dir = self.store(repo).repo_dir(repo).join("blobs").join(alg);
             let mut entries = match tokio::fs::read_dir(&dir).await {
                 Ok(e) => e,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -228,7 +230,7 @@ impl Registry {
     /// or belonging to a session a request is using right now.
     async fn gc_uploads(&self, repo: &RepoName, delay: Duration) -> RegistryResult<usize> {
         let delay = delay.max(MIN_UPLOAD_IDLE);
-        let dir = self.store.uploads_dir(repo);
+        let dir = self.store(repo).uploads_dir(repo);
         let mut entries = match tokio::fs::read_dir(&dir).await {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),

@@ -30,7 +30,7 @@ pub struct PutManifest {
 
 impl Registry {
     async fn index(&self, repo: &RepoName) -> RegistryResult<OciIndex> {
-        self.store
+        self.store(repo)
             .read_index(repo)
             .await?
             .ok_or_else(|| RegistryError::NameUnknown(repo.to_string()))
@@ -41,7 +41,11 @@ impl Registry {
     /// layout written by other tools lists only top-level manifests).
     async fn resolve(&self, repo: &RepoName, reference: &Reference) -> RegistryResult<Descriptor> {
         let unknown = || RegistryError::ManifestUnknown(reference.to_string());
-        let index = self.store.read_index(repo).await?.ok_or_else(unknown)?;
+        let index = self
+            .store(repo)
+            .read_index(repo)
+            .await?
+            .ok_or_else(unknown)?;
         let digest = match reference {
             Reference::Tag(t) => return index.find_tag(t.as_str()).cloned().ok_or_else(unknown),
             Reference::Digest(d) => d,
@@ -59,7 +63,7 @@ impl Registry {
                 {
                     continue;
                 }
-                let Some(bytes) = self.store.read_blob(repo, &d.digest).await? else {
+                let Some(bytes) = self.store(repo).read_blob(repo, &d.digest).await? else {
                     continue;
                 };
                 let Ok(m) = Manifest::parse(&bytes, Some(&d.media_type)) else {
@@ -83,7 +87,7 @@ impl Registry {
     ) -> RegistryResult<ManifestContent> {
         let desc = self.resolve(repo, reference).await?;
         let bytes = self
-            .store
+            .store(repo)
             .read_blob(repo, &desc.digest)
             .await?
             .ok_or_else(|| RegistryError::ManifestUnknown(reference.to_string()))?;
@@ -125,16 +129,18 @@ impl Registry {
             ManifestKind::Image => manifest.required_blobs().collect(),
             ManifestKind::Index => manifest.manifests.iter().collect(),
         };
-        self.store.ensure_repo(repo).await?;
+        self.store(repo).ensure_repo(repo).await?;
         // Under the lock, a blob checked here cannot be deleted before the
         // manifest naming it is recorded.
-        let guard = self.store.lock_repo(repo).await;
+        let guard = self.store(repo).lock_repo(repo).await;
         for d in needed {
-            if self.store.blob_len(repo, &d.digest).await?.is_none() {
+            if self.store(repo).blob_len(repo, &d.digest).await?.is_none() {
                 return Err(RegistryError::ManifestBlobUnknown(d.digest.clone()));
             }
         }
-        self.store.put_blob_bytes(repo, &digest, bytes).await?;
+        self.store(repo)
+            .put_blob_bytes(repo, &digest, bytes)
+            .await?;
         let desc = Descriptor {
             media_type: manifest.media_type.clone(),
             digest: digest.clone(),
@@ -143,7 +149,7 @@ impl Registry {
             annotations: None,
             extra: Default::default(),
         };
-        self.store
+        self.store(repo)
             .update_index(&guard, repo, |index| {
                 match reference {
                     Reference::Tag(t) => index.set_tag(desc, t.as_str()),
@@ -166,12 +172,12 @@ impl Registry {
         repo: &RepoName,
         reference: &Reference,
     ) -> RegistryResult<()> {
-        if !self.store.repo_exists(repo).await? {
+        if !self.store(repo).repo_exists(repo).await? {
             return Err(RegistryError::ManifestUnknown(reference.to_string()));
         }
-        let guard = self.store.lock_repo(repo).await;
+        let guard = self.store(repo).lock_repo(repo).await;
         let removed = self
-            .store
+            .store(repo)
             .update_index(&guard, repo, |index| {
                 let removed = match reference {
                     Reference::Tag(t) => index.remove_tag(t.as_str()),
@@ -184,7 +190,7 @@ impl Registry {
             return Err(RegistryError::ManifestUnknown(reference.to_string()));
         }
         if let Reference::Digest(d) = reference {
-            self.store.delete_blob(repo, d).await?;
+            self.store(repo).delete_blob(repo, d).await?;
         }
         Ok(())
     }
@@ -196,7 +202,7 @@ impl Registry {
 
     /// Every repository, sorted.
     pub async fn catalog(&self) -> RegistryResult<Vec<RepoName>> {
-        Ok(self.store.list_repos().await?)
+        Ok(self.roots.catalog().await?)
     }
 
     /// The manifests in `repo` whose `subject` is `digest`, as descriptors
@@ -208,7 +214,7 @@ impl Registry {
         digest: &Digest,
         artifact_type: Option<&str>,
     ) -> RegistryResult<Vec<Descriptor>> {
-        let Some(index) = self.store.read_index(repo).await? else {
+        let Some(index) = self.store(repo).read_index(repo).await? else {
             return Ok(Vec::new());
         };
         let mut seen = HashSet::new();
@@ -217,7 +223,7 @@ impl Registry {
             if !seen.insert(d.digest.clone()) {
                 continue;
             }
-            let Some(bytes) = self.store.read_blob(repo, &d.digest).await? else {
+            let Some(bytes) = self.store(repo).read_blob(repo, &d.digest).await? else {
                 continue;
             };
             let Ok(m) = Manifest::parse(&bytes, Some(&d.media_type)) else {

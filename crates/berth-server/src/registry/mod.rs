@@ -12,7 +12,7 @@ mod manifests;
 mod uploads;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use berth_oci::{Digest, RepoName};
@@ -22,14 +22,14 @@ pub use gc::GcReport;
 pub use manifests::{ManifestContent, PutManifest};
 pub use uploads::{UploadId, Uploads};
 
-use crate::storage::FsStore;
+use crate::storage::{FsStore, Roots};
 
 pub type RegistryResult<T> = Result<T, RegistryError>;
 
 /// The registry: storage plus the live upload sessions. Shared by all
 /// requests behind an `Arc`.
 pub struct Registry {
-    store: Arc<FsStore>,
+    roots: Roots,
     uploads: Uploads,
     /// Blobs a client asked about lately (`HEAD`, mount), which GC leaves
     /// alone for `gcDelay`: a push that found one may be about to use it.
@@ -37,15 +37,21 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(store: Arc<FsStore>) -> Self {
+    pub fn new(roots: Roots) -> Self {
         Self {
-            store,
+            roots,
             uploads: Uploads::default(),
             recent: Mutex::new(HashMap::new()),
         }
     }
 
-    pub fn store(&self) -> &FsStore {
-        &self.store
+    /// The store holding `repo` (its sub-path root, or the main one).
+    pub fn store(&self, repo: &RepoName) -> &FsStore {
+        self.roots.store(repo)
+    }
+
+    /// Every storage root.
+    pub fn roots(&self) -> &Roots {
+        &self.roots
     }
 }

@@ -130,16 +130,18 @@ impl Uploads {
 
 impl Registry {
     fn upload_path(&self, repo: &RepoName, id: UploadId) -> PathBuf {
-        self.store.uploads_dir(repo).join(id.to_string())
+        self.store(repo).uploads_dir(repo).join(id.to_string())
     }
 
     fn state_path(&self, repo: &RepoName, id: UploadId) -> PathBuf {
-        self.store.uploads_dir(repo).join(format!("{id}.state"))
+        self.store(repo)
+            .uploads_dir(repo)
+            .join(format!("{id}.state"))
     }
 
     /// Starts an upload session in `repo`, creating the repository.
     pub async fn start_upload(&self, repo: &RepoName) -> RegistryResult<UploadId> {
-        self.store.ensure_repo(repo).await?;
+        self.store(repo).ensure_repo(repo).await?;
         let id = UploadId::new();
         let path = self.upload_path(repo, id);
         tokio::fs::File::create(&path).await.at(&path)?;
@@ -254,7 +256,7 @@ impl Registry {
         // channel, so receiving and hashing the next chunk overlaps with
         // writing the previous one; the bound keeps memory flat.
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
-        let commit = self.store.commit();
+        let commit = self.store(repo).commit();
         let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             let mut w = std::io::BufWriter::with_capacity(WRITE_BUF, file);
             while let Some(b) = rx.blocking_recv() {
@@ -309,7 +311,7 @@ impl Registry {
     async fn save_state(&self, repo: &RepoName, id: UploadId, s: &Session) -> RegistryResult<()> {
         let mut bytes = s.size.to_le_bytes().to_vec();
         bytes.extend_from_slice(&s.hasher.save());
-        let tmp = self.store.temp_path(repo);
+        let tmp = self.store(repo).temp_path(repo);
         tokio::fs::write(&tmp, &bytes).await.at(&tmp)?;
         let dest = self.state_path(repo, id);
         tokio::fs::rename(&tmp, &dest).await.at(&dest)?;
@@ -335,7 +337,7 @@ impl Registry {
         let session = self.session(repo, id).await?;
         let s = session.lock().await;
         let path = self.upload_path(repo, id);
-        let trust_state = !s.from_saved_state || self.store.commit();
+        let trust_state = !s.from_saved_state || self.store(repo).commit();
         let actual = match digest.algorithm() {
             Algorithm::Sha256 if trust_state => s.hasher.peek(),
             other => hash_file(&path, other).await?.finish(),
@@ -348,7 +350,7 @@ impl Registry {
                 actual,
             });
         }
-        self.store.commit_upload(repo, &path, digest).await?;
+        self.store(repo).commit_upload(repo, &path, digest).await?;
         let _ = tokio::fs::remove_file(self.state_path(repo, id)).await;
         self.uploads.remove(id);
         Ok(())

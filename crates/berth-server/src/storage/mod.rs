@@ -23,11 +23,13 @@ mod dedupe;
 mod fs;
 mod index;
 mod locks;
+mod roots;
 
 pub use dedupe::ReconcileReport;
 pub use fs::FsStore;
 pub use index::{OciIndex, tag_of};
 pub use locks::RepoGuard;
+pub use roots::{Root, Roots};
 
 /// A storage failure. Not-found is not an error here: lookups return
 /// `Option`.

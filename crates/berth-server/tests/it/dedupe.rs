@@ -89,8 +89,8 @@ async fn turning_dedupe_on_then_off_reconciles_existing_content() {
     let d = Digest::sha256(data);
     let registry = s.registry.clone();
     assert_eq!(
-        registry
-            .store()
+        registry.roots().all()[0]
+            .store
             .reconcile_dedupe()
             .await
             .expect("noop")
@@ -102,9 +102,8 @@ async fn turning_dedupe_on_then_off_reconciles_existing_content() {
     s.stop().await;
 
     let s = Server::start_with(tmp.path(), json!({"dedupe": true})).await;
-    let report = s
-        .registry
-        .store()
+    let report = s.registry.roots().all()[0]
+        .store
         .reconcile_dedupe()
         .await
         .expect("reconcile");
@@ -117,16 +116,19 @@ async fn turning_dedupe_on_then_off_reconciles_existing_content() {
         assert_eq!(s.get(&format!("/v2/{r}/manifests/v1")).await.status(), 200);
     }
     assert_eq!(
-        s.registry.store().reconcile_dedupe().await.expect("again"),
+        s.registry.roots().all()[0]
+            .store
+            .reconcile_dedupe()
+            .await
+            .expect("again"),
         Default::default(),
         "remembered"
     );
     s.stop().await;
 
     let s = Server::start_with(tmp.path(), json!({"dedupe": false})).await;
-    let report = s
-        .registry
-        .store()
+    let report = s.registry.roots().all()[0]
+        .store
         .reconcile_dedupe()
         .await
         .expect("reconcile");

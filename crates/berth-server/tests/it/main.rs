@@ -12,5 +12,6 @@ mod listing;
 mod manifests;
 mod referrers;
 mod scrub;
+mod subpaths;
 mod support;
 mod uploads;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use berth_oci::Digest;
 use berth_server::scrub::{render_table, scrub_all};
-use berth_server::storage::FsStore;
+use berth_server::storage::{FsStore, Roots};
 use serde_json::json;
 
 use crate::support::*;
@@ -50,6 +50,7 @@ async fn finds_and_names_damage_without_touching_anything() {
     let root = s.root.clone();
 
     let store = FsStore::open(root.clone(), false).await.expect("store");
+    let store = Roots::single(std::sync::Arc::new(store));
     let rows = scrub_all(&store).await.expect("scrub");
     assert_eq!(rows.len(), 5);
     assert!(rows.iter().all(|r| !r.is_affected()), "{rows:#?}");
