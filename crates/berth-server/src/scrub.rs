@@ -209,6 +209,55 @@ impl Checker<'_> {
     }
 }
 
+/// What a background pass found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ScrubSummary {
+    pub ok: usize,
+    pub affected: usize,
+}
+
+/// One pass over a running registry: every repository of every root is
+/// checked, damage is logged at warn level with the affected blob, nothing
+/// is changed. A repository that looks damaged is checked a second time
+/// before it is reported, so a manifest deleted while it was being read is
+/// not taken for damage.
+pub async fn scrub_pass(roots: &Roots) -> ScrubSummary {
+    let mut summary = ScrubSummary::default();
+    for root in roots.all() {
+        let repos = match roots.repos_of(root).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(target: "berth::scrub", "cannot list repositories: {e}");
+                continue;
+            }
+        };
+        for repo in repos {
+            let mut rows = scrub_repo(&root.store, &repo).await;
+            if rows
+                .as_ref()
+                .is_ok_and(|r| r.iter().any(ScrubRow::is_affected))
+            {
+                rows = scrub_repo(&root.store, &repo).await;
+            }
+            match rows {
+                Ok(rows) => {
+                    for row in rows {
+                        if row.is_affected() {
+                            summary.affected += 1;
+                            tracing::warn!(target: "berth::scrub", repository = row.repository, tag = row.tag, blob = row.affected_blob, error = row.error, "image affected");
+                        } else {
+                            summary.ok += 1;
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(target: "berth::scrub", %repo, "scrub failed: {e}"),
+            }
+        }
+    }
+    tracing::info!(target: "berth::scrub", ok = summary.ok, affected = summary.affected, "scrub finished");
+    summary
+}
+
 /// Renders rows as an aligned text table.
 pub fn render_table(rows: &[ScrubRow]) -> String {
     let header = ["REPOSITORY", "TAG", "STATUS", "AFFECTED BLOB", "ERROR"];

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
@@ -11,6 +12,7 @@ use tokio::net::TcpListener;
 use crate::api::{AppState, app};
 use crate::config::{Config, StorageConfig};
 use crate::registry::Registry;
+use crate::scrub;
 use crate::storage::{FsStore, Roots, StorageError};
 
 /// Builds the shared state from a config: opens every storage root.
@@ -84,6 +86,20 @@ pub fn spawn_dedupe_reconcile(state: &AppState) -> tokio::task::JoinHandle<()> {
             if let Err(e) = root.store.reconcile_dedupe().await {
                 tracing::warn!(target: "berth::dedupe", root = %root.store.root().display(), "reconciling storage with dedupe failed: {e}");
             }
+        }
+    })
+}
+
+/// Starts the background scrub (`extensions.scrub`): a
+/// [`scrub::scrub_pass`] every `interval`.
+pub fn spawn_scrub(state: &AppState, interval: Duration) -> tokio::task::JoinHandle<()> {
+    let registry = state.registry.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            scrub::scrub_pass(registry.roots()).await;
         }
     })
 }

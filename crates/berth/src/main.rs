@@ -104,6 +104,10 @@ fn serve(config: Config) -> Result<(), String> {
             .map_err(|e| format!("storage.rootDirectory: {e}"))?;
         let _gc = berth_server::server::spawn_gc(&state, &config.storage);
         let _dedupe = berth_server::server::spawn_dedupe_reconcile(&state);
+        let _scrub = config
+            .extensions
+            .scrub_interval()
+            .map(|i| berth_server::server::spawn_scrub(&state, i));
         let addr = format!("{}:{}", config.http.address, config.http.port.0);
         let listener = tokio::net::TcpListener::bind(&addr)
             .await

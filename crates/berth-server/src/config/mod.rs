@@ -13,7 +13,8 @@ mod value;
 use std::path::{Path, PathBuf};
 
 pub use model::{
-    Config, HttpConfig, LogConfig, LogFormat, RootSettings, StorageConfig, SubPathConfig,
+    Config, ExtensionsConfig, HttpConfig, LogConfig, LogFormat, RootSettings, ScrubConfig,
+    StorageConfig, SubPathConfig,
 };
 pub use value::{DurationValue, PortValue};
 
@@ -63,6 +64,7 @@ impl Config {
             storage: StorageConfig::with_root(PathBuf::from(DEFAULT_ROOT)),
             http: HttpConfig::default(),
             log: LogConfig::default(),
+            extensions: ExtensionsConfig::default(),
         }
     }
 
@@ -151,6 +153,14 @@ impl Config {
             return Err(ConfigError::key(
                 "storage.gcInterval",
                 "must be greater than zero",
+            ));
+        }
+        if let Some(i) = self.extensions.scrub_interval()
+            && i < std::time::Duration::from_secs(2 * 3600)
+        {
+            return Err(ConfigError::key(
+                "extensions.scrub.interval",
+                "must be at least 2h",
             ));
         }
         for (key, sub) in &self.storage.sub_paths {

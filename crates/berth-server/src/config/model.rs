@@ -21,6 +21,43 @@ pub struct Config {
     pub http: HttpConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub extensions: ExtensionsConfig,
+}
+
+/// `extensions`: each one present (even as `{}`) is enabled, as in zot.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionsConfig {
+    /// Background scrub of every storage root.
+    #[serde(default)]
+    pub scrub: Option<ScrubConfig>,
+}
+
+/// `extensions.scrub`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrubConfig {
+    /// zot's switch (default true when the section is present).
+    #[serde(default = "yes")]
+    pub enable: bool,
+    /// Time between scrubs (default 24h, at least 2h as in zot).
+    #[serde(default = "one_day")]
+    pub interval: DurationValue,
+}
+
+impl ExtensionsConfig {
+    /// The scrub interval when background scrub is on.
+    pub fn scrub_interval(&self) -> Option<Duration> {
+        self.scrub
+            .as_ref()
+            .filter(|s| s.enable)
+            .map(|s| s.interval.0)
+    }
+}
+
+fn one_day() -> DurationValue {
+    DurationValue(Duration::from_secs(24 * 3600))
 }
 
 fn default_dist_spec() -> String {
@@ -260,7 +297,15 @@ pub enum LogFormat {
 /// zot keys Berth does not implement yet. A config that sets one (to
 /// anything but null or an empty object) is refused, naming the key.
 const NOT_YET: &[&str] = &[
-    "extensions",
+    "extensions.search",
+    "extensions.sync",
+    "extensions.metrics",
+    "extensions.lint",
+    "extensions.ui",
+    "extensions.mgmt",
+    "extensions.userprefs",
+    "extensions.trust",
+    "extensions.events",
     "scheduler",
     "cluster",
     "storage.storageDriver",
@@ -293,7 +338,10 @@ pub(super) fn refuse_unimplemented(value: &mut serde_json::Value) -> Result<(), 
         let Some(v) = obj.get(leaf) else {
             continue;
         };
-        if v.is_null() || v.as_object().is_some_and(|o| o.is_empty()) {
+        // An empty section enables nothing, except under `extensions`,
+        // where `{}` turns an extension on.
+        let enables = key.starts_with("extensions.");
+        if v.is_null() || (!enables && v.as_object().is_some_and(|o| o.is_empty())) {
             // An empty section enables nothing: drop it.
             obj.remove(leaf);
         } else {

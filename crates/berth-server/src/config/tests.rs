@@ -149,3 +149,46 @@ fn sub_paths() {
         assert!(got.contains(want), "{json}: got {got:?}, want {want:?}");
     }
 }
+
+#[test]
+fn extensions() {
+    let ok = |v: serde_json::Value| Config::from_value(v).expect("valid");
+    let c = ok(serde_json::json!({"storage":{"rootDirectory":"/a"},"extensions":{"scrub":{}}}));
+    assert_eq!(
+        c.extensions.scrub_interval().map(|d| d.as_secs()),
+        Some(24 * 3600)
+    );
+    let c = ok(
+        serde_json::json!({"storage":{"rootDirectory":"/a"},"extensions":{"scrub":{"enable":false}}}),
+    );
+    assert_eq!(c.extensions.scrub_interval(), None);
+    let c = ok(
+        serde_json::json!({"storage":{"rootDirectory":"/a"},"extensions":{"scrub":{"interval":"6h"}}}),
+    );
+    assert_eq!(
+        c.extensions.scrub_interval().map(|d| d.as_secs()),
+        Some(6 * 3600)
+    );
+    let cases = [
+        (
+            r#"{"storage":{"rootDirectory":"/a"},"extensions":{"scrub":{"interval":"1h"}}}"#,
+            "extensions.scrub.interval: must be at least 2h",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/a"},"extensions":{"search":{}}}"#,
+            "extensions.search: zot key not supported",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/a"},"extensions":{"bogus":{}}}"#,
+            "extensions.bogus: unknown key",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/a"},"extensions":{"scrub":{"every":"1d"}}}"#,
+            "extensions.scrub.every: unknown key",
+        ),
+    ];
+    for (json, want) in cases {
+        let got = err(json);
+        assert!(got.contains(want), "{json}: got {got:?}, want {want:?}");
+    }
+}

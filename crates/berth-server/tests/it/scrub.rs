@@ -107,3 +107,21 @@ async fn finds_and_names_damage_without_touching_anything() {
     assert!(table.starts_with("REPOSITORY"), "{table}");
     assert_eq!(table.lines().count(), 6);
 }
+
+#[tokio::test]
+async fn background_pass_counts_damage() {
+    let s = Server::start().await;
+    s.push_image("pass/ok", "v1", &[b"fine"]).await;
+    s.push_image("pass/bad", "v1", &[b"will break"]).await;
+    let d = Digest::sha256(b"will break");
+    std::fs::write(
+        s.root.join("pass/bad/blobs/sha256").join(d.hex()),
+        b"broken!!!!",
+    )
+    .expect("damage");
+    let summary = berth_server::scrub::scrub_pass(s.registry.roots()).await;
+    assert_eq!(
+        summary,
+        berth_server::scrub::ScrubSummary { ok: 1, affected: 1 }
+    );
+}
