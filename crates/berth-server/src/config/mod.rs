@@ -175,16 +175,22 @@ impl Config {
             if sub.root_directory.as_os_str().is_empty() {
                 return Err(ConfigError::key(at(".rootDirectory"), "must not be empty"));
             }
-            if sub.root_directory == self.storage.root_directory
+            // Roots may not hold one another: a repository would then be
+            // served, locked and collected by two roots at once.
+            let overlaps = |a: &std::path::Path, b: &std::path::Path| {
+                let (a, b) = (absolute(a), absolute(b));
+                a.starts_with(&b) || b.starts_with(&a)
+            };
+            if overlaps(&sub.root_directory, &self.storage.root_directory)
                 || self
                     .storage
                     .sub_paths
                     .iter()
-                    .any(|(k, o)| k != key && o.root_directory == sub.root_directory)
+                    .any(|(k, o)| k != key && overlaps(&o.root_directory, &sub.root_directory))
             {
                 return Err(ConfigError::key(
                     at(".rootDirectory"),
-                    "must differ from every other storage root",
+                    "must not be, contain or lie inside another storage root",
                 ));
             }
             if sub.gc_interval.0.is_zero() {
@@ -196,6 +202,23 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `path` made absolute against the current directory, with `.` and `..`
+/// resolved lexically (the directory need not exist yet).
+fn absolute(path: &std::path::Path) -> PathBuf {
+    let joined = std::env::current_dir().unwrap_or_default().join(path);
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

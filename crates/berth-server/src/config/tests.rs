@@ -133,7 +133,19 @@ fn sub_paths() {
         ),
         (
             r#"{"storage":{"rootDirectory":"/a","subPaths":{"/t":{"rootDirectory":"/a"}}}}"#,
-            "storage.subPaths./t.rootDirectory: must differ",
+            "storage.subPaths./t.rootDirectory: must not be",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/a","subPaths":{"/t":{"rootDirectory":"/a/teamroot"}}}}"#,
+            "storage.subPaths./t.rootDirectory: must not be",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/a/b","subPaths":{"/t":{"rootDirectory":"/a/../a"}}}}"#,
+            "storage.subPaths./t.rootDirectory: must not be",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/x","subPaths":{"/t":{"rootDirectory":"/a"},"/u":{"rootDirectory":"/a/u"}}}}"#,
+            "rootDirectory: must not be",
         ),
         (
             r#"{"storage":{"rootDirectory":"/a","subPaths":{"/t":{"rootDirectory":"/b","retention":{}}}}}"#,

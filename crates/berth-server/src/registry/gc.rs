@@ -56,6 +56,24 @@ fn older_than(path: &Path, delay: Duration) -> bool {
         .is_some_and(|age| age >= delay)
 }
 
+/// Whether `path`'s inode last changed (ctime) at least `delay` ago.
+#[cfg(unix)]
+fn changed_before(path: &Path, delay: Duration) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(path) else {
+        return false;
+    };
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    now - m.ctime() >= delay.as_secs() as i64
+}
+
+#[cfg(not(unix))]
+fn changed_before(path: &Path, delay: Duration) -> bool {
+    older_than(path, delay)
+}
+
 impl Registry {
     /// Notes that a client just asked about a blob: GC treats it as young.
     pub(crate) fn touch_blob(&self, repo: &RepoName, digest: &Digest) {
@@ -74,7 +92,12 @@ impl Registry {
     pub async fn gc_root(&self, root: &Root, delay: Duration) -> RegistryResult<GcReport> {
         let mut total = GcReport::default();
         for repo in self.roots.repos_of(root).await? {
-            total.add(self.gc_repo(&repo, delay).await?);
+            match self.gc_repo(&repo, delay).await {
+                Ok(r) => total.add(r),
+                Err(e) => {
+                    tracing::warn!(target: "berth::gc", %repo, "gc of this repository failed, going on with the others: {e}")
+                }
+            }
         }
         self.recent
             .lock()
@@ -92,7 +115,7 @@ impl Registry {
         let Some(index) = self.store(repo).read_index(repo).await? else {
             return Ok(report);
         };
-        let parsed = self.parse_reachable(repo, &index.manifests).await?;
+        let (parsed, complete) = self.parse_reachable(repo, &index.manifests).await?;
 
         // Untagged manifests nothing needs.
         let tagged: HashSet<&Digest> = index
@@ -119,7 +142,10 @@ impl Registry {
                 Some(s) => self.store(repo).blob_len(repo, &s.digest).await?.is_some(),
                 None => false,
             };
-            if live_referrer || !older_than(&self.store(repo).blob_path(repo, &d.digest), delay) {
+            if live_referrer
+                || self.touched_within(repo, &d.digest, delay)
+                || !older_than(&self.store(repo).blob_path(repo, &d.digest), delay)
+            {
                 continue;
             }
             doomed.insert(d.digest.clone());
@@ -157,6 +183,13 @@ impl Registry {
                 .filter(|d| !doomed.contains(&d.digest))
                 .map(|d| d.digest.clone()),
         );
+        if !complete {
+            // What an unreadable manifest needs is unknown: delete no blob.
+            tracing::warn!(target: "berth::gc", %repo, "a manifest is missing or unreadable: no blob collected (run berth scrub)");
+            drop(guard);
+            report.uploads = self.gc_uploads(repo, delay).await?;
+            return Ok(report);
+        }
         for digest in self.blob_digests(repo).await? {
             if needed.contains(&digest)
                 || self.touched_within(repo, &digest, delay)
@@ -181,17 +214,24 @@ impl Registry {
         &self,
         repo: &RepoName,
         entries: &[Descriptor],
-    ) -> RegistryResult<HashMap<Digest, Manifest>> {
+    ) -> RegistryResult<(HashMap<Digest, Manifest>, bool)> {
         let mut parsed = HashMap::new();
+        let mut complete = true;
         let mut queue: Vec<Descriptor> = entries.to_vec();
         while let Some(d) = queue.pop() {
             if parsed.contains_key(&d.digest) || media::manifest_kind(&d.media_type).is_none() {
                 continue;
             }
             let Some(bytes) = self.store(repo).read_blob(repo, &d.digest).await? else {
+                complete = false;
                 continue;
             };
-            let Ok(m) = Manifest::parse(&bytes, Some(&d.media_type)) else {
+            // The descriptor's media type may be wrong; the body's own is
+            // the next best guess.
+            let m = Manifest::parse(&bytes, Some(&d.media_type))
+                .or_else(|_| Manifest::parse(&bytes, None));
+            let Ok(m) = m else {
+                complete = false;
                 continue;
             };
             if m.kind == ManifestKind::Index {
@@ -199,7 +239,7 @@ impl Registry {
             }
             parsed.insert(d.digest.clone(), m);
         }
-        Ok(parsed)
+        Ok((parsed, complete))
     }
 
     /// The digests of every blob file in the repository.
@@ -243,11 +283,15 @@ impl Registry {
                 continue;
             }
             let name = e.file_name().to_string_lossy().into_owned();
-            if let Ok(id) = name.trim_end_matches(".state").parse() {
-                if self.uploads.in_use(id) {
-                    continue;
-                }
-                self.uploads.remove(id);
+            // A temporary file may be a fresh hard link to an old inode:
+            // judge it by when it was linked (ctime), not by its mtime.
+            if name.starts_with("tmp-") && !changed_before(&path, delay) {
+                continue;
+            }
+            if let Ok(id) = name.trim_end_matches(".state").parse()
+                && !self.uploads.remove_if_idle(id)
+            {
+                continue;
             }
             if tokio::fs::remove_file(&path).await.is_ok() {
                 tracing::info!(target: "berth::gc", %repo, file = %name, reason = "upload idle longer than gcDelay", "deleted");

@@ -113,11 +113,18 @@ impl Uploads {
             .clone()
     }
 
-    /// Whether a request holds the session right now.
-    pub(super) fn in_use(&self, id: UploadId) -> bool {
-        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-        live.get(&id)
-            .is_some_and(|e| Arc::strong_count(&e.session) > 1 || e.session.try_lock().is_err())
+    /// Forgets the session unless a request holds it right now; returns
+    /// whether it was idle (its files may then go). Checked and removed
+    /// under one lock of the map, so no request can pick it up in between.
+    pub(super) fn remove_if_idle(&self, id: UploadId) -> bool {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let busy = live
+            .get(&id)
+            .is_some_and(|e| Arc::strong_count(&e.session) > 1 || e.session.try_lock().is_err());
+        if !busy {
+            live.remove(&id);
+        }
+        !busy
     }
 
     pub(super) fn remove(&self, id: UploadId) {

@@ -10,11 +10,10 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use berth_oci::{Digest, RepoName};
 
-use super::fs::{BLOBS_DIR, FsStore};
+use super::fs::{BLOBS_DIR, FsStore, touch};
 use super::{IoContext, StorageResult};
 
 /// The index flag saying the root's existing content has been deduped.
@@ -31,57 +30,69 @@ pub struct ReconcileReport {
 
 impl FsStore {
     /// With dedupe on, links the copy of `digest` another repository holds
-    /// into `repo`. Returns false (store the blob in full) when there is
-    /// none, or it is gone, or the filesystem cannot link.
+    /// into `repo`, in place of the verified `upload`. Returns false (store
+    /// the upload in full) when there is none, it is gone, its size differs
+    /// from the upload's, the index cannot be read, or the filesystem cannot
+    /// link: the index is a hint, never a reason to fail a push.
     pub(super) async fn link_existing(
         &self,
         repo: &RepoName,
         digest: &Digest,
-    ) -> StorageResult<bool> {
+        upload: &Path,
+    ) -> bool {
         let (Some(index), true) = (&self.index, self.dedupe) else {
-            return Ok(false);
+            return false;
         };
-        let Some(holder) = index.get(&digest.to_string())? else {
-            return Ok(false);
+        let holder = match index.get(&digest.to_string()) {
+            Ok(Some(h)) => h,
+            Ok(None) => return false,
+            Err(e) => {
+                tracing::warn!(target: "berth::dedupe", "dedupe index read failed, storing in full: {e}");
+                return false;
+            }
         };
         let Ok(holder) = holder.parse::<RepoName>() else {
-            return Ok(false);
+            return false;
         };
         if holder == *repo {
-            return Ok(false);
+            return false;
+        }
+        let src = self.blob_path(&holder, digest);
+        let sizes = (
+            tokio::fs::metadata(&src).await,
+            tokio::fs::metadata(upload).await,
+        );
+        match sizes {
+            (Ok(a), Ok(b)) if a.len() == b.len() => {}
+            _ => return false,
         }
         let tmp = self.temp_path(repo);
-        if tokio::fs::hard_link(self.blob_path(&holder, digest), &tmp)
-            .await
-            .is_err()
-        {
-            return Ok(false);
+        if tokio::fs::hard_link(&src, &tmp).await.is_err() {
+            return false;
         }
         // The inode is shared: make it as young as this push, so GC's delay
         // protects the new copy until a manifest names it.
-        let touched = std::fs::File::options()
-            .write(true)
-            .open(&tmp)
-            .and_then(|f| f.set_modified(SystemTime::now()));
-        if let Err(e) = touched {
+        let linked = match touch(&tmp) {
+            Ok(()) => self
+                .rename_into(&tmp, &self.blob_path(repo, digest))
+                .await
+                .is_ok(),
+            Err(_) => false,
+        };
+        if !linked {
             let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(e).at(&tmp);
         }
-        self.rename_into(&tmp, &self.blob_path(repo, digest))
-            .await?;
-        Ok(true)
+        linked
     }
 
-    /// Records that `repo` holds `digest`, for later links.
-    pub(super) async fn record_location(
-        &self,
-        repo: &RepoName,
-        digest: &Digest,
-    ) -> StorageResult<()> {
-        if let (Some(index), true) = (&self.index, self.dedupe) {
-            index.put(&digest.to_string(), repo.as_str())?;
+    /// Records that `repo` holds `digest`, for later links. A failure only
+    /// costs a future link, so it is logged, not returned.
+    pub(super) async fn record_location(&self, repo: &RepoName, digest: &Digest) {
+        if let (Some(index), true) = (&self.index, self.dedupe)
+            && let Err(e) = index.put(&digest.to_string(), repo.as_str())
+        {
+            tracing::warn!(target: "berth::dedupe", "dedupe index write failed: {e}");
         }
-        Ok(())
     }
 
     /// Brings existing blobs in line with `dedupe`, one repository at a
@@ -99,24 +110,22 @@ impl FsStore {
         let mut first: HashMap<Digest, PathBuf> = HashMap::new();
         for repo in self.list_repos().await? {
             let _guard = self.lock_repo(&repo).await;
+            let uploads = self.uploads_dir(&repo);
+            tokio::fs::create_dir_all(&uploads).await.at(&uploads)?;
             for path in blob_files(&self.repo_dir(&repo).join(BLOBS_DIR)).await? {
                 let Some(digest) = digest_of(&path) else {
                     continue;
                 };
-                if self.dedupe {
-                    match first.get(&digest) {
-                        Some(original) => {
-                            if self.link_over(original, &path, &repo).await? {
-                                report.linked += 1;
-                            }
-                        }
-                        None => {
-                            index.put(&digest.to_string(), repo.as_str())?;
-                            first.insert(digest, path);
-                        }
+                match self
+                    .reconcile_blob(&repo, &digest, &path, &mut first, index)
+                    .await
+                {
+                    Ok(Some(true)) if self.dedupe => report.linked += 1,
+                    Ok(Some(true)) => report.copied += 1,
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(target: "berth::dedupe", path = %path.display(), "left alone: {e}")
                     }
-                } else if self.copy_over(&path, &repo).await? {
-                    report.copied += 1;
                 }
             }
         }
@@ -124,6 +133,44 @@ impl FsStore {
         index.set_flag(DEDUPED, self.dedupe)?;
         tracing::info!(target: "berth::dedupe", linked = report.linked, copied = report.copied, dedupe = self.dedupe, "storage reconciled with storage.dedupe");
         Ok(report)
+    }
+
+    /// One blob of the pass: with dedupe on, the first verified copy of a
+    /// digest is recorded and later verified copies become links to it;
+    /// with it off, a linked blob gets a copy of its own. A copy whose bytes
+    /// do not hash to its name is left alone (scrub reports it).
+    async fn reconcile_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        path: &Path,
+        first: &mut HashMap<Digest, PathBuf>,
+        index: &super::blob_index::BlobIndex,
+    ) -> StorageResult<Option<bool>> {
+        if !self.dedupe {
+            return self.copy_over(path, repo).await.map(Some);
+        }
+        if let Some(original) = first.get(digest)
+            && let (Ok(a), Ok(b)) = (
+                tokio::fs::metadata(original).await,
+                tokio::fs::metadata(path).await,
+            )
+            && same_file(&a, &b)
+        {
+            return Ok(Some(false));
+        }
+        if !hashes_to(path, digest).await? {
+            tracing::warn!(target: "berth::dedupe", path = %path.display(), "content does not match its digest: not linked (run berth scrub)");
+            return Ok(None);
+        }
+        match first.get(digest) {
+            Some(original) => self.link_over(original, path, repo).await.map(Some),
+            None => {
+                index.put(&digest.to_string(), repo.as_str())?;
+                first.insert(digest.clone(), path.to_path_buf());
+                Ok(Some(false))
+            }
+        }
     }
 
     /// Replaces `path` by a hard link to `original` when they are distinct
@@ -147,6 +194,8 @@ impl FsStore {
         }
         let tmp = self.temp_path(repo);
         tokio::fs::hard_link(original, &tmp).await.at(&tmp)?;
+        // Young for GC, as a copy just linked in.
+        touch(&tmp)?;
         self.rename_into(&tmp, path).await?;
         Ok(true)
     }
@@ -159,9 +208,37 @@ impl FsStore {
         }
         let tmp = self.temp_path(repo);
         tokio::fs::copy(path, &tmp).await.at(&tmp)?;
+        if self.commit() {
+            let f = tokio::fs::File::open(&tmp).await.at(&tmp)?;
+            f.sync_all().await.at(&tmp)?;
+        }
         self.rename_into(&tmp, path).await?;
         Ok(true)
     }
+}
+
+/// Whether the file's bytes hash to `digest`.
+async fn hashes_to(path: &Path, digest: &Digest) -> StorageResult<bool> {
+    let p = path.to_path_buf();
+    let algorithm = digest.algorithm();
+    let actual = tokio::task::spawn_blocking(move || -> std::io::Result<Digest> {
+        use std::io::Read;
+        let mut f = std::fs::File::open(&p)?;
+        let mut h = berth_oci::DigestHasher::new(algorithm);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                return Ok(h.finish());
+            }
+            h.update(&buf[..n]);
+        }
+    })
+    .await
+    .map_err(std::io::Error::other)
+    .and_then(|r| r)
+    .at(path)?;
+    Ok(actual == *digest)
 }
 
 /// The blob files of a repository's `blobs/`, every algorithm.

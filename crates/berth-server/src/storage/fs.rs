@@ -31,6 +31,15 @@ pub struct FsStore {
     pub(super) dedupe: bool,
 }
 
+/// Sets a file's mtime to now (on a hard link: the shared inode's).
+pub(super) fn touch(path: &Path) -> StorageResult<()> {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(std::time::SystemTime::now()))
+        .at(path)
+}
+
 fn not_found(e: &std::io::Error) -> bool {
     matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory)
 }
@@ -66,8 +75,14 @@ impl FsStore {
             .map_err(|e| StorageError::Io {
                 path: store.root.clone(),
                 source: std::io::Error::other(e),
-            })??;
-        store.index = Some(index);
+            })?;
+        // The index is a hint: without it blobs are stored in full.
+        match index {
+            Ok(index) => store.index = Some(index),
+            Err(e) => {
+                tracing::warn!(target: "berth::dedupe", root = %store.root.display(), "dedupe index unusable, storing blobs in full: {e}")
+            }
+        }
         store.dedupe = dedupe;
         Ok(store)
     }
@@ -222,9 +237,7 @@ impl FsStore {
         let p = self.blob_path(repo, digest);
         if self.blob_len(repo, digest).await?.is_some() {
             // Pushed again: it is as young as the push, for GC's delay.
-            let f = std::fs::File::options().write(true).open(&p).at(&p)?;
-            f.set_modified(std::time::SystemTime::now()).at(&p)?;
-            return Ok(());
+            return touch(&p);
         }
         self.write_atomic(repo, &p, bytes).await
     }
@@ -237,7 +250,7 @@ impl FsStore {
         digest: &Digest,
     ) -> StorageResult<()> {
         let dest = self.blob_path(repo, digest);
-        if self.link_existing(repo, digest).await? {
+        if self.link_existing(repo, digest, upload).await {
             tokio::fs::remove_file(upload).await.at(upload)?;
             return Ok(());
         }
@@ -246,7 +259,11 @@ impl FsStore {
             f.sync_all().await.at(upload)?;
         }
         self.rename_into(upload, &dest).await?;
-        self.record_location(repo, digest).await
+        // The upload file's mtime is its last chunk's; the blob is as young
+        // as its completion, for GC's delay.
+        touch(&dest)?;
+        self.record_location(repo, digest).await;
+        Ok(())
     }
 
     /// Makes `digest` from repository `from` available in `to`: a hard link
@@ -267,11 +284,13 @@ impl FsStore {
         }
         self.ensure_repo(to).await?;
         let tmp = self.temp_path(to);
-        let linked = match tokio::fs::hard_link(&src, &tmp).await {
-            Ok(()) => true,
-            Err(e) if not_found(&e) => return Ok(false),
-            Err(_) => false,
-        };
+        // With dedupe off, every repository keeps a copy of its own.
+        let linked = self.dedupe
+            && match tokio::fs::hard_link(&src, &tmp).await {
+                Ok(()) => true,
+                Err(e) if not_found(&e) => return Ok(false),
+                Err(_) => false,
+            };
         if !linked {
             match tokio::fs::copy(&src, &tmp).await {
                 Ok(_) => {}
@@ -283,6 +302,8 @@ impl FsStore {
                 f.sync_all().await.at(&tmp)?;
             }
         }
+        // A mounted blob is as young as the mount, for GC's delay.
+        touch(&tmp)?;
         self.rename_into(&tmp, &self.blob_path(to, digest)).await?;
         Ok(true)
     }

@@ -147,3 +147,74 @@ async fn turning_dedupe_on_then_off_reconciles_existing_content() {
         assert_eq!(inode(tmp.path(), r, &d).1, 1);
     }
 }
+
+#[tokio::test]
+async fn a_damaged_holder_is_not_linked() {
+    let s = Server::start().await;
+    let data = vec![5u8; 4096];
+    let d = s.push_blob("holder/a", &data).await;
+    // The recorded holder loses its tail (say, a crash of another tool).
+    std::fs::write(
+        s.root.join("holder/a/blobs/sha256").join(d.hex()),
+        &data[..100],
+    )
+    .expect("damage");
+    s.push_blob("holder/b", &data).await;
+    assert_ne!(
+        inode(&s.root, "holder/a", &d).0,
+        inode(&s.root, "holder/b", &d).0
+    );
+    let got = s
+        .get(&format!("/v2/holder/b/blobs/{d}"))
+        .await
+        .bytes()
+        .await
+        .expect("b");
+    assert_eq!(got.as_ref(), &data[..], "the verified upload was kept");
+}
+
+#[tokio::test]
+async fn reconcile_leaves_a_corrupt_copy_alone_and_mount_copies_when_off() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = b"identical bytes, or so the names say";
+    let s = Server::start_with(tmp.path(), json!({"dedupe": false})).await;
+    let d = s.push_blob("c/one", data).await;
+    s.push_blob("c/two", data).await;
+    s.push_blob("c/three", data).await;
+    // Mounting with dedupe off makes a copy.
+    let r = s
+        .http
+        .post(s.url(&format!("/v2/c/four/blobs/uploads/?mount={d}&from=c/one")))
+        .send()
+        .await
+        .expect("mount");
+    assert_eq!(r.status(), 201);
+    assert_ne!(
+        inode(tmp.path(), "c/one", &d).0,
+        inode(tmp.path(), "c/four", &d).0
+    );
+    // Same length, different bytes: bit rot in c/two.
+    let mut rotten = data.to_vec();
+    rotten[0] ^= 1;
+    std::fs::write(tmp.path().join("c/two/blobs/sha256").join(d.hex()), &rotten).expect("rot");
+    s.stop().await;
+
+    let s = Server::start_with(tmp.path(), json!({"dedupe": true})).await;
+    let report = s.registry.roots().all()[0]
+        .store
+        .reconcile_dedupe()
+        .await
+        .expect("reconcile");
+    assert_eq!(
+        report.linked, 2,
+        "c/three and c/four linked to c/one, c/two left alone"
+    );
+    assert_ne!(
+        inode(tmp.path(), "c/two", &d).0,
+        inode(tmp.path(), "c/one", &d).0
+    );
+    assert_eq!(
+        inode(tmp.path(), "c/three", &d).0,
+        inode(tmp.path(), "c/one", &d).0
+    );
+}

@@ -321,3 +321,30 @@ async fn pushes_during_gc_never_leave_a_manifest_without_its_blobs() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_unreadable_manifest_stops_blob_collection() {
+    let s = Server::start().await;
+    let (_, d) = s
+        .push_image("gc/unreadable", "v1", &[b"precious layer"])
+        .await;
+    let orphan = s.push_blob("gc/unreadable", b"orphan").await;
+    // The tagged manifest's bytes are lost: what it needs is unknown now.
+    std::fs::write(
+        s.root.join("gc/unreadable/blobs/sha256").join(d.hex()),
+        b"garbage",
+    )
+    .expect("damage");
+    let name = "gc/unreadable".parse().expect("name");
+    let report = s.registry.gc_repo(&name, Duration::ZERO).await.expect("gc");
+    assert_eq!(report.blobs, 0, "{report:?}");
+    let layer = Digest::sha256(b"precious layer");
+    assert_eq!(
+        status(&s, &format!("/v2/gc/unreadable/blobs/{layer}")).await,
+        200
+    );
+    assert_eq!(
+        status(&s, &format!("/v2/gc/unreadable/blobs/{orphan}")).await,
+        200
+    );
+}
