@@ -216,7 +216,10 @@ fn main() {
     }
     println!("tagged {tags} times in {:.1}s", t0.elapsed().as_secs_f64());
     percentiles(&format!("manifest PUT, new tag (all {tags})"), samples);
-    percentiles("manifest PUT, new tag (last 1000)", last_1000);
+    percentiles(
+        &format!("manifest PUT, new tag (last {})", last_1000.len()),
+        last_1000,
+    );
     percentiles(
         &format!("GET tags/list ({tags} tags)"),
         time_get(&client, &format!("{}/v2/{repo}/tags/list", server.base), 20),
@@ -233,7 +236,7 @@ fn main() {
         "GET manifest by tag",
         time_get(
             &client,
-            &format!("{}/v2/{repo}/manifests/t00042", server.base),
+            &format!("{}/v2/{repo}/manifests/t{:05}", server.base, tags / 2),
             200,
         ),
     );
