@@ -9,6 +9,7 @@
 pub mod api;
 pub mod config;
 pub mod logging;
+pub mod meta;
 pub mod registry;
 pub mod scrub;
 pub mod server;
