@@ -11,12 +11,26 @@ use tokio::net::TcpListener;
 
 use crate::api::{AppState, app};
 use crate::config::{Config, StorageConfig};
+use crate::meta::{MetaStore, RedbMetaStore};
 use crate::registry::Registry;
 use crate::scrub;
 use crate::storage::{FsStore, Roots, StorageError};
 
-/// Builds the shared state from a config: opens every storage root.
+/// The metadata store's file, under the main root.
+pub const META_FILE: &str = ".berth/meta.redb";
+
+/// Builds the shared state from a config: opens every storage root and
+/// the metadata store.
 pub async fn build_state(config: &Config) -> Result<AppState, StorageError> {
+    build_state_with(config, false).await
+}
+
+/// [`build_state`], and with `force_reparse` the metadata store is rebuilt
+/// from storage (as it is anyway when its file is new).
+pub async fn build_state_with(
+    config: &Config,
+    force_reparse: bool,
+) -> Result<AppState, StorageError> {
     let mut main = None;
     let mut sub = Vec::new();
     for r in config.storage.roots() {
@@ -28,8 +42,52 @@ pub async fn build_state(config: &Config) -> Result<AppState, StorageError> {
         }
     }
     let main = main.ok_or_else(|| StorageError::Conflict("no main storage root".into()))?;
+    let meta_path = main.root().join(META_FILE);
+    let (meta, created) = RedbMetaStore::open(&meta_path).map_err(|e| StorageError::Corrupt {
+        path: meta_path.clone(),
+        message: e.0,
+    })?;
+    // The store was derived for a set of roots; another set (a sub-path
+    // added, a root moved) needs it derived again.
+    let roots_signature = config
+        .storage
+        .roots()
+        .iter()
+        .map(|r| {
+            format!(
+                "{}={}",
+                r.prefix.as_deref().unwrap_or(""),
+                r.root_directory.display()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let roots_changed = meta
+        .setting("roots")
+        .map_err(|e| StorageError::Corrupt {
+            path: meta_path.clone(),
+            message: e.0,
+        })?
+        .is_some_and(|s| s != roots_signature);
+    let registry = Registry::new(Roots::new(main, sub), Arc::new(meta));
+    if created || force_reparse || roots_changed {
+        let n = registry
+            .reparse()
+            .await
+            .map_err(|e| StorageError::Corrupt {
+                path: meta_path.clone(),
+                message: e.to_string(),
+            })?;
+        tracing::info!(repositories = n, "metadata store rebuilt from storage");
+    }
+    registry
+        .set_meta_setting("roots", &roots_signature)
+        .map_err(|e| StorageError::Corrupt {
+            path: meta_path.clone(),
+            message: e.to_string(),
+        })?;
     Ok(AppState {
-        registry: Arc::new(Registry::new(Roots::new(main, sub))),
+        registry: Arc::new(registry),
     })
 }
 

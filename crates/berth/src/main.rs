@@ -20,6 +20,9 @@ enum Command {
     Serve {
         /// A config file in zot's schema (.json, .yaml, .yml or .toml).
         config: Option<PathBuf>,
+        /// Rebuild the metadata store from storage before serving.
+        #[arg(long)]
+        force_reparse: bool,
     },
     /// Check a config file and exit non-zero, naming the bad key, if it is not valid.
     Verify {
@@ -70,7 +73,10 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Serve { config } => {
+        Command::Serve {
+            config,
+            force_reparse,
+        } => {
             let config = match config {
                 Some(path) => match Config::load(&path) {
                     Ok(c) => c,
@@ -81,7 +87,7 @@ fn main() -> ExitCode {
                 },
                 None => Config::embedded_default(),
             };
-            match serve(config) {
+            match serve(config, force_reparse) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("berth: {e}");
@@ -92,14 +98,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(config: Config) -> Result<(), String> {
+fn serve(config: Config, force_reparse: bool) -> Result<(), String> {
     berth_server::logging::init(&config.log)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
-        let state = berth_server::server::build_state(&config)
+        let state = berth_server::server::build_state_with(&config, force_reparse)
             .await
             .map_err(|e| format!("storage.rootDirectory: {e}"))?;
         let _gc = berth_server::server::spawn_gc(&state, &config.storage);
@@ -120,9 +126,13 @@ fn serve(config: Config) -> Result<(), String> {
             "berth {} listening on http://{local}",
             env!("CARGO_PKG_VERSION")
         );
-        berth_server::server::run(listener, state, berth_server::server::shutdown_signal())
-            .await
-            .map_err(|e| format!("server error: {e}"))
+        let registry = state.registry.clone();
+        let served =
+            berth_server::server::run(listener, state, berth_server::server::shutdown_signal())
+                .await
+                .map_err(|e| format!("server error: {e}"));
+        registry.flush_meta();
+        served
     })
 }
 

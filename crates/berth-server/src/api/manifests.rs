@@ -26,9 +26,13 @@ pub(crate) async fn get(
     head: bool,
 ) -> ApiResult {
     let m = reg.get_manifest(name, reference).await?;
-    if head && let Reference::Digest(d) = reference {
-        // A client checking before it pushes an index: GC spares it.
-        reg.touch_blob(name, d);
+    if head {
+        if let Reference::Digest(d) = reference {
+            // A client checking before it pushes an index: GC spares it.
+            reg.touch_blob(name, d);
+        }
+    } else {
+        reg.record_pull(name, &m.digest);
     }
     let len = m.bytes.len();
     let body = if head {

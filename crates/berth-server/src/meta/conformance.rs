@@ -204,5 +204,10 @@ pub fn run(store: &dyn MetaStore) {
     assert_eq!(store.repos().expect("repos"), vec!["a/b", "b/x"]);
     assert_eq!(store.manifest("a", "m1").expect("m"), None);
     assert_eq!(store.fingerprint("a").expect("fp"), None);
+    // Settings.
+    assert_eq!(store.setting("roots").expect("setting"), None);
+    store.set_setting("roots", "one").expect("set");
+    store.set_setting("roots", "two").expect("set");
+    assert_eq!(store.setting("roots").expect("setting"), Some("two".into()));
     store.flush().expect("flush");
 }

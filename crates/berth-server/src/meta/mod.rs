@@ -132,6 +132,10 @@ pub trait MetaStore: Send + Sync {
     fn blob_refs(&self, repo: &str, blob: &str) -> MetaResult<u64>;
     fn record_pull(&self, repo: &str, digest: &str, at: u64) -> MetaResult<()>;
     fn pull_stats(&self, repo: &str, digest: &str) -> MetaResult<PullStats>;
+    /// A setting of the store itself (such as what it was derived from).
+    fn setting(&self, name: &str) -> MetaResult<Option<String>>;
+    /// Sets a setting, durably.
+    fn set_setting(&self, name: &str, value: &str) -> MetaResult<()>;
     /// Makes every write so far durable.
     fn flush(&self) -> MetaResult<()>;
 }

@@ -21,6 +21,8 @@ const REFERRERS: TableDefinition<&str, &str> = TableDefinition::new("referrers")
 const BLOB_REFS: TableDefinition<&str, u64> = TableDefinition::new("blob_refs");
 /// repo\0digest → pull statistics (JSON).
 const PULLS: TableDefinition<&str, &str> = TableDefinition::new("pulls");
+/// name → value: settings of the store itself.
+const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
 
 fn err(e: impl std::fmt::Display) -> MetaError {
     MetaError(e.to_string())
@@ -55,6 +57,7 @@ impl RedbMetaStore {
         txn.open_table(REFERRERS).map_err(err)?;
         txn.open_table(BLOB_REFS).map_err(err)?;
         txn.open_table(PULLS).map_err(err)?;
+        txn.open_table(SETTINGS).map_err(err)?;
         txn.commit().map_err(err)?;
         Ok((Self { db }, created))
     }
@@ -286,6 +289,21 @@ impl MetaStore for RedbMetaStore {
             Some(v) => serde_json::from_str(v.value()).map_err(err),
             None => Ok(PullStats::default()),
         }
+    }
+
+    fn setting(&self, name: &str) -> MetaResult<Option<String>> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let t = txn.open_table(SETTINGS).map_err(err)?;
+        Ok(t.get(name).map_err(err)?.map(|v| v.value().to_string()))
+    }
+
+    fn set_setting(&self, name: &str, value: &str) -> MetaResult<()> {
+        let txn = self.db.begin_write().map_err(err)?;
+        txn.open_table(SETTINGS)
+            .map_err(err)?
+            .insert(name, value)
+            .map_err(err)?;
+        txn.commit().map_err(err)
     }
 
     fn flush(&self) -> MetaResult<()> {

@@ -58,6 +58,11 @@ impl Registry {
         if !std::ptr::eq(self.store(repo), self.store(from)) {
             return Ok(false);
         }
+        let here = self.store(repo).blob_len(repo, digest).await?.is_some();
+        if !here && self.store(from).blob_len(from, digest).await?.is_none() {
+            return Ok(false);
+        }
+        self.ensure_repo(repo).await?;
         let linked = self.store(repo).link_blob(from, repo, digest).await?;
         if linked {
             self.touch_blob(repo, digest);

@@ -24,6 +24,7 @@ use berth_oci::media::{self, ManifestKind};
 use berth_oci::{Digest, RepoName};
 
 use super::{Registry, RegistryResult};
+use crate::meta::RepoChange;
 use crate::storage::{IoContext, Root, tag_of};
 
 /// Upload files younger than this are never collected, whatever
@@ -151,12 +152,18 @@ impl Registry {
             doomed.insert(d.digest.clone());
         }
         if !doomed.is_empty() {
+            let in_step = self.in_step(&guard, repo)?;
             self.store(repo)
                 .update_index(&guard, repo, |i| {
                     i.manifests.retain(|d| !doomed.contains(&d.digest));
                     (true, ())
                 })
                 .await?;
+            let change = RepoChange {
+                remove_manifests: doomed.iter().map(|d| d.to_string()).collect(),
+                ..Default::default()
+            };
+            self.after_write(&guard, repo, in_step, change).await?;
             for d in &doomed {
                 tracing::info!(target: "berth::gc", %repo, digest = %d, reason = "untagged manifest that no index, subject or referrer needs", "deleted");
                 self.store(repo).delete_blob(repo, d).await?;

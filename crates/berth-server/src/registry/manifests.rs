@@ -1,16 +1,12 @@
 //! Manifests, tags, referrers and the catalog.
 
-use std::collections::HashSet;
-
 use berth_oci::manifest::{Descriptor, Manifest, ManifestError};
-use berth_oci::media::{self, ManifestKind};
+use berth_oci::media::ManifestKind;
 use berth_oci::{Digest, Reference, RepoName};
 
+use super::meta_sync::{manifest_meta, now_secs};
 use super::{Registry, RegistryError, RegistryResult};
-use crate::storage::OciIndex;
-
-/// How deep nested indexes are searched for a manifest pulled by digest.
-const MAX_INDEX_DEPTH: usize = 4;
+use crate::meta::RepoChange;
 
 /// A manifest as served: the exact bytes pushed, with their media type.
 #[derive(Debug, Clone)]
@@ -29,54 +25,43 @@ pub struct PutManifest {
 }
 
 impl Registry {
-    async fn index(&self, repo: &RepoName) -> RegistryResult<OciIndex> {
-        self.store(repo)
-            .read_index(repo)
-            .await?
-            .ok_or_else(|| RegistryError::NameUnknown(repo.to_string()))
-    }
-
-    /// Finds the descriptor of a manifest: a tag in `index.json`, a digest
-    /// there, or a digest referenced by an index reachable from it (an OCI
-    /// layout written by other tools lists only top-level manifests).
+    /// Finds the descriptor of a manifest by tag or digest in the metadata
+    /// store (which also knows manifests reachable only through an index,
+    /// as other tools write multi-platform layouts).
     async fn resolve(&self, repo: &RepoName, reference: &Reference) -> RegistryResult<Descriptor> {
         let unknown = || RegistryError::ManifestUnknown(reference.to_string());
-        let index = self
-            .store(repo)
-            .read_index(repo)
-            .await?
-            .ok_or_else(unknown)?;
+        if !self.refresh(repo).await? {
+            return Err(unknown());
+        }
         let digest = match reference {
-            Reference::Tag(t) => return index.find_tag(t.as_str()).cloned().ok_or_else(unknown),
-            Reference::Digest(d) => d,
+            Reference::Tag(t) => self
+                .meta
+                .tag(repo.as_str(), t.as_str())?
+                .ok_or_else(unknown)?,
+            Reference::Digest(d) => d.to_string(),
         };
-        if let Some(d) = index.find_digest(digest) {
-            return Ok(d.clone());
+        let m = self
+            .meta
+            .manifest(repo.as_str(), &digest)?
+            .ok_or_else(unknown)?;
+        Ok(Descriptor {
+            media_type: m.media_type,
+            digest: digest.parse().map_err(|_| unknown())?,
+            size: m.size,
+            artifact_type: None,
+            annotations: None,
+            extra: Default::default(),
+        })
+    }
+
+    /// Counts a pull of a manifest (for retention and search).
+    pub fn record_pull(&self, repo: &RepoName, digest: &Digest) {
+        if let Err(e) = self
+            .meta
+            .record_pull(repo.as_str(), &digest.to_string(), now_secs())
+        {
+            tracing::warn!("recording a pull failed: {e}");
         }
-        let mut seen = HashSet::new();
-        let mut frontier: Vec<Descriptor> = index.manifests;
-        for _ in 0..MAX_INDEX_DEPTH {
-            let mut next = Vec::new();
-            for d in frontier {
-                if media::manifest_kind(&d.media_type) != Some(ManifestKind::Index)
-                    || !seen.insert(d.digest.clone())
-                {
-                    continue;
-                }
-                let Some(bytes) = self.store(repo).read_blob(repo, &d.digest).await? else {
-                    continue;
-                };
-                let Ok(m) = Manifest::parse(&bytes, Some(&d.media_type)) else {
-                    continue;
-                };
-                if let Some(found) = m.manifests.iter().find(|c| &c.digest == digest) {
-                    return Ok(found.clone());
-                }
-                next.extend(m.manifests);
-            }
-            frontier = next;
-        }
-        Err(unknown())
     }
 
     /// A manifest by tag or digest.
@@ -129,10 +114,11 @@ impl Registry {
             ManifestKind::Image => manifest.required_blobs().collect(),
             ManifestKind::Index => manifest.manifests.iter().collect(),
         };
-        self.store(repo).ensure_repo(repo).await?;
+        self.ensure_repo(repo).await?;
         // Under the lock, a blob checked here cannot be deleted before the
         // manifest naming it is recorded.
         let guard = self.store(repo).lock_repo(repo).await;
+        let in_step = self.in_step(&guard, repo)?;
         for d in needed {
             if self.store(repo).blob_len(repo, &d.digest).await?.is_none() {
                 return Err(RegistryError::ManifestBlobUnknown(d.digest.clone()));
@@ -158,6 +144,15 @@ impl Registry {
                 (true, ())
             })
             .await?;
+        let change = RepoChange {
+            put_manifests: vec![manifest_meta(&digest, bytes.len() as u64, &manifest, None)],
+            set_tags: match reference {
+                Reference::Tag(t) => vec![(t.to_string(), digest.to_string())],
+                Reference::Digest(_) => Vec::new(),
+            },
+            ..Default::default()
+        };
+        self.after_write(&guard, repo, in_step, change).await?;
         Ok(PutManifest {
             digest,
             subject: manifest.subject.map(|s| s.digest),
@@ -176,6 +171,7 @@ impl Registry {
             return Err(RegistryError::ManifestUnknown(reference.to_string()));
         }
         let guard = self.store(repo).lock_repo(repo).await;
+        let in_step = self.in_step(&guard, repo)?;
         let removed = self
             .store(repo)
             .update_index(&guard, repo, |index| {
@@ -189,6 +185,17 @@ impl Registry {
         if !removed {
             return Err(RegistryError::ManifestUnknown(reference.to_string()));
         }
+        let change = match reference {
+            Reference::Tag(t) => RepoChange {
+                remove_tags: vec![t.to_string()],
+                ..Default::default()
+            },
+            Reference::Digest(d) => RepoChange {
+                remove_manifests: vec![d.to_string()],
+                ..Default::default()
+            },
+        };
+        self.after_write(&guard, repo, in_step, change).await?;
         if let Reference::Digest(d) = reference {
             self.store(repo).delete_blob(repo, d).await?;
         }
@@ -197,12 +204,28 @@ impl Registry {
 
     /// The repository's tags, sorted.
     pub async fn tags(&self, repo: &RepoName) -> RegistryResult<Vec<String>> {
-        Ok(self.index(repo).await?.tags())
+        if !self.refresh(repo).await? {
+            return Err(RegistryError::NameUnknown(repo.to_string()));
+        }
+        Ok(self
+            .meta
+            .tags(repo.as_str())?
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect())
     }
 
-    /// Every repository, sorted.
+    /// Every repository, sorted (from the metadata store: no directory
+    /// walk).
     pub async fn catalog(&self) -> RegistryResult<Vec<RepoName>> {
-        Ok(self.roots.catalog().await?)
+        let mut repos: Vec<RepoName> = self
+            .meta
+            .repos()?
+            .iter()
+            .filter_map(|r| r.parse().ok())
+            .collect();
+        repos.sort();
+        Ok(repos)
     }
 
     /// The manifests in `repo` whose `subject` is `digest`, as descriptors
@@ -214,38 +237,26 @@ impl Registry {
         digest: &Digest,
         artifact_type: Option<&str>,
     ) -> RegistryResult<Vec<Descriptor>> {
-        let Some(index) = self.store(repo).read_index(repo).await? else {
+        if !self.refresh(repo).await? {
             return Ok(Vec::new());
-        };
-        let mut seen = HashSet::new();
+        }
         let mut out = Vec::new();
-        for d in index.manifests {
-            if !seen.insert(d.digest.clone()) {
+        for m in self.meta.referrers(repo.as_str(), &digest.to_string())? {
+            if artifact_type.is_some_and(|want| m.artifact_type.as_deref() != Some(want)) {
                 continue;
             }
-            let Some(bytes) = self.store(repo).read_blob(repo, &d.digest).await? else {
+            let Ok(d) = m.digest.parse() else {
                 continue;
             };
-            let Ok(m) = Manifest::parse(&bytes, Some(&d.media_type)) else {
-                continue;
-            };
-            if m.subject.as_ref().map(|s| &s.digest) != Some(digest) {
-                continue;
-            }
-            let kind = m.effective_artifact_type();
-            if artifact_type.is_some_and(|want| kind.as_deref() != Some(want)) {
-                continue;
-            }
             out.push(Descriptor {
                 media_type: m.media_type,
-                digest: d.digest,
-                size: bytes.len() as u64,
-                artifact_type: kind,
-                annotations: m.annotations,
+                digest: d,
+                size: m.size,
+                artifact_type: m.artifact_type,
+                annotations: (!m.annotations.is_empty()).then_some(m.annotations),
                 extra: Default::default(),
             });
         }
-        out.sort_by(|a, b| a.digest.cmp(&b.digest));
         Ok(out)
     }
 }

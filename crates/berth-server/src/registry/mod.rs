@@ -9,10 +9,11 @@ mod blobs;
 mod error;
 mod gc;
 mod manifests;
+mod meta_sync;
 mod uploads;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use berth_oci::{Digest, RepoName};
@@ -22,6 +23,7 @@ pub use gc::GcReport;
 pub use manifests::{ManifestContent, PutManifest};
 pub use uploads::{UploadId, Uploads};
 
+use crate::meta::MetaStore;
 use crate::storage::{FsStore, Roots};
 
 pub type RegistryResult<T> = Result<T, RegistryError>;
@@ -30,6 +32,9 @@ pub type RegistryResult<T> = Result<T, RegistryError>;
 /// requests behind an `Arc`.
 pub struct Registry {
     roots: Roots,
+    /// What is known of repositories, tags and manifests, derived from
+    /// storage (see `meta_sync`).
+    meta: Arc<dyn MetaStore>,
     uploads: Uploads,
     /// Blobs a client asked about lately (`HEAD`, mount), which GC leaves
     /// alone for `gcDelay`: a push that found one may be about to use it.
@@ -37,9 +42,10 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(roots: Roots) -> Self {
+    pub fn new(roots: Roots, meta: Arc<dyn MetaStore>) -> Self {
         Self {
             roots,
+            meta,
             uploads: Uploads::default(),
             recent: Mutex::new(HashMap::new()),
         }
@@ -48,6 +54,12 @@ impl Registry {
     /// The store holding `repo` (its sub-path root, or the main one).
     pub fn store(&self, repo: &RepoName) -> &FsStore {
         self.roots.store(repo)
+    }
+
+    /// The metadata store (read-only use outside the registry: a write that
+    /// bypasses `meta_sync` would go unnoticed until the next derive).
+    pub fn meta(&self) -> &dyn MetaStore {
+        self.meta.as_ref()
     }
 
     /// Every storage root.

@@ -148,7 +148,7 @@ impl Registry {
 
     /// Starts an upload session in `repo`, creating the repository.
     pub async fn start_upload(&self, repo: &RepoName) -> RegistryResult<UploadId> {
-        self.store(repo).ensure_repo(repo).await?;
+        self.ensure_repo(repo).await?;
         let id = UploadId::new();
         let path = self.upload_path(repo, id);
         tokio::fs::File::create(&path).await.at(&path)?;

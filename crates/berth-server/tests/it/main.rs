@@ -10,6 +10,7 @@ mod gc;
 mod layout;
 mod listing;
 mod manifests;
+mod meta;
 mod referrers;
 mod scrub;
 mod subpaths;

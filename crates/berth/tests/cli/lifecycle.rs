@@ -336,3 +336,37 @@ fn sigkill_during_concurrent_pushes_loses_nothing_acknowledged() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn force_reparse_rebuilds_the_catalog_from_storage() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("root");
+    let catalog = |b: &Berth| -> serde_json::Value {
+        reqwest::blocking::get(b.url("/v2/_catalog"))
+            .expect("get")
+            .json()
+            .expect("json")
+    };
+    let b = Berth::start(&root);
+    let client = reqwest::blocking::Client::new();
+    for repo in ["keep/me", "drop/me"] {
+        let d = Digest::sha256(repo.as_bytes());
+        let r = client
+            .post(b.url(&format!("/v2/{repo}/blobs/uploads/?digest={d}")))
+            .body(repo.as_bytes().to_vec())
+            .send()
+            .expect("push");
+        assert_eq!(r.status(), 201);
+    }
+    assert!(b.terminate().success());
+    std::fs::remove_dir_all(root.join("drop")).expect("remove behind berth's back");
+    // Start-up reads nothing: the catalog still lists what it knew.
+    let b = Berth::start(&root);
+    assert_eq!(
+        catalog(&b)["repositories"],
+        serde_json::json!(["drop/me", "keep/me"])
+    );
+    assert!(b.terminate().success());
+    let b = Berth::start_with_args(&root, serde_json::json!({}), &["--force-reparse"]);
+    assert_eq!(catalog(&b)["repositories"], serde_json::json!(["keep/me"]));
+}

@@ -34,6 +34,11 @@ impl Berth {
 
     /// Like [`Berth::start`], with more `storage` keys.
     pub fn start_with(root: &Path, storage: Value) -> Self {
+        Self::start_with_args(root, storage, &[])
+    }
+
+    /// Like [`Berth::start_with`], with more arguments to `serve`.
+    pub fn start_with_args(root: &Path, storage: Value, args: &[&str]) -> Self {
         let config = root.with_extension("json");
         let mut storage_obj = json!({ "rootDirectory": root });
         if let (Some(o), Value::Object(extra)) = (storage_obj.as_object_mut(), storage) {
@@ -48,6 +53,7 @@ impl Berth {
         let mut child = berth()
             .arg("serve")
             .arg(&config)
+            .args(args)
             .env("NO_COLOR", "1")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())

@@ -1,0 +1,246 @@
+//! Keeping the metadata store in step with storage.
+//!
+//! Writes go to `index.json` first and to the metadata store right after,
+//! under the repository's lock. A change is applied incrementally only when
+//! the store was up to date with the `index.json` it replaces; otherwise,
+//! and whenever a reader finds the file's fingerprint differs from the one
+//! recorded, the repository is derived again from its layout (only
+//! manifests not known yet are read from disk).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use berth_oci::manifest::{Descriptor, Manifest};
+use berth_oci::media::{self, ManifestKind};
+use berth_oci::{Digest, RepoName};
+
+use super::{Registry, RegistryError, RegistryResult};
+use crate::meta::{Fingerprint, ManifestMeta, MetaError, RepoChange};
+use crate::storage::{RepoGuard, tag_of};
+
+impl From<MetaError> for RegistryError {
+    fn from(e: MetaError) -> Self {
+        RegistryError::Storage(crate::storage::StorageError::Corrupt {
+            path: "metadata store".into(),
+            message: e.0,
+        })
+    }
+}
+
+pub(super) fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `os/architecture[/variant]` of a descriptor's `platform`.
+fn platform_of(d: &Descriptor) -> Option<String> {
+    let p = d.extra.get("platform")?;
+    let os = p.get("os")?.as_str()?;
+    let arch = p.get("architecture")?.as_str()?;
+    Some(match p.get("variant").and_then(|v| v.as_str()) {
+        Some(v) => format!("{os}/{arch}/{v}"),
+        None => format!("{os}/{arch}"),
+    })
+}
+
+/// The metadata of a parsed manifest.
+pub(super) fn manifest_meta(
+    digest: &Digest,
+    size: u64,
+    m: &Manifest,
+    platform: Option<String>,
+) -> ManifestMeta {
+    ManifestMeta {
+        digest: digest.to_string(),
+        media_type: m.media_type.clone(),
+        size,
+        artifact_type: m.effective_artifact_type(),
+        config: m.config.as_ref().map(|c| c.digest.to_string()),
+        layers: m.layers.iter().map(|l| l.digest.to_string()).collect(),
+        children: m.manifests.iter().map(|c| c.digest.to_string()).collect(),
+        platform,
+        annotations: m.annotations.clone().unwrap_or_default(),
+        subject: m.subject.as_ref().map(|s| s.digest.to_string()),
+        pushed_at: now_secs(),
+        pushed_by: None,
+    }
+}
+
+impl Registry {
+    fn index_fingerprint(&self, repo: &RepoName) -> Option<Fingerprint> {
+        Fingerprint::of(&self.store(repo).repo_dir(repo).join("index.json"))
+    }
+
+    /// Records a repository about to be created (durably: the catalog has
+    /// no file to compare with), then creates its layout. The zero
+    /// fingerprint makes the first read derive it.
+    pub(super) async fn ensure_repo(&self, repo: &RepoName) -> RegistryResult<()> {
+        if !self.store(repo).repo_exists(repo).await? {
+            self.meta
+                .apply(repo.as_str(), &RepoChange::default(), true)?;
+        }
+        Ok(self.store(repo).ensure_repo(repo).await?)
+    }
+
+    /// The fingerprint of `index.json` if the metadata store is in step
+    /// with it; taken under the lock before a change.
+    pub(super) fn in_step(
+        &self,
+        _guard: &RepoGuard,
+        repo: &RepoName,
+    ) -> RegistryResult<Option<Fingerprint>> {
+        let on_disk = self.index_fingerprint(repo);
+        let recorded = self.meta.fingerprint(repo.as_str())?;
+        Ok(if on_disk.is_some() && on_disk == recorded {
+            on_disk
+        } else {
+            None
+        })
+    }
+
+    /// Applies `change` after an `index.json` write: incrementally if the
+    /// store was in step before it, else by deriving the repository again.
+    pub(super) async fn after_write(
+        &self,
+        guard: &RepoGuard,
+        repo: &RepoName,
+        was_in_step: Option<Fingerprint>,
+        mut change: RepoChange,
+    ) -> RegistryResult<()> {
+        match (was_in_step, self.index_fingerprint(repo)) {
+            (Some(_), Some(now)) => {
+                change.fingerprint = now;
+                self.meta.apply(repo.as_str(), &change, false)?;
+                Ok(())
+            }
+            _ => self.derive(guard, repo).await,
+        }
+    }
+
+    /// Makes sure the metadata of `repo` matches its `index.json`,
+    /// deriving it again if not. Returns whether the repository exists.
+    pub(super) async fn refresh(&self, repo: &RepoName) -> RegistryResult<bool> {
+        let on_disk = self.index_fingerprint(repo);
+        if on_disk.is_some() && on_disk == self.meta.fingerprint(repo.as_str())? {
+            return Ok(true);
+        }
+        let guard = self.store(repo).lock_repo(repo).await;
+        if self.in_step(&guard, repo)?.is_none() {
+            self.derive(&guard, repo).await?;
+        }
+        Ok(self.index_fingerprint(repo).is_some())
+    }
+
+    /// Derives a repository's metadata from its layout: tags from
+    /// `index.json`, manifests reachable from it (reading only those the
+    /// store does not know yet).
+    pub(super) async fn derive(&self, _guard: &RepoGuard, repo: &RepoName) -> RegistryResult<()> {
+        let fingerprint = self.index_fingerprint(repo);
+        let Some(index) = self.store(repo).read_index(repo).await? else {
+            self.meta.remove_repo(repo.as_str())?;
+            return Ok(());
+        };
+        let known: HashMap<String, ManifestMeta> = self
+            .meta
+            .manifests(repo.as_str())?
+            .into_iter()
+            .map(|m| (m.digest.clone(), m))
+            .collect();
+        let mut found: BTreeMap<String, ManifestMeta> = BTreeMap::new();
+        let mut queue: Vec<(Descriptor, Option<String>)> = index
+            .manifests
+            .iter()
+            .map(|d| (d.clone(), platform_of(d)))
+            .collect();
+        while let Some((d, platform)) = queue.pop() {
+            let key = d.digest.to_string();
+            if found.contains_key(&key) || media::manifest_kind(&d.media_type).is_none() {
+                continue;
+            }
+            let meta = match known.get(&key) {
+                Some(m) => {
+                    let mut m = m.clone();
+                    if m.platform.is_none() {
+                        m.platform = platform;
+                    }
+                    m
+                }
+                None => {
+                    let Some(bytes) = self.store(repo).read_blob(repo, &d.digest).await? else {
+                        continue;
+                    };
+                    let parsed = Manifest::parse(&bytes, Some(&d.media_type))
+                        .or_else(|_| Manifest::parse(&bytes, None));
+                    let Ok(parsed) = parsed else {
+                        continue;
+                    };
+                    manifest_meta(&d.digest, bytes.len() as u64, &parsed, platform)
+                }
+            };
+            if media::manifest_kind(&meta.media_type) == Some(ManifestKind::Index)
+                && let Some(bytes) = self.store(repo).read_blob(repo, &d.digest).await?
+                && let Ok(parsed) = Manifest::parse(&bytes, None)
+            {
+                queue.extend(parsed.manifests.iter().map(|c| (c.clone(), platform_of(c))));
+            }
+            found.insert(key, meta);
+        }
+        let tags = index
+            .manifests
+            .iter()
+            .filter_map(|d| tag_of(d).map(|t| (t.to_string(), d.digest.to_string())))
+            .collect();
+        let change = RepoChange {
+            put_manifests: found.into_values().collect(),
+            set_tags: tags,
+            fingerprint: fingerprint.unwrap_or_default(),
+            replace: true,
+            ..Default::default()
+        };
+        self.meta.apply(repo.as_str(), &change, false)?;
+        Ok(())
+    }
+
+    /// Rebuilds the metadata store's list of repositories from every root
+    /// (at start when the store is new, or with `--force-reparse`): each
+    /// repository is derived when first read; ones gone from disk are
+    /// forgotten.
+    pub async fn reparse(&self) -> RegistryResult<usize> {
+        let on_disk = self.roots.catalog().await?;
+        let recorded = self.meta.repos()?;
+        for name in &recorded {
+            if name
+                .parse::<RepoName>()
+                .map_or(true, |r| !on_disk.contains(&r))
+            {
+                self.meta.remove_repo(name)?;
+            }
+        }
+        for repo in &on_disk {
+            // A zero fingerprint: derived on first read.
+            self.meta.apply(
+                repo.as_str(),
+                &RepoChange {
+                    replace: true,
+                    ..Default::default()
+                },
+                false,
+            )?;
+        }
+        self.meta.flush()?;
+        Ok(on_disk.len())
+    }
+
+    /// Sets a setting of the metadata store.
+    pub fn set_meta_setting(&self, name: &str, value: &str) -> RegistryResult<()> {
+        Ok(self.meta.set_setting(name, value)?)
+    }
+
+    /// Makes the metadata store's writes durable (at shutdown).
+    pub fn flush_meta(&self) {
+        if let Err(e) = self.meta.flush() {
+            tracing::warn!("flushing the metadata store failed: {e}");
+        }
+    }
+}
