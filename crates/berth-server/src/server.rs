@@ -18,6 +18,8 @@ use crate::storage::{FsStore, Roots, StorageError};
 
 /// The metadata store's file, under the main root.
 pub const META_FILE: &str = ".berth/meta.redb";
+/// The metadata store's setting saying the last run flushed it at exit.
+const CLEAN: &str = "clean-shutdown";
 
 /// Builds the shared state from a config: opens every storage root and
 /// the metadata store.
@@ -62,15 +64,19 @@ pub async fn build_state_with(
         })
         .collect::<Vec<_>>()
         .join("\n");
-    let roots_changed = meta
-        .setting("roots")
-        .map_err(|e| StorageError::Corrupt {
+    let setting = |name: &str| {
+        meta.setting(name).map_err(|e| StorageError::Corrupt {
             path: meta_path.clone(),
             message: e.0,
-        })?
-        .is_some_and(|s| s != roots_signature);
+        })
+    };
+    // Derived for other roots, never fully derived (a rebuild cut short),
+    // or not shut down cleanly (non-durable commits lost, so a fingerprint
+    // could match by chance): derive again.
+    let roots_changed = setting("roots")?.as_deref() != Some(roots_signature.as_str());
+    let unclean = setting(CLEAN)?.as_deref() != Some("1");
     let registry = Registry::new(Roots::new(main, sub), Arc::new(meta));
-    if created || force_reparse || roots_changed {
+    if created || force_reparse || roots_changed || unclean {
         let n = registry
             .reparse()
             .await
@@ -80,12 +86,14 @@ pub async fn build_state_with(
             })?;
         tracing::info!(repositories = n, "metadata store rebuilt from storage");
     }
-    registry
-        .set_meta_setting("roots", &roots_signature)
-        .map_err(|e| StorageError::Corrupt {
-            path: meta_path.clone(),
-            message: e.to_string(),
-        })?;
+    for (name, value) in [("roots", roots_signature.as_str()), (CLEAN, "0")] {
+        registry
+            .set_meta_setting(name, value)
+            .map_err(|e| StorageError::Corrupt {
+                path: meta_path.clone(),
+                message: e.to_string(),
+            })?;
+    }
     Ok(AppState {
         registry: Arc::new(registry),
     })

@@ -81,12 +81,13 @@ pub struct ManifestMeta {
 }
 
 impl ManifestMeta {
-    /// The blobs this manifest needs (config, layers, children).
-    pub fn references(&self) -> impl Iterator<Item = &String> {
+    /// The distinct blobs this manifest needs (config, layers, children).
+    pub fn references(&self) -> std::collections::BTreeSet<&String> {
         self.config
             .iter()
             .chain(self.layers.iter())
             .chain(self.children.iter())
+            .collect()
     }
 }
 

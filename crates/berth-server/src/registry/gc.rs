@@ -10,7 +10,9 @@
 //! The repository's lock is held from computing what is referenced until
 //! the last deletion, so a manifest push (which checks its blobs under the
 //! same lock) can never record a manifest whose blob GC is about to delete.
-//! Pulls take no lock and are never stalled. A blob whose existence a client
+//! Pulls take no lock and are never stalled (except the first read of a
+//! repository whose metadata must be derived again, which takes the lock
+//! to do so). A blob whose existence a client
 //! checked recently (`HEAD`, mount) counts as young, so a push that found
 //! it and is about to reference it does not lose it. Every deletion is
 //! logged with its reason.
@@ -92,7 +94,11 @@ impl Registry {
     /// Collects every repository of one storage root, one after the other.
     pub async fn gc_root(&self, root: &Root, delay: Duration) -> RegistryResult<GcReport> {
         let mut total = GcReport::default();
-        for repo in self.roots.repos_of(root).await? {
+        let on_disk = self.roots.repos_of(root).await?;
+        if let Err(e) = self.reconcile_catalog(root, &on_disk) {
+            tracing::warn!(target: "berth::gc", "reconciling the catalog failed: {e}");
+        }
+        for repo in on_disk {
             match self.gc_repo(&repo, delay).await {
                 Ok(r) => total.add(r),
                 Err(e) => {

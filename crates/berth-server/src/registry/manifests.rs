@@ -55,13 +55,14 @@ impl Registry {
     }
 
     /// Counts a pull of a manifest (for retention and search).
+    /// The write runs on a blocking thread and the pull does not wait for it.
     pub fn record_pull(&self, repo: &RepoName, digest: &Digest) {
-        if let Err(e) = self
-            .meta
-            .record_pull(repo.as_str(), &digest.to_string(), now_secs())
-        {
-            tracing::warn!("recording a pull failed: {e}");
-        }
+        let (meta, repo, digest) = (self.meta.clone(), repo.to_string(), digest.to_string());
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = meta.record_pull(&repo, &digest, now_secs()) {
+                tracing::warn!("recording a pull failed: {e}");
+            }
+        });
     }
 
     /// A manifest by tag or digest.
@@ -144,8 +145,12 @@ impl Registry {
                 (true, ())
             })
             .await?;
+        let mut put_manifests = vec![manifest_meta(&digest, bytes.len() as u64, &manifest, None)];
+        if manifest.kind == ManifestKind::Index {
+            put_manifests.extend(self.child_metas(repo, &manifest).await?);
+        }
         let change = RepoChange {
-            put_manifests: vec![manifest_meta(&digest, bytes.len() as u64, &manifest, None)],
+            put_manifests,
             set_tags: match reference {
                 Reference::Tag(t) => vec![(t.to_string(), digest.to_string())],
                 Reference::Digest(_) => Vec::new(),

@@ -34,7 +34,7 @@ pub(super) fn now_secs() -> u64 {
 }
 
 /// `os/architecture[/variant]` of a descriptor's `platform`.
-fn platform_of(d: &Descriptor) -> Option<String> {
+pub(super) fn platform_of(d: &Descriptor) -> Option<String> {
     let p = d.extra.get("platform")?;
     let os = p.get("os")?.as_str()?;
     let arch = p.get("architecture")?.as_str()?;
@@ -72,15 +72,21 @@ impl Registry {
         Fingerprint::of(&self.store(repo).repo_dir(repo).join("index.json"))
     }
 
-    /// Records a repository about to be created (durably: the catalog has
-    /// no file to compare with), then creates its layout. The zero
-    /// fingerprint makes the first read derive it.
+    /// Creates a repository's layout, then records it (durably: the catalog
+    /// has no file to compare with). The zero fingerprint makes the first
+    /// read derive it.
     pub(super) async fn ensure_repo(&self, repo: &RepoName) -> RegistryResult<()> {
-        if !self.store(repo).repo_exists(repo).await? {
-            self.meta
-                .apply(repo.as_str(), &RepoChange::default(), true)?;
+        let existed = self.store(repo).repo_exists(repo).await?;
+        self.store(repo).ensure_repo(repo).await?;
+        if !existed && self.meta.fingerprint(repo.as_str())?.is_none() {
+            // Off the async threads: a durable commit waits for the disk.
+            let meta = self.meta.clone();
+            let name = repo.to_string();
+            tokio::task::spawn_blocking(move || meta.apply(&name, &RepoChange::default(), true))
+                .await
+                .map_err(|e| MetaError(e.to_string()))??;
         }
-        Ok(self.store(repo).ensure_repo(repo).await?)
+        Ok(())
     }
 
     /// The fingerprint of `index.json` if the metadata store is in step
@@ -108,8 +114,17 @@ impl Registry {
         was_in_step: Option<Fingerprint>,
         mut change: RepoChange,
     ) -> RegistryResult<()> {
+        // Children reachable only through a removed index go with it; a
+        // derive finds exactly what is still reachable.
+        let removes_index = change.remove_manifests.iter().any(|d| {
+            self.meta
+                .manifest(repo.as_str(), d)
+                .ok()
+                .flatten()
+                .is_some_and(|m| !m.children.is_empty())
+        });
         match (was_in_step, self.index_fingerprint(repo)) {
-            (Some(_), Some(now)) => {
+            (Some(_), Some(now)) if !removes_index => {
                 change.fingerprint = now;
                 self.meta.apply(repo.as_str(), &change, false)?;
                 Ok(())
@@ -122,8 +137,12 @@ impl Registry {
     /// deriving it again if not. Returns whether the repository exists.
     pub(super) async fn refresh(&self, repo: &RepoName) -> RegistryResult<bool> {
         let on_disk = self.index_fingerprint(repo);
-        if on_disk.is_some() && on_disk == self.meta.fingerprint(repo.as_str())? {
-            return Ok(true);
+        let recorded = self.meta.fingerprint(repo.as_str())?;
+        match (on_disk, recorded) {
+            (Some(a), Some(b)) if a == b => return Ok(true),
+            // Unknown everywhere: nothing to lock, nothing to write.
+            (None, None) => return Ok(false),
+            _ => {}
         }
         let guard = self.store(repo).lock_repo(repo).await;
         if self.in_step(&guard, repo)?.is_none() {
@@ -202,6 +221,76 @@ impl Registry {
         Ok(())
     }
 
+    /// The metadata of an index's children with the platform the index
+    /// gives them, including children present only as blobs.
+    pub(super) async fn child_metas(
+        &self,
+        repo: &RepoName,
+        index: &Manifest,
+    ) -> RegistryResult<Vec<ManifestMeta>> {
+        let mut out = Vec::new();
+        for c in &index.manifests {
+            if media::manifest_kind(&c.media_type).is_none() {
+                continue;
+            }
+            let platform = platform_of(c);
+            let known = self.meta.manifest(repo.as_str(), &c.digest.to_string())?;
+            let meta = match known {
+                Some(mut m) => {
+                    if platform.is_none() || m.platform == platform {
+                        continue;
+                    }
+                    m.platform = platform;
+                    m
+                }
+                None => {
+                    let Some(bytes) = self.store(repo).read_blob(repo, &c.digest).await? else {
+                        continue;
+                    };
+                    let parsed = Manifest::parse(&bytes, Some(&c.media_type))
+                        .or_else(|_| Manifest::parse(&bytes, None));
+                    let Ok(parsed) = parsed else {
+                        continue;
+                    };
+                    manifest_meta(&c.digest, bytes.len() as u64, &parsed, platform)
+                }
+            };
+            out.push(meta);
+        }
+        Ok(out)
+    }
+
+    /// Brings the metadata store's list of one root's repositories in line
+    /// with what is on disk (run by GC, which walks the root anyway): ones
+    /// another tool added are recorded, ones removed behind the registry's
+    /// back are forgotten.
+    pub(super) fn reconcile_catalog(
+        &self,
+        root: &crate::storage::Root,
+        on_disk: &[RepoName],
+    ) -> RegistryResult<()> {
+        let recorded = self.meta.repos()?;
+        let recorded_here: Vec<&String> = recorded
+            .iter()
+            .filter(|r| {
+                r.parse::<RepoName>()
+                    .is_ok_and(|n| std::ptr::eq(self.roots.root_of(&n), root))
+            })
+            .collect();
+        for name in &recorded_here {
+            if !on_disk.iter().any(|r| r.as_str() == name.as_str()) {
+                self.meta.remove_repo(name)?;
+            }
+        }
+        for repo in on_disk {
+            if !recorded_here.iter().any(|r| r.as_str() == repo.as_str()) {
+                self.meta
+                    .apply(repo.as_str(), &RepoChange::default(), false)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Rebuilds the metadata store's list of repositories from every root
     /// (at start when the store is new, or with `--force-reparse`): each
     /// repository is derived when first read; ones gone from disk are
@@ -237,9 +326,14 @@ impl Registry {
         Ok(self.meta.set_setting(name, value)?)
     }
 
-    /// Makes the metadata store's writes durable (at shutdown).
+    /// Makes the metadata store's writes durable and marks a clean
+    /// shutdown (without the mark, the next start derives it again).
     pub fn flush_meta(&self) {
-        if let Err(e) = self.meta.flush() {
+        let done = self
+            .meta
+            .flush()
+            .and_then(|()| self.meta.set_setting("clean-shutdown", "1"));
+        if let Err(e) = done {
             tracing::warn!("flushing the metadata store failed: {e}");
         }
     }

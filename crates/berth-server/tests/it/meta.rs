@@ -68,3 +68,77 @@ async fn an_index_json_edited_behind_the_registry_is_picked_up() {
     let v: Value = s.get("/v2/_catalog").await.json().await.expect("j");
     assert_eq!(v["repositories"], json!([]), "forgotten once found gone");
 }
+
+#[tokio::test]
+async fn an_index_records_its_children_and_takes_them_when_deleted() {
+    let s = Server::start().await;
+    // A child pushed only as a blob, then an index naming it with a platform.
+    let cfg = s.push_blob("meta/idx", b"{}").await;
+    let layer = s.push_blob("meta/idx", b"child layer").await;
+    let child = image_manifest(
+        desc(OCI_CONFIG, &cfg, 2),
+        vec![desc(OCI_LAYER, &layer, 11)],
+        None,
+    );
+    let child_d = s.push_blob("meta/idx", &child).await;
+    let idx = serde_json::to_vec(&json!({"schemaVersion":2,"mediaType":OCI_INDEX,"manifests":[
+        {"mediaType":OCI_MANIFEST,"digest":child_d.to_string(),"size":child.len(),"platform":{"os":"linux","architecture":"arm64","variant":"v8"}}]}))
+    .expect("j");
+    let idx_d = berth_oci::Digest::sha256(&idx);
+    assert_eq!(
+        s.put_manifest("meta/idx", &idx_d.to_string(), OCI_INDEX, &idx)
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        s.get(&format!("/v2/meta/idx/manifests/{child_d}"))
+            .await
+            .status(),
+        200
+    );
+    let m = s
+        .registry
+        .meta()
+        .manifest("meta/idx", &child_d.to_string())
+        .expect("m")
+        .expect("child recorded");
+    assert_eq!(m.platform.as_deref(), Some("linux/arm64/v8"));
+    // Deleting the index takes the child reachable only through it.
+    let r = s
+        .http
+        .delete(s.url(&format!("/v2/meta/idx/manifests/{idx_d}")))
+        .send()
+        .await
+        .expect("del");
+    assert_eq!(r.status(), 202);
+    assert_error(
+        s.get(&format!("/v2/meta/idx/manifests/{child_d}")).await,
+        404,
+        "MANIFEST_UNKNOWN",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn gc_brings_the_catalog_in_line_with_disk() {
+    let s = Server::start().await;
+    s.push_image("meta/known", "v1", &[b"k"]).await;
+    // Another tool writes a layout into the root.
+    let src = s.root.join("meta/known");
+    let added = s.root.join("meta/added");
+    std::fs::create_dir_all(&added).expect("mkdir");
+    for f in ["oci-layout", "index.json"] {
+        std::fs::copy(src.join(f), added.join(f)).expect("copy");
+    }
+    std::fs::create_dir_all(added.join("blobs")).expect("mkdir");
+    let v: Value = s.get("/v2/_catalog").await.json().await.expect("j");
+    assert_eq!(v["repositories"], json!(["meta/known"]), "not seen yet");
+    let root = &s.registry.roots().all()[0];
+    s.registry
+        .gc_root(root, std::time::Duration::from_secs(3600))
+        .await
+        .expect("gc");
+    let v: Value = s.get("/v2/_catalog").await.json().await.expect("j");
+    assert_eq!(v["repositories"], json!(["meta/added", "meta/known"]));
+}
