@@ -191,7 +191,15 @@ fn main() {
         time_get(&client, &format!("{}/v2/_catalog?n=100", server.base), 50),
     );
 
-    // Restart with every repository on disk.
+    // Restart with every repository on disk, after a clean shutdown
+    // (SIGTERM; after a crash the metadata store is derived again).
+    let pid = server.child.id().to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    let mut server = server;
+    server.child.wait().expect("wait");
     drop(server);
     let (server, startup) = start(&config);
     println!(
