@@ -133,8 +133,8 @@ pub fn spawn_gc(state: &AppState, storage: &StorageConfig) -> Vec<tokio::task::J
                     return;
                 };
                 let root_dir = settings.root_directory.display();
-                match registry.gc_root(root, delay).await {
-                    Ok(r) => tracing::info!(target: "berth::gc", root = %root_dir, manifests = r.manifests, blobs = r.blobs, uploads = r.uploads, "gc run finished"),
+                match registry.gc_root_with(root, delay, settings.retention.as_ref()).await {
+                    Ok(r) => tracing::info!(target: "berth::gc", root = %root_dir, tags = r.tags, manifests = r.manifests, blobs = r.blobs, uploads = r.uploads, "gc run finished"),
                     Err(e) => tracing::warn!(target: "berth::gc", root = %root_dir, "gc run failed: {e}"),
                 }
             }

@@ -8,6 +8,7 @@
 //! security setting that is read but not enforced would be worse than none.
 
 mod model;
+mod retention;
 mod value;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ pub use model::{
     Config, ExtensionsConfig, HttpConfig, LogConfig, LogFormat, RootSettings, ScrubConfig,
     StorageConfig, SubPathConfig,
 };
+pub use retention::{KeepTagsRule, RetentionConfig, RetentionPolicy};
 pub use value::{DurationValue, PortValue};
 
 /// The port `berth serve` listens on when no config is given (zot's default).
@@ -163,8 +165,14 @@ impl Config {
                 "must be at least 2h",
             ));
         }
+        if let Some(r) = &self.storage.retention {
+            r.check("storage.retention")?;
+        }
         for (key, sub) in &self.storage.sub_paths {
             let at = |field: &str| format!("storage.subPaths.{key}{field}");
+            if let Some(r) = &sub.retention {
+                r.check(&at(".retention"))?;
+            }
             let prefix = key.strip_prefix('/').unwrap_or("");
             if prefix.contains('/') || prefix.parse::<berth_oci::RepoName>().is_err() {
                 return Err(ConfigError::key(

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::retention::RetentionConfig;
 use super::value::{DurationValue, PortValue};
 use super::{ConfigError, DEFAULT_PORT, DIST_SPEC_VERSION};
 
@@ -94,6 +95,9 @@ pub struct StorageConfig {
     /// re-reads storage at start, so this is accepted and has no effect.
     #[serde(default)]
     pub fast_restart: bool,
+    /// Tag retention (none by default: every tag is kept).
+    #[serde(default)]
+    pub retention: Option<RetentionConfig>,
     /// Further storage roots, keyed by `/<first name component>`.
     #[serde(default, rename = "subPaths")]
     pub sub_paths: std::collections::BTreeMap<String, SubPathConfig>,
@@ -116,6 +120,8 @@ pub struct SubPathConfig {
     pub gc_delay: DurationValue,
     #[serde(default = "one_hour", rename = "gcInterval")]
     pub gc_interval: DurationValue,
+    #[serde(default)]
+    pub retention: Option<RetentionConfig>,
 }
 
 /// The settings one storage root runs with (the main root's or a
@@ -130,6 +136,7 @@ pub struct RootSettings {
     pub gc: bool,
     pub gc_delay: Duration,
     pub gc_interval: Duration,
+    pub retention: Option<RetentionConfig>,
 }
 
 impl StorageConfig {
@@ -143,6 +150,7 @@ impl StorageConfig {
             gc: self.gc,
             gc_delay: self.gc_delay.0,
             gc_interval: self.gc_interval.0,
+            retention: self.retention.clone(),
         }];
         out.extend(self.sub_paths.iter().map(|(k, s)| RootSettings {
             prefix: Some(k.trim_start_matches('/').to_string()),
@@ -152,6 +160,7 @@ impl StorageConfig {
             gc: s.gc,
             gc_delay: s.gc_delay.0,
             gc_interval: s.gc_interval.0,
+            retention: s.retention.clone(),
         }));
         out
     }
@@ -167,6 +176,7 @@ impl StorageConfig {
             gc_delay: one_hour(),
             gc_interval: one_hour(),
             fast_restart: false,
+            retention: None,
             sub_paths: Default::default(),
         }
     }
@@ -311,7 +321,6 @@ const NOT_YET: &[&str] = &[
     "storage.storageDriver",
     "storage.cacheDriver",
     "storage.remoteCache",
-    "storage.retention",
     "storage.redirectBlobURL",
     "storage.maxRepos",
     "storage.gcTimeWindow",

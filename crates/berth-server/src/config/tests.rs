@@ -148,10 +148,6 @@ fn sub_paths() {
             "rootDirectory: must not be",
         ),
         (
-            r#"{"storage":{"rootDirectory":"/a","subPaths":{"/t":{"rootDirectory":"/b","retention":{}}}}}"#,
-            "storage.subPaths./t.retention: unknown key",
-        ),
-        (
             r#"{"storage":{"rootDirectory":"/a","subPaths":{"/t":{}}}}"#,
             "rootDirectory",
         ),
@@ -197,6 +193,40 @@ fn extensions() {
         (
             r#"{"storage":{"rootDirectory":"/a"},"extensions":{"scrub":{"every":"1d"}}}"#,
             "extensions.scrub.every: unknown key",
+        ),
+    ];
+    for (json, want) in cases {
+        let got = err(json);
+        assert!(got.contains(want), "{json}: got {got:?}, want {want:?}");
+    }
+}
+
+#[test]
+fn retention_errors_name_the_key() {
+    let cases = [
+        (
+            r#"{"storage":{"rootDirectory":"/a","retention":{"policies":[{"repositories":["**"],"keepTags":[{"patterns":["(unclosed"]}]}]}}}"#,
+            "storage.retention.policies[0].keepTags[0].patterns: bad regular expression",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/a","retention":{"policies":[{"repositories":["a/[z-a]"]}]}}}"#,
+            "storage.retention.policies[0].repositories: bad glob",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/a","retention":{"policies":[{"repositories":[]}]}}}"#,
+            "storage.retention.policies[0].repositories: must name",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/a","retention":{"policies":[{"repositories":["**"],"keepUntagged":{}}]}}}"#,
+            "storage.retention.policies[0].keepUntagged: zot key not supported",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/a","retention":{"policies":[{"repositories":["**"],"keepTags":[{"pushedWithin":"soon"}]}]}}}"#,
+            "pushedWithin: invalid duration",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/a","subPaths":{"/t":{"rootDirectory":"/b","retention":{"policies":[{"repositories":[]}]}}}}}"#,
+            "storage.subPaths./t.retention.policies[0].repositories",
         ),
     ];
     for (json, want) in cases {

@@ -25,8 +25,12 @@ use berth_oci::manifest::{Descriptor, Manifest};
 use berth_oci::media::{self, ManifestKind};
 use berth_oci::{Digest, RepoName};
 
+use super::meta_sync::now_secs;
+use super::retention::{self, TagFacts};
 use super::{Registry, RegistryResult};
+use crate::config::{RetentionConfig, RetentionPolicy};
 use crate::meta::RepoChange;
+use crate::storage::RepoGuard;
 use crate::storage::{IoContext, Root, tag_of};
 
 /// Upload files younger than this are never collected, whatever
@@ -37,6 +41,8 @@ pub(crate) const MIN_UPLOAD_IDLE: Duration = Duration::from_secs(60);
 /// What one run removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct GcReport {
+    /// Tags removed by retention.
+    pub tags: usize,
     pub manifests: usize,
     pub blobs: usize,
     pub uploads: usize,
@@ -44,6 +50,7 @@ pub struct GcReport {
 
 impl GcReport {
     fn add(&mut self, o: GcReport) {
+        self.tags += o.tags;
         self.manifests += o.manifests;
         self.blobs += o.blobs;
         self.uploads += o.uploads;
@@ -93,13 +100,24 @@ impl Registry {
 
     /// Collects every repository of one storage root, one after the other.
     pub async fn gc_root(&self, root: &Root, delay: Duration) -> RegistryResult<GcReport> {
+        self.gc_root_with(root, delay, None).await
+    }
+
+    /// [`Registry::gc_root`] with the root's retention policies applied
+    /// first.
+    pub async fn gc_root_with(
+        &self,
+        root: &Root,
+        delay: Duration,
+        retention: Option<&RetentionConfig>,
+    ) -> RegistryResult<GcReport> {
         let mut total = GcReport::default();
         let on_disk = self.roots.repos_of(root).await?;
         if let Err(e) = self.reconcile_catalog(root, &on_disk) {
             tracing::warn!(target: "berth::gc", "reconciling the catalog failed: {e}");
         }
         for repo in on_disk {
-            match self.gc_repo(&repo, delay).await {
+            match self.gc_repo_with(&repo, delay, retention).await {
                 Ok(r) => total.add(r),
                 Err(e) => {
                     tracing::warn!(target: "berth::gc", %repo, "gc of this repository failed, going on with the others: {e}")
@@ -117,8 +135,27 @@ impl Registry {
 
     /// Collects one repository.
     pub async fn gc_repo(&self, repo: &RepoName, delay: Duration) -> RegistryResult<GcReport> {
+        self.gc_repo_with(repo, delay, None).await
+    }
+
+    /// Collects one repository after applying retention: tags no rule
+    /// keeps are removed (or only logged with `dryRun`), `deleteUntagged`
+    /// and `deleteReferrers` decide what happens to untagged manifests, and
+    /// `retention.delay` replaces `delay` for them.
+    pub async fn gc_repo_with(
+        &self,
+        repo: &RepoName,
+        delay: Duration,
+        retention: Option<&RetentionConfig>,
+    ) -> RegistryResult<GcReport> {
         let mut report = GcReport::default();
+        let policy = retention.and_then(|r| retention::policy_for(r, repo));
+        let dry_run = retention.is_some_and(|r| r.dry_run);
+        let manifest_delay = retention.and_then(|r| r.delay).map_or(delay, |d| d.0);
         let guard = self.store(repo).lock_repo(repo).await;
+        if let Some(policy) = policy {
+            report.tags = self.apply_retention(&guard, repo, policy, dry_run).await?;
+        }
         let Some(index) = self.store(repo).read_index(repo).await? else {
             return Ok(report);
         };
@@ -145,13 +182,20 @@ impl Registry {
             {
                 continue;
             }
-            let live_referrer = match parsed.get(&d.digest).and_then(|m| m.subject.as_ref()) {
-                Some(s) => self.store(repo).blob_len(repo, &s.digest).await?.is_some(),
+            // A referrer stays while its subject does, and, unless the
+            // policy says `deleteReferrers`, after it is gone too (the spec
+            // lets a referrer arrive before its subject).
+            let kept_referrer = match parsed.get(&d.digest).and_then(|m| m.subject.as_ref()) {
+                Some(s) => {
+                    !policy.is_some_and(|p| p.delete_referrers)
+                        || self.store(repo).blob_len(repo, &s.digest).await?.is_some()
+                }
                 None => false,
             };
-            if live_referrer
-                || self.touched_within(repo, &d.digest, delay)
-                || !older_than(&self.store(repo).blob_path(repo, &d.digest), delay)
+            if kept_referrer
+                || policy.is_some_and(|p| !p.delete_untagged)
+                || self.touched_within(repo, &d.digest, manifest_delay)
+                || !older_than(&self.store(repo).blob_path(repo, &d.digest), manifest_delay)
             {
                 continue;
             }
@@ -218,6 +262,58 @@ impl Registry {
 
         report.uploads = self.gc_uploads(repo, delay).await?;
         Ok(report)
+    }
+
+    /// Removes the tags `policy` does not keep (with `dry_run`, only logs
+    /// them). Returns how many went (or would go).
+    async fn apply_retention(
+        &self,
+        guard: &RepoGuard,
+        repo: &RepoName,
+        policy: &RetentionPolicy,
+        dry_run: bool,
+    ) -> RegistryResult<usize> {
+        if !self.refresh_locked(guard, repo).await? {
+            return Ok(0);
+        }
+        let mut facts = Vec::new();
+        for (tag, digest) in self.meta.tags(repo.as_str())? {
+            let pushed_at = self
+                .meta
+                .manifest(repo.as_str(), &digest)?
+                .map_or(0, |m| m.pushed_at);
+            let last_pulled = self.meta.pull_stats(repo.as_str(), &digest)?.last_pulled;
+            facts.push(TagFacts {
+                tag,
+                pushed_at,
+                last_pulled,
+            });
+        }
+        let remove = retention::tags_to_remove(policy, &facts, now_secs());
+        if remove.is_empty() {
+            return Ok(0);
+        }
+        for tag in &remove {
+            tracing::info!(target: "berth::gc", %repo, tag, dry_run, reason = "retention: no keepTags rule keeps it", "{}", if dry_run { "would untag" } else { "untagged" });
+        }
+        if dry_run {
+            return Ok(remove.len());
+        }
+        let in_step = self.in_step(guard, repo)?;
+        self.store(repo)
+            .update_index(guard, repo, |index| {
+                for t in &remove {
+                    index.remove_tag(t);
+                }
+                (true, ())
+            })
+            .await?;
+        let change = RepoChange {
+            remove_tags: remove.clone(),
+            ..Default::default()
+        };
+        self.after_write(guard, repo, in_step, change).await?;
+        Ok(remove.len())
     }
 
     /// Parses every manifest reachable from `entries` (through indexes),

@@ -145,8 +145,17 @@ impl Registry {
             _ => {}
         }
         let guard = self.store(repo).lock_repo(repo).await;
-        if self.in_step(&guard, repo)?.is_none() {
-            self.derive(&guard, repo).await?;
+        self.refresh_locked(&guard, repo).await
+    }
+
+    /// [`Registry::refresh`] for a caller that holds the lock already.
+    pub(super) async fn refresh_locked(
+        &self,
+        guard: &RepoGuard,
+        repo: &RepoName,
+    ) -> RegistryResult<bool> {
+        if self.in_step(guard, repo)?.is_none() {
+            self.derive(guard, repo).await?;
         }
         Ok(self.index_fingerprint(repo).is_some())
     }
@@ -194,7 +203,16 @@ impl Registry {
                     let Ok(parsed) = parsed else {
                         continue;
                     };
-                    manifest_meta(&d.digest, bytes.len() as u64, &parsed, platform)
+                    let mut m = manifest_meta(&d.digest, bytes.len() as u64, &parsed, platform);
+                    // Found on disk: its push time is its file's.
+                    if let Some(t) = std::fs::metadata(self.store(repo).blob_path(repo, &d.digest))
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    {
+                        m.pushed_at = t.as_secs();
+                    }
+                    m
                 }
             };
             if media::manifest_kind(&meta.media_type) == Some(ManifestKind::Index)

@@ -10,6 +10,7 @@ mod error;
 mod gc;
 mod manifests;
 mod meta_sync;
+mod retention;
 mod uploads;
 
 use std::collections::HashMap;

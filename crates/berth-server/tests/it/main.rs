@@ -12,6 +12,7 @@ mod listing;
 mod manifests;
 mod meta;
 mod referrers;
+mod retention;
 mod scrub;
 mod subpaths;
 mod support;
