@@ -144,8 +144,13 @@ impl Registry {
             (None, None) => return Ok(false),
             _ => {}
         }
-        let guard = self.store(repo).lock_repo(repo).await;
-        self.refresh_locked(&guard, repo).await
+        // A writer holding the lock (a push, GC) brings the store in step
+        // when it is done: a reader does not wait for it, and answers from
+        // what the store knows now.
+        match self.store(repo).try_lock_repo(repo) {
+            Some(guard) => self.refresh_locked(&guard, repo).await,
+            None => Ok(on_disk.is_some()),
+        }
     }
 
     /// [`Registry::refresh`] for a caller that holds the lock already.
@@ -325,15 +330,11 @@ impl Registry {
             }
         }
         for repo in &on_disk {
-            // A zero fingerprint: derived on first read.
-            self.meta.apply(
-                repo.as_str(),
-                &RepoChange {
-                    replace: true,
-                    ..Default::default()
-                },
-                false,
-            )?;
+            // A zero fingerprint: derived on first read. What is known is
+            // kept until then (better a moment stale than empty; manifests
+            // are content-addressed, so what is known of one stays true).
+            self.meta
+                .apply(repo.as_str(), &RepoChange::default(), false)?;
         }
         self.meta.flush()?;
         Ok(on_disk.len())

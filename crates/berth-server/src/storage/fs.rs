@@ -331,6 +331,11 @@ impl FsStore {
         self.locks.lock(repo.as_str()).await
     }
 
+    /// Takes the repository's lock if it is free.
+    pub fn try_lock_repo(&self, repo: &RepoName) -> Option<RepoGuard> {
+        self.locks.try_lock(repo.as_str())
+    }
+
     /// Read-modify-writes `index.json`; the caller holds the repository's
     /// lock. `f` returns whether it changed anything (the file is rewritten
     /// only then) and a value handed back to the caller.

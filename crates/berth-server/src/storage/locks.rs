@@ -21,6 +21,11 @@ impl RepoLocks {
         RepoGuard(self.get(repo).lock_owned().await)
     }
 
+    /// Takes the lock of `repo` if nobody holds it.
+    pub(crate) fn try_lock(&self, repo: &str) -> Option<RepoGuard> {
+        self.get(repo).try_lock_owned().ok().map(RepoGuard)
+    }
+
     /// The lock of `repo`, shared with every other holder of it.
     fn get(&self, repo: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
