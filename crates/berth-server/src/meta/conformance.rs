@@ -199,6 +199,23 @@ pub fn run(store: &dyn MetaStore) {
     assert_eq!(store.blob_refs("a", "l1").expect("refs"), 1);
     assert_eq!(store.pull_stats("a", "m1").expect("stats").count, 2);
 
+    // Deleting a manifest forgets its pulls (a re-push starts afresh).
+    store
+        .apply(
+            "a",
+            &RepoChange {
+                remove_manifests: vec!["m1".into()],
+                fingerprint: fp(7),
+                ..Default::default()
+            },
+            false,
+        )
+        .expect("remove");
+    assert_eq!(
+        store.pull_stats("a", "m1").expect("stats"),
+        PullStats::default()
+    );
+
     // Forgetting a repository leaves its neighbours.
     store.remove_repo("a").expect("remove repo");
     assert_eq!(store.repos().expect("repos"), vec!["a/b", "b/x"]);

@@ -114,6 +114,7 @@ impl MetaStore for RedbMetaStore {
             let mut referrers = txn.open_table(REFERRERS).map_err(err)?;
             let mut refs = txn.open_table(BLOB_REFS).map_err(err)?;
             let mut repos = txn.open_table(REPOS).map_err(err)?;
+            let mut pulls = txn.open_table(PULLS).map_err(err)?;
             let (lo, hi) = prefix(repo);
             if change.replace {
                 tags.retain_in(lo.as_str()..hi.as_str(), |_, _| false)
@@ -138,7 +139,8 @@ impl MetaStore for RedbMetaStore {
                             .map_err(err)?;
                     }
                 }
-                // A manifest gone takes its tags along.
+                // A manifest deleted takes its pull history and its tags along.
+                pulls.remove(key(repo, digest).as_str()).map_err(err)?;
                 tags.retain_in(lo.as_str()..hi.as_str(), |_, d| d != digest.as_str())
                     .map_err(err)?;
             }
