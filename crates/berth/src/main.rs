@@ -105,19 +105,22 @@ fn serve(config: Config, force_reparse: bool) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
+        // The port first: a server already running on it must not see its
+        // storage opened a second time.
+        let addr = format!("{}:{}", config.http.address, config.http.port.0);
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|e| format!("http: cannot listen on {addr}: {e}"))?;
         let state = berth_server::server::build_state_with(&config, force_reparse)
             .await
             .map_err(|e| format!("storage.rootDirectory: {e}"))?;
+        // Background work starts once the port is ours.
         let _gc = berth_server::server::spawn_gc(&state, &config.storage);
         let _dedupe = berth_server::server::spawn_dedupe_reconcile(&state);
         let _scrub = config
             .extensions
             .scrub_interval()
             .map(|i| berth_server::server::spawn_scrub(&state, i));
-        let addr = format!("{}:{}", config.http.address, config.http.port.0);
-        let listener = tokio::net::TcpListener::bind(&addr)
-            .await
-            .map_err(|e| format!("http: cannot listen on {addr}: {e}"))?;
         let local = listener
             .local_addr()
             .map_err(|e| format!("http: cannot read the bound address: {e}"))?;
