@@ -14,3 +14,4 @@ pub mod registry;
 pub mod scrub;
 pub mod server;
 pub mod storage;
+pub mod tls;

@@ -116,6 +116,30 @@ pub async fn run(
         .await
 }
 
+/// Serves the API over HTTPS on `listener` until `shutdown` resolves, then
+/// lets in-flight requests finish. `tls` is swapped in place when the
+/// certificate files change (see [`crate::tls::spawn_reload`]).
+pub async fn run_tls(
+    listener: TcpListener,
+    state: AppState,
+    tls: axum_server::tls_rustls::RustlsConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(None);
+    });
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+        .acceptor(axum_server::accept::NoDelayAcceptor::new());
+    axum_server::from_tcp(listener.into_std()?)?
+        .acceptor(acceptor)
+        .handle(handle)
+        .serve(app(state).into_make_service())
+        .await
+}
+
 /// Starts background garbage collection (`gc`) for every storage root
 /// with it on: every `gcInterval`, each repository of the root in turn,
 /// removing what is older than `gcDelay`.

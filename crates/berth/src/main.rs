@@ -49,6 +49,8 @@ enum ScrubFormat {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        // Like zot's, verify checks the config itself; files it names (TLS)
+        // are read by serve, which refuses to start without them.
         Command::Verify { config } => match Config::load(&config) {
             Ok(_) => {
                 println!("{}: ok", config.display());
@@ -78,7 +80,7 @@ fn main() -> ExitCode {
             force_reparse,
         } => {
             let config = match config {
-                Some(path) => match Config::load(&path) {
+                Some(path) => match load(&path) {
                     Ok(c) => c,
                     Err(e) => {
                         eprintln!("berth: invalid config: {e}");
@@ -96,6 +98,15 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Loads a config and checks what it names on disk (TLS files).
+fn load(path: &std::path::Path) -> Result<Config, String> {
+    let config = Config::load(path).map_err(|e| e.to_string())?;
+    if let Some(tls) = &config.http.tls {
+        berth_server::tls::server_config(tls)?;
+    }
+    Ok(config)
 }
 
 fn serve(config: Config, force_reparse: bool) -> Result<(), String> {
@@ -124,16 +135,27 @@ fn serve(config: Config, force_reparse: bool) -> Result<(), String> {
         let local = listener
             .local_addr()
             .map_err(|e| format!("http: cannot read the bound address: {e}"))?;
+        let tls = match &config.http.tls {
+            Some(t) => Some((t.clone(), berth_server::tls::server_config(t)?)),
+            None => None,
+        };
         tracing::info!(
             root = %config.storage.root_directory.display(),
-            "berth {} listening on http://{local}",
-            env!("CARGO_PKG_VERSION")
+            "berth {} listening on {}://{local}",
+            env!("CARGO_PKG_VERSION"),
+            if tls.is_some() { "https" } else { "http" }
         );
         let registry = state.registry.clone();
-        let served =
-            berth_server::server::run(listener, state, berth_server::server::shutdown_signal())
-                .await
-                .map_err(|e| format!("server error: {e}"));
+        let shutdown = berth_server::server::shutdown_signal();
+        let served = match tls {
+            Some((settings, server_config)) => {
+                let live = axum_server::tls_rustls::RustlsConfig::from_config(server_config);
+                let _reload = berth_server::tls::spawn_reload(settings, live.clone());
+                berth_server::server::run_tls(listener, state, live, shutdown).await
+            }
+            None => berth_server::server::run(listener, state, shutdown).await,
+        }
+        .map_err(|e| format!("server error: {e}"));
         registry.flush_meta();
         served
     })

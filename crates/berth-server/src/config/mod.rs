@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 pub use model::{
     Config, ExtensionsConfig, HttpConfig, LogConfig, LogFormat, RootSettings, ScrubConfig,
-    StorageConfig, SubPathConfig,
+    StorageConfig, SubPathConfig, TlsConfig,
 };
 pub use retention::{KeepTagsRule, RetentionConfig, RetentionPolicy};
 pub use value::{DurationValue, PortValue};

@@ -207,6 +207,23 @@ pub struct HttpConfig {
     /// serves Docker schema2 manifests and lists, so this needs no switch.
     #[serde(default)]
     pub compat: Vec<CompatValue>,
+    /// HTTPS (and with `cacert`, client certificates required).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// `http.tls`: PEM files, re-read when they change.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TlsConfig {
+    /// The server's certificate chain.
+    pub cert: PathBuf,
+    /// The server's private key.
+    pub key: PathBuf,
+    /// CA certificates for client certificates: when set, every client
+    /// must present a certificate this CA signed (mTLS).
+    #[serde(default)]
+    pub cacert: Option<PathBuf>,
 }
 
 impl Default for HttpConfig {
@@ -216,6 +233,7 @@ impl Default for HttpConfig {
             port: default_port(),
             realm: default_realm(),
             compat: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -324,7 +342,6 @@ const NOT_YET: &[&str] = &[
     "storage.redirectBlobURL",
     "storage.maxRepos",
     "storage.gcTimeWindow",
-    "http.tls",
     "http.auth",
     "http.accessControl",
     "http.ratelimit",

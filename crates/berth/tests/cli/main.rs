@@ -8,3 +8,4 @@ mod config;
 mod lifecycle;
 mod scrub;
 mod support;
+mod tls;

@@ -39,15 +39,24 @@ impl Berth {
 
     /// Like [`Berth::start_with`], with more arguments to `serve`.
     pub fn start_with_args(root: &Path, storage: Value, args: &[&str]) -> Self {
+        Self::start_full(root, storage, json!({}), args)
+    }
+
+    /// The general form: more `storage` keys, more `http` keys, and more
+    /// arguments to `serve`.
+    pub fn start_full(root: &Path, storage: Value, http: Value, args: &[&str]) -> Self {
         let config = root.with_extension("json");
         let mut storage_obj = json!({ "rootDirectory": root });
         if let (Some(o), Value::Object(extra)) = (storage_obj.as_object_mut(), storage) {
             o.extend(extra);
         }
+        let mut http_obj = json!({"address": "127.0.0.1", "port": "0"});
+        if let (Some(o), Value::Object(extra)) = (http_obj.as_object_mut(), http) {
+            o.extend(extra);
+        }
         std::fs::write(
             &config,
-            json!({"storage": storage_obj, "http": {"address": "127.0.0.1", "port": "0"}})
-                .to_string(),
+            json!({"storage": storage_obj, "http": http_obj}).to_string(),
         )
         .expect("write config");
         let mut child = berth()
@@ -65,7 +74,11 @@ impl Berth {
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
+                if let Some(rest) = line
+                    .split("listening on http://")
+                    .nth(1)
+                    .or_else(|| line.split("listening on https://").nth(1))
+                {
                     let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
                 }
                 sink.lock().expect("log").push(line);
