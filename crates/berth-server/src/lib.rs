@@ -7,6 +7,7 @@
 //! become OCI error bodies) and [`server`] (binding, logging, shutdown).
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod logging;
 pub mod meta;

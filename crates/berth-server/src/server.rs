@@ -96,6 +96,7 @@ pub async fn build_state_with(
     }
     Ok(AppState {
         registry: Arc::new(registry),
+        auth: None,
     })
 }
 

@@ -122,9 +122,15 @@ fn serve(config: Config, force_reparse: bool) -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .map_err(|e| format!("http: cannot listen on {addr}: {e}"))?;
-        let state = berth_server::server::build_state_with(&config, force_reparse)
+        let auth = berth_server::auth::Auth::from_config(&config.http)?;
+        let mut state = berth_server::server::build_state_with(&config, force_reparse)
             .await
             .map_err(|e| format!("storage.rootDirectory: {e}"))?;
+        let _htpasswd_reload = auth
+            .as_ref()
+            .and_then(|a| a.htpasswd())
+            .map(|h| h.spawn_reload());
+        state.auth = auth;
         // Background work starts once the port is ours.
         let _gc = berth_server::server::spawn_gc(&state, &config.storage);
         let _dedupe = berth_server::server::spawn_dedupe_reconcile(&state);

@@ -32,6 +32,8 @@ use crate::registry::Registry;
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
+    /// `http.auth`, when configured.
+    pub auth: Option<Arc<crate::auth::Auth>>,
 }
 
 pub(crate) type ApiResult = Result<Response, ApiError>;
@@ -44,8 +46,50 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(health))
         .route("/startupz", get(health))
         .fallback(dispatch)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authenticate,
+        ))
         .with_state(state)
         .layer(axum::middleware::from_fn(access_log::log_request))
+}
+
+/// With `http.auth`, lets a `/v2` request through only with good
+/// credentials, attaching the caller's identity; a failed login is
+/// answered after `failDelay`. Health checks stay open.
+async fn authenticate(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(auth) = &state.auth else {
+        return next.run(req).await;
+    };
+    if !req.uri().path().starts_with("/v2") {
+        return next.run(req).await;
+    }
+    match auth.authenticate(req.headers()).await {
+        Ok(identity) => {
+            req.extensions_mut().insert(identity);
+            next.run(req).await
+        }
+        Err(failure) => {
+            if failure == crate::auth::AuthFailure::Rejected {
+                tokio::time::sleep(auth.fail_delay()).await;
+            }
+            let mut resp = ApiError::new(
+                berth_oci::ErrorCode::Unauthorized,
+                "authentication required",
+            )
+            .with_header(header::WWW_AUTHENTICATE, &auth.challenge())
+            .into_response();
+            resp.headers_mut().insert(
+                "Docker-Distribution-API-Version",
+                HeaderValue::from_static("registry/2.0"),
+            );
+            resp
+        }
+    }
 }
 
 /// Routes every `/v2` request by its parsed endpoint.

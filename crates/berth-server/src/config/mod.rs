@@ -14,8 +14,8 @@ mod value;
 use std::path::{Path, PathBuf};
 
 pub use model::{
-    Config, ExtensionsConfig, HttpConfig, LogConfig, LogFormat, RootSettings, ScrubConfig,
-    StorageConfig, SubPathConfig, TlsConfig,
+    AuthConfig, Config, ExtensionsConfig, HtpasswdConfig, HttpConfig, LogConfig, LogFormat,
+    RootSettings, ScrubConfig, StorageConfig, SubPathConfig, TlsConfig,
 };
 pub use retention::{KeepTagsRule, RetentionConfig, RetentionPolicy};
 pub use value::{DurationValue, PortValue};

@@ -210,6 +210,30 @@ pub struct HttpConfig {
     /// HTTPS (and with `cacert`, client certificates required).
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// Authentication; none by default (every request is anonymous and
+    /// allowed).
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+}
+
+/// `http.auth`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AuthConfig {
+    /// Users and bcrypt password hashes, one `user:hash` a line; the file
+    /// is re-read when it changes.
+    #[serde(default)]
+    pub htpasswd: Option<HtpasswdConfig>,
+    /// Seconds a failed login waits before it is answered (default 0).
+    #[serde(default)]
+    pub fail_delay: u64,
+}
+
+/// `http.auth.htpasswd`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HtpasswdConfig {
+    pub path: PathBuf,
 }
 
 /// `http.tls`: PEM files, re-read when they change.
@@ -234,6 +258,7 @@ impl Default for HttpConfig {
             realm: default_realm(),
             compat: Vec::new(),
             tls: None,
+            auth: None,
         }
     }
 }
@@ -342,7 +367,14 @@ const NOT_YET: &[&str] = &[
     "storage.redirectBlobURL",
     "storage.maxRepos",
     "storage.gcTimeWindow",
-    "http.auth",
+    "http.auth.ldap",
+    "http.auth.bearer",
+    "http.auth.apikey",
+    "http.auth.openid",
+    "http.auth.mtls",
+    "http.auth.sessionKeysFile",
+    "http.auth.sessionDriver",
+    "http.auth.secureSession",
     "http.accessControl",
     "http.ratelimit",
     "http.externalUrl",
@@ -364,6 +396,11 @@ pub(super) fn refuse_unimplemented(value: &mut serde_json::Value) -> Result<(), 
         let Some(v) = obj.get(leaf) else {
             continue;
         };
+        // `false` switches nothing on (zot's `apikey: false`).
+        if v == &serde_json::Value::Bool(false) {
+            obj.remove(leaf);
+            continue;
+        }
         // An empty section enables nothing, except under `extensions`,
         // where `{}` turns an extension on.
         let enables = key.starts_with("extensions.");

@@ -61,8 +61,8 @@ fn errors_name_the_key() {
         (r#"{"storage":{}}"#, "rootDirectory"),
         (r#"{}"#, "storage"),
         (
-            r#"{"storage":{"rootDirectory":"/x"},"http":{"auth":{"htpasswd":{"path":"/p"}}}}"#,
-            "http.auth: zot key not supported",
+            r#"{"storage":{"rootDirectory":"/x"},"http":{"auth":{"bearer":{"realm":"r"}}}}"#,
+            "http.auth.bearer: zot key not supported",
         ),
     ];
     for (json, want) in cases {

@@ -47,8 +47,8 @@ fn bad_configs_exit_non_zero_naming_the_key() {
         ),
         (
             "auth.json",
-            r#"{"storage":{"rootDirectory":"/x"},"http":{"auth":{"htpasswd":{"path":"/h"}}}}"#,
-            "http.auth",
+            r#"{"storage":{"rootDirectory":"/x"},"http":{"auth":{"ldap":{"address":"ldap.example"}}}}"#,
+            "http.auth.ldap",
         ),
         ("syntax.json", r#"{"storage":"#, "not valid JSON"),
     ];

@@ -3,6 +3,7 @@
 
 #![allow(unreachable_pub)]
 
+mod auth;
 mod clients;
 mod config;
 mod lifecycle;

@@ -1,0 +1,140 @@
+//! The htpasswd file (`http.auth.htpasswd.path`): `user:bcrypt-hash`
+//! lines, as zot accepts. It is re-read when it changes; a successful
+//! check is remembered (by a hash of user, password and stored hash) so
+//! bcrypt's deliberate slowness is paid once per credential, not per
+//! request.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::time::{Duration, SystemTime};
+
+use sha2::Digest as _;
+
+/// How often the file is checked for changes.
+const RELOAD_CHECK: Duration = Duration::from_secs(2);
+/// Remembered successful checks before the memory is cleared.
+const MAX_REMEMBERED: usize = 10_000;
+
+pub struct Htpasswd {
+    path: PathBuf,
+    /// A real bcrypt hash checked for unknown users, so a miss costs what
+    /// a hit costs.
+    dummy: String,
+    users: RwLock<HashMap<String, String>>,
+    verified: RwLock<HashSet<[u8; 32]>>,
+}
+
+/// Parses the file; lines that are not `user:bcrypt` are skipped with a
+/// warning (zot accepts only bcrypt).
+fn parse(path: &Path) -> Result<HashMap<String, String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "http.auth.htpasswd.path: cannot read {}: {e}",
+            path.display()
+        )
+    })?;
+    let mut users = HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match line.split_once(':') {
+            Some((user, hash)) if hash.starts_with("$2") => {
+                users.insert(user.to_string(), hash.to_string());
+            }
+            _ => {
+                tracing::warn!(path = %path.display(), line = n + 1, "htpasswd: not a user:bcrypt line, skipped")
+            }
+        }
+    }
+    Ok(users)
+}
+
+impl Htpasswd {
+    pub fn load(path: &Path) -> Result<Self, String> {
+        Ok(Self {
+            dummy: bcrypt::hash("berth-unknown-user", bcrypt::DEFAULT_COST)
+                .map_err(|e| format!("http.auth.htpasswd: {e}"))?,
+            path: path.to_path_buf(),
+            users: RwLock::new(parse(path)?),
+            verified: RwLock::new(HashSet::new()),
+        })
+    }
+
+    fn remembered_key(user: &str, password: &str, hash: &str) -> [u8; 32] {
+        let mut h = sha2::Sha256::new();
+        for part in [user, password, hash] {
+            h.update(part.as_bytes());
+            h.update([0u8]);
+        }
+        h.finalize().into()
+    }
+
+    /// Whether `password` is `user`'s. Unknown users cost a bcrypt check
+    /// too, so timing does not tell which users exist.
+    pub async fn verify(&self, user: &str, password: &str) -> bool {
+        let stored = self
+            .users
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(user)
+            .cloned();
+        let hash = stored.clone().unwrap_or_else(|| self.dummy.clone());
+        let key = Self::remembered_key(user, password, &hash);
+        if stored.is_some()
+            && self
+                .verified
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&key)
+        {
+            return true;
+        }
+        let (pw, h) = (password.to_string(), hash.clone());
+        let ok = tokio::task::spawn_blocking(move || bcrypt::verify(pw, &h).unwrap_or(false))
+            .await
+            .unwrap_or(false);
+        if ok && stored.is_some() {
+            let mut v = self.verified.write().unwrap_or_else(|p| p.into_inner());
+            if v.len() >= MAX_REMEMBERED {
+                v.clear();
+            }
+            v.insert(key);
+            return true;
+        }
+        false
+    }
+
+    /// Re-reads the file whenever it changes; a broken edit is logged and
+    /// the running users kept.
+    pub fn spawn_reload(self: std::sync::Arc<Self>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+            let mut seen: Option<SystemTime> = mtime(&self.path);
+            loop {
+                tokio::time::sleep(RELOAD_CHECK).await;
+                let now = mtime(&self.path);
+                if now == seen {
+                    continue;
+                }
+                seen = now;
+                match parse(&self.path) {
+                    Ok(users) => {
+                        let n = users.len();
+                        *self.users.write().unwrap_or_else(|p| p.into_inner()) = users;
+                        self.verified
+                            .write()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .clear();
+                        tracing::info!(users = n, "htpasswd file changed, reloaded");
+                    }
+                    Err(e) => {
+                        tracing::warn!("htpasswd not reloaded, keeping the running users: {e}")
+                    }
+                }
+            }
+        })
+    }
+}
