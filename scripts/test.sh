@@ -27,7 +27,7 @@ export BERTH_TEST_PYTHON="$PWD/.venv/bin/python"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --workspace --all-targets "$@" 2>&1 | tee "$log" || status=$?
+timeout 2400 cargo test --workspace --all-targets "$@" 2>&1 | tee "$log" || status=$?
 # One closing line over every test binary (benches run last, in smoke mode,
 # and print their own figures after the last runner summary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } }

@@ -10,6 +10,7 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::api::{AppState, app};
+use crate::auth::access::AccessControl;
 use crate::config::{Config, StorageConfig};
 use crate::meta::{MetaStore, RedbMetaStore};
 use crate::registry::Registry;
@@ -97,6 +98,13 @@ pub async fn build_state_with(
     Ok(AppState {
         registry: Arc::new(registry),
         auth: None,
+        access: Arc::new(std::sync::RwLock::new(
+            config
+                .http
+                .access_control
+                .clone()
+                .map(|a| Arc::new(AccessControl::new(a))),
+        )),
     })
 }
 
@@ -191,6 +199,37 @@ pub fn spawn_scrub(state: &AppState, interval: Duration) -> tokio::task::JoinHan
         loop {
             tick.tick().await;
             scrub::scrub_pass(registry.roots()).await;
+        }
+    })
+}
+
+/// Re-reads the config file when it changes and puts its
+/// `http.accessControl` in force; an invalid edit is logged and the running
+/// rules kept. (Other settings need a restart.)
+pub fn spawn_config_reload(
+    path: std::path::PathBuf,
+    state: &AppState,
+) -> tokio::task::JoinHandle<()> {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let mut seen = mtime(&path);
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let now = mtime(&path);
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            match Config::load(&path) {
+                Ok(c) => {
+                    state.set_access_control(c.http.access_control.map(AccessControl::new));
+                    tracing::info!(path = %path.display(), "config changed: access control reloaded");
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "config changed but is invalid, keeping the running rules: {e}")
+                }
+            }
         }
     })
 }

@@ -79,6 +79,7 @@ fn main() -> ExitCode {
             config,
             force_reparse,
         } => {
+            let config_path = config.clone();
             let config = match config {
                 Some(path) => match load(&path) {
                     Ok(c) => c,
@@ -89,7 +90,7 @@ fn main() -> ExitCode {
                 },
                 None => Config::embedded_default(),
             };
-            match serve(config, force_reparse) {
+            match serve(config, config_path, force_reparse) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("berth: {e}");
@@ -109,7 +110,7 @@ fn load(path: &std::path::Path) -> Result<Config, String> {
     Ok(config)
 }
 
-fn serve(config: Config, force_reparse: bool) -> Result<(), String> {
+fn serve(config: Config, config_path: Option<PathBuf>, force_reparse: bool) -> Result<(), String> {
     berth_server::logging::init(&config.log)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -131,6 +132,8 @@ fn serve(config: Config, force_reparse: bool) -> Result<(), String> {
             .and_then(|a| a.htpasswd())
             .map(|h| h.spawn_reload());
         state.auth = auth;
+        let _config_reload =
+            config_path.map(|p| berth_server::server::spawn_config_reload(p, &state));
         // Background work starts once the port is ours.
         let _gc = berth_server::server::spawn_gc(&state, &config.storage);
         let _dedupe = berth_server::server::spawn_dedupe_reconcile(&state);

@@ -166,11 +166,17 @@ pub(crate) async fn tags(reg: &Registry, name: &RepoName, q: &Params) -> ApiResu
 }
 
 /// `GET /v2/_catalog`.
-pub(crate) async fn catalog(reg: &Registry, q: &Params) -> ApiResult {
+pub(crate) async fn catalog(
+    reg: &Registry,
+    q: &Params,
+    caller: &super::authz::Caller,
+) -> ApiResult {
+    // Only what the caller may read.
     let all = reg
         .catalog()
         .await?
         .into_iter()
+        .filter(|n| caller.may(n, crate::config::Action::Read))
         .map(|n| n.to_string())
         .collect();
     let (page, link) = paginate(all, q, "/v2/_catalog")?;

@@ -6,6 +6,7 @@
 //! and build responses; errors become OCI bodies only in [`error`].
 
 mod access_log;
+mod authz;
 mod blobs;
 pub mod endpoint;
 pub mod error;
@@ -34,6 +35,23 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// `http.auth`, when configured.
     pub auth: Option<Arc<crate::auth::Auth>>,
+    /// `http.accessControl`, swapped when the config file changes.
+    pub access: Arc<std::sync::RwLock<Option<Arc<crate::auth::access::AccessControl>>>>,
+}
+
+impl AppState {
+    /// The access control in force now.
+    pub fn access_control(&self) -> Option<Arc<crate::auth::access::AccessControl>> {
+        self.access
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Puts new access control in force.
+    pub fn set_access_control(&self, access: Option<crate::auth::access::AccessControl>) {
+        *self.access.write().unwrap_or_else(|p| p.into_inner()) = access.map(Arc::new);
+    }
 }
 
 pub(crate) type ApiResult = Result<Response, ApiError>;
@@ -68,9 +86,19 @@ async fn authenticate(
     if !req.uri().path().starts_with("/v2") {
         return next.run(req).await;
     }
+    let anonymous_allowed = state
+        .access_control()
+        .is_some_and(|a| a.has_anonymous_access());
     match auth.authenticate(req.headers()).await {
         Ok(identity) => {
             req.extensions_mut().insert(identity);
+            next.run(req).await
+        }
+        // No credentials where some repositories are open to anonymous
+        // callers: let the route's rule decide.
+        Err(crate::auth::AuthFailure::Missing) if anonymous_allowed => {
+            req.extensions_mut()
+                .insert(crate::auth::Identity::Anonymous);
             next.run(req).await
         }
         Err(failure) => {
@@ -95,11 +123,32 @@ async fn authenticate(
 /// Routes every `/v2` request by its parsed endpoint.
 async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    let caller = authz::Caller {
+        identity: parts
+            .extensions
+            .get::<crate::auth::Identity>()
+            .cloned()
+            .unwrap_or(crate::auth::Identity::Anonymous),
+        access: state.access_control(),
+        challenge: state.auth.as_ref().map(|a| a.challenge()),
+    };
     let result = match parse_path(parts.uri.path()) {
-        Ok(ep) => {
-            let params = Params::parse(parts.uri.query());
-            route(&state, &parts.method, ep, &params, &parts.headers, body).await
-        }
+        Ok(ep) => match authz::authorize(&caller, &state.registry, &parts.method, &ep).await {
+            Ok(()) => {
+                let params = Params::parse(parts.uri.query());
+                route(
+                    &state,
+                    &caller,
+                    &parts.method,
+                    ep,
+                    &params,
+                    &parts.headers,
+                    body,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        },
         // A malformed tag names no manifest: only a push is told it is
         // invalid, a read or delete is told it is unknown.
         Err(endpoint::PathError::TagInvalid(m)) if parts.method != Method::PUT => {
@@ -117,6 +166,7 @@ async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
 
 async fn route(
     state: &AppState,
+    caller: &authz::Caller,
     method: &Method,
     ep: Endpoint,
     q: &Params,
@@ -131,7 +181,7 @@ async fn route(
             "application/json",
             b"{}".to_vec(),
         )),
-        (Method::GET, Endpoint::Catalog) => manifests::catalog(reg, q).await,
+        (Method::GET, Endpoint::Catalog) => manifests::catalog(reg, q, caller).await,
         (Method::GET, Endpoint::Discover) => Ok(body_response(
             StatusCode::OK,
             "application/json",
@@ -156,7 +206,9 @@ async fn route(
         (Method::DELETE, Endpoint::Blob { name, digest }) => {
             blobs::delete(reg, &name, &digest).await
         }
-        (Method::POST, Endpoint::UploadStart { name }) => uploads::start(reg, &name, q, body).await,
+        (Method::POST, Endpoint::UploadStart { name }) => {
+            uploads::start(reg, &name, q, body, caller).await
+        }
         (Method::GET, Endpoint::Upload { name, id }) => uploads::status(reg, &name, id).await,
         (Method::PATCH, Endpoint::Upload { name, id }) => {
             uploads::patch(reg, &name, id, headers, body).await

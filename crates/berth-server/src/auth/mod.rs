@@ -7,6 +7,7 @@
 //! Authenticators are small: [`htpasswd::Htpasswd`] today; LDAP, bearer
 //! tokens and API keys plug in beside it.
 
+pub mod access;
 pub mod htpasswd;
 
 use std::sync::Arc;

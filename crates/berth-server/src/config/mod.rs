@@ -7,12 +7,14 @@
 //! yet are refused with a message saying so, never silently ignored: a
 //! security setting that is read but not enforced would be worse than none.
 
+mod access;
 mod model;
 mod retention;
 mod value;
 
 use std::path::{Path, PathBuf};
 
+pub use access::{AccessControlConfig, Action, Group, Policy, RepoAccess};
 pub use model::{
     AuthConfig, Config, ExtensionsConfig, HtpasswdConfig, HttpConfig, LogConfig, LogFormat,
     RootSettings, ScrubConfig, StorageConfig, SubPathConfig, TlsConfig,
@@ -164,6 +166,9 @@ impl Config {
                 "extensions.scrub.interval",
                 "must be at least 2h",
             ));
+        }
+        if let Some(a) = &self.http.access_control {
+            a.check()?;
         }
         if let Some(r) = &self.storage.retention {
             r.check("storage.retention")?;

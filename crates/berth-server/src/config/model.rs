@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::access::AccessControlConfig;
 use super::retention::RetentionConfig;
 use super::value::{DurationValue, PortValue};
 use super::{ConfigError, DEFAULT_PORT, DIST_SPEC_VERSION};
@@ -214,6 +215,9 @@ pub struct HttpConfig {
     /// allowed).
     #[serde(default)]
     pub auth: Option<AuthConfig>,
+    /// Who may do what on which repositories; none by default.
+    #[serde(default)]
+    pub access_control: Option<AccessControlConfig>,
 }
 
 /// `http.auth`.
@@ -259,6 +263,7 @@ impl Default for HttpConfig {
             compat: Vec::new(),
             tls: None,
             auth: None,
+            access_control: None,
         }
     }
 }
@@ -375,7 +380,7 @@ const NOT_YET: &[&str] = &[
     "http.auth.sessionKeysFile",
     "http.auth.sessionDriver",
     "http.auth.secureSession",
-    "http.accessControl",
+    "http.accessControl.metrics",
     "http.ratelimit",
     "http.externalUrl",
     "http.allowOrigin",

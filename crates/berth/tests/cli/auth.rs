@@ -130,8 +130,12 @@ fn refused_auth_settings_are_named() {
             "http.auth.htpasswd.path: cannot read",
         ),
         (
-            json!({"accessControl": {"repositories": {}}}),
-            "http.accessControl: zot key not supported",
+            json!({"accessControl": {"metrics": {"users": ["prom"]}}}),
+            "http.accessControl.metrics: zot key not supported",
+        ),
+        (
+            json!({"accessControl": {"repositories": {"a/[z-a]": {}}}}),
+            "http.accessControl.repositories.a/[z-a]: bad glob",
         ),
     ];
     for (i, (http, want)) in cases.into_iter().enumerate() {
@@ -145,10 +149,185 @@ fn refused_auth_settings_are_named() {
             json!({"storage": {"rootDirectory": tmp.path().join("root")}, "http": h}).to_string(),
         )
         .expect("write");
-        let out = berth().arg("serve").arg(&cfg).output().expect("run");
+        // Bounded: a config wrongly accepted would otherwise serve forever.
+        let out = Command::new("timeout")
+            .arg("30")
+            .arg(env!("CARGO_BIN_EXE_berth"))
+            .arg("serve")
+            .arg(&cfg)
+            .output()
+            .expect("run");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success());
         assert!(err.contains(want), "{err:?} should contain {want:?}");
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     }
+}
+
+/// Pushes a small blob and a manifest naming it as `user`; returns the
+/// manifest PUT's status (or the blob push's, if that failed).
+fn push_as(
+    client: &reqwest::blocking::Client,
+    b: &Berth,
+    who: Option<(&str, &str)>,
+    repo: &str,
+    tag: &str,
+    salt: &str,
+) -> u16 {
+    let auth = |r: reqwest::blocking::RequestBuilder| match who {
+        Some((u, p)) => r.basic_auth(u, Some(p)),
+        None => r,
+    };
+    let mut digests = Vec::new();
+    for data in [b"{}".to_vec(), format!("layer {salt}").into_bytes()] {
+        let d = berth_oci::Digest::sha256(&data);
+        let r = auth(client.post(b.url(&format!("/v2/{repo}/blobs/uploads/?digest={d}"))))
+            .body(data.clone())
+            .send()
+            .expect("push blob");
+        if r.status() != 201 {
+            return r.status().as_u16();
+        }
+        digests.push((d, data.len()));
+    }
+    let m = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digests[0].0.to_string(), "size": digests[0].1},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digests[1].0.to_string(), "size": digests[1].1}]});
+    auth(client.put(b.url(&format!("/v2/{repo}/manifests/{tag}"))))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(m.to_string())
+        .send()
+        .expect("put")
+        .status()
+        .as_u16()
+}
+
+#[test]
+fn access_control_policy_matrix_and_live_reload() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let htpasswd = tmp.path().join("htpasswd");
+    std::fs::write(
+        &htpasswd,
+        format!(
+            "{}{}{}",
+            line("alice", "a"),
+            line("bob", "b"),
+            line("carol", "c")
+        ),
+    )
+    .expect("write");
+    let rules = |bob_reads_team: bool| {
+        let mut team = json!({"policies": [
+            {"users": ["alice"], "actions": ["read", "create"]},
+            {"groups": ["admins"], "actions": ["read", "create", "update", "delete"]}]});
+        if bob_reads_team {
+            team["policies"]
+                .as_array_mut()
+                .expect("p")
+                .push(json!({"users": ["bob"], "actions": ["read"]}));
+        }
+        json!({
+            "repositories": {
+                "**": {"defaultPolicy": ["read"]},
+                "public/**": {"defaultPolicy": ["read"], "anonymousPolicy": ["read"]},
+                "team/**": team
+            },
+            "groups": {"admins": {"users": ["carol"]}}
+        })
+    };
+    let b = Berth::start_full(
+        &tmp.path().join("root"),
+        json!({}),
+        json!({"auth": {"htpasswd": {"path": htpasswd}}, "accessControl": rules(false)}),
+        &[],
+    );
+    let c = reqwest::blocking::Client::new();
+    let (alice, bob, carol) = (
+        Some(("alice", "a")),
+        Some(("bob", "b")),
+        Some(("carol", "c")),
+    );
+    let get = |who: Option<(&str, &str)>, path: &str| {
+        let mut r = c.get(b.url(path));
+        if let Some((u, p)) = who {
+            r = r.basic_auth(u, Some(p));
+        }
+        r.send().expect("get").status().as_u16()
+    };
+
+    // Create: alice and carol may, bob may not (403), anonymous must log in (401).
+    assert_eq!(push_as(&c, &b, alice, "team/app", "v1", "1"), 201);
+    assert_eq!(push_as(&c, &b, bob, "team/app", "v2", "2"), 403);
+    assert_eq!(push_as(&c, &b, None, "team/app", "v3", "3"), 401);
+    // Moving an existing tag is an update: carol (admins) may, alice not.
+    assert_eq!(push_as(&c, &b, alice, "team/app", "v1", "4"), 403);
+    assert_eq!(push_as(&c, &b, carol, "team/app", "v1", "5"), 201);
+    assert_eq!(
+        push_as(&c, &b, carol, "public/lib", "v1", "6"),
+        403,
+        "nobody may create under public/**"
+    );
+
+    // Read: the longest glob wins, team/** has no default read.
+    assert_eq!(get(alice, "/v2/team/app/manifests/v1"), 200);
+    assert_eq!(get(bob, "/v2/team/app/manifests/v1"), 403);
+    assert_eq!(get(None, "/v2/team/app/manifests/v1"), 401);
+    assert_eq!(
+        get(None, "/v2/public/lib/tags/list"),
+        404,
+        "anonymous may read public/**: the repo just is not there"
+    );
+    assert_eq!(
+        get(bob, "/v2/other/tags/list"),
+        404,
+        "defaultPolicy read on **"
+    );
+
+    // The catalog shows only what the caller may read.
+    let catalog = |who: Option<(&str, &str)>| -> serde_json::Value {
+        let mut r = c.get(b.url("/v2/_catalog"));
+        if let Some((u, p)) = who {
+            r = r.basic_auth(u, Some(p));
+        }
+        r.send()
+            .expect("catalog")
+            .json::<serde_json::Value>()
+            .expect("json")["repositories"]
+            .clone()
+    };
+    assert_eq!(catalog(alice), json!(["team/app"]));
+    assert_eq!(catalog(bob), json!([]));
+
+    // Delete: only admins.
+    let del = |who: Option<(&str, &str)>| {
+        let (u, p) = who.expect("user");
+        c.delete(b.url("/v2/team/app/manifests/v1"))
+            .basic_auth(u, Some(p))
+            .send()
+            .expect("delete")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(del(alice), 403);
+
+    // Rules edited in the config file take effect without a restart.
+    let config = tmp.path().join("root").with_extension("json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).expect("read")).expect("json");
+    cfg["http"]["accessControl"] = rules(true);
+    std::fs::write(&config, cfg.to_string()).expect("write");
+    let mut reloaded = false;
+    for _ in 0..100 {
+        if get(bob, "/v2/team/app/manifests/v1") == 200 {
+            reloaded = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(reloaded, "bob reads team/** after the edit");
+    // An invalid edit keeps the running rules.
+    std::fs::write(&config, "{ not json").expect("write");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(get(bob, "/v2/team/app/manifests/v1"), 200);
+    assert_eq!(del(carol), 202);
 }

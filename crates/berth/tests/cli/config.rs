@@ -56,7 +56,13 @@ fn bad_configs_exit_non_zero_naming_the_key() {
         let path = tmp.path().join(name);
         std::fs::write(&path, text).expect("write");
         for cmd in ["verify", "serve"] {
-            let out = berth().arg(cmd).arg(&path).output().expect("run");
+            let out = std::process::Command::new("timeout")
+                .arg("30")
+                .arg(env!("CARGO_BIN_EXE_berth"))
+                .arg(cmd)
+                .arg(&path)
+                .output()
+                .expect("run");
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(!out.status.success(), "{cmd} {name} should fail");
             assert!(

@@ -1,0 +1,83 @@
+//! `http.accessControl`: zot's schema.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::ConfigError;
+
+/// An action a policy grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Action {
+    Read,
+    Create,
+    Update,
+    Delete,
+    /// zot's: may see that a digest push collides. Accepted; Berth has no
+    /// collision check to guard.
+    DetectManifestCollision,
+}
+
+/// A list of users and groups granted actions.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    #[serde(default)]
+    pub users: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub actions: Vec<Action>,
+}
+
+/// The rules of one repository glob.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RepoAccess {
+    #[serde(default)]
+    pub policies: Vec<Policy>,
+    /// Actions every authenticated user has.
+    #[serde(default)]
+    pub default_policy: Vec<Action>,
+    /// Actions callers without credentials have.
+    #[serde(default)]
+    pub anonymous_policy: Vec<Action>,
+}
+
+/// A named group of users.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    #[serde(default)]
+    pub users: Vec<String>,
+}
+
+/// `http.accessControl`. Re-read from the config file when it changes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AccessControlConfig {
+    /// Rules by repository glob; the longest glob that matches applies; a
+    /// repository no glob matches is closed to everyone but admins.
+    #[serde(default)]
+    pub repositories: BTreeMap<String, RepoAccess>,
+    /// Granted on every repository.
+    #[serde(default)]
+    pub admin_policy: Option<Policy>,
+    #[serde(default)]
+    pub groups: BTreeMap<String, Group>,
+}
+
+impl AccessControlConfig {
+    pub(crate) fn check(&self) -> Result<(), ConfigError> {
+        for glob in self.repositories.keys() {
+            globset::Glob::new(glob).map_err(|e| {
+                ConfigError::key(
+                    format!("http.accessControl.repositories.{glob}"),
+                    format!("bad glob: {e}"),
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
