@@ -78,7 +78,7 @@ pub(crate) async fn authorize(
         (&Method::PUT, E::Manifest { name, reference }) => {
             // Moving an existing tag is an update; anything else creates.
             let moves_tag = match reference {
-                Reference::Tag(_) => reg.get_manifest(name, reference).await.is_ok(),
+                Reference::Tag(t) => reg.tag_exists(name, t.as_str()).await?,
                 Reference::Digest(_) => false,
             };
             caller.require(

@@ -54,6 +54,11 @@ impl Registry {
         })
     }
 
+    /// Whether `tag` names a manifest in `repo` (no manifest read).
+    pub async fn tag_exists(&self, repo: &RepoName, tag: &str) -> RegistryResult<bool> {
+        Ok(self.refresh(repo).await? && self.meta.tag(repo.as_str(), tag)?.is_some())
+    }
+
     /// Counts a pull of a manifest (for retention and search).
     /// The write runs on a blocking thread and the pull does not wait for it.
     pub fn record_pull(&self, repo: &RepoName, digest: &Digest) {
