@@ -73,12 +73,7 @@ fn htpasswd_guards_every_v2_route_and_reloads() {
     // skopeo pushes with credentials, and is refused without.
     let src = tmp.path().join("src");
     write_layout(&src, "v1", &["amd64"]);
-    let policy = tmp.path().join("policy.json");
-    std::fs::write(
-        &policy,
-        r#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
-    )
-    .expect("policy");
+    let policy = skopeo_policy(tmp.path());
     let push = |creds: Option<&str>| {
         let mut c = Command::new("skopeo");
         c.arg("--policy")

@@ -31,12 +31,6 @@ fn skopeo(args: &[&str], policy: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn policy(dir: &Path) -> std::path::PathBuf {
-    let p = dir.join("policy.json");
-    std::fs::write(&p, r#"{"default":[{"type":"insecureAcceptAnything"}]}"#).expect("policy");
-    p
-}
-
 fn oci(dir: &Path, tag: &str) -> String {
     format!("oci:{}:{tag}", dir.display())
 }
@@ -44,7 +38,7 @@ fn oci(dir: &Path, tag: &str) -> String {
 #[test]
 fn skopeo_round_trips_an_image_and_an_index_byte_identical() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let pol = policy(tmp.path());
+    let pol = skopeo_policy(tmp.path());
     let b = Berth::start(&tmp.path().join("root"));
     for (name, platforms, all) in [
         ("single", &["amd64"][..], false),
@@ -98,7 +92,7 @@ fn skopeo_round_trips_an_image_and_an_index_byte_identical() {
 #[test]
 fn skopeo_pushes_docker_schema2() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let pol = policy(tmp.path());
+    let pol = skopeo_policy(tmp.path());
     let b = Berth::start(&tmp.path().join("root"));
     let src = tmp.path().join("src");
     write_layout(&src, "v1", &["amd64"]);
@@ -150,7 +144,7 @@ fn skopeo_pushes_docker_schema2() {
 #[test]
 fn serves_a_layout_that_skopeo_wrote() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let pol = policy(tmp.path());
+    let pol = skopeo_policy(tmp.path());
     let src = tmp.path().join("src");
     write_layout(&src, "v1", &["amd64", "arm64"]);
     let root = tmp.path().join("root");

@@ -224,3 +224,10 @@ pub fn layout_blobs(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
         })
         .collect()
 }
+
+/// A skopeo policy file that accepts any image (the tests' images are unsigned).
+pub fn skopeo_policy(dir: &Path) -> std::path::PathBuf {
+    let p = dir.join("policy.json");
+    std::fs::write(&p, r#"{"default":[{"type":"insecureAcceptAnything"}]}"#).expect("policy");
+    p
+}

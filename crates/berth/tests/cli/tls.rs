@@ -89,12 +89,7 @@ fn https_with_skopeo_and_a_certificate_swapped_live() {
     // skopeo verifies the server with the CA from a certificate directory.
     let src = tmp.path().join("src");
     write_layout(&src, "v1", &["amd64"]);
-    let policy = tmp.path().join("policy.json");
-    std::fs::write(
-        &policy,
-        r#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
-    )
-    .expect("policy");
+    let policy = skopeo_policy(tmp.path());
     let certs = tmp.path().join("certs.d");
     std::fs::create_dir_all(&certs).expect("mkdir");
     std::fs::copy(pki.join("ca.crt"), certs.join("ca.crt")).expect("copy");
