@@ -9,8 +9,9 @@ use http::{Method, header};
 
 use super::endpoint::Endpoint;
 use super::error::ApiError;
-use crate::auth::Identity;
 use crate::auth::access::AccessControl;
+use crate::auth::bearer::{CATALOG_SCOPE, repo_scope};
+use crate::auth::{Auth, Identity};
 use crate::config::Action;
 use crate::registry::Registry;
 
@@ -20,24 +21,56 @@ pub(crate) struct Caller {
     /// `None`: no access control; whoever got past authentication may do
     /// everything (zot's behaviour).
     pub(crate) access: Option<Arc<AccessControl>>,
-    /// The authentication challenge, when authentication is configured.
-    pub(crate) challenge: Option<String>,
+    /// The authentication in force, for its challenges.
+    pub(crate) auth: Option<Arc<Auth>>,
 }
 
 impl Caller {
-    pub(crate) fn may(&self, repo: &RepoName, action: Action) -> bool {
-        self.access
-            .as_ref()
-            .is_none_or(|a| a.allowed(&self.identity, repo.as_str(), action))
+    fn uses_bearer(&self) -> bool {
+        self.auth.as_ref().is_some_and(|a| a.uses_bearer())
     }
 
-    /// 401 with the challenge for a caller who could still log in, 403
-    /// `DENIED` for one who has.
-    fn deny(&self) -> ApiError {
-        match (&self.identity, &self.challenge) {
-            (Identity::Anonymous, Some(challenge)) => {
+    /// Whether any rule applies at all: access control, or bearer tokens
+    /// (whose grants are the rules).
+    fn restricted(&self) -> bool {
+        self.access.is_some() || self.uses_bearer()
+    }
+
+    pub(crate) fn may(&self, repo: &RepoName, action: Action) -> bool {
+        match &self.identity {
+            Identity::Token(grant) => grant.allows_repo(repo.as_str(), action),
+            // Without a token where tokens are the way in, only what the
+            // access rules give anonymous callers.
+            Identity::Anonymous if self.uses_bearer() => self
+                .access
+                .as_ref()
+                .is_some_and(|a| a.allowed(&self.identity, repo.as_str(), action)),
+            _ => self
+                .access
+                .as_ref()
+                .is_none_or(|a| a.allowed(&self.identity, repo.as_str(), action)),
+        }
+    }
+
+    /// Whether the catalog shows `repo` to this caller.
+    pub(crate) fn sees_in_catalog(&self, repo: &RepoName) -> bool {
+        match &self.identity {
+            Identity::Token(grant) if grant.allows_catalog() => true,
+            _ => self.may(repo, Action::Read),
+        }
+    }
+
+    /// 401 with the challenge for a caller who could still log in (or get
+    /// a token with `scope`), 403 `DENIED` for one who has.
+    fn deny(&self, scope: Option<&str>) -> ApiError {
+        match (&self.identity, &self.auth) {
+            (Identity::Anonymous, Some(auth)) => {
                 ApiError::new(ErrorCode::Unauthorized, "authentication required")
-                    .with_header(header::WWW_AUTHENTICATE, challenge)
+                    .with_header(header::WWW_AUTHENTICATE, &auth.challenge(scope, false))
+            }
+            (Identity::Token(_), Some(auth)) => {
+                ApiError::new(ErrorCode::Unauthorized, "insufficient scope")
+                    .with_header(header::WWW_AUTHENTICATE, &auth.challenge(scope, true))
             }
             _ => ApiError::new(
                 ErrorCode::Denied,
@@ -50,7 +83,26 @@ impl Caller {
         if self.may(repo, action) {
             Ok(())
         } else {
-            Err(self.deny())
+            Err(self.deny(Some(&repo_scope(repo.as_str(), action))))
+        }
+    }
+
+    /// The base and discovery routes: anyone let in by authentication,
+    /// except that a bearer registry first asks for a token.
+    fn require_login(&self) -> Result<(), ApiError> {
+        if self.uses_bearer() && self.identity == Identity::Anonymous {
+            Err(self.deny(None))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The catalog: filtered per repository, but a bearer registry asks
+    /// for the catalog scope first.
+    fn require_catalog(&self) -> Result<(), ApiError> {
+        match &self.identity {
+            Identity::Anonymous if self.uses_bearer() => Err(self.deny(Some(CATALOG_SCOPE))),
+            _ => Ok(()),
         }
     }
 }
@@ -62,12 +114,13 @@ pub(crate) async fn authorize(
     method: &Method,
     ep: &Endpoint,
 ) -> Result<(), ApiError> {
-    if caller.access.is_none() {
+    if !caller.restricted() {
         return Ok(());
     }
     use Endpoint as E;
     match (method, ep) {
-        (_, E::Base | E::Discover | E::Catalog) => Ok(()),
+        (_, E::Base | E::Discover) => caller.require_login(),
+        (_, E::Catalog) => caller.require_catalog(),
         (
             &Method::GET | &Method::HEAD,
             E::Tags { name }

@@ -176,7 +176,7 @@ pub(crate) async fn catalog(
         .catalog()
         .await?
         .into_iter()
-        .filter(|n| caller.may(n, crate::config::Action::Read))
+        .filter(|n| caller.sees_in_catalog(n))
         .map(|n| n.to_string())
         .collect();
     let (page, link) = paginate(all, q, "/v2/_catalog")?;

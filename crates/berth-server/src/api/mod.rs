@@ -95,8 +95,9 @@ async fn authenticate(
             next.run(req).await
         }
         // No credentials where some repositories are open to anonymous
-        // callers: let the route's rule decide.
-        Err(crate::auth::AuthFailure::Missing) if anonymous_allowed => {
+        // callers, or where a token must be asked for with the scope of
+        // the route: let the route's rule decide.
+        Err(crate::auth::AuthFailure::Missing) if anonymous_allowed || auth.uses_bearer() => {
             req.extensions_mut()
                 .insert(crate::auth::Identity::Anonymous);
             next.run(req).await
@@ -109,7 +110,7 @@ async fn authenticate(
                 berth_oci::ErrorCode::Unauthorized,
                 "authentication required",
             )
-            .with_header(header::WWW_AUTHENTICATE, &auth.challenge())
+            .with_header(header::WWW_AUTHENTICATE, &auth.challenge(None, false))
             .into_response();
             resp.headers_mut().insert(
                 "Docker-Distribution-API-Version",
@@ -130,7 +131,7 @@ async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
             .cloned()
             .unwrap_or(crate::auth::Identity::Anonymous),
         access: state.access_control(),
-        challenge: state.auth.as_ref().map(|a| a.challenge()),
+        auth: state.auth.clone(),
     };
     let result = match parse_path(parts.uri.path()) {
         Ok(ep) => match authz::authorize(&caller, &state.registry, &parts.method, &ep).await {

@@ -74,8 +74,14 @@ impl AccessControl {
             Identity::Anonymous => self
                 .rule_for(repo)
                 .is_some_and(|r| r.anonymous_policy.contains(&action)),
-            Identity::User(user) => {
-                let groups = self.groups_of(user);
+            // A token's grant is judged by the token, not by these rules.
+            Identity::Token(_) => false,
+            Identity::User {
+                name: user,
+                groups: directory_groups,
+            } => {
+                let mut groups = self.groups_of(user);
+                groups.extend(directory_groups.iter().map(String::as_str));
                 if self
                     .config
                     .admin_policy
@@ -119,7 +125,7 @@ mod tests {
         use Action::*;
         let ac = ac();
         let anon = Identity::Anonymous;
-        let user = |u: &str| Identity::User(u.into());
+        let user = |u: &str| Identity::user(u);
         let cases = [
             (&anon, "public/app", Read, true),
             (&anon, "public/app", Create, false),

@@ -4,10 +4,12 @@
 //! Without `http.accessControl`, as in zot, every authenticated user may do
 //! everything and anonymous callers nothing.
 //!
-//! Authenticators are small: [`htpasswd::Htpasswd`] today; LDAP, bearer
-//! tokens and API keys plug in beside it.
+//! Basic credentials are tried against htpasswd, then LDAP, then API keys;
+//! a `Bearer` token is checked by [`bearer::Bearer`] and carries its own
+//! grant.
 
 pub mod access;
+pub mod bearer;
 pub mod htpasswd;
 
 use std::sync::Arc;
@@ -22,7 +24,33 @@ use crate::config::HttpConfig;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Identity {
     Anonymous,
-    User(String),
+    /// A user who logged in; `groups` are those the directory reported
+    /// (LDAP), added to those `accessControl.groups` gives.
+    User {
+        name: String,
+        groups: Vec<String>,
+    },
+    /// The holder of a bearer token: the token's grant is all it may do.
+    Token(bearer::Grant),
+}
+
+impl Identity {
+    /// A user with no directory groups.
+    pub fn user(name: impl Into<String>) -> Self {
+        Self::User {
+            name: name.into(),
+            groups: Vec::new(),
+        }
+    }
+
+    /// The name to log and audit ("" for anonymous callers).
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Anonymous => "",
+            Self::User { name, .. } => name,
+            Self::Token(g) => &g.subject,
+        }
+    }
 }
 
 /// Why a request is not let through.
@@ -37,6 +65,7 @@ pub enum AuthFailure {
 /// The configured authentication.
 pub struct Auth {
     htpasswd: Option<Arc<htpasswd::Htpasswd>>,
+    bearer: Option<bearer::Bearer>,
     fail_delay: Duration,
     realm: String,
 }
@@ -52,11 +81,16 @@ impl Auth {
             Some(h) => Some(Arc::new(htpasswd::Htpasswd::load(&h.path)?)),
             None => None,
         };
-        if htpasswd.is_none() {
+        let bearer = match &auth.bearer {
+            Some(b) => Some(bearer::Bearer::load(b)?),
+            None => None,
+        };
+        if htpasswd.is_none() && bearer.is_none() {
             return Ok(None);
         }
         Ok(Some(Arc::new(Self {
             htpasswd,
+            bearer,
             fail_delay: Duration::from_secs(auth.fail_delay),
             realm: http.realm.clone(),
         })))
@@ -67,9 +101,19 @@ impl Auth {
         self.htpasswd.clone()
     }
 
-    /// The `WWW-Authenticate` value of a 401.
-    pub fn challenge(&self) -> String {
-        format!("Basic realm=\"{}\"", self.realm.replace('"', ""))
+    /// Whether clients log in with bearer tokens (then a request without
+    /// credentials is judged per route, to challenge it with its scope).
+    pub fn uses_bearer(&self) -> bool {
+        self.bearer.is_some()
+    }
+
+    /// The `WWW-Authenticate` value of a 401: Bearer with the scope the
+    /// request needs when tokens are configured, Basic otherwise.
+    pub fn challenge(&self, scope: Option<&str>, insufficient: bool) -> String {
+        match &self.bearer {
+            Some(b) => b.challenge(scope, insufficient),
+            None => format!("Basic realm=\"{}\"", self.realm.replace('"', "")),
+        }
     }
 
     pub fn fail_delay(&self) -> Duration {
@@ -81,14 +125,29 @@ impl Auth {
         let Some(value) = headers.get(http::header::AUTHORIZATION) else {
             return Err(AuthFailure::Missing);
         };
-        let (user, password) =
-            basic_credentials(value.to_str().map_err(|_| AuthFailure::Rejected)?)
-                .ok_or(AuthFailure::Rejected)?;
+        let value = value.to_str().map_err(|_| AuthFailure::Rejected)?;
+        if let Some(token) = bearer_token(value) {
+            let bearer = self.bearer.as_ref().ok_or(AuthFailure::Rejected)?;
+            return bearer
+                .verify(token)
+                .map(Identity::Token)
+                .ok_or(AuthFailure::Rejected);
+        }
+        let (user, password) = basic_credentials(value).ok_or(AuthFailure::Rejected)?;
         match &self.htpasswd {
-            Some(h) if h.verify(&user, &password).await => Ok(Identity::User(user)),
+            Some(h) if h.verify(&user, &password).await => Ok(Identity::user(user)),
             _ => Err(AuthFailure::Rejected),
         }
     }
+}
+
+/// The token of a `Bearer` authorization header.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(rest.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// The user and password of a `Basic` authorization header.
@@ -108,6 +167,14 @@ fn basic_credentials(value: &str) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bearer_header_parsing() {
+        assert_eq!(bearer_token("Bearer abc.def"), Some("abc.def"));
+        assert_eq!(bearer_token("bearer  x "), Some("x"));
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("Basic abc"), None);
+    }
 
     #[test]
     fn basic_header_parsing() {

@@ -8,6 +8,7 @@
 //! security setting that is read but not enforced would be worse than none.
 
 mod access;
+mod auth;
 mod model;
 mod retention;
 mod value;
@@ -15,9 +16,10 @@ mod value;
 use std::path::{Path, PathBuf};
 
 pub use access::{AccessControlConfig, Action, Group, Policy, RepoAccess};
+pub use auth::{AuthConfig, BearerConfig, HtpasswdConfig, LdapConfig};
 pub use model::{
-    AuthConfig, Config, ExtensionsConfig, HtpasswdConfig, HttpConfig, LogConfig, LogFormat,
-    RootSettings, ScrubConfig, StorageConfig, SubPathConfig, TlsConfig,
+    Config, ExtensionsConfig, HttpConfig, LogConfig, LogFormat, RootSettings, ScrubConfig,
+    StorageConfig, SubPathConfig, TlsConfig,
 };
 pub use retention::{KeepTagsRule, RetentionConfig, RetentionPolicy};
 pub use value::{DurationValue, PortValue};

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::access::AccessControlConfig;
+use super::auth::AuthConfig;
 use super::retention::RetentionConfig;
 use super::value::{DurationValue, PortValue};
 use super::{ConfigError, DEFAULT_PORT, DIST_SPEC_VERSION};
@@ -220,26 +221,6 @@ pub struct HttpConfig {
     pub access_control: Option<AccessControlConfig>,
 }
 
-/// `http.auth`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct AuthConfig {
-    /// Users and bcrypt password hashes, one `user:hash` a line; the file
-    /// is re-read when it changes.
-    #[serde(default)]
-    pub htpasswd: Option<HtpasswdConfig>,
-    /// Seconds a failed login waits before it is answered (default 0).
-    #[serde(default)]
-    pub fail_delay: u64,
-}
-
-/// `http.auth.htpasswd`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HtpasswdConfig {
-    pub path: PathBuf,
-}
-
 /// `http.tls`: PEM files, re-read when they change.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -373,8 +354,10 @@ const NOT_YET: &[&str] = &[
     "storage.maxRepos",
     "storage.gcTimeWindow",
     "http.auth.ldap",
-    "http.auth.bearer",
     "http.auth.apikey",
+    "http.auth.bearer.awsSecretsManager",
+    "http.auth.bearer.upstreamTokenEndpoint",
+    "http.auth.bearer.oidc",
     "http.auth.openid",
     "http.auth.mtls",
     "http.auth.sessionKeysFile",

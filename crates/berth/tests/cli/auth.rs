@@ -121,6 +121,14 @@ fn refused_auth_settings_are_named() {
             "http.auth.ldap: zot key not supported",
         ),
         (
+            json!({"auth": {"bearer": {"realm": "r", "service": "s", "oidc": [{"issuer": "i"}]}}}),
+            "http.auth.bearer.oidc: zot key not supported",
+        ),
+        (
+            json!({"auth": {"bearer": {"realm": "r", "service": "s", "cert": "/nonexistent.pem"}}}),
+            "http.auth.bearer.cert: /nonexistent.pem:",
+        ),
+        (
             json!({"auth": {"htpasswd": {"path": "/nonexistent/htpasswd"}}}),
             "http.auth.htpasswd.path: cannot read",
         ),

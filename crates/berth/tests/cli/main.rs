@@ -4,9 +4,11 @@
 #![allow(unreachable_pub)]
 
 mod auth;
+mod bearer;
 mod clients;
 mod config;
 mod lifecycle;
 mod scrub;
 mod support;
 mod tls;
+mod token_server;

@@ -1,0 +1,97 @@
+//! `http.auth`: zot's schema for authentication.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// `http.auth`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AuthConfig {
+    /// Users and bcrypt password hashes, one `user:hash` a line; the file
+    /// is re-read when it changes.
+    #[serde(default)]
+    pub htpasswd: Option<HtpasswdConfig>,
+    /// Users, passwords and groups from an LDAP directory.
+    #[serde(default)]
+    pub ldap: Option<LdapConfig>,
+    /// JWTs from an external token server (Docker token authentication).
+    #[serde(default)]
+    pub bearer: Option<BearerConfig>,
+    /// API keys (`/zot/auth/apikey`), usable as the password in Basic
+    /// authentication (default false).
+    #[serde(default)]
+    pub apikey: bool,
+    /// Seconds a failed login waits before it is answered (default 0).
+    #[serde(default)]
+    pub fail_delay: u64,
+}
+
+/// `http.auth.htpasswd`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HtpasswdConfig {
+    pub path: PathBuf,
+}
+
+/// `http.auth.bearer`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BearerConfig {
+    /// The token server's URL, sent to clients in the challenge.
+    pub realm: String,
+    /// This registry's name at the token server; a token's `aud` must be
+    /// it.
+    pub service: String,
+    /// PEM certificate (or public key) whose key signs the tokens.
+    pub cert: PathBuf,
+}
+
+/// `http.auth.ldap`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LdapConfig {
+    /// The directory's host name or address.
+    pub address: String,
+    /// Its port (default 389).
+    #[serde(default = "default_ldap_port")]
+    pub port: u16,
+    /// Upgrade the connection with StartTLS (default false).
+    #[serde(default, rename = "startTLS")]
+    pub start_tls: bool,
+    /// Plain LDAP with no TLS at all (default false: `ldaps://`
+    /// unless `startTLS`).
+    #[serde(default)]
+    pub insecure: bool,
+    /// Accept any server certificate (default false).
+    #[serde(default)]
+    pub skip_verify: bool,
+    /// CA certificates for the directory's certificate (default: the
+    /// system's roots).
+    #[serde(default)]
+    pub ca_cert: Option<PathBuf>,
+    /// Search the whole subtree under `baseDN` (default false: one level).
+    #[serde(default)]
+    pub subtree_search: bool,
+    /// Where users are looked up.
+    #[serde(rename = "baseDN")]
+    pub base_dn: String,
+    /// The attribute holding a user's login name, e.g. `uid`.
+    pub user_attribute: String,
+    /// An extra LDAP filter users must match, e.g. `(objectClass=person)`.
+    #[serde(default)]
+    pub user_filter: Option<String>,
+    /// The attribute of a user listing their groups, e.g. `memberOf`; its
+    /// values (full DNs for `memberOf`) are the group names policies use
+    /// (default: none, so no groups come from LDAP).
+    #[serde(default)]
+    pub user_group_attribute: Option<String>,
+    /// JSON file with the bind user: `{"bindDN": "...", "bindPassword":
+    /// "..."}` (default: none, an anonymous bind).
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
+}
+
+fn default_ldap_port() -> u16 {
+    389
+}
