@@ -62,7 +62,7 @@ fn errors_name_the_key() {
         (r#"{}"#, "storage"),
         (
             r#"{"storage":{"rootDirectory":"/x"},"http":{"auth":{"bearer":{"realm":"r"}}}}"#,
-            "http.auth.bearer: zot key not supported",
+            "http.auth.bearer: missing field `service`",
         ),
     ];
     for (json, want) in cases {
