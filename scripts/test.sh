@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Runs every Berth test. Installs what the tests need when it is missing:
-# skopeo, buildah and podman (Debian packages) and oras-py (PyPI, into
-# ./.venv).
+# skopeo, buildah, podman, slapd and ldap-utils (Debian packages) and
+# oras-py (PyPI, into ./.venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
-for tool in skopeo buildah podman; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+# command:package
+for pair in skopeo:skopeo buildah:buildah podman:podman slapd:slapd ldapadd:ldap-utils; do
+  tool=${pair%%:*}
+  command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} (apt-get)"

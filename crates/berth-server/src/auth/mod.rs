@@ -11,8 +11,9 @@
 pub mod access;
 pub mod bearer;
 pub mod htpasswd;
+pub mod ldap;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use base64::Engine;
@@ -65,6 +66,8 @@ pub enum AuthFailure {
 /// The configured authentication.
 pub struct Auth {
     htpasswd: Option<Arc<htpasswd::Htpasswd>>,
+    /// Swapped when the config file's `ldap` section changes.
+    ldap: RwLock<Option<Arc<ldap::Ldap>>>,
     bearer: Option<bearer::Bearer>,
     fail_delay: Duration,
     realm: String,
@@ -85,15 +88,35 @@ impl Auth {
             Some(b) => Some(bearer::Bearer::load(b)?),
             None => None,
         };
-        if htpasswd.is_none() && bearer.is_none() {
+        let ldap = Self::ldap_from(http)?;
+        if htpasswd.is_none() && bearer.is_none() && ldap.is_none() {
             return Ok(None);
         }
         Ok(Some(Arc::new(Self {
             htpasswd,
+            ldap: RwLock::new(ldap),
             bearer,
             fail_delay: Duration::from_secs(auth.fail_delay),
             realm: http.realm.clone(),
         })))
+    }
+
+    fn ldap_from(http: &HttpConfig) -> Result<Option<Arc<ldap::Ldap>>, String> {
+        match http.auth.as_ref().and_then(|a| a.ldap.as_ref()) {
+            Some(l) => Ok(Some(Arc::new(ldap::Ldap::load(l)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// Puts the `ldap` section of a changed config file in force.
+    pub fn reload_ldap(&self, http: &HttpConfig) -> Result<(), String> {
+        let ldap = Self::ldap_from(http)?;
+        *self.ldap.write().unwrap_or_else(|p| p.into_inner()) = ldap;
+        Ok(())
+    }
+
+    fn ldap(&self) -> Option<Arc<ldap::Ldap>> {
+        self.ldap.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The htpasswd file, for its reload task.
@@ -134,10 +157,17 @@ impl Auth {
                 .ok_or(AuthFailure::Rejected);
         }
         let (user, password) = basic_credentials(value).ok_or(AuthFailure::Rejected)?;
-        match &self.htpasswd {
-            Some(h) if h.verify(&user, &password).await => Ok(Identity::user(user)),
-            _ => Err(AuthFailure::Rejected),
+        if let Some(h) = &self.htpasswd
+            && h.verify(&user, &password).await
+        {
+            return Ok(Identity::user(user));
         }
+        if let Some(l) = self.ldap()
+            && let Some(groups) = l.verify(&user, &password).await
+        {
+            return Ok(Identity::User { name: user, groups });
+        }
+        Err(AuthFailure::Rejected)
     }
 }
 

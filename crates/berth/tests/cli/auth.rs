@@ -118,7 +118,12 @@ fn refused_auth_settings_are_named() {
     let cases = [
         (
             json!({"auth": {"ldap": {"address": "ldap.example"}}}),
-            "http.auth.ldap: zot key not supported",
+            "http.auth.ldap: missing field `baseDN`",
+        ),
+        (
+            json!({"auth": {"ldap": {"address": "l", "baseDN": "dc=x", "userAttribute": "uid",
+                                     "credentialsFile": "/nonexistent.json"}}}),
+            "http.auth.ldap.credentialsFile: cannot read /nonexistent.json",
         ),
         (
             json!({"auth": {"bearer": {"realm": "r", "service": "s", "oidc": [{"issuer": "i"}]}}}),

@@ -1,0 +1,290 @@
+//! LDAP authentication (`http.auth.ldap`), as zot does it: bind as the
+//! configured service user, search `baseDN` for exactly one entry whose
+//! `userAttribute` is the login name (and that matches `userFilter`), then
+//! bind as that entry with the given password. The values of
+//! `userGroupAttribute` on the entry (e.g. `memberOf` DNs) become the
+//! caller's groups for access control.
+//!
+//! A successful login is remembered for [`REMEMBER`], keyed by the user and
+//! a salted hash of the password, so a client's burst of requests costs one
+//! round of binds, not one per request; failures are never remembered.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::config::LdapConfig;
+
+/// How long a successful login is remembered.
+pub const REMEMBER: Duration = Duration::from_secs(30);
+/// How long a directory has to answer.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `credentialsFile`: the service user Berth searches as.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct BindCredentials {
+    #[serde(rename = "bindDN")]
+    bind_dn: String,
+    bind_password: String,
+}
+
+/// A configured directory.
+pub struct Ldap {
+    config: LdapConfig,
+    url: String,
+    bind: Option<BindCredentials>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    salt: [u8; 16],
+    remembered: Mutex<HashMap<String, Remembered>>,
+}
+
+/// A recent successful login: the salted password hash, the groups, when.
+struct Remembered {
+    digest: Vec<u8>,
+    groups: Vec<String>,
+    at: Instant,
+}
+
+impl Ldap {
+    /// Reads the credentials file and CA certificates; errors name the key.
+    pub fn load(config: &LdapConfig) -> Result<Self, String> {
+        let bind = match &config.credentials_file {
+            Some(path) => {
+                let text = std::fs::read(path).map_err(|e| {
+                    format!(
+                        "http.auth.ldap.credentialsFile: cannot read {}: {e}",
+                        path.display()
+                    )
+                })?;
+                Some(serde_json::from_slice(&text).map_err(|e| {
+                    format!(
+                        "http.auth.ldap.credentialsFile: {}: {e} (want {{\"bindDN\": …, \"bindPassword\": …}})",
+                        path.display()
+                    )
+                })?)
+            }
+            None => None,
+        };
+        let tls = match &config.ca_cert {
+            Some(path) => Some(client_tls(path)?),
+            None => None,
+        };
+        let scheme = if config.insecure || config.start_tls {
+            "ldap"
+        } else {
+            "ldaps"
+        };
+        let host = if config.address.contains(':') && !config.address.starts_with('[') {
+            format!("[{}]", config.address)
+        } else {
+            config.address.clone()
+        };
+        Ok(Self {
+            url: format!("{scheme}://{host}:{}", config.port),
+            config: config.clone(),
+            bind,
+            tls,
+            salt: *uuid::Uuid::new_v4().as_bytes(),
+            remembered: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn password_digest(&self, password: &str) -> Vec<u8> {
+        let mut h = Sha256::new();
+        h.update(self.salt);
+        h.update(password.as_bytes());
+        h.finalize().to_vec()
+    }
+
+    /// The user's groups when `user` and `password` log in, `None` when
+    /// they do not (or the directory cannot be reached: logged).
+    pub async fn verify(&self, user: &str, password: &str) -> Option<Vec<String>> {
+        // An empty password would be an unauthenticated bind, which LDAP
+        // servers accept: never a login.
+        if user.is_empty() || password.is_empty() {
+            return None;
+        }
+        let digest = self.password_digest(password);
+        {
+            let mut remembered = self.remembered.lock().unwrap_or_else(|p| p.into_inner());
+            remembered.retain(|_, r| r.at.elapsed() < REMEMBER);
+            if let Some(r) = remembered.get(user)
+                && r.digest == digest
+            {
+                return Some(r.groups.clone());
+            }
+        }
+        match self.login(user, password).await {
+            Ok(Some(groups)) => {
+                self.remembered
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(
+                        user.to_string(),
+                        Remembered {
+                            digest,
+                            groups: groups.clone(),
+                            at: Instant::now(),
+                        },
+                    );
+                Some(groups)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(url = %self.url, error = %e, "http.auth.ldap: directory error");
+                None
+            }
+        }
+    }
+
+    fn filter(&self, user: &str) -> String {
+        let own = format!(
+            "({}={})",
+            self.config.user_attribute,
+            ldap3::ldap_escape(user)
+        );
+        match self.config.user_filter.as_deref().map(str::trim) {
+            Some(extra) if !extra.is_empty() => {
+                let extra = if extra.starts_with('(') {
+                    extra.to_string()
+                } else {
+                    format!("({extra})")
+                };
+                format!("(&{own}{extra})")
+            }
+            _ => own,
+        }
+    }
+
+    async fn login(&self, user: &str, password: &str) -> Result<Option<Vec<String>>, String> {
+        let mut settings = LdapConnSettings::new()
+            .set_conn_timeout(TIMEOUT)
+            .set_starttls(self.config.start_tls && !self.config.insecure)
+            .set_no_tls_verify(self.config.skip_verify);
+        if let Some(tls) = &self.tls {
+            settings = settings.set_config(tls.clone());
+        }
+        let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &self.url)
+            .await
+            .map_err(|e| e.to_string())?;
+        ldap3::drive!(conn);
+        ldap.with_timeout(TIMEOUT);
+        if let Some(bind) = &self.bind {
+            ldap.simple_bind(&bind.bind_dn, &bind.bind_password)
+                .await
+                .and_then(|r| r.success())
+                .map_err(|e| format!("bind as {}: {e}", bind.bind_dn))?;
+        }
+        let scope = if self.config.subtree_search {
+            Scope::Subtree
+        } else {
+            Scope::OneLevel
+        };
+        let mut attrs = vec!["dn"];
+        if let Some(g) = &self.config.user_group_attribute {
+            attrs.push(g.as_str());
+        }
+        ldap.with_timeout(TIMEOUT);
+        let (entries, _) = ldap
+            .search(&self.config.base_dn, scope, &self.filter(user), attrs)
+            .await
+            .and_then(|r| r.success())
+            .map_err(|e| format!("search {}: {e}", self.config.base_dn))?;
+        if entries.len() != 1 {
+            let _ = ldap.unbind().await;
+            if entries.len() > 1 {
+                tracing::warn!(user, "http.auth.ldap: more than one entry matches, refused");
+            }
+            return Ok(None);
+        }
+        let Some(entry) = entries.into_iter().next().map(SearchEntry::construct) else {
+            return Ok(None);
+        };
+        ldap.with_timeout(TIMEOUT);
+        let bound = ldap
+            .simple_bind(&entry.dn, password)
+            .await
+            .map_err(|e| e.to_string())?;
+        let _ = ldap.unbind().await;
+        if bound.rc != 0 {
+            return Ok(None);
+        }
+        let groups = self
+            .config
+            .user_group_attribute
+            .as_ref()
+            .and_then(|g| {
+                entry
+                    .attrs
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(g))
+                    .map(|(_, v)| v.clone())
+            })
+            .unwrap_or_default();
+        Ok(Some(groups))
+    }
+}
+
+fn client_tls(path: &Path) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("http.auth.ldap.caCert: cannot read {}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "http.auth.ldap.caCert: no certificate in {}",
+            path.display()
+        ));
+    }
+    for c in certs {
+        roots
+            .add(c)
+            .map_err(|e| format!("http.auth.ldap.caCert: {}: {e}", path.display()))?;
+    }
+    Ok(Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ldap(filter: Option<&str>) -> Ldap {
+        let config: LdapConfig = serde_json::from_value(serde_json::json!({
+            "address": "ldap.example", "baseDN": "ou=people,dc=x", "userAttribute": "uid",
+            "userFilter": filter, "insecure": true,
+        }))
+        .expect("config");
+        Ldap::load(&config).expect("load")
+    }
+
+    #[test]
+    fn filters_escape_the_login_name() {
+        assert_eq!(ldap(None).filter("alice"), "(uid=alice)");
+        assert_eq!(
+            ldap(None).filter("*)(uid=*"),
+            "(uid=\\2a\\29\\28uid=\\2a)",
+            "a name cannot widen the search"
+        );
+        assert_eq!(
+            ldap(Some("(objectClass=person)")).filter("bob"),
+            "(&(uid=bob)(objectClass=person))"
+        );
+        assert_eq!(
+            ldap(Some("objectClass=person")).filter("bob"),
+            "(&(uid=bob)(objectClass=person))"
+        );
+        assert_eq!(ldap(None).url, "ldap://ldap.example:389");
+    }
+}
