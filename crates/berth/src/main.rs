@@ -123,7 +123,8 @@ fn serve(config: Config, config_path: Option<PathBuf>, force_reparse: bool) -> R
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .map_err(|e| format!("http: cannot listen on {addr}: {e}"))?;
-        let auth = berth_server::auth::Auth::from_config(&config.http)?;
+        let auth =
+            berth_server::auth::Auth::from_config(&config.http, &config.storage.root_directory)?;
         let mut state = berth_server::server::build_state_with(&config, force_reparse)
             .await
             .map_err(|e| format!("storage.rootDirectory: {e}"))?;

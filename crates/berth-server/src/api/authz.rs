@@ -7,11 +7,14 @@ use std::sync::Arc;
 use berth_oci::{ErrorCode, Reference, RepoName};
 use http::{Method, header};
 
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+
+use super::AppState;
 use super::endpoint::Endpoint;
 use super::error::ApiError;
 use crate::auth::access::AccessControl;
 use crate::auth::bearer::{CATALOG_SCOPE, repo_scope};
-use crate::auth::{Auth, Identity};
+use crate::auth::{Auth, Identity, Login};
 use crate::config::Action;
 use crate::registry::Registry;
 
@@ -23,9 +26,36 @@ pub(crate) struct Caller {
     pub(crate) access: Option<Arc<AccessControl>>,
     /// The authentication in force, for its challenges.
     pub(crate) auth: Option<Arc<Auth>>,
+    /// An API key's scopes: repository globs outside which it grants
+    /// nothing (`None`: no limit).
+    pub(crate) scopes: Option<GlobSet>,
 }
 
 impl Caller {
+    /// The caller of a request that authentication let through with
+    /// `login` (`None`: no authentication configured).
+    pub(crate) fn new(state: &AppState, login: Option<&Login>) -> Self {
+        // A scope that is no valid glob (refused when keys are made)
+        // leaves the key limited to nothing, not unlimited.
+        let scopes = login.filter(|l| !l.scopes.is_empty()).map(|l| {
+            let mut set = GlobSetBuilder::new();
+            for s in &l.scopes {
+                if let Ok(g) = GlobBuilder::new(s).literal_separator(true).build() {
+                    set.add(g);
+                }
+            }
+            set.build().unwrap_or_else(|_| GlobSet::empty())
+        });
+        Self {
+            identity: login
+                .map(|l| l.identity.clone())
+                .unwrap_or(Identity::Anonymous),
+            access: state.access_control(),
+            auth: state.auth.clone(),
+            scopes,
+        }
+    }
+
     fn uses_bearer(&self) -> bool {
         self.auth.as_ref().is_some_and(|a| a.uses_bearer())
     }
@@ -33,10 +63,15 @@ impl Caller {
     /// Whether any rule applies at all: access control, or bearer tokens
     /// (whose grants are the rules).
     fn restricted(&self) -> bool {
-        self.access.is_some() || self.uses_bearer()
+        self.access.is_some() || self.uses_bearer() || self.scopes.is_some()
     }
 
     pub(crate) fn may(&self, repo: &RepoName, action: Action) -> bool {
+        if let Some(scopes) = &self.scopes
+            && !scopes.is_match(repo.as_str())
+        {
+            return false;
+        }
         match &self.identity {
             Identity::Token(grant) => grant.allows_repo(repo.as_str(), action),
             // Without a token where tokens are the way in, only what the

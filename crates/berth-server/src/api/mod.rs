@@ -6,6 +6,7 @@
 //! and build responses; errors become OCI bodies only in [`error`].
 
 mod access_log;
+mod apikeys;
 mod authz;
 mod blobs;
 pub mod endpoint;
@@ -59,10 +60,19 @@ pub(crate) type ApiResult = Result<Response, ApiError>;
 /// The application router, without a socket: tests may drive it directly.
 pub fn app(state: AppState) -> Router {
     let health = || async { (StatusCode::OK, "ok") };
-    Router::new()
+    let mut router = Router::new()
         .route("/livez", get(health))
         .route("/readyz", get(health))
-        .route("/startupz", get(health))
+        .route("/startupz", get(health));
+    if state.auth.as_ref().is_some_and(|a| a.apikeys().is_some()) {
+        router = router.route(
+            "/zot/auth/apikey",
+            get(apikeys::list)
+                .post(apikeys::create)
+                .delete(apikeys::delete),
+        );
+    }
+    router
         .fallback(dispatch)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -83,15 +93,16 @@ async fn authenticate(
     let Some(auth) = &state.auth else {
         return next.run(req).await;
     };
-    if !req.uri().path().starts_with("/v2") {
+    let path = req.uri().path();
+    if !path.starts_with("/v2") && !path.starts_with("/zot/") {
         return next.run(req).await;
     }
     let anonymous_allowed = state
         .access_control()
         .is_some_and(|a| a.has_anonymous_access());
     match auth.authenticate(req.headers()).await {
-        Ok(identity) => {
-            req.extensions_mut().insert(identity);
+        Ok(login) => {
+            req.extensions_mut().insert(login);
             next.run(req).await
         }
         // No credentials where some repositories are open to anonymous
@@ -99,7 +110,7 @@ async fn authenticate(
         // the route: let the route's rule decide.
         Err(crate::auth::AuthFailure::Missing) if anonymous_allowed || auth.uses_bearer() => {
             req.extensions_mut()
-                .insert(crate::auth::Identity::Anonymous);
+                .insert(crate::auth::Login::from(crate::auth::Identity::Anonymous));
             next.run(req).await
         }
         Err(failure) => {
@@ -124,15 +135,7 @@ async fn authenticate(
 /// Routes every `/v2` request by its parsed endpoint.
 async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let caller = authz::Caller {
-        identity: parts
-            .extensions
-            .get::<crate::auth::Identity>()
-            .cloned()
-            .unwrap_or(crate::auth::Identity::Anonymous),
-        access: state.access_control(),
-        auth: state.auth.clone(),
-    };
+    let caller = authz::Caller::new(&state, parts.extensions.get::<crate::auth::Login>());
     let result = match parse_path(parts.uri.path()) {
         Ok(ep) => match authz::authorize(&caller, &state.registry, &parts.method, &ep).await {
             Ok(()) => {

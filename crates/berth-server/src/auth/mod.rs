@@ -4,11 +4,13 @@
 //! Without `http.accessControl`, as in zot, every authenticated user may do
 //! everything and anonymous callers nothing.
 //!
-//! Basic credentials are tried against htpasswd, then LDAP, then API keys;
-//! a `Bearer` token is checked by [`bearer::Bearer`] and carries its own
-//! grant.
+//! Basic credentials are tried against htpasswd, then LDAP (a password
+//! that looks like an API key is tried as one first, sparing a bcrypt or a
+//! directory round trip); a `Bearer` token is checked by
+//! [`bearer::Bearer`] and carries its own grant.
 
 pub mod access;
+pub mod apikeys;
 pub mod bearer;
 pub mod htpasswd;
 pub mod ldap;
@@ -54,6 +56,27 @@ impl Identity {
     }
 }
 
+/// A successful authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    pub identity: Identity,
+    /// For an API key with scopes: the repository globs it is limited to.
+    pub scopes: Vec<String>,
+    /// Whether an API key was the password (such a login may not manage
+    /// keys: a scoped or expiring key must not mint a wider one).
+    pub api_key: bool,
+}
+
+impl From<Identity> for Login {
+    fn from(identity: Identity) -> Self {
+        Self {
+            identity,
+            scopes: Vec::new(),
+            api_key: false,
+        }
+    }
+}
+
 /// Why a request is not let through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthFailure {
@@ -69,14 +92,18 @@ pub struct Auth {
     /// Swapped when the config file's `ldap` section changes.
     ldap: RwLock<Option<Arc<ldap::Ldap>>>,
     bearer: Option<bearer::Bearer>,
+    apikeys: Option<Arc<apikeys::ApiKeys>>,
     fail_delay: Duration,
     realm: String,
 }
 
 impl Auth {
     /// The authentication the config asks for, `None` when it asks for
-    /// none. Errors name the key.
-    pub fn from_config(http: &HttpConfig) -> Result<Option<Arc<Self>>, String> {
+    /// none; API keys are kept under `root`. Errors name the key.
+    pub fn from_config(
+        http: &HttpConfig,
+        root: &std::path::Path,
+    ) -> Result<Option<Arc<Self>>, String> {
         let Some(auth) = &http.auth else {
             return Ok(None);
         };
@@ -89,6 +116,18 @@ impl Auth {
             None => None,
         };
         let ldap = Self::ldap_from(http)?;
+        if auth.apikey && htpasswd.is_none() && ldap.is_none() {
+            return Err(
+                "http.auth.apikey: needs htpasswd or ldap, for users to log in and make keys"
+                    .into(),
+            );
+        }
+        let apikeys = match auth.apikey {
+            true => Some(Arc::new(
+                apikeys::ApiKeys::open(root).map_err(|e| format!("http.auth.apikey: {e}"))?,
+            )),
+            false => None,
+        };
         if htpasswd.is_none() && bearer.is_none() && ldap.is_none() {
             return Ok(None);
         }
@@ -96,6 +135,7 @@ impl Auth {
             htpasswd,
             ldap: RwLock::new(ldap),
             bearer,
+            apikeys,
             fail_delay: Duration::from_secs(auth.fail_delay),
             realm: http.realm.clone(),
         })))
@@ -117,6 +157,11 @@ impl Auth {
 
     fn ldap(&self) -> Option<Arc<ldap::Ldap>> {
         self.ldap.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The API key store, when `apikey` is on.
+    pub fn apikeys(&self) -> Option<&Arc<apikeys::ApiKeys>> {
+        self.apikeys.as_ref()
     }
 
     /// The htpasswd file, for its reload task.
@@ -144,7 +189,7 @@ impl Auth {
     }
 
     /// Checks a request's credentials.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Identity, AuthFailure> {
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Login, AuthFailure> {
         let Some(value) = headers.get(http::header::AUTHORIZATION) else {
             return Err(AuthFailure::Missing);
         };
@@ -153,19 +198,38 @@ impl Auth {
             let bearer = self.bearer.as_ref().ok_or(AuthFailure::Rejected)?;
             return bearer
                 .verify(token)
-                .map(Identity::Token)
+                .map(|g| Identity::Token(g).into())
                 .ok_or(AuthFailure::Rejected);
         }
         let (user, password) = basic_credentials(value).ok_or(AuthFailure::Rejected)?;
+        if let Some(keys) = &self.apikeys
+            && password.starts_with(apikeys::PREFIX)
+        {
+            match keys.verify(&user, &password) {
+                Ok(apikeys::KeyCheck::Valid(key)) => {
+                    return Ok(Login {
+                        identity: Identity::User {
+                            name: user,
+                            groups: key.groups,
+                        },
+                        scopes: key.scopes,
+                        api_key: true,
+                    });
+                }
+                Ok(apikeys::KeyCheck::Expired) => return Err(AuthFailure::Rejected),
+                Ok(apikeys::KeyCheck::Unknown) => {}
+                Err(e) => tracing::error!(error = %e, "api key check failed"),
+            }
+        }
         if let Some(h) = &self.htpasswd
             && h.verify(&user, &password).await
         {
-            return Ok(Identity::user(user));
+            return Ok(Identity::user(user).into());
         }
         if let Some(l) = self.ldap()
             && let Some(groups) = l.verify(&user, &password).await
         {
-            return Ok(Identity::User { name: user, groups });
+            return Ok(Identity::User { name: user, groups }.into());
         }
         Err(AuthFailure::Rejected)
     }

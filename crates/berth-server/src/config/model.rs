@@ -353,7 +353,6 @@ const NOT_YET: &[&str] = &[
     "storage.redirectBlobURL",
     "storage.maxRepos",
     "storage.gcTimeWindow",
-    "http.auth.apikey",
     "http.auth.bearer.awsSecretsManager",
     "http.auth.bearer.upstreamTokenEndpoint",
     "http.auth.bearer.oidc",

@@ -3,6 +3,7 @@
 
 #![allow(unreachable_pub)]
 
+mod apikeys;
 mod auth;
 mod bearer;
 mod clients;

@@ -1,0 +1,245 @@
+//! API keys (`http.auth.apikey`): long random secrets (`zak_…`) a logged-in
+//! user creates for scripts and CI, usable as the password in Basic
+//! authentication.
+//!
+//! A key is shown once, when created; only the SHA-256 of its secret part
+//! is stored (zot's scheme), in `<rootDirectory>/.berth/apikeys.redb`,
+//! apart from the metadata store because keys cannot be derived from
+//! storage. A key belongs to the user who made it and works only with that
+//! user name; it carries the directory groups its owner had when it was
+//! made; it may expire; `scopes`, when given, are repository globs outside
+//! which the key grants nothing; deleting it revokes it at once.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The prefix of every key.
+pub const PREFIX: &str = "zak_";
+/// The store's file, under the main root.
+pub const FILE: &str = ".berth/apikeys.redb";
+/// `lastUsed` is written at most this often per key.
+const LAST_USED_RESOLUTION: Duration = Duration::from_secs(60);
+
+/// SHA-256 (hex) of the secret part → the key's record (JSON).
+const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
+
+/// What is kept of a key. Times are Unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub uuid: String,
+    pub user: String,
+    pub label: String,
+    pub scopes: Vec<String>,
+    pub groups: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used: Option<i64>,
+    pub creator_ua: String,
+}
+
+impl ApiKey {
+    pub fn is_expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|e| now >= e)
+    }
+}
+
+/// What [`ApiKeys::verify`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum KeyCheck {
+    Valid(ApiKey),
+    /// No such key, or not this user's.
+    Unknown,
+    Expired,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("api key store: {0}")]
+pub struct StoreError(String);
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+pub struct ApiKeys {
+    db: Database,
+}
+
+impl ApiKeys {
+    /// Opens (creating) the store under `root`.
+    pub fn open(root: &Path) -> Result<Self, StoreError> {
+        let path = root.join(FILE);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        let db = Database::create(&path).map_err(|e| err(format!("{}: {e}", path.display())))?;
+        let txn = db.begin_write().map_err(err)?;
+        txn.open_table(KEYS).map_err(err)?;
+        txn.commit().map_err(err)?;
+        Ok(Self { db })
+    }
+
+    /// Makes a key for `user`; returns its record and the key itself,
+    /// which is not kept.
+    pub fn create(
+        &self,
+        user: &str,
+        groups: &[String],
+        label: &str,
+        scopes: &[String],
+        expires_at: Option<i64>,
+        creator_ua: &str,
+    ) -> Result<(ApiKey, String), StoreError> {
+        let secret = uuid::Uuid::new_v4().simple().to_string();
+        let record = ApiKey {
+            uuid: uuid::Uuid::new_v4().to_string(),
+            user: user.to_string(),
+            label: label.to_string(),
+            scopes: scopes.to_vec(),
+            groups: groups.to_vec(),
+            created_at: now(),
+            expires_at,
+            last_used: None,
+            creator_ua: creator_ua.to_string(),
+        };
+        self.put(&hash(&secret), &record)?;
+        Ok((record, format!("{PREFIX}{secret}")))
+    }
+
+    fn put(&self, hash: &str, record: &ApiKey) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(record).map_err(err)?;
+        let txn = self.db.begin_write().map_err(err)?;
+        txn.open_table(KEYS)
+            .map_err(err)?
+            .insert(hash, json.as_slice())
+            .map_err(err)?;
+        txn.commit().map_err(err)
+    }
+
+    fn all(&self) -> Result<Vec<(String, ApiKey)>, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let table = txn.open_table(KEYS).map_err(err)?;
+        let mut out = Vec::new();
+        for row in table.iter().map_err(err)? {
+            let (k, v) = row.map_err(err)?;
+            out.push((
+                k.value().to_string(),
+                serde_json::from_slice(v.value()).map_err(err)?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// `user`'s keys, oldest first.
+    pub fn list(&self, user: &str) -> Result<Vec<ApiKey>, StoreError> {
+        let mut keys: Vec<ApiKey> = self
+            .all()?
+            .into_iter()
+            .map(|(_, k)| k)
+            .filter(|k| k.user == user)
+            .collect();
+        keys.sort_by_key(|k| (k.created_at, k.uuid.clone()));
+        Ok(keys)
+    }
+
+    /// Revokes `user`'s key `uuid`; false when there is none.
+    pub fn delete(&self, user: &str, uuid: &str) -> Result<bool, StoreError> {
+        let Some((hash, _)) = self
+            .all()?
+            .into_iter()
+            .find(|(_, k)| k.user == user && k.uuid == uuid)
+        else {
+            return Ok(false);
+        };
+        let txn = self.db.begin_write().map_err(err)?;
+        txn.open_table(KEYS)
+            .map_err(err)?
+            .remove(hash.as_str())
+            .map_err(err)?;
+        txn.commit().map_err(err)?;
+        Ok(true)
+    }
+
+    /// Checks `key` presented as `user`'s password.
+    pub fn verify(&self, user: &str, key: &str) -> Result<KeyCheck, StoreError> {
+        let Some(secret) = key.strip_prefix(PREFIX) else {
+            return Ok(KeyCheck::Unknown);
+        };
+        let hash = hash(secret);
+        let found: Option<ApiKey> = {
+            let txn = self.db.begin_read().map_err(err)?;
+            let table = txn.open_table(KEYS).map_err(err)?;
+            match table.get(hash.as_str()).map_err(err)? {
+                Some(v) => Some(serde_json::from_slice(v.value()).map_err(err)?),
+                None => None,
+            }
+        };
+        let Some(mut record) = found.filter(|k| k.user == user) else {
+            return Ok(KeyCheck::Unknown);
+        };
+        let now = now();
+        if record.is_expired(now) {
+            return Ok(KeyCheck::Expired);
+        }
+        if record
+            .last_used
+            .is_none_or(|t| now - t >= LAST_USED_RESOLUTION.as_secs() as i64)
+        {
+            record.last_used = Some(now);
+            self.put(&hash, &record)?;
+        }
+        Ok(KeyCheck::Valid(record))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_hashed_owned_expire_and_revoke() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let keys = ApiKeys::open(dir.path()).expect("open");
+        let (rec, key) = keys
+            .create("alice", &[], "ci", &["app/**".into()], None, "test")
+            .expect("create");
+        assert!(key.starts_with(PREFIX) && key.len() == PREFIX.len() + 32);
+        // Only the hash is on disk.
+        let raw = std::fs::read(dir.path().join(FILE)).expect("read");
+        let secret = &key[PREFIX.len()..];
+        assert!(!raw.windows(secret.len()).any(|w| w == secret.as_bytes()));
+
+        assert!(matches!(keys.verify("alice", &key), Ok(KeyCheck::Valid(k)) if k.uuid == rec.uuid));
+        assert_eq!(keys.verify("bob", &key).ok(), Some(KeyCheck::Unknown));
+        assert_eq!(keys.verify("alice", secret).ok(), Some(KeyCheck::Unknown));
+        assert_eq!(
+            keys.verify("alice", "zak_nope").ok(),
+            Some(KeyCheck::Unknown)
+        );
+        assert_eq!(keys.list("alice").expect("list").len(), 1);
+        assert!(keys.list("bob").expect("list").is_empty());
+
+        let (_, old) = keys
+            .create("alice", &[], "old", &[], Some(now() - 1), "test")
+            .expect("create");
+        assert_eq!(keys.verify("alice", &old).ok(), Some(KeyCheck::Expired));
+
+        assert!(!keys.delete("bob", &rec.uuid).expect("delete"), "not bob's");
+        assert!(keys.delete("alice", &rec.uuid).expect("delete"));
+        assert_eq!(keys.verify("alice", &key).ok(), Some(KeyCheck::Unknown));
+    }
+}
