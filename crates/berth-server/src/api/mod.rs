@@ -100,7 +100,15 @@ async fn authenticate(
     let anonymous_allowed = state
         .access_control()
         .is_some_and(|a| a.has_anonymous_access());
-    match auth.authenticate(req.headers()).await {
+    let tls = req
+        .extensions()
+        .get::<Arc<axum_server::tls::TlsInfo>>()
+        .cloned();
+    let peer_cert = tls
+        .as_ref()
+        .and_then(|t| t.peer_certificates.first())
+        .map(Vec::as_slice);
+    match auth.authenticate(req.headers(), peer_cert).await {
         Ok(login) => {
             req.extensions_mut().insert(login);
             next.run(req).await

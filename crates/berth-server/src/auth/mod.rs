@@ -14,6 +14,7 @@ pub mod apikeys;
 pub mod bearer;
 pub mod htpasswd;
 pub mod ldap;
+pub mod mtls;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -93,6 +94,8 @@ pub struct Auth {
     ldap: RwLock<Option<Arc<ldap::Ldap>>>,
     bearer: Option<bearer::Bearer>,
     apikeys: Option<Arc<apikeys::ApiKeys>>,
+    /// With `http.tls.cacert`: the identity in client certificates.
+    mtls: Option<mtls::MtlsIdentity>,
     fail_delay: Duration,
     realm: String,
 }
@@ -104,8 +107,28 @@ impl Auth {
         http: &HttpConfig,
         root: &std::path::Path,
     ) -> Result<Option<Arc<Self>>, String> {
-        let Some(auth) = &http.auth else {
-            return Ok(None);
+        let mtls = match (
+            &http.tls.as_ref().and_then(|t| t.cacert.as_ref()),
+            &http.auth,
+        ) {
+            (Some(_), auth) => Some(mtls::MtlsIdentity::new(
+                &auth
+                    .as_ref()
+                    .and_then(|a| a.mtls.clone())
+                    .unwrap_or_default(),
+            )?),
+            (None, Some(a)) if a.mtls.is_some() => {
+                return Err(
+                    "http.auth.mtls: needs http.tls.cacert, the CA of client certificates".into(),
+                );
+            }
+            (None, _) => None,
+        };
+        let default_auth = crate::config::AuthConfig::default();
+        let auth = match &http.auth {
+            Some(a) => a,
+            None if mtls.is_some() => &default_auth,
+            None => return Ok(None),
         };
         let htpasswd = match &auth.htpasswd {
             Some(h) => Some(Arc::new(htpasswd::Htpasswd::load(&h.path)?)),
@@ -128,7 +151,7 @@ impl Auth {
             )),
             false => None,
         };
-        if htpasswd.is_none() && bearer.is_none() && ldap.is_none() {
+        if htpasswd.is_none() && bearer.is_none() && ldap.is_none() && mtls.is_none() {
             return Ok(None);
         }
         Ok(Some(Arc::new(Self {
@@ -136,6 +159,7 @@ impl Auth {
             ldap: RwLock::new(ldap),
             bearer,
             apikeys,
+            mtls,
             fail_delay: Duration::from_secs(auth.fail_delay),
             realm: http.realm.clone(),
         })))
@@ -188,10 +212,29 @@ impl Auth {
         self.fail_delay
     }
 
-    /// Checks a request's credentials.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Login, AuthFailure> {
-        let Some(value) = headers.get(http::header::AUTHORIZATION) else {
-            return Err(AuthFailure::Missing);
+    /// Checks a request's credentials: its `Authorization` header, or
+    /// without one (or with nothing configured to check it) the client
+    /// certificate, `peer_cert` (DER), under mTLS.
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        peer_cert: Option<&[u8]>,
+    ) -> Result<Login, AuthFailure> {
+        let header_methods = self.htpasswd.is_some()
+            || self.bearer.is_some()
+            || self.ldap().is_some()
+            || self.apikeys.is_some();
+        let value = headers
+            .get(http::header::AUTHORIZATION)
+            .filter(|_| header_methods);
+        let Some(value) = value else {
+            return match (&self.mtls, peer_cert) {
+                (Some(m), Some(der)) => m
+                    .identity(der)
+                    .map(|name| Identity::user(name).into())
+                    .ok_or(AuthFailure::Rejected),
+                _ => Err(AuthFailure::Missing),
+            };
         };
         let value = value.to_str().map_err(|_| AuthFailure::Rejected)?;
         if let Some(token) = bearer_token(value) {

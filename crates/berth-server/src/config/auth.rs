@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 /// `http.auth`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AuthConfig {
     /// Users and bcrypt password hashes, one `user:hash` a line; the file
@@ -22,6 +22,9 @@ pub struct AuthConfig {
     /// authentication (default false).
     #[serde(default)]
     pub apikey: bool,
+    /// How a client certificate names its holder (with `http.tls.cacert`).
+    #[serde(default)]
+    pub mtls: Option<MtlsConfig>,
     /// Seconds a failed login waits before it is answered (default 0).
     #[serde(default)]
     pub fail_delay: u64,
@@ -94,4 +97,30 @@ pub struct LdapConfig {
 
 fn default_ldap_port() -> u16 {
     389
+}
+
+/// `http.auth.mtls`: which part of a client certificate (verified against
+/// `http.tls.cacert`) names the caller.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MtlsConfig {
+    /// Tried in order, the first present wins: `CommonName` (`CN`),
+    /// `Subject` (`DN`, RFC 2253 as Go prints it), `Email`
+    /// (`rfc822name`), `URI` (`URL`), `DNSName` (`DNS`); default
+    /// `["CommonName"]`.
+    #[serde(default)]
+    pub identity_attributes: Vec<String>,
+    /// For `URI`: a regular expression whose first group is the identity
+    /// (default: the whole URI).
+    #[serde(default)]
+    pub uri_san_pattern: Option<String>,
+    /// Which URI SAN to use (default 0, the first).
+    #[serde(default)]
+    pub uri_san_index: usize,
+    /// Which DNS SAN to use (default 0).
+    #[serde(default)]
+    pub dns_san_index: usize,
+    /// Which email SAN to use (default 0).
+    #[serde(default)]
+    pub email_san_index: usize,
 }

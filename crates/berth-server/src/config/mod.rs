@@ -16,7 +16,7 @@ mod value;
 use std::path::{Path, PathBuf};
 
 pub use access::{AccessControlConfig, Action, Group, Policy, RepoAccess};
-pub use auth::{AuthConfig, BearerConfig, HtpasswdConfig, LdapConfig};
+pub use auth::{AuthConfig, BearerConfig, HtpasswdConfig, LdapConfig, MtlsConfig};
 pub use model::{
     Config, ExtensionsConfig, HttpConfig, LogConfig, LogFormat, RootSettings, ScrubConfig,
     StorageConfig, SubPathConfig, TlsConfig,

@@ -357,7 +357,6 @@ const NOT_YET: &[&str] = &[
     "http.auth.bearer.upstreamTokenEndpoint",
     "http.auth.bearer.oidc",
     "http.auth.openid",
-    "http.auth.mtls",
     "http.auth.sessionKeysFile",
     "http.auth.sessionDriver",
     "http.auth.secureSession",

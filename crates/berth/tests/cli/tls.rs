@@ -9,8 +9,9 @@ use serde_json::json;
 
 use crate::support::*;
 
-/// A CA and a server certificate for 127.0.0.1 it signed, plus a client
-/// certificate (CN "alice") from the same CA, written as PEM files.
+/// A CA and a server certificate for 127.0.0.1 it signed, plus client
+/// certificates from the same CA, written as PEM files: `client.*` (CN
+/// "alice") and `bob.*` (CN "bob", URI SAN `spiffe://berth.test/ci/robot`).
 fn make_pki(dir: &Path, name: &str) {
     let ca_key = rcgen::KeyPair::generate().expect("key");
     let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
@@ -31,7 +32,17 @@ fn make_pki(dir: &Path, name: &str) {
         .distinguished_name
         .push(rcgen::DnType::CommonName, "alice");
     let client = client.signed_by(&client_key, &issuer).expect("client cert");
+    let bob_key = rcgen::KeyPair::generate().expect("key");
+    let mut bob = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    bob.distinguished_name
+        .push(rcgen::DnType::CommonName, "bob");
+    bob.subject_alt_names.push(rcgen::SanType::URI(
+        "spiffe://berth.test/ci/robot".try_into().expect("uri"),
+    ));
+    let bob = bob.signed_by(&bob_key, &issuer).expect("bob cert");
     std::fs::create_dir_all(dir).expect("mkdir");
+    std::fs::write(dir.join("bob.cert"), bob.pem()).expect("write");
+    std::fs::write(dir.join("bob.key"), bob_key.serialize_pem()).expect("write");
     std::fs::write(dir.join("ca.crt"), ca_cert.pem()).expect("write");
     std::fs::write(dir.join("server.crt"), server.pem()).expect("write");
     std::fs::write(dir.join("server.key"), server_key.serialize_pem()).expect("write");
@@ -183,6 +194,66 @@ fn mtls_requires_a_client_certificate_from_the_ca() {
         ),
         (true, "200".into())
     );
+}
+
+#[test]
+fn client_certificates_name_the_caller_for_access_control() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let pki = tmp.path().join("pki");
+    make_pki(&pki, "mtls");
+    let p = |f: &str| pki.join(f).display().to_string();
+    let access = json!({
+        "repositories": {
+            "alice/**": {"policies": [{"users": ["alice"], "actions": ["read", "create"]}]},
+            "robots/**": {"policies": [{"users": ["robot"], "actions": ["read", "create"]}]}
+        }
+    });
+    let start = |mtls: serde_json::Value, root: &str| {
+        Berth::start_full(
+            &tmp.path().join(root),
+            json!({}),
+            json!({"tls": {"cert": p("server.crt"), "key": p("server.key"), "cacert": p("ca.crt")},
+                   "auth": {"mtls": mtls}, "accessControl": access}),
+            &[],
+        )
+    };
+    let post = |b: &Berth, who: &str, repo: &str| {
+        curl(
+            &[
+                "-X",
+                "POST",
+                "--cacert",
+                &p("ca.crt"),
+                "--cert",
+                &p(&format!("{who}.cert")),
+                "--key",
+                &p(&format!("{who}.key")),
+            ],
+            &format!("https://{}/v2/{repo}/blobs/uploads/", b.addr),
+        )
+        .1
+    };
+
+    // The Common Name by default.
+    let b = start(json!({}), "cn");
+    assert_eq!(post(&b, "client", "alice/app"), "202");
+    assert_eq!(post(&b, "bob", "alice/app"), "403");
+    assert_eq!(post(&b, "client", "robots/app"), "403");
+    drop(b);
+
+    // A URI SAN through a pattern, falling back to the Common Name.
+    let b = start(
+        json!({"identityAttributes": ["URI", "CommonName"],
+               "uriSanPattern": "^spiffe://berth\\.test/ci/(.+)$"}),
+        "uri",
+    );
+    assert_eq!(
+        post(&b, "bob", "robots/app"),
+        "202",
+        "bob's certificate names robot"
+    );
+    assert_eq!(post(&b, "bob", "alice/app"), "403");
+    assert_eq!(post(&b, "client", "alice/app"), "202", "no URI: the CN");
 }
 
 #[test]
