@@ -98,6 +98,7 @@ pub async fn build_state_with(
     Ok(AppState {
         registry: Arc::new(registry),
         auth: None,
+        audit: None,
         access: Arc::new(std::sync::RwLock::new(
             config
                 .http
@@ -120,9 +121,12 @@ pub async fn run(
             tracing::warn!("cannot set TCP_NODELAY: {e}");
         }
     });
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Serves the API over HTTPS on `listener` until `shutdown` resolves, then
@@ -145,7 +149,7 @@ pub async fn run_tls(
     axum_server::from_tcp(listener.into_std()?)?
         .acceptor(acceptor)
         .handle(handle)
-        .serve(app(state).into_make_service())
+        .serve(app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .await
 }
 

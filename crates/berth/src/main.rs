@@ -133,6 +133,7 @@ fn serve(config: Config, config_path: Option<PathBuf>, force_reparse: bool) -> R
             .and_then(|a| a.htpasswd())
             .map(|h| h.spawn_reload());
         state.auth = auth;
+        state.audit = berth_server::api::audit::from_config(&config.log)?;
         let _config_reload =
             config_path.map(|p| berth_server::server::spawn_config_reload(p, &state));
         // Background work starts once the port is ours.

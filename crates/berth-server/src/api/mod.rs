@@ -7,6 +7,7 @@
 
 mod access_log;
 mod apikeys;
+pub mod audit;
 mod authz;
 mod blobs;
 pub mod endpoint;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// `http.auth`, when configured.
     pub auth: Option<Arc<crate::auth::Auth>>,
+    /// `log.audit`, when configured.
+    pub audit: Option<Arc<audit::AuditLog>>,
     /// `http.accessControl`, swapped when the config file changes.
     pub access: Arc<std::sync::RwLock<Option<Arc<crate::auth::access::AccessControl>>>>,
 }
@@ -78,6 +81,10 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             authenticate,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit::record,
+        ))
         .with_state(state)
         .layer(axum::middleware::from_fn(access_log::log_request))
 }
@@ -110,8 +117,11 @@ async fn authenticate(
         .map(Vec::as_slice);
     match auth.authenticate(req.headers(), peer_cert).await {
         Ok(login) => {
+            let subject = audit::AuditSubject(login.identity.name().to_string());
             req.extensions_mut().insert(login);
-            next.run(req).await
+            let mut resp = next.run(req).await;
+            resp.extensions_mut().insert(subject);
+            resp
         }
         // No credentials where some repositories are open to anonymous
         // callers, or where a token must be asked for with the scope of

@@ -282,6 +282,10 @@ pub struct LogConfig {
     /// `text` or `json` (Berth's own key; default text).
     #[serde(default)]
     pub format: LogFormat,
+    /// A file to append the audit log to: one JSON line per mutating
+    /// request (default: none).
+    #[serde(default)]
+    pub audit: Option<PathBuf>,
 }
 
 impl Default for LogConfig {
@@ -290,6 +294,7 @@ impl Default for LogConfig {
             level: default_level(),
             output: None,
             format: LogFormat::Text,
+            audit: None,
         }
     }
 }
@@ -366,7 +371,6 @@ const NOT_YET: &[&str] = &[
     "http.allowOrigin",
     "http.readTimeout",
     "http.writeTimeout",
-    "log.audit",
 ];
 
 pub(super) fn refuse_unimplemented(value: &mut serde_json::Value) -> Result<(), ConfigError> {

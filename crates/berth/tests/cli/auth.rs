@@ -339,3 +339,81 @@ fn access_control_policy_matrix_and_live_reload() {
     assert_eq!(get(bob, "/v2/team/app/manifests/v1"), 200);
     assert_eq!(del(carol), 202);
 }
+
+#[test]
+fn audit_log_records_every_mutating_request() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let htpasswd = tmp.path().join("htpasswd");
+    std::fs::write(&htpasswd, line("alice", "wonderland")).expect("write");
+    let audit = tmp.path().join("audit.log");
+    // The audit file is a `log` key: start_full writes `storage` and
+    // `http`, so add `log` to its config and restart from it.
+    let root = tmp.path().join("root");
+    let b = Berth::start_full(
+        &root,
+        json!({}),
+        json!({"auth": {"htpasswd": {"path": htpasswd}}}),
+        &[],
+    );
+    drop(b);
+    let config = root.with_extension("json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).expect("read")).expect("json");
+    cfg["log"] = json!({"audit": audit});
+    std::fs::write(&config, cfg.to_string()).expect("write");
+    let b = Berth::start_config(&config);
+
+    let c = reqwest::blocking::Client::new();
+    let r = c
+        .post(b.url("/v2/team/app/blobs/uploads/"))
+        .basic_auth("alice", Some("wonderland"))
+        .send()
+        .expect("post");
+    assert_eq!(r.status(), 202);
+    let r = c
+        .delete(b.url("/v2/team/app/manifests/v9?x=1"))
+        .basic_auth("alice", Some("wonderland"))
+        .send()
+        .expect("delete");
+    assert_eq!(r.status(), 404);
+    let r = c
+        .post(b.url("/v2/team/app/blobs/uploads/"))
+        .basic_auth("mallory", Some("guess"))
+        .send()
+        .expect("post");
+    assert_eq!(r.status(), 401);
+    let r = c
+        .get(b.url("/v2/team/app/tags/list"))
+        .basic_auth("alice", Some("wonderland"))
+        .send()
+        .expect("get");
+    assert!(r.status().is_success(), "a read, which is not audited");
+
+    let text = std::fs::read_to_string(&audit).expect("audit log");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let want = [
+        ("alice", "POST", "/v2/team/app/blobs/uploads/", 202),
+        ("alice", "DELETE", "/v2/team/app/manifests/v9?x=1", 404),
+        ("", "POST", "/v2/team/app/blobs/uploads/", 401),
+    ];
+    for (entry, (subject, action, object, status)) in lines.iter().zip(want) {
+        assert_eq!(entry["subject"], subject, "{entry}");
+        assert_eq!(entry["action"], action, "{entry}");
+        assert_eq!(entry["object"], object, "{entry}");
+        assert_eq!(entry["status"], status, "{entry}");
+        assert!(
+            entry["clientIP"]
+                .as_str()
+                .is_some_and(|ip| ip.starts_with("127.0.0.1:")),
+            "{entry}"
+        );
+        assert!(
+            entry["time"].as_str().is_some_and(|t| t.len() >= 20),
+            "{entry}"
+        );
+    }
+}

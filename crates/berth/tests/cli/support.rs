@@ -59,9 +59,19 @@ impl Berth {
             json!({"storage": storage_obj, "http": http_obj}).to_string(),
         )
         .expect("write config");
+        Self::start_config_args(&config, args)
+    }
+
+    /// Starts the server on a config file written by the caller (whose
+    /// `http.port` should be "0").
+    pub fn start_config(config: &Path) -> Self {
+        Self::start_config_args(config, &[])
+    }
+
+    fn start_config_args(config: &Path, args: &[&str]) -> Self {
         let mut child = berth()
             .arg("serve")
-            .arg(&config)
+            .arg(config)
             .args(args)
             .env("NO_COLOR", "1")
             .stderr(Stdio::piped())
