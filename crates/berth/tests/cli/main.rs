@@ -10,6 +10,7 @@ mod clients;
 mod config;
 mod ldap;
 mod lifecycle;
+mod matrix;
 mod scrub;
 mod slapd;
 mod support;
