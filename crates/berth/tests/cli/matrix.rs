@@ -19,6 +19,17 @@ enum Action {
     Delete,
 }
 
+/// A route to call: name, method, path, body, the action it needs, and
+/// its status when allowed.
+type Route = (
+    &'static str,
+    &'static str,
+    String,
+    Option<Vec<u8>>,
+    Action,
+    u16,
+);
+
 const REPOS: [&str; 4] = ["public/app", "team/app", "secret/app", "other/app"];
 
 fn rules() -> Value {
@@ -209,7 +220,7 @@ fn every_route_for_every_caller_and_repository() {
     for caller in &callers {
         for repo in REPOS {
             // (route, method, path, body, action needed, status when allowed)
-            let routes: Vec<(&str, &str, String, Option<Vec<u8>>, Action, u16)> = vec![
+            let routes: Vec<Route> = vec![
                 (
                     "tags",
                     "GET",
