@@ -220,6 +220,16 @@ impl Auth {
         headers: &HeaderMap,
         peer_cert: Option<&[u8]>,
     ) -> Result<Login, AuthFailure> {
+        // Two credentials at once: which one would an intermediary have
+        // checked? Refuse rather than guess.
+        if headers
+            .get_all(http::header::AUTHORIZATION)
+            .iter()
+            .nth(1)
+            .is_some()
+        {
+            return Err(AuthFailure::Rejected);
+        }
         let header_methods = self.htpasswd.is_some()
             || self.bearer.is_some()
             || self.ldap().is_some()

@@ -168,15 +168,52 @@ fn token_claims_are_checked() {
         parts[1] = b64.encode(claims.to_string());
         parts.join(".")
     };
-    for (what, token) in [
-        ("expired", expired.as_str()),
-        ("other audience", other_aud.as_str()),
-        ("foreign key", foreign.as_str()),
-        ("forged claims", forged.as_str()),
-        ("garbage", "not-a-jwt"),
+    // Algorithm confusion: "none", and HS256 keyed with the public
+    // certificate.
+    let b64 = |v: &serde_json::Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let claims_part = good.split('.').nth(1).expect("claims").to_string();
+    let alg_none = format!(
+        "{}.{claims_part}.",
+        b64(&json!({"alg": "none", "typ": "JWT"}))
+    );
+    let hs256 = {
+        let pem = std::fs::read(&signer.cert).expect("cert");
+        let claims: serde_json::Value = {
+            use base64::Engine;
+            serde_json::from_slice(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(&claims_part)
+                    .expect("b64"),
+            )
+            .expect("claims")
+        };
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(&pem).expect("secret"),
+        )
+        .expect("hs256")
+    };
+    // Each is sent to the repository its claims name, where a valid
+    // token would get through (404: no such repository).
+    for (what, token, repo) in [
+        ("alg none", alg_none.as_str(), "app"),
+        ("hs256 with the certificate", hs256.as_str(), "app"),
+        ("expired", expired.as_str(), "app"),
+        ("other audience", other_aud.as_str(), "app"),
+        ("foreign key", foreign.as_str(), "app"),
+        ("forged claims", forged.as_str(), "other"),
+        ("garbage", "not-a-jwt", "app"),
     ] {
-        let r = get(&b.url("/v2/other/tags/list"), Some(token));
+        let r = get(&b.url(&format!("/v2/{repo}/tags/list")), Some(token));
         assert_eq!(r.status(), 401, "{what}");
         assert!(challenge(&r).starts_with("Bearer realm="), "{what}");
+        assert!(
+            !challenge(&r).contains("insufficient_scope"),
+            "{what}: refused as a token, not for its scope"
+        );
     }
 }

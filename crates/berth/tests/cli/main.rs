@@ -3,6 +3,7 @@
 
 #![allow(unreachable_pub)]
 
+mod abuse;
 mod apikeys;
 mod auth;
 mod bearer;
