@@ -179,14 +179,7 @@ fn serves_a_layout_that_skopeo_wrote() {
 
 #[test]
 fn oras_pushes_an_artifact_with_a_subject_and_referrers_list_it() {
-    let python = std::env::var("BERTH_TEST_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| workspace().join(".venv/bin/python"));
-    assert!(
-        python.exists(),
-        "{} is missing: the README's test command creates it with oras-py",
-        python.display()
-    );
+    let python = oras_python();
     let tmp = tempfile::tempdir().expect("tmp");
     let b = Berth::start(&tmp.path().join("root"));
     let out = Command::new(&python)

@@ -241,3 +241,16 @@ pub fn skopeo_policy(dir: &Path) -> std::path::PathBuf {
     std::fs::write(&p, r#"{"default":[{"type":"insecureAcceptAnything"}]}"#).expect("policy");
     p
 }
+
+/// The Python with oras-py that the README's test command sets up.
+pub fn oras_python() -> PathBuf {
+    let python = std::env::var("BERTH_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace().join(".venv/bin/python"));
+    assert!(
+        python.exists(),
+        "{} is missing: the README's test command creates it with oras-py",
+        python.display()
+    );
+    python
+}

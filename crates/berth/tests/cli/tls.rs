@@ -197,6 +197,40 @@ fn mtls_requires_a_client_certificate_from_the_ca() {
 }
 
 #[test]
+fn oras_over_https_with_a_test_ca_and_basic_auth() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let pki = tmp.path().join("pki");
+    make_pki(&pki, "oras");
+    let p = |f: &str| pki.join(f).display().to_string();
+    let htpasswd = tmp.path().join("htpasswd");
+    std::fs::write(
+        &htpasswd,
+        format!("alice:{}\n", bcrypt::hash("alice-pw", 4).expect("bcrypt")),
+    )
+    .expect("htpasswd");
+    let b = Berth::start_full(
+        &tmp.path().join("root"),
+        json!({}),
+        json!({"tls": {"cert": p("server.crt"), "key": p("server.key")},
+               "auth": {"htpasswd": {"path": htpasswd}}}),
+        &[],
+    );
+    let out = Command::new(oras_python())
+        .arg(workspace().join("tests/clients/oras_https.py"))
+        .arg(&b.addr)
+        .arg(p("ca.crt"))
+        .args(["alice", "alice-pw"])
+        .output()
+        .expect("run oras script");
+    assert!(
+        out.status.success(),
+        "oras-py over HTTPS failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn client_certificates_name_the_caller_for_access_control() {
     let tmp = tempfile::tempdir().expect("tmp");
     let pki = tmp.path().join("pki");
