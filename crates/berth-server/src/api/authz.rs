@@ -122,10 +122,13 @@ impl Caller {
         }
     }
 
-    /// The base and discovery routes: anyone let in by authentication,
-    /// except that a bearer registry first asks for a token.
+    /// The base and discovery routes: an anonymous caller is challenged
+    /// even where some repositories are open to it, because clients ping
+    /// `/v2/` to learn whether and how to send their credentials (a client
+    /// told 200 would push without them); one without credentials goes on
+    /// anonymously after the challenge.
     fn require_login(&self) -> Result<(), ApiError> {
-        if self.uses_bearer() && self.identity == Identity::Anonymous {
+        if self.auth.is_some() && self.identity == Identity::Anonymous {
             Err(self.deny(None))
         } else {
             Ok(())

@@ -255,6 +255,11 @@ impl Auth {
                 .ok_or(AuthFailure::Rejected);
         }
         let (user, password) = basic_credentials(value).ok_or(AuthFailure::Rejected)?;
+        // Empty Basic credentials are what clients without any send after a
+        // Basic challenge (containers/image does): no credentials at all.
+        if user.is_empty() && password.is_empty() {
+            return Err(AuthFailure::Missing);
+        }
         if let Some(keys) = &self.apikeys
             && password.starts_with(apikeys::PREFIX)
         {

@@ -174,6 +174,8 @@ fn escapes_and_spoofing_are_refused() {
     // Odd Basic values.
     for value in [
         format!("Basic {}", basic("root", "")),
+        // Empty credentials count as none: anonymous, who may not read.
+        format!("Basic {}", basic("", "")),
         format!("Basic {}", basic("", "root-pw")),
         format!("Basic {}", basic("root:root-pw", "x")),
         "Basic".to_string(),

@@ -417,3 +417,57 @@ fn audit_log_records_every_mutating_request() {
         );
     }
 }
+
+#[test]
+fn skopeo_logs_in_where_anonymous_callers_may_read() {
+    // With anonymous read allowed, a client that pings /v2/ must still be
+    // told to authenticate, or it would push without its credentials.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let htpasswd = tmp.path().join("htpasswd");
+    std::fs::write(&htpasswd, line("alice", "wonderland")).expect("write");
+    let access = json!({"repositories": {"**": {
+        "anonymousPolicy": ["read"],
+        "policies": [{"users": ["alice"], "actions": ["read", "create", "update"]}]}}});
+    let b = Berth::start_full(
+        &tmp.path().join("root"),
+        json!({}),
+        json!({"auth": {"htpasswd": {"path": htpasswd}}, "accessControl": access}),
+        &[],
+    );
+    let src = tmp.path().join("src");
+    write_layout(&src, "v1", &["amd64"]);
+    let policy = skopeo_policy(tmp.path());
+    let out = Command::new("skopeo")
+        .arg("--policy")
+        .arg(&policy)
+        .args([
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            "alice:wonderland",
+        ])
+        .arg(format!("oci:{}:v1", src.display()))
+        .arg(format!("docker://{}/open/app:v1", b.addr))
+        .output()
+        .expect("skopeo");
+    assert!(
+        out.status.success(),
+        "push with credentials: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // And an anonymous pull works.
+    let back = tmp.path().join("back");
+    let out = Command::new("skopeo")
+        .arg("--policy")
+        .arg(&policy)
+        .args(["copy", "--src-tls-verify=false"])
+        .arg(format!("docker://{}/open/app:v1", b.addr))
+        .arg(format!("oci:{}:v1", back.display()))
+        .output()
+        .expect("skopeo");
+    assert!(
+        out.status.success(),
+        "anonymous pull: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -414,6 +414,22 @@ fn every_route_for_every_caller_and_repository() {
             checked += 1;
         }
 
+        // The base route challenges anyone without credentials, even where
+        // anonymous reads are allowed: clients ping it to learn how to log in.
+        let mut req = c.get(b.url("/v2/"));
+        if let Some((u, p)) = &caller.creds {
+            req = req.basic_auth(u, Some(p));
+        }
+        let got = req.send().expect("base").status().as_u16();
+        let want = if caller.bad_login || caller.creds.is_none() {
+            401
+        } else {
+            200
+        };
+        if got != want {
+            failures.push(format!("{} base: got {got}, want {want}", caller.name));
+        }
+
         // The catalog lists what the caller may read.
         let mut req = c.get(b.url("/v2/_catalog"));
         if let Some((u, p)) = &caller.creds {
