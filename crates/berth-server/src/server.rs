@@ -228,13 +228,13 @@ pub fn spawn_config_reload(
             match Config::load(&path) {
                 Ok(c) => {
                     if let Some(auth) = &state.auth
-                        && let Err(e) = auth.reload_ldap(&c.http)
+                        && let Err(e) = auth.reload(&c.http)
                     {
                         tracing::warn!(path = %path.display(), "config changed but is invalid, keeping the running rules: {e}");
                         continue;
                     }
                     state.set_access_control(c.http.access_control.map(AccessControl::new));
-                    tracing::info!(path = %path.display(), "config changed: access control and LDAP settings reloaded");
+                    tracing::info!(path = %path.display(), "config changed: access control, htpasswd and LDAP settings reloaded");
                 }
                 Err(e) => {
                     tracing::warn!(path = %path.display(), "config changed but is invalid, keeping the running rules: {e}")

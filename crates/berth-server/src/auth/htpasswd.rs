@@ -17,7 +17,8 @@ const RELOAD_CHECK: Duration = Duration::from_secs(2);
 const MAX_REMEMBERED: usize = 10_000;
 
 pub struct Htpasswd {
-    path: PathBuf,
+    /// Swapped when the config file names another file.
+    path: RwLock<PathBuf>,
     /// A real bcrypt hash checked for unknown users, so a miss costs what
     /// a hit costs.
     dummy: String,
@@ -57,10 +58,35 @@ impl Htpasswd {
         Ok(Self {
             dummy: bcrypt::hash("berth-unknown-user", bcrypt::DEFAULT_COST)
                 .map_err(|e| format!("http.auth.htpasswd: {e}"))?,
-            path: path.to_path_buf(),
+            path: RwLock::new(path.to_path_buf()),
             users: RwLock::new(parse(path)?),
             verified: RwLock::new(HashSet::new()),
         })
+    }
+
+    fn path(&self) -> PathBuf {
+        self.path.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn install(&self, users: HashMap<String, String>) {
+        *self.users.write().unwrap_or_else(|p| p.into_inner()) = users;
+        self.verified
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// Serves the users of another file from now on (the config file's
+    /// `htpasswd.path` changed); an unreadable file changes nothing.
+    pub fn switch_to(&self, path: &Path) -> Result<(), String> {
+        if self.path() == path {
+            return Ok(());
+        }
+        let users = parse(path)?;
+        self.install(users);
+        *self.path.write().unwrap_or_else(|p| p.into_inner()) = path.to_path_buf();
+        tracing::info!(path = %path.display(), "htpasswd: now serving this file");
+        Ok(())
     }
 
     fn remembered_key(user: &str, password: &str, hash: &str) -> [u8; 32] {
@@ -112,22 +138,26 @@ impl Htpasswd {
     pub fn spawn_reload(self: std::sync::Arc<Self>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-            let mut seen: Option<SystemTime> = mtime(&self.path);
+            let mut watched = self.path();
+            let mut seen: Option<SystemTime> = mtime(&watched);
             loop {
                 tokio::time::sleep(RELOAD_CHECK).await;
-                let now = mtime(&self.path);
+                let path = self.path();
+                if path != watched {
+                    // switch_to has just read the new file.
+                    seen = mtime(&path);
+                    watched = path;
+                    continue;
+                }
+                let now = mtime(&path);
                 if now == seen {
                     continue;
                 }
                 seen = now;
-                match parse(&self.path) {
+                match parse(&path) {
                     Ok(users) => {
                         let n = users.len();
-                        *self.users.write().unwrap_or_else(|p| p.into_inner()) = users;
-                        self.verified
-                            .write()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .clear();
+                        self.install(users);
                         tracing::info!(users = n, "htpasswd file changed, reloaded");
                     }
                     Err(e) => {

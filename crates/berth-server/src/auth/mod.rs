@@ -172,9 +172,29 @@ impl Auth {
         }
     }
 
-    /// Puts the `ldap` section of a changed config file in force.
-    pub fn reload_ldap(&self, http: &HttpConfig) -> Result<(), String> {
+    /// Puts a changed config file's `htpasswd.path` and `ldap` section in
+    /// force; nothing changes if either is unusable. Adding or removing an
+    /// authentication method, or changing bearer, API key or mTLS
+    /// settings, takes a restart (logged).
+    pub fn reload(&self, http: &HttpConfig) -> Result<(), String> {
         let ldap = Self::ldap_from(http)?;
+        let htpasswd_path = http
+            .auth
+            .as_ref()
+            .and_then(|a| a.htpasswd.as_ref())
+            .map(|h| h.path.clone());
+        match (&self.htpasswd, &htpasswd_path) {
+            (Some(h), Some(path)) => h.switch_to(path)?,
+            (None, None) => {}
+            _ => tracing::warn!(
+                "http.auth.htpasswd: adding or removing it takes effect at the next restart"
+            ),
+        }
+        let had_ldap = self.ldap().is_some();
+        if had_ldap != ldap.is_some() && self.htpasswd.is_none() && self.bearer.is_none() {
+            tracing::warn!("http.auth.ldap: the only login method; kept as it was until restart");
+            return Ok(());
+        }
         *self.ldap.write().unwrap_or_else(|p| p.into_inner()) = ldap;
         Ok(())
     }

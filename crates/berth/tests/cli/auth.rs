@@ -110,6 +110,30 @@ fn htpasswd_guards_every_v2_route_and_reloads() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(ok, "bob was let in after the reload");
+
+    // The config file names another htpasswd file: its users replace the
+    // old ones without a restart.
+    let other = tmp.path().join("htpasswd-2");
+    std::fs::write(&other, line("carol", "singer")).expect("write");
+    let config = tmp.path().join("root").with_extension("json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).expect("read")).expect("json");
+    cfg["http"]["auth"]["htpasswd"]["path"] = json!(other);
+    std::fs::write(&config, cfg.to_string()).expect("write");
+    let mut switched = false;
+    for _ in 0..100 {
+        if status(&client, &url, Some(("carol", "singer"))).status() == 200 {
+            switched = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(switched, "carol was let in after the config edit");
+    assert_eq!(
+        status(&client, &url, Some(("alice", "wonderland"))).status(),
+        401,
+        "the old file's users are gone"
+    );
 }
 
 #[test]
