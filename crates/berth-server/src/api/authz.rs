@@ -96,17 +96,23 @@ impl Caller {
     }
 
     /// 401 with the challenge for a caller who could still log in (or get
-    /// a token with `scope`), 403 `DENIED` for one who has.
+    /// a token with `scope`), 403 `DENIED` for one who has (with the
+    /// challenge for `scope` when the caller holds a token).
     fn deny(&self, scope: Option<&str>) -> ApiError {
         match (&self.identity, &self.auth) {
             (Identity::Anonymous, Some(auth)) => {
                 ApiError::new(ErrorCode::Unauthorized, "authentication required")
                     .with_header(header::WWW_AUTHENTICATE, &auth.challenge(scope, false))
             }
-            (Identity::Token(_), Some(auth)) => {
-                ApiError::new(ErrorCode::Unauthorized, "insufficient scope")
-                    .with_header(header::WWW_AUTHENTICATE, &auth.challenge(scope, true))
-            }
+            // RFC 6750 §3.1: a token without the scope gets 403 with the
+            // scope to ask for (oras-py fetches a new token on exactly
+            // that; clients that ask for push and pull up front never see
+            // it).
+            (Identity::Token(_), Some(auth)) => ApiError::new(
+                ErrorCode::Denied,
+                "the token does not grant this; ask for the scope in the challenge",
+            )
+            .with_header(header::WWW_AUTHENTICATE, &auth.challenge(scope, true)),
             _ => ApiError::new(
                 ErrorCode::Denied,
                 "requested access to the resource is denied",

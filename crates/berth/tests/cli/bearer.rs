@@ -109,6 +109,20 @@ fn bearer_tokens_from_a_token_server() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(layout_blobs(&back), layout_blobs(&src));
+
+    // oras-py's token backend does the same flow.
+    let out = Command::new(oras_python())
+        .arg(workspace().join("tests/clients/oras_auth.py"))
+        .arg(&b.addr)
+        .args(["-", "alice", "wonderland", "token"])
+        .output()
+        .expect("run oras script");
+    assert!(
+        out.status.success(),
+        "oras-py token flow failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -130,10 +144,10 @@ fn token_claims_are_checked() {
     assert_eq!(get(&tags, Some(&good)).status(), 404);
     assert_eq!(get(&b.url("/v2/"), Some(&good)).status(), 200);
 
-    // It grants nothing else: another repository, or a push, asks for a
-    // token with the missing scope.
+    // It grants nothing else: another repository, or a push, is 403 with
+    // a challenge naming the missing scope (RFC 6750 insufficient_scope).
     let r = get(&b.url("/v2/other/tags/list"), Some(&good));
-    assert_eq!(r.status(), 401);
+    assert_eq!(r.status(), 403);
     assert!(
         challenge(&r).ends_with(",scope=\"repository:other:pull\",error=\"insufficient_scope\""),
         "{}",
@@ -144,7 +158,7 @@ fn token_claims_are_checked() {
         .bearer_auth(&good)
         .send()
         .expect("post");
-    assert_eq!(r.status(), 401);
+    assert_eq!(r.status(), 403);
     assert!(challenge(&r).contains("scope=\"repository:app:pull,push\""));
     let r = get(&b.url("/v2/_catalog"), Some(&good));
     assert_eq!(r.status(), 200, "catalog without its scope is filtered");

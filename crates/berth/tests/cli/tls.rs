@@ -216,10 +216,10 @@ fn oras_over_https_with_a_test_ca_and_basic_auth() {
         &[],
     );
     let out = Command::new(oras_python())
-        .arg(workspace().join("tests/clients/oras_https.py"))
+        .arg(workspace().join("tests/clients/oras_auth.py"))
         .arg(&b.addr)
         .arg(p("ca.crt"))
-        .args(["alice", "alice-pw"])
+        .args(["alice", "alice-pw", "basic"])
         .output()
         .expect("run oras script");
     assert!(

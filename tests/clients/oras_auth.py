@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""HTTPS + Basic auth interop check for Berth using oras-py.
+"""Authentication interop check for Berth using oras-py.
 
-Usage:  python3 oras_https.py HOST:PORT CA_PEM USER PASSWORD
+Usage:  python3 oras_auth.py HOST:PORT CA_PEM|- USER PASSWORD basic|token
 
-Pushes a random artifact to HOST:PORT/secure/demo:v1 over HTTPS, trusting
-only CA_PEM, logged in as USER; pulls it back and compares the bytes; then
-checks that a wrong password is refused. Prints "PASS ..." and exits 0, or
-prints the failure and exits 1.
+Pushes a random artifact to HOST:PORT/secure/demo:v1 logged in as USER,
+over HTTPS trusting only CA_PEM (or plain HTTP with "-"), with oras-py's
+"basic" backend (Basic credentials) or its "token" backend (the Docker
+token flow: the credentials go to the realm of the Bearer challenge);
+pulls it back and compares the bytes; then checks that a wrong password is
+refused. Prints "PASS ..." and exits 0, or prints the failure and exits 1.
 """
 import os
 import sys
@@ -16,16 +18,21 @@ import traceback
 import oras.client
 
 
+BACKEND = "basic"
+
+
 def client(host, ca, user, password):
-    # The "basic" backend sends the credentials; the default "token" one
-    # would treat the Basic realm as a token server URL.
-    c = oras.client.OrasClient(hostname=host, tls_verify=ca, auth_backend="basic")
+    if ca == "-":
+        c = oras.client.OrasClient(hostname=host, insecure=True, auth_backend=BACKEND)
+    else:
+        c = oras.client.OrasClient(hostname=host, tls_verify=ca, auth_backend=BACKEND)
     c.auth.set_basic_auth(user, password)
     return c
 
 
 def main():
-    host, ca, user, password = sys.argv[1:5]
+    global BACKEND
+    host, ca, user, password, BACKEND = sys.argv[1:6]
     target = f"{host}/secure/demo:v1"
     with tempfile.TemporaryDirectory() as tmp:
         data = os.urandom(4096)
@@ -53,7 +60,7 @@ def main():
         except Exception:
             refused = True
         assert refused, "a wrong password was accepted"
-    print(f"PASS oras-py over HTTPS with Basic auth against {host}")
+    print(f"PASS oras-py ({BACKEND} auth, CA {ca}) against {host}")
 
 
 if __name__ == "__main__":
