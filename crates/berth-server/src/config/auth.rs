@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::ConfigError;
+
 /// `http.auth`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -28,6 +30,33 @@ pub struct AuthConfig {
     /// Seconds a failed login waits before it is answered (default 0).
     #[serde(default)]
     pub fail_delay: u64,
+}
+
+impl AuthConfig {
+    /// What can be checked without reading files; `has_client_ca`: whether
+    /// `http.tls.cacert` is set.
+    pub(super) fn check(&self, has_client_ca: bool) -> Result<(), ConfigError> {
+        if self.mtls.is_some() && !has_client_ca {
+            return Err(ConfigError::key(
+                "http.auth.mtls",
+                "needs http.tls.cacert, the CA of client certificates",
+            ));
+        }
+        if self.apikey && self.htpasswd.is_none() && self.ldap.is_none() {
+            return Err(ConfigError::key(
+                "http.auth.apikey",
+                "needs htpasswd or ldap, for users to log in and make keys",
+            ));
+        }
+        if let Some(m) = &self.mtls {
+            // Its errors read "key: message".
+            crate::auth::mtls::MtlsIdentity::new(m).map_err(|e| match e.split_once(": ") {
+                Some((key, message)) => ConfigError::key(key, message),
+                None => ConfigError::key("http.auth.mtls", e),
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// `http.auth.htpasswd`.

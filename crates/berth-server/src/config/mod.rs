@@ -172,6 +172,9 @@ impl Config {
         if let Some(a) = &self.http.access_control {
             a.check()?;
         }
+        if let Some(a) = &self.http.auth {
+            a.check(self.http.tls.as_ref().is_some_and(|t| t.cacert.is_some()))?;
+        }
         if let Some(r) = &self.storage.retention {
             r.check("storage.retention")?;
         }

@@ -158,6 +158,19 @@ fn refused_auth_settings_are_named() {
             "http.auth.bearer.cert: /nonexistent.pem:",
         ),
         (
+            json!({"auth": {"mtls": {}}}),
+            "http.auth.mtls: needs http.tls.cacert",
+        ),
+        (
+            json!({"auth": {"apikey": true}}),
+            "http.auth.apikey: needs htpasswd or ldap",
+        ),
+        (
+            json!({"tls": {"cert": "/c", "key": "/k", "cacert": "/ca"},
+                   "auth": {"mtls": {"identityAttributes": ["Serial"]}}}),
+            "http.auth.mtls.identityAttributes: \"Serial\" is not one of",
+        ),
+        (
             json!({"auth": {"htpasswd": {"path": "/nonexistent/htpasswd"}}}),
             "http.auth.htpasswd.path: cannot read",
         ),
