@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::slapd::{ADMIN_DN, ADMIN_PW, SUFFIX, Slapd};
+use crate::slapd::{ADMIN_DN, ADMIN_PW, SUFFIX, Slapd, SlapdTls};
 use crate::support::*;
 
 fn directory() -> String {
@@ -159,4 +159,76 @@ fn ldap_logins_and_groups_against_slapd() {
     drop(slapd);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(base("carol", "x"), 401);
+}
+
+#[test]
+fn ldap_over_tls_with_a_test_ca() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let pki = tmp.path().join("pki");
+    crate::tls::make_pki(&pki, "ldap");
+    let slapd = Slapd::start_with(
+        tmp.path(),
+        &directory(),
+        Some(SlapdTls {
+            ca: &pki.join("ca.crt"),
+            cert: &pki.join("server.crt"),
+            key: &pki.join("server.key"),
+        }),
+    );
+    let tls_port = slapd.tls_port.expect("ldaps port");
+    let base = json!({
+        "address": "127.0.0.1", "baseDN": format!("ou=people,{SUFFIX}"),
+        "userAttribute": "uid", "userGroupAttribute": "memberOf",
+    });
+    let with = |extra: serde_json::Value| {
+        let mut l = base.clone();
+        if let (Some(o), serde_json::Value::Object(e)) = (l.as_object_mut(), extra) {
+            o.extend(e);
+        }
+        l
+    };
+    let ca = pki.join("ca.crt");
+    let cases = [
+        (
+            "ldaps with caCert",
+            with(json!({"port": tls_port, "caCert": ca})),
+            200,
+        ),
+        (
+            "StartTLS with caCert",
+            with(json!({"port": slapd.port, "startTLS": true, "caCert": ca})),
+            200,
+        ),
+        (
+            "ldaps, certificate not trusted",
+            with(json!({"port": tls_port})),
+            401,
+        ),
+        (
+            "ldaps, skipVerify",
+            with(json!({"port": tls_port, "skipVerify": true})),
+            200,
+        ),
+        (
+            "StartTLS, certificate not trusted",
+            with(json!({"port": slapd.port, "startTLS": true})),
+            401,
+        ),
+    ];
+    for (i, (what, ldap, want)) in cases.into_iter().enumerate() {
+        let b = Berth::start_full(
+            &tmp.path().join(format!("root{i}")),
+            json!({}),
+            json!({"auth": {"ldap": ldap}}),
+            &[],
+        );
+        let got = reqwest::blocking::Client::new()
+            .get(b.url("/v2/"))
+            .basic_auth("alice", Some("alice-pw"))
+            .send()
+            .expect("get")
+            .status()
+            .as_u16();
+        assert_eq!(got, want, "{what}");
+    }
 }

@@ -13,7 +13,17 @@ pub const ADMIN_PW: &str = "admin-secret";
 
 pub struct Slapd {
     child: Child,
+    /// `ldap://` (StartTLS too when started with TLS).
     pub port: u16,
+    /// `ldaps://`, when started with TLS.
+    pub tls_port: Option<u16>,
+}
+
+/// PEM files for slapd's TLS: its CA, certificate and key.
+pub struct SlapdTls<'a> {
+    pub ca: &'a Path,
+    pub cert: &'a Path,
+    pub key: &'a Path,
 }
 
 fn free_port() -> u16 {
@@ -26,6 +36,23 @@ fn free_port() -> u16 {
 impl Slapd {
     /// Starts slapd under `dir` and loads `ldif` into it.
     pub fn start(dir: &Path, ldif: &str) -> Self {
+        Self::start_with(dir, ldif, None)
+    }
+
+    /// Like [`Slapd::start`], and with `tls` also serving `ldaps://` and
+    /// StartTLS.
+    pub fn start_with(dir: &Path, ldif: &str, tls: Option<SlapdTls<'_>>) -> Self {
+        let tls_conf = tls
+            .as_ref()
+            .map(|t| {
+                format!(
+                    "TLSCACertificateFile {}\nTLSCertificateFile {}\nTLSCertificateKeyFile {}\n",
+                    t.ca.display(),
+                    t.cert.display(),
+                    t.key.display()
+                )
+            })
+            .unwrap_or_default();
         let db = dir.join("db");
         std::fs::create_dir_all(&db).expect("db dir");
         let conf = dir.join("slapd.conf");
@@ -40,6 +67,7 @@ impl Slapd {
                  moduleload back_mdb\n\
                  moduleload memberof\n\
                  pidfile {dir}/slapd.pid\n\
+                 {tls_conf}\
                  database mdb\n\
                  maxsize 10485760\n\
                  suffix \"{SUFFIX}\"\n\
@@ -56,6 +84,11 @@ impl Slapd {
         // process takes it in between.
         for _ in 0..5 {
             let port = free_port();
+            let tls_port = tls.as_ref().map(|_| free_port());
+            let mut urls = format!("ldap://127.0.0.1:{port}/");
+            if let Some(p) = tls_port {
+                urls.push_str(&format!(" ldaps://127.0.0.1:{p}/"));
+            }
             let binary = if Path::new("/usr/sbin/slapd").exists() {
                 "/usr/sbin/slapd"
             } else {
@@ -64,7 +97,7 @@ impl Slapd {
             let mut child = Command::new(binary)
                 .arg("-f")
                 .arg(&conf)
-                .args(["-h", &format!("ldap://127.0.0.1:{port}/"), "-d", "0"])
+                .args(["-h", &urls, "-d", "0"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -85,7 +118,11 @@ impl Slapd {
                 let _ = child.wait();
                 continue;
             }
-            let slapd = Self { child, port };
+            let slapd = Self {
+                child,
+                port,
+                tls_port,
+            };
             slapd.modify("ldapadd", ldif);
             return slapd;
         }

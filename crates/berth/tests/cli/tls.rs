@@ -12,7 +12,7 @@ use crate::support::*;
 /// A CA and a server certificate for 127.0.0.1 it signed, plus client
 /// certificates from the same CA, written as PEM files: `client.*` (CN
 /// "alice") and `bob.*` (CN "bob", URI SAN `spiffe://berth.test/ci/robot`).
-fn make_pki(dir: &Path, name: &str) {
+pub fn make_pki(dir: &Path, name: &str) {
     let ca_key = rcgen::KeyPair::generate().expect("key");
     let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
     ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
