@@ -63,7 +63,10 @@ impl Caller {
     /// Whether any rule applies at all: access control, or bearer tokens
     /// (whose grants are the rules).
     fn restricted(&self) -> bool {
-        self.access.is_some() || self.uses_bearer() || self.scopes.is_some()
+        self.access.is_some()
+            || self.uses_bearer()
+            || self.scopes.is_some()
+            || (self.auth.is_some() && self.identity == Identity::Anonymous)
     }
 
     pub(crate) fn may(&self, repo: &RepoName, action: Action) -> bool {
@@ -74,9 +77,10 @@ impl Caller {
         }
         match &self.identity {
             Identity::Token(grant) => grant.allows_repo(repo.as_str(), action),
-            // Without a token where tokens are the way in, only what the
-            // access rules give anonymous callers.
-            Identity::Anonymous if self.uses_bearer() => self
+            // Anonymous where authentication is configured: only what the
+            // access rules give anonymous callers, never "no rules, so
+            // everything".
+            Identity::Anonymous if self.auth.is_some() => self
                 .access
                 .as_ref()
                 .is_some_and(|a| a.allowed(&self.identity, repo.as_str(), action)),

@@ -60,13 +60,16 @@ impl AppState {
 
 pub(crate) type ApiResult = Result<Response, ApiError>;
 
+/// The routes open without credentials.
+const HEALTH_PATHS: [&str; 3] = ["/livez", "/readyz", "/startupz"];
+
 /// The application router, without a socket: tests may drive it directly.
 pub fn app(state: AppState) -> Router {
     let health = || async { (StatusCode::OK, "ok") };
-    let mut router = Router::new()
-        .route("/livez", get(health))
-        .route("/readyz", get(health))
-        .route("/startupz", get(health));
+    let mut router = Router::new();
+    for path in HEALTH_PATHS {
+        router = router.route(path, get(health));
+    }
     if state.auth.as_ref().is_some_and(|a| a.apikeys().is_some()) {
         router = router.route(
             "/zot/auth/apikey",
@@ -100,8 +103,10 @@ async fn authenticate(
     let Some(auth) = &state.auth else {
         return next.run(req).await;
     };
-    let path = req.uri().path();
-    if !path.starts_with("/v2") && !path.starts_with("/zot/") {
+    // Deny by default: only the health checks are open. (Matching the
+    // raw path against "/v2" would let "/%76%32/..." through, which the
+    // router decodes to a /v2 route.)
+    if HEALTH_PATHS.contains(&req.uri().path()) {
         return next.run(req).await;
     }
     let anonymous_allowed = state

@@ -200,3 +200,51 @@ fn escapes_and_spoofing_are_refused() {
         .expect("get");
     assert_eq!(r.status(), 200);
 }
+
+#[test]
+fn an_encoded_prefix_does_not_skip_authentication() {
+    // htpasswd and no access rules: every authenticated user may do
+    // everything, so a request that slipped past authentication would be
+    // let in.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let b = Berth::start_full(
+        &tmp.path().join("root"),
+        json!({}),
+        json!({"auth": {"htpasswd": {"path": htpasswd(tmp.path())}}}),
+        &[],
+    );
+    let raw = |method: &str, path: &str| -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&b.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            b.addr
+        )
+        .expect("write");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out.lines().next().unwrap_or("").to_string()
+    };
+    for (method, path) in [
+        ("GET", "/%76%32/app/tags/list"),
+        ("POST", "/%76%32/app/blobs/uploads/"),
+        ("GET", "/%2Fv2/app/tags/list"),
+        ("GET", "/v%32/"),
+        ("GET", "//v2/app/tags/list"),
+        ("GET", "/V2/app/tags/list"),
+        ("POST", "/%7Aot/auth/apikey"),
+        ("GET", "/livez/../v2/app/tags/list"),
+        ("GET", "/v2"),
+        ("OPTIONS", "/v2/app/tags/list"),
+    ] {
+        let status = raw(method, path);
+        assert!(
+            status.starts_with("HTTP/1.1 401"),
+            "{method} {path}: {status}"
+        );
+    }
+    assert!(raw("GET", "/livez").starts_with("HTTP/1.1 200"));
+}
