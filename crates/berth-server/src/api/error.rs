@@ -127,6 +127,7 @@ impl From<RegistryError> for ApiError {
                 Self::new(ErrorCode::ManifestBlobUnknown, msg).with_detail(json!({ "digest": d }))
             }
             R::SizeInvalid(_) => Self::new(ErrorCode::SizeInvalid, msg),
+            R::TagExists(_) => Self::new(ErrorCode::Denied, msg),
             R::BodyRead(_) => Self::new(ErrorCode::BlobUploadInvalid, msg),
             R::Storage(StorageError::Conflict(m)) => Self::new(ErrorCode::NameInvalid, m),
             R::Storage(e) => Self::internal(e),

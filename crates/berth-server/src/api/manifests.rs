@@ -75,6 +75,7 @@ pub(crate) async fn put(
     reference: &Reference,
     headers: &HeaderMap,
     body: Body,
+    create_only: bool,
 ) -> ApiResult {
     let bytes = read_limited(headers, body, MAX_MANIFEST_BYTES).await?;
     let content_type = headers
@@ -82,7 +83,7 @@ pub(crate) async fn put(
         .and_then(|v| v.to_str().ok())
         .map(bare_media_type);
     let put = reg
-        .put_manifest(name, reference, content_type, &bytes)
+        .put_manifest_as(name, reference, content_type, &bytes, create_only)
         .await?;
     let mut resp = StatusCode::CREATED.into_response();
     set_header(

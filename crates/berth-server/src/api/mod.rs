@@ -219,7 +219,10 @@ async fn route(
             manifests::get(reg, &name, &reference, head).await
         }
         (Method::PUT, Endpoint::Manifest { name, reference }) => {
-            manifests::put(reg, &name, &reference, headers, body).await
+            // Authorized to create but not to update: the tag must still
+            // be new when the repository is locked.
+            let create_only = !caller.may(&name, crate::config::Action::Update);
+            manifests::put(reg, &name, &reference, headers, body, create_only).await
         }
         (Method::DELETE, Endpoint::Manifest { name, reference }) => {
             manifests::delete(reg, &name, &reference).await

@@ -32,6 +32,8 @@ pub enum RegistryError {
     ManifestBlobUnknown(Digest),
     #[error("{0}")]
     SizeInvalid(String),
+    #[error("tag {0} exists, and moving it needs the update permission")]
+    TagExists(String),
     #[error("reading the request body failed: {0}")]
     BodyRead(String),
     #[error(transparent)]

@@ -97,6 +97,22 @@ impl Registry {
         content_type: Option<&str>,
         bytes: &[u8],
     ) -> RegistryResult<PutManifest> {
+        self.put_manifest_as(repo, reference, content_type, bytes, false)
+            .await
+    }
+
+    /// [`Registry::put_manifest`] for a caller who may create tags but not
+    /// move them (`create_only`): a tag that exists by the time the
+    /// repository is locked is refused, so two pushes racing to create it
+    /// cannot both win.
+    pub async fn put_manifest_as(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        bytes: &[u8],
+        create_only: bool,
+    ) -> RegistryResult<PutManifest> {
         let manifest = Manifest::parse(bytes, content_type).map_err(|e| match e {
             ManifestError::Invalid(m) => RegistryError::ManifestInvalid(m),
             ManifestError::UnsupportedMediaType(m) => {
@@ -125,6 +141,16 @@ impl Registry {
         // manifest naming it is recorded.
         let guard = self.store(repo).lock_repo(repo).await;
         let in_step = self.in_step(&guard, repo)?;
+        if create_only
+            && let Reference::Tag(t) = reference
+            && self
+                .store(repo)
+                .read_index(repo)
+                .await?
+                .is_some_and(|i| i.find_tag(t.as_str()).is_some())
+        {
+            return Err(RegistryError::TagExists(t.to_string()));
+        }
         for d in needed {
             if self.store(repo).blob_len(repo, &d.digest).await?.is_none() {
                 return Err(RegistryError::ManifestBlobUnknown(d.digest.clone()));

@@ -383,3 +383,43 @@ async fn a_manifest_is_not_deleted_through_the_blob_route() {
     assert_error(r, 405, "UNSUPPORTED").await;
     assert_eq!(s.get("/v2/guard/manifests/v1").await.status(), 200);
 }
+
+/// A caller who may create tags but not move them: many pushes racing to
+/// create one tag, exactly one wins; the rest are refused, not silently
+/// overwriting the winner.
+#[tokio::test]
+async fn create_only_pushes_racing_for_one_tag_leave_one_winner() {
+    let s = Server::start().await;
+    let cd = s.push_blob("app", b"{}").await;
+    let repo: berth_oci::RepoName = "app".parse().expect("name");
+    let reference: berth_oci::Reference = "v1".parse().expect("reference");
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let layer = s.push_blob("app", format!("layer {i}").as_bytes()).await;
+        let m = image_manifest(
+            desc(OCI_CONFIG, &cd, 2),
+            vec![desc(OCI_LAYER, &layer, format!("layer {i}").len())],
+            None,
+        );
+        let reg = s.registry.clone();
+        let (repo, reference) = (repo.clone(), reference.clone());
+        tasks.push(tokio::spawn(async move {
+            reg.put_manifest_as(&repo, &reference, Some(OCI_MANIFEST), &m, true)
+                .await
+                .map(|p| p.digest)
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(d) => winners.push(d),
+            Err(e) => assert!(
+                matches!(e, berth_server::registry::RegistryError::TagExists(_)),
+                "{e}"
+            ),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one push creates the tag");
+    let r = s.get("/v2/app/manifests/v1").await;
+    assert_eq!(header(&r, "docker-content-digest"), winners[0].to_string());
+}
