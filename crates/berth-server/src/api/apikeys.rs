@@ -16,7 +16,7 @@ use time::format_description::well_known::Rfc3339;
 use super::AppState;
 use super::error::ApiError;
 use crate::auth::apikeys::{ApiKey, ApiKeys};
-use crate::auth::{Identity, Login};
+use crate::auth::{Identity, Login, LoginMethod};
 
 /// The largest request body accepted.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -52,17 +52,17 @@ fn bad_request(msg: impl Into<String>) -> ApiError {
 fn owner<'a>(
     state: &'a AppState,
     login: Option<&Login>,
-) -> Result<(&'a ApiKeys, String, Vec<String>), ApiError> {
+) -> Result<(&'a ApiKeys, String), ApiError> {
     let keys = state
         .auth
         .as_ref()
         .and_then(|a| a.apikeys())
         .ok_or_else(ApiError::not_found)?;
-    match login.map(|l| (&l.identity, l.api_key)) {
-        Some((Identity::User { name, groups }, false)) => Ok((keys, name.clone(), groups.clone())),
-        Some((Identity::User { .. }, true)) => Err(ApiError::new(
+    match login.map(|l| (&l.identity, l.method)) {
+        Some((Identity::User { name, .. }, LoginMethod::Password)) => Ok((keys, name.clone())),
+        Some((Identity::User { .. }, _)) => Err(ApiError::new(
             ErrorCode::Denied,
-            "API keys cannot be managed with an API key; log in with a password",
+            "API keys are managed after logging in with a password (not a key or a certificate)",
         )),
         _ => {
             let challenge = state
@@ -83,7 +83,7 @@ pub(super) async fn list(
     login: Option<Extension<Login>>,
 ) -> Response {
     let run = || -> Result<Response, ApiError> {
-        let (keys, user, _) = owner(&state, login.as_deref())?;
+        let (keys, user) = owner(&state, login.as_deref())?;
         let list: Vec<Value> = keys
             .list(&user)
             .map_err(ApiError::internal)?
@@ -113,7 +113,7 @@ pub(super) async fn create(
     body: Bytes,
 ) -> Response {
     let run = || -> Result<Response, ApiError> {
-        let (keys, user, groups) = owner(&state, login.as_deref())?;
+        let (keys, user) = owner(&state, login.as_deref())?;
         if body.len() > BODY_LIMIT {
             return Err(ApiError::too_large(BODY_LIMIT));
         }
@@ -140,7 +140,7 @@ pub(super) async fn create(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let (record, key) = keys
-            .create(&user, &groups, &req.label, &req.scopes, expires_at, ua)
+            .create(&user, &req.label, &req.scopes, expires_at, ua)
             .map_err(ApiError::internal)?;
         tracing::info!(user, uuid = %record.uuid, label = %record.label, "api key created");
         let mut body = details(&record);
@@ -161,7 +161,7 @@ pub(super) async fn delete(
     Query(q): Query<DeleteQuery>,
 ) -> Response {
     let run = || -> Result<Response, ApiError> {
-        let (keys, user, _) = owner(&state, login.as_deref())?;
+        let (keys, user) = owner(&state, login.as_deref())?;
         let id =
             q.id.filter(|i| !i.is_empty())
                 .ok_or_else(|| bad_request("the id parameter names the key to delete"))?;

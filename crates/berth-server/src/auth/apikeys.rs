@@ -6,9 +6,10 @@
 //! is stored (zot's scheme), in `<rootDirectory>/.berth/apikeys.redb`,
 //! apart from the metadata store because keys cannot be derived from
 //! storage. A key belongs to the user who made it and works only with that
-//! user name; it carries the directory groups its owner had when it was
-//! made; it may expire; `scopes`, when given, are repository globs outside
-//! which the key grants nothing; deleting it revokes it at once.
+//! user name, and only while htpasswd or LDAP still has that user (with
+//! the groups the directory gives them now); it may expire; `scopes`, when
+//! given, are repository globs outside which the key grants nothing;
+//! deleting it revokes it at once.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -34,7 +35,6 @@ pub struct ApiKey {
     pub user: String,
     pub label: String,
     pub scopes: Vec<String>,
-    pub groups: Vec<String>,
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub last_used: Option<i64>,
@@ -59,6 +59,12 @@ pub enum KeyCheck {
 #[derive(Debug, thiserror::Error)]
 #[error("api key store: {0}")]
 pub struct StoreError(String);
+
+impl From<String> for StoreError {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
 
 fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
@@ -98,7 +104,6 @@ impl ApiKeys {
     pub fn create(
         &self,
         user: &str,
-        groups: &[String],
         label: &str,
         scopes: &[String],
         expires_at: Option<i64>,
@@ -110,7 +115,6 @@ impl ApiKeys {
             user: user.to_string(),
             label: label.to_string(),
             scopes: scopes.to_vec(),
-            groups: groups.to_vec(),
             created_at: now(),
             expires_at,
             last_used: None,
@@ -188,7 +192,7 @@ impl ApiKeys {
                 None => None,
             }
         };
-        let Some(mut record) = found.filter(|k| k.user == user) else {
+        let Some(record) = found.filter(|k| k.user == user) else {
             return Ok(KeyCheck::Unknown);
         };
         let now = now();
@@ -199,10 +203,28 @@ impl ApiKeys {
             .last_used
             .is_none_or(|t| now - t >= LAST_USED_RESOLUTION.as_secs() as i64)
         {
-            record.last_used = Some(now);
-            self.put(&hash, &record)?;
+            self.touch(&hash, now)?;
         }
         Ok(KeyCheck::Valid(record))
+    }
+
+    /// Sets a key's `lastUsed`, in one transaction that finds it first: a
+    /// key revoked meanwhile stays revoked.
+    fn touch(&self, hash: &str, now: i64) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(err)?;
+        {
+            let mut table = txn.open_table(KEYS).map_err(err)?;
+            let current: Option<ApiKey> = match table.get(hash).map_err(err)? {
+                Some(v) => Some(serde_json::from_slice(v.value()).map_err(err)?),
+                None => None,
+            };
+            if let Some(mut record) = current {
+                record.last_used = Some(now);
+                let json = serde_json::to_vec(&record).map_err(err)?;
+                table.insert(hash, json.as_slice()).map_err(err)?;
+            }
+        }
+        txn.commit().map_err(err)
     }
 }
 
@@ -215,7 +237,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let keys = ApiKeys::open(dir.path()).expect("open");
         let (rec, key) = keys
-            .create("alice", &[], "ci", &["app/**".into()], None, "test")
+            .create("alice", "ci", &["app/**".into()], None, "test")
             .expect("create");
         assert!(key.starts_with(PREFIX) && key.len() == PREFIX.len() + 32);
         // Only the hash is on disk.
@@ -234,7 +256,7 @@ mod tests {
         assert!(keys.list("bob").expect("list").is_empty());
 
         let (_, old) = keys
-            .create("alice", &[], "old", &[], Some(now() - 1), "test")
+            .create("alice", "old", &[], Some(now() - 1), "test")
             .expect("create");
         assert_eq!(keys.verify("alice", &old).ok(), Some(KeyCheck::Expired));
 

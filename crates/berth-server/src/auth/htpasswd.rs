@@ -19,9 +19,9 @@ const MAX_REMEMBERED: usize = 10_000;
 pub struct Htpasswd {
     /// Swapped when the config file names another file.
     path: RwLock<PathBuf>,
-    /// A real bcrypt hash checked for unknown users, so a miss costs what
-    /// a hit costs.
-    dummy: String,
+    /// A real bcrypt hash, at the cost of the file's hashes, checked for
+    /// unknown users, so a miss costs what a hit costs.
+    dummy: RwLock<String>,
     users: RwLock<HashMap<String, String>>,
     verified: RwLock<HashSet<[u8; 32]>>,
 }
@@ -53,15 +53,42 @@ fn parse(path: &Path) -> Result<HashMap<String, String>, String> {
     Ok(users)
 }
 
+/// A bcrypt hash of nothing in particular, at the cost most of `users`'
+/// hashes have (`$2y$NN$…`), or bcrypt's default.
+fn dummy_for(users: &HashMap<String, String>) -> String {
+    let mut costs: HashMap<u32, usize> = HashMap::new();
+    for hash in users.values() {
+        if let Some(cost) = hash.get(4..6).and_then(|c| c.parse::<u32>().ok()) {
+            *costs.entry(cost).or_default() += 1;
+        }
+    }
+    let cost = costs
+        .into_iter()
+        .max_by_key(|(cost, n)| (*n, *cost))
+        .map(|(cost, _)| cost)
+        .unwrap_or(bcrypt::DEFAULT_COST);
+    bcrypt::hash("berth-unknown-user", cost)
+        .or_else(|_| bcrypt::hash("berth-unknown-user", bcrypt::DEFAULT_COST))
+        .unwrap_or_default()
+}
+
 impl Htpasswd {
     pub fn load(path: &Path) -> Result<Self, String> {
+        let users = parse(path)?;
         Ok(Self {
-            dummy: bcrypt::hash("berth-unknown-user", bcrypt::DEFAULT_COST)
-                .map_err(|e| format!("http.auth.htpasswd: {e}"))?,
+            dummy: RwLock::new(dummy_for(&users)),
             path: RwLock::new(path.to_path_buf()),
-            users: RwLock::new(parse(path)?),
+            users: RwLock::new(users),
             verified: RwLock::new(HashSet::new()),
         })
+    }
+
+    /// Whether the file has `user`.
+    pub fn knows(&self, user: &str) -> bool {
+        self.users
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(user)
     }
 
     fn path(&self) -> PathBuf {
@@ -69,6 +96,7 @@ impl Htpasswd {
     }
 
     fn install(&self, users: HashMap<String, String>) {
+        *self.dummy.write().unwrap_or_else(|p| p.into_inner()) = dummy_for(&users);
         *self.users.write().unwrap_or_else(|p| p.into_inner()) = users;
         self.verified
             .write()
@@ -107,7 +135,9 @@ impl Htpasswd {
             .unwrap_or_else(|p| p.into_inner())
             .get(user)
             .cloned();
-        let hash = stored.clone().unwrap_or_else(|| self.dummy.clone());
+        let hash = stored
+            .clone()
+            .unwrap_or_else(|| self.dummy.read().unwrap_or_else(|p| p.into_inner()).clone());
         let key = Self::remembered_key(user, password, &hash);
         if stored.is_some()
             && self

@@ -36,6 +36,14 @@ struct BindCredentials {
     bind_password: String,
 }
 
+/// A user the directory knows: the name as the directory spells it, and
+/// the groups it lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LdapUser {
+    pub name: String,
+    pub groups: Vec<String>,
+}
+
 /// A configured directory.
 pub struct Ldap {
     config: LdapConfig,
@@ -43,13 +51,16 @@ pub struct Ldap {
     bind: Option<BindCredentials>,
     tls: Option<Arc<rustls::ClientConfig>>,
     salt: [u8; 16],
+    /// Recent logins, by the name typed.
     remembered: Mutex<HashMap<String, Remembered>>,
+    /// Recent look-ups (for API keys), by the name.
+    looked_up: Mutex<HashMap<String, (LdapUser, Instant)>>,
 }
 
-/// A recent successful login: the salted password hash, the groups, when.
+/// A recent successful login: the salted password hash, the user, when.
 struct Remembered {
     digest: Vec<u8>,
-    groups: Vec<String>,
+    user: LdapUser,
     at: Instant,
 }
 
@@ -94,6 +105,7 @@ impl Ldap {
             tls,
             salt: *uuid::Uuid::new_v4().as_bytes(),
             remembered: Mutex::new(HashMap::new()),
+            looked_up: Mutex::new(HashMap::new()),
         })
     }
 
@@ -104,9 +116,9 @@ impl Ldap {
         h.finalize().to_vec()
     }
 
-    /// The user's groups when `user` and `password` log in, `None` when
-    /// they do not (or the directory cannot be reached: logged).
-    pub async fn verify(&self, user: &str, password: &str) -> Option<Vec<String>> {
+    /// The user when `user` and `password` log in, `None` when they do
+    /// not (or the directory cannot be reached: logged).
+    pub async fn verify(&self, user: &str, password: &str) -> Option<LdapUser> {
         // An empty password would be an unauthenticated bind, which LDAP
         // servers accept: never a login.
         if user.is_empty() || password.is_empty() {
@@ -119,11 +131,11 @@ impl Ldap {
             if let Some(r) = remembered.get(user)
                 && r.digest == digest
             {
-                return Some(r.groups.clone());
+                return Some(r.user.clone());
             }
         }
-        match self.login(user, password).await {
-            Ok(Some(groups)) => {
+        match self.login(user, Some(password)).await {
+            Ok(Some(found)) => {
                 self.remembered
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -131,11 +143,41 @@ impl Ldap {
                         user.to_string(),
                         Remembered {
                             digest,
-                            groups: groups.clone(),
+                            user: found.clone(),
                             at: Instant::now(),
                         },
                     );
-                Some(groups)
+                Some(found)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(url = %self.url, error = %e, "http.auth.ldap: directory error");
+                None
+            }
+        }
+    }
+
+    /// Whether the directory still has `user`, and their groups now (no
+    /// password: for API keys, whose owner may have left or changed
+    /// groups). Remembered for [`REMEMBER`].
+    pub async fn lookup(&self, user: &str) -> Option<LdapUser> {
+        if user.is_empty() {
+            return None;
+        }
+        {
+            let mut seen = self.looked_up.lock().unwrap_or_else(|p| p.into_inner());
+            seen.retain(|_, (_, at)| at.elapsed() < REMEMBER);
+            if let Some((u, _)) = seen.get(user) {
+                return Some(u.clone());
+            }
+        }
+        match self.login(user, None).await {
+            Ok(Some(found)) => {
+                self.looked_up
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(user.to_string(), (found.clone(), Instant::now()));
+                Some(found)
             }
             Ok(None) => None,
             Err(e) => {
@@ -164,7 +206,8 @@ impl Ldap {
         }
     }
 
-    async fn login(&self, user: &str, password: &str) -> Result<Option<Vec<String>>, String> {
+    /// Finds the one entry of `user`; with `password`, binds as it too.
+    async fn login(&self, user: &str, password: Option<&str>) -> Result<Option<LdapUser>, String> {
         let mut settings = LdapConnSettings::new()
             .set_conn_timeout(TIMEOUT)
             .set_starttls(self.config.start_tls && !self.config.insecure)
@@ -188,7 +231,7 @@ impl Ldap {
         } else {
             Scope::OneLevel
         };
-        let mut attrs = vec!["dn"];
+        let mut attrs = vec![self.config.user_attribute.as_str()];
         if let Some(g) = &self.config.user_group_attribute {
             attrs.push(g.as_str());
         }
@@ -208,28 +251,40 @@ impl Ldap {
         let Some(entry) = entries.into_iter().next().map(SearchEntry::construct) else {
             return Ok(None);
         };
-        ldap.with_timeout(TIMEOUT);
-        let bound = ldap
-            .simple_bind(&entry.dn, password)
-            .await
-            .map_err(|e| e.to_string())?;
-        let _ = ldap.unbind().await;
-        if bound.rc != 0 {
-            return Ok(None);
+        if let Some(password) = password {
+            ldap.with_timeout(TIMEOUT);
+            let bound = ldap
+                .simple_bind(&entry.dn, password)
+                .await
+                .map_err(|e| e.to_string())?;
+            if bound.rc != 0 {
+                let _ = ldap.unbind().await;
+                return Ok(None);
+            }
         }
+        let _ = ldap.unbind().await;
+        let values = |attr: &str| {
+            entry
+                .attrs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(attr))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        // The directory matched the name loosely (case, spaces): the
+        // caller is named as the directory spells it, so one person has
+        // one name in policies, keys and the audit.
+        let name = values(&self.config.user_attribute)
+            .into_iter()
+            .find(|v| v.trim().eq_ignore_ascii_case(user.trim()))
+            .unwrap_or_else(|| user.to_string());
         let groups = self
             .config
             .user_group_attribute
-            .as_ref()
-            .and_then(|g| {
-                entry
-                    .attrs
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(g))
-                    .map(|(_, v)| v.clone())
-            })
+            .as_deref()
+            .map(values)
             .unwrap_or_default();
-        Ok(Some(groups))
+        Ok(Some(LdapUser { name, groups }))
     }
 }
 

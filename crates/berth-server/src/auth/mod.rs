@@ -63,17 +63,33 @@ pub struct Login {
     pub identity: Identity,
     /// For an API key with scopes: the repository globs it is limited to.
     pub scopes: Vec<String>,
-    /// Whether an API key was the password (such a login may not manage
-    /// keys: a scoped or expiring key must not mint a wider one).
-    pub api_key: bool,
+    pub method: LoginMethod,
+}
+
+/// How a caller proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginMethod {
+    /// Not at all.
+    None,
+    /// A password checked by htpasswd or LDAP: the only login that may
+    /// manage API keys (a scoped or expiring key must not mint a wider
+    /// one, and a certificate or token names no user who can own keys).
+    Password,
+    ApiKey,
+    Certificate,
+    Token,
 }
 
 impl From<Identity> for Login {
     fn from(identity: Identity) -> Self {
         Self {
+            method: match identity {
+                Identity::Anonymous => LoginMethod::None,
+                Identity::User { .. } => LoginMethod::Password,
+                Identity::Token(_) => LoginMethod::Token,
+            },
             identity,
             scopes: Vec::new(),
-            api_key: false,
         }
     }
 }
@@ -98,6 +114,24 @@ pub struct Auth {
     mtls: Option<mtls::MtlsIdentity>,
     fail_delay: Duration,
     realm: String,
+    /// The settings a reload cannot change, to warn when an edit would.
+    restart_only: String,
+}
+
+/// The `http` settings whose change takes a restart.
+fn restart_only(http: &HttpConfig) -> String {
+    let auth = http.auth.clone().unwrap_or_default();
+    format!(
+        "{:?}",
+        (
+            auth.bearer,
+            auth.apikey,
+            auth.mtls,
+            auth.fail_delay,
+            http.tls.as_ref().map(|t| &t.cacert),
+            &http.realm
+        )
+    )
 }
 
 impl Auth {
@@ -162,6 +196,7 @@ impl Auth {
             mtls,
             fail_delay: Duration::from_secs(auth.fail_delay),
             realm: http.realm.clone(),
+            restart_only: restart_only(http),
         })))
     }
 
@@ -189,6 +224,11 @@ impl Auth {
             _ => tracing::warn!(
                 "http.auth.htpasswd: adding or removing it takes effect at the next restart"
             ),
+        }
+        if restart_only(http) != self.restart_only {
+            tracing::warn!(
+                "http.auth: bearer, apikey, mtls, failDelay, tls.cacert or realm changed; they take effect at the next restart"
+            );
         }
         let had_ldap = self.ldap().is_some();
         if had_ldap != ldap.is_some() && self.htpasswd.is_none() && self.bearer.is_none() {
@@ -256,17 +296,26 @@ impl Auth {
             || self.apikeys.is_some();
         let value = headers
             .get(http::header::AUTHORIZATION)
-            .filter(|_| header_methods);
+            .filter(|_| header_methods)
+            .map(|v| v.to_str().map_err(|_| AuthFailure::Rejected))
+            .transpose()?;
+        // Empty Basic credentials are what clients without any send after a
+        // Basic challenge (containers/image does): no credentials at all.
+        let value = value
+            .filter(|v| basic_credentials(v).is_none_or(|(u, p)| !u.is_empty() || !p.is_empty()));
         let Some(value) = value else {
             return match (&self.mtls, peer_cert) {
                 (Some(m), Some(der)) => m
                     .identity(der)
-                    .map(|name| Identity::user(name).into())
+                    .map(|name| Login {
+                        identity: Identity::user(name),
+                        scopes: Vec::new(),
+                        method: LoginMethod::Certificate,
+                    })
                     .ok_or(AuthFailure::Rejected),
                 _ => Err(AuthFailure::Missing),
             };
         };
-        let value = value.to_str().map_err(|_| AuthFailure::Rejected)?;
         if let Some(token) = bearer_token(value) {
             let bearer = self.bearer.as_ref().ok_or(AuthFailure::Rejected)?;
             return bearer
@@ -275,23 +324,28 @@ impl Auth {
                 .ok_or(AuthFailure::Rejected);
         }
         let (user, password) = basic_credentials(value).ok_or(AuthFailure::Rejected)?;
-        // Empty Basic credentials are what clients without any send after a
-        // Basic challenge (containers/image does): no credentials at all.
-        if user.is_empty() && password.is_empty() {
-            return Err(AuthFailure::Missing);
-        }
         if let Some(keys) = &self.apikeys
             && password.starts_with(apikeys::PREFIX)
         {
-            match keys.verify(&user, &password) {
+            let check = {
+                let (keys, user, password) = (keys.clone(), user.clone(), password.clone());
+                tokio::task::spawn_blocking(move || keys.verify(&user, &password))
+                    .await
+                    .map_err(|e| apikeys::StoreError::from(e.to_string()))
+                    .and_then(|r| r)
+            };
+            match check {
                 Ok(apikeys::KeyCheck::Valid(key)) => {
+                    // The owner must still be a user, with the groups they
+                    // have now.
+                    let Some((name, groups)) = self.current_user(&user).await else {
+                        tracing::info!(user, uuid = %key.uuid, "api key refused: its owner is no longer a user");
+                        return Err(AuthFailure::Rejected);
+                    };
                     return Ok(Login {
-                        identity: Identity::User {
-                            name: user,
-                            groups: key.groups,
-                        },
+                        identity: Identity::User { name, groups },
                         scopes: key.scopes,
-                        api_key: true,
+                        method: LoginMethod::ApiKey,
                     });
                 }
                 Ok(apikeys::KeyCheck::Expired) => return Err(AuthFailure::Rejected),
@@ -299,17 +353,36 @@ impl Auth {
                 Err(e) => tracing::error!(error = %e, "api key check failed"),
             }
         }
+        let ldap = self.ldap();
         if let Some(h) = &self.htpasswd
+            // With LDAP to ask, a name htpasswd does not know is not worth a
+            // bcrypt (its timing would tell nothing: LDAP is asked next).
+            && (ldap.is_none() || h.knows(&user))
             && h.verify(&user, &password).await
         {
             return Ok(Identity::user(user).into());
         }
-        if let Some(l) = self.ldap()
-            && let Some(groups) = l.verify(&user, &password).await
+        if let Some(l) = ldap
+            && let Some(found) = l.verify(&user, &password).await
         {
-            return Ok(Identity::User { name: user, groups }.into());
+            return Ok(Identity::User {
+                name: found.name,
+                groups: found.groups,
+            }
+            .into());
         }
         Err(AuthFailure::Rejected)
+    }
+
+    /// The name and directory groups of `user` if a password method still
+    /// knows them.
+    async fn current_user(&self, user: &str) -> Option<(String, Vec<String>)> {
+        if self.htpasswd.as_ref().is_some_and(|h| h.knows(user)) {
+            return Some((user.to_string(), Vec::new()));
+        }
+        let found = self.ldap()?.lookup(user).await?;
+        // A key belongs to the name it was made under.
+        (found.name == user).then_some((found.name, found.groups))
     }
 }
 

@@ -88,45 +88,49 @@ impl MtlsIdentity {
         let nth = |pick: fn(&GeneralName<'_>) -> Option<String>, i: usize| {
             sans.iter().filter_map(pick).nth(i)
         };
-        self.attributes.iter().find_map(|a| match a {
-            Attribute::CommonName => cert
-                .subject()
-                .iter_common_name()
-                .next()
-                .and_then(|cn| cn.as_str().ok())
-                .filter(|cn| !cn.is_empty())
-                .map(str::to_string),
-            Attribute::Subject => Some(rfc2253(cert.subject())),
-            Attribute::Email => nth(
-                |g| match g {
-                    GeneralName::RFC822Name(e) => Some(e.to_string()),
-                    _ => None,
-                },
-                self.email_index,
-            ),
-            Attribute::DnsName => nth(
-                |g| match g {
-                    GeneralName::DNSName(d) => Some(d.to_string()),
-                    _ => None,
-                },
-                self.dns_index,
-            ),
-            Attribute::Uri => {
-                let uri = nth(
+        // An empty value names nobody: the next attribute is tried.
+        let found = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+        self.attributes.iter().find_map(|a| {
+            found(match a {
+                // The last CN, as Go (and so zot) reads it.
+                Attribute::CommonName => cert
+                    .subject()
+                    .iter_common_name()
+                    .last()
+                    .and_then(|cn| cn.as_str().ok())
+                    .map(str::to_string),
+                Attribute::Subject => Some(rfc2253(cert.subject())),
+                Attribute::Email => nth(
                     |g| match g {
-                        GeneralName::URI(u) => Some(u.to_string()),
+                        GeneralName::RFC822Name(e) => Some(e.to_string()),
                         _ => None,
                     },
-                    self.uri_index,
-                )?;
-                match &self.uri_pattern {
-                    None => Some(uri),
-                    Some(re) => re
-                        .captures(&uri)
-                        .and_then(|c| c.get(1))
-                        .map(|m| m.as_str().to_string()),
+                    self.email_index,
+                ),
+                Attribute::DnsName => nth(
+                    |g| match g {
+                        GeneralName::DNSName(d) => Some(d.to_string()),
+                        _ => None,
+                    },
+                    self.dns_index,
+                ),
+                Attribute::Uri => {
+                    let uri = nth(
+                        |g| match g {
+                            GeneralName::URI(u) => Some(u.to_string()),
+                            _ => None,
+                        },
+                        self.uri_index,
+                    )?;
+                    match &self.uri_pattern {
+                        None => Some(uri),
+                        Some(re) => re
+                            .captures(&uri)
+                            .and_then(|c| c.get(1))
+                            .map(|m| m.as_str().to_string()),
+                    }
                 }
-            }
+            })
         })
     }
 }

@@ -48,6 +48,20 @@ impl AuthConfig {
                 "needs htpasswd or ldap, for users to log in and make keys",
             ));
         }
+        if let Some(l) = &self.ldap {
+            if l.insecure && l.start_tls {
+                return Err(ConfigError::key(
+                    "http.auth.ldap.startTLS",
+                    "contradicts insecure: true (plain LDAP); choose one",
+                ));
+            }
+            if l.skip_verify && l.ca_cert.is_some() {
+                return Err(ConfigError::key(
+                    "http.auth.ldap.skipVerify",
+                    "contradicts caCert (which is then not used to verify); choose one",
+                ));
+            }
+        }
         if let Some(m) = &self.mtls {
             // Its errors read "key: message".
             crate::auth::mtls::MtlsIdentity::new(m).map_err(|e| match e.split_once(": ") {

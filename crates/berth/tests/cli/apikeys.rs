@@ -196,6 +196,31 @@ fn api_keys_lifecycle() {
     assert_eq!(v2("alice", &key), 200);
     assert_eq!(del(Some(&uuid), ("alice", "alice-pw")), 200);
     assert_eq!(v2("alice", &key), 401, "revoked");
+
+    // A key stops working when its owner leaves the htpasswd file.
+    let (status, made) = {
+        let r = c
+            .post(b.url("/zot/auth/apikey"))
+            .basic_auth("bob", Some("bob-pw"))
+            .json(&json!({"label": "bob's"}))
+            .send()
+            .expect("post");
+        (r.status().as_u16(), r.json::<Value>().expect("json"))
+    };
+    assert_eq!(status, 201);
+    let bobs_key = made["apiKey"].as_str().expect("key").to_string();
+    assert_eq!(v2("bob", &bobs_key), 200);
+    let line = |u: &str, p: &str| format!("{u}:{}\n", bcrypt::hash(p, 4).expect("bcrypt"));
+    std::fs::write(&htpasswd, line("alice", "alice-pw")).expect("write");
+    let mut gone = false;
+    for _ in 0..100 {
+        if v2("bob", &bobs_key) == 401 {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(gone, "bob's key refused once bob is removed");
 }
 
 /// RFC 3339 for `secs` from now, in UTC.

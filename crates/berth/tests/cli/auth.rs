@@ -158,6 +158,11 @@ fn refused_auth_settings_are_named() {
             "http.auth.bearer.cert: /nonexistent.pem:",
         ),
         (
+            json!({"auth": {"ldap": {"address": "l", "baseDN": "dc=x", "userAttribute": "uid",
+                                     "insecure": true, "startTLS": true}}}),
+            "http.auth.ldap.startTLS: contradicts insecure",
+        ),
+        (
             json!({"auth": {"mtls": {}}}),
             "http.auth.mtls: needs http.tls.cacert",
         ),

@@ -65,7 +65,8 @@ fn ldap_logins_and_groups_against_slapd() {
     let access = json!({
         "repositories": {
             "dev/**": {"policies": [{"groups": [group_dn("devs")], "actions": ["read", "create"]}]},
-            "ops/**": {"policies": [{"groups": [group_dn("ops")], "actions": ["read", "create", "update", "delete"]}]}
+            "ops/**": {"policies": [{"groups": [group_dn("ops")], "actions": ["read", "create", "update", "delete"]}]},
+            "alice/**": {"policies": [{"users": ["alice"], "actions": ["read", "create"]}]}
         }
     });
     let b = Berth::start_full(
@@ -97,6 +98,11 @@ fn ldap_logins_and_groups_against_slapd() {
     assert_eq!(start_upload("alice", "alice-pw", "ops/app"), 403);
     assert_eq!(start_upload("bob", "bob-pw", "ops/app"), 202);
     assert_eq!(start_upload("bob", "bob-pw", "dev/app"), 403);
+
+    // The directory matches names loosely; the caller is named as the
+    // directory spells it, so a policy for "alice" applies to "ALICE".
+    assert_eq!(start_upload("ALICE", "alice-pw", "alice/app"), 202);
+    assert_eq!(start_upload("bob", "bob-pw", "alice/app"), 403);
 
     // Refused logins: wrong or empty password, unknown user, a user the
     // filter excludes, and names trying to widen the search.

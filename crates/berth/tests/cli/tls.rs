@@ -271,6 +271,25 @@ fn client_certificates_name_the_caller_for_access_control() {
     // The Common Name by default.
     let b = start(json!({}), "cn");
     assert_eq!(post(&b, "client", "alice/app"), "202");
+    // Empty Basic credentials (what some clients send after a challenge)
+    // do not hide the certificate.
+    let with_empty_basic = curl(
+        &[
+            "-X",
+            "POST",
+            "-u",
+            ":",
+            "--cacert",
+            &p("ca.crt"),
+            "--cert",
+            &p("client.cert"),
+            "--key",
+            &p("client.key"),
+        ],
+        &format!("https://{}/v2/alice/app/blobs/uploads/", b.addr),
+    )
+    .1;
+    assert_eq!(with_empty_basic, "202");
     assert_eq!(post(&b, "bob", "alice/app"), "403");
     assert_eq!(post(&b, "client", "robots/app"), "403");
     drop(b);
