@@ -171,7 +171,10 @@ pub fn spawn_gc(state: &AppState, storage: &StorageConfig) -> Vec<tokio::task::J
                 };
                 let root_dir = settings.root_directory.display();
                 match registry.gc_root_with(root, delay, settings.retention.as_ref()).await {
-                    Ok(r) => tracing::info!(target: "berth::gc", root = %root_dir, tags = r.tags, manifests = r.manifests, blobs = r.blobs, uploads = r.uploads, "gc run finished"),
+                    Ok(r) => {
+                        tracing::info!(target: "berth::gc", root = %root_dir, tags = r.tags, manifests = r.manifests, blobs = r.blobs, uploads = r.uploads, "gc run finished");
+                        registry.emit(crate::registry::events::RegistryEvent::GcFinished { root: root_dir.to_string(), report: r });
+                    }
                     Err(e) => tracing::warn!(target: "berth::gc", root = %root_dir, "gc run failed: {e}"),
                 }
             }
@@ -202,7 +205,11 @@ pub fn spawn_scrub(state: &AppState, interval: Duration) -> tokio::task::JoinHan
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            scrub::scrub_pass(registry.roots()).await;
+            let summary = scrub::scrub_pass(registry.roots()).await;
+            registry.emit(crate::registry::events::RegistryEvent::ScrubFinished {
+                checked: summary.ok + summary.affected,
+                affected: summary.affected,
+            });
         }
     })
 }

@@ -62,6 +62,9 @@ impl Registry {
     /// Counts a pull of a manifest (for retention and search).
     /// The write runs on a blocking thread and the pull does not wait for it.
     pub fn record_pull(&self, repo: &RepoName, digest: &Digest) {
+        self.emit(super::events::RegistryEvent::ManifestPulled {
+            repo: repo.to_string(),
+        });
         let (meta, repo, digest) = (self.meta.clone(), repo.to_string(), digest.to_string());
         tokio::task::spawn_blocking(move || {
             if let Err(e) = meta.record_pull(&repo, &digest, now_secs()) {
@@ -189,6 +192,16 @@ impl Registry {
             ..Default::default()
         };
         self.after_write(&guard, repo, in_step, change).await?;
+        drop(guard);
+        if self.events.receiver_count() > 0 {
+            self.emit(super::events::RegistryEvent::ManifestPushed {
+                repo: repo.to_string(),
+                reference: reference.to_string(),
+                digest: digest.clone(),
+                media_type: manifest.media_type.clone(),
+                manifest: std::sync::Arc::new(bytes.to_vec()),
+            });
+        }
         Ok(PutManifest {
             digest,
             subject: manifest.subject.map(|s| s.digest),
@@ -211,16 +224,21 @@ impl Registry {
         let removed = self
             .store(repo)
             .update_index(&guard, repo, |index| {
+                let desc = match reference {
+                    Reference::Tag(t) => index.find_tag(t.as_str()),
+                    Reference::Digest(d) => index.find_digest(d),
+                }
+                .map(|d| (d.digest.clone(), d.media_type.clone()));
                 let removed = match reference {
                     Reference::Tag(t) => index.remove_tag(t.as_str()),
                     Reference::Digest(d) => index.remove_digest(d),
                 };
-                (removed, removed)
+                (removed, removed.then_some(desc))
             })
             .await?;
-        if !removed {
+        let Some(desc) = removed else {
             return Err(RegistryError::ManifestUnknown(reference.to_string()));
-        }
+        };
         let change = match reference {
             Reference::Tag(t) => RepoChange {
                 remove_tags: vec![t.to_string()],
@@ -235,6 +253,13 @@ impl Registry {
         if let Reference::Digest(d) = reference {
             self.store(repo).delete_blob(repo, d).await?;
         }
+        drop(guard);
+        self.emit(super::events::RegistryEvent::ManifestDeleted {
+            repo: repo.to_string(),
+            reference: reference.to_string(),
+            digest: desc.as_ref().map(|(d, _)| d.clone()),
+            media_type: desc.map(|(_, m)| m),
+        });
         Ok(())
     }
 

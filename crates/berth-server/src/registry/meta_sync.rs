@@ -86,6 +86,11 @@ impl Registry {
                 .await
                 .map_err(|e| MetaError(e.to_string()))??;
         }
+        if !existed {
+            self.emit(super::events::RegistryEvent::RepoCreated {
+                repo: repo.to_string(),
+            });
+        }
         Ok(())
     }
 

@@ -7,6 +7,7 @@
 
 mod blobs;
 mod error;
+pub mod events;
 mod gc;
 mod manifests;
 mod meta_sync;
@@ -40,6 +41,8 @@ pub struct Registry {
     /// Blobs a client asked about lately (`HEAD`, mount), which GC leaves
     /// alone for `gcDelay`: a push that found one may be about to use it.
     recent: Mutex<HashMap<(RepoName, Digest), Instant>>,
+    /// What happened, for listeners (see `events`).
+    events: tokio::sync::broadcast::Sender<events::RegistryEvent>,
 }
 
 impl Registry {
@@ -49,7 +52,23 @@ impl Registry {
             meta,
             uploads: Uploads::default(),
             recent: Mutex::new(HashMap::new()),
+            events: tokio::sync::broadcast::channel(events::CAPACITY).0,
         }
+    }
+
+    /// Listens to what the registry does from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<events::RegistryEvent> {
+        self.events.subscribe()
+    }
+
+    /// Announces `event` (nobody listening is fine).
+    pub fn emit(&self, event: events::RegistryEvent) {
+        let _ = self.events.send(event);
+    }
+
+    /// Upload sessions open now.
+    pub fn uploads_in_progress(&self) -> usize {
+        self.uploads.count()
     }
 
     /// The store holding `repo` (its sub-path root, or the main one).

@@ -92,6 +92,11 @@ pub struct Uploads {
 }
 
 impl Uploads {
+    /// Sessions open now.
+    pub(super) fn count(&self) -> usize {
+        self.live.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     fn get(&self, id: UploadId) -> Option<SharedSession> {
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         let entry = live.get_mut(&id)?;

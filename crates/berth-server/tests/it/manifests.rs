@@ -423,3 +423,46 @@ async fn create_only_pushes_racing_for_one_tag_leave_one_winner() {
     let r = s.get("/v2/app/manifests/v1").await;
     assert_eq!(header(&r, "docker-content-digest"), winners[0].to_string());
 }
+
+/// The registry announces repository creation, pushes, pulls and deletes.
+#[tokio::test]
+async fn registry_events_announce_what_happened() {
+    use berth_server::registry::events::RegistryEvent as E;
+    let s = Server::start().await;
+    let mut rx = s.registry.subscribe();
+    let (_, d) = s.push_image("app", "v1", &[b"layer"]).await;
+    assert_eq!(s.get("/v2/app/manifests/v1").await.status(), 200);
+    let r = s
+        .http
+        .delete(s.url("/v2/app/manifests/v1"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 202);
+    let mut seen = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        seen.push(e);
+    }
+    assert!(
+        matches!(&seen[0], E::RepoCreated { repo } if repo == "app"),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(
+            |e| matches!(e, E::ManifestPushed { repo, reference, digest, .. }
+            if repo == "app" && reference == "v1" && *digest == d)
+        ),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, E::ManifestPulled { repo } if repo == "app"))
+    );
+    assert!(
+        seen.iter().any(
+            |e| matches!(e, E::ManifestDeleted { repo, reference, digest: Some(x), .. }
+            if repo == "app" && reference == "v1" && *x == d)
+        ),
+        "{seen:?}"
+    );
+}
