@@ -99,6 +99,8 @@ pub async fn build_state_with(
         registry: Arc::new(registry),
         auth: None,
         audit: None,
+        #[cfg(feature = "metrics")]
+        metrics: None,
         access: Arc::new(std::sync::RwLock::new(
             config
                 .http

@@ -134,6 +134,16 @@ fn serve(config: Config, config_path: Option<PathBuf>, force_reparse: bool) -> R
             .map(|h| h.spawn_reload());
         state.auth = auth;
         state.audit = berth_server::api::audit::from_config(&config.log)?;
+        #[cfg(feature = "metrics")]
+        let _metrics = match config.extensions.metrics_path() {
+            Some(path) => {
+                let m = berth_server::ext::metrics::Metrics::new(&path);
+                let tasks = berth_server::ext::metrics::spawn(&m, &state.registry);
+                state.metrics = Some(m);
+                tasks
+            }
+            None => Vec::new(),
+        };
         let _config_reload =
             config_path.map(|p| berth_server::server::spawn_config_reload(p, &state));
         // Background work starts once the port is ours.

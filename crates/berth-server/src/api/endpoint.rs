@@ -37,6 +37,37 @@ pub enum Endpoint {
     Referrers { name: RepoName, digest: Digest },
 }
 
+impl Endpoint {
+    /// The route's template, e.g. `/v2/{name}/manifests/{reference}`:
+    /// what metrics and documentation name it by, never the raw path.
+    pub fn template(&self) -> &'static str {
+        match self {
+            Self::Base => "/v2/",
+            Self::Catalog => "/v2/_catalog",
+            Self::Discover => "/v2/_oci/ext/discover",
+            Self::Tags { .. } => "/v2/{name}/tags/list",
+            Self::Manifest { .. } => "/v2/{name}/manifests/{reference}",
+            Self::Blob { .. } => "/v2/{name}/blobs/{digest}",
+            Self::UploadStart { .. } => "/v2/{name}/blobs/uploads/",
+            Self::Upload { .. } => "/v2/{name}/blobs/uploads/{uuid}",
+            Self::Referrers { .. } => "/v2/{name}/referrers/{digest}",
+        }
+    }
+
+    /// The repository the route is about, if any.
+    pub fn repo(&self) -> Option<&RepoName> {
+        match self {
+            Self::Base | Self::Catalog | Self::Discover => None,
+            Self::Tags { name }
+            | Self::Manifest { name, .. }
+            | Self::Blob { name, .. }
+            | Self::UploadStart { name }
+            | Self::Upload { name, .. }
+            | Self::Referrers { name, .. } => Some(name),
+        }
+    }
+}
+
 /// Why a path is not an endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathError {

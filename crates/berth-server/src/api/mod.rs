@@ -39,6 +39,9 @@ pub struct AppState {
     pub auth: Option<Arc<crate::auth::Auth>>,
     /// `log.audit`, when configured.
     pub audit: Option<Arc<audit::AuditLog>>,
+    /// `extensions.metrics`, when on.
+    #[cfg(feature = "metrics")]
+    pub metrics: Option<Arc<crate::ext::metrics::Metrics>>,
     /// `http.accessControl`, swapped when the config file changes.
     pub access: Arc<std::sync::RwLock<Option<Arc<crate::auth::access::AccessControl>>>>,
 }
@@ -62,6 +65,8 @@ pub(crate) type ApiResult = Result<Response, ApiError>;
 
 /// The routes open without credentials.
 const HEALTH_PATHS: [&str; 3] = ["/livez", "/readyz", "/startupz"];
+/// zot's API key route.
+const APIKEY_PATH: &str = "/zot/auth/apikey";
 
 /// The application router, without a socket: tests may drive it directly.
 pub fn app(state: AppState) -> Router {
@@ -72,13 +77,17 @@ pub fn app(state: AppState) -> Router {
     }
     if state.auth.as_ref().is_some_and(|a| a.apikeys().is_some()) {
         router = router.route(
-            "/zot/auth/apikey",
+            APIKEY_PATH,
             get(apikeys::list)
                 .post(apikeys::create)
                 .delete(apikeys::delete),
         );
     }
-    router
+    #[cfg(feature = "metrics")]
+    if let Some(m) = &state.metrics {
+        router = router.route(m.path(), get(crate::ext::metrics::serve));
+    }
+    let router = router
         .fallback(dispatch)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -87,9 +96,21 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             audit::record,
-        ))
+        ));
+    #[cfg(feature = "metrics")]
+    let router = router.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::ext::metrics::track,
+    ));
+    router
         .with_state(state)
         .layer(axum::middleware::from_fn(access_log::log_request))
+}
+
+/// Whether `path` is one of the fixed routes beside `/v2` (health checks,
+/// API keys): for naming routes in metrics.
+pub fn is_fixed_route(path: &str) -> bool {
+    HEALTH_PATHS.contains(&path) || path == APIKEY_PATH
 }
 
 /// With `http.auth`, lets a `/v2` request through only with good

@@ -43,6 +43,37 @@ impl AccessControl {
             .repositories
             .values()
             .any(|r| !r.anonymous_policy.is_empty())
+            || self
+                .config
+                .metrics
+                .as_ref()
+                .is_some_and(|m| m.anonymous_policy.contains(&Action::Read))
+    }
+
+    /// Whether `identity` may read the metrics: the users
+    /// `accessControl.metrics` names (or, with `anonymousPolicy: [read]`,
+    /// anyone), and admins. Without a `metrics` section, admins only.
+    pub fn may_read_metrics(&self, identity: &Identity) -> bool {
+        let rules = self.config.metrics.as_ref();
+        if rules.is_some_and(|m| m.anonymous_policy.contains(&Action::Read)) {
+            return true;
+        }
+        let Identity::User {
+            name,
+            groups: directory_groups,
+        } = identity
+        else {
+            return false;
+        };
+        if rules.is_some_and(|m| m.users.iter().any(|u| u == name)) {
+            return true;
+        }
+        let mut groups = self.groups_of(name);
+        groups.extend(directory_groups.iter().map(String::as_str));
+        self.config
+            .admin_policy
+            .as_ref()
+            .is_some_and(|p| Self::grants(p, name, &groups, Action::Read))
     }
 
     fn rule_for(&self, repo: &str) -> Option<&RepoAccess> {

@@ -66,6 +66,21 @@ pub struct AccessControlConfig {
     pub admin_policy: Option<Policy>,
     #[serde(default)]
     pub groups: BTreeMap<String, Group>,
+    /// Who may read the metrics (without it: admins only).
+    #[serde(default)]
+    pub metrics: Option<MetricsAccess>,
+}
+
+/// `http.accessControl.metrics`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MetricsAccess {
+    /// Users who may read the metrics.
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// `["read"]` lets callers without credentials read them.
+    #[serde(default)]
+    pub anonymous_policy: Vec<Action>,
 }
 
 impl AccessControlConfig {

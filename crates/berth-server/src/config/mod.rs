@@ -15,11 +15,11 @@ mod value;
 
 use std::path::{Path, PathBuf};
 
-pub use access::{AccessControlConfig, Action, Group, Policy, RepoAccess};
+pub use access::{AccessControlConfig, Action, Group, MetricsAccess, Policy, RepoAccess};
 pub use auth::{AuthConfig, BearerConfig, HtpasswdConfig, LdapConfig, MtlsConfig};
 pub use model::{
-    Config, ExtensionsConfig, HttpConfig, LogConfig, LogFormat, RootSettings, ScrubConfig,
-    StorageConfig, SubPathConfig, TlsConfig,
+    Config, ExtensionsConfig, HttpConfig, LogConfig, LogFormat, MetricsConfig, PrometheusConfig,
+    RootSettings, ScrubConfig, StorageConfig, SubPathConfig, TlsConfig,
 };
 pub use retention::{KeepTagsRule, RetentionConfig, RetentionPolicy};
 pub use value::{DurationValue, PortValue};
@@ -171,6 +171,10 @@ impl Config {
         }
         if let Some(a) = &self.http.access_control {
             a.check()?;
+        }
+        if let Err(e) = crate::ext::check_built(self) {
+            let (key, message) = e.split_once(": ").unwrap_or(("extensions", e.as_str()));
+            return Err(ConfigError::key(key, message));
         }
         if let Some(a) = &self.http.auth {
             a.check(self.http.tls.as_ref().is_some_and(|t| t.cacert.is_some()))?;

@@ -35,6 +35,33 @@ pub struct ExtensionsConfig {
     /// Background scrub of every storage root.
     #[serde(default)]
     pub scrub: Option<ScrubConfig>,
+    /// Prometheus metrics.
+    #[serde(default)]
+    pub metrics: Option<MetricsConfig>,
+}
+
+/// `extensions.metrics`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// zot's switch (default true when the section is present).
+    #[serde(default = "yes")]
+    pub enable: bool,
+    #[serde(default)]
+    pub prometheus: Option<PrometheusConfig>,
+}
+
+/// `extensions.metrics.prometheus`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusConfig {
+    /// Where the metrics are served (default `/metrics`).
+    #[serde(default = "default_metrics_path")]
+    pub path: String,
+}
+
+fn default_metrics_path() -> String {
+    "/metrics".into()
 }
 
 /// `extensions.scrub`.
@@ -50,6 +77,17 @@ pub struct ScrubConfig {
 }
 
 impl ExtensionsConfig {
+    /// The path metrics are served at, when metrics are on.
+    pub fn metrics_path(&self) -> Option<String> {
+        self.metrics.as_ref().filter(|m| m.enable).map(|m| {
+            m.prometheus
+                .as_ref()
+                .map(|p| p.path.clone())
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(default_metrics_path)
+        })
+    }
+
     /// The scrub interval when background scrub is on.
     pub fn scrub_interval(&self) -> Option<Duration> {
         self.scrub
@@ -343,7 +381,6 @@ pub enum LogFormat {
 const NOT_YET: &[&str] = &[
     "extensions.search",
     "extensions.sync",
-    "extensions.metrics",
     "extensions.lint",
     "extensions.ui",
     "extensions.mgmt",
@@ -365,7 +402,6 @@ const NOT_YET: &[&str] = &[
     "http.auth.sessionKeysFile",
     "http.auth.sessionDriver",
     "http.auth.secureSession",
-    "http.accessControl.metrics",
     "http.ratelimit",
     "http.externalUrl",
     "http.allowOrigin",

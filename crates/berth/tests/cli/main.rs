@@ -12,6 +12,8 @@ mod config;
 mod ldap;
 mod lifecycle;
 mod matrix;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod scrub;
 mod slapd;
 mod support;

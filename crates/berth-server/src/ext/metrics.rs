@@ -1,0 +1,604 @@
+//! Prometheus metrics (`extensions.metrics`, served at `prometheus.path`,
+//! default `/metrics`, in the OpenMetrics text format).
+//!
+//! zot's names where zot has the same metric, so its dashboards keep
+//! working: `zot_http_requests_total{method,code}`,
+//! `zot_http_method_latency_seconds{method}`,
+//! `zot_http_repo_latency_seconds{repo}`, `zot_repo_uploads_total{repo}`,
+//! `zot_repo_downloads_total{repo}`, `zot_info`. Berth's own, by route
+//! template (never the raw path): `berth_http_requests_total{method,route,status}`,
+//! `berth_http_request_duration_seconds{method,route}`; bytes received and
+//! sent; repositories and storage bytes per root; upload sessions open;
+//! GC and scrub runs and what they removed or found; process figures.
+//!
+//! Requests are counted by [`track`], a middleware; the rest comes from
+//! registry events and from reads at scrape time. Who may scrape follows
+//! `http.accessControl.metrics` ([`serve`]).
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures_util::TryStreamExt;
+use http::{Method, StatusCode, header};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry as PromRegistry;
+
+use crate::api::AppState;
+use crate::api::endpoint::{Endpoint, parse_path};
+use crate::auth::{Identity, Login};
+use crate::registry::Registry;
+use crate::registry::events::RegistryEvent;
+
+/// Latency buckets, in seconds: from half a millisecond to ten minutes.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 600.0,
+];
+/// How often storage bytes per root are measured (a walk of the root).
+const STORAGE_EVERY: Duration = Duration::from_secs(300);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodCode {
+    method: String,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabel {
+    method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RepoLabel {
+    repo: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteStatus {
+    method: String,
+    route: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Route {
+    method: String,
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RootLabel {
+    root: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RootKind {
+    root: String,
+    kind: String,
+}
+
+/// zot's `zot_info` labels, spelled as zot spells them.
+#[allow(non_snake_case)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InfoLabels {
+    commit: String,
+    binaryType: String,
+    goVersion: String,
+    version: String,
+}
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
+/// Every metric, and the registry that encodes them.
+pub struct Metrics {
+    prom: PromRegistry,
+    path: String,
+    http_requests: Family<MethodCode, Counter>,
+    method_latency: Histograms<MethodLabel>,
+    repo_latency: Histograms<RepoLabel>,
+    route_requests: Family<RouteStatus, Counter>,
+    route_latency: Histograms<Route>,
+    received: Counter,
+    sent: Counter,
+    uploads: Family<RepoLabel, Counter>,
+    downloads: Family<RepoLabel, Counter>,
+    repositories: Family<RootLabel, Gauge>,
+    storage_bytes: Family<RootLabel, Gauge>,
+    uploads_in_progress: Gauge,
+    repos_created: Counter,
+    gc_runs: Family<RootLabel, Counter>,
+    gc_removed: Family<RootKind, Counter>,
+    scrub_runs: Counter,
+    scrub_affected: Gauge,
+    resident: Gauge,
+    virtual_memory: Gauge,
+    cpu: FloatGauge,
+    open_fds: Gauge,
+    max_fds: Gauge,
+    start_time: Gauge,
+    /// Root directory → bytes, from the last walk.
+    measured: Mutex<HashMap<String, i64>>,
+}
+
+impl Metrics {
+    /// The metrics, served at `path`.
+    pub fn new(path: &str) -> Arc<Self> {
+        let mut prom = PromRegistry::default();
+        let m = Self {
+            path: path.to_string(),
+            http_requests: Family::default(),
+            method_latency: Family::new_with_constructor(latency_histogram),
+            repo_latency: Family::new_with_constructor(latency_histogram),
+            route_requests: Family::default(),
+            route_latency: Family::new_with_constructor(latency_histogram),
+            received: Counter::default(),
+            sent: Counter::default(),
+            uploads: Family::default(),
+            downloads: Family::default(),
+            repositories: Family::default(),
+            storage_bytes: Family::default(),
+            uploads_in_progress: Gauge::default(),
+            repos_created: Counter::default(),
+            gc_runs: Family::default(),
+            gc_removed: Family::default(),
+            scrub_runs: Counter::default(),
+            scrub_affected: Gauge::default(),
+            resident: Gauge::default(),
+            virtual_memory: Gauge::default(),
+            cpu: FloatGauge::default(),
+            open_fds: Gauge::default(),
+            max_fds: Gauge::default(),
+            start_time: Gauge::default(),
+            measured: Mutex::new(HashMap::new()),
+            prom: PromRegistry::default(),
+        };
+        prom.register(
+            "zot_http_requests",
+            "Requests by method and status code",
+            m.http_requests.clone(),
+        );
+        prom.register(
+            "zot_http_method_latency_seconds",
+            "Request latency by method",
+            m.method_latency.clone(),
+        );
+        prom.register(
+            "zot_http_repo_latency_seconds",
+            "Request latency by repository",
+            m.repo_latency.clone(),
+        );
+        prom.register(
+            "zot_repo_uploads",
+            "Manifests pushed, by repository",
+            m.uploads.clone(),
+        );
+        prom.register(
+            "zot_repo_downloads",
+            "Manifests pulled (GET), by repository",
+            m.downloads.clone(),
+        );
+        let info = Family::<InfoLabels, Gauge>::default();
+        info.get_or_create(&InfoLabels {
+            commit: String::new(),
+            binaryType: "berth".into(),
+            goVersion: String::new(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        })
+        .set(1);
+        prom.register("zot_info", "Build information", info);
+        prom.register(
+            "berth_http_requests",
+            "Requests by method, route template and status",
+            m.route_requests.clone(),
+        );
+        prom.register(
+            "berth_http_request_duration_seconds",
+            "Request latency by method and route template",
+            m.route_latency.clone(),
+        );
+        prom.register(
+            "berth_http_received_bytes",
+            "Request body bytes received",
+            m.received.clone(),
+        );
+        prom.register(
+            "berth_http_sent_bytes",
+            "Response body bytes sent",
+            m.sent.clone(),
+        );
+        prom.register(
+            "berth_repositories",
+            "Repositories per storage root",
+            m.repositories.clone(),
+        );
+        prom.register(
+            "berth_storage_bytes",
+            "Bytes on disk per storage root (hard links counted once; measured every 5 minutes)",
+            m.storage_bytes.clone(),
+        );
+        prom.register(
+            "berth_uploads_in_progress",
+            "Upload sessions open",
+            m.uploads_in_progress.clone(),
+        );
+        prom.register(
+            "berth_repositories_created",
+            "Repositories created",
+            m.repos_created.clone(),
+        );
+        prom.register("berth_gc_runs", "GC runs per root", m.gc_runs.clone());
+        prom.register(
+            "berth_gc_removed",
+            "What GC and retention removed, by root and kind (tag, manifest, blob, upload)",
+            m.gc_removed.clone(),
+        );
+        prom.register("berth_scrub_runs", "Scrub runs", m.scrub_runs.clone());
+        prom.register(
+            "berth_scrub_affected_images",
+            "Images the last scrub found damaged",
+            m.scrub_affected.clone(),
+        );
+        prom.register(
+            "process_resident_memory_bytes",
+            "Resident memory",
+            m.resident.clone(),
+        );
+        prom.register(
+            "process_virtual_memory_bytes",
+            "Virtual memory",
+            m.virtual_memory.clone(),
+        );
+        prom.register(
+            "process_cpu_seconds_total",
+            "CPU time, user and system",
+            m.cpu.clone(),
+        );
+        prom.register(
+            "process_open_fds",
+            "Open file descriptors",
+            m.open_fds.clone(),
+        );
+        prom.register(
+            "process_max_fds",
+            "File descriptor limit",
+            m.max_fds.clone(),
+        );
+        prom.register(
+            "process_start_time_seconds",
+            "Start time, Unix seconds",
+            m.start_time.clone(),
+        );
+        Arc::new(Self { prom, ..m })
+    }
+
+    /// The path the metrics are served at.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn count_request(
+        &self,
+        method: &Method,
+        ep: Option<&Endpoint>,
+        route: &str,
+        status: u16,
+        secs: f64,
+    ) {
+        let method = method.as_str().to_string();
+        self.http_requests
+            .get_or_create(&MethodCode {
+                method: method.clone(),
+                code: status.to_string(),
+            })
+            .inc();
+        self.method_latency
+            .get_or_create(&MethodLabel {
+                method: method.clone(),
+            })
+            .observe(secs);
+        if let Some(repo) = ep.and_then(Endpoint::repo) {
+            let repo = RepoLabel {
+                repo: repo.to_string(),
+            };
+            self.repo_latency.get_or_create(&repo).observe(secs);
+            if let Some(Endpoint::Manifest { .. }) = ep {
+                if method == "PUT" && status == 201 {
+                    self.uploads.get_or_create(&repo).inc();
+                } else if method == "GET" && status == 200 {
+                    self.downloads.get_or_create(&repo).inc();
+                }
+            }
+        }
+        self.route_requests
+            .get_or_create(&RouteStatus {
+                method: method.clone(),
+                route: route.to_string(),
+                status: status.to_string(),
+            })
+            .inc();
+        self.route_latency
+            .get_or_create(&Route {
+                method,
+                route: route.to_string(),
+            })
+            .observe(secs);
+    }
+
+    fn on_event(&self, event: &RegistryEvent) {
+        match event {
+            RegistryEvent::RepoCreated { .. } => {
+                self.repos_created.inc();
+            }
+            RegistryEvent::GcFinished { root, report } => {
+                self.gc_runs
+                    .get_or_create(&RootLabel { root: root.clone() })
+                    .inc();
+                for (kind, n) in [
+                    ("tag", report.tags),
+                    ("manifest", report.manifests),
+                    ("blob", report.blobs),
+                    ("upload", report.uploads),
+                ] {
+                    self.gc_removed
+                        .get_or_create(&RootKind {
+                            root: root.clone(),
+                            kind: kind.into(),
+                        })
+                        .inc_by(n as u64);
+                }
+            }
+            RegistryEvent::ScrubFinished { affected, .. } => {
+                self.scrub_runs.inc();
+                self.scrub_affected.set(*affected as i64);
+            }
+            RegistryEvent::ManifestPushed { .. }
+            | RegistryEvent::ManifestDeleted { .. }
+            | RegistryEvent::ManifestPulled { .. } => {}
+        }
+    }
+
+    /// Reads what is read at scrape time, then encodes everything.
+    fn render(&self, registry: &Registry) -> Result<String, std::fmt::Error> {
+        self.uploads_in_progress
+            .set(registry.uploads_in_progress() as i64);
+        let mut per_root: HashMap<String, i64> = registry
+            .roots()
+            .all()
+            .iter()
+            .map(|r| (r.store.root().display().to_string(), 0))
+            .collect();
+        if let Ok(repos) = registry.meta().repos() {
+            for repo in repos.iter().filter_map(|r| r.parse().ok()) {
+                let root = registry.roots().root_of(&repo).store.root();
+                *per_root.entry(root.display().to_string()).or_default() += 1;
+            }
+        }
+        for (root, n) in per_root {
+            self.repositories.get_or_create(&RootLabel { root }).set(n);
+        }
+        for (root, bytes) in self
+            .measured
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            self.storage_bytes
+                .get_or_create(&RootLabel { root: root.clone() })
+                .set(*bytes);
+        }
+        self.read_process();
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.prom)?;
+        Ok(out)
+    }
+
+    /// Process figures from `/proc` (Linux; elsewhere they stay 0).
+    fn read_process(&self) {
+        const TICKS: f64 = 100.0;
+        const PAGE: i64 = 4096;
+        if let Ok(stat) = std::fs::read_to_string("/proc/self/stat")
+            && let Some((_, rest)) = stat.rsplit_once(')')
+        {
+            // Fields after the command name, from field 3 (state) on.
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let num = |i: usize| f.get(i).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+            self.cpu.set((num(11) + num(12)) as f64 / TICKS);
+            self.virtual_memory.set(num(20));
+            self.resident.set(num(21) * PAGE);
+            let boot = std::fs::read_to_string("/proc/stat")
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| {
+                            l.strip_prefix("btime ")
+                                .map(|v| v.trim().parse::<i64>().ok())
+                        })
+                        .flatten()
+                })
+                .unwrap_or(0);
+            self.start_time.set(boot + (num(19) as f64 / TICKS) as i64);
+        }
+        if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+            self.open_fds.set(fds.count() as i64);
+        }
+        if let Ok(limits) = std::fs::read_to_string("/proc/self/limits")
+            && let Some(line) = limits.lines().find(|l| l.starts_with("Max open files"))
+            && let Some(soft) = line.split_whitespace().nth(3)
+        {
+            self.max_fds.set(soft.parse().unwrap_or(0));
+        }
+    }
+}
+
+/// Starts the listeners: registry events, and the periodic storage walk.
+pub fn spawn(metrics: &Arc<Metrics>, registry: &Arc<Registry>) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut rx = registry.subscribe();
+    let m = metrics.clone();
+    let events = tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(e) => m.on_event(&e),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "metrics fell behind registry events");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    let (m, reg) = (metrics.clone(), registry.clone());
+    let storage = tokio::spawn(async move {
+        loop {
+            let roots: Vec<std::path::PathBuf> = reg
+                .roots()
+                .all()
+                .iter()
+                .map(|r| r.store.root().to_path_buf())
+                .collect();
+            let sizes = tokio::task::spawn_blocking(move || {
+                roots
+                    .into_iter()
+                    .map(|r| (r.display().to_string(), disk_bytes(&r) as i64))
+                    .collect::<HashMap<_, _>>()
+            })
+            .await
+            .unwrap_or_default();
+            *m.measured.lock().unwrap_or_else(|p| p.into_inner()) = sizes;
+            tokio::time::sleep(STORAGE_EVERY).await;
+        }
+    });
+    vec![events, storage]
+}
+
+/// Bytes in regular files under `dir`, each inode once.
+fn disk_bytes(dir: &Path) -> u64 {
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(e.path());
+            } else if meta.is_file() && seen.insert((meta.dev(), meta.ino())) {
+                total += meta.len();
+            }
+        }
+    }
+    total
+}
+
+/// The route template of a request path, and its endpoint when it is one.
+fn classify(path: &str, metrics_path: &str) -> (String, Option<Endpoint>) {
+    match parse_path(path) {
+        Ok(ep) => (ep.template().to_string(), Some(ep)),
+        Err(_) if path == metrics_path || crate::api::is_fixed_route(path) => {
+            (path.to_string(), None)
+        }
+        Err(_) => ("other".to_string(), None),
+    }
+}
+
+/// Counts every request except scrapes: by method, status, route template
+/// and repository, with its latency and body bytes.
+pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(metrics) = state.metrics.clone() else {
+        return next.run(req).await;
+    };
+    let path = req.uri().path().to_string();
+    if path == metrics.path {
+        return next.run(req).await;
+    }
+    let method = req.method().clone();
+    let (route, ep) = classify(&path, &metrics.path);
+    let req = if matches!(method, Method::POST | Method::PUT | Method::PATCH) {
+        let received = metrics.received.clone();
+        let (parts, body) = req.into_parts();
+        let counted = body.into_data_stream().inspect_ok(move |chunk| {
+            received.inc_by(chunk.len() as u64);
+        });
+        Request::from_parts(parts, Body::from_stream(counted))
+    } else {
+        req
+    };
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let secs = start.elapsed().as_secs_f64();
+    if method != Method::HEAD {
+        let sent = resp
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .or_else(|| axum::body::HttpBody::size_hint(resp.body()).exact())
+            .unwrap_or(0);
+        metrics.sent.inc_by(sent);
+    }
+    metrics.count_request(&method, ep.as_ref(), &route, resp.status().as_u16(), secs);
+    resp
+}
+
+/// `GET <prometheus.path>`: the metrics, for those `accessControl.metrics`
+/// lets read them (everyone authenticated without access control;
+/// everyone without authentication).
+pub async fn serve(
+    State(state): State<AppState>,
+    login: Option<axum::Extension<Login>>,
+) -> Response {
+    let Some(metrics) = state.metrics.clone() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let identity = login
+        .map(|l| l.identity.clone())
+        .unwrap_or(Identity::Anonymous);
+    if let Some(auth) = &state.auth {
+        let allowed = match state.access_control() {
+            Some(access) => access.may_read_metrics(&identity),
+            None => identity != Identity::Anonymous,
+        };
+        if !allowed {
+            let denied = if identity == Identity::Anonymous {
+                crate::api::error::ApiError::new(
+                    berth_oci::ErrorCode::Unauthorized,
+                    "authentication required",
+                )
+                .with_header(header::WWW_AUTHENTICATE, &auth.challenge(None, false))
+            } else {
+                crate::api::error::ApiError::new(
+                    berth_oci::ErrorCode::Denied,
+                    "reading the metrics is not allowed",
+                )
+            };
+            return denied.into_response();
+        }
+    }
+    match metrics.render(&state.registry) {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => crate::api::error::ApiError::internal(e).into_response(),
+    }
+}

@@ -1,0 +1,23 @@
+//! Extensions: each behind its cargo feature, each built on the core
+//! (registry events, the router, the config) without the core knowing it.
+//! A config that turns on an extension this build lacks is refused by
+//! name ([`check_built`]).
+
+#[cfg(feature = "metrics")]
+pub mod metrics;
+
+use crate::config::Config;
+
+/// Refuses a config that needs an extension this binary was built
+/// without; the error names the key.
+pub fn check_built(config: &Config) -> Result<(), String> {
+    let missing = |key: &str, feature: &str| {
+        Err(format!(
+            "{key}: this berth was built without the \"{feature}\" feature"
+        ))
+    };
+    if config.extensions.metrics_path().is_some() && !cfg!(feature = "metrics") {
+        return missing("extensions.metrics", "metrics");
+    }
+    Ok(())
+}
