@@ -101,6 +101,12 @@ pub async fn build_state_with(
         audit: None,
         #[cfg(feature = "metrics")]
         metrics: None,
+        #[cfg(feature = "ratelimit")]
+        ratelimit: config
+            .http
+            .ratelimit
+            .as_ref()
+            .map(crate::ext::ratelimit::RateLimits::new),
         access: Arc::new(std::sync::RwLock::new(
             config
                 .http

@@ -42,6 +42,9 @@ pub struct AppState {
     /// `extensions.metrics`, when on.
     #[cfg(feature = "metrics")]
     pub metrics: Option<Arc<crate::ext::metrics::Metrics>>,
+    /// `http.ratelimit`, when set.
+    #[cfg(feature = "ratelimit")]
+    pub ratelimit: Option<Arc<crate::ext::ratelimit::RateLimits>>,
     /// `http.accessControl`, swapped when the config file changes.
     pub access: Arc<std::sync::RwLock<Option<Arc<crate::auth::access::AccessControl>>>>,
 }
@@ -97,6 +100,11 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             audit::record,
         ));
+    #[cfg(feature = "ratelimit")]
+    let router = router.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::ext::ratelimit::limit,
+    ));
     #[cfg(feature = "metrics")]
     let router = router.layer(axum::middleware::from_fn_with_state(
         state.clone(),
@@ -105,6 +113,11 @@ pub fn app(state: AppState) -> Router {
     router
         .with_state(state)
         .layer(axum::middleware::from_fn(access_log::log_request))
+}
+
+/// Whether `path` is a health check.
+pub fn is_health_route(path: &str) -> bool {
+    HEALTH_PATHS.contains(&path)
 }
 
 /// Whether `path` is one of the fixed routes beside `/v2` (health checks,

@@ -18,8 +18,9 @@ use std::path::{Path, PathBuf};
 pub use access::{AccessControlConfig, Action, Group, MetricsAccess, Policy, RepoAccess};
 pub use auth::{AuthConfig, BearerConfig, HtpasswdConfig, LdapConfig, MtlsConfig};
 pub use model::{
-    Config, ExtensionsConfig, HttpConfig, LogConfig, LogFormat, MetricsConfig, PrometheusConfig,
-    RootSettings, ScrubConfig, StorageConfig, SubPathConfig, TlsConfig,
+    Config, ExtensionsConfig, HttpConfig, LogConfig, LogFormat, MethodRate, MetricsConfig,
+    PrometheusConfig, RateLimitConfig, RootSettings, ScrubConfig, StorageConfig, SubPathConfig,
+    TlsConfig,
 };
 pub use retention::{KeepTagsRule, RetentionConfig, RetentionPolicy};
 pub use value::{DurationValue, PortValue};
@@ -175,6 +176,9 @@ impl Config {
         if let Err(e) = crate::ext::check_built(self) {
             let (key, message) = e.split_once(": ").unwrap_or(("extensions", e.as_str()));
             return Err(ConfigError::key(key, message));
+        }
+        if let Some(r) = &self.http.ratelimit {
+            r.check()?;
         }
         if let Some(a) = &self.http.auth {
             a.check(self.http.tls.as_ref().is_some_and(|t| t.cacert.is_some()))?;

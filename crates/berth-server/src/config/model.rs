@@ -257,6 +257,60 @@ pub struct HttpConfig {
     /// Who may do what on which repositories; none by default.
     #[serde(default)]
     pub access_control: Option<AccessControlConfig>,
+    /// Request rate limits; none by default.
+    #[serde(default)]
+    pub ratelimit: Option<RateLimitConfig>,
+}
+
+/// `http.ratelimit`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Requests per second over all clients and methods (default: no
+    /// overall limit).
+    #[serde(default)]
+    pub rate: Option<u32>,
+    /// Further limits per method.
+    #[serde(default)]
+    pub methods: Vec<MethodRate>,
+}
+
+/// One entry of `http.ratelimit.methods`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MethodRate {
+    /// An HTTP method, e.g. `GET`.
+    pub method: String,
+    /// Requests per second with that method.
+    pub rate: u32,
+}
+
+impl RateLimitConfig {
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
+        if self.rate == Some(0) {
+            return Err(ConfigError::key(
+                "http.ratelimit.rate",
+                "must be above zero",
+            ));
+        }
+        for (i, m) in self.methods.iter().enumerate() {
+            if m.rate == 0 {
+                return Err(ConfigError::key(
+                    format!("http.ratelimit.methods.{i}.rate"),
+                    "must be above zero",
+                ));
+            }
+            if http::Method::from_bytes(m.method.to_ascii_uppercase().as_bytes()).is_err()
+                || m.method.is_empty()
+            {
+                return Err(ConfigError::key(
+                    format!("http.ratelimit.methods.{i}.method"),
+                    format!("{:?} is not an HTTP method", m.method),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `http.tls`: PEM files, re-read when they change.
@@ -283,6 +337,7 @@ impl Default for HttpConfig {
             tls: None,
             auth: None,
             access_control: None,
+            ratelimit: None,
         }
     }
 }
@@ -402,7 +457,6 @@ const NOT_YET: &[&str] = &[
     "http.auth.sessionKeysFile",
     "http.auth.sessionDriver",
     "http.auth.secureSession",
-    "http.ratelimit",
     "http.externalUrl",
     "http.allowOrigin",
     "http.readTimeout",

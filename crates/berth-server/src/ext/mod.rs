@@ -5,6 +5,8 @@
 
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "ratelimit")]
+pub mod ratelimit;
 
 use crate::config::Config;
 
@@ -18,6 +20,9 @@ pub fn check_built(config: &Config) -> Result<(), String> {
     };
     if config.extensions.metrics_path().is_some() && !cfg!(feature = "metrics") {
         return missing("extensions.metrics", "metrics");
+    }
+    if config.http.ratelimit.is_some() && !cfg!(feature = "ratelimit") {
+        return missing("http.ratelimit", "ratelimit");
     }
     Ok(())
 }

@@ -14,6 +14,8 @@ mod lifecycle;
 mod matrix;
 #[cfg(feature = "metrics")]
 mod metrics;
+#[cfg(feature = "ratelimit")]
+mod ratelimit;
 mod scrub;
 mod slapd;
 mod support;
