@@ -98,6 +98,7 @@ pub async fn build_state_with(
     Ok(AppState {
         registry: Arc::new(registry),
         auth: None,
+        allow_origin: config.http.allow_origin.clone(),
         audit: None,
         #[cfg(feature = "metrics")]
         metrics: None,

@@ -10,6 +10,7 @@ mod apikeys;
 pub mod audit;
 mod authz;
 mod blobs;
+pub mod cors;
 pub mod endpoint;
 pub mod error;
 mod manifests;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// `http.auth`, when configured.
     pub auth: Option<Arc<crate::auth::Auth>>,
+    /// `http.allowOrigin`, when set.
+    pub allow_origin: Option<String>,
     /// `log.audit`, when configured.
     pub audit: Option<Arc<audit::AuditLog>>,
     /// `extensions.metrics`, when on.
@@ -110,9 +113,23 @@ pub fn app(state: AppState) -> Router {
         state.clone(),
         crate::ext::metrics::track,
     ));
-    router
-        .with_state(state)
-        .layer(axum::middleware::from_fn(access_log::log_request))
+    let cors = state
+        .allow_origin
+        .as_deref()
+        .and_then(|o| match cors::layer(o) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                // Refused when the config is loaded; never half-applied.
+                tracing::error!("{e}");
+                None
+            }
+        });
+    let router = router.with_state(state);
+    let router = match cors {
+        Some(layer) => router.layer(layer),
+        None => router,
+    };
+    router.layer(axum::middleware::from_fn(access_log::log_request))
 }
 
 /// Whether `path` is a health check.

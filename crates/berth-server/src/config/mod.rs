@@ -177,6 +177,12 @@ impl Config {
             let (key, message) = e.split_once(": ").unwrap_or(("extensions", e.as_str()));
             return Err(ConfigError::key(key, message));
         }
+        if let Some(o) = &self.http.allow_origin
+            && let Err(e) = crate::api::cors::layer(o)
+        {
+            let message = e.split_once(": ").map_or(e.as_str(), |(_, m)| m);
+            return Err(ConfigError::key("http.allowOrigin", message));
+        }
         if let Some(r) = &self.http.ratelimit {
             r.check()?;
         }

@@ -260,6 +260,10 @@ pub struct HttpConfig {
     /// Request rate limits; none by default.
     #[serde(default)]
     pub ratelimit: Option<RateLimitConfig>,
+    /// The origin browsers may call the API from (`*` for any); none by
+    /// default (no CORS headers).
+    #[serde(default)]
+    pub allow_origin: Option<String>,
 }
 
 /// `http.ratelimit`.
@@ -338,6 +342,7 @@ impl Default for HttpConfig {
             auth: None,
             access_control: None,
             ratelimit: None,
+            allow_origin: None,
         }
     }
 }
@@ -458,7 +463,6 @@ const NOT_YET: &[&str] = &[
     "http.auth.sessionDriver",
     "http.auth.secureSession",
     "http.externalUrl",
-    "http.allowOrigin",
     "http.readTimeout",
     "http.writeTimeout",
 ];

@@ -9,6 +9,7 @@ mod auth;
 mod bearer;
 mod clients;
 mod config;
+mod cors;
 mod ldap;
 mod lifecycle;
 mod matrix;
