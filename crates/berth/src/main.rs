@@ -134,6 +134,11 @@ fn serve(config: Config, config_path: Option<PathBuf>, force_reparse: bool) -> R
             .map(|h| h.spawn_reload());
         state.auth = auth;
         state.audit = berth_server::api::audit::from_config(&config.log)?;
+        #[cfg(feature = "events")]
+        let _events = match &config.extensions.events {
+            Some(e) => berth_server::ext::events::spawn(e, &state.registry)?,
+            None => Vec::new(),
+        };
         #[cfg(feature = "metrics")]
         let _metrics = match config.extensions.metrics_path() {
             Some(path) => {

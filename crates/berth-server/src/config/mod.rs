@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 pub use access::{AccessControlConfig, Action, Group, MetricsAccess, Policy, RepoAccess};
 pub use auth::{AuthConfig, BearerConfig, HtpasswdConfig, LdapConfig, MtlsConfig};
 pub use model::{
-    Config, ExtensionsConfig, HttpConfig, LogConfig, LogFormat, MethodRate, MetricsConfig,
-    PrometheusConfig, RateLimitConfig, RootSettings, ScrubConfig, StorageConfig, SubPathConfig,
-    TlsConfig,
+    Config, EventsConfig, ExtensionsConfig, HttpConfig, LogConfig, LogFormat, MethodRate,
+    MetricsConfig, PrometheusConfig, RateLimitConfig, RootSettings, ScrubConfig, SinkConfig,
+    SinkCredentials, StorageConfig, SubPathConfig, TlsConfig,
 };
 pub use retention::{KeepTagsRule, RetentionConfig, RetentionPolicy};
 pub use value::{DurationValue, PortValue};
@@ -185,6 +185,9 @@ impl Config {
         }
         if let Some(r) = &self.http.ratelimit {
             r.check()?;
+        }
+        if let Some(e) = &self.extensions.events {
+            e.check()?;
         }
         if let Some(a) = &self.http.auth {
             a.check(self.http.tls.as_ref().is_some_and(|t| t.cacert.is_some()))?;

@@ -38,6 +38,93 @@ pub struct ExtensionsConfig {
     /// Prometheus metrics.
     #[serde(default)]
     pub metrics: Option<MetricsConfig>,
+    /// CloudEvents to webhooks.
+    #[serde(default)]
+    pub events: Option<EventsConfig>,
+}
+
+/// `extensions.events`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    /// zot's switch (default true when the section is present).
+    #[serde(default = "yes")]
+    pub enable: bool,
+    /// Where events go.
+    #[serde(default)]
+    pub sinks: Vec<SinkConfig>,
+}
+
+/// One of `extensions.events.sinks`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// `http` (zot's `nats` is not supported).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The URL events are POSTed to.
+    pub address: String,
+    /// How long one delivery may take (default 30s).
+    #[serde(default = "thirty_seconds")]
+    pub timeout: DurationValue,
+    /// Extra headers sent with every event.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// `{username, password}` (Basic) or `{token}` (Bearer).
+    #[serde(default)]
+    pub credentials: Option<SinkCredentials>,
+    /// Sent as the CloudEvents `channel` extension attribute.
+    #[serde(default)]
+    pub channel: Option<String>,
+}
+
+/// `extensions.events.sinks[].credentials`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkCredentials {
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+fn thirty_seconds() -> DurationValue {
+    DurationValue(Duration::from_secs(30))
+}
+
+impl EventsConfig {
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
+        for (i, sink) in self.sinks.iter().enumerate() {
+            let at = |k: &str| format!("extensions.events.sinks.{i}.{k}");
+            if sink.kind != "http" {
+                return Err(ConfigError::key(
+                    at("type"),
+                    format!("{:?} is not supported (only \"http\")", sink.kind),
+                ));
+            }
+            if !(sink.address.starts_with("http://") || sink.address.starts_with("https://")) {
+                return Err(ConfigError::key(
+                    at("address"),
+                    "must be an http:// or https:// URL",
+                ));
+            }
+            if sink.timeout.0.is_zero() {
+                return Err(ConfigError::key(at("timeout"), "must be above zero"));
+            }
+            if let Some(c) = &sink.credentials
+                && c.token.is_some()
+                && (c.username.is_some() || c.password.is_some())
+            {
+                return Err(ConfigError::key(
+                    at("credentials"),
+                    "either username and password, or token",
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `extensions.metrics`.
@@ -446,7 +533,6 @@ const NOT_YET: &[&str] = &[
     "extensions.mgmt",
     "extensions.userprefs",
     "extensions.trust",
-    "extensions.events",
     "scheduler",
     "cluster",
     "storage.storageDriver",

@@ -3,6 +3,8 @@
 //! A config that turns on an extension this build lacks is refused by
 //! name ([`check_built`]).
 
+#[cfg(feature = "events")]
+pub mod events;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 #[cfg(feature = "ratelimit")]
@@ -20,6 +22,9 @@ pub fn check_built(config: &Config) -> Result<(), String> {
     };
     if config.extensions.metrics_path().is_some() && !cfg!(feature = "metrics") {
         return missing("extensions.metrics", "metrics");
+    }
+    if config.extensions.events.as_ref().is_some_and(|e| e.enable) && !cfg!(feature = "events") {
+        return missing("extensions.events", "events");
     }
     if config.http.ratelimit.is_some() && !cfg!(feature = "ratelimit") {
         return missing("http.ratelimit", "ratelimit");

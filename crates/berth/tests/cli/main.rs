@@ -10,6 +10,8 @@ mod bearer;
 mod clients;
 mod config;
 mod cors;
+#[cfg(feature = "events")]
+mod events;
 mod ldap;
 mod lifecycle;
 mod matrix;

@@ -1,0 +1,230 @@
+//! Events (`extensions.events`): CloudEvents 1.0 over HTTP (binary mode:
+//! `ce-*` headers, JSON data) to each configured sink, with zot's event
+//! types: `zotregistry.repository.created`, `zotregistry.image.updated`,
+//! `zotregistry.image.deleted`.
+//!
+//! A push never waits for a sink: events come from the registry's
+//! broadcast channel into one bounded queue per sink ([`QUEUE`] events;
+//! when full, new events for that sink are dropped and counted in the
+//! log). Each sink's worker delivers in order, retrying a failed delivery
+//! with growing pauses ([`ATTEMPTS`] tries) before giving it up.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::config::{EventsConfig, SinkConfig};
+use crate::registry::Registry;
+use crate::registry::events::RegistryEvent;
+
+/// Events waiting per sink before new ones are dropped.
+pub const QUEUE: usize = 1024;
+/// Delivery attempts per event.
+pub const ATTEMPTS: u32 = 5;
+/// The pause after the first failed attempt; doubled after each.
+const FIRST_PAUSE: Duration = Duration::from_millis(200);
+/// CloudEvents `source`.
+const SOURCE: &str = "berth";
+
+/// One event, ready to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloudEvent {
+    pub id: String,
+    pub kind: &'static str,
+    pub time: String,
+    pub data: Value,
+}
+
+/// The CloudEvent for a registry event, if it is one sinks hear about.
+pub fn cloud_event(event: &RegistryEvent) -> Option<CloudEvent> {
+    let (kind, data) = match event {
+        RegistryEvent::RepoCreated { repo } => {
+            ("zotregistry.repository.created", json!({ "name": repo }))
+        }
+        RegistryEvent::ManifestPushed {
+            repo,
+            reference,
+            digest,
+            media_type,
+            manifest,
+        } => (
+            "zotregistry.image.updated",
+            json!({
+                "name": repo,
+                "reference": reference,
+                "digest": digest.to_string(),
+                "mediaType": media_type,
+                "manifest": String::from_utf8_lossy(manifest),
+            }),
+        ),
+        RegistryEvent::ManifestDeleted {
+            repo,
+            reference,
+            digest,
+            media_type,
+        } => (
+            "zotregistry.image.deleted",
+            json!({
+                "name": repo,
+                "reference": reference,
+                "digest": digest.as_ref().map(ToString::to_string),
+                "mediaType": media_type,
+            }),
+        ),
+        RegistryEvent::ManifestPulled { .. }
+        | RegistryEvent::GcFinished { .. }
+        | RegistryEvent::ScrubFinished { .. } => return None,
+    };
+    Some(CloudEvent {
+        id: uuid::Uuid::new_v4().to_string(),
+        kind,
+        time: time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        data,
+    })
+}
+
+/// A sink's delivery worker.
+struct Sink {
+    config: SinkConfig,
+    client: reqwest::Client,
+}
+
+impl Sink {
+    async fn deliver(&self, event: &CloudEvent) -> Result<(), String> {
+        let mut req = self
+            .client
+            .post(&self.config.address)
+            .timeout(self.config.timeout.0)
+            .header("ce-specversion", "1.0")
+            .header("ce-id", &event.id)
+            .header("ce-source", SOURCE)
+            .header("ce-type", event.kind)
+            .header("ce-time", &event.time)
+            .header("content-type", "application/json");
+        if let Some(channel) = &self.config.channel {
+            req = req.header("ce-channel", channel);
+        }
+        for (k, v) in &self.config.headers {
+            req = req.header(k, v);
+        }
+        if let Some(c) = &self.config.credentials {
+            if let Some(token) = &c.token {
+                req = req.bearer_auth(token);
+            } else if let Some(user) = &c.username {
+                let pair = format!("{user}:{}", c.password.as_deref().unwrap_or(""));
+                req = req.header(
+                    "authorization",
+                    format!(
+                        "Basic {}",
+                        base64::engine::general_purpose::STANDARD.encode(pair)
+                    ),
+                );
+            }
+        }
+        let resp = req
+            .body(event.data.to_string())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("answered {}", resp.status()))
+        }
+    }
+
+    async fn run(self, mut queue: mpsc::Receiver<CloudEvent>) {
+        while let Some(event) = queue.recv().await {
+            let mut pause = FIRST_PAUSE;
+            for attempt in 1..=ATTEMPTS {
+                match self.deliver(&event).await {
+                    Ok(()) => break,
+                    Err(e) if attempt == ATTEMPTS => {
+                        tracing::warn!(sink = %self.config.address, id = %event.id, kind = event.kind, error = %e, "event given up after {ATTEMPTS} attempts");
+                    }
+                    Err(e) => {
+                        tracing::info!(sink = %self.config.address, id = %event.id, attempt, error = %e, "event delivery failed, retrying");
+                        tokio::time::sleep(pause).await;
+                        pause *= 2;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Starts one worker per sink and the listener that feeds them.
+pub fn spawn(
+    config: &EventsConfig,
+    registry: &Arc<Registry>,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, String> {
+    if !config.enable || config.sinks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let client = reqwest::Client::builder()
+        .build()
+        .map_err(|e| format!("extensions.events: cannot make an HTTP client: {e}"))?;
+    let mut tasks = Vec::new();
+    let mut queues = Vec::new();
+    for sink in &config.sinks {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let worker = Sink {
+            config: sink.clone(),
+            client: client.clone(),
+        };
+        tasks.push(tokio::spawn(worker.run(rx)));
+        queues.push((sink.address.clone(), tx));
+    }
+    let mut events = registry.subscribe();
+    tasks.push(tokio::spawn(async move {
+        loop {
+            let event = match events.recv().await {
+                Ok(e) => e,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "events fell behind the registry; some were not sent");
+                    continue;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            let Some(ce) = cloud_event(&event) else {
+                continue;
+            };
+            for (address, queue) in &queues {
+                if queue.try_send(ce.clone()).is_err() {
+                    tracing::warn!(sink = %address, id = %ce.id, kind = ce.kind, "sink queue full, event dropped");
+                }
+            }
+        }
+    }));
+    Ok(tasks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_events_map_to_zot_types() {
+        let d = berth_oci::Digest::sha256(b"m");
+        let pushed = cloud_event(&RegistryEvent::ManifestPushed {
+            repo: "a/b".into(),
+            reference: "v1".into(),
+            digest: d.clone(),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            manifest: Arc::new(b"{\"schemaVersion\":2}".to_vec()),
+        })
+        .expect("event");
+        assert_eq!(pushed.kind, "zotregistry.image.updated");
+        assert_eq!(pushed.data["name"], "a/b");
+        assert_eq!(pushed.data["digest"], d.to_string());
+        assert_eq!(pushed.data["manifest"], "{\"schemaVersion\":2}");
+        let created = cloud_event(&RegistryEvent::RepoCreated { repo: "x".into() }).expect("event");
+        assert_eq!(created.kind, "zotregistry.repository.created");
+        assert!(cloud_event(&RegistryEvent::ManifestPulled { repo: "x".into() }).is_none());
+    }
+}

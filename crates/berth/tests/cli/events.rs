@@ -1,0 +1,185 @@
+//! `extensions.events`: CloudEvents reach webhook receivers started by the
+//! test, with zot's types, `ce-*` headers, the sink's headers and
+//! credentials; a receiver that fails at first gets them after retries; a
+//! dead one and one that never answers do not hold pushes up.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use berth_oci::Digest;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+type Received = Arc<Mutex<Vec<(HashMap<String, String>, Value)>>>;
+
+/// A webhook receiver: records what it gets; answers 500 to the first
+/// `fail_first` requests; with `hang`, never answers at all.
+fn receiver(fail_first: usize, hang: bool) -> (String, Received) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let got: Received = Arc::default();
+    let sink = got.clone();
+    std::thread::spawn(move || {
+        let mut seen = 0;
+        for stream in listener.incoming().flatten() {
+            if hang {
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_secs(600));
+                    drop(stream);
+                });
+                continue;
+            }
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut headers = HashMap::new();
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            loop {
+                let mut l = String::new();
+                if reader.read_line(&mut l).unwrap_or(0) == 0 || l.trim().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = l.split_once(':') {
+                    headers.insert(k.trim().to_lowercase(), v.trim().to_string());
+                }
+            }
+            let len: usize = headers
+                .get("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let mut body = vec![0; len];
+            let _ = reader.read_exact(&mut body);
+            seen += 1;
+            let status = if seen <= fail_first {
+                "500 Internal Server Error"
+            } else {
+                sink.lock().expect("lock").push((
+                    headers,
+                    serde_json::from_slice(&body).unwrap_or(Value::Null),
+                ));
+                "200 OK"
+            };
+            let mut stream = stream;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    (url, got)
+}
+
+fn wait_for(got: &Received, n: usize) -> Vec<(HashMap<String, String>, Value)> {
+    for _ in 0..200 {
+        if got.lock().expect("lock").len() >= n {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    got.lock().expect("lock").clone()
+}
+
+#[test]
+fn events_reach_webhooks_without_holding_pushes_up() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (good, good_got) = receiver(0, false);
+    let (flaky, flaky_got) = receiver(2, false);
+    let (hanging, _) = receiver(0, true);
+    let dead = {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}/gone", l.local_addr().expect("addr"))
+    };
+    let config = tmp.path().join("events.json");
+    std::fs::write(
+        &config,
+        json!({"storage": {"rootDirectory": tmp.path().join("root")},
+        "http": {"address": "127.0.0.1", "port": "0"},
+        "extensions": {"events": {"enable": true, "sinks": [
+            {"type": "http", "address": good, "timeout": "5s",
+             "headers": {"X-Team": "platform"},
+             "credentials": {"username": "hook", "password": "s3cret"}},
+            {"type": "http", "address": flaky, "credentials": {"token": "tok"}},
+            {"type": "http", "address": hanging, "timeout": "1s"},
+            {"type": "http", "address": dead, "timeout": "1s"}
+        ]}}})
+        .to_string(),
+    )
+    .expect("config");
+    let b = Berth::start_config(&config);
+    let c = reqwest::blocking::Client::new();
+
+    // Pushes go through while one sink hangs and one is gone.
+    let config_blob = b"{}".to_vec();
+    let cd = Digest::sha256(&config_blob);
+    let r = c
+        .post(b.url(&format!("/v2/team/app/blobs/uploads/?digest={cd}")))
+        .body(config_blob)
+        .send()
+        .expect("blob");
+    assert_eq!(r.status(), 201);
+    let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd.to_string(), "size": 2},
+        "layers": []})
+    .to_string();
+    let md = Digest::sha256(manifest.as_bytes());
+    for tag in ["v1", "v2", "v3"] {
+        let r = c
+            .put(b.url(&format!("/v2/team/app/manifests/{tag}")))
+            .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+            .body(manifest.clone())
+            .send()
+            .expect("manifest");
+        assert_eq!(r.status(), 201);
+    }
+    let r = c
+        .delete(b.url("/v2/team/app/manifests/v3"))
+        .send()
+        .expect("delete");
+    assert_eq!(r.status(), 202);
+
+    let events = wait_for(&good_got, 5);
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|(h, _)| h.get("ce-type").map(String::as_str).unwrap_or(""))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "zotregistry.repository.created",
+            "zotregistry.image.updated",
+            "zotregistry.image.updated",
+            "zotregistry.image.updated",
+            "zotregistry.image.deleted"
+        ]
+    );
+    let (h, data) = &events[1];
+    assert_eq!(h["ce-specversion"], "1.0");
+    assert_eq!(h["ce-source"], "berth");
+    assert!(!h["ce-id"].is_empty());
+    assert_eq!(h["x-team"], "platform");
+    assert_eq!(h["authorization"], "Basic aG9vazpzM2NyZXQ=");
+    assert_eq!(h["content-type"], "application/json");
+    assert_eq!(data["name"], "team/app");
+    assert_eq!(data["reference"], "v1");
+    assert_eq!(data["digest"], md.to_string());
+    assert_eq!(
+        data["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(data["manifest"], manifest);
+    let (_, deleted) = &events[4];
+    assert_eq!(deleted["reference"], "v3");
+    assert_eq!(deleted["digest"], md.to_string());
+
+    // The flaky sink failed twice, then got every event, in order.
+    let flaky_events = wait_for(&flaky_got, 5);
+    assert_eq!(flaky_events.len(), 5);
+    assert_eq!(
+        flaky_events[0].0["ce-type"],
+        "zotregistry.repository.created"
+    );
+    assert_eq!(flaky_events[0].0["authorization"], "Bearer tok");
+}
