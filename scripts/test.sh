@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every Berth test. Installs what the tests need when it is missing:
-# skopeo, buildah, podman, slapd and ldap-utils (Debian packages) and
-# oras-py (PyPI, into ./.venv).
+# skopeo, buildah, podman, slapd and ldap-utils (Debian packages), and
+# oras-py and schemathesis (PyPI, into ./.venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,10 +19,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if ! .venv/bin/python -c "import oras" >/dev/null 2>&1; then
-  echo "installing oras-py into .venv (pip)"
-  python3 -m venv .venv
-  .venv/bin/pip install --quiet "oras==0.2.43"
+if ! .venv/bin/python -c "import oras" >/dev/null 2>&1 || [ ! -x .venv/bin/schemathesis ]; then
+  echo "installing oras-py and schemathesis into .venv (pip)"
+  [ -x .venv/bin/pip ] || python3 -m venv .venv
+  .venv/bin/pip install --quiet "oras==0.2.43" "schemathesis==4.32.5"
 fi
 export BERTH_TEST_PYTHON="$PWD/.venv/bin/python"
 

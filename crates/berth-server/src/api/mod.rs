@@ -74,6 +74,30 @@ const HEALTH_PATHS: [&str; 3] = ["/livez", "/readyz", "/startupz"];
 /// zot's API key route.
 const APIKEY_PATH: &str = "/zot/auth/apikey";
 
+/// Every `(method, route template)` the `/v2` dispatcher serves (others
+/// get 405): what the API documentation must cover, and what a test holds
+/// the dispatcher to.
+pub const V2_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/v2/"),
+    ("HEAD", "/v2/"),
+    ("GET", "/v2/_catalog"),
+    ("GET", "/v2/_oci/ext/discover"),
+    ("GET", "/v2/{name}/tags/list"),
+    ("GET", "/v2/{name}/manifests/{reference}"),
+    ("HEAD", "/v2/{name}/manifests/{reference}"),
+    ("PUT", "/v2/{name}/manifests/{reference}"),
+    ("DELETE", "/v2/{name}/manifests/{reference}"),
+    ("GET", "/v2/{name}/blobs/{digest}"),
+    ("HEAD", "/v2/{name}/blobs/{digest}"),
+    ("DELETE", "/v2/{name}/blobs/{digest}"),
+    ("POST", "/v2/{name}/blobs/uploads/"),
+    ("GET", "/v2/{name}/blobs/uploads/{uuid}"),
+    ("PATCH", "/v2/{name}/blobs/uploads/{uuid}"),
+    ("PUT", "/v2/{name}/blobs/uploads/{uuid}"),
+    ("DELETE", "/v2/{name}/blobs/uploads/{uuid}"),
+    ("GET", "/v2/{name}/referrers/{digest}"),
+];
+
 /// The application router, without a socket: tests may drive it directly.
 pub fn app(state: AppState) -> Router {
     let health = || async { (StatusCode::OK, "ok") };
@@ -92,6 +116,10 @@ pub fn app(state: AppState) -> Router {
     #[cfg(feature = "metrics")]
     if let Some(m) = &state.metrics {
         router = router.route(m.path(), get(crate::ext::metrics::serve));
+    }
+    #[cfg(feature = "openapi")]
+    {
+        router = router.merge(crate::ext::openapi::router());
     }
     let router = router
         .fallback(dispatch)

@@ -7,6 +7,8 @@
 pub mod events;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 #[cfg(feature = "ratelimit")]
 pub mod ratelimit;
 

@@ -47,3 +47,59 @@ async fn routing_errors() {
     .await;
     assert_eq!(s.get("/nothing").await.status(), 404);
 }
+
+/// `api::V2_ROUTES` is exactly what the dispatcher serves: every listed
+/// (method, route) is answered, every other method gets 405.
+#[tokio::test]
+async fn the_route_table_is_what_the_dispatcher_serves() {
+    let s = Server::start().await;
+    let zero = format!("sha256:{}", "0".repeat(64));
+    let samples = [
+        ("/v2/", "/v2/".to_string()),
+        ("/v2/_catalog", "/v2/_catalog".to_string()),
+        ("/v2/_oci/ext/discover", "/v2/_oci/ext/discover".to_string()),
+        ("/v2/{name}/tags/list", "/v2/app/tags/list".to_string()),
+        (
+            "/v2/{name}/manifests/{reference}",
+            "/v2/app/manifests/v1".to_string(),
+        ),
+        ("/v2/{name}/blobs/{digest}", format!("/v2/app/blobs/{zero}")),
+        (
+            "/v2/{name}/blobs/uploads/",
+            "/v2/app/blobs/uploads/".to_string(),
+        ),
+        (
+            "/v2/{name}/blobs/uploads/{uuid}",
+            "/v2/app/blobs/uploads/00000000-0000-4000-8000-000000000000".to_string(),
+        ),
+        (
+            "/v2/{name}/referrers/{digest}",
+            format!("/v2/app/referrers/{zero}"),
+        ),
+    ];
+    let mut templates: Vec<&str> = berth_server::api::V2_ROUTES
+        .iter()
+        .map(|(_, t)| *t)
+        .collect();
+    templates.dedup();
+    for (template, _) in &samples {
+        assert!(templates.contains(template), "{template} has no entry");
+    }
+    for (template, path) in samples {
+        for method in ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"] {
+            let r = s
+                .http
+                .request(method.parse().expect("method"), s.url(&path))
+                .send()
+                .await
+                .expect("request");
+            let listed = berth_server::api::V2_ROUTES.contains(&(method, template));
+            assert_eq!(
+                r.status() != 405,
+                listed,
+                "{method} {path}: {} (listed: {listed})",
+                r.status()
+            );
+        }
+    }
+}

@@ -4,6 +4,8 @@
 #![allow(unreachable_pub)]
 
 mod abuse;
+#[cfg(feature = "openapi")]
+mod apidocs;
 mod apikeys;
 mod auth;
 mod bearer;
