@@ -30,6 +30,18 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 timeout 2400 cargo test --workspace --all-targets "$@" 2>&1 | tee "$log" || status=$?
+
+# The core-only build: each extension feature builds on its own, and the
+# binary without any passes the tests that do not need them.
+if [ $# -eq 0 ]; then
+  for feature in metrics ratelimit events openapi; do
+    echo "checking the build with only the $feature feature"
+    cargo check -q -p berth --no-default-features --features "$feature" || status=1
+  done
+  echo "testing the build without extensions"
+  timeout 1800 cargo test -p berth-server -p berth --no-default-features --lib --bins --tests 2>&1 \
+    | tee -a "$log" || status=$?
+fi
 # One closing line over every test binary (benches run last, in smoke mode,
 # and print their own figures after the last runner summary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } }

@@ -180,8 +180,8 @@ fn refused_auth_settings_are_named() {
             "http.auth.htpasswd.path: cannot read",
         ),
         (
-            json!({"accessControl": {"metrics": {"users": ["prom"]}}}),
-            "http.accessControl.metrics: zot key not supported",
+            json!({"auth": {"openid": {"providers": {"github": {"clientid": "x"}}}}}),
+            "http.auth.openid: zot key not supported",
         ),
         (
             json!({"accessControl": {"repositories": {"a/[z-a]": {}}}}),

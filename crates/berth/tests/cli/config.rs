@@ -15,6 +15,18 @@ fn every_example_verifies() {
             continue;
         }
         let out = berth().arg("verify").arg(&path).output().expect("run");
+        let all_features = cfg!(all(
+            feature = "metrics",
+            feature = "ratelimit",
+            feature = "events",
+            feature = "openapi"
+        ));
+        if !all_features
+            && String::from_utf8_lossy(&out.stderr).contains("this berth was built without the")
+        {
+            // An example of an extension this build leaves out.
+            continue;
+        }
         assert!(
             out.status.success(),
             "{}: {}",
