@@ -1,6 +1,8 @@
 //! `berth`: the registry server and its tools in one binary. This file only
 //! reads arguments; the work is in `berth-server`.
 
+mod bench;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -38,6 +40,9 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: ScrubFormat,
     },
+    /// Measure a registry the way zot's zb does (and, with --compare, two
+    /// side by side).
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -58,6 +63,13 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("berth: invalid config: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Bench(args) => match bench::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("berth bench: {e}");
                 ExitCode::FAILURE
             }
         },

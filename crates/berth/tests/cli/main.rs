@@ -9,6 +9,7 @@ mod apidocs;
 mod apikeys;
 mod auth;
 mod bearer;
+mod bench;
 mod clients;
 mod config;
 mod cors;

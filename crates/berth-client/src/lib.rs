@@ -1,0 +1,413 @@
+//! An OCI distribution client over HTTP(S): what the bench, the
+//! command-line client and sync share. Each call is one registry
+//! operation; a refusal comes back as [`ClientError::Status`] with the
+//! status, so callers can count answers by class.
+//!
+//! Authentication: Basic credentials, sent with every request.
+
+use std::time::{Duration, Instant};
+
+use berth_oci::Digest;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::StatusCode;
+
+/// What went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The registry answered, but not as hoped.
+    #[error("{method} {path}: {status}: {body}")]
+    Status {
+        method: &'static str,
+        path: String,
+        status: StatusCode,
+        body: String,
+    },
+    /// No answer (connection, timeout, a body cut short).
+    #[error("{0}")]
+    Transport(String),
+    /// An answer that breaks the protocol.
+    #[error("{0}")]
+    Protocol(String),
+}
+
+impl ClientError {
+    /// The status, when the registry answered.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Self::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+pub type ClientResult<T> = Result<T, ClientError>;
+
+fn transport(e: reqwest::Error) -> ClientError {
+    ClientError::Transport(e.to_string())
+}
+
+/// What a download measured.
+#[derive(Debug, Clone, Copy)]
+pub struct Download {
+    pub bytes: u64,
+    /// From sending the request to the first byte of the body.
+    pub ttfb: Duration,
+}
+
+/// A registry at one base URL.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    auth: Option<(String, String)>,
+}
+
+impl Client {
+    /// A client for `base` (`http://host:port`, or just `host:port` for
+    /// plain HTTP); `auth` is `user:password`.
+    pub fn new(base: &str, auth: Option<&str>) -> ClientResult<Self> {
+        let base = if base.contains("://") {
+            base.trim_end_matches('/').to_string()
+        } else {
+            format!("http://{}", base.trim_end_matches('/'))
+        };
+        let auth = auth.map(|a| match a.split_once(':') {
+            Some((u, p)) => (u.to_string(), p.to_string()),
+            None => (a.to_string(), String::new()),
+        });
+        let http = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(256)
+            .build()
+            .map_err(transport)?;
+        Ok(Self { http, base, auth })
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let url = if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        };
+        let req = self.http.request(method, url);
+        match &self.auth {
+            Some((u, p)) => req.basic_auth(u, Some(p)),
+            None => req,
+        }
+    }
+
+    async fn check(
+        method: &'static str,
+        path: &str,
+        resp: reqwest::Response,
+        want: &[StatusCode],
+    ) -> ClientResult<reqwest::Response> {
+        if want.contains(&resp.status()) {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let body = resp.text().await.unwrap_or_default();
+        Err(ClientError::Status {
+            method,
+            path: path.to_string(),
+            status,
+            body: body.chars().take(300).collect(),
+        })
+    }
+
+    /// `GET /v2/`.
+    pub async fn ping(&self) -> ClientResult<()> {
+        let resp = self
+            .request(reqwest::Method::GET, "/v2/")
+            .send()
+            .await
+            .map_err(transport)?;
+        Self::check("GET", "/v2/", resp, &[StatusCode::OK]).await?;
+        Ok(())
+    }
+
+    /// One page of the catalog (`n` entries at most).
+    pub async fn catalog(&self, n: Option<usize>) -> ClientResult<Vec<String>> {
+        let path = match n {
+            Some(n) => format!("/v2/_catalog?n={n}"),
+            None => "/v2/_catalog".to_string(),
+        };
+        let resp = self
+            .request(reqwest::Method::GET, &path)
+            .send()
+            .await
+            .map_err(transport)?;
+        let resp = Self::check("GET", &path, resp, &[StatusCode::OK]).await?;
+        let body: serde_json::Value = resp.json().await.map_err(transport)?;
+        Ok(strings(&body["repositories"]))
+    }
+
+    /// The repository's tags (first page).
+    pub async fn tags(&self, repo: &str) -> ClientResult<Vec<String>> {
+        let path = format!("/v2/{repo}/tags/list");
+        let resp = self
+            .request(reqwest::Method::GET, &path)
+            .send()
+            .await
+            .map_err(transport)?;
+        let resp = Self::check("GET", &path, resp, &[StatusCode::OK]).await?;
+        let body: serde_json::Value = resp.json().await.map_err(transport)?;
+        Ok(strings(&body["tags"]))
+    }
+
+    /// Pushes a blob whose digest is `digest` in one request
+    /// (`POST ?digest=`).
+    pub async fn push_blob_monolithic(
+        &self,
+        repo: &str,
+        data: Bytes,
+        digest: &Digest,
+    ) -> ClientResult<()> {
+        let path = format!("/v2/{repo}/blobs/uploads/?digest={digest}");
+        let resp = self
+            .request(reqwest::Method::POST, &path)
+            .header("content-type", "application/octet-stream")
+            .body(data)
+            .send()
+            .await
+            .map_err(transport)?;
+        Self::check("POST", &path, resp, &[StatusCode::CREATED]).await?;
+        Ok(())
+    }
+
+    /// Pushes a blob as a session: `POST`, one streamed `PATCH` per
+    /// `chunk` bytes, then `PUT ?digest=`.
+    pub async fn push_blob_chunked(
+        &self,
+        repo: &str,
+        data: Bytes,
+        digest: &Digest,
+        chunk: usize,
+    ) -> ClientResult<()> {
+        let start = format!("/v2/{repo}/blobs/uploads/");
+        let resp = self
+            .request(reqwest::Method::POST, &start)
+            .send()
+            .await
+            .map_err(transport)?;
+        let resp = Self::check("POST", &start, resp, &[StatusCode::ACCEPTED]).await?;
+        let mut location = location(&resp, &start)?;
+        let mut offset = 0;
+        while offset < data.len() {
+            let end = (offset + chunk.max(1)).min(data.len());
+            let part = data.slice(offset..end);
+            // Streamed: the body goes out in 64 KiB frames, without a
+            // length known up front.
+            let frames: Vec<Result<Bytes, std::io::Error>> = part
+                .chunks(64 * 1024)
+                .map(|c| Ok(part.slice_ref(c)))
+                .collect();
+            let resp = self
+                .request(reqwest::Method::PATCH, &location)
+                .header("content-type", "application/octet-stream")
+                .header("content-range", format!("{offset}-{}", end - 1))
+                .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                    frames,
+                )))
+                .send()
+                .await
+                .map_err(transport)?;
+            let resp = Self::check("PATCH", &location, resp, &[StatusCode::ACCEPTED]).await?;
+            location = crate::location(&resp, &location)?;
+            offset = end;
+        }
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let close = format!("{location}{sep}digest={digest}");
+        let resp = self
+            .request(reqwest::Method::PUT, &close)
+            .send()
+            .await
+            .map_err(transport)?;
+        Self::check("PUT", &close, resp, &[StatusCode::CREATED]).await?;
+        Ok(())
+    }
+
+    /// Whether the repository has the blob (`HEAD`).
+    pub async fn blob_exists(&self, repo: &str, digest: &Digest) -> ClientResult<bool> {
+        let path = format!("/v2/{repo}/blobs/{digest}");
+        let resp = self
+            .request(reqwest::Method::HEAD, &path)
+            .send()
+            .await
+            .map_err(transport)?;
+        match resp.status() {
+            StatusCode::OK => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Self::check("HEAD", &path, resp, &[]).await.map(|_| false),
+        }
+    }
+
+    /// Downloads a blob, reading and dropping its bytes.
+    pub async fn pull_blob(&self, repo: &str, digest: &Digest) -> ClientResult<Download> {
+        let path = format!("/v2/{repo}/blobs/{digest}");
+        self.download(&path).await
+    }
+
+    async fn download(&self, path: &str) -> ClientResult<Download> {
+        let start = Instant::now();
+        let resp = self
+            .request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .map_err(transport)?;
+        let resp = Self::check("GET", path, resp, &[StatusCode::OK]).await?;
+        let mut stream = resp.bytes_stream();
+        let mut bytes = 0u64;
+        let mut ttfb = None;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(transport)?;
+            ttfb.get_or_insert_with(|| start.elapsed());
+            bytes += chunk.len() as u64;
+        }
+        Ok(Download {
+            bytes,
+            ttfb: ttfb.unwrap_or_else(|| start.elapsed()),
+        })
+    }
+
+    /// Stores a manifest; returns its digest.
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: Bytes,
+    ) -> ClientResult<Digest> {
+        let digest = Digest::sha256(&body);
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        let resp = self
+            .request(reqwest::Method::PUT, &path)
+            .header("content-type", media_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(transport)?;
+        Self::check("PUT", &path, resp, &[StatusCode::CREATED]).await?;
+        Ok(digest)
+    }
+
+    /// `HEAD` a manifest; returns the time to the answer.
+    pub async fn head_manifest(&self, repo: &str, reference: &str) -> ClientResult<Duration> {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        let start = Instant::now();
+        let resp = self
+            .request(reqwest::Method::HEAD, &path)
+            .header("accept", ACCEPT_MANIFESTS)
+            .send()
+            .await
+            .map_err(transport)?;
+        let took = start.elapsed();
+        Self::check("HEAD", &path, resp, &[StatusCode::OK]).await?;
+        Ok(took)
+    }
+
+    /// `GET` a manifest: its bytes and the time to its first byte.
+    pub async fn get_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> ClientResult<(Bytes, Duration)> {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        let start = Instant::now();
+        let resp = self
+            .request(reqwest::Method::GET, &path)
+            .header("accept", ACCEPT_MANIFESTS)
+            .send()
+            .await
+            .map_err(transport)?;
+        let ttfb = start.elapsed();
+        let resp = Self::check("GET", &path, resp, &[StatusCode::OK]).await?;
+        let body = resp.bytes().await.map_err(transport)?;
+        Ok((body, ttfb))
+    }
+
+    /// Deletes a manifest by digest (or a tag, where the registry allows).
+    pub async fn delete_manifest(&self, repo: &str, reference: &str) -> ClientResult<()> {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        let resp = self
+            .request(reqwest::Method::DELETE, &path)
+            .send()
+            .await
+            .map_err(transport)?;
+        Self::check(
+            "DELETE",
+            &path,
+            resp,
+            &[StatusCode::ACCEPTED, StatusCode::OK],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Every manifest type a pull accepts.
+pub const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.manifest.v1+json, \
+application/vnd.oci.image.index.v1+json, \
+application/vnd.docker.distribution.manifest.v2+json, \
+application/vnd.docker.distribution.manifest.list.v2+json";
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The `Location` of an upload answer.
+fn location(resp: &reqwest::Response, asked: &str) -> ClientResult<String> {
+    resp.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .ok_or_else(|| ClientError::Protocol(format!("{asked}: no Location in the answer")))
+}
+
+/// An OCI image manifest naming `config` and `layers` (digest, size).
+pub fn image_manifest(config: (&Digest, u64), layers: &[(&Digest, u64)]) -> Bytes {
+    image_manifest_annotated(config, layers, &[])
+}
+
+/// [`image_manifest`] with `annotations` (which make otherwise equal
+/// manifests distinct).
+pub fn image_manifest_annotated(
+    config: (&Digest, u64),
+    layers: &[(&Digest, u64)],
+    annotations: &[(&str, &str)],
+) -> Bytes {
+    let layer = |(d, s): &(&Digest, u64)| {
+        serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                           "digest": d.to_string(), "size": s})
+    };
+    let mut m = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config.0.to_string(), "size": config.1},
+        "layers": layers.iter().map(layer).collect::<Vec<_>>(),
+    });
+    if !annotations.is_empty() {
+        m["annotations"] = annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    }
+    Bytes::from(m.to_string())
+}
+
+/// The media type [`image_manifest`] writes.
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Berth against the CNCF distribution registry (Debian's docker-registry
+# package, 2.8), side by side with `berth bench --compare`: both on
+# loopback, each on its own fresh directory, the load generator on the
+# same machine. Installs docker-registry with apt-get when it is missing.
+#
+#   scripts/bench-compare.sh [bench arguments...]   e.g. -c 16 -n 200 -t 'Pull 1KB'
+#
+# Prints the report and each server's peak resident memory (VmHWM).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+if ! command -v docker-registry >/dev/null 2>&1; then
+  echo "installing docker-registry (apt-get)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq docker-registry >/dev/null
+fi
+cargo build --release --quiet -p berth
+work=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/berth-compare.XXXXXX")
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_up() { for _ in $(seq 100); do curl -sf -o /dev/null "http://$1/v2/" && return 0; sleep 0.1; done; echo "server on $1 did not start"; exit 1; }
+hwm() { awk '/^VmHWM/ {print int($2 / 1024)}' "/proc/$1/status"; }
+
+bport=$(free_port)
+printf '{"storage":{"rootDirectory":"%s/berth"},"http":{"port":"%s"},"log":{"level":"warn"}}' "$work" "$bport" > "$work/berth.json"
+./target/release/berth serve "$work/berth.json" 2> "$work/berth.log" &
+pids+=($!); bpid=$!
+dport=$(free_port)
+cat > "$work/dist.yml" <<YAML
+version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $work/dist}, delete: {enabled: true}}
+http: {addr: "127.0.0.1:$dport"}
+YAML
+docker-registry serve "$work/dist.yml" > "$work/dist.log" 2>&1 &
+pids+=($!); dpid=$!
+wait_up "127.0.0.1:$bport"
+wait_up "127.0.0.1:$dport"
+echo "A = berth $(./target/release/berth --version 2>/dev/null || true), B = distribution $(docker-registry --version 2>/dev/null | head -1)"
+./target/release/berth bench "http://127.0.0.1:$bport" --compare "http://127.0.0.1:$dport" "$@"
+echo "peak RSS: berth $(hwm "$bpid") MiB, distribution $(hwm "$dpid") MiB"
