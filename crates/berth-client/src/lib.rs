@@ -161,23 +161,33 @@ impl Client {
         Ok(strings(&body["tags"]))
     }
 
-    /// Pushes a blob whose digest is `digest` in one request
-    /// (`POST ?digest=`).
+    /// Pushes a blob whose digest is `digest` monolithically: `POST` for a
+    /// session, then one `PUT ?digest=` with the whole blob (what every
+    /// registry supports; the spec's single-`POST` form is optional).
     pub async fn push_blob_monolithic(
         &self,
         repo: &str,
         data: Bytes,
         digest: &Digest,
     ) -> ClientResult<()> {
-        let path = format!("/v2/{repo}/blobs/uploads/?digest={digest}");
+        let start = format!("/v2/{repo}/blobs/uploads/");
         let resp = self
-            .request(reqwest::Method::POST, &path)
+            .request(reqwest::Method::POST, &start)
+            .send()
+            .await
+            .map_err(transport)?;
+        let resp = Self::check("POST", &start, resp, &[StatusCode::ACCEPTED]).await?;
+        let location = location(&resp, &start)?;
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let close = format!("{location}{sep}digest={digest}");
+        let resp = self
+            .request(reqwest::Method::PUT, &close)
             .header("content-type", "application/octet-stream")
             .body(data)
             .send()
             .await
             .map_err(transport)?;
-        Self::check("POST", &path, resp, &[StatusCode::CREATED]).await?;
+        Self::check("PUT", &close, resp, &[StatusCode::CREATED]).await?;
         Ok(())
     }
 

@@ -1,11 +1,12 @@
 //! [`FsStore`]: OCI image layouts on the local filesystem.
 
+use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use berth_oci::media::OCI_LAYOUT_VERSION;
 use berth_oci::{Digest, RepoName};
-use tokio::io::AsyncWriteExt;
 
 use super::blob_index::BlobIndex;
 use super::index::OciIndex;
@@ -29,6 +30,69 @@ pub struct FsStore {
     /// `storage.dedupe`: store a blob already under this root as a hard
     /// link to the existing copy.
     pub(super) dedupe: bool,
+    /// Parsed `index.json` files by repository, with the stamp (inode,
+    /// size, mtime) of the file they were read from or written to: an
+    /// update whose file still has that stamp skips reading and parsing.
+    index_cache: std::sync::Mutex<HashMap<String, (IndexStamp, Arc<OciIndex>)>>,
+}
+
+/// What identifies one version of a file: inode, size, mtime (ns).
+type IndexStamp = (u64, u64, i128);
+
+/// Entries the index cache holds before it starts over.
+const INDEX_CACHE_MAX: usize = 4096;
+
+fn stamp_of(meta: &std::fs::Metadata) -> IndexStamp {
+    use std::os::unix::fs::MetadataExt;
+    (
+        meta.ino(),
+        meta.size(),
+        i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+    )
+}
+
+/// Writes `bytes` to `tmp` and renames it onto `dest`, all on the calling
+/// (blocking) thread: one hop from async code instead of one per call.
+/// With `commit`, the file and its directory (and any directory created up
+/// to `root`) are synced.
+fn write_atomic_sync(
+    root: &Path,
+    commit: bool,
+    tmp: &Path,
+    dest: &Path,
+    bytes: &[u8],
+) -> StorageResult<()> {
+    use std::io::Write as _;
+    let result = (|| {
+        if let Some(dir) = tmp.parent() {
+            std::fs::create_dir_all(dir).at(dir)?;
+        }
+        let mut f = std::fs::File::create(tmp).at(tmp)?;
+        f.write_all(bytes).at(tmp)?;
+        if commit {
+            f.sync_all().at(tmp)?;
+        }
+        drop(f);
+        let parent = dest.parent().unwrap_or(root);
+        let created = std::fs::metadata(parent).is_err();
+        if created {
+            std::fs::create_dir_all(parent).at(parent)?;
+        }
+        std::fs::rename(tmp, dest).at(dest)?;
+        if commit {
+            for dir in parent.ancestors() {
+                std::fs::File::open(dir).and_then(|f| f.sync_all()).at(dir)?;
+                if !created || dir == root {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(tmp);
+    }
+    result
 }
 
 /// Sets a file's mtime to now (on a hard link: the shared inode's).
@@ -56,6 +120,7 @@ impl FsStore {
             locks: RepoLocks::default(),
             index: None,
             dedupe: false,
+            index_cache: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -145,7 +210,7 @@ impl FsStore {
             self.write_atomic(repo, &layout, body.as_bytes()).await?;
         }
         if !self.repo_exists(repo).await? {
-            self.write_index(repo, &OciIndex::default()).await?;
+            self.write_index(repo, OciIndex::default()).await?;
         }
         Ok(())
     }
@@ -345,21 +410,71 @@ impl FsStore {
         repo: &RepoName,
         f: impl FnOnce(&mut OciIndex) -> (bool, R),
     ) -> StorageResult<R> {
-        let mut index = self.read_index(repo).await?.unwrap_or_default();
+        let p = self.repo_dir(repo).join(INDEX_JSON);
+        let stamp = match tokio::fs::metadata(&p).await {
+            Ok(m) => Some(stamp_of(&m)),
+            Err(e) if not_found(&e) => None,
+            Err(e) => return Err(e).at(&p),
+        };
+        let cached = stamp.and_then(|st| {
+            let cache = self.index_cache.lock().unwrap_or_else(|e| e.into_inner());
+            cache
+                .get(repo.as_str())
+                .filter(|(s, _)| *s == st)
+                .map(|(_, i)| i.clone())
+        });
+        let mut index = match cached {
+            Some(i) => (*i).clone(),
+            None => {
+                let path = p.clone();
+                tokio::task::spawn_blocking(move || read_index_sync(&path))
+                    .await
+                    .map_err(|e| StorageError::Io {
+                        path: p.clone(),
+                        source: std::io::Error::other(e.to_string()),
+                    })??
+                    .unwrap_or_default()
+            }
+        };
         let (changed, out) = f(&mut index);
         if changed {
-            self.write_index(repo, &index).await?;
+            self.write_index(repo, index).await?;
         }
         Ok(out)
     }
 
-    async fn write_index(&self, repo: &RepoName, index: &OciIndex) -> StorageResult<()> {
+    /// Writes `index.json` (serialized, written and renamed in one hop to
+    /// a blocking thread) and remembers it parsed.
+    async fn write_index(&self, repo: &RepoName, index: OciIndex) -> StorageResult<()> {
         let p = self.repo_dir(repo).join(INDEX_JSON);
-        let bytes = serde_json::to_vec(index).map_err(|e| StorageError::Corrupt {
+        let (root, commit, tmp, dest) = (self.root.clone(), self.commit, self.temp_path(repo), p.clone());
+        let (index, stamp) = tokio::task::spawn_blocking(move || {
+            let bytes = serde_json::to_vec(&index).map_err(|e| StorageError::Corrupt {
+                path: dest.clone(),
+                message: e.to_string(),
+            })?;
+            write_atomic_sync(&root, commit, &tmp, &dest, &bytes)?;
+            let stamp = std::fs::metadata(&dest).ok().map(|m| stamp_of(&m));
+            Ok::<_, StorageError>((index, stamp))
+        })
+        .await
+        .map_err(|e| StorageError::Io {
             path: p.clone(),
-            message: e.to_string(),
-        })?;
-        self.write_atomic(repo, &p, &bytes).await
+            source: std::io::Error::other(e.to_string()),
+        })??;
+        let mut cache = self.index_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= INDEX_CACHE_MAX {
+            cache.clear();
+        }
+        match stamp {
+            Some(st) => {
+                cache.insert(repo.to_string(), (st, Arc::new(index)));
+            }
+            None => {
+                cache.remove(repo.as_str());
+            }
+        }
+        Ok(())
     }
 
     /// A fresh temporary path in the repository's `.uploads/`.
@@ -370,24 +485,19 @@ impl FsStore {
 
     /// Writes `bytes` to a temporary file and renames it onto `dest`.
     async fn write_atomic(&self, repo: &RepoName, dest: &Path, bytes: &[u8]) -> StorageResult<()> {
-        let uploads = self.uploads_dir(repo);
-        tokio::fs::create_dir_all(&uploads).await.at(&uploads)?;
-        let tmp = self.temp_path(repo);
-        let result = async {
-            let mut f = tokio::fs::File::create(&tmp).await.at(&tmp)?;
-            f.write_all(bytes).await.at(&tmp)?;
-            f.flush().await.at(&tmp)?;
-            if self.commit {
-                f.sync_all().await.at(&tmp)?;
-            }
-            drop(f);
-            self.rename_into(&tmp, dest).await
-        }
-        .await;
-        if result.is_err() {
-            let _ = tokio::fs::remove_file(&tmp).await;
-        }
-        result
+        let (root, commit, tmp, dest_owned, bytes) = (
+            self.root.clone(),
+            self.commit,
+            self.temp_path(repo),
+            dest.to_path_buf(),
+            bytes.to_vec(),
+        );
+        tokio::task::spawn_blocking(move || write_atomic_sync(&root, commit, &tmp, &dest_owned, &bytes))
+            .await
+            .map_err(|e| StorageError::Io {
+                path: dest.to_path_buf(),
+                source: std::io::Error::other(e.to_string()),
+            })?
     }
 
     /// Renames `src` onto `dest`, creating `dest`'s directory if needed.
@@ -466,4 +576,19 @@ fn walk_repos(root: &Path) -> StorageResult<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+/// Reads and parses an `index.json`; `None` if it is missing.
+fn read_index_sync(p: &Path) -> StorageResult<Option<OciIndex>> {
+    let bytes = match std::fs::read(p) {
+        Ok(b) => b,
+        Err(e) if not_found(&e) => return Ok(None),
+        Err(e) => return Err(e).at(p),
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| StorageError::Corrupt {
+            path: p.to_path_buf(),
+            message: e.to_string(),
+        })
 }
