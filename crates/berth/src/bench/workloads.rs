@@ -279,10 +279,29 @@ impl Runner {
         Ok(())
     }
 
+    /// The blob request `i` will push, if it pushes one: made (and hashed)
+    /// before the clock starts, as zb prepares its images beforehand.
+    fn prepare(&self, i: u64) -> Result<Option<(Bytes, Digest, bool)>, ClientError> {
+        let (size, chunked) = match self.kind {
+            Kind::PushMonolith(size) => (size, false),
+            Kind::PushChunked(size) => (size, true),
+            Kind::PushMonolithMixed => (mixed(i), false),
+            Kind::PullPush(size) if i % 4 == 3 => (size, false),
+            _ => return Ok(None),
+        };
+        let (data, digest) = self.unique_blob(size)?;
+        Ok(Some((data, digest, chunked)))
+    }
+
     /// One timed request: request `i` of the test.
     pub(crate) async fn request(&self, i: u64) -> Sample {
+        let prepared = self.prepare(i);
         let start = Instant::now();
-        let result = self.operation(i).await;
+        let result = match prepared {
+            Ok(Some((data, digest, chunked))) => self.push(data, digest, chunked).await,
+            Ok(None) => self.operation(i).await,
+            Err(e) => Err(e),
+        };
         let latency = start.elapsed();
         match result {
             Ok((bytes, pull)) => Sample {
@@ -300,24 +319,15 @@ impl Runner {
         }
     }
 
+    /// The requests that push nothing.
     async fn operation(&self, i: u64) -> Result<(u64, Option<PullTimes>), ClientError> {
         match self.kind {
             Kind::Catalog => {
                 self.client.catalog(None).await?;
                 Ok((0, None))
             }
-            Kind::PushMonolith(size) => self.push(size, false).await,
-            Kind::PushChunked(size) => self.push(size, true).await,
-            Kind::PushMonolithMixed => self.push(mixed(i), false).await,
-            Kind::Pull(size) => self.pull(size).await,
+            Kind::Pull(size) | Kind::PullPush(size) => self.pull(size).await,
             Kind::PullMixed => self.pull(mixed(i)).await,
-            Kind::PullPush(size) => {
-                if i % 4 == 3 {
-                    self.push(size, false).await
-                } else {
-                    self.pull(size).await
-                }
-            }
             Kind::PushManifest => {
                 let prepared = self.prepared()?;
                 let layer = prepared
@@ -337,17 +347,20 @@ impl Runner {
                 self.client.tags(&self.repo).await?;
                 Ok((0, None))
             }
+            Kind::PushMonolith(_) | Kind::PushChunked(_) | Kind::PushMonolithMixed => Err(
+                ClientError::Protocol("a push without prepared data".into()),
+            ),
         }
     }
 
-    /// A push: the layer blob, then the manifest. (Making and hashing the
-    /// data is timed too, as in zb; it is the client's own work.)
+    /// A push: the layer blob, then the manifest.
     async fn push(
         &self,
-        size: usize,
+        data: Bytes,
+        digest: Digest,
         chunked: bool,
     ) -> Result<(u64, Option<PullTimes>), ClientError> {
-        let (data, digest) = self.unique_blob(size)?;
+        let size = data.len();
         if chunked {
             self.client
                 .push_blob_chunked(&self.repo, data, &digest, CHUNK)
