@@ -24,10 +24,11 @@ use super::{Registry, RegistryError, RegistryResult};
 use crate::storage::{IoContext, StorageError};
 
 /// Write buffer for chunk data: large writes, few system calls.
-const WRITE_BUF: usize = 1 << 20;
+const WRITE_BUF: usize = 256 << 10;
 /// Chunks queued for the writer thread (hyper hands over frames of up to a
-/// few hundred KiB, so this bounds the queue to a few MiB).
-const WRITE_QUEUE: usize = 8;
+/// few hundred KiB, so this bounds the queue to about a MiB: sixteen
+/// uploads at once stay within a few tens of MiB).
+const WRITE_QUEUE: usize = 4;
 /// Read buffer when re-hashing a file.
 const READ_BUF: usize = 1 << 20;
 
