@@ -81,7 +81,9 @@ fn write_atomic_sync(
         std::fs::rename(tmp, dest).at(dest)?;
         if commit {
             for dir in parent.ancestors() {
-                std::fs::File::open(dir).and_then(|f| f.sync_all()).at(dir)?;
+                std::fs::File::open(dir)
+                    .and_then(|f| f.sync_all())
+                    .at(dir)?;
                 if !created || dir == root {
                     break;
                 }
@@ -447,7 +449,12 @@ impl FsStore {
     /// a blocking thread) and remembers it parsed.
     async fn write_index(&self, repo: &RepoName, index: OciIndex) -> StorageResult<()> {
         let p = self.repo_dir(repo).join(INDEX_JSON);
-        let (root, commit, tmp, dest) = (self.root.clone(), self.commit, self.temp_path(repo), p.clone());
+        let (root, commit, tmp, dest) = (
+            self.root.clone(),
+            self.commit,
+            self.temp_path(repo),
+            p.clone(),
+        );
         let (index, stamp) = tokio::task::spawn_blocking(move || {
             let bytes = serde_json::to_vec(&index).map_err(|e| StorageError::Corrupt {
                 path: dest.clone(),
@@ -492,12 +499,14 @@ impl FsStore {
             dest.to_path_buf(),
             bytes.to_vec(),
         );
-        tokio::task::spawn_blocking(move || write_atomic_sync(&root, commit, &tmp, &dest_owned, &bytes))
-            .await
-            .map_err(|e| StorageError::Io {
-                path: dest.to_path_buf(),
-                source: std::io::Error::other(e.to_string()),
-            })?
+        tokio::task::spawn_blocking(move || {
+            write_atomic_sync(&root, commit, &tmp, &dest_owned, &bytes)
+        })
+        .await
+        .map_err(|e| StorageError::Io {
+            path: dest.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })?
     }
 
     /// Renames `src` onto `dest`, creating `dest`'s directory if needed.

@@ -18,6 +18,16 @@ async fn pulls_are_counted_and_pushes_recorded() {
         .await
         .expect("head");
     let meta = s.registry.meta();
+    // Pulls are recorded in the background (a pull never waits for it).
+    let mut stats = meta.pull_stats("meta/app", &d.to_string()).expect("stats");
+    for _ in 0..100 {
+        if stats.count >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        stats = meta.pull_stats("meta/app", &d.to_string()).expect("stats");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let stats = meta.pull_stats("meta/app", &d.to_string()).expect("stats");
     assert_eq!(stats.count, 3, "GETs count, HEADs do not");
     assert!(stats.last_pulled.is_some());

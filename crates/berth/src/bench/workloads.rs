@@ -347,9 +347,9 @@ impl Runner {
                 self.client.tags(&self.repo).await?;
                 Ok((0, None))
             }
-            Kind::PushMonolith(_) | Kind::PushChunked(_) | Kind::PushMonolithMixed => Err(
-                ClientError::Protocol("a push without prepared data".into()),
-            ),
+            Kind::PushMonolith(_) | Kind::PushChunked(_) | Kind::PushMonolithMixed => {
+                Err(ClientError::Protocol("a push without prepared data".into()))
+            }
         }
     }
 
