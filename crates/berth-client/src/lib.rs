@@ -102,6 +102,31 @@ impl Client {
         }
     }
 
+    /// Sends `method path` (as `build` shapes it) and checks the answer
+    /// is one of `want`.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        want: &[StatusCode],
+        build: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> ClientResult<reqwest::Response> {
+        let name = match method {
+            reqwest::Method::GET => "GET",
+            reqwest::Method::HEAD => "HEAD",
+            reqwest::Method::POST => "POST",
+            reqwest::Method::PUT => "PUT",
+            reqwest::Method::PATCH => "PATCH",
+            reqwest::Method::DELETE => "DELETE",
+            _ => "request",
+        };
+        let resp = build(self.request(method, path))
+            .send()
+            .await
+            .map_err(transport)?;
+        Self::check(name, path, resp, want).await
+    }
+
     async fn check(
         method: &'static str,
         path: &str,
@@ -123,12 +148,8 @@ impl Client {
 
     /// `GET /v2/`.
     pub async fn ping(&self) -> ClientResult<()> {
-        let resp = self
-            .request(reqwest::Method::GET, "/v2/")
-            .send()
-            .await
-            .map_err(transport)?;
-        Self::check("GET", "/v2/", resp, &[StatusCode::OK]).await?;
+        self.call(reqwest::Method::GET, "/v2/", &[StatusCode::OK], |r| r)
+            .await?;
         Ok(())
     }
 
@@ -139,11 +160,8 @@ impl Client {
             None => "/v2/_catalog".to_string(),
         };
         let resp = self
-            .request(reqwest::Method::GET, &path)
-            .send()
-            .await
-            .map_err(transport)?;
-        let resp = Self::check("GET", &path, resp, &[StatusCode::OK]).await?;
+            .call(reqwest::Method::GET, &path, &[StatusCode::OK], |r| r)
+            .await?;
         let body: serde_json::Value = resp.json().await.map_err(transport)?;
         Ok(strings(&body["repositories"]))
     }
@@ -152,11 +170,8 @@ impl Client {
     pub async fn tags(&self, repo: &str) -> ClientResult<Vec<String>> {
         let path = format!("/v2/{repo}/tags/list");
         let resp = self
-            .request(reqwest::Method::GET, &path)
-            .send()
-            .await
-            .map_err(transport)?;
-        let resp = Self::check("GET", &path, resp, &[StatusCode::OK]).await?;
+            .call(reqwest::Method::GET, &path, &[StatusCode::OK], |r| r)
+            .await?;
         let body: serde_json::Value = resp.json().await.map_err(transport)?;
         Ok(strings(&body["tags"]))
     }
@@ -172,22 +187,21 @@ impl Client {
     ) -> ClientResult<()> {
         let start = format!("/v2/{repo}/blobs/uploads/");
         let resp = self
-            .request(reqwest::Method::POST, &start)
-            .send()
-            .await
-            .map_err(transport)?;
-        let resp = Self::check("POST", &start, resp, &[StatusCode::ACCEPTED]).await?;
+            .call(
+                reqwest::Method::POST,
+                &start,
+                &[StatusCode::ACCEPTED],
+                |r| r,
+            )
+            .await?;
         let location = location(&resp, &start)?;
         let sep = if location.contains('?') { '&' } else { '?' };
         let close = format!("{location}{sep}digest={digest}");
-        let resp = self
-            .request(reqwest::Method::PUT, &close)
-            .header("content-type", "application/octet-stream")
-            .body(data)
-            .send()
-            .await
-            .map_err(transport)?;
-        Self::check("PUT", &close, resp, &[StatusCode::CREATED]).await?;
+        self.call(reqwest::Method::PUT, &close, &[StatusCode::CREATED], |r| {
+            r.header("content-type", "application/octet-stream")
+                .body(data)
+        })
+        .await?;
         Ok(())
     }
 
@@ -202,11 +216,13 @@ impl Client {
     ) -> ClientResult<()> {
         let start = format!("/v2/{repo}/blobs/uploads/");
         let resp = self
-            .request(reqwest::Method::POST, &start)
-            .send()
-            .await
-            .map_err(transport)?;
-        let resp = Self::check("POST", &start, resp, &[StatusCode::ACCEPTED]).await?;
+            .call(
+                reqwest::Method::POST,
+                &start,
+                &[StatusCode::ACCEPTED],
+                |r| r,
+            )
+            .await?;
         let mut location = location(&resp, &start)?;
         let mut offset = 0;
         while offset < data.len() {
@@ -218,28 +234,28 @@ impl Client {
                 .chunks(64 * 1024)
                 .map(|c| Ok(part.slice_ref(c)))
                 .collect();
+            let range = format!("{offset}-{}", end - 1);
             let resp = self
-                .request(reqwest::Method::PATCH, &location)
-                .header("content-type", "application/octet-stream")
-                .header("content-range", format!("{offset}-{}", end - 1))
-                .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-                    frames,
-                )))
-                .send()
-                .await
-                .map_err(transport)?;
-            let resp = Self::check("PATCH", &location, resp, &[StatusCode::ACCEPTED]).await?;
+                .call(
+                    reqwest::Method::PATCH,
+                    &location,
+                    &[StatusCode::ACCEPTED],
+                    |r| {
+                        r.header("content-type", "application/octet-stream")
+                            .header("content-range", range)
+                            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                                frames,
+                            )))
+                    },
+                )
+                .await?;
             location = crate::location(&resp, &location)?;
             offset = end;
         }
         let sep = if location.contains('?') { '&' } else { '?' };
         let close = format!("{location}{sep}digest={digest}");
-        let resp = self
-            .request(reqwest::Method::PUT, &close)
-            .send()
-            .await
-            .map_err(transport)?;
-        Self::check("PUT", &close, resp, &[StatusCode::CREATED]).await?;
+        self.call(reqwest::Method::PUT, &close, &[StatusCode::CREATED], |r| r)
+            .await?;
         Ok(())
     }
 
@@ -267,11 +283,8 @@ impl Client {
     async fn download(&self, path: &str) -> ClientResult<Download> {
         let start = Instant::now();
         let resp = self
-            .request(reqwest::Method::GET, path)
-            .send()
-            .await
-            .map_err(transport)?;
-        let resp = Self::check("GET", path, resp, &[StatusCode::OK]).await?;
+            .call(reqwest::Method::GET, path, &[StatusCode::OK], |r| r)
+            .await?;
         let mut stream = resp.bytes_stream();
         let mut bytes = 0u64;
         let mut ttfb = None;
@@ -296,14 +309,10 @@ impl Client {
     ) -> ClientResult<Digest> {
         let digest = Digest::sha256(&body);
         let path = format!("/v2/{repo}/manifests/{reference}");
-        let resp = self
-            .request(reqwest::Method::PUT, &path)
-            .header("content-type", media_type)
-            .body(body)
-            .send()
-            .await
-            .map_err(transport)?;
-        Self::check("PUT", &path, resp, &[StatusCode::CREATED]).await?;
+        self.call(reqwest::Method::PUT, &path, &[StatusCode::CREATED], |r| {
+            r.header("content-type", media_type).body(body)
+        })
+        .await?;
         Ok(digest)
     }
 
@@ -311,15 +320,11 @@ impl Client {
     pub async fn head_manifest(&self, repo: &str, reference: &str) -> ClientResult<Duration> {
         let path = format!("/v2/{repo}/manifests/{reference}");
         let start = Instant::now();
-        let resp = self
-            .request(reqwest::Method::HEAD, &path)
-            .header("accept", ACCEPT_MANIFESTS)
-            .send()
-            .await
-            .map_err(transport)?;
-        let took = start.elapsed();
-        Self::check("HEAD", &path, resp, &[StatusCode::OK]).await?;
-        Ok(took)
+        self.call(reqwest::Method::HEAD, &path, &[StatusCode::OK], |r| {
+            r.header("accept", ACCEPT_MANIFESTS)
+        })
+        .await?;
+        Ok(start.elapsed())
     }
 
     /// `GET` a manifest: its bytes and the time to its first byte.
@@ -331,13 +336,11 @@ impl Client {
         let path = format!("/v2/{repo}/manifests/{reference}");
         let start = Instant::now();
         let resp = self
-            .request(reqwest::Method::GET, &path)
-            .header("accept", ACCEPT_MANIFESTS)
-            .send()
-            .await
-            .map_err(transport)?;
+            .call(reqwest::Method::GET, &path, &[StatusCode::OK], |r| {
+                r.header("accept", ACCEPT_MANIFESTS)
+            })
+            .await?;
         let ttfb = start.elapsed();
-        let resp = Self::check("GET", &path, resp, &[StatusCode::OK]).await?;
         let body = resp.bytes().await.map_err(transport)?;
         Ok((body, ttfb))
     }
@@ -345,16 +348,11 @@ impl Client {
     /// Deletes a manifest by digest (or a tag, where the registry allows).
     pub async fn delete_manifest(&self, repo: &str, reference: &str) -> ClientResult<()> {
         let path = format!("/v2/{repo}/manifests/{reference}");
-        let resp = self
-            .request(reqwest::Method::DELETE, &path)
-            .send()
-            .await
-            .map_err(transport)?;
-        Self::check(
-            "DELETE",
+        self.call(
+            reqwest::Method::DELETE,
             &path,
-            resp,
             &[StatusCode::ACCEPTED, StatusCode::OK],
+            |r| r,
         )
         .await?;
         Ok(())

@@ -143,16 +143,12 @@ fn api_keys_lifecycle() {
     // skopeo pushes with the key as its password.
     let src = tmp.path().join("src");
     write_layout(&src, "v1", &["amd64"]);
-    let policy = skopeo_policy(tmp.path());
-    let out = Command::new("skopeo")
-        .arg("--policy")
-        .arg(&policy)
-        .args(["copy", "--dest-tls-verify=false", "--dest-creds"])
-        .arg(format!("alice:{key}"))
-        .arg(format!("oci:{}:v1", src.display()))
-        .arg(format!("docker://{}/ci/app:v1", b.addr))
-        .output()
-        .expect("skopeo is required (the README's test command installs it)");
+    let out = skopeo_push(
+        tmp.path(),
+        &src,
+        &format!("{}/ci/app:v1", b.addr),
+        Some(&format!("alice:{key}")),
+    );
     assert!(
         out.status.success(),
         "{}",

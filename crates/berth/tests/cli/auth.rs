@@ -73,19 +73,8 @@ fn htpasswd_guards_every_v2_route_and_reloads() {
     // skopeo pushes with credentials, and is refused without.
     let src = tmp.path().join("src");
     write_layout(&src, "v1", &["amd64"]);
-    let policy = skopeo_policy(tmp.path());
     let push = |creds: Option<&str>| {
-        let mut c = Command::new("skopeo");
-        c.arg("--policy")
-            .arg(&policy)
-            .args(["copy", "--dest-tls-verify=false"]);
-        if let Some(creds) = creds {
-            c.args(["--dest-creds", creds]);
-        }
-        c.arg(format!("oci:{}:v1", src.display()))
-            .arg(format!("docker://{}/auth/app:v1", b.addr))
-            .output()
-            .expect("skopeo is required (the README's test command installs it)")
+        skopeo_push(tmp.path(), &src, &format!("{}/auth/app:v1", b.addr), creds)
     };
     assert!(!push(None).status.success(), "anonymous push refused");
     let out = push(Some("alice:wonderland"));
@@ -478,20 +467,12 @@ fn skopeo_logs_in_where_anonymous_callers_may_read() {
     );
     let src = tmp.path().join("src");
     write_layout(&src, "v1", &["amd64"]);
-    let policy = skopeo_policy(tmp.path());
-    let out = Command::new("skopeo")
-        .arg("--policy")
-        .arg(&policy)
-        .args([
-            "copy",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            "alice:wonderland",
-        ])
-        .arg(format!("oci:{}:v1", src.display()))
-        .arg(format!("docker://{}/open/app:v1", b.addr))
-        .output()
-        .expect("skopeo");
+    let out = skopeo_push(
+        tmp.path(),
+        &src,
+        &format!("{}/open/app:v1", b.addr),
+        Some("alice:wonderland"),
+    );
     assert!(
         out.status.success(),
         "push with credentials: {}",
@@ -501,7 +482,7 @@ fn skopeo_logs_in_where_anonymous_callers_may_read() {
     let back = tmp.path().join("back");
     let out = Command::new("skopeo")
         .arg("--policy")
-        .arg(&policy)
+        .arg(skopeo_policy(tmp.path()))
         .args(["copy", "--src-tls-verify=false"])
         .arg(format!("docker://{}/open/app:v1", b.addr))
         .arg(format!("oci:{}:v1", back.display()))

@@ -3,7 +3,6 @@
 //! passwords and filter injection, skopeo logging in, and the LDAP section
 //! reloaded from the config file.
 
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
@@ -122,20 +121,12 @@ fn ldap_logins_and_groups_against_slapd() {
     // skopeo logs in through LDAP.
     let src = tmp.path().join("src");
     write_layout(&src, "v1", &["amd64"]);
-    let policy = skopeo_policy(tmp.path());
-    let out = Command::new("skopeo")
-        .arg("--policy")
-        .arg(&policy)
-        .args([
-            "copy",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            "alice:alice-pw",
-        ])
-        .arg(format!("oci:{}:v1", src.display()))
-        .arg(format!("docker://{}/dev/app:v1", b.addr))
-        .output()
-        .expect("skopeo is required (the README's test command installs it)");
+    let out = skopeo_push(
+        tmp.path(),
+        &src,
+        &format!("{}/dev/app:v1", b.addr),
+        Some("alice:alice-pw"),
+    );
     assert!(
         out.status.success(),
         "{}",

@@ -242,6 +242,28 @@ pub fn skopeo_policy(dir: &Path) -> std::path::PathBuf {
     p
 }
 
+/// `skopeo copy` of the layout `src` (tag v1) to `docker://dest` over
+/// plain HTTP, with `creds` (user:password) when given; the trust policy
+/// is written under `dir`.
+pub fn skopeo_push(
+    dir: &Path,
+    src: &Path,
+    dest: &str,
+    creds: Option<&str>,
+) -> std::process::Output {
+    let mut c = Command::new("skopeo");
+    c.arg("--policy")
+        .arg(skopeo_policy(dir))
+        .args(["copy", "--dest-tls-verify=false"]);
+    if let Some(creds) = creds {
+        c.args(["--dest-creds", creds]);
+    }
+    c.arg(format!("oci:{}:v1", src.display()))
+        .arg(format!("docker://{dest}"))
+        .output()
+        .expect("skopeo is required (the README's test command installs it)")
+}
+
 /// The Python with oras-py that the README's test command sets up.
 pub fn oras_python() -> PathBuf {
     let python = std::env::var("BERTH_TEST_PYTHON")
