@@ -225,6 +225,25 @@ impl Registry {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: fmt::Display,
     {
+        self.append(repo, id, range, body, true).await
+    }
+
+    /// [`Registry::append_chunk`]; `save_state: false` when the upload is
+    /// completed in the same request (a state saved only to be removed a
+    /// moment later would cost two files; after a crash the data file is
+    /// re-hashed instead, as for any state that does not match it).
+    async fn append<S, E>(
+        &self,
+        repo: &RepoName,
+        id: UploadId,
+        range: Option<(u64, u64)>,
+        body: S,
+        save_state: bool,
+    ) -> RegistryResult<u64>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: fmt::Display,
+    {
         let session = self.session(repo, id).await?;
         let mut s = session.lock().await;
         if let Some((start, _)) = range
@@ -233,7 +252,7 @@ impl Registry {
             return Err(RegistryError::UploadOutOfOrder { size: s.size });
         }
         let before = s.size;
-        let result = self.write_body(repo, id, &mut s, body).await;
+        let result = self.write_body(repo, id, &mut s, body, save_state).await;
         if let Some((start, end)) = range
             && result.is_ok()
             && s.size - before != end - start + 1
@@ -255,6 +274,7 @@ impl Registry {
         id: UploadId,
         s: &mut Session,
         mut body: S,
+        save_state: bool,
     ) -> RegistryResult<()>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -317,7 +337,9 @@ impl Registry {
             self.uploads.remove(id);
             return outcome;
         }
-        self.save_state(repo, id, s).await?;
+        if save_state {
+            self.save_state(repo, id, s).await?;
+        }
         outcome
     }
 
@@ -346,7 +368,7 @@ impl Registry {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: fmt::Display,
     {
-        self.append_chunk(repo, id, range, body).await?;
+        self.append(repo, id, range, body, false).await?;
         let session = self.session(repo, id).await?;
         let s = session.lock().await;
         let path = self.upload_path(repo, id);
