@@ -233,10 +233,16 @@ pub fn spawn_config_reload(
     let state = state.clone();
     tokio::spawn(async move {
         let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-        let mut seen = mtime(&path);
+        // The config file, and the bearer signer's certificate (a key
+        // rotated in place, with no config edit).
+        let stamps = |state: &AppState| {
+            let cert = state.auth.as_ref().and_then(|a| a.bearer_cert());
+            (mtime(&path), cert.as_deref().and_then(mtime))
+        };
+        let mut seen = stamps(&state);
         loop {
             tokio::time::sleep(Duration::from_secs(2)).await;
-            let now = mtime(&path);
+            let now = stamps(&state);
             if now == seen {
                 continue;
             }

@@ -7,7 +7,8 @@
 //! signature against the public key of `cert`, its expiry and not-before
 //! times, and that its audience is `service`; the token's `access` claim is
 //! then all the caller may do (`pull` reads, `push` creates and updates,
-//! `delete` deletes, `*` everything).
+//! `delete` deletes, `*` everything). The certificate is re-read when it or
+//! the config file changes, so a signing key can be rotated live.
 
 use std::path::Path;
 
@@ -81,6 +82,7 @@ struct Claims {
 
 /// The token verifier.
 pub struct Bearer {
+    cert: std::path::PathBuf,
     realm: String,
     service: String,
     key: DecodingKey,
@@ -98,11 +100,17 @@ impl Bearer {
         validation.set_required_spec_claims(&["exp", "aud"]);
         validation.validate_nbf = true;
         Ok(Self {
+            cert: config.cert.clone(),
             realm: config.realm.clone(),
             service: config.service.clone(),
             key,
             validation,
         })
+    }
+
+    /// The certificate file the key came from.
+    pub fn cert_path(&self) -> &Path {
+        &self.cert
     }
 
     /// The grant of a token, or `None` when it does not verify.

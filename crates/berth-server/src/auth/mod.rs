@@ -108,7 +108,9 @@ pub struct Auth {
     htpasswd: Option<Arc<htpasswd::Htpasswd>>,
     /// Swapped when the config file's `ldap` section changes.
     ldap: RwLock<Option<Arc<ldap::Ldap>>>,
-    bearer: Option<bearer::Bearer>,
+    /// Present or not from the start; its signer certificate and settings
+    /// are swapped when the config file or the certificate changes.
+    bearer: Option<RwLock<Arc<bearer::Bearer>>>,
     apikeys: Option<Arc<apikeys::ApiKeys>>,
     /// With `http.tls.cacert`: the identity in client certificates.
     mtls: Option<mtls::MtlsIdentity>,
@@ -124,7 +126,6 @@ fn restart_only(http: &HttpConfig) -> String {
     format!(
         "{:?}",
         (
-            auth.bearer,
             auth.apikey,
             auth.mtls,
             auth.fail_delay,
@@ -191,7 +192,7 @@ impl Auth {
         Ok(Some(Arc::new(Self {
             htpasswd,
             ldap: RwLock::new(ldap),
-            bearer,
+            bearer: bearer.map(|b| RwLock::new(Arc::new(b))),
             apikeys,
             mtls,
             fail_delay: Duration::from_secs(auth.fail_delay),
@@ -207,12 +208,17 @@ impl Auth {
         }
     }
 
-    /// Puts a changed config file's `htpasswd.path` and `ldap` section in
-    /// force; nothing changes if either is unusable. Adding or removing an
-    /// authentication method, or changing bearer, API key or mTLS
-    /// settings, takes a restart (logged).
+    /// Puts a changed config file's `htpasswd.path`, `ldap` and `bearer`
+    /// sections in force (a bearer signer certificate is re-read too);
+    /// nothing changes if one is unusable. Adding or removing an
+    /// authentication method, or changing API key or mTLS settings, takes
+    /// a restart (logged).
     pub fn reload(&self, http: &HttpConfig) -> Result<(), String> {
         let ldap = Self::ldap_from(http)?;
+        let bearer = match http.auth.as_ref().and_then(|a| a.bearer.as_ref()) {
+            Some(b) => Some(bearer::Bearer::load(b)?),
+            None => None,
+        };
         let htpasswd_path = http
             .auth
             .as_ref()
@@ -227,8 +233,15 @@ impl Auth {
         }
         if restart_only(http) != self.restart_only {
             tracing::warn!(
-                "http.auth: bearer, apikey, mtls, failDelay, tls.cacert or realm changed; they take effect at the next restart"
+                "http.auth: apikey, mtls, failDelay, tls.cacert or realm changed; they take effect at the next restart"
             );
+        }
+        match (&self.bearer, bearer) {
+            (Some(slot), Some(b)) => *slot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(b),
+            (None, None) => {}
+            _ => tracing::warn!(
+                "http.auth.bearer: adding or removing it takes effect at the next restart"
+            ),
         }
         let had_ldap = self.ldap().is_some();
         if had_ldap != ldap.is_some() && self.htpasswd.is_none() && self.bearer.is_none() {
@@ -237,6 +250,17 @@ impl Auth {
         }
         *self.ldap.write().unwrap_or_else(|p| p.into_inner()) = ldap;
         Ok(())
+    }
+
+    fn bearer(&self) -> Option<Arc<bearer::Bearer>> {
+        self.bearer
+            .as_ref()
+            .map(|b| b.read().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
+    /// The bearer signer's certificate file, watched for a rotated key.
+    pub fn bearer_cert(&self) -> Option<std::path::PathBuf> {
+        self.bearer().map(|b| b.cert_path().to_path_buf())
     }
 
     fn ldap(&self) -> Option<Arc<ldap::Ldap>> {
@@ -262,7 +286,7 @@ impl Auth {
     /// The `WWW-Authenticate` value of a 401: Bearer with the scope the
     /// request needs when tokens are configured, Basic otherwise.
     pub fn challenge(&self, scope: Option<&str>, insufficient: bool) -> String {
-        match &self.bearer {
+        match self.bearer() {
             Some(b) => b.challenge(scope, insufficient),
             None => format!("Basic realm=\"{}\"", self.realm.replace('"', "")),
         }
@@ -317,7 +341,7 @@ impl Auth {
             };
         };
         if let Some(token) = bearer_token(value) {
-            let bearer = self.bearer.as_ref().ok_or(AuthFailure::Rejected)?;
+            let bearer = self.bearer().ok_or(AuthFailure::Rejected)?;
             return bearer
                 .verify(token)
                 .map(|g| Identity::Token(g).into())

@@ -230,4 +230,19 @@ fn token_claims_are_checked() {
             "{what}: refused as a token, not for its scope"
         );
     }
+
+    // The signing key is rotated in place: within seconds, tokens of the
+    // new key work and those of the old one do not, with no restart.
+    let rotated = Signer::new(tmp.path(), "issuer");
+    let fresh = rotated.token("alice", SERVICE, pull_app.clone(), 300);
+    let mut switched = false;
+    for _ in 0..100 {
+        if get(&tags, Some(&fresh)).status() == 404 {
+            switched = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(switched, "the new key is trusted after the rotation");
+    assert_eq!(get(&tags, Some(&good)).status(), 401, "the old key is not");
 }
