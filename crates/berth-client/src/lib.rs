@@ -176,15 +176,8 @@ impl Client {
         Ok(strings(&body["tags"]))
     }
 
-    /// Pushes a blob whose digest is `digest` monolithically: `POST` for a
-    /// session, then one `PUT ?digest=` with the whole blob (what every
-    /// registry supports; the spec's single-`POST` form is optional).
-    pub async fn push_blob_monolithic(
-        &self,
-        repo: &str,
-        data: Bytes,
-        digest: &Digest,
-    ) -> ClientResult<()> {
+    /// Opens an upload session; returns its `Location`.
+    async fn open_session(&self, repo: &str) -> ClientResult<String> {
         let start = format!("/v2/{repo}/blobs/uploads/");
         let resp = self
             .call(
@@ -194,9 +187,20 @@ impl Client {
                 |r| r,
             )
             .await?;
-        let location = location(&resp, &start)?;
-        let sep = if location.contains('?') { '&' } else { '?' };
-        let close = format!("{location}{sep}digest={digest}");
+        location(&resp, &start)
+    }
+
+    /// Pushes a blob whose digest is `digest` monolithically: `POST` for a
+    /// session, then one `PUT ?digest=` with the whole blob (what every
+    /// registry supports; the spec's single-`POST` form is optional).
+    pub async fn push_blob_monolithic(
+        &self,
+        repo: &str,
+        data: Bytes,
+        digest: &Digest,
+    ) -> ClientResult<()> {
+        let location = self.open_session(repo).await?;
+        let close = with_digest(&location, digest);
         self.call(reqwest::Method::PUT, &close, &[StatusCode::CREATED], |r| {
             r.header("content-type", "application/octet-stream")
                 .body(data)
@@ -214,16 +218,7 @@ impl Client {
         digest: &Digest,
         chunk: usize,
     ) -> ClientResult<()> {
-        let start = format!("/v2/{repo}/blobs/uploads/");
-        let resp = self
-            .call(
-                reqwest::Method::POST,
-                &start,
-                &[StatusCode::ACCEPTED],
-                |r| r,
-            )
-            .await?;
-        let mut location = location(&resp, &start)?;
+        let mut location = self.open_session(repo).await?;
         let mut offset = 0;
         while offset < data.len() {
             let end = (offset + chunk.max(1)).min(data.len());
@@ -252,8 +247,7 @@ impl Client {
             location = crate::location(&resp, &location)?;
             offset = end;
         }
-        let sep = if location.contains('?') { '&' } else { '?' };
-        let close = format!("{location}{sep}digest={digest}");
+        let close = with_digest(&location, digest);
         self.call(reqwest::Method::PUT, &close, &[StatusCode::CREATED], |r| r)
             .await?;
         Ok(())
@@ -373,6 +367,12 @@ fn strings(v: &serde_json::Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// An upload `Location` with `digest=` added to its query.
+fn with_digest(location: &str, digest: &Digest) -> String {
+    let sep = if location.contains('?') { '&' } else { '?' };
+    format!("{location}{sep}digest={digest}")
 }
 
 /// The `Location` of an upload answer.

@@ -78,11 +78,20 @@ fn owner<'a>(
     }
 }
 
+/// Runs a handler body on a blocking thread: the key store's reads and
+/// durable commits wait for the disk.
+async fn blocking(f: impl FnOnce() -> Result<Response, ApiError> + Send + 'static) -> Response {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(ApiError::internal(e)))
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
 pub(super) async fn list(
     State(state): State<AppState>,
     login: Option<Extension<Login>>,
 ) -> Response {
-    let run = || -> Result<Response, ApiError> {
+    blocking(move || -> Result<Response, ApiError> {
         let (keys, user) = owner(&state, login.as_deref())?;
         let list: Vec<Value> = keys
             .list(&user)
@@ -91,8 +100,8 @@ pub(super) async fn list(
             .map(details)
             .collect();
         Ok(Json(json!({ "apiKeys": list })).into_response())
-    };
-    run().unwrap_or_else(IntoResponse::into_response)
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -112,7 +121,7 @@ pub(super) async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let run = || -> Result<Response, ApiError> {
+    blocking(move || -> Result<Response, ApiError> {
         let (keys, user) = owner(&state, login.as_deref())?;
         if body.len() > BODY_LIMIT {
             return Err(ApiError::too_large(BODY_LIMIT));
@@ -146,8 +155,8 @@ pub(super) async fn create(
         let mut body = details(&record);
         body["apiKey"] = json!(key);
         Ok((StatusCode::CREATED, Json(body)).into_response())
-    };
-    run().unwrap_or_else(IntoResponse::into_response)
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -160,7 +169,7 @@ pub(super) async fn delete(
     login: Option<Extension<Login>>,
     Query(q): Query<DeleteQuery>,
 ) -> Response {
-    let run = || -> Result<Response, ApiError> {
+    blocking(move || -> Result<Response, ApiError> {
         let (keys, user) = owner(&state, login.as_deref())?;
         let id =
             q.id.filter(|i| !i.is_empty())
@@ -172,6 +181,6 @@ pub(super) async fn delete(
             Err(ApiError::new(ErrorCode::NameUnknown, "no such API key")
                 .with_status(StatusCode::NOT_FOUND))
         }
-    };
-    run().unwrap_or_else(IntoResponse::into_response)
+    })
+    .await
 }
