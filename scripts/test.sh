@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every Berth test. Installs what the tests need when it is missing:
-# skopeo, buildah, podman, slapd and ldap-utils (Debian packages), and
+# skopeo, buildah, podman, slapd, ldap-utils and redis-server (Debian packages), and
 # oras-py and schemathesis (PyPI, into ./.venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +9,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
 # command:package
-for pair in skopeo:skopeo buildah:buildah podman:podman slapd:slapd ldapadd:ldap-utils; do
+for pair in skopeo:skopeo buildah:buildah podman:podman slapd:slapd ldapadd:ldap-utils redis-server:redis-server; do
   tool=${pair%%:*}
   command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("${pair#*:}")
 done
@@ -17,6 +17,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} (apt-get)"
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+  # The tests start their own redis-server on a free port: the packaged
+  # service, if apt started it, must not keep running (nor listen on 6379).
+  if [[ " ${missing[*]} " == *" redis-server "* ]]; then
+    as_root systemctl disable --now redis-server >/dev/null 2>&1 \
+      || as_root service redis-server stop >/dev/null 2>&1 || true
+  fi
 fi
 
 if ! .venv/bin/python -c "import oras" >/dev/null 2>&1 || [ ! -x .venv/bin/schemathesis ]; then

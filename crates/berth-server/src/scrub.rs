@@ -9,18 +9,17 @@
 //! there (the spec allows a referrer to arrive first), so it is not checked.
 
 use std::collections::HashMap;
-use std::io::Read;
 
 use berth_oci::manifest::{Descriptor, Manifest};
 use berth_oci::media::{self, ManifestKind};
 use berth_oci::{Digest, DigestHasher, RepoName};
+use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::storage::{FsStore, Roots, StorageError, StorageResult};
+use crate::storage::{BlobStore, Roots, StorageResult};
 
 /// How deep nested indexes are followed.
 const MAX_DEPTH: usize = 8;
-const READ_BUF: usize = 1 << 20;
 
 /// The verdict on one image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -53,14 +52,14 @@ pub async fn scrub_all(roots: &Roots) -> StorageResult<Vec<ScrubRow>> {
     let mut rows = Vec::new();
     for root in roots.all() {
         for repo in roots.repos_of(root).await? {
-            rows.extend(scrub_repo(&root.store, &repo).await?);
+            rows.extend(scrub_repo(root.store.as_ref(), &repo).await?);
         }
     }
     Ok(rows)
 }
 
 /// Scrubs one repository.
-pub async fn scrub_repo(store: &FsStore, repo: &RepoName) -> StorageResult<Vec<ScrubRow>> {
+pub async fn scrub_repo(store: &dyn BlobStore, repo: &RepoName) -> StorageResult<Vec<ScrubRow>> {
     let Some(index) = store.read_index(repo).await? else {
         return Ok(Vec::new());
     };
@@ -90,7 +89,7 @@ pub async fn scrub_repo(store: &FsStore, repo: &RepoName) -> StorageResult<Vec<S
 }
 
 struct Checker<'a> {
-    store: &'a FsStore,
+    store: &'a dyn BlobStore,
     repo: &'a RepoName,
     /// Blobs already hashed in this repository: digest → fault, if any.
     hashed: HashMap<Digest, Option<String>>,
@@ -129,25 +128,24 @@ impl Checker<'_> {
 
     /// Re-hashes a blob from disk; `Some(error)` if missing or damaged.
     async fn hash(&self, digest: &Digest) -> StorageResult<Option<String>> {
-        let path = self.store.blob_path(self.repo, digest);
-        let algorithm = digest.algorithm();
-        let result = tokio::task::spawn_blocking(move || -> std::io::Result<Digest> {
-            let mut f = std::fs::File::open(&path)?;
-            let mut h = DigestHasher::new(algorithm);
-            let mut buf = vec![0u8; READ_BUF];
-            loop {
-                let n = f.read(&mut buf)?;
-                if n == 0 {
-                    return Ok(h.finish());
-                }
-                h.update(&buf[..n]);
+        let Some(len) = self.store.blob_len(self.repo, digest).await? else {
+            return Ok(Some("blob is missing".into()));
+        };
+        let Some(mut data) = self
+            .store
+            .read_blob_range(self.repo, digest, 0, len)
+            .await?
+        else {
+            return Ok(Some("blob is missing".into()));
+        };
+        let mut h = DigestHasher::new(digest.algorithm());
+        let result = loop {
+            match data.next().await {
+                Some(Ok(b)) => h.update(&b),
+                Some(Err(e)) => break Err(e),
+                None => break Ok(h.finish()),
             }
-        })
-        .await
-        .map_err(|e| StorageError::Io {
-            path: self.store.blob_path(self.repo, digest),
-            source: std::io::Error::other(e),
-        })?;
+        };
         Ok(match result {
             Ok(actual) if &actual == digest => None,
             Ok(actual) => Some(format!("content hashes to {actual}")),
@@ -232,12 +230,12 @@ pub async fn scrub_pass(roots: &Roots) -> ScrubSummary {
             }
         };
         for repo in repos {
-            let mut rows = scrub_repo(&root.store, &repo).await;
+            let mut rows = scrub_repo(root.store.as_ref(), &repo).await;
             if rows
                 .as_ref()
                 .is_ok_and(|r| r.iter().any(ScrubRow::is_affected))
             {
-                rows = scrub_repo(&root.store, &repo).await;
+                rows = scrub_repo(root.store.as_ref(), &repo).await;
             }
             match rows {
                 Ok(rows) => {

@@ -12,10 +12,10 @@ use tokio::net::TcpListener;
 use crate::api::{AppState, app};
 use crate::auth::access::AccessControl;
 use crate::config::{Config, StorageConfig};
-use crate::meta::{MetaStore, RedbMetaStore};
+use crate::meta::{MetaStore, RedbMetaStore, SharedLock};
 use crate::registry::Registry;
 use crate::scrub;
-use crate::storage::{FsStore, Roots, StorageError};
+use crate::storage::{BlobStore, FsStore, RepoLocks, Roots, StorageError};
 
 /// The metadata store's file, under the main root.
 pub const META_FILE: &str = ".berth/meta.redb";
@@ -34,22 +34,19 @@ pub async fn build_state_with(
     config: &Config,
     force_reparse: bool,
 ) -> Result<AppState, StorageError> {
+    let opened = open_meta(config)?;
     let mut main = None;
     let mut sub = Vec::new();
     for r in config.storage.roots() {
-        let store =
-            Arc::new(FsStore::open_with_dedupe(r.root_directory, r.commit, r.dedupe).await?);
+        let store = open_root(config, &r, opened.shared.clone(), false).await?;
         match r.prefix {
             None => main = Some(store),
             Some(p) => sub.push((p, store)),
         }
     }
     let main = main.ok_or_else(|| StorageError::Conflict("no main storage root".into()))?;
-    let meta_path = main.root().join(META_FILE);
-    let (meta, created) = RedbMetaStore::open(&meta_path).map_err(|e| StorageError::Corrupt {
-        path: meta_path.clone(),
-        message: e.0,
-    })?;
+    let meta_path = opened.path.clone();
+    let meta = opened.store;
     // The store was derived for a set of roots; another set (a sub-path
     // added, a root moved) needs it derived again.
     let roots_signature = config
@@ -57,11 +54,11 @@ pub async fn build_state_with(
         .roots()
         .iter()
         .map(|r| {
-            format!(
-                "{}={}",
-                r.prefix.as_deref().unwrap_or(""),
-                r.root_directory.display()
-            )
+            let at = match &r.storage_driver {
+                Some(d) => format!("s3://{}/{}", d.bucket, d.rootdirectory.trim_matches('/')),
+                None => r.root_directory.display().to_string(),
+            };
+            format!("{}={at}", r.prefix.as_deref().unwrap_or(""))
         })
         .collect::<Vec<_>>()
         .join("\n");
@@ -73,10 +70,13 @@ pub async fn build_state_with(
     };
     // Derived for other roots, never fully derived (a rebuild cut short),
     // or not shut down cleanly (non-durable commits lost, so a fingerprint
-    // could match by chance): derive again.
+    // could match by chance): derive again. A shared store is as durable
+    // as its server, and another instance may be running: it is derived
+    // again only when it is new or for other roots.
+    let created = opened.created || setting("roots")?.is_none();
     let roots_changed = setting("roots")?.as_deref() != Some(roots_signature.as_str());
-    let unclean = setting(CLEAN)?.as_deref() != Some("1");
-    let registry = Registry::new(Roots::new(main, sub), Arc::new(meta));
+    let unclean = opened.shared.is_none() && setting(CLEAN)?.as_deref() != Some("1");
+    let registry = Registry::new(Roots::new(main, sub), meta);
     if created || force_reparse || roots_changed || unclean {
         let n = registry
             .reparse()
@@ -87,7 +87,11 @@ pub async fn build_state_with(
             })?;
         tracing::info!(repositories = n, "metadata store rebuilt from storage");
     }
-    for (name, value) in [("roots", roots_signature.as_str()), (CLEAN, "0")] {
+    let mut settings = vec![("roots", roots_signature.as_str())];
+    if opened.shared.is_none() {
+        settings.push((CLEAN, "0"));
+    }
+    for (name, value) in settings {
         registry
             .set_meta_setting(name, value)
             .map_err(|e| StorageError::Corrupt {
@@ -116,6 +120,95 @@ pub async fn build_state_with(
                 .map(|a| Arc::new(AccessControl::new(a))),
         )),
     })
+}
+
+/// The metadata store a config asks for, with the shared lock that comes
+/// with a networked one.
+struct OpenedMeta {
+    store: Arc<dyn MetaStore>,
+    /// The store was created just now (so never derived).
+    created: bool,
+    /// Where it is, for errors.
+    path: std::path::PathBuf,
+    shared: Option<Arc<dyn SharedLock>>,
+}
+
+fn open_meta(config: &Config) -> Result<OpenedMeta, StorageError> {
+    #[cfg(feature = "redis")]
+    if let Some(c) = &config.storage.cache_driver {
+        let opts = crate::meta::RedisOptions {
+            url: c.url.clone(),
+            addr: c.addr.clone(),
+            key_prefix: c.keyprefix.clone(),
+            db: c.db,
+            username: c.username.clone(),
+            password: c.password.clone(),
+        };
+        let location = "storage.cacheDriver (redis)";
+        let store =
+            crate::meta::RedisMetaStore::open(&opts).map_err(|e| StorageError::Backend {
+                location: location.into(),
+                message: e.0,
+            })?;
+        let locks: Arc<dyn SharedLock> = Arc::new(store.locks());
+        return Ok(OpenedMeta {
+            store: Arc::new(store),
+            created: false,
+            path: location.into(),
+            shared: Some(locks),
+        });
+    }
+    let path = config.storage.root_directory.join(META_FILE);
+    let (store, created) = RedbMetaStore::open(&path).map_err(|e| StorageError::Corrupt {
+        path: path.clone(),
+        message: e.0,
+    })?;
+    Ok(OpenedMeta {
+        store: Arc::new(store),
+        created,
+        path,
+        shared: None,
+    })
+}
+
+/// Opens one storage root: S3 when it has a `storageDriver`, else its
+/// directory. `offline` (tools such as `berth scrub`) leaves a local root
+/// untouched: no dedupe index is opened or created.
+pub async fn open_root(
+    config: &Config,
+    r: &crate::config::RootSettings,
+    shared: Option<Arc<dyn SharedLock>>,
+    offline: bool,
+) -> Result<Arc<dyn BlobStore>, StorageError> {
+    let locks = match shared {
+        Some(s) => RepoLocks::with_shared(s),
+        None => RepoLocks::default(),
+    };
+    #[cfg(feature = "s3")]
+    if let Some(d) = &r.storage_driver {
+        let opts = crate::storage::S3Options {
+            root_directory: d.rootdirectory.clone(),
+            region: d.region.clone(),
+            region_endpoint: d.regionendpoint.clone(),
+            bucket: d.bucket.clone(),
+            force_path_style: d.forcepathstyle,
+            secure: d.secure,
+            skip_verify: d.skipverify,
+            access_key: d.accesskey.clone(),
+            secret_key: d.secretkey.clone(),
+            redirect_blob_url: config.storage.redirect_blob_url,
+        };
+        return Ok(Arc::new(crate::storage::S3Store::open(&opts, locks)?));
+    }
+    let _ = config;
+    if offline {
+        return Ok(Arc::new(
+            FsStore::open(r.root_directory.clone(), false).await?,
+        ));
+    }
+    let mut fs = FsStore::open_with_dedupe(r.root_directory.clone(), r.commit, r.dedupe).await?;
+    fs.set_locks(locks);
+    Ok(Arc::new(fs))
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then lets
@@ -198,8 +291,11 @@ pub fn spawn_dedupe_reconcile(state: &AppState) -> tokio::task::JoinHandle<()> {
     let registry = state.registry.clone();
     tokio::spawn(async move {
         for root in registry.roots().all() {
-            if let Err(e) = root.store.reconcile_dedupe().await {
-                tracing::warn!(target: "berth::dedupe", root = %root.store.root().display(), "reconciling storage with dedupe failed: {e}");
+            let Some(fs) = root.store.as_fs() else {
+                continue;
+            };
+            if let Err(e) = fs.reconcile_dedupe().await {
+                tracing::warn!(target: "berth::dedupe", root = %fs.root().display(), "reconciling storage with dedupe failed: {e}");
             }
         }
     })

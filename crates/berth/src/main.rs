@@ -214,7 +214,7 @@ fn scrub(config: Config, format: ScrubFormat) -> Result<bool, String> {
     }
     let settings = config.storage.roots();
     for r in &settings {
-        if !r.root_directory.is_dir() {
+        if r.storage_driver.is_none() && !r.root_directory.is_dir() {
             let key = match &r.prefix {
                 None => "storage.rootDirectory".to_string(),
                 Some(p) => format!("storage.subPaths./{p}.rootDirectory"),
@@ -232,16 +232,14 @@ fn scrub(config: Config, format: ScrubFormat) -> Result<bool, String> {
     let rows = runtime.block_on(async move {
         let mut main = None;
         let mut sub = Vec::new();
-        for r in settings {
+        for r in &settings {
             // Opened without the dedupe index: scrub writes nothing.
-            let store = std::sync::Arc::new(
-                berth_server::storage::FsStore::open(r.root_directory, false)
-                    .await
-                    .map_err(|e| e.to_string())?,
-            );
-            match r.prefix {
+            let store = berth_server::server::open_root(&config, r, None, true)
+                .await
+                .map_err(|e| e.to_string())?;
+            match &r.prefix {
                 None => main = Some(store),
-                Some(p) => sub.push((p, store)),
+                Some(p) => sub.push((p.clone(), store)),
             }
         }
         let main = main.ok_or("no main storage root")?;

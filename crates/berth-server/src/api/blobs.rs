@@ -5,17 +5,10 @@ use axum::response::{IntoResponse, Response};
 use berth_oci::range::{RangeRequest, parse_range};
 use berth_oci::{Digest, RepoName};
 use http::{HeaderMap, StatusCode, header};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
 
 use super::error::ApiError;
 use super::{ApiResult, set_header};
 use crate::registry::Registry;
-
-/// Read size when streaming a blob: large enough to keep the pull rate at
-/// loopback's limit (measured: no slower than 1 MiB), small enough that
-/// many pulls at once stay within a few tens of MiB.
-const READ_CHUNK: usize = 256 << 10;
 
 /// `GET`/`HEAD /v2/<name>/blobs/<digest>`, with single `Range` support.
 pub(crate) async fn get(
@@ -25,7 +18,16 @@ pub(crate) async fn get(
     headers: &HeaderMap,
     head: bool,
 ) -> ApiResult {
-    let (mut file, len) = reg.open_blob(name, digest).await?;
+    let len = reg.blob_len(name, digest).await?;
+    if !head && let Some(url) = reg.blob_url(name, digest).await? {
+        // `storage.redirectBlobURL`: the client fetches from the object
+        // store directly.
+        let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
+        set_header(&mut resp, "location", &url);
+        set_header(&mut resp, "docker-content-digest", &digest.to_string());
+        set_header(&mut resp, "content-length", "0");
+        return Ok(resp);
+    }
     if head {
         // A HEAD is how a pushing client learns it need not upload a blob.
         reg.touch_blob(name, digest);
@@ -51,12 +53,7 @@ pub(crate) async fn get(
     let body = if head {
         Body::empty()
     } else {
-        if start > 0 {
-            file.seek(std::io::SeekFrom::Start(start))
-                .await
-                .map_err(ApiError::internal)?;
-        }
-        Body::from_stream(ReaderStream::with_capacity(file.take(count), READ_CHUNK))
+        Body::from_stream(reg.read_blob_range(name, digest, start, count).await?)
     };
     let mut resp = (status, body).into_response();
     set_header(&mut resp, "content-type", "application/octet-stream");

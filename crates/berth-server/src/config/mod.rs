@@ -9,6 +9,7 @@
 
 mod access;
 mod auth;
+mod drivers;
 mod model;
 mod retention;
 mod value;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 pub use access::{AccessControlConfig, Action, Group, MetricsAccess, Policy, RepoAccess};
 pub use auth::{AuthConfig, BearerConfig, HtpasswdConfig, LdapConfig, MtlsConfig};
+pub use drivers::{CacheDriverConfig, StorageDriverConfig};
 pub use model::{
     Config, EventsConfig, ExtensionsConfig, HttpConfig, LogConfig, LogFormat, MethodRate,
     MetricsConfig, PrometheusConfig, RateLimitConfig, RootSettings, ScrubConfig, SinkConfig,
@@ -195,10 +197,19 @@ impl Config {
         if let Some(r) = &self.storage.retention {
             r.check("storage.retention")?;
         }
+        if let Some(d) = &self.storage.storage_driver {
+            d.check("storage.storageDriver")?;
+        }
+        if let Some(c) = &self.storage.cache_driver {
+            c.check()?;
+        }
         for (key, sub) in &self.storage.sub_paths {
             let at = |field: &str| format!("storage.subPaths.{key}{field}");
             if let Some(r) = &sub.retention {
                 r.check(&at(".retention"))?;
+            }
+            if let Some(d) = &sub.storage_driver {
+                d.check(&at(".storageDriver"))?;
             }
             let prefix = key.strip_prefix('/').unwrap_or("");
             if prefix.contains('/') || prefix.parse::<berth_oci::RepoName>().is_err() {

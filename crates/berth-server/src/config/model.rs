@@ -225,6 +225,19 @@ pub struct StorageConfig {
     /// Tag retention (none by default: every tag is kept).
     #[serde(default)]
     pub retention: Option<RetentionConfig>,
+    /// Keep blobs and layouts in S3 instead of `rootDirectory` (which still
+    /// holds the local metadata store). Default: none, the local directory.
+    #[serde(default, rename = "storageDriver")]
+    pub storage_driver: Option<super::drivers::StorageDriverConfig>,
+    /// Keep metadata in Redis, shared by every instance using it, with the
+    /// locks that let several instances serve one S3 store. Default: none,
+    /// the embedded store in `rootDirectory`.
+    #[serde(default, rename = "cacheDriver")]
+    pub cache_driver: Option<super::drivers::CacheDriverConfig>,
+    /// Answer blob GETs on S3 with a 307 to a presigned URL (default
+    /// false: Berth streams the blob).
+    #[serde(default, rename = "redirectBlobURL")]
+    pub redirect_blob_url: bool,
     /// Further storage roots, keyed by `/<first name component>`.
     #[serde(default, rename = "subPaths")]
     pub sub_paths: std::collections::BTreeMap<String, SubPathConfig>,
@@ -249,6 +262,9 @@ pub struct SubPathConfig {
     pub gc_interval: DurationValue,
     #[serde(default)]
     pub retention: Option<RetentionConfig>,
+    /// This sub-path's own S3 store (default: none, its `rootDirectory`).
+    #[serde(default, rename = "storageDriver")]
+    pub storage_driver: Option<super::drivers::StorageDriverConfig>,
 }
 
 /// The settings one storage root runs with (the main root's or a
@@ -264,6 +280,8 @@ pub struct RootSettings {
     pub gc_delay: Duration,
     pub gc_interval: Duration,
     pub retention: Option<RetentionConfig>,
+    /// Where its blobs live when not in `root_directory`.
+    pub storage_driver: Option<super::drivers::StorageDriverConfig>,
 }
 
 impl StorageConfig {
@@ -278,6 +296,7 @@ impl StorageConfig {
             gc_delay: self.gc_delay.0,
             gc_interval: self.gc_interval.0,
             retention: self.retention.clone(),
+            storage_driver: self.storage_driver.clone(),
         }];
         out.extend(self.sub_paths.iter().map(|(k, s)| RootSettings {
             prefix: Some(k.trim_start_matches('/').to_string()),
@@ -288,6 +307,7 @@ impl StorageConfig {
             gc_delay: s.gc_delay.0,
             gc_interval: s.gc_interval.0,
             retention: s.retention.clone(),
+            storage_driver: s.storage_driver.clone(),
         }));
         out
     }
@@ -304,6 +324,9 @@ impl StorageConfig {
             gc_interval: one_hour(),
             fast_restart: false,
             retention: None,
+            storage_driver: None,
+            cache_driver: None,
+            redirect_blob_url: false,
             sub_paths: Default::default(),
         }
     }
@@ -535,10 +558,7 @@ const NOT_YET: &[&str] = &[
     "extensions.trust",
     "scheduler",
     "cluster",
-    "storage.storageDriver",
-    "storage.cacheDriver",
     "storage.remoteCache",
-    "storage.redirectBlobURL",
     "storage.maxRepos",
     "storage.gcTimeWindow",
     "http.auth.bearer.awsSecretsManager",

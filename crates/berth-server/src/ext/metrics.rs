@@ -381,12 +381,12 @@ impl Metrics {
             .roots()
             .all()
             .iter()
-            .map(|r| (r.store.root().display().to_string(), 0))
+            .map(|r| (r.store.location(), 0))
             .collect();
         if let Ok(repos) = registry.meta().repos() {
             for repo in repos.iter().filter_map(|r| r.parse().ok()) {
-                let root = registry.roots().root_of(&repo).store.root();
-                *per_root.entry(root.display().to_string()).or_default() += 1;
+                let root = registry.roots().root_of(&repo).store.location();
+                *per_root.entry(root).or_default() += 1;
             }
         }
         for (root, n) in per_root {
@@ -468,7 +468,9 @@ pub fn spawn(metrics: &Arc<Metrics>, registry: &Arc<Registry>) -> Vec<tokio::tas
                 .roots()
                 .all()
                 .iter()
-                .map(|r| r.store.root().to_path_buf())
+                // Object stores are not walked: listing a bucket costs
+                // requests and money.
+                .filter_map(|r| r.store.as_fs().map(|fs| fs.root().to_path_buf()))
                 .collect();
             let sizes = tokio::task::spawn_blocking(move || {
                 roots

@@ -15,12 +15,18 @@
 
 pub mod conformance;
 mod redb_store;
+#[cfg(feature = "redis")]
+mod redis_store;
+mod shared_lock;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 pub use redb_store::RedbMetaStore;
+#[cfg(feature = "redis")]
+pub use redis_store::{RedisLocks, RedisMetaStore, RedisOptions};
+pub use shared_lock::{SharedGuard, SharedLock};
 
 /// A metadata store failure.
 #[derive(Debug, thiserror::Error)]

@@ -3,6 +3,7 @@
 use berth_oci::{Digest, RepoName};
 
 use super::{Registry, RegistryError, RegistryResult};
+use crate::storage::ByteStream;
 
 impl Registry {
     /// A blob's size.
@@ -13,22 +14,34 @@ impl Registry {
             .ok_or_else(|| RegistryError::BlobUnknown(digest.clone()))
     }
 
-    /// Opens a blob with its size.
-    pub async fn open_blob(
+    /// `count` bytes of a blob from `start`.
+    pub async fn read_blob_range(
         &self,
         repo: &RepoName,
         digest: &Digest,
-    ) -> RegistryResult<(tokio::fs::File, u64)> {
+        start: u64,
+        count: u64,
+    ) -> RegistryResult<ByteStream> {
         self.store(repo)
-            .open_blob(repo, digest)
+            .read_blob_range(repo, digest, start, count)
             .await?
             .ok_or_else(|| RegistryError::BlobUnknown(digest.clone()))
+    }
+
+    /// Where the client may fetch the blob directly, when the backend
+    /// offers one (`storage.redirectBlobURL`).
+    pub async fn blob_url(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> RegistryResult<Option<String>> {
+        Ok(self.store(repo).blob_url(repo, digest).await?)
     }
 
     /// Deletes a blob from one repository. A manifest's blob is refused:
     /// it is deleted through the manifest route, which also untags it.
     pub async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> RegistryResult<()> {
-        let _guard = self.store(repo).lock_repo(repo).await;
+        let _guard = self.store(repo).lock_repo(repo).await?;
         let is_manifest = self
             .store(repo)
             .read_index(repo)
@@ -55,7 +68,7 @@ impl Registry {
     ) -> RegistryResult<bool> {
         // A mount links within one root; across roots it falls back to an
         // upload, as a mount the registry cannot do.
-        if !std::ptr::eq(self.store(repo), self.store(from)) {
+        if !std::ptr::addr_eq(self.store(repo), self.store(from)) {
             return Ok(false);
         }
         let here = self.store(repo).blob_len(repo, digest).await?.is_some();

@@ -18,7 +18,6 @@
 //! logged with its reason.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use berth_oci::manifest::{Descriptor, Manifest};
@@ -31,7 +30,7 @@ use super::{Registry, RegistryResult};
 use crate::config::{RetentionConfig, RetentionPolicy};
 use crate::meta::RepoChange;
 use crate::storage::RepoGuard;
-use crate::storage::{IoContext, Root, tag_of};
+use crate::storage::{Root, tag_of};
 
 /// Upload files younger than this are never collected, whatever
 /// `gcDelay` says: a temporary file lives for the milliseconds of one
@@ -57,31 +56,10 @@ impl GcReport {
     }
 }
 
-/// Whether `path` was last modified at least `delay` ago.
-fn older_than(path: &Path, delay: Duration) -> bool {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| SystemTime::now().duration_since(t).ok())
+/// Whether `t` is at least `delay` ago (`None`, unknown: it is not).
+fn older_than(t: Option<SystemTime>, delay: Duration) -> bool {
+    t.and_then(|t| SystemTime::now().duration_since(t).ok())
         .is_some_and(|age| age >= delay)
-}
-
-/// Whether `path`'s inode last changed (ctime) at least `delay` ago.
-#[cfg(unix)]
-fn changed_before(path: &Path, delay: Duration) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(m) = std::fs::metadata(path) else {
-        return false;
-    };
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    now - m.ctime() >= delay.as_secs() as i64
-}
-
-#[cfg(not(unix))]
-fn changed_before(path: &Path, delay: Duration) -> bool {
-    older_than(path, delay)
 }
 
 impl Registry {
@@ -152,7 +130,7 @@ impl Registry {
         let policy = retention.and_then(|r| retention::policy_for(r, repo));
         let dry_run = retention.is_some_and(|r| r.dry_run);
         let manifest_delay = retention.and_then(|r| r.delay).map_or(delay, |d| d.0);
-        let guard = self.store(repo).lock_repo(repo).await;
+        let guard = self.store(repo).lock_repo(repo).await?;
         if let Some(policy) = policy {
             report.tags = self.apply_retention(&guard, repo, policy, dry_run).await?;
         }
@@ -195,14 +173,17 @@ impl Registry {
             if kept_referrer
                 || policy.is_some_and(|p| !p.delete_untagged)
                 || self.touched_within(repo, &d.digest, manifest_delay)
-                || !older_than(&self.store(repo).blob_path(repo, &d.digest), manifest_delay)
+                || !older_than(
+                    self.store(repo).blob_modified(repo, &d.digest).await?,
+                    manifest_delay,
+                )
             {
                 continue;
             }
             doomed.insert(d.digest.clone());
         }
         if !doomed.is_empty() {
-            let in_step = self.in_step(&guard, repo)?;
+            let in_step = self.in_step(&guard, repo).await?;
             self.store(repo)
                 .update_index(&guard, repo, |i| {
                     i.manifests.retain(|d| !doomed.contains(&d.digest));
@@ -247,10 +228,10 @@ impl Registry {
             report.uploads = self.gc_uploads(repo, delay).await?;
             return Ok(report);
         }
-        for digest in self.blob_digests(repo).await? {
+        for digest in self.store(repo).list_blobs(repo).await? {
             if needed.contains(&digest)
                 || self.touched_within(repo, &digest, delay)
-                || !older_than(&self.store(repo).blob_path(repo, &digest), delay)
+                || !older_than(self.store(repo).blob_modified(repo, &digest).await?, delay)
             {
                 continue;
             }
@@ -299,7 +280,7 @@ impl Registry {
         if dry_run {
             return Ok(remove.len());
         }
-        let in_step = self.in_step(guard, repo)?;
+        let in_step = self.in_step(guard, repo).await?;
         self.store(repo)
             .update_index(guard, repo, |index| {
                 for t in &remove {
@@ -351,59 +332,24 @@ impl Registry {
         Ok((parsed, complete))
     }
 
-    /// The digests of every blob file in the repository.
-    async fn blob_digests(&self, repo: &RepoName) -> RegistryResult<Vec<Digest>> {
-        let mut out = Vec::new();
-        for alg in ["sha256", "sha512"] {
-            let dir = self.store(repo).repo_dir(repo).join("blobs").join(alg);
-            let mut entries = match tokio::fs::read_dir(&dir).await {
-                Ok(e) => e,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e).at(&dir).map_err(Into::into),
-            };
-            while let Some(e) = entries.next_entry().await.at(&dir)? {
-                if let Some(d) = e
-                    .file_name()
-                    .to_str()
-                    .and_then(|n| format!("{alg}:{n}").parse::<Digest>().ok())
-                {
-                    out.push(d);
-                }
-            }
-        }
-        Ok(out)
-    }
-
     /// Removes upload files (sessions, their state, temporaries) idle for
     /// longer than `delay`, and never one younger than [`MIN_UPLOAD_IDLE`]
     /// or belonging to a session a request is using right now.
     async fn gc_uploads(&self, repo: &RepoName, delay: Duration) -> RegistryResult<usize> {
         let delay = delay.max(MIN_UPLOAD_IDLE);
-        let dir = self.store(repo).uploads_dir(repo);
-        let mut entries = match tokio::fs::read_dir(&dir).await {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(e).at(&dir).map_err(Into::into),
-        };
+        let store = self.store(repo);
         let mut removed = 0;
-        while let Some(e) = entries.next_entry().await.at(&dir)? {
-            let path = e.path();
-            if !older_than(&path, delay) {
+        for entry in store.list_uploads(repo).await? {
+            if !older_than(Some(entry.modified), delay) {
                 continue;
             }
-            let name = e.file_name().to_string_lossy().into_owned();
-            // A temporary file may be a fresh hard link to an old inode:
-            // judge it by when it was linked (ctime), not by its mtime.
-            if name.starts_with("tmp-") && !changed_before(&path, delay) {
-                continue;
-            }
-            if let Ok(id) = name.trim_end_matches(".state").parse()
+            if let Some(id) = entry.session.as_deref().and_then(|s| s.parse().ok())
                 && !self.uploads.remove_if_idle(id)
             {
                 continue;
             }
-            if tokio::fs::remove_file(&path).await.is_ok() {
-                tracing::info!(target: "berth::gc", %repo, file = %name, reason = "upload idle longer than gcDelay", "deleted");
+            if store.remove_upload_entry(repo, &entry.name).await? {
+                tracing::info!(target: "berth::gc", %repo, file = %entry.name, reason = "upload idle longer than gcDelay", "deleted");
                 removed += 1;
             }
         }

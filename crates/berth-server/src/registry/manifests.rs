@@ -142,8 +142,8 @@ impl Registry {
         self.ensure_repo(repo).await?;
         // Under the lock, a blob checked here cannot be deleted before the
         // manifest naming it is recorded.
-        let guard = self.store(repo).lock_repo(repo).await;
-        let in_step = self.in_step(&guard, repo)?;
+        let guard = self.store(repo).lock_repo(repo).await?;
+        let in_step = self.in_step(&guard, repo).await?;
         if create_only
             && let Reference::Tag(t) = reference
             && self
@@ -160,7 +160,7 @@ impl Registry {
             }
         }
         self.store(repo)
-            .put_blob_bytes(repo, &digest, bytes)
+            .put_blob_bytes(repo, &digest, bytes::Bytes::copy_from_slice(bytes))
             .await?;
         let desc = Descriptor {
             media_type: manifest.media_type.clone(),
@@ -219,8 +219,8 @@ impl Registry {
         if !self.store(repo).repo_exists(repo).await? {
             return Err(RegistryError::ManifestUnknown(reference.to_string()));
         }
-        let guard = self.store(repo).lock_repo(repo).await;
-        let in_step = self.in_step(&guard, repo)?;
+        let guard = self.store(repo).lock_repo(repo).await?;
+        let in_step = self.in_step(&guard, repo).await?;
         let removed = self
             .store(repo)
             .update_index(&guard, repo, |index| {

@@ -68,8 +68,8 @@ pub(super) fn manifest_meta(
 }
 
 impl Registry {
-    fn index_fingerprint(&self, repo: &RepoName) -> Option<Fingerprint> {
-        Fingerprint::of(&self.store(repo).repo_dir(repo).join("index.json"))
+    async fn index_fingerprint(&self, repo: &RepoName) -> RegistryResult<Option<Fingerprint>> {
+        Ok(self.store(repo).index_fingerprint(repo).await?)
     }
 
     /// Creates a repository's layout, then records it (durably: the catalog
@@ -77,7 +77,10 @@ impl Registry {
     /// read derive it.
     pub(super) async fn ensure_repo(&self, repo: &RepoName) -> RegistryResult<()> {
         let existed = self.store(repo).repo_exists(repo).await?;
-        self.store(repo).ensure_repo(repo).await?;
+        if !existed {
+            let guard = self.store(repo).lock_repo(repo).await?;
+            self.store(repo).create_repo(&guard, repo).await?;
+        }
         if !existed && self.meta.fingerprint(repo.as_str())?.is_none() {
             // Off the async threads: a durable commit waits for the disk.
             let meta = self.meta.clone();
@@ -96,12 +99,12 @@ impl Registry {
 
     /// The fingerprint of `index.json` if the metadata store is in step
     /// with it; taken under the lock before a change.
-    pub(super) fn in_step(
+    pub(super) async fn in_step(
         &self,
         _guard: &RepoGuard,
         repo: &RepoName,
     ) -> RegistryResult<Option<Fingerprint>> {
-        let on_disk = self.index_fingerprint(repo);
+        let on_disk = self.index_fingerprint(repo).await?;
         let recorded = self.meta.fingerprint(repo.as_str())?;
         Ok(if on_disk.is_some() && on_disk == recorded {
             on_disk
@@ -128,7 +131,7 @@ impl Registry {
                 .flatten()
                 .is_some_and(|m| !m.children.is_empty())
         });
-        match (was_in_step, self.index_fingerprint(repo)) {
+        match (was_in_step, self.index_fingerprint(repo).await?) {
             (Some(_), Some(now)) if !removes_index => {
                 change.fingerprint = now;
                 self.meta.apply(repo.as_str(), &change, false)?;
@@ -141,7 +144,7 @@ impl Registry {
     /// Makes sure the metadata of `repo` matches its `index.json`,
     /// deriving it again if not. Returns whether the repository exists.
     pub(super) async fn refresh(&self, repo: &RepoName) -> RegistryResult<bool> {
-        let on_disk = self.index_fingerprint(repo);
+        let on_disk = self.index_fingerprint(repo).await?;
         let recorded = self.meta.fingerprint(repo.as_str())?;
         match (on_disk, recorded) {
             (Some(a), Some(b)) if a == b => return Ok(true),
@@ -152,7 +155,7 @@ impl Registry {
         // A writer holding the lock (a push, GC) brings the store in step
         // when it is done: a reader does not wait for it, and answers from
         // what the store knows now.
-        match self.store(repo).try_lock_repo(repo) {
+        match self.store(repo).try_lock_repo(repo).await? {
             Some(guard) => self.refresh_locked(&guard, repo).await,
             None => Ok(on_disk.is_some()),
         }
@@ -164,17 +167,17 @@ impl Registry {
         guard: &RepoGuard,
         repo: &RepoName,
     ) -> RegistryResult<bool> {
-        if self.in_step(guard, repo)?.is_none() {
+        if self.in_step(guard, repo).await?.is_none() {
             self.derive(guard, repo).await?;
         }
-        Ok(self.index_fingerprint(repo).is_some())
+        Ok(self.index_fingerprint(repo).await?.is_some())
     }
 
     /// Derives a repository's metadata from its layout: tags from
     /// `index.json`, manifests reachable from it (reading only those the
     /// store does not know yet).
     pub(super) async fn derive(&self, _guard: &RepoGuard, repo: &RepoName) -> RegistryResult<()> {
-        let fingerprint = self.index_fingerprint(repo);
+        let fingerprint = self.index_fingerprint(repo).await?;
         let Some(index) = self.store(repo).read_index(repo).await? else {
             self.meta.remove_repo(repo.as_str())?;
             return Ok(());
@@ -215,9 +218,10 @@ impl Registry {
                     };
                     let mut m = manifest_meta(&d.digest, bytes.len() as u64, &parsed, platform);
                     // Found on disk: its push time is its file's.
-                    if let Some(t) = std::fs::metadata(self.store(repo).blob_path(repo, &d.digest))
-                        .and_then(|m| m.modified())
-                        .ok()
+                    if let Some(t) = self
+                        .store(repo)
+                        .blob_modified(repo, &d.digest)
+                        .await?
                         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                     {
                         m.pushed_at = t.as_secs();

@@ -26,7 +26,7 @@ pub use manifests::{ManifestContent, PutManifest};
 pub use uploads::{UploadId, Uploads};
 
 use crate::meta::MetaStore;
-use crate::storage::{FsStore, Roots};
+use crate::storage::{BlobStore, Roots};
 
 pub type RegistryResult<T> = Result<T, RegistryError>;
 
@@ -72,7 +72,7 @@ impl Registry {
     }
 
     /// The store holding `repo` (its sub-path root, or the main one).
-    pub fn store(&self, repo: &RepoName) -> &FsStore {
+    pub fn store(&self, repo: &RepoName) -> &dyn BlobStore {
         self.roots.store(repo)
     }
 

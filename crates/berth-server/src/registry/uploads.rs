@@ -1,14 +1,16 @@
-//! Upload sessions: chunks streamed to a file under the repository's
-//! `.uploads/`, hashed as they arrive.
+//! Upload sessions: chunks hashed as they arrive and handed to the storage
+//! backend ([`crate::storage::BlobStore`]), which keeps the data and the
+//! session's state.
 //!
-//! After every accepted chunk the session's hash state and length are saved
-//! next to its file (`<id>.state`), so an upload resumes after a restart
+//! After every accepted chunk the session's hash state and size are saved
+//! with it, so an upload resumes after a restart, or on another instance,
 //! without re-reading what it already has. If the state is missing or does
-//! not match the file (a crash mid-chunk), the file is re-hashed once.
+//! not match the data (a crash mid-chunk), the data is re-hashed once.
+//! Sessions are cached in memory by a single instance; instances sharing a
+//! store load each from the backend under its shared lock instead.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,21 +18,14 @@ use std::time::{Duration, Instant};
 use berth_oci::{Algorithm, Digest, DigestHasher, RepoName};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use std::io::Write;
-
-use tokio::io::AsyncReadExt;
 
 use super::{Registry, RegistryError, RegistryResult};
-use crate::storage::{IoContext, StorageError};
+use crate::storage::{ByteStream, RepoGuard, StorageError, UploadState};
 
-/// Write buffer for chunk data: large writes, few system calls.
-const WRITE_BUF: usize = 256 << 10;
-/// Chunks queued for the writer thread (hyper hands over frames of up to a
-/// few hundred KiB, so this bounds the queue to about a MiB: sixteen
+/// Chunks queued for the backend's writer (hyper hands over frames of up
+/// to a few hundred KiB, so this bounds the queue to about a MiB: sixteen
 /// uploads at once stay within a few tens of MiB).
 const WRITE_QUEUE: usize = 4;
-/// Read buffer when re-hashing a file.
-const READ_BUF: usize = 1 << 20;
 
 /// An upload session's id: a UUID, which also keeps it a safe file name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,15 +54,11 @@ impl FromStr for UploadId {
 /// A session's live state.
 struct Session {
     repo: RepoName,
-    /// Bytes in the upload file.
-    size: u64,
-    /// sha256 of those bytes (the algorithm nearly every client uses; a
-    /// sha512 upload is re-hashed at the end).
+    /// What the backend keeps: size, saved hash state, its own bookkeeping.
+    state: UploadState,
+    /// sha256 of the `state.size` bytes received (the algorithm nearly
+    /// every client uses; a sha512 upload is re-hashed at the end).
     hasher: DigestHasher,
-    /// The hash state came from `<id>.state` on disk. Without `commit` the
-    /// data behind it may not have survived a power loss, so such a
-    /// session is re-hashed from its file before it is accepted.
-    from_saved_state: bool,
 }
 
 type SharedSession = Arc<tokio::sync::Mutex<Session>>;
@@ -142,74 +133,75 @@ impl Uploads {
 }
 
 impl Registry {
-    fn upload_path(&self, repo: &RepoName, id: UploadId) -> PathBuf {
-        self.store(repo).uploads_dir(repo).join(id.to_string())
-    }
-
-    fn state_path(&self, repo: &RepoName, id: UploadId) -> PathBuf {
-        self.store(repo)
-            .uploads_dir(repo)
-            .join(format!("{id}.state"))
-    }
-
     /// Starts an upload session in `repo`, creating the repository.
     pub async fn start_upload(&self, repo: &RepoName) -> RegistryResult<UploadId> {
         self.ensure_repo(repo).await?;
         let id = UploadId::new();
-        let path = self.upload_path(repo, id);
-        tokio::fs::File::create(&path).await.at(&path)?;
-        self.uploads.insert(
-            id,
-            Session {
-                repo: repo.clone(),
-                size: 0,
-                hasher: DigestHasher::new(Algorithm::Sha256),
-                from_saved_state: false,
-            },
-        );
+        let state = self
+            .store(repo)
+            .upload_create(repo, &id.to_string())
+            .await?;
+        if !self.store(repo).is_shared() {
+            self.uploads.insert(
+                id,
+                Session {
+                    repo: repo.clone(),
+                    state,
+                    hasher: DigestHasher::new(Algorithm::Sha256),
+                },
+            );
+        }
         Ok(id)
     }
 
-    /// The live session, loaded from disk if this process has not seen it.
-    async fn session(&self, repo: &RepoName, id: UploadId) -> RegistryResult<SharedSession> {
-        if let Some(s) = self.uploads.get(id) {
-            if s.lock().await.repo != *repo {
-                return Err(RegistryError::UploadUnknown);
+    /// The live session, loaded from the backend if this process has not
+    /// seen it. With other instances sharing the store, a chunk may have
+    /// gone to one of them since: the session is always loaded, under the
+    /// session's shared lock (the returned guard).
+    async fn session(
+        &self,
+        repo: &RepoName,
+        id: UploadId,
+    ) -> RegistryResult<(SharedSession, Option<RepoGuard>)> {
+        let store = self.store(repo);
+        let guard = if store.is_shared() {
+            Some(store.lock_upload(&id.to_string()).await?)
+        } else {
+            if let Some(s) = self.uploads.get(id) {
+                if s.lock().await.repo != *repo {
+                    return Err(RegistryError::UploadUnknown);
+                }
+                return Ok((s, None));
             }
-            return Ok(s);
-        }
-        let path = self.upload_path(repo, id);
-        let size = match tokio::fs::metadata(&path).await {
-            Ok(m) if m.is_file() => m.len(),
-            _ => return Err(RegistryError::UploadUnknown),
+            None
         };
-        let saved = tokio::fs::read(self.state_path(repo, id)).await.ok();
-        let restored = saved.as_deref().and_then(|b| {
-            let (len, state) = b.split_at_checked(8)?;
-            let len = u64::from_le_bytes(len.try_into().ok()?);
-            (len == size)
-                .then(|| DigestHasher::restore(state))
-                .flatten()
-        });
-        let from_saved_state = restored.is_some();
+        let Some(mut state) = store.upload_load(repo, &id.to_string()).await? else {
+            return Err(RegistryError::UploadUnknown);
+        };
+        let restored = state.hash_state.as_deref().and_then(DigestHasher::restore);
         let hasher = match restored {
             Some(h) => h,
-            None => hash_file(&path, Algorithm::Sha256).await?,
+            None => {
+                state.trusted = true;
+                let data = store.upload_read(repo, &id.to_string(), &mut state).await?;
+                hash_stream(data, Algorithm::Sha256).await?
+            }
         };
-        Ok(self.uploads.insert(
-            id,
-            Session {
-                repo: repo.clone(),
-                size,
-                hasher,
-                from_saved_state,
-            },
-        ))
+        let session = Session {
+            repo: repo.clone(),
+            state,
+            hasher,
+        };
+        if store.is_shared() {
+            return Ok((Arc::new(tokio::sync::Mutex::new(session)), guard));
+        }
+        Ok((self.uploads.insert(id, session), None))
     }
 
     /// The number of bytes an upload has received.
     pub async fn upload_size(&self, repo: &RepoName, id: UploadId) -> RegistryResult<u64> {
-        Ok(self.session(repo, id).await?.lock().await.size)
+        let (session, _guard) = self.session(repo, id).await?;
+        Ok(session.lock().await.state.size)
     }
 
     /// Appends a chunk. With `range` (from `Content-Range`), the chunk must
@@ -225,17 +217,20 @@ impl Registry {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: fmt::Display,
     {
-        self.append(repo, id, range, body, true).await
+        let (session, _guard) = self.session(repo, id).await?;
+        let mut s = session.lock().await;
+        self.append(repo, id, &mut s, range, body, true).await
     }
 
-    /// [`Registry::append_chunk`]; `save_state: false` when the upload is
+    /// Appends to a locked session; `save_state: false` when the upload is
     /// completed in the same request (a state saved only to be removed a
-    /// moment later would cost two files; after a crash the data file is
-    /// re-hashed instead, as for any state that does not match it).
+    /// moment later would cost writes; after a crash the data is re-hashed
+    /// instead, as for any state that does not match it).
     async fn append<S, E>(
         &self,
         repo: &RepoName,
         id: UploadId,
+        s: &mut Session,
         range: Option<(u64, u64)>,
         body: S,
         save_state: bool,
@@ -244,30 +239,32 @@ impl Registry {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: fmt::Display,
     {
-        let session = self.session(repo, id).await?;
-        let mut s = session.lock().await;
         if let Some((start, _)) = range
-            && start != s.size
+            && start != s.state.size
         {
-            return Err(RegistryError::UploadOutOfOrder { size: s.size });
+            return Err(RegistryError::UploadOutOfOrder { size: s.state.size });
         }
-        let before = s.size;
-        let result = self.write_body(repo, id, &mut s, body, save_state).await;
+        let before = s.state.size;
+        let result = self.write_body(repo, id, s, body, save_state).await;
+        let size = s.state.size;
         if let Some((start, end)) = range
             && result.is_ok()
-            && s.size - before != end - start + 1
+            && size - before != end - start + 1
         {
             // The data is in; the client's arithmetic was wrong. Keep the
             // bytes (they are hashed) but say so.
             return Err(RegistryError::SizeInvalid(format!(
                 "Content-Range {start}-{end} announced {} bytes, got {}",
                 end - start + 1,
-                s.size - before
+                size - before
             )));
         }
-        result.map(|()| s.size)
+        result.map(|()| size)
     }
 
+    /// Hashes the body as it arrives and hands it to the backend through a
+    /// bounded channel, so hashing overlaps with writing and memory stays
+    /// flat.
     async fn write_body<S, E>(
         &self,
         repo: &RepoName,
@@ -280,77 +277,52 @@ impl Registry {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: fmt::Display,
     {
-        let path = self.upload_path(repo, id);
-        let file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(|_| RegistryError::UploadUnknown)?;
-        // The disk writes run on a blocking thread fed through a bounded
-        // channel, so receiving and hashing the next chunk overlaps with
-        // writing the previous one; the bound keeps memory flat.
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
-        let commit = self.store(repo).commit();
-        let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            let mut w = std::io::BufWriter::with_capacity(WRITE_BUF, file);
-            while let Some(b) = rx.blocking_recv() {
-                w.write_all(&b)?;
-            }
-            w.flush()?;
-            if commit {
-                // Data before the hash state that vouches for it.
-                w.get_ref().sync_data()?;
-            }
-            Ok(())
-        });
-        let mut outcome = Ok(());
-        while let Some(chunk) = body.next().await {
-            match chunk {
-                Ok(b) => {
-                    s.hasher.update(&b);
-                    s.size += b.len() as u64;
-                    if tx.send(b).await.is_err() {
-                        // The writer stopped on an error, reported below.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
+        let store = self.store(repo);
+        let name = id.to_string();
+        let mut backend_state = std::mem::take(&mut s.state);
+        let start_size = backend_state.size;
+        let mut received = 0u64;
+        let hasher = &mut s.hasher;
+        let feed = async {
+            let mut outcome = Ok(());
+            while let Some(chunk) = body.next().await {
+                match chunk {
+                    Ok(b) => {
+                        hasher.update(&b);
+                        received += b.len() as u64;
+                        if tx.send(b).await.is_err() {
+                            // The writer stopped on an error, reported below.
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        outcome = Err(RegistryError::BodyRead(e.to_string()));
                         break;
                     }
                 }
-                Err(e) => {
-                    outcome = Err(RegistryError::BodyRead(e.to_string()));
-                    break;
-                }
             }
-        }
-        drop(tx);
-        let written = match writer.await {
-            Ok(r) => r,
-            Err(e) => Err(std::io::Error::other(e)),
+            drop(tx);
+            outcome
         };
+        let write = store.upload_append(repo, &name, &mut backend_state, rx);
+        let (mut outcome, written) = futures_util::join!(feed, write);
+        backend_state.size = start_size + received;
+        s.state = backend_state;
         if let Err(e) = written {
-            outcome = Err(StorageError::Io {
-                path: path.clone(),
-                source: e,
-            }
-            .into());
+            outcome = Err(e.into());
         }
         if matches!(outcome, Err(RegistryError::Storage(_))) {
-            // The file and the hash may disagree: forget the session so the
-            // next request reloads it from the file.
+            // The data and the hash may disagree: forget the session so the
+            // next request reloads it from the backend.
             self.uploads.remove(id);
             return outcome;
         }
         if save_state {
-            self.save_state(repo, id, s).await?;
+            s.state.hash_state = Some(s.hasher.save());
+            store.upload_save(repo, &name, &s.state).await?;
         }
         outcome
-    }
-
-    async fn save_state(&self, repo: &RepoName, id: UploadId, s: &Session) -> RegistryResult<()> {
-        let mut bytes = s.size.to_le_bytes().to_vec();
-        bytes.extend_from_slice(&s.hasher.save());
-        let tmp = self.store(repo).temp_path(repo);
-        tokio::fs::write(&tmp, &bytes).await.at(&tmp)?;
-        let dest = self.state_path(repo, id);
-        tokio::fs::rename(&tmp, &dest).await.at(&dest)?;
-        Ok(())
     }
 
     /// Completes an upload: appends an optional last chunk, checks the
@@ -368,38 +340,43 @@ impl Registry {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: fmt::Display,
     {
-        self.append(repo, id, range, body, false).await?;
-        let session = self.session(repo, id).await?;
-        let s = session.lock().await;
-        let path = self.upload_path(repo, id);
-        let trust_state = !s.from_saved_state || self.store(repo).commit();
+        let (session, _guard) = self.session(repo, id).await?;
+        let mut s = session.lock().await;
+        self.append(repo, id, &mut s, range, body, false).await?;
+        let store = self.store(repo);
+        let name = id.to_string();
         let actual = match digest.algorithm() {
-            Algorithm::Sha256 if trust_state => s.hasher.peek(),
-            other => hash_file(&path, other).await?.finish(),
+            Algorithm::Sha256 if s.state.trusted => s.hasher.peek(),
+            other => {
+                let data = store.upload_read(repo, &name, &mut s.state).await?;
+                hash_stream(data, other).await?.finish()
+            }
         };
         if actual != *digest {
-            drop(s);
-            self.cancel_upload(repo, id).await?;
+            store.upload_remove(repo, &name).await?;
+            self.uploads.remove(id);
             return Err(RegistryError::DigestMismatch {
                 expected: digest.clone(),
                 actual,
             });
         }
-        self.store(repo).commit_upload(repo, &path, digest).await?;
-        let _ = tokio::fs::remove_file(self.state_path(repo, id)).await;
+        let state = std::mem::take(&mut s.state);
         self.uploads.remove(id);
+        store.upload_commit(repo, &name, state, digest).await?;
         Ok(())
     }
 
     /// Cancels an upload and removes its data.
     pub async fn cancel_upload(&self, repo: &RepoName, id: UploadId) -> RegistryResult<()> {
-        let session = self.session(repo, id).await?;
+        let (session, _guard) = self.session(repo, id).await?;
         let _s = session.lock().await;
-        let path = self.upload_path(repo, id);
-        let _ = tokio::fs::remove_file(self.state_path(repo, id)).await;
-        let removed = tokio::fs::remove_file(&path).await;
+        let removed = self.store(repo).upload_remove(repo, &id.to_string()).await;
         self.uploads.remove(id);
-        removed.map_err(|_| RegistryError::UploadUnknown)
+        match removed {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(RegistryError::UploadUnknown),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A monolithic upload (`POST ?digest=`): one body, checked and stored.
@@ -425,16 +402,15 @@ impl Registry {
     }
 }
 
-/// Hashes a whole file with large reads.
-async fn hash_file(path: &std::path::Path, algorithm: Algorithm) -> RegistryResult<DigestHasher> {
-    let mut f = tokio::fs::File::open(path).await.at(path)?;
+/// Hashes a stream of bytes.
+async fn hash_stream(mut data: ByteStream, algorithm: Algorithm) -> RegistryResult<DigestHasher> {
     let mut h = DigestHasher::new(algorithm);
-    let mut buf = vec![0u8; READ_BUF];
-    loop {
-        let n = f.read(&mut buf).await.at(path)?;
-        if n == 0 {
-            return Ok(h);
-        }
-        h.update(&buf[..n]);
+    while let Some(chunk) = data.next().await {
+        let b = chunk.map_err(|e| StorageError::Backend {
+            location: "upload".into(),
+            message: e.to_string(),
+        })?;
+        h.update(&b);
     }
+    Ok(h)
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use berth_oci::{Digest, RepoName};
 
 use super::fs::{BLOBS_DIR, FsStore, touch};
-use super::{IoContext, StorageResult};
+use super::{BlobStore, IoContext, StorageResult};
 
 /// The index flag saying the root's existing content has been deduped.
 const DEDUPED: &str = "deduped";
@@ -108,8 +108,8 @@ impl FsStore {
             return Ok(report);
         }
         let mut first: HashMap<Digest, PathBuf> = HashMap::new();
-        for repo in self.list_repos().await? {
-            let _guard = self.lock_repo(&repo).await;
+        for repo in BlobStore::list_repos(self).await? {
+            let _guard = self.locks.lock(&format!("repo:{repo}")).await?;
             let uploads = self.uploads_dir(&repo);
             tokio::fs::create_dir_all(&uploads).await.at(&uploads)?;
             for path in blob_files(&self.repo_dir(&repo).join(BLOBS_DIR)).await? {

@@ -4,14 +4,19 @@ use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
 
 use berth_oci::media::OCI_LAYOUT_VERSION;
 use berth_oci::{Digest, RepoName};
 
+use super::backend::{BlobStore, ByteStream, ChunkReceiver, UploadEntry, UploadState};
 use super::blob_index::BlobIndex;
 use super::index::OciIndex;
 use super::locks::{RepoGuard, RepoLocks};
 use super::{IoContext, StorageError, StorageResult};
+use crate::meta::Fingerprint;
 
 pub(crate) const INDEX_JSON: &str = "index.json";
 pub(crate) const OCI_LAYOUT: &str = "oci-layout";
@@ -23,7 +28,7 @@ pub struct FsStore {
     root: PathBuf,
     /// fsync files and their directories before a write is acknowledged.
     commit: bool,
-    locks: RepoLocks,
+    pub(super) locks: RepoLocks,
     /// The dedupe index, when the store was opened by the server (offline
     /// tools leave the root untouched and open none).
     pub(super) index: Option<BlobIndex>,
@@ -38,6 +43,11 @@ pub struct FsStore {
 
 /// What identifies one version of a file: inode, size, mtime (ns).
 type IndexStamp = (u64, u64, i128);
+
+/// Read size when streaming a blob: large enough to keep the pull rate at
+/// loopback's limit (measured: no slower than 1 MiB), small enough that
+/// many pulls at once stay within a few tens of MiB.
+const READ_CHUNK: usize = 256 << 10;
 
 /// Entries the index cache holds before it starts over.
 const INDEX_CACHE_MAX: usize = 4096;
@@ -106,7 +116,7 @@ pub(super) fn touch(path: &Path) -> StorageResult<()> {
         .at(path)
 }
 
-fn not_found(e: &std::io::Error) -> bool {
+pub(super) fn not_found(e: &std::io::Error) -> bool {
     matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory)
 }
 
@@ -154,6 +164,11 @@ impl FsStore {
         Ok(store)
     }
 
+    /// Replaces the store's locks (to take them across instances too).
+    pub fn set_locks(&mut self, locks: RepoLocks) {
+        self.locks = locks;
+    }
+
     /// Whether writes are fsynced before they are acknowledged.
     pub fn commit(&self) -> bool {
         self.commit
@@ -179,42 +194,6 @@ impl FsStore {
     /// The directory of upload sessions and temporary files.
     pub fn uploads_dir(&self, repo: &RepoName) -> PathBuf {
         self.repo_dir(repo).join(UPLOADS_DIR)
-    }
-
-    /// Whether the repository exists (has an `index.json`).
-    pub async fn repo_exists(&self, repo: &RepoName) -> StorageResult<bool> {
-        let p = self.repo_dir(repo).join(INDEX_JSON);
-        match tokio::fs::metadata(&p).await {
-            Ok(m) => Ok(m.is_file()),
-            Err(e) if not_found(&e) => Ok(false),
-            Err(e) => Err(e).at(&p),
-        }
-    }
-
-    /// Creates the repository's layout if it is missing.
-    /// Also creates `.uploads/`, which a layout made by another tool lacks.
-    /// Refuses a new repository whose directory would lie in another
-    /// repository's `blobs/` (`a/blobs` when `a` exists) or hold one.
-    pub async fn ensure_repo(&self, repo: &RepoName) -> StorageResult<()> {
-        let dir = self.repo_dir(repo);
-        if !self.repo_exists(repo).await? {
-            self.check_nesting(repo).await?;
-        }
-        let uploads = dir.join(UPLOADS_DIR);
-        tokio::fs::create_dir_all(&uploads).await.at(&uploads)?;
-        if self.repo_exists(repo).await? {
-            return Ok(());
-        }
-        let _guard = self.lock_repo(repo).await;
-        let layout = dir.join(OCI_LAYOUT);
-        if tokio::fs::metadata(&layout).await.is_err() {
-            let body = format!("{{\"imageLayoutVersion\":\"{OCI_LAYOUT_VERSION}\"}}");
-            self.write_atomic(repo, &layout, body.as_bytes()).await?;
-        }
-        if !self.repo_exists(repo).await? {
-            self.write_index(repo, OciIndex::default()).await?;
-        }
-        Ok(())
     }
 
     async fn check_nesting(&self, repo: &RepoName) -> StorageResult<()> {
@@ -243,72 +222,6 @@ impl FsStore {
         Ok(())
     }
 
-    /// The size of a blob, `None` if the repository does not have it.
-    pub async fn blob_len(&self, repo: &RepoName, digest: &Digest) -> StorageResult<Option<u64>> {
-        let p = self.blob_path(repo, digest);
-        match tokio::fs::metadata(&p).await {
-            Ok(m) if m.is_file() => Ok(Some(m.len())),
-            Ok(_) => Ok(None),
-            Err(e) if not_found(&e) => Ok(None),
-            Err(e) => Err(e).at(&p),
-        }
-    }
-
-    /// Opens a blob for reading, with its size.
-    pub async fn open_blob(
-        &self,
-        repo: &RepoName,
-        digest: &Digest,
-    ) -> StorageResult<Option<(tokio::fs::File, u64)>> {
-        let p = self.blob_path(repo, digest);
-        let file = match tokio::fs::File::open(&p).await {
-            Ok(f) => f,
-            Err(e) if not_found(&e) => return Ok(None),
-            Err(e) => return Err(e).at(&p),
-        };
-        let len = file.metadata().await.at(&p)?.len();
-        Ok(Some((file, len)))
-    }
-
-    /// Reads a whole blob (for manifests, which are small).
-    pub async fn read_blob(
-        &self,
-        repo: &RepoName,
-        digest: &Digest,
-    ) -> StorageResult<Option<Vec<u8>>> {
-        let p = self.blob_path(repo, digest);
-        match tokio::fs::read(&p).await {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if not_found(&e) => Ok(None),
-            Err(e) => Err(e).at(&p),
-        }
-    }
-
-    /// Removes a blob; returns whether it existed.
-    pub async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> StorageResult<bool> {
-        let p = self.blob_path(repo, digest);
-        match tokio::fs::remove_file(&p).await {
-            Ok(()) => Ok(true),
-            Err(e) if not_found(&e) => Ok(false),
-            Err(e) => Err(e).at(&p),
-        }
-    }
-
-    /// Writes a small blob whose digest the caller has computed.
-    pub async fn put_blob_bytes(
-        &self,
-        repo: &RepoName,
-        digest: &Digest,
-        bytes: &[u8],
-    ) -> StorageResult<()> {
-        let p = self.blob_path(repo, digest);
-        if self.blob_len(repo, digest).await?.is_some() {
-            // Pushed again: it is as young as the push, for GC's delay.
-            return touch(&p);
-        }
-        self.write_atomic(repo, &p, bytes).await
-    }
-
     /// Moves a complete, verified upload file into place as a blob.
     pub async fn commit_upload(
         &self,
@@ -330,157 +243,6 @@ impl FsStore {
         // as its completion, for GC's delay.
         touch(&dest)?;
         self.record_location(repo, digest).await;
-        Ok(())
-    }
-
-    /// Makes `digest` from repository `from` available in `to`: a hard link
-    /// where the filesystem allows, else a copy. Returns false if `from`
-    /// lacks the blob.
-    pub async fn link_blob(
-        &self,
-        from: &RepoName,
-        to: &RepoName,
-        digest: &Digest,
-    ) -> StorageResult<bool> {
-        let src = self.blob_path(from, digest);
-        if self.blob_len(to, digest).await?.is_some() {
-            return Ok(true);
-        }
-        if self.blob_len(from, digest).await?.is_none() {
-            return Ok(false);
-        }
-        self.ensure_repo(to).await?;
-        let tmp = self.temp_path(to);
-        // With dedupe off, every repository keeps a copy of its own.
-        let linked = self.dedupe
-            && match tokio::fs::hard_link(&src, &tmp).await {
-                Ok(()) => true,
-                Err(e) if not_found(&e) => return Ok(false),
-                Err(_) => false,
-            };
-        if !linked {
-            match tokio::fs::copy(&src, &tmp).await {
-                Ok(_) => {}
-                Err(e) if not_found(&e) => return Ok(false),
-                Err(e) => return Err(e).at(&src),
-            }
-            if self.commit {
-                let f = tokio::fs::File::open(&tmp).await.at(&tmp)?;
-                f.sync_all().await.at(&tmp)?;
-            }
-        }
-        // A mounted blob is as young as the mount, for GC's delay.
-        touch(&tmp)?;
-        self.rename_into(&tmp, &self.blob_path(to, digest)).await?;
-        Ok(true)
-    }
-
-    /// The repository's `index.json`, `None` if the repository is missing.
-    pub async fn read_index(&self, repo: &RepoName) -> StorageResult<Option<OciIndex>> {
-        let p = self.repo_dir(repo).join(INDEX_JSON);
-        let bytes = match tokio::fs::read(&p).await {
-            Ok(b) => b,
-            Err(e) if not_found(&e) => return Ok(None),
-            Err(e) => return Err(e).at(&p),
-        };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| StorageError::Corrupt {
-                path: p,
-                message: e.to_string(),
-            })
-    }
-
-    /// Takes the repository's lock. Hold it across a check and the change
-    /// that depends on it (e.g. "the blobs exist" then "record the
-    /// manifest").
-    pub async fn lock_repo(&self, repo: &RepoName) -> RepoGuard {
-        self.locks.lock(repo.as_str()).await
-    }
-
-    /// Takes the repository's lock if it is free.
-    pub fn try_lock_repo(&self, repo: &RepoName) -> Option<RepoGuard> {
-        self.locks.try_lock(repo.as_str())
-    }
-
-    /// Read-modify-writes `index.json`; the caller holds the repository's
-    /// lock. `f` returns whether it changed anything (the file is rewritten
-    /// only then) and a value handed back to the caller.
-    pub async fn update_index<R>(
-        &self,
-        _guard: &RepoGuard,
-        repo: &RepoName,
-        f: impl FnOnce(&mut OciIndex) -> (bool, R),
-    ) -> StorageResult<R> {
-        let p = self.repo_dir(repo).join(INDEX_JSON);
-        let stamp = match tokio::fs::metadata(&p).await {
-            Ok(m) => Some(stamp_of(&m)),
-            Err(e) if not_found(&e) => None,
-            Err(e) => return Err(e).at(&p),
-        };
-        let cached = stamp.and_then(|st| {
-            let cache = self.index_cache.lock().unwrap_or_else(|e| e.into_inner());
-            cache
-                .get(repo.as_str())
-                .filter(|(s, _)| *s == st)
-                .map(|(_, i)| i.clone())
-        });
-        let mut index = match cached {
-            Some(i) => (*i).clone(),
-            None => {
-                let path = p.clone();
-                tokio::task::spawn_blocking(move || read_index_sync(&path))
-                    .await
-                    .map_err(|e| StorageError::Io {
-                        path: p.clone(),
-                        source: std::io::Error::other(e.to_string()),
-                    })??
-                    .unwrap_or_default()
-            }
-        };
-        let (changed, out) = f(&mut index);
-        if changed {
-            self.write_index(repo, index).await?;
-        }
-        Ok(out)
-    }
-
-    /// Writes `index.json` (serialized, written and renamed in one hop to
-    /// a blocking thread) and remembers it parsed.
-    async fn write_index(&self, repo: &RepoName, index: OciIndex) -> StorageResult<()> {
-        let p = self.repo_dir(repo).join(INDEX_JSON);
-        let (root, commit, tmp, dest) = (
-            self.root.clone(),
-            self.commit,
-            self.temp_path(repo),
-            p.clone(),
-        );
-        let (index, stamp) = tokio::task::spawn_blocking(move || {
-            let bytes = serde_json::to_vec(&index).map_err(|e| StorageError::Corrupt {
-                path: dest.clone(),
-                message: e.to_string(),
-            })?;
-            write_atomic_sync(&root, commit, &tmp, &dest, &bytes)?;
-            let stamp = std::fs::metadata(&dest).ok().map(|m| stamp_of(&m));
-            Ok::<_, StorageError>((index, stamp))
-        })
-        .await
-        .map_err(|e| StorageError::Io {
-            path: p.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })??;
-        let mut cache = self.index_cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= INDEX_CACHE_MAX {
-            cache.clear();
-        }
-        match stamp {
-            Some(st) => {
-                cache.insert(repo.to_string(), (st, Arc::new(index)));
-            }
-            None => {
-                cache.remove(repo.as_str());
-            }
-        }
         Ok(())
     }
 
@@ -531,8 +293,92 @@ impl FsStore {
         Ok(())
     }
 
-    /// Every repository under the root, sorted by name.
-    pub async fn list_repos(&self) -> StorageResult<Vec<RepoName>> {
+    /// Writes `index.json` (serialized, written and renamed in one hop to
+    /// a blocking thread) and remembers it parsed.
+    async fn write_index_file(&self, repo: &RepoName, index: OciIndex) -> StorageResult<()> {
+        let p = self.repo_dir(repo).join(INDEX_JSON);
+        let (root, commit, tmp, dest) = (
+            self.root.clone(),
+            self.commit,
+            self.temp_path(repo),
+            p.clone(),
+        );
+        let (index, stamp) = tokio::task::spawn_blocking(move || {
+            let bytes = serde_json::to_vec(&index).map_err(|e| StorageError::Corrupt {
+                path: dest.clone(),
+                message: e.to_string(),
+            })?;
+            write_atomic_sync(&root, commit, &tmp, &dest, &bytes)?;
+            let stamp = std::fs::metadata(&dest).ok().map(|m| stamp_of(&m));
+            Ok::<_, StorageError>((index, stamp))
+        })
+        .await
+        .map_err(|e| StorageError::Io {
+            path: p.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })??;
+        let mut cache = self.index_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= INDEX_CACHE_MAX {
+            cache.clear();
+        }
+        match stamp {
+            Some(st) => {
+                cache.insert(repo.to_string(), (st, Arc::new(index)));
+            }
+            None => {
+                cache.remove(repo.as_str());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobStore for FsStore {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn as_fs(&self) -> Option<&FsStore> {
+        Some(self)
+    }
+
+    fn locks(&self) -> &RepoLocks {
+        &self.locks
+    }
+
+    async fn repo_exists(&self, repo: &RepoName) -> StorageResult<bool> {
+        let p = self.repo_dir(repo).join(INDEX_JSON);
+        match tokio::fs::metadata(&p).await {
+            Ok(m) => Ok(m.is_file()),
+            Err(e) if not_found(&e) => Ok(false),
+            Err(e) => Err(e).at(&p),
+        }
+    }
+
+    /// Also creates `.uploads/`, which a layout made by another tool lacks.
+    /// Refuses a new repository whose directory would lie in another
+    /// repository's `blobs/` (`a/blobs` when `a` exists) or hold one.
+    async fn create_repo(&self, _guard: &RepoGuard, repo: &RepoName) -> StorageResult<()> {
+        let dir = self.repo_dir(repo);
+        let exists = self.repo_exists(repo).await?;
+        if !exists {
+            self.check_nesting(repo).await?;
+        }
+        let uploads = dir.join(UPLOADS_DIR);
+        tokio::fs::create_dir_all(&uploads).await.at(&uploads)?;
+        if exists {
+            return Ok(());
+        }
+        let layout = dir.join(OCI_LAYOUT);
+        if tokio::fs::metadata(&layout).await.is_err() {
+            let body = format!("{{\"imageLayoutVersion\":\"{OCI_LAYOUT_VERSION}\"}}");
+            self.write_atomic(repo, &layout, body.as_bytes()).await?;
+        }
+        self.write_index_file(repo, OciIndex::default()).await
+    }
+
+    async fn list_repos(&self) -> StorageResult<Vec<RepoName>> {
         let root = self.root.clone();
         let found = tokio::task::spawn_blocking(move || walk_repos(&root))
             .await
@@ -543,6 +389,270 @@ impl FsStore {
         let mut names: Vec<RepoName> = found.iter().filter_map(|n| n.parse().ok()).collect();
         names.sort();
         Ok(names)
+    }
+
+    async fn blob_len(&self, repo: &RepoName, digest: &Digest) -> StorageResult<Option<u64>> {
+        let p = self.blob_path(repo, digest);
+        match tokio::fs::metadata(&p).await {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Ok(None),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(e).at(&p),
+        }
+    }
+
+    async fn blob_modified(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> StorageResult<Option<SystemTime>> {
+        let p = self.blob_path(repo, digest);
+        match tokio::fs::metadata(&p).await {
+            Ok(m) => Ok(m.modified().ok()),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(e).at(&p),
+        }
+    }
+
+    async fn read_blob_range(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        start: u64,
+        count: u64,
+    ) -> StorageResult<Option<ByteStream>> {
+        use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+        let p = self.blob_path(repo, digest);
+        let mut file = match tokio::fs::File::open(&p).await {
+            Ok(f) => f,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(e).at(&p),
+        };
+        if start > 0 {
+            file.seek(std::io::SeekFrom::Start(start)).await.at(&p)?;
+        }
+        Ok(Some(Box::pin(tokio_util::io::ReaderStream::with_capacity(
+            file.take(count),
+            READ_CHUNK,
+        ))))
+    }
+
+    async fn read_blob(&self, repo: &RepoName, digest: &Digest) -> StorageResult<Option<Vec<u8>>> {
+        let p = self.blob_path(repo, digest);
+        match tokio::fs::read(&p).await {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(e).at(&p),
+        }
+    }
+
+    async fn put_blob_bytes(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        bytes: Bytes,
+    ) -> StorageResult<()> {
+        let p = self.blob_path(repo, digest);
+        if self.blob_len(repo, digest).await?.is_some() {
+            // Pushed again: it is as young as the push, for GC's delay.
+            return touch(&p);
+        }
+        self.write_atomic(repo, &p, &bytes).await
+    }
+
+    async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> StorageResult<bool> {
+        let p = self.blob_path(repo, digest);
+        match tokio::fs::remove_file(&p).await {
+            Ok(()) => Ok(true),
+            Err(e) if not_found(&e) => Ok(false),
+            Err(e) => Err(e).at(&p),
+        }
+    }
+
+    /// A hard link where the filesystem allows and dedupe is on, else a
+    /// copy.
+    async fn link_blob(
+        &self,
+        from: &RepoName,
+        to: &RepoName,
+        digest: &Digest,
+    ) -> StorageResult<bool> {
+        let src = self.blob_path(from, digest);
+        if self.blob_len(to, digest).await?.is_some() {
+            return Ok(true);
+        }
+        if self.blob_len(from, digest).await?.is_none() {
+            return Ok(false);
+        }
+        let tmp = self.temp_path(to);
+        if let Some(dir) = tmp.parent() {
+            tokio::fs::create_dir_all(dir).await.at(dir)?;
+        }
+        // With dedupe off, every repository keeps a copy of its own.
+        let linked = self.dedupe
+            && match tokio::fs::hard_link(&src, &tmp).await {
+                Ok(()) => true,
+                Err(e) if not_found(&e) => return Ok(false),
+                Err(_) => false,
+            };
+        if !linked {
+            match tokio::fs::copy(&src, &tmp).await {
+                Ok(_) => {}
+                Err(e) if not_found(&e) => return Ok(false),
+                Err(e) => return Err(e).at(&src),
+            }
+            if self.commit {
+                let f = tokio::fs::File::open(&tmp).await.at(&tmp)?;
+                f.sync_all().await.at(&tmp)?;
+            }
+        }
+        // A mounted blob is as young as the mount, for GC's delay.
+        touch(&tmp)?;
+        self.rename_into(&tmp, &self.blob_path(to, digest)).await?;
+        Ok(true)
+    }
+
+    async fn list_blobs(&self, repo: &RepoName) -> StorageResult<Vec<Digest>> {
+        let mut out = Vec::new();
+        for alg in ["sha256", "sha512"] {
+            let dir = self.repo_dir(repo).join(BLOBS_DIR).join(alg);
+            let mut entries = match tokio::fs::read_dir(&dir).await {
+                Ok(e) => e,
+                Err(e) if not_found(&e) => continue,
+                Err(e) => return Err(e).at(&dir),
+            };
+            while let Some(e) = entries.next_entry().await.at(&dir)? {
+                if let Some(d) = e
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| format!("{alg}:{n}").parse::<Digest>().ok())
+                {
+                    out.push(d);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn read_index(&self, repo: &RepoName) -> StorageResult<Option<OciIndex>> {
+        let p = self.repo_dir(repo).join(INDEX_JSON);
+        let bytes = match tokio::fs::read(&p).await {
+            Ok(b) => b,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(e).at(&p),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StorageError::Corrupt {
+                path: p,
+                message: e.to_string(),
+            })
+    }
+
+    async fn index_fingerprint(&self, repo: &RepoName) -> StorageResult<Option<Fingerprint>> {
+        Ok(Fingerprint::of(&self.repo_dir(repo).join(INDEX_JSON)))
+    }
+
+    /// From the cache when the file still has the stamp (inode, size,
+    /// mtime) it had when this store last read or wrote it.
+    async fn index_for_update(
+        &self,
+        _guard: &RepoGuard,
+        repo: &RepoName,
+    ) -> StorageResult<OciIndex> {
+        let p = self.repo_dir(repo).join(INDEX_JSON);
+        let stamp = match tokio::fs::metadata(&p).await {
+            Ok(m) => Some(stamp_of(&m)),
+            Err(e) if not_found(&e) => None,
+            Err(e) => return Err(e).at(&p),
+        };
+        let cached = stamp.and_then(|st| {
+            let cache = self.index_cache.lock().unwrap_or_else(|e| e.into_inner());
+            cache
+                .get(repo.as_str())
+                .filter(|(s, _)| *s == st)
+                .map(|(_, i)| i.clone())
+        });
+        match cached {
+            Some(i) => Ok((*i).clone()),
+            None => {
+                let path = p.clone();
+                Ok(tokio::task::spawn_blocking(move || read_index_sync(&path))
+                    .await
+                    .map_err(|e| StorageError::Io {
+                        path: p.clone(),
+                        source: std::io::Error::other(e.to_string()),
+                    })??
+                    .unwrap_or_default())
+            }
+        }
+    }
+
+    async fn write_index(
+        &self,
+        _guard: &RepoGuard,
+        repo: &RepoName,
+        index: OciIndex,
+    ) -> StorageResult<()> {
+        self.write_index_file(repo, index).await
+    }
+
+    async fn upload_create(&self, repo: &RepoName, id: &str) -> StorageResult<UploadState> {
+        self.fs_upload_create(repo, id).await
+    }
+
+    async fn upload_load(&self, repo: &RepoName, id: &str) -> StorageResult<Option<UploadState>> {
+        self.fs_upload_load(repo, id).await
+    }
+
+    async fn upload_append(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        _state: &mut UploadState,
+        data: ChunkReceiver,
+    ) -> StorageResult<()> {
+        self.fs_upload_append(repo, id, data).await
+    }
+
+    async fn upload_save(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        state: &UploadState,
+    ) -> StorageResult<()> {
+        self.fs_upload_save(repo, id, state).await
+    }
+
+    async fn upload_read(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        _state: &mut UploadState,
+    ) -> StorageResult<ByteStream> {
+        self.fs_upload_read(repo, id).await
+    }
+
+    async fn upload_commit(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        _state: UploadState,
+        digest: &Digest,
+    ) -> StorageResult<()> {
+        self.fs_upload_commit(repo, id, digest).await
+    }
+
+    async fn upload_remove(&self, repo: &RepoName, id: &str) -> StorageResult<bool> {
+        self.fs_upload_remove(repo, id).await
+    }
+
+    async fn list_uploads(&self, repo: &RepoName) -> StorageResult<Vec<UploadEntry>> {
+        self.fs_list_uploads(repo).await
+    }
+
+    async fn remove_upload_entry(&self, repo: &RepoName, name: &str) -> StorageResult<bool> {
+        self.fs_remove_upload_entry(repo, name).await
     }
 }
 

@@ -1,42 +1,111 @@
-//! Per-repository locks, created on demand and dropped when unused.
+//! Per-repository locks, created on demand and dropped when unused; with a
+//! shared lock configured (several instances on one store), each also takes
+//! the lock of the same name in the shared service.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use super::{StorageError, StorageResult};
+use crate::meta::{SharedGuard, SharedLock};
+
+/// How long a request waits for another instance's hold on a lock before
+/// it fails (a GC of a large repository can take this long; a push takes
+/// milliseconds).
+const SHARED_WAIT: Duration = Duration::from_secs(120);
 
 /// Proof that the holder has a repository's lock: required by every
 /// read-modify-write of `index.json`, so an unlocked one does not compile.
-pub struct RepoGuard(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>);
+/// The shared part is released first (fields drop in order).
+pub struct RepoGuard {
+    _shared: Option<SharedGuard>,
+    _local: tokio::sync::OwnedMutexGuard<()>,
+}
 
-/// A map from repository name to its lock. The std mutex guards only the
-/// map and is never held across an await; the per-repository lock is a
-/// tokio mutex because it is held across file I/O.
+/// A map from lock name to its lock. The std mutex guards only the map and
+/// is never held across an await; the per-name lock is a tokio mutex
+/// because it is held across I/O.
 #[derive(Default)]
-pub(crate) struct RepoLocks {
+pub struct RepoLocks {
     map: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+    shared: Option<Arc<dyn SharedLock>>,
 }
 
 impl RepoLocks {
-    /// Waits for and takes the lock of `repo`.
-    pub(crate) async fn lock(&self, repo: &str) -> RepoGuard {
-        RepoGuard(self.get(repo).lock_owned().await)
+    /// Locks that are also taken in `shared`.
+    pub fn with_shared(shared: Arc<dyn SharedLock>) -> Self {
+        Self {
+            map: Mutex::default(),
+            shared: Some(shared),
+        }
     }
 
-    /// Takes the lock of `repo` if nobody holds it.
-    pub(crate) fn try_lock(&self, repo: &str) -> Option<RepoGuard> {
-        self.get(repo).try_lock_owned().ok().map(RepoGuard)
+    /// Whether other instances share the store (through a shared lock).
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
     }
 
-    /// The lock of `repo`, shared with every other holder of it.
-    fn get(&self, repo: &str) -> Arc<tokio::sync::Mutex<()>> {
+    /// Waits for and takes the lock `name`.
+    pub async fn lock(&self, name: &str) -> StorageResult<RepoGuard> {
+        let local = self.get(name).lock_owned().await;
+        let shared = self.take_shared(name, SHARED_WAIT).await?;
+        Ok(RepoGuard {
+            _shared: shared,
+            _local: local,
+        })
+    }
+
+    /// Takes the lock `name` if nobody holds it.
+    pub async fn try_lock(&self, name: &str) -> StorageResult<Option<RepoGuard>> {
+        let Ok(local) = self.get(name).try_lock_owned() else {
+            return Ok(None);
+        };
+        let shared = match &self.shared {
+            None => None,
+            Some(_) => match self.take_shared(name, Duration::ZERO).await? {
+                Some(g) => Some(g),
+                None => return Ok(None),
+            },
+        };
+        Ok(Some(RepoGuard {
+            _shared: shared,
+            _local: local,
+        }))
+    }
+
+    /// The shared lock `name`, waiting up to `wait`; `None` without a
+    /// shared service. Fails if another instance holds it past `wait`,
+    /// unless `wait` is zero (a try).
+    async fn take_shared(&self, name: &str, wait: Duration) -> StorageResult<Option<SharedGuard>> {
+        let Some(shared) = self.shared.clone() else {
+            return Ok(None);
+        };
+        let key = name.to_string();
+        let got = tokio::task::spawn_blocking(move || shared.acquire(&key, wait))
+            .await
+            .map_err(|e| StorageError::Locking(e.to_string()))?
+            .map_err(|e| StorageError::Locking(e.to_string()))?;
+        match got {
+            Some(g) => Ok(Some(g)),
+            None if wait.is_zero() => Ok(None),
+            None => Err(StorageError::Locking(format!(
+                "lock {name} still held by another instance after {}s",
+                wait.as_secs()
+            ))),
+        }
+    }
+
+    /// The local lock `name`, shared with every other holder of it.
+    fn get(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(lock) = map.get(repo).and_then(Weak::upgrade) {
+        if let Some(lock) = map.get(name).and_then(Weak::upgrade) {
             return lock;
         }
         if map.len() >= 1024 {
             map.retain(|_, w| w.strong_count() > 0);
         }
         let lock = Arc::new(tokio::sync::Mutex::new(()));
-        map.insert(repo.to_string(), Arc::downgrade(&lock));
+        map.insert(name.to_string(), Arc::downgrade(&lock));
         lock
     }
 }

@@ -18,18 +18,25 @@
 //! - this module knows nothing of manifests' meaning: it stores bytes and
 //!   the layout's index.
 
+mod backend;
 mod blob_index;
 mod dedupe;
 mod fs;
+mod fs_uploads;
 mod index;
 mod locks;
 mod roots;
+#[cfg(feature = "s3")]
+mod s3;
 
+pub use backend::{BlobStore, ByteStream, ChunkReceiver, UploadEntry, UploadState};
 pub use dedupe::ReconcileReport;
 pub use fs::FsStore;
 pub use index::{OciIndex, tag_of};
-pub use locks::RepoGuard;
+pub use locks::{RepoGuard, RepoLocks};
 pub use roots::{Root, Roots};
+#[cfg(feature = "s3")]
+pub use s3::{S3Options, S3Store};
 
 /// A storage failure. Not-found is not an error here: lookups return
 /// `Option`.
@@ -48,6 +55,13 @@ pub enum StorageError {
         path: std::path::PathBuf,
         message: String,
     },
+    /// An object store answered with an error.
+    #[error("object store {location}: {message}")]
+    Backend { location: String, message: String },
+    /// A lock could not be taken (the shared lock service failed, or
+    /// another instance held it too long).
+    #[error("lock: {0}")]
+    Locking(String),
 }
 
 pub type StorageResult<T> = Result<T, StorageError>;

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use berth_oci::RepoName;
 
-use super::{FsStore, StorageResult};
+use super::{BlobStore, StorageResult};
 
 /// One root and what it serves.
 pub struct Root {
     /// `None` for the main root; `Some("team")` for sub-path `/team`.
     pub prefix: Option<String>,
-    pub store: Arc<FsStore>,
+    pub store: Arc<dyn BlobStore>,
 }
 
 /// The main root and the sub-path roots.
@@ -22,7 +22,7 @@ pub struct Roots {
 
 impl Roots {
     /// A single root serving every repository.
-    pub fn single(store: Arc<FsStore>) -> Self {
+    pub fn single(store: Arc<dyn BlobStore>) -> Self {
         Self {
             roots: vec![Root {
                 prefix: None,
@@ -33,7 +33,7 @@ impl Roots {
 
     /// The main root plus sub-path roots, keyed by their first name
     /// component (without the leading `/`).
-    pub fn new(main: Arc<FsStore>, sub: Vec<(String, Arc<FsStore>)>) -> Self {
+    pub fn new(main: Arc<dyn BlobStore>, sub: Vec<(String, Arc<dyn BlobStore>)>) -> Self {
         let mut roots = vec![Root {
             prefix: None,
             store: main,
@@ -61,8 +61,8 @@ impl Roots {
     }
 
     /// The store serving `repo`.
-    pub fn store(&self, repo: &RepoName) -> &FsStore {
-        &self.root_of(repo).store
+    pub fn store(&self, repo: &RepoName) -> &dyn BlobStore {
+        self.root_of(repo).store.as_ref()
     }
 
     /// The repositories of one root that it serves (a directory under the

@@ -91,6 +91,8 @@ async fn turning_dedupe_on_then_off_reconciles_existing_content() {
     assert_eq!(
         registry.roots().all()[0]
             .store
+            .as_fs()
+            .expect("local root")
             .reconcile_dedupe()
             .await
             .expect("noop")
@@ -104,6 +106,8 @@ async fn turning_dedupe_on_then_off_reconciles_existing_content() {
     let s = Server::start_with(tmp.path(), json!({"dedupe": true})).await;
     let report = s.registry.roots().all()[0]
         .store
+        .as_fs()
+        .expect("local root")
         .reconcile_dedupe()
         .await
         .expect("reconcile");
@@ -118,6 +122,8 @@ async fn turning_dedupe_on_then_off_reconciles_existing_content() {
     assert_eq!(
         s.registry.roots().all()[0]
             .store
+            .as_fs()
+            .expect("local root")
             .reconcile_dedupe()
             .await
             .expect("again"),
@@ -129,6 +135,8 @@ async fn turning_dedupe_on_then_off_reconciles_existing_content() {
     let s = Server::start_with(tmp.path(), json!({"dedupe": false})).await;
     let report = s.registry.roots().all()[0]
         .store
+        .as_fs()
+        .expect("local root")
         .reconcile_dedupe()
         .await
         .expect("reconcile");
@@ -202,6 +210,8 @@ async fn reconcile_leaves_a_corrupt_copy_alone_and_mount_copies_when_off() {
     let s = Server::start_with(tmp.path(), json!({"dedupe": true})).await;
     let report = s.registry.roots().all()[0]
         .store
+        .as_fs()
+        .expect("local root")
         .reconcile_dedupe()
         .await
         .expect("reconcile");

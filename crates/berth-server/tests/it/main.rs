@@ -11,6 +11,10 @@ mod layout;
 mod listing;
 mod manifests;
 mod meta;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+pub mod redis_server;
 mod referrers;
 mod retention;
 mod scrub;

@@ -1,0 +1,131 @@
+//! `storage.storageDriver` (where blobs and layouts live: S3) and
+//! `storage.cacheDriver` (where metadata, locks and upload coordination
+//! live: Redis), in zot's schema. Both need the matching cargo feature.
+
+use serde::Deserialize;
+
+use super::ConfigError;
+
+/// `storage.storageDriver`: zot's keys for `name: s3` (lower case, as zot
+/// passes them to the distribution driver).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StorageDriverConfig {
+    /// Only `s3`.
+    pub name: String,
+    /// The key prefix inside the bucket (default: the bucket's root).
+    #[serde(default)]
+    pub rootdirectory: String,
+    /// Default `us-east-1`.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// An S3-compatible endpoint (`host:port` or a URL); default AWS.
+    #[serde(default)]
+    pub regionendpoint: Option<String>,
+    pub bucket: String,
+    /// Path-style requests (`endpoint/bucket/key`), as most S3-compatible
+    /// servers want (default false: virtual-hosted style).
+    #[serde(default)]
+    pub forcepathstyle: bool,
+    /// HTTPS to an endpoint given without a scheme (default true).
+    #[serde(default = "yes")]
+    pub secure: bool,
+    /// Accept any TLS certificate from the endpoint (default false).
+    #[serde(default)]
+    pub skipverify: bool,
+    /// Credentials; without them the AWS environment and instance
+    /// metadata are used.
+    #[serde(default)]
+    pub accesskey: Option<String>,
+    #[serde(default)]
+    pub secretkey: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl StorageDriverConfig {
+    pub(super) fn check(&self, at: &str) -> Result<(), ConfigError> {
+        if self.name != "s3" {
+            return Err(ConfigError::key(
+                format!("{at}.name"),
+                format!(
+                    "unsupported storage driver {:?} (berth has \"s3\")",
+                    self.name
+                ),
+            ));
+        }
+        if !cfg!(feature = "s3") {
+            return Err(ConfigError::key(
+                at,
+                "this berth was built without the \"s3\" feature",
+            ));
+        }
+        if self.bucket.is_empty() {
+            return Err(ConfigError::key(
+                format!("{at}.bucket"),
+                "must not be empty",
+            ));
+        }
+        if self.accesskey.is_some() != self.secretkey.is_some() {
+            return Err(ConfigError::key(
+                format!("{at}.secretkey"),
+                "accesskey and secretkey go together",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `storage.cacheDriver`: zot's `redis` keys.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CacheDriverConfig {
+    /// Only `redis`.
+    pub name: String,
+    /// `redis://[user:password@]host:port[/db]`; or `addr`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// `host:port` addresses; the first is used (no cluster).
+    #[serde(default)]
+    pub addr: Vec<String>,
+    /// Prefix of every key (default `berth`).
+    #[serde(default = "default_prefix")]
+    pub keyprefix: String,
+    #[serde(default)]
+    pub db: i64,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+fn default_prefix() -> String {
+    "berth".into()
+}
+
+impl CacheDriverConfig {
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
+        let at = "storage.cacheDriver";
+        if self.name != "redis" {
+            return Err(ConfigError::key(
+                format!("{at}.name"),
+                format!(
+                    "unsupported cache driver {:?} (berth has \"redis\")",
+                    self.name
+                ),
+            ));
+        }
+        if !cfg!(feature = "redis") {
+            return Err(ConfigError::key(
+                at,
+                "this berth was built without the \"redis\" feature",
+            ));
+        }
+        if self.url.is_none() && self.addr.is_empty() {
+            return Err(ConfigError::key(format!("{at}.url"), "set url or addr"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,220 @@
+//! Upload sessions of [`FsStore`]: each is a file `.uploads/<id>` that
+//! chunks are appended to, and `.uploads/<id>.state` holding the size it
+//! vouches for and the saved hash state. A state that does not match the
+//! file (a crash mid-chunk) is ignored and the file re-hashed.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use berth_oci::{Digest, RepoName};
+
+use super::backend::{ByteStream, ChunkReceiver, UploadEntry, UploadState};
+use super::fs::{FsStore, not_found};
+use super::{IoContext, StorageError, StorageResult};
+
+/// Write buffer for chunk data: large writes, few system calls.
+const WRITE_BUF: usize = 256 << 10;
+/// Read buffer when re-hashing a file.
+const READ_BUF: usize = 1 << 20;
+
+impl FsStore {
+    fn upload_path(&self, repo: &RepoName, id: &str) -> PathBuf {
+        self.uploads_dir(repo).join(id)
+    }
+
+    fn state_path(&self, repo: &RepoName, id: &str) -> PathBuf {
+        self.uploads_dir(repo).join(format!("{id}.state"))
+    }
+
+    pub(super) async fn fs_upload_create(
+        &self,
+        repo: &RepoName,
+        id: &str,
+    ) -> StorageResult<UploadState> {
+        let path = self.upload_path(repo, id);
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await.at(dir)?;
+        }
+        tokio::fs::File::create(&path).await.at(&path)?;
+        Ok(UploadState {
+            trusted: true,
+            ..Default::default()
+        })
+    }
+
+    /// The file's size, and the saved hash state when it is for exactly
+    /// that size. Without `commit` the data behind a saved state may not
+    /// have survived a power loss, so such a state is not trusted.
+    pub(super) async fn fs_upload_load(
+        &self,
+        repo: &RepoName,
+        id: &str,
+    ) -> StorageResult<Option<UploadState>> {
+        let path = self.upload_path(repo, id);
+        let size = match tokio::fs::metadata(&path).await {
+            Ok(m) if m.is_file() => m.len(),
+            Ok(_) => return Ok(None),
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(e).at(&path),
+        };
+        let saved = tokio::fs::read(self.state_path(repo, id)).await.ok();
+        let hash_state = saved.as_deref().and_then(|b| {
+            let (len, state) = b.split_at_checked(8)?;
+            let len = u64::from_le_bytes(len.try_into().ok()?);
+            (len == size).then(|| state.to_vec())
+        });
+        Ok(Some(UploadState {
+            size,
+            trusted: hash_state.is_none() || self.commit(),
+            hash_state,
+            backend: Vec::new(),
+        }))
+    }
+
+    /// The disk writes run on a blocking thread fed through the bounded
+    /// channel, so receiving and hashing the next chunk overlaps with
+    /// writing the previous one.
+    pub(super) async fn fs_upload_append(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        mut data: ChunkReceiver,
+    ) -> StorageResult<()> {
+        let path = self.upload_path(repo, id);
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .at(&path)?;
+        let commit = self.commit();
+        let written = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let mut w = std::io::BufWriter::with_capacity(WRITE_BUF, file);
+            while let Some(b) = data.blocking_recv() {
+                w.write_all(&b)?;
+            }
+            w.flush()?;
+            if commit {
+                // Data before the hash state that vouches for it.
+                w.get_ref().sync_data()?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        written.at(&path)
+    }
+
+    pub(super) async fn fs_upload_save(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        state: &UploadState,
+    ) -> StorageResult<()> {
+        let Some(hash) = &state.hash_state else {
+            return Ok(());
+        };
+        let mut bytes = state.size.to_le_bytes().to_vec();
+        bytes.extend_from_slice(hash);
+        let tmp = self.temp_path(repo);
+        tokio::fs::write(&tmp, &bytes).await.at(&tmp)?;
+        let dest = self.state_path(repo, id);
+        tokio::fs::rename(&tmp, &dest).await.at(&dest)
+    }
+
+    pub(super) async fn fs_upload_read(
+        &self,
+        repo: &RepoName,
+        id: &str,
+    ) -> StorageResult<ByteStream> {
+        let path = self.upload_path(repo, id);
+        let f = tokio::fs::File::open(&path).await.at(&path)?;
+        Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(
+            f, READ_BUF,
+        )))
+    }
+
+    pub(super) async fn fs_upload_commit(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        digest: &Digest,
+    ) -> StorageResult<()> {
+        let path = self.upload_path(repo, id);
+        self.commit_upload(repo, &path, digest).await?;
+        let _ = tokio::fs::remove_file(self.state_path(repo, id)).await;
+        Ok(())
+    }
+
+    pub(super) async fn fs_upload_remove(&self, repo: &RepoName, id: &str) -> StorageResult<bool> {
+        let _ = tokio::fs::remove_file(self.state_path(repo, id)).await;
+        let path = self.upload_path(repo, id);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(true),
+            Err(e) if not_found(&e) => Ok(false),
+            Err(e) => Err(e).at(&path),
+        }
+    }
+
+    /// Session files, their states and temporaries. A temporary file may
+    /// be a fresh hard link to an old inode: it is dated by when it was
+    /// linked (ctime), not by its mtime.
+    pub(super) async fn fs_list_uploads(&self, repo: &RepoName) -> StorageResult<Vec<UploadEntry>> {
+        let dir = self.uploads_dir(repo);
+        let mut entries = match tokio::fs::read_dir(&dir).await {
+            Ok(e) => e,
+            Err(e) if not_found(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(e).at(&dir),
+        };
+        let mut out = Vec::new();
+        while let Some(e) = entries.next_entry().await.at(&dir)? {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Ok(meta) = e.metadata().await else {
+                continue;
+            };
+            let mut modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            if name.starts_with("tmp-") {
+                modified = modified.max(changed_at(&meta));
+            }
+            let session = uuid::Uuid::try_parse(name.trim_end_matches(".state"))
+                .is_ok()
+                .then(|| name.trim_end_matches(".state").to_string());
+            out.push(UploadEntry {
+                name,
+                session,
+                modified,
+            });
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn fs_remove_upload_entry(
+        &self,
+        repo: &RepoName,
+        name: &str,
+    ) -> StorageResult<bool> {
+        if name.contains('/') || name.starts_with('.') {
+            return Err(StorageError::Conflict(format!(
+                "{name} is not an upload file"
+            )));
+        }
+        let path = self.uploads_dir(repo).join(name);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(true),
+            Err(e) if not_found(&e) => Ok(false),
+            Err(e) => Err(e).at(&path),
+        }
+    }
+}
+
+/// When the inode last changed (ctime).
+#[cfg(unix)]
+fn changed_at(m: &std::fs::Metadata) -> SystemTime {
+    use std::os::unix::fs::MetadataExt;
+    let secs = u64::try_from(m.ctime()).unwrap_or(0);
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs)
+}
+
+#[cfg(not(unix))]
+fn changed_at(m: &std::fs::Metadata) -> SystemTime {
+    m.modified().unwrap_or(SystemTime::UNIX_EPOCH)
+}
