@@ -17,7 +17,12 @@ mod redis;
 pub mod redis_server;
 mod referrers;
 mod retention;
+#[cfg(feature = "s3")]
+mod s3;
+#[cfg(feature = "s3")]
+pub mod s3_server;
 mod scrub;
+mod storage_conformance;
 mod subpaths;
 mod support;
 mod uploads;

@@ -193,7 +193,7 @@ fn a_held_lock_excludes_others_until_dropped() {
 #[test]
 fn a_live_holder_keeps_its_lock_past_the_lease() {
     let server = RedisServer::start();
-    let lease = Duration::from_millis(150);
+    let lease = Duration::from_millis(300);
     let a = RedisLocks::open(&options(&server, "renew"))
         .expect("open")
         .with_lease(lease);

@@ -22,6 +22,16 @@ mod matrix;
 mod metrics;
 #[cfg(feature = "ratelimit")]
 mod ratelimit;
+#[cfg(all(feature = "s3", feature = "redis"))]
+#[path = "../../../berth-server/tests/it/redis_server.rs"]
+#[allow(dead_code)]
+mod redis_server;
+#[cfg(all(feature = "s3", feature = "redis"))]
+#[path = "../../../berth-server/tests/it/s3_server.rs"]
+#[allow(dead_code)]
+mod s3_server;
+#[cfg(all(feature = "s3", feature = "redis"))]
+mod scaleout;
 mod scrub;
 mod slapd;
 mod support;

@@ -1,0 +1,196 @@
+//! The registry on S3 (`storage.storageDriver`), over HTTP, against a real
+//! `s3s-fs` that checks signatures.
+
+use berth_oci::Digest;
+use berth_server::storage::{RepoLocks, S3Store};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::s3_server::S3Server;
+use crate::support::{OCI_MANIFEST, Server};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_is_refused_by_the_server() {
+    let s3 = S3Server::start();
+    let mut opts = s3.options("x");
+    opts.secret_key = Some("not-the-secret".into());
+    let store = S3Store::open(&opts, RepoLocks::default()).expect("open");
+    let err = berth_server::storage::BlobStore::list_repos(&store)
+        .await
+        .expect_err("a bad signature must be refused");
+    assert!(err.to_string().contains("s3://berth/x"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_pull_delete_and_gc_on_s3() {
+    let s3 = S3Server::start();
+    let local = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with(
+        local.path(),
+        json!({"storageDriver": s3.driver("/registry"), "gcDelay": "1s"}),
+    )
+    .await;
+
+    // A chunked upload across parts, then an image using it.
+    let layer: Vec<u8> = (0..(7 << 20) + 99).map(|i| (i % 253) as u8).collect();
+    let ld = Digest::sha256(&layer);
+    let r = server
+        .http
+        .post(server.url("/v2/s3/app/blobs/uploads/"))
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let mut location = r.headers()["location"].to_str().expect("loc").to_string();
+    let mut offset = 0;
+    for chunk in layer.chunks(3 << 20) {
+        let r = server
+            .http
+            .patch(server.url(&location))
+            .header("content-type", "application/octet-stream")
+            .header(
+                "content-range",
+                format!("{}-{}", offset, offset + chunk.len() - 1),
+            )
+            .body(chunk.to_vec())
+            .send()
+            .await
+            .expect("patch");
+        assert_eq!(r.status(), StatusCode::ACCEPTED, "{:?}", r.text().await);
+        offset += chunk.len();
+        location = r.headers()["location"].to_str().expect("loc").to_string();
+    }
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let r = server
+        .http
+        .put(server.url(&format!("{location}{sep}digest={ld}")))
+        .send()
+        .await
+        .expect("finish");
+    assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
+    let (manifest, md) = server.push_image("s3/app", "v1", &[b"small layer"]).await;
+
+    // Nothing of it is on the local disk; all of it is in the bucket.
+    let bucket = s3.dir.path().join("data/berth/registry/s3/app");
+    assert!(bucket.join("index.json").is_file(), "index.json in the bucket");
+    assert!(bucket.join(format!("blobs/sha256/{}", ld.hex())).is_file());
+    assert!(!local.path().join("s3").exists(), "nothing stored locally");
+
+    // Pull back: blob (whole and a range), manifest by tag, tags, catalog.
+    let r = server.get(&format!("/v2/s3/app/blobs/{ld}")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.bytes().await.expect("body") == layer, "the layer reads back");
+    let r = server
+        .http
+        .get(server.url(&format!("/v2/s3/app/blobs/{ld}")))
+        .header("range", "bytes=10-19")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(r.bytes().await.expect("body").to_vec(), layer[10..20].to_vec());
+    let r = server
+        .http
+        .get(server.url("/v2/s3/app/manifests/v1"))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .expect("manifest");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.expect("body").to_vec(), manifest);
+    let tags: serde_json::Value = server
+        .get("/v2/s3/app/tags/list")
+        .await
+        .json()
+        .await
+        .expect("tags");
+    assert_eq!(tags["tags"], json!(["v1"]));
+    let catalog: serde_json::Value = server.get("/v2/_catalog").await.json().await.expect("catalog");
+    assert_eq!(catalog["repositories"], json!(["s3/app"]));
+
+    // Mount into another repository (a server-side copy).
+    let r = server
+        .http
+        .post(server.url(&format!(
+            "/v2/s3/other/blobs/uploads/?mount={ld}&from=s3/app"
+        )))
+        .send()
+        .await
+        .expect("mount");
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    // Untag and collect: the chunked layer nobody references goes, the
+    // image's blobs go with it once the manifest is gone.
+    let r = server
+        .http
+        .delete(server.url(&format!("/v2/s3/app/manifests/{md}")))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let repo = "s3/app".parse().expect("repo");
+    let report = server
+        .registry
+        .gc_repo(&repo, std::time::Duration::from_secs(1))
+        .await
+        .expect("gc");
+    assert!(report.blobs >= 3, "layer, config and small layer collected: {report:?}");
+    assert_eq!(
+        server.get(&format!("/v2/s3/app/blobs/{ld}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        server.get(&format!("/v2/s3/other/blobs/{ld}")).await.status(),
+        StatusCode::OK,
+        "the mounted copy stays"
+    );
+
+    // Restart on the same bucket with an empty local directory: the
+    // metadata is derived again from the bucket.
+    server.stop().await;
+    let fresh = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with(
+        fresh.path(),
+        json!({"storageDriver": s3.driver("/registry")}),
+    )
+    .await;
+    let catalog: serde_json::Value = server.get("/v2/_catalog").await.json().await.expect("catalog");
+    assert_eq!(catalog["repositories"], json!(["s3/app", "s3/other"]));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirect_blob_url_answers_a_presigned_url_that_works() {
+    let s3 = S3Server::start();
+    let local = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with(
+        local.path(),
+        json!({"storageDriver": s3.driver("r"), "redirectBlobURL": true}),
+    )
+    .await;
+    let d = server.push_blob("red/x", b"redirected bytes").await;
+    let no_follow = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let r = no_follow
+        .get(server.url(&format!("/v2/red/x/blobs/{d}")))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::TEMPORARY_REDIRECT);
+    let to = r.headers()["location"].to_str().expect("location").to_string();
+    assert!(to.starts_with(&s3.endpoint()), "{to}");
+    assert!(to.contains("X-Amz-Signature"), "presigned: {to}");
+    let body = reqwest::get(&to).await.expect("fetch").bytes().await.expect("body");
+    assert_eq!(&body[..], b"redirected bytes");
+    // HEAD is answered by Berth itself.
+    let r = no_follow
+        .head(server.url(&format!("/v2/red/x/blobs/{d}")))
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(r.status(), StatusCode::OK);
+    server.stop().await;
+}

@@ -1,0 +1,240 @@
+//! The one conformance suite of the storage seam ([`BlobStore`]), run
+//! against the local filesystem and against S3 (a real `s3s-fs` server
+//! checking signatures). `reopen` gives a second handle on the same data,
+//! standing in for another instance or a restart.
+
+use std::sync::Arc;
+
+use berth_oci::{Algorithm, Digest, DigestHasher, RepoName};
+use berth_server::storage::{BlobStore, OciIndex, UploadState};
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+fn repo(s: &str) -> RepoName {
+    s.parse().expect("repo name")
+}
+
+fn digest_of(data: &[u8]) -> Digest {
+    let mut h = DigestHasher::new(Algorithm::Sha256);
+    h.update(data);
+    h.finish()
+}
+
+async fn collect(mut s: berth_server::storage::ByteStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(b) = s.next().await {
+        out.extend_from_slice(&b.expect("read"));
+    }
+    out
+}
+
+/// Sends `data` as one chunk of an upload, as the registry does.
+async fn append(store: &dyn BlobStore, r: &RepoName, id: &str, st: &mut UploadState, data: &[u8]) {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let chunks: Vec<Bytes> = data.chunks(300_000).map(Bytes::copy_from_slice).collect();
+    let send = async move {
+        for c in chunks {
+            tx.send(c).await.expect("send");
+        }
+    };
+    let (_, written) = tokio::join!(send, store.upload_append(r, id, st, rx));
+    written.expect("append");
+    st.size += data.len() as u64;
+}
+
+/// Runs every check; panics naming the first that fails.
+pub async fn run(store: Arc<dyn BlobStore>, reopen: impl Fn() -> Arc<dyn BlobStore>) {
+    let s = store.as_ref();
+    let a = repo("team/app");
+    let b = repo("other");
+
+    // Repositories.
+    assert!(!s.repo_exists(&a).await.expect("exists"), "starts empty");
+    assert!(s.list_repos().await.expect("list").is_empty(), "starts empty");
+    {
+        let g = s.lock_repo(&a).await.expect("lock");
+        s.create_repo(&g, &a).await.expect("create");
+        s.create_repo(&g, &a).await.expect("create is idempotent");
+    }
+    let g = s.lock_repo(&b).await.expect("lock");
+    s.create_repo(&g, &b).await.expect("create");
+    drop(g);
+    assert_eq!(s.list_repos().await.expect("list"), vec![b.clone(), a.clone()]);
+    let empty = s.read_index(&a).await.expect("index").expect("present");
+    assert!(empty.manifests.is_empty(), "a new repository has an empty index");
+    assert_eq!(
+        serde_json::to_value(&empty).expect("json"),
+        serde_json::to_value(OciIndex::default()).expect("json")
+    );
+
+    // Small blobs.
+    let body = b"{\"hello\":\"world\"}".to_vec();
+    let d = digest_of(&body);
+    assert_eq!(s.blob_len(&a, &d).await.expect("len"), None);
+    assert_eq!(s.read_blob(&a, &d).await.expect("read"), None);
+    assert!(s.read_blob_range(&a, &d, 0, 1).await.expect("range").is_none());
+    s.put_blob_bytes(&a, &d, Bytes::from(body.clone()))
+        .await
+        .expect("put");
+    assert_eq!(s.blob_len(&a, &d).await.expect("len"), Some(body.len() as u64));
+    assert_eq!(s.read_blob(&a, &d).await.expect("read"), Some(body.clone()));
+    let part = s
+        .read_blob_range(&a, &d, 2, 5)
+        .await
+        .expect("range")
+        .expect("present");
+    assert_eq!(collect(part).await, body[2..7].to_vec(), "a range read");
+    let modified = s.blob_modified(&a, &d).await.expect("mtime").expect("some");
+    assert!(modified.elapsed().map_or(true, |e| e.as_secs() < 600));
+    assert_eq!(s.list_blobs(&a).await.expect("blobs"), vec![d.clone()]);
+    assert!(s.list_blobs(&b).await.expect("blobs").is_empty());
+
+    // Linking into another repository, and deleting from one only.
+    let missing = digest_of(b"nothing");
+    assert!(!s.link_blob(&a, &b, &missing).await.expect("link"), "no source");
+    assert!(s.link_blob(&a, &b, &d).await.expect("link"));
+    assert_eq!(s.read_blob(&b, &d).await.expect("read"), Some(body.clone()));
+    assert!(s.delete_blob(&a, &d).await.expect("delete"));
+    assert!(!s.delete_blob(&a, &d).await.expect("delete again"));
+    assert_eq!(s.blob_len(&a, &d).await.expect("len"), None);
+    assert_eq!(s.blob_len(&b, &d).await.expect("len"), Some(body.len() as u64));
+
+    // index.json: written whole, fingerprint changes with it, seen by a
+    // second handle.
+    let fp0 = s.index_fingerprint(&a).await.expect("fp").expect("some");
+    let g = s.lock_repo(&a).await.expect("lock");
+    let mut index = s.index_for_update(&g, &a).await.expect("for update");
+    index
+        .extra
+        .insert("annotations".into(), serde_json::json!({"k": "v"}));
+    s.write_index(&g, &a, index.clone()).await.expect("write");
+    drop(g);
+    let fp1 = s.index_fingerprint(&a).await.expect("fp").expect("some");
+    assert_ne!(fp0, fp1, "a write changes the fingerprint");
+    let other = reopen();
+    let seen = other.read_index(&a).await.expect("index").expect("present");
+    assert_eq!(
+        serde_json::to_value(&seen).expect("json"),
+        serde_json::to_value(&index).expect("json"),
+        "a second handle reads what was written"
+    );
+    assert_eq!(other.index_fingerprint(&a).await.expect("fp"), Some(fp1));
+
+    // Locks: exclusive while held.
+    let g = s.lock_repo(&a).await.expect("lock");
+    assert!(s.try_lock_repo(&a).await.expect("try").is_none(), "held");
+    drop(g);
+    assert!(s.try_lock_repo(&a).await.expect("try").is_some(), "free");
+
+    // An upload larger than an S3 part, in uneven chunks, resumed by a
+    // second handle between chunks, with the hash state saved.
+    let data: Vec<u8> = (0..(11 << 20) + 12345).map(|i| (i * 7 % 251) as u8).collect();
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut st = s.upload_create(&a, &id).await.expect("create upload");
+    assert_eq!(st.size, 0);
+    let cut1 = 1 << 20;
+    let cut2 = (6 << 20) + 3;
+    append(s, &a, &id, &mut st, &data[..cut1]).await;
+    st.hash_state = Some(b"state-1".to_vec());
+    s.upload_save(&a, &id, &st).await.expect("save");
+    let loaded = other
+        .upload_load(&a, &id)
+        .await
+        .expect("load")
+        .expect("session");
+    assert_eq!(loaded.size, cut1 as u64);
+    assert_eq!(loaded.hash_state.as_deref(), Some(&b"state-1"[..]));
+    let mut st = loaded;
+    append(other.as_ref(), &a, &id, &mut st, &data[cut1..cut2]).await;
+    st.hash_state = Some(b"state-2".to_vec());
+    other.upload_save(&a, &id, &st).await.expect("save");
+    let mut st = s.upload_load(&a, &id).await.expect("load").expect("session");
+    assert_eq!(st.size, cut2 as u64);
+    append(s, &a, &id, &mut st, &data[cut2..]).await;
+    assert_eq!(
+        collect(s.upload_read(&a, &id, &mut st).await.expect("read upload")).await,
+        data,
+        "the upload reads back whole"
+    );
+    let big = digest_of(&data);
+    assert!(
+        s.list_uploads(&a)
+            .await
+            .expect("uploads")
+            .iter()
+            .any(|e| e.session.as_deref() == Some(id.as_str())),
+        "the session is listed"
+    );
+    s.upload_commit(&a, &id, st, &big).await.expect("commit");
+    assert_eq!(s.blob_len(&a, &big).await.expect("len"), Some(data.len() as u64));
+    let got = s
+        .read_blob_range(&a, &big, 0, data.len() as u64)
+        .await
+        .expect("range")
+        .expect("present");
+    assert!(collect(got).await == data, "the committed blob is the data");
+    assert!(
+        s.upload_load(&a, &id).await.expect("load").is_none(),
+        "the session ends with its commit"
+    );
+    assert!(
+        s.list_uploads(&a).await.expect("uploads").iter().all(|e| e.session.as_deref() != Some(id.as_str())),
+        "nothing of it is left"
+    );
+
+    // A small upload is committed without a part; a cancelled one leaves
+    // nothing; an unknown one is unknown.
+    let id2 = uuid::Uuid::new_v4().to_string();
+    let mut st = s.upload_create(&b, &id2).await.expect("create");
+    append(s, &b, &id2, &mut st, b"tiny").await;
+    s.upload_commit(&b, &id2, st, &digest_of(b"tiny"))
+        .await
+        .expect("commit");
+    assert_eq!(s.read_blob(&b, &digest_of(b"tiny")).await.expect("read"), Some(b"tiny".to_vec()));
+    let id3 = uuid::Uuid::new_v4().to_string();
+    let mut st = s.upload_create(&b, &id3).await.expect("create");
+    append(s, &b, &id3, &mut st, &data[..(5 << 20) + 1]).await;
+    s.upload_save(&b, &id3, &st).await.expect("save");
+    assert!(s.upload_remove(&b, &id3).await.expect("remove"));
+    assert!(!s.upload_remove(&b, &id3).await.expect("remove again"));
+    assert!(s.upload_load(&b, &id3).await.expect("load").is_none());
+    assert!(
+        s.list_uploads(&b).await.expect("uploads").is_empty(),
+        "a cancelled upload leaves nothing"
+    );
+    // GC's way: list leftovers and remove them by name.
+    let id4 = uuid::Uuid::new_v4().to_string();
+    s.upload_create(&b, &id4).await.expect("create");
+    let left = s.list_uploads(&b).await.expect("uploads");
+    assert_eq!(left.len(), 1);
+    assert!(s.remove_upload_entry(&b, &left[0].name).await.expect("remove"));
+    assert!(s.upload_load(&b, &id4).await.expect("load").is_none());
+    assert!(
+        s.remove_upload_entry(&b, "../index.json").await.is_err(),
+        "only upload leftovers can be removed that way"
+    );
+}
+
+#[tokio::test]
+async fn local_filesystem_passes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let open = |p: std::path::PathBuf| async move {
+        Arc::new(
+            berth_server::storage::FsStore::open_with_dedupe(p, false, true)
+                .await
+                .expect("open"),
+        ) as Arc<dyn BlobStore>
+    };
+    let store = open(dir.path().to_path_buf()).await;
+    let second = open(dir.path().to_path_buf()).await;
+    run(store, move || second.clone()).await;
+}
+
+#[cfg(feature = "s3")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_passes() {
+    let server = crate::s3_server::S3Server::start();
+    let store = server.store("conformance");
+    let second = server.store("conformance");
+    run(store, move || second.clone()).await;
+}
