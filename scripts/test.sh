@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every Berth test. Installs what the tests need when it is missing:
-# skopeo, buildah, podman, slapd, ldap-utils and redis-server (Debian packages), and
-# oras-py and schemathesis (PyPI, into ./.venv).
+# skopeo, buildah, podman, slapd, ldap-utils and redis-server (Debian packages),
+# oras-py and schemathesis (PyPI, into ./.venv), and the S3 server s3s-fs
+# (crates.io, `cargo install`, about 4 minutes the first time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +33,13 @@ if ! .venv/bin/python -c "import oras" >/dev/null 2>&1 || [ ! -x .venv/bin/schem
 fi
 export BERTH_TEST_PYTHON="$PWD/.venv/bin/python"
 
+# The S3 tests run against a real S3 protocol server that checks
+# signatures. 0.14.1: later versions need a newer rustc.
+if ! command -v s3s-fs >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" ]; then
+  echo "installing s3s-fs (cargo install)"
+  cargo install --quiet --locked s3s-fs@0.14.1 --features binary
+fi
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
@@ -40,7 +48,7 @@ timeout 2400 cargo test --workspace --all-targets "$@" 2>&1 | tee "$log" || stat
 # The core-only build: each extension feature builds on its own, and the
 # binary without any passes the tests that do not need them.
 if [ $# -eq 0 ]; then
-  for feature in metrics ratelimit events openapi; do
+  for feature in metrics ratelimit events openapi s3 redis; do
     echo "checking the build with only the $feature feature"
     cargo check -q -p berth --no-default-features --features "$feature" || status=1
   done

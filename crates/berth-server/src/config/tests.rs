@@ -234,3 +234,59 @@ fn retention_errors_name_the_key() {
         assert!(got.contains(want), "{json}: got {got:?}, want {want:?}");
     }
 }
+
+#[test]
+fn storage_and_cache_drivers() {
+    let c = Config::from_value(serde_json::json!({"storage":{
+        "rootDirectory":"/tmp/x",
+        "redirectBlobURL": true,
+        "storageDriver":{"name":"s3","rootdirectory":"/zot","region":"eu-west-1",
+            "regionendpoint":"127.0.0.1:9000","bucket":"b","forcepathstyle":true,
+            "secure":false,"skipverify":false,"accesskey":"k","secretkey":"s"},
+        "cacheDriver":{"name":"redis","url":"redis://127.0.0.1:6379","keyprefix":"zot"}
+    }}))
+    .expect("valid");
+    let d = c.storage.storage_driver.as_ref().expect("driver");
+    assert_eq!(
+        (d.bucket.as_str(), d.forcepathstyle, d.secure),
+        ("b", true, false)
+    );
+    assert!(c.storage.redirect_blob_url);
+    let r = c.storage.cache_driver.as_ref().expect("cache");
+    assert_eq!((r.keyprefix.as_str(), r.db), ("zot", 0));
+    let s3 = r#""storageDriver":{"name":"s3","bucket":"b"}"#;
+    let cases = [
+        (
+            r#"{"storage":{"rootDirectory":"/x","storageDriver":{"name":"gcs","bucket":"b"}}}"#,
+            "storage.storageDriver.name: unsupported storage driver \"gcs\"",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/x","storageDriver":{"name":"s3","bucket":""}}}"#,
+            "storage.storageDriver.bucket: must not be empty",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/x","storageDriver":{"name":"s3","bucket":"b","accesskey":"k"}}}"#,
+            "storage.storageDriver.secretkey: accesskey and secretkey go together",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/x","storageDriver":{"name":"s3","bucket":"b","chunksize":5}}}"#,
+            "storage.storageDriver.chunksize: unknown key",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/x","cacheDriver":{"name":"dynamodb"}}}"#,
+            "storage.cacheDriver.name: unsupported cache driver \"dynamodb\"",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/x","cacheDriver":{"name":"redis"}}}"#,
+            "storage.cacheDriver.url: set url or addr",
+        ),
+    ];
+    for (json, want) in cases {
+        let got = err(json);
+        assert!(got.starts_with(want), "{json}: got {got:?}, want {want:?}");
+    }
+    let sub = format!(
+        r#"{{"storage":{{"rootDirectory":"/x","subPaths":{{"/a":{{"rootDirectory":"/y",{s3}}}}}}}}}"#
+    );
+    Config::from_value(serde_json::from_str(&sub).expect("json")).expect("a sub-path on s3");
+}

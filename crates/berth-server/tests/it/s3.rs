@@ -72,14 +72,20 @@ async fn push_pull_delete_and_gc_on_s3() {
 
     // Nothing of it is on the local disk; all of it is in the bucket.
     let bucket = s3.dir.path().join("data/berth/registry/s3/app");
-    assert!(bucket.join("index.json").is_file(), "index.json in the bucket");
+    assert!(
+        bucket.join("index.json").is_file(),
+        "index.json in the bucket"
+    );
     assert!(bucket.join(format!("blobs/sha256/{}", ld.hex())).is_file());
     assert!(!local.path().join("s3").exists(), "nothing stored locally");
 
     // Pull back: blob (whole and a range), manifest by tag, tags, catalog.
     let r = server.get(&format!("/v2/s3/app/blobs/{ld}")).await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.bytes().await.expect("body") == layer, "the layer reads back");
+    assert!(
+        r.bytes().await.expect("body") == layer,
+        "the layer reads back"
+    );
     let r = server
         .http
         .get(server.url(&format!("/v2/s3/app/blobs/{ld}")))
@@ -88,7 +94,10 @@ async fn push_pull_delete_and_gc_on_s3() {
         .await
         .expect("range");
     assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(r.bytes().await.expect("body").to_vec(), layer[10..20].to_vec());
+    assert_eq!(
+        r.bytes().await.expect("body").to_vec(),
+        layer[10..20].to_vec()
+    );
     let r = server
         .http
         .get(server.url("/v2/s3/app/manifests/v1"))
@@ -105,7 +114,12 @@ async fn push_pull_delete_and_gc_on_s3() {
         .await
         .expect("tags");
     assert_eq!(tags["tags"], json!(["v1"]));
-    let catalog: serde_json::Value = server.get("/v2/_catalog").await.json().await.expect("catalog");
+    let catalog: serde_json::Value = server
+        .get("/v2/_catalog")
+        .await
+        .json()
+        .await
+        .expect("catalog");
     assert_eq!(catalog["repositories"], json!(["s3/app"]));
 
     // Mount into another repository (a server-side copy).
@@ -135,13 +149,19 @@ async fn push_pull_delete_and_gc_on_s3() {
         .gc_repo(&repo, std::time::Duration::from_secs(1))
         .await
         .expect("gc");
-    assert!(report.blobs >= 3, "layer, config and small layer collected: {report:?}");
+    assert!(
+        report.blobs >= 3,
+        "layer, config and small layer collected: {report:?}"
+    );
     assert_eq!(
         server.get(&format!("/v2/s3/app/blobs/{ld}")).await.status(),
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        server.get(&format!("/v2/s3/other/blobs/{ld}")).await.status(),
+        server
+            .get(&format!("/v2/s3/other/blobs/{ld}"))
+            .await
+            .status(),
         StatusCode::OK,
         "the mounted copy stays"
     );
@@ -155,7 +175,12 @@ async fn push_pull_delete_and_gc_on_s3() {
         json!({"storageDriver": s3.driver("/registry")}),
     )
     .await;
-    let catalog: serde_json::Value = server.get("/v2/_catalog").await.json().await.expect("catalog");
+    let catalog: serde_json::Value = server
+        .get("/v2/_catalog")
+        .await
+        .json()
+        .await
+        .expect("catalog");
     assert_eq!(catalog["repositories"], json!(["s3/app", "s3/other"]));
     server.stop().await;
 }
@@ -180,10 +205,18 @@ async fn redirect_blob_url_answers_a_presigned_url_that_works() {
         .await
         .expect("get");
     assert_eq!(r.status(), StatusCode::TEMPORARY_REDIRECT);
-    let to = r.headers()["location"].to_str().expect("location").to_string();
+    let to = r.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
     assert!(to.starts_with(&s3.endpoint()), "{to}");
     assert!(to.contains("X-Amz-Signature"), "presigned: {to}");
-    let body = reqwest::get(&to).await.expect("fetch").bytes().await.expect("body");
+    let body = reqwest::get(&to)
+        .await
+        .expect("fetch")
+        .bytes()
+        .await
+        .expect("body");
     assert_eq!(&body[..], b"redirected bytes");
     // HEAD is answered by Berth itself.
     let r = no_follow
@@ -192,5 +225,68 @@ async fn redirect_blob_url_answers_a_presigned_url_that_works() {
         .await
         .expect("head");
     assert_eq!(r.status(), StatusCode::OK);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sub_path_on_s3_beside_a_local_main_root() {
+    let s3 = S3Server::start();
+    let local = tempfile::tempdir().expect("tempdir");
+    let team = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with(
+        local.path(),
+        json!({"subPaths": {"/cloud": {
+            "rootDirectory": team.path(),
+            "storageDriver": s3.driver("sub"),
+        }}}),
+    )
+    .await;
+    let (_, local_digest) = server.push_image("here/app", "v1", &[b"local layer"]).await;
+    let (_, cloud_digest) = server
+        .push_image("cloud/app", "v1", &[b"cloud layer"])
+        .await;
+    assert!(
+        local.path().join("here/app/index.json").is_file(),
+        "the main root is the local directory"
+    );
+    assert!(
+        s3.dir
+            .path()
+            .join("data/berth/sub/cloud/app/index.json")
+            .is_file(),
+        "the sub-path is in the bucket"
+    );
+    assert!(
+        !team.path().join("cloud").exists(),
+        "and not on the local disk"
+    );
+    for (repo, d) in [("here/app", &local_digest), ("cloud/app", &cloud_digest)] {
+        let r = server
+            .http
+            .get(server.url(&format!("/v2/{repo}/manifests/{d}")))
+            .header("accept", OCI_MANIFEST)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), StatusCode::OK, "{repo}");
+    }
+    let catalog: serde_json::Value = server
+        .get("/v2/_catalog")
+        .await
+        .json()
+        .await
+        .expect("catalog");
+    assert_eq!(catalog["repositories"], json!(["cloud/app", "here/app"]));
+    // A mount across the two roots falls back to an upload (202).
+    let layer = Digest::sha256(b"local layer");
+    let r = server
+        .http
+        .post(server.url(&format!(
+            "/v2/cloud/app/blobs/uploads/?mount={layer}&from=here/app"
+        )))
+        .send()
+        .await
+        .expect("mount");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
     server.stop().await;
 }

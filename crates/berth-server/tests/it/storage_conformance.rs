@@ -50,7 +50,10 @@ pub async fn run(store: Arc<dyn BlobStore>, reopen: impl Fn() -> Arc<dyn BlobSto
 
     // Repositories.
     assert!(!s.repo_exists(&a).await.expect("exists"), "starts empty");
-    assert!(s.list_repos().await.expect("list").is_empty(), "starts empty");
+    assert!(
+        s.list_repos().await.expect("list").is_empty(),
+        "starts empty"
+    );
     {
         let g = s.lock_repo(&a).await.expect("lock");
         s.create_repo(&g, &a).await.expect("create");
@@ -59,9 +62,15 @@ pub async fn run(store: Arc<dyn BlobStore>, reopen: impl Fn() -> Arc<dyn BlobSto
     let g = s.lock_repo(&b).await.expect("lock");
     s.create_repo(&g, &b).await.expect("create");
     drop(g);
-    assert_eq!(s.list_repos().await.expect("list"), vec![b.clone(), a.clone()]);
+    assert_eq!(
+        s.list_repos().await.expect("list"),
+        vec![b.clone(), a.clone()]
+    );
     let empty = s.read_index(&a).await.expect("index").expect("present");
-    assert!(empty.manifests.is_empty(), "a new repository has an empty index");
+    assert!(
+        empty.manifests.is_empty(),
+        "a new repository has an empty index"
+    );
     assert_eq!(
         serde_json::to_value(&empty).expect("json"),
         serde_json::to_value(OciIndex::default()).expect("json")
@@ -72,11 +81,19 @@ pub async fn run(store: Arc<dyn BlobStore>, reopen: impl Fn() -> Arc<dyn BlobSto
     let d = digest_of(&body);
     assert_eq!(s.blob_len(&a, &d).await.expect("len"), None);
     assert_eq!(s.read_blob(&a, &d).await.expect("read"), None);
-    assert!(s.read_blob_range(&a, &d, 0, 1).await.expect("range").is_none());
+    assert!(
+        s.read_blob_range(&a, &d, 0, 1)
+            .await
+            .expect("range")
+            .is_none()
+    );
     s.put_blob_bytes(&a, &d, Bytes::from(body.clone()))
         .await
         .expect("put");
-    assert_eq!(s.blob_len(&a, &d).await.expect("len"), Some(body.len() as u64));
+    assert_eq!(
+        s.blob_len(&a, &d).await.expect("len"),
+        Some(body.len() as u64)
+    );
     assert_eq!(s.read_blob(&a, &d).await.expect("read"), Some(body.clone()));
     let part = s
         .read_blob_range(&a, &d, 2, 5)
@@ -91,13 +108,19 @@ pub async fn run(store: Arc<dyn BlobStore>, reopen: impl Fn() -> Arc<dyn BlobSto
 
     // Linking into another repository, and deleting from one only.
     let missing = digest_of(b"nothing");
-    assert!(!s.link_blob(&a, &b, &missing).await.expect("link"), "no source");
+    assert!(
+        !s.link_blob(&a, &b, &missing).await.expect("link"),
+        "no source"
+    );
     assert!(s.link_blob(&a, &b, &d).await.expect("link"));
     assert_eq!(s.read_blob(&b, &d).await.expect("read"), Some(body.clone()));
     assert!(s.delete_blob(&a, &d).await.expect("delete"));
     assert!(!s.delete_blob(&a, &d).await.expect("delete again"));
     assert_eq!(s.blob_len(&a, &d).await.expect("len"), None);
-    assert_eq!(s.blob_len(&b, &d).await.expect("len"), Some(body.len() as u64));
+    assert_eq!(
+        s.blob_len(&b, &d).await.expect("len"),
+        Some(body.len() as u64)
+    );
 
     // index.json: written whole, fingerprint changes with it, seen by a
     // second handle.
@@ -128,7 +151,9 @@ pub async fn run(store: Arc<dyn BlobStore>, reopen: impl Fn() -> Arc<dyn BlobSto
 
     // An upload larger than an S3 part, in uneven chunks, resumed by a
     // second handle between chunks, with the hash state saved.
-    let data: Vec<u8> = (0..(11 << 20) + 12345).map(|i| (i * 7 % 251) as u8).collect();
+    let data: Vec<u8> = (0..(11 << 20) + 12345)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
     let id = uuid::Uuid::new_v4().to_string();
     let mut st = s.upload_create(&a, &id).await.expect("create upload");
     assert_eq!(st.size, 0);
@@ -148,7 +173,11 @@ pub async fn run(store: Arc<dyn BlobStore>, reopen: impl Fn() -> Arc<dyn BlobSto
     append(other.as_ref(), &a, &id, &mut st, &data[cut1..cut2]).await;
     st.hash_state = Some(b"state-2".to_vec());
     other.upload_save(&a, &id, &st).await.expect("save");
-    let mut st = s.upload_load(&a, &id).await.expect("load").expect("session");
+    let mut st = s
+        .upload_load(&a, &id)
+        .await
+        .expect("load")
+        .expect("session");
     assert_eq!(st.size, cut2 as u64);
     append(s, &a, &id, &mut st, &data[cut2..]).await;
     assert_eq!(
@@ -166,7 +195,10 @@ pub async fn run(store: Arc<dyn BlobStore>, reopen: impl Fn() -> Arc<dyn BlobSto
         "the session is listed"
     );
     s.upload_commit(&a, &id, st, &big).await.expect("commit");
-    assert_eq!(s.blob_len(&a, &big).await.expect("len"), Some(data.len() as u64));
+    assert_eq!(
+        s.blob_len(&a, &big).await.expect("len"),
+        Some(data.len() as u64)
+    );
     let got = s
         .read_blob_range(&a, &big, 0, data.len() as u64)
         .await
@@ -178,7 +210,11 @@ pub async fn run(store: Arc<dyn BlobStore>, reopen: impl Fn() -> Arc<dyn BlobSto
         "the session ends with its commit"
     );
     assert!(
-        s.list_uploads(&a).await.expect("uploads").iter().all(|e| e.session.as_deref() != Some(id.as_str())),
+        s.list_uploads(&a)
+            .await
+            .expect("uploads")
+            .iter()
+            .all(|e| e.session.as_deref() != Some(id.as_str())),
         "nothing of it is left"
     );
 
@@ -190,7 +226,10 @@ pub async fn run(store: Arc<dyn BlobStore>, reopen: impl Fn() -> Arc<dyn BlobSto
     s.upload_commit(&b, &id2, st, &digest_of(b"tiny"))
         .await
         .expect("commit");
-    assert_eq!(s.read_blob(&b, &digest_of(b"tiny")).await.expect("read"), Some(b"tiny".to_vec()));
+    assert_eq!(
+        s.read_blob(&b, &digest_of(b"tiny")).await.expect("read"),
+        Some(b"tiny".to_vec())
+    );
     let id3 = uuid::Uuid::new_v4().to_string();
     let mut st = s.upload_create(&b, &id3).await.expect("create");
     append(s, &b, &id3, &mut st, &data[..(5 << 20) + 1]).await;
@@ -207,7 +246,11 @@ pub async fn run(store: Arc<dyn BlobStore>, reopen: impl Fn() -> Arc<dyn BlobSto
     s.upload_create(&b, &id4).await.expect("create");
     let left = s.list_uploads(&b).await.expect("uploads");
     assert_eq!(left.len(), 1);
-    assert!(s.remove_upload_entry(&b, &left[0].name).await.expect("remove"));
+    assert!(
+        s.remove_upload_entry(&b, &left[0].name)
+            .await
+            .expect("remove")
+    );
     assert!(s.upload_load(&b, &id4).await.expect("load").is_none());
     assert!(
         s.remove_upload_entry(&b, "../index.json").await.is_err(),

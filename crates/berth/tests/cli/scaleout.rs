@@ -48,13 +48,25 @@ fn post_upload(http: &Client, base: &Berth, repo: &str) -> String {
         .send()
         .expect("start upload");
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    r.headers()["location"].to_str().expect("location").to_string()
+    r.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string()
 }
 
-fn patch(http: &Client, base: &Berth, location: &str, offset: usize, chunk: &[u8]) -> reqwest::Result<reqwest::blocking::Response> {
+fn patch(
+    http: &Client,
+    base: &Berth,
+    location: &str,
+    offset: usize,
+    chunk: &[u8],
+) -> reqwest::Result<reqwest::blocking::Response> {
     http.patch(base.url(location))
         .header("content-type", "application/octet-stream")
-        .header("content-range", format!("{}-{}", offset, offset + chunk.len() - 1))
+        .header(
+            "content-range",
+            format!("{}-{}", offset, offset + chunk.len() - 1),
+        )
         .body(chunk.to_vec())
         .send()
 }
@@ -114,7 +126,12 @@ fn pull_image(http: &Client, base: &Berth, repo: &str, tag: &str) -> Vec<u8> {
         .header("accept", MANIFEST)
         .send()
         .expect("get manifest");
-    assert_eq!(r.status(), StatusCode::OK, "{repo}:{tag} through {}", base.addr);
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "{repo}:{tag} through {}",
+        base.addr
+    );
     let body = r.bytes().expect("body").to_vec();
     let m: Value = serde_json::from_slice(&body).expect("json");
     let mut descs = vec![m["config"].clone()];
@@ -146,7 +163,10 @@ fn three_instances_share_one_bucket_and_one_redis() {
         .enumerate()
         .map(|(i, d)| write_config(d.path(), &s3, &redis, i == 0))
         .collect();
-    let mut nodes: Vec<Option<Berth>> = configs.iter().map(|c| Some(Berth::start_config(c))).collect();
+    let mut nodes: Vec<Option<Berth>> = configs
+        .iter()
+        .map(|c| Some(Berth::start_config(c)))
+        .collect();
     let http = Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
@@ -160,18 +180,32 @@ fn three_instances_share_one_bucket_and_one_redis() {
     let mut offset = 0;
     for (i, chunk) in chunks.iter().enumerate() {
         let r = patch(&http, node(&nodes, (i + 1) % 3), &location, offset, chunk).expect("patch");
-        assert_eq!(r.status(), StatusCode::ACCEPTED, "chunk {i}: {:?}", r.text());
-        location = r.headers()["location"].to_str().expect("location").to_string();
+        assert_eq!(
+            r.status(),
+            StatusCode::ACCEPTED,
+            "chunk {i}: {:?}",
+            r.text()
+        );
+        location = r.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_string();
         offset += chunk.len();
     }
-    assert_eq!(finish(&http, node(&nodes, 2), &location, &digest), StatusCode::CREATED);
+    assert_eq!(
+        finish(&http, node(&nodes, 2), &location, &digest),
+        StatusCode::CREATED
+    );
     for i in 0..3 {
         let r = http
             .get(node(&nodes, i).url(&format!("/v2/team/app/blobs/{digest}")))
             .send()
             .expect("get");
         assert_eq!(r.status(), StatusCode::OK);
-        assert!(r.bytes().expect("body") == blob, "instance {i} serves the whole blob");
+        assert!(
+            r.bytes().expect("body") == blob,
+            "instance {i} serves the whole blob"
+        );
     }
 
     // A manifest pushed through one is pulled through the others.
@@ -199,11 +233,18 @@ fn three_instances_share_one_bucket_and_one_redis() {
         .status()
         == StatusCode::OK
     {
-        assert!(Instant::now() < deadline, "GC on instance 0 never collected the orphan");
+        assert!(
+            Instant::now() < deadline,
+            "GC on instance 0 never collected the orphan"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     for (i, (tag, m)) in pushed.iter().enumerate() {
-        assert_eq!(&pull_image(&http, node(&nodes, i % 3), "team/app", tag), m, "{tag}");
+        assert_eq!(
+            &pull_image(&http, node(&nodes, i % 3), "team/app", tag),
+            m,
+            "{tag}"
+        );
     }
     assert_eq!(pull_image(&http, node(&nodes, 1), "team/app", "v1"), m);
     let tags: Value = http
@@ -225,18 +266,33 @@ fn three_instances_share_one_bucket_and_one_redis() {
     let half = blob2.len() / 2;
     let r = patch(&http, node(&nodes, 2), &location, 0, &blob2[..half]).expect("patch");
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    location = r.headers()["location"].to_str().expect("location").to_string();
+    location = r.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
     let mut dead = nodes[2].take().expect("running");
     dead.child.kill().expect("kill");
     dead.child.wait().expect("wait");
     // The retry asks where the upload stands, then sends the rest.
-    let r = http.get(node(&nodes, 0).url(&location)).send().expect("status");
+    let r = http
+        .get(node(&nodes, 0).url(&location))
+        .send()
+        .expect("status");
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert_eq!(r.headers()["range"].to_str().expect("range"), format!("0-{}", half - 1));
+    assert_eq!(
+        r.headers()["range"].to_str().expect("range"),
+        format!("0-{}", half - 1)
+    );
     let r = patch(&http, node(&nodes, 0), &location, half, &blob2[half..]).expect("patch");
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    location = r.headers()["location"].to_str().expect("location").to_string();
-    assert_eq!(finish(&http, node(&nodes, 1), &location, &digest2), StatusCode::CREATED);
+    location = r.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    assert_eq!(
+        finish(&http, node(&nodes, 1), &location, &digest2),
+        StatusCode::CREATED
+    );
     let got = http
         .get(node(&nodes, 1).url(&format!("/v2/team/other/blobs/{digest2}")))
         .send()
