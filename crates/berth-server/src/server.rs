@@ -197,6 +197,7 @@ pub async fn open_root(
             access_key: d.accesskey.clone(),
             secret_key: d.secretkey.clone(),
             redirect_blob_url: config.storage.redirect_blob_url,
+            dedupe: r.dedupe,
         };
         return Ok(Arc::new(crate::storage::S3Store::open(&opts, locks)?));
     }

@@ -102,6 +102,12 @@ impl Registry {
                 }
             }
         }
+        match root.store.sweep(delay).await {
+            Ok(n) => total.blobs += n,
+            Err(e) => {
+                tracing::warn!(target: "berth::gc", root = %root.store.location(), "sweeping shared blobs failed: {e}")
+            }
+        }
         self.recent
             .lock()
             .unwrap_or_else(|p| p.into_inner())

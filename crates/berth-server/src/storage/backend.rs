@@ -120,6 +120,13 @@ pub trait BlobStore: Send + Sync {
     ) -> StorageResult<bool>;
     /// Every blob the repository holds.
     async fn list_blobs(&self, repo: &RepoName) -> StorageResult<Vec<Digest>>;
+    /// Removes content shared between repositories that none uses any
+    /// more and that is older than `delay` (run after GC of every
+    /// repository of the store); how many blobs went. Nothing to do for a
+    /// store whose repositories own their blobs.
+    async fn sweep(&self, _delay: std::time::Duration) -> StorageResult<usize> {
+        Ok(0)
+    }
     /// A URL the client may fetch the blob from directly
     /// (`storage.redirectBlobURL`), `None` where the backend has none.
     async fn blob_url(&self, _repo: &RepoName, _digest: &Digest) -> StorageResult<Option<String>> {

@@ -4,13 +4,26 @@
 //! ```text
 //! <rootdirectory>/<repo>/oci-layout
 //! <rootdirectory>/<repo>/index.json
-//! <rootdirectory>/<repo>/blobs/<alg>/<hex>
+//! <rootdirectory>/<repo>/blobs/<alg>/<hex>    a blob (dedupe off)
+//! <rootdirectory>/<repo>/_links/<alg>/<hex>   a link to a shared blob (dedupe on)
 //! <rootdirectory>/<repo>/.uploads/<id>        session state and unsent tail
 //! <rootdirectory>/<repo>/.uploads/<id>.data   the multipart upload's object
+//! <rootdirectory>/.berth/blobs/<alg>/<hex>    shared blobs (dedupe on)
+//! <rootdirectory>/.berth/refs/<alg>/<hex>/<repo>   who links a shared blob
 //! ```
 //!
-//! The same layout as on disk, so a bucket synced to a directory is an OCI
-//! layout. Objects appear whole: a PUT or a multipart completion.
+//! With `dedupe` off this is the layout on disk, so a bucket synced to a
+//! directory is an OCI layout. With `dedupe` on (the default, as on disk) a
+//! blob is stored once under `.berth/blobs/` and each repository holding it
+//! has a link (its body: the size) plus an entry under `.berth/refs/`; a
+//! mount writes two small objects and copies no bytes. Reads follow a link
+//! first and fall back to a plain blob, so content written with either
+//! setting stays readable after the setting changes. A shared blob goes
+//! when no repository links it any more ([`BlobStore::sweep`], after GC);
+//! linking and sweeping one digest take the lock `blob:<digest>`, shared
+//! across instances like every other lock.
+//!
+//! Objects appear whole: a PUT or a multipart completion.
 //!
 //! An upload is an S3 multipart upload of fixed 5 MiB parts (S3's minimum,
 //! and R2 wants equal parts). Bytes short of a part wait in the session's
@@ -18,9 +31,6 @@
 //! all written by one PUT after each chunk, so the next chunk can go to any
 //! instance. Completion turns the parts into `<id>.data` and copies it to
 //! the blob's key (S3 has no rename); a small blob is one PUT.
-//!
-//! Not done here: dedupe (a blob mounted or pushed to two repositories is
-//! copied server-side, and so stored twice).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -61,6 +71,8 @@ pub struct S3Options {
     pub secret_key: Option<String>,
     /// `storage.redirectBlobURL`: blob GETs answer 307 to a presigned URL.
     pub redirect_blob_url: bool,
+    /// `storage.dedupe`: store each blob once, linked from repositories.
+    pub dedupe: bool,
 }
 
 /// The S3 store. Cheap to share behind an `Arc`.
@@ -69,6 +81,7 @@ pub struct S3Store {
     prefix: String,
     location: String,
     redirect: bool,
+    dedupe: bool,
     locks: RepoLocks,
 }
 
@@ -156,6 +169,7 @@ impl S3Store {
             prefix: opts.root_directory.trim_matches('/').to_string(),
             location,
             redirect: opts.redirect_blob_url,
+            dedupe: opts.dedupe,
             locks,
         })
     }
@@ -177,6 +191,81 @@ impl S3Store {
             repo,
             &format!("blobs/{}/{}", digest.algorithm().as_str(), digest.hex()),
         )
+    }
+
+    fn link_key(&self, repo: &RepoName, digest: &Digest) -> ObjPath {
+        self.repo_key(
+            repo,
+            &format!("_links/{}/{}", digest.algorithm().as_str(), digest.hex()),
+        )
+    }
+
+    fn shared_key(&self, digest: &Digest) -> ObjPath {
+        self.key(&format!(
+            ".berth/blobs/{}/{}",
+            digest.algorithm().as_str(),
+            digest.hex()
+        ))
+    }
+
+    fn refs_prefix(&self, digest: &Digest) -> ObjPath {
+        self.key(&format!(
+            ".berth/refs/{}/{}",
+            digest.algorithm().as_str(),
+            digest.hex()
+        ))
+    }
+
+    fn ref_key(&self, repo: &RepoName, digest: &Digest) -> ObjPath {
+        self.key(&format!(
+            ".berth/refs/{}/{}/{repo}",
+            digest.algorithm().as_str(),
+            digest.hex()
+        ))
+    }
+
+    /// Where the repository's blob is: the shared object its link points
+    /// to, or its own plain object. With the link's date (or the plain
+    /// object's) and the blob's size.
+    async fn locate(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> StorageResult<Option<(ObjPath, u64, SystemTime)>> {
+        let link = self.link_key(repo, digest);
+        match self.s3.get(&link).await {
+            Ok(r) => {
+                let modified: SystemTime = r.meta.last_modified.into();
+                let body = r.bytes().await.map_err(|e| self.err(e))?;
+                let size = std::str::from_utf8(&body)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                    .ok_or_else(|| StorageError::Corrupt {
+                        path: link.to_string().into(),
+                        message: "a link's body is the blob's size".into(),
+                    })?;
+                return Ok(Some((self.shared_key(digest), size, modified)));
+            }
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(self.err(e)),
+        }
+        let plain = self.blob_key(repo, digest);
+        Ok(self
+            .head(&plain)
+            .await?
+            .map(|m| (plain, m.size, m.last_modified.into())))
+    }
+
+    /// Links `repo` to the shared blob (the caller holds `blob:<digest>`
+    /// and the shared blob exists).
+    async fn write_link(&self, repo: &RepoName, digest: &Digest, size: u64) -> StorageResult<()> {
+        self.put(&self.ref_key(repo, digest), Bytes::new()).await?;
+        self.put(&self.link_key(repo, digest), Bytes::from(size.to_string()))
+            .await
+    }
+
+    async fn lock_blob(&self, digest: &Digest) -> StorageResult<RepoGuard> {
+        self.locks.lock(&format!("blob:{digest}")).await
     }
 
     fn upload_key(&self, repo: &RepoName, id: &str) -> ObjPath {
@@ -382,10 +471,7 @@ impl BlobStore for S3Store {
     }
 
     async fn blob_len(&self, repo: &RepoName, digest: &Digest) -> StorageResult<Option<u64>> {
-        Ok(self
-            .head(&self.blob_key(repo, digest))
-            .await?
-            .map(|m| m.size))
+        Ok(self.locate(repo, digest).await?.map(|(_, size, _)| size))
     }
 
     async fn blob_modified(
@@ -393,10 +479,7 @@ impl BlobStore for S3Store {
         repo: &RepoName,
         digest: &Digest,
     ) -> StorageResult<Option<SystemTime>> {
-        Ok(self
-            .head(&self.blob_key(repo, digest))
-            .await?
-            .map(|m| m.last_modified.into()))
+        Ok(self.locate(repo, digest).await?.map(|(_, _, t)| t))
     }
 
     async fn read_blob_range(
@@ -406,12 +489,11 @@ impl BlobStore for S3Store {
         start: u64,
         count: u64,
     ) -> StorageResult<Option<ByteStream>> {
-        let key = self.blob_key(repo, digest);
+        let Some((key, _, _)) = self.locate(repo, digest).await? else {
+            return Ok(None);
+        };
         if count == 0 {
-            return Ok(self
-                .head(&key)
-                .await?
-                .map(|_| Box::pin(futures_util::stream::empty()) as ByteStream));
+            return Ok(Some(Box::pin(futures_util::stream::empty())));
         }
         let opts = GetOptions {
             range: Some(GetRange::Bounded(start..start + count)),
@@ -427,10 +509,10 @@ impl BlobStore for S3Store {
     }
 
     async fn read_blob(&self, repo: &RepoName, digest: &Digest) -> StorageResult<Option<Vec<u8>>> {
-        Ok(self
-            .get_bytes(&self.blob_key(repo, digest))
-            .await?
-            .map(|b| b.to_vec()))
+        let Some((key, _, _)) = self.locate(repo, digest).await? else {
+            return Ok(None);
+        };
+        Ok(self.get_bytes(&key).await?.map(|b| b.to_vec()))
     }
 
     /// Written again when present: the new object's date is the push's,
@@ -441,14 +523,28 @@ impl BlobStore for S3Store {
         digest: &Digest,
         bytes: Bytes,
     ) -> StorageResult<()> {
-        self.put(&self.blob_key(repo, digest), bytes).await
+        if !self.dedupe {
+            return self.put(&self.blob_key(repo, digest), bytes).await;
+        }
+        let _blob = self.lock_blob(digest).await?;
+        let size = bytes.len() as u64;
+        if self.head(&self.shared_key(digest)).await?.is_none() {
+            self.put(&self.shared_key(digest), bytes).await?;
+        }
+        self.write_link(repo, digest, size).await
     }
 
     async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> StorageResult<bool> {
-        self.delete(&self.blob_key(repo, digest)).await
+        let _blob = self.lock_blob(digest).await?;
+        let linked = self.delete(&self.link_key(repo, digest)).await?;
+        if linked {
+            self.delete(&self.ref_key(repo, digest)).await?;
+        }
+        let plain = self.delete(&self.blob_key(repo, digest)).await?;
+        Ok(linked || plain)
     }
 
-    /// A server-side copy: no bytes pass through Berth.
+    /// With dedupe, a link (no bytes move); without, a server-side copy.
     async fn link_blob(
         &self,
         from: &RepoName,
@@ -458,42 +554,101 @@ impl BlobStore for S3Store {
         if self.blob_len(to, digest).await?.is_some() {
             return Ok(true);
         }
-        match self
-            .s3
-            .copy(&self.blob_key(from, digest), &self.blob_key(to, digest))
-            .await
-        {
-            Ok(()) => Ok(true),
-            Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(self.err(e)),
+        let _blob = self.lock_blob(digest).await?;
+        let Some((key, size, _)) = self.locate(from, digest).await? else {
+            return Ok(false);
+        };
+        if self.dedupe && key == self.shared_key(digest) {
+            self.write_link(to, digest, size).await?;
+            return Ok(true);
         }
+        let dest = if self.dedupe {
+            self.shared_key(digest)
+        } else {
+            self.blob_key(to, digest)
+        };
+        match self.s3.copy(&key, &dest).await {
+            Ok(()) => {}
+            Err(e) if is_not_found(&e) => return Ok(false),
+            Err(e) => return Err(self.err(e)),
+        }
+        if self.dedupe {
+            self.write_link(to, digest, size).await?;
+        }
+        Ok(true)
     }
 
     async fn list_blobs(&self, repo: &RepoName) -> StorageResult<Vec<Digest>> {
-        let mut out = Vec::new();
+        let mut out = std::collections::BTreeSet::new();
+        for dir in ["blobs", "_links"] {
+            for alg in ["sha256", "sha512"] {
+                let prefix = self.repo_key(repo, &format!("{dir}/{alg}"));
+                let listed = self
+                    .s3
+                    .list_with_delimiter(Some(&prefix))
+                    .await
+                    .map_err(|e| self.err(e))?;
+                out.extend(listed.objects.iter().filter_map(|o| {
+                    format!("{alg}:{}", o.location.filename()?)
+                        .parse::<Digest>()
+                        .ok()
+                }));
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// Removes shared blobs no repository links, older than `delay`.
+    async fn sweep(&self, delay: Duration) -> StorageResult<usize> {
+        let mut removed = 0;
+        let mut shared = Vec::new();
         for alg in ["sha256", "sha512"] {
-            let prefix = self.repo_key(repo, &format!("blobs/{alg}"));
+            let prefix = self.key(&format!(".berth/blobs/{alg}"));
             let listed = self
                 .s3
                 .list_with_delimiter(Some(&prefix))
                 .await
                 .map_err(|e| self.err(e))?;
-            out.extend(listed.objects.iter().filter_map(|o| {
-                format!("{alg}:{}", o.location.filename()?)
+            shared.extend(listed.objects.into_iter().filter_map(|o| {
+                let d = format!("{alg}:{}", o.location.filename()?)
                     .parse::<Digest>()
-                    .ok()
+                    .ok()?;
+                let t: SystemTime = o.last_modified.into();
+                Some((d, t))
             }));
         }
-        Ok(out)
+        for (digest, modified) in shared {
+            if SystemTime::now()
+                .duration_since(modified)
+                .map_or(true, |age| age < delay)
+            {
+                continue;
+            }
+            let _blob = self.lock_blob(&digest).await?;
+            let mut refs = self.s3.list(Some(&self.refs_prefix(&digest)));
+            let linked = match refs.next().await {
+                Some(Ok(_)) => true,
+                Some(Err(e)) => return Err(self.err(e)),
+                None => false,
+            };
+            if !linked && self.delete(&self.shared_key(&digest)).await? {
+                tracing::info!(target: "berth::gc", root = %self.location, %digest, reason = "shared blob no repository links", "deleted");
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     async fn blob_url(&self, repo: &RepoName, digest: &Digest) -> StorageResult<Option<String>> {
         if !self.redirect {
             return Ok(None);
         }
+        let Some((key, _, _)) = self.locate(repo, digest).await? else {
+            return Ok(None);
+        };
         let url = self
             .s3
-            .signed_url(http::Method::GET, &self.blob_key(repo, digest), PRESIGN_FOR)
+            .signed_url(http::Method::GET, &key, PRESIGN_FOR)
             .await
             .map_err(|e| self.err(e))?;
         Ok(Some(url.to_string()))
@@ -651,15 +806,39 @@ impl BlobStore for S3Store {
         digest: &Digest,
     ) -> StorageResult<()> {
         let (mut mp, mut tail) = split_backend(&state.backend);
-        let dest = self.blob_key(repo, digest);
+        let _blob = if self.dedupe {
+            Some(self.lock_blob(digest).await?)
+        } else {
+            None
+        };
+        let dest = if self.dedupe {
+            self.shared_key(digest)
+        } else {
+            self.blob_key(repo, digest)
+        };
+        // With dedupe, a blob already stored is only linked.
+        let stored = self.dedupe && self.head(&dest).await?.is_some();
         if mp.multipart.is_none() {
             // Small: one PUT of what was received.
-            self.put(&dest, Bytes::from(tail)).await?;
+            if !stored {
+                self.put(&dest, Bytes::from(tail)).await?;
+            }
         } else {
-            self.complete(repo, id, &mut mp, &mut tail).await?;
             let data = self.data_key(repo, id);
-            self.s3.copy(&data, &dest).await.map_err(|e| self.err(e))?;
+            if stored {
+                if let Some(upload) = &mp.multipart
+                    && !mp.completed
+                {
+                    let _ = self.s3.abort_multipart(&data, upload).await;
+                }
+            } else {
+                self.complete(repo, id, &mut mp, &mut tail).await?;
+                self.s3.copy(&data, &dest).await.map_err(|e| self.err(e))?;
+            }
             self.delete(&data).await?;
+        }
+        if self.dedupe {
+            self.write_link(repo, digest, state.size).await?;
         }
         self.delete(&self.upload_key(repo, id)).await?;
         Ok(())

@@ -76,7 +76,16 @@ async fn push_pull_delete_and_gc_on_s3() {
         bucket.join("index.json").is_file(),
         "index.json in the bucket"
     );
-    assert!(bucket.join(format!("blobs/sha256/{}", ld.hex())).is_file());
+    let shared = s3
+        .dir
+        .path()
+        .join("data/berth/registry/.berth/blobs/sha256");
+    assert!(shared.join(ld.hex()).is_file(), "stored once, shared");
+    assert_eq!(
+        std::fs::read_to_string(bucket.join(format!("_links/sha256/{}", ld.hex()))).expect("link"),
+        layer.len().to_string(),
+        "the repository links it"
+    );
     assert!(!local.path().join("s3").exists(), "nothing stored locally");
 
     // Pull back: blob (whole and a range), manifest by tag, tags, catalog.
@@ -132,6 +141,11 @@ async fn push_pull_delete_and_gc_on_s3() {
         .await
         .expect("mount");
     assert_eq!(r.status(), StatusCode::CREATED);
+    let stored = std::fs::read_dir(&shared).expect("shared").count();
+    assert_eq!(
+        stored, 4,
+        "the mount stored no second copy (config, 2 layers, manifest)"
+    );
 
     // Untag and collect: the chunked layer nobody references goes, the
     // image's blobs go with it once the manifest is gone.

@@ -115,6 +115,7 @@ impl S3Server {
             access_key: Some(ACCESS_KEY.into()),
             secret_key: Some(SECRET_KEY.into()),
             redirect_blob_url: false,
+            dedupe: true,
         }
     }
 

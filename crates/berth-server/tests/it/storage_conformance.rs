@@ -281,3 +281,46 @@ async fn s3_passes() {
     let second = server.store("conformance");
     run(store, move || second.clone()).await;
 }
+
+#[cfg(feature = "s3")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_without_dedupe_passes() {
+    let server = crate::s3_server::S3Server::start();
+    let open = || {
+        let mut opts = server.options("plain");
+        opts.dedupe = false;
+        Arc::new(
+            berth_server::storage::S3Store::open(
+                &opts,
+                berth_server::storage::RepoLocks::default(),
+            )
+            .expect("open"),
+        ) as Arc<dyn BlobStore>
+    };
+    let store = open();
+    let second = open();
+    run(store, move || second.clone()).await;
+    assert!(
+        server
+            .dir
+            .path()
+            .join("data/berth/plain/team/app/blobs/sha256")
+            .is_dir(),
+        "without dedupe the bucket holds plain OCI layouts"
+    );
+}
+
+#[tokio::test]
+async fn local_filesystem_without_dedupe_passes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let open = |p: std::path::PathBuf| async move {
+        Arc::new(
+            berth_server::storage::FsStore::open_with_dedupe(p, false, false)
+                .await
+                .expect("open"),
+        ) as Arc<dyn BlobStore>
+    };
+    let store = open(dir.path().to_path_buf()).await;
+    let second = open(dir.path().to_path_buf()).await;
+    run(store, move || second.clone()).await;
+}
