@@ -235,6 +235,30 @@ fn retention_errors_name_the_key() {
     }
 }
 
+#[cfg(not(feature = "s3"))]
+#[test]
+fn storage_driver_needs_the_s3_feature() {
+    let got =
+        err(r#"{"storage":{"rootDirectory":"/x","storageDriver":{"name":"s3","bucket":"b"}}}"#);
+    assert!(
+        got.starts_with("storage.storageDriver: this berth was built without the \"s3\" feature"),
+        "{got}"
+    );
+}
+
+#[cfg(not(feature = "redis"))]
+#[test]
+fn cache_driver_needs_the_redis_feature() {
+    let got = err(
+        r#"{"storage":{"rootDirectory":"/x","cacheDriver":{"name":"redis","url":"redis://h"}}}"#,
+    );
+    assert!(
+        got.starts_with("storage.cacheDriver: this berth was built without the \"redis\" feature"),
+        "{got}"
+    );
+}
+
+#[cfg(all(feature = "s3", feature = "redis"))]
 #[test]
 fn storage_and_cache_drivers() {
     let c = Config::from_value(serde_json::json!({"storage":{

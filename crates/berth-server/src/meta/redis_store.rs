@@ -61,8 +61,9 @@ use super::{
 /// How long connecting to Redis may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one command may wait for its reply before the connection is
-/// given up (a large `replace` is the slowest).
-const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// given up: under a third of the default lease, so one stalled renewal
+/// fails in time for the next to keep the locks.
+const IO_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a caller waits for a free pooled connection.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections per pool.

@@ -91,7 +91,7 @@ impl Registry {
     ) -> RegistryResult<GcReport> {
         let mut total = GcReport::default();
         let on_disk = self.roots.repos_of(root).await?;
-        if let Err(e) = self.reconcile_catalog(root, &on_disk) {
+        if let Err(e) = self.reconcile_catalog(root, &on_disk).await {
             tracing::warn!(target: "berth::gc", "reconciling the catalog failed: {e}");
         }
         for repo in on_disk {
@@ -349,14 +349,35 @@ impl Registry {
             if !older_than(Some(entry.modified), delay) {
                 continue;
             }
-            if let Some(id) = entry.session.as_deref().and_then(|s| s.parse().ok())
-                && !self.uploads.remove_if_idle(id)
-            {
-                continue;
+            // A session a request holds stays: here, by its entry in the
+            // map; on another instance, by its shared lock.
+            let mut _held = None;
+            if let Some(session) = entry.session.as_deref() {
+                if let Ok(id) = session.parse()
+                    && !self.uploads.remove_if_idle(id)
+                {
+                    continue;
+                }
+                if store.is_shared() {
+                    match store.locks().try_lock(&format!("upload:{session}")).await {
+                        Ok(Some(g)) => _held = Some(g),
+                        Ok(None) => continue,
+                        Err(e) => {
+                            tracing::warn!(target: "berth::gc", %repo, file = %entry.name, "cannot lock the upload, left alone: {e}");
+                            continue;
+                        }
+                    }
+                }
             }
-            if store.remove_upload_entry(repo, &entry.name).await? {
-                tracing::info!(target: "berth::gc", %repo, file = %entry.name, reason = "upload idle longer than gcDelay", "deleted");
-                removed += 1;
+            match store.remove_upload_entry(repo, &entry.name).await {
+                Ok(true) => {
+                    tracing::info!(target: "berth::gc", %repo, file = %entry.name, reason = "upload idle longer than gcDelay", "deleted");
+                    removed += 1;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(target: "berth::gc", %repo, file = %entry.name, "cannot remove an idle upload: {e}")
+                }
             }
         }
         Ok(removed)

@@ -155,7 +155,8 @@ impl Registry {
         // A writer holding the lock (a push, GC) brings the store in step
         // when it is done: a reader does not wait for it, and answers from
         // what the store knows now.
-        match self.store(repo).try_lock_repo(repo).await? {
+        // A lock service that fails does not fail a read either.
+        match self.store(repo).try_lock_repo(repo).await.unwrap_or(None) {
             Some(guard) => self.refresh_locked(&guard, repo).await,
             None => Ok(on_disk.is_some()),
         }
@@ -296,7 +297,7 @@ impl Registry {
     /// with what is on disk (run by GC, which walks the root anyway): ones
     /// another tool added are recorded, ones removed behind the registry's
     /// back are forgotten.
-    pub(super) fn reconcile_catalog(
+    pub(super) async fn reconcile_catalog(
         &self,
         root: &crate::storage::Root,
         on_disk: &[RepoName],
@@ -311,7 +312,7 @@ impl Registry {
             .collect();
         for name in &recorded_here {
             if !on_disk.iter().any(|r| r.as_str() == name.as_str()) {
-                self.meta.remove_repo(name)?;
+                self.forget_if_gone(name).await?;
             }
         }
         for repo in on_disk {
@@ -319,6 +320,20 @@ impl Registry {
                 self.meta
                     .apply(repo.as_str(), &RepoChange::default(), false)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Forgets a repository the listing did not find, after checking under
+    /// its lock that it is still missing (the listing is slow, and another
+    /// instance may have created it since).
+    async fn forget_if_gone(&self, name: &str) -> RegistryResult<()> {
+        let Ok(repo) = name.parse::<RepoName>() else {
+            return Ok(self.meta.remove_repo(name)?);
+        };
+        let _guard = self.store(&repo).lock_repo(&repo).await?;
+        if !self.store(&repo).repo_exists(&repo).await? {
+            self.meta.remove_repo(name)?;
         }
         Ok(())
     }
@@ -335,7 +350,7 @@ impl Registry {
                 .parse::<RepoName>()
                 .map_or(true, |r| !on_disk.contains(&r))
             {
-                self.meta.remove_repo(name)?;
+                self.forget_if_gone(name).await?;
             }
         }
         for repo in &on_disk {

@@ -59,9 +59,14 @@ struct Session {
     /// sha256 of the `state.size` bytes received (the algorithm nearly
     /// every client uses; a sha512 upload is re-hashed at the end).
     hasher: DigestHasher,
+    /// Size and hash may not match what the backend holds (a write failed
+    /// or was cancelled midway), or the session ended: whoever gets the
+    /// session next reloads it from the backend instead.
+    stale: bool,
 }
 
 type SharedSession = Arc<tokio::sync::Mutex<Session>>;
+type LockedSession = tokio::sync::OwnedMutexGuard<Session>;
 
 /// In memory at once before idle sessions are dropped from the map.
 const MAX_LIVE: usize = 4096;
@@ -124,6 +129,17 @@ impl Uploads {
         !busy
     }
 
+    /// Forgets the session if the map still holds this very one.
+    fn remove_this(&self, id: UploadId, session: &SharedSession) {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        if live
+            .get(&id)
+            .is_some_and(|e| Arc::ptr_eq(&e.session, session))
+        {
+            live.remove(&id);
+        }
+    }
+
     pub(super) fn remove(&self, id: UploadId) {
         self.live
             .lock()
@@ -148,33 +164,58 @@ impl Registry {
                     repo: repo.clone(),
                     state,
                     hasher: DigestHasher::new(Algorithm::Sha256),
+                    stale: false,
                 },
             );
         }
         Ok(id)
     }
 
-    /// The live session, loaded from the backend if this process has not
-    /// seen it. With other instances sharing the store, a chunk may have
-    /// gone to one of them since: the session is always loaded, under the
-    /// session's shared lock (the returned guard).
+    /// The session, locked: from memory if this process has it and it is
+    /// not stale, else loaded from the backend. With other instances
+    /// sharing the store, a chunk may have gone to one of them since: the
+    /// session is always loaded, under its shared lock (the returned
+    /// guard).
     async fn session(
         &self,
         repo: &RepoName,
         id: UploadId,
-    ) -> RegistryResult<(SharedSession, Option<RepoGuard>)> {
+    ) -> RegistryResult<(LockedSession, Option<RepoGuard>)> {
         let store = self.store(repo);
-        let guard = if store.is_shared() {
-            Some(store.lock_upload(&id.to_string()).await?)
-        } else {
-            if let Some(s) = self.uploads.get(id) {
-                if s.lock().await.repo != *repo {
-                    return Err(RegistryError::UploadUnknown);
+        if store.is_shared() {
+            let guard = store.lock_upload(&id.to_string()).await?;
+            let session = self.load_session(repo, id).await?;
+            let locked = Arc::new(tokio::sync::Mutex::new(session))
+                .lock_owned()
+                .await;
+            return Ok((locked, Some(guard)));
+        }
+        // A stale session is replaced by a reload; a few rounds at most
+        // (each needs another request to have made it stale meanwhile).
+        for _ in 0..4 {
+            let shared = match self.uploads.get(id) {
+                Some(s) => s,
+                None => {
+                    let session = self.load_session(repo, id).await?;
+                    self.uploads.insert(id, session)
                 }
-                return Ok((s, None));
+            };
+            let live = shared.clone().lock_owned().await;
+            if live.repo != *repo {
+                return Err(RegistryError::UploadUnknown);
             }
-            None
-        };
+            if !live.stale {
+                return Ok((live, None));
+            }
+            self.uploads.remove_this(id, &shared);
+        }
+        Err(RegistryError::UploadUnknown)
+    }
+
+    /// Loads a session from the backend, re-hashing its data when no hash
+    /// state matching it was saved.
+    async fn load_session(&self, repo: &RepoName, id: UploadId) -> RegistryResult<Session> {
+        let store = self.store(repo);
         let Some(mut state) = store.upload_load(repo, &id.to_string()).await? else {
             return Err(RegistryError::UploadUnknown);
         };
@@ -187,21 +228,18 @@ impl Registry {
                 hash_stream(data, Algorithm::Sha256).await?
             }
         };
-        let session = Session {
+        Ok(Session {
             repo: repo.clone(),
             state,
             hasher,
-        };
-        if store.is_shared() {
-            return Ok((Arc::new(tokio::sync::Mutex::new(session)), guard));
-        }
-        Ok((self.uploads.insert(id, session), None))
+            stale: false,
+        })
     }
 
     /// The number of bytes an upload has received.
     pub async fn upload_size(&self, repo: &RepoName, id: UploadId) -> RegistryResult<u64> {
-        let (session, _guard) = self.session(repo, id).await?;
-        Ok(session.lock().await.state.size)
+        let (s, _guard) = self.session(repo, id).await?;
+        Ok(s.state.size)
     }
 
     /// Appends a chunk. With `range` (from `Content-Range`), the chunk must
@@ -217,8 +255,7 @@ impl Registry {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: fmt::Display,
     {
-        let (session, _guard) = self.session(repo, id).await?;
-        let mut s = session.lock().await;
+        let (mut s, _guard) = self.session(repo, id).await?;
         self.append(repo, id, &mut s, range, body, true).await
     }
 
@@ -280,7 +317,10 @@ impl Registry {
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
         let store = self.store(repo);
         let name = id.to_string();
-        let mut backend_state = std::mem::take(&mut s.state);
+        // Until the write is through, the session may not match the
+        // backend (this future may also be dropped midway).
+        s.stale = true;
+        let mut backend_state = s.state.clone();
         let start_size = backend_state.size;
         let mut received = 0u64;
         let hasher = &mut s.hasher;
@@ -313,15 +353,15 @@ impl Registry {
             outcome = Err(e.into());
         }
         if matches!(outcome, Err(RegistryError::Storage(_))) {
-            // The data and the hash may disagree: forget the session so the
-            // next request reloads it from the backend.
-            self.uploads.remove(id);
+            // The data and the hash may disagree: the next request reloads
+            // the session from what the backend saved.
             return outcome;
         }
         if save_state {
             s.state.hash_state = Some(s.hasher.save());
             store.upload_save(repo, &name, &s.state).await?;
         }
+        s.stale = false;
         outcome
     }
 
@@ -340,8 +380,7 @@ impl Registry {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: fmt::Display,
     {
-        let (session, _guard) = self.session(repo, id).await?;
-        let mut s = session.lock().await;
+        let (mut s, _guard) = self.session(repo, id).await?;
         self.append(repo, id, &mut s, range, body, false).await?;
         let store = self.store(repo);
         let name = id.to_string();
@@ -353,6 +392,7 @@ impl Registry {
             }
         };
         if actual != *digest {
+            s.stale = true;
             store.upload_remove(repo, &name).await?;
             self.uploads.remove(id);
             return Err(RegistryError::DigestMismatch {
@@ -360,16 +400,21 @@ impl Registry {
                 actual,
             });
         }
-        let state = std::mem::take(&mut s.state);
+        // Whatever happens next, this copy of the session is done with: a
+        // request waiting for it reloads it (and finds it gone once the
+        // commit went through).
+        s.stale = true;
+        store
+            .upload_commit(repo, &name, s.state.clone(), digest)
+            .await?;
         self.uploads.remove(id);
-        store.upload_commit(repo, &name, state, digest).await?;
         Ok(())
     }
 
     /// Cancels an upload and removes its data.
     pub async fn cancel_upload(&self, repo: &RepoName, id: UploadId) -> RegistryResult<()> {
-        let (session, _guard) = self.session(repo, id).await?;
-        let _s = session.lock().await;
+        let (mut s, _guard) = self.session(repo, id).await?;
+        s.stale = true;
         let removed = self.store(repo).upload_remove(repo, &id.to_string()).await;
         self.uploads.remove(id);
         match removed {

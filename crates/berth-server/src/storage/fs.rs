@@ -637,10 +637,10 @@ impl BlobStore for FsStore {
         &self,
         repo: &RepoName,
         id: &str,
-        _state: UploadState,
+        state: UploadState,
         digest: &Digest,
     ) -> StorageResult<()> {
-        self.fs_upload_commit(repo, id, digest).await
+        self.fs_upload_commit(repo, id, state.size, digest).await
     }
 
     async fn upload_remove(&self, repo: &RepoName, id: &str) -> StorageResult<bool> {

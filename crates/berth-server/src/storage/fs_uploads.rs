@@ -133,13 +133,23 @@ impl FsStore {
         )))
     }
 
+    /// The file must hold exactly the bytes the registry counted and
+    /// hashed.
     pub(super) async fn fs_upload_commit(
         &self,
         repo: &RepoName,
         id: &str,
+        size: u64,
         digest: &Digest,
     ) -> StorageResult<()> {
         let path = self.upload_path(repo, id);
+        let held = tokio::fs::metadata(&path).await.at(&path)?.len();
+        if held != size {
+            return Err(StorageError::Corrupt {
+                path,
+                message: format!("the upload holds {held} bytes but {size} were received"),
+            });
+        }
         self.commit_upload(repo, &path, digest).await?;
         let _ = tokio::fs::remove_file(self.state_path(repo, id)).await;
         Ok(())
@@ -168,6 +178,10 @@ impl FsStore {
         let mut out = Vec::new();
         while let Some(e) = entries.next_entry().await.at(&dir)? {
             let name = e.file_name().to_string_lossy().into_owned();
+            // Not ours (an NFS `.nfsXXXX` file, say).
+            if name.starts_with('.') {
+                continue;
+            }
             let Ok(meta) = e.metadata().await else {
                 continue;
             };

@@ -16,10 +16,21 @@ const SHARED_WAIT: Duration = Duration::from_secs(120);
 
 /// Proof that the holder has a repository's lock: required by every
 /// read-modify-write of `index.json`, so an unlocked one does not compile.
-/// The shared part is released first (fields drop in order).
+/// The shared part is released first, on a blocking thread when there is
+/// a runtime (releasing it is a network round trip).
 pub struct RepoGuard {
     _shared: Option<SharedGuard>,
     _local: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Drop for RepoGuard {
+    fn drop(&mut self) {
+        if let Some(shared) = self._shared.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn_blocking(move || drop(shared));
+        }
+    }
 }
 
 /// A map from lock name to its lock. The std mutex guards only the map and

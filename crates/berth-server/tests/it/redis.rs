@@ -187,13 +187,15 @@ fn a_held_lock_excludes_others_until_dropped() {
     let (got, waited) = waiter.join().expect("waiter");
     assert!(got);
     assert!(waited >= Duration::from_millis(100), "{waited:?}");
-    assert!(waited < Duration::from_secs(2), "{waited:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
 }
 
 #[test]
 fn a_live_holder_keeps_its_lock_past_the_lease() {
     let server = RedisServer::start();
-    let lease = Duration::from_millis(300);
+    // Renewal runs every third of the lease: 2 s leaves ample slack for a
+    // thread descheduled on a loaded machine.
+    let lease = Duration::from_secs(2);
     let a = RedisLocks::open(&options(&server, "renew"))
         .expect("open")
         .with_lease(lease);
@@ -202,13 +204,13 @@ fn a_live_holder_keeps_its_lock_past_the_lease() {
         .with_lease(lease);
     let held = a.acquire("long", Duration::ZERO).expect("acquire");
     assert!(held.is_some());
-    std::thread::sleep(lease * 4);
+    std::thread::sleep(lease * 2);
     assert!(
         b.acquire("long", Duration::ZERO).expect("try").is_none(),
         "renewed past its lease"
     );
     assert!(
-        b.acquire("long", lease * 3).expect("wait").is_none(),
+        b.acquire("long", lease).expect("wait").is_none(),
         "and while another waits"
     );
     drop(held);

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::s3_server::S3Server;
-use crate::support::{OCI_MANIFEST, Server};
+use crate::support::{OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Server, desc, image_manifest};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_secret_is_refused_by_the_server() {
@@ -76,15 +76,28 @@ async fn push_pull_delete_and_gc_on_s3() {
         bucket.join("index.json").is_file(),
         "index.json in the bucket"
     );
-    let shared = s3
-        .dir
-        .path()
-        .join("data/berth/registry/.berth/blobs/sha256");
-    assert!(shared.join(ld.hex()).is_file(), "stored once, shared");
+    let berth = s3.dir.path().join("data/berth/registry/.berth");
+    let files =
+        |dir: &str| -> usize { std::fs::read_dir(berth.join(dir)).map_or(0, |d| d.count()) };
+    let pointer = std::fs::read_to_string(berth.join(format!("blobs/sha256/{}", ld.hex())))
+        .expect("the digest is recorded as stored");
+    assert!(
+        pointer.starts_with(&format!("{} .berth/data/", layer.len())),
+        "{pointer}"
+    );
     assert_eq!(
         std::fs::read_to_string(bucket.join(format!("_links/sha256/{}", ld.hex()))).expect("link"),
-        layer.len().to_string(),
-        "the repository links it"
+        pointer,
+        "the repository links to the same bytes"
+    );
+    let data = s3
+        .dir
+        .path()
+        .join("data/berth/registry")
+        .join(pointer.split_once(' ').expect("pointer").1);
+    assert!(
+        std::fs::read(&data).expect("data") == layer,
+        "the upload's bytes stay where the upload put them"
     );
     assert!(!local.path().join("s3").exists(), "nothing stored locally");
 
@@ -141,9 +154,9 @@ async fn push_pull_delete_and_gc_on_s3() {
         .await
         .expect("mount");
     assert_eq!(r.status(), StatusCode::CREATED);
-    let stored = std::fs::read_dir(&shared).expect("shared").count();
     assert_eq!(
-        stored, 4,
+        (files("data"), files("blobs/sha256")),
+        (4, 4),
         "the mount stored no second copy (config, 2 layers, manifest)"
     );
 
@@ -163,9 +176,9 @@ async fn push_pull_delete_and_gc_on_s3() {
         .gc_repo(&repo, std::time::Duration::from_secs(1))
         .await
         .expect("gc");
-    assert!(
-        report.blobs >= 3,
-        "layer, config and small layer collected: {report:?}"
+    assert_eq!(
+        report.blobs, 3,
+        "the chunked layer, the config and the small layer: {report:?}"
     );
     assert_eq!(
         server.get(&format!("/v2/s3/app/blobs/{ld}")).await.status(),
@@ -177,7 +190,49 @@ async fn push_pull_delete_and_gc_on_s3() {
             .await
             .status(),
         StatusCode::OK,
-        "the mounted copy stays"
+        "the mounted blob stays"
+    );
+    // An image in s3/other uses the mounted layer, so GC keeps it there.
+    let config = br#"{"architecture":"amd64","os":"linux"}"#;
+    let cd = server.push_blob("s3/other", config).await;
+    let m = image_manifest(
+        desc(OCI_CONFIG, &cd, config.len()),
+        vec![desc(OCI_LAYER, &ld, layer.len())],
+        None,
+    );
+    let r = server.put_manifest("s3/other", "keep", OCI_MANIFEST, &m).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // The sweep after a root's GC removes stored blobs nobody links (the
+    // first image's config, small layer and manifest); the layer stays.
+    let root = &server.registry.roots().all()[0];
+    server
+        .registry
+        .gc_root_with(root, std::time::Duration::from_secs(1), None)
+        .await
+        .expect("gc root");
+    assert_eq!(
+        (files("data"), files("blobs/sha256")),
+        (3, 3),
+        "the layer, the second config and manifest"
+    );
+    assert!(data.is_file(), "still linked from s3/other");
+    let r = server
+        .http
+        .delete(server.url(&format!("/v2/s3/other/manifests/{}", Digest::sha256(&m))))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    server
+        .registry
+        .gc_root_with(root, std::time::Duration::from_secs(1), None)
+        .await
+        .expect("gc root");
+    assert_eq!(
+        (files("data"), files("blobs/sha256")),
+        (0, 0),
+        "unlinked, it is swept"
     );
 
     // Restart on the same bucket with an empty local directory: the
@@ -196,6 +251,64 @@ async fn push_pull_delete_and_gc_on_s3() {
         .await
         .expect("catalog");
     assert_eq!(catalog["repositories"], json!(["s3/app", "s3/other"]));
+    server.stop().await;
+}
+
+/// The S3 server goes away in the middle of an upload: the chunk fails,
+/// nothing is half-kept, and once it is back the client resends the chunk
+/// and completes with the right digest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunk_that_fails_on_s3_is_sent_again() {
+    let mut s3 = S3Server::start();
+    let local = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with(local.path(), json!({"storageDriver": s3.driver("f")})).await;
+    let blob: Vec<u8> = (0..(9 << 20) + 5).map(|i| (i % 241) as u8).collect();
+    let d = Digest::sha256(&blob);
+    let r = server
+        .http
+        .post(server.url("/v2/flaky/blobs/uploads/"))
+        .send()
+        .await
+        .expect("start");
+    let location = r.headers()["location"].to_str().expect("loc").to_string();
+    let half = 6 << 20;
+    let patch = |from: usize, to: usize| {
+        server
+            .http
+            .patch(server.url(&location))
+            .header("content-range", format!("{from}-{}", to - 1))
+            .body(blob[from..to].to_vec())
+            .send()
+    };
+    assert_eq!(
+        patch(0, half).await.expect("patch").status(),
+        StatusCode::ACCEPTED
+    );
+    s3.stop();
+    let r = patch(half, blob.len()).await.expect("patch");
+    assert!(r.status().is_server_error(), "{}", r.status());
+    s3.restart();
+    let r = server.get(&location).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        r.headers()["range"].to_str().expect("range"),
+        format!("0-{}", half - 1),
+        "only the chunk that went through counts"
+    );
+    assert_eq!(
+        patch(half, blob.len()).await.expect("patch").status(),
+        StatusCode::ACCEPTED
+    );
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let r = server
+        .http
+        .put(server.url(&format!("{location}{sep}digest={d}")))
+        .send()
+        .await
+        .expect("finish");
+    assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
+    let got = server.get(&format!("/v2/flaky/blobs/{d}")).await;
+    assert!(got.bytes().await.expect("body") == blob);
     server.stop().await;
 }
 

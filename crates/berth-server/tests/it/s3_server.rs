@@ -49,32 +49,62 @@ fn free_port() -> u16 {
         .port()
 }
 
+fn spawn(dir: &std::path::Path, port: u16) -> Child {
+    Command::new(binary())
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+        .arg(dir.join("data"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.join("s3s.log")).expect("log"),
+        ))
+        .spawn()
+        .expect("start s3s-fs")
+}
+
+/// Waits until `port` accepts connections or `child` exits.
+fn wait_listening(child: &mut Child, port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
 impl S3Server {
+    /// Stops the server (its data stays), as an outage would.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same port and data.
+    pub fn restart(&mut self) {
+        for _ in 0..50 {
+            self.child = spawn(self.dir.path(), self.port);
+            if wait_listening(&mut self.child, self.port) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("s3s-fs did not restart on port {}", self.port);
+    }
+
     /// Starts a server with one bucket, `berth`.
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("data/berth")).expect("bucket dir");
         for _ in 0..5 {
             let port = free_port();
-            let mut child = Command::new(binary())
-                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-                .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-                .arg(dir.path().join("data"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::from(
-                    std::fs::File::create(dir.path().join("s3s.log")).expect("log"),
-                ))
-                .spawn()
-                .expect("start s3s-fs");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Self { child, port, dir };
-                }
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
+            let mut child = spawn(dir.path(), port);
+            if wait_listening(&mut child, port) {
+                return Self { child, port, dir };
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -82,7 +112,6 @@ impl S3Server {
         let log = std::fs::read_to_string(dir.path().join("s3s.log")).unwrap_or_default();
         panic!("s3s-fs did not start: {log}");
     }
-
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }

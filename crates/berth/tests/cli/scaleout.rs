@@ -31,7 +31,7 @@ fn write_config(dir: &Path, s3: &S3Server, redis: &RedisServer, gc: bool) -> std
         "gc": gc,
     });
     if gc {
-        storage["gcDelay"] = json!("5s");
+        storage["gcDelay"] = json!("10s");
         storage["gcInterval"] = json!("1s");
     }
     std::fs::write(
@@ -225,7 +225,7 @@ fn three_instances_share_one_bucket_and_one_redis() {
         let m = push_image(&http, node(&nodes, 1 + n % 2), "team/app", &tag, 100 + n);
         pushed.push((tag, m));
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while http
         .head(node(&nodes, 1).url(&format!("/v2/team/app/blobs/{orphan}")))
         .send()

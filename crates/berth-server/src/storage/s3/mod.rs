@@ -5,32 +5,29 @@
 //! <rootdirectory>/<repo>/oci-layout
 //! <rootdirectory>/<repo>/index.json
 //! <rootdirectory>/<repo>/blobs/<alg>/<hex>    a blob (dedupe off)
-//! <rootdirectory>/<repo>/_links/<alg>/<hex>   a link to a shared blob (dedupe on)
+//! <rootdirectory>/<repo>/_links/<alg>/<hex>   "<size> <data key>" (dedupe on)
 //! <rootdirectory>/<repo>/.uploads/<id>        session state and unsent tail
-//! <rootdirectory>/<repo>/.uploads/<id>.data   the multipart upload's object
-//! <rootdirectory>/.berth/blobs/<alg>/<hex>    shared blobs (dedupe on)
-//! <rootdirectory>/.berth/refs/<alg>/<hex>/<repo>   who links a shared blob
+//! <rootdirectory>/<repo>/.uploads/<id>.data   a multipart upload's object (dedupe off)
+//! <rootdirectory>/.berth/data/<id>            a blob's bytes (dedupe on)
+//! <rootdirectory>/.berth/blobs/<alg>/<hex>    "<size> <data key>": where a digest is stored
+//! <rootdirectory>/.berth/refs/<alg>/<hex>/<repo>   who links it
 //! ```
 //!
 //! With `dedupe` off this is the layout on disk, so a bucket synced to a
-//! directory is an OCI layout. With `dedupe` on (the default, as on disk) a
-//! blob is stored once under `.berth/blobs/` and each repository holding it
-//! has a link (its body: the size) plus an entry under `.berth/refs/`; a
-//! mount writes two small objects and copies no bytes. Reads follow a link
-//! first and fall back to a plain blob, so content written with either
-//! setting stays readable after the setting changes. A shared blob goes
-//! when no repository links it any more ([`BlobStore::sweep`], after GC);
-//! linking and sweeping one digest take the lock `blob:<digest>`, shared
-//! across instances like every other lock.
+//! directory is an OCI layout; completing an upload copies its object to
+//! the blob's key (S3 has no rename; one CopyObject, so up to 5 GiB). With
+//! `dedupe` on (the default, as on disk) a blob's bytes are stored once,
+//! where its upload put them, and each repository holding it has a link;
+//! a commit or a mount writes small objects and copies no bytes (see
+//! `shared.rs`). Reads follow a link first and fall back to a plain blob,
+//! so content written with either setting stays readable after a change.
 //!
-//! Objects appear whole: a PUT or a multipart completion.
-//!
-//! An upload is an S3 multipart upload of fixed 5 MiB parts (S3's minimum,
-//! and R2 wants equal parts). Bytes short of a part wait in the session's
-//! state object together with the size, the SHA-256 state and the part ids,
-//! all written by one PUT after each chunk, so the next chunk can go to any
-//! instance. Completion turns the parts into `<id>.data` and copies it to
-//! the blob's key (S3 has no rename); a small blob is one PUT.
+//! Uploads (`uploads.rs`) are S3 multipart uploads of fixed 5 MiB parts
+//! (so at most 10,000 × 5 MiB, about 48 GiB, per blob). Objects appear
+//! whole: a PUT or a multipart completion, after the digest was checked.
+
+mod shared;
+mod uploads;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -38,13 +35,11 @@ use std::time::{Duration, SystemTime};
 use berth_oci::media::OCI_LAYOUT_VERSION;
 use berth_oci::{Digest, RepoName};
 use bytes::Bytes;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
-use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjPath;
 use object_store::signer::Signer;
 use object_store::{ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload};
-use serde::{Deserialize, Serialize};
 
 use super::backend::{BlobStore, ByteStream, ChunkReceiver, UploadEntry, UploadState};
 use super::index::OciIndex;
@@ -52,8 +47,8 @@ use super::locks::{RepoGuard, RepoLocks};
 use super::{StorageError, StorageResult};
 use crate::meta::Fingerprint;
 
-/// The part size of multipart uploads.
-const PART: usize = 5 << 20;
+/// How long a failing request to S3 is retried.
+const RETRY_FOR: Duration = Duration::from_secs(10);
 /// How long a presigned blob URL stays valid.
 const PRESIGN_FOR: Duration = Duration::from_secs(20 * 60);
 
@@ -85,27 +80,6 @@ pub struct S3Store {
     locks: RepoLocks,
 }
 
-/// What a session keeps besides its size and hash state.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct MultipartState {
-    /// The S3 multipart upload, once a first part was sent.
-    multipart: Option<String>,
-    /// Part ids in order.
-    parts: Vec<String>,
-    /// The parts were already completed into `<id>.data` (to re-hash
-    /// them); only the copy to the blob's key remains.
-    completed: bool,
-}
-
-/// The state object: size and hash state, then the multipart bookkeeping.
-#[derive(Serialize, Deserialize)]
-struct SavedUpload {
-    size: u64,
-    hash_state: Option<String>,
-    #[serde(flatten)]
-    multipart: MultipartState,
-}
-
 fn backend_err(location: &str, e: impl std::fmt::Display) -> StorageError {
     StorageError::Backend {
         location: location.to_string(),
@@ -115,22 +89,6 @@ fn backend_err(location: &str, e: impl std::fmt::Display) -> StorageError {
 
 fn is_not_found(e: &object_store::Error) -> bool {
     matches!(e, object_store::Error::NotFound { .. })
-}
-
-/// Splits a session's backend bytes into its bookkeeping and its tail.
-fn split_backend(bytes: &[u8]) -> (MultipartState, Vec<u8>) {
-    let Some(nl) = bytes.iter().position(|b| *b == b'\n') else {
-        return (MultipartState::default(), Vec::new());
-    };
-    let state = serde_json::from_slice(&bytes[..nl]).unwrap_or_default();
-    (state, bytes[nl + 1..].to_vec())
-}
-
-fn join_backend(state: &MultipartState, tail: &[u8]) -> Vec<u8> {
-    let mut out = serde_json::to_vec(state).unwrap_or_default();
-    out.push(b'\n');
-    out.extend_from_slice(tail);
-    out
 }
 
 impl S3Store {
@@ -163,7 +121,22 @@ impl S3Store {
         if opts.skip_verify {
             b = b.with_client_options(ClientOptions::new().with_allow_invalid_certificates(true));
         }
-        let s3 = b.build().map_err(|e| backend_err(&location, e))?;
+        // A few quick retries of a failed request: a client waiting on a
+        // registry should hear of an outage in seconds, not minutes (the
+        // default retries for three).
+        let retry = object_store::RetryConfig {
+            backoff: object_store::BackoffConfig {
+                init_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(2),
+                base: 2.0,
+            },
+            max_retries: 3,
+            retry_timeout: RETRY_FOR,
+        };
+        let s3 = b
+            .with_retry(retry)
+            .build()
+            .map_err(|e| backend_err(&location, e))?;
         Ok(Self {
             s3: Arc::new(s3),
             prefix: opts.root_directory.trim_matches('/').to_string(),
@@ -193,87 +166,12 @@ impl S3Store {
         )
     }
 
-    fn link_key(&self, repo: &RepoName, digest: &Digest) -> ObjPath {
-        self.repo_key(
-            repo,
-            &format!("_links/{}/{}", digest.algorithm().as_str(), digest.hex()),
-        )
-    }
-
-    fn shared_key(&self, digest: &Digest) -> ObjPath {
-        self.key(&format!(
-            ".berth/blobs/{}/{}",
-            digest.algorithm().as_str(),
-            digest.hex()
-        ))
-    }
-
-    fn refs_prefix(&self, digest: &Digest) -> ObjPath {
-        self.key(&format!(
-            ".berth/refs/{}/{}",
-            digest.algorithm().as_str(),
-            digest.hex()
-        ))
-    }
-
-    fn ref_key(&self, repo: &RepoName, digest: &Digest) -> ObjPath {
-        self.key(&format!(
-            ".berth/refs/{}/{}/{repo}",
-            digest.algorithm().as_str(),
-            digest.hex()
-        ))
-    }
-
-    /// Where the repository's blob is: the shared object its link points
-    /// to, or its own plain object. With the link's date (or the plain
-    /// object's) and the blob's size.
-    async fn locate(
-        &self,
-        repo: &RepoName,
-        digest: &Digest,
-    ) -> StorageResult<Option<(ObjPath, u64, SystemTime)>> {
-        let link = self.link_key(repo, digest);
-        match self.s3.get(&link).await {
-            Ok(r) => {
-                let modified: SystemTime = r.meta.last_modified.into();
-                let body = r.bytes().await.map_err(|e| self.err(e))?;
-                let size = std::str::from_utf8(&body)
-                    .ok()
-                    .and_then(|s| s.trim().parse().ok())
-                    .ok_or_else(|| StorageError::Corrupt {
-                        path: link.to_string().into(),
-                        message: "a link's body is the blob's size".into(),
-                    })?;
-                return Ok(Some((self.shared_key(digest), size, modified)));
-            }
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(self.err(e)),
-        }
-        let plain = self.blob_key(repo, digest);
-        Ok(self
-            .head(&plain)
-            .await?
-            .map(|m| (plain, m.size, m.last_modified.into())))
-    }
-
-    /// Links `repo` to the shared blob (the caller holds `blob:<digest>`
-    /// and the shared blob exists).
-    async fn write_link(&self, repo: &RepoName, digest: &Digest, size: u64) -> StorageResult<()> {
-        self.put(&self.ref_key(repo, digest), Bytes::new()).await?;
-        self.put(&self.link_key(repo, digest), Bytes::from(size.to_string()))
-            .await
-    }
-
-    async fn lock_blob(&self, digest: &Digest) -> StorageResult<RepoGuard> {
-        self.locks.lock(&format!("blob:{digest}")).await
+    fn data_key(&self, repo: &RepoName, id: &str) -> ObjPath {
+        self.repo_key(repo, &format!(".uploads/{id}.data"))
     }
 
     fn upload_key(&self, repo: &RepoName, id: &str) -> ObjPath {
         self.repo_key(repo, &format!(".uploads/{id}"))
-    }
-
-    fn data_key(&self, repo: &RepoName, id: &str) -> ObjPath {
-        self.repo_key(repo, &format!(".uploads/{id}.data"))
     }
 
     fn err(&self, e: impl std::fmt::Display) -> StorageError {
@@ -313,71 +211,6 @@ impl S3Store {
             .await
             .map(|_| ())
             .map_err(|e| self.err(e))
-    }
-
-    /// Sends the tail's whole parts; what is left stays in `tail`.
-    async fn send_parts(
-        &self,
-        repo: &RepoName,
-        id: &str,
-        mp: &mut MultipartState,
-        tail: &mut Vec<u8>,
-        last: bool,
-    ) -> StorageResult<()> {
-        while tail.len() >= PART || (last && !tail.is_empty() && mp.multipart.is_some()) {
-            let key = self.data_key(repo, id);
-            let upload = match &mp.multipart {
-                Some(u) => u.clone(),
-                None => {
-                    let u = self
-                        .s3
-                        .create_multipart(&key)
-                        .await
-                        .map_err(|e| self.err(e))?;
-                    mp.multipart = Some(u.clone());
-                    u
-                }
-            };
-            let n = tail.len().min(PART);
-            let part: Vec<u8> = tail.drain(..n).collect();
-            let pid = self
-                .s3
-                .put_part(&key, &upload, mp.parts.len(), PutPayload::from(part))
-                .await
-                .map_err(|e| self.err(e))?;
-            mp.parts.push(pid.content_id);
-        }
-        Ok(())
-    }
-
-    /// Completes the multipart upload into `<id>.data`, tail included.
-    async fn complete(
-        &self,
-        repo: &RepoName,
-        id: &str,
-        mp: &mut MultipartState,
-        tail: &mut Vec<u8>,
-    ) -> StorageResult<()> {
-        if mp.completed {
-            return Ok(());
-        }
-        self.send_parts(repo, id, mp, tail, true).await?;
-        let Some(upload) = &mp.multipart else {
-            return Ok(());
-        };
-        let parts = mp
-            .parts
-            .iter()
-            .map(|c| PartId {
-                content_id: c.clone(),
-            })
-            .collect();
-        self.s3
-            .complete_multipart(&self.data_key(repo, id), upload, parts)
-            .await
-            .map_err(|e| self.err(e))?;
-        mp.completed = true;
-        Ok(())
     }
 }
 
@@ -515,8 +348,6 @@ impl BlobStore for S3Store {
         Ok(self.get_bytes(&key).await?.map(|b| b.to_vec()))
     }
 
-    /// Written again when present: the new object's date is the push's,
-    /// for GC's delay.
     async fn put_blob_bytes(
         &self,
         repo: &RepoName,
@@ -524,22 +355,16 @@ impl BlobStore for S3Store {
         bytes: Bytes,
     ) -> StorageResult<()> {
         if !self.dedupe {
+            // Written again when present: the new object's date is the
+            // push's, for GC's delay.
             return self.put(&self.blob_key(repo, digest), bytes).await;
         }
-        let _blob = self.lock_blob(digest).await?;
-        let size = bytes.len() as u64;
-        if self.head(&self.shared_key(digest)).await?.is_none() {
-            self.put(&self.shared_key(digest), bytes).await?;
-        }
-        self.write_link(repo, digest, size).await
+        self.put_shared(repo, digest, bytes).await
     }
 
     async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> StorageResult<bool> {
         let _blob = self.lock_blob(digest).await?;
-        let linked = self.delete(&self.link_key(repo, digest)).await?;
-        if linked {
-            self.delete(&self.ref_key(repo, digest)).await?;
-        }
+        let linked = self.unlink(repo, digest).await?;
         let plain = self.delete(&self.blob_key(repo, digest)).await?;
         Ok(linked || plain)
     }
@@ -554,28 +379,7 @@ impl BlobStore for S3Store {
         if self.blob_len(to, digest).await?.is_some() {
             return Ok(true);
         }
-        let _blob = self.lock_blob(digest).await?;
-        let Some((key, size, _)) = self.locate(from, digest).await? else {
-            return Ok(false);
-        };
-        if self.dedupe && key == self.shared_key(digest) {
-            self.write_link(to, digest, size).await?;
-            return Ok(true);
-        }
-        let dest = if self.dedupe {
-            self.shared_key(digest)
-        } else {
-            self.blob_key(to, digest)
-        };
-        match self.s3.copy(&key, &dest).await {
-            Ok(()) => {}
-            Err(e) if is_not_found(&e) => return Ok(false),
-            Err(e) => return Err(self.err(e)),
-        }
-        if self.dedupe {
-            self.write_link(to, digest, size).await?;
-        }
-        Ok(true)
+        self.link_from(from, to, digest).await
     }
 
     async fn list_blobs(&self, repo: &RepoName) -> StorageResult<Vec<Digest>> {
@@ -598,47 +402,6 @@ impl BlobStore for S3Store {
         Ok(out.into_iter().collect())
     }
 
-    /// Removes shared blobs no repository links, older than `delay`.
-    async fn sweep(&self, delay: Duration) -> StorageResult<usize> {
-        let mut removed = 0;
-        let mut shared = Vec::new();
-        for alg in ["sha256", "sha512"] {
-            let prefix = self.key(&format!(".berth/blobs/{alg}"));
-            let listed = self
-                .s3
-                .list_with_delimiter(Some(&prefix))
-                .await
-                .map_err(|e| self.err(e))?;
-            shared.extend(listed.objects.into_iter().filter_map(|o| {
-                let d = format!("{alg}:{}", o.location.filename()?)
-                    .parse::<Digest>()
-                    .ok()?;
-                let t: SystemTime = o.last_modified.into();
-                Some((d, t))
-            }));
-        }
-        for (digest, modified) in shared {
-            if SystemTime::now()
-                .duration_since(modified)
-                .map_or(true, |age| age < delay)
-            {
-                continue;
-            }
-            let _blob = self.lock_blob(&digest).await?;
-            let mut refs = self.s3.list(Some(&self.refs_prefix(&digest)));
-            let linked = match refs.next().await {
-                Some(Ok(_)) => true,
-                Some(Err(e)) => return Err(self.err(e)),
-                None => false,
-            };
-            if !linked && self.delete(&self.shared_key(&digest)).await? {
-                tracing::info!(target: "berth::gc", root = %self.location, %digest, reason = "shared blob no repository links", "deleted");
-                removed += 1;
-            }
-        }
-        Ok(removed)
-    }
-
     async fn blob_url(&self, repo: &RepoName, digest: &Digest) -> StorageResult<Option<String>> {
         if !self.redirect {
             return Ok(None);
@@ -652,6 +415,10 @@ impl BlobStore for S3Store {
             .await
             .map_err(|e| self.err(e))?;
         Ok(Some(url.to_string()))
+    }
+
+    async fn sweep(&self, delay: Duration) -> StorageResult<usize> {
+        self.sweep_shared(delay).await
     }
 
     async fn read_index(&self, repo: &RepoName) -> StorageResult<Option<OciIndex>> {
@@ -694,36 +461,11 @@ impl BlobStore for S3Store {
     }
 
     async fn upload_create(&self, repo: &RepoName, id: &str) -> StorageResult<UploadState> {
-        let state = UploadState {
-            trusted: true,
-            backend: join_backend(&MultipartState::default(), &[]),
-            ..Default::default()
-        };
-        self.upload_save(repo, id, &state).await?;
-        Ok(state)
+        self.s3_upload_create(repo, id).await
     }
 
     async fn upload_load(&self, repo: &RepoName, id: &str) -> StorageResult<Option<UploadState>> {
-        let Some(bytes) = self.get_bytes(&self.upload_key(repo, id)).await? else {
-            return Ok(None);
-        };
-        let Some(nl) = bytes.iter().position(|b| *b == b'\n') else {
-            return Err(StorageError::Corrupt {
-                path: self.upload_key(repo, id).to_string().into(),
-                message: "no header".into(),
-            });
-        };
-        let saved: SavedUpload =
-            serde_json::from_slice(&bytes[..nl]).map_err(|e| StorageError::Corrupt {
-                path: self.upload_key(repo, id).to_string().into(),
-                message: e.to_string(),
-            })?;
-        Ok(Some(UploadState {
-            size: saved.size,
-            hash_state: saved.hash_state.and_then(|h| hex::decode(h).ok()),
-            trusted: true,
-            backend: join_backend(&saved.multipart, &bytes[nl + 1..]),
-        }))
+        self.s3_upload_load(repo, id).await
     }
 
     async fn upload_append(
@@ -731,26 +473,9 @@ impl BlobStore for S3Store {
         repo: &RepoName,
         id: &str,
         state: &mut UploadState,
-        mut data: ChunkReceiver,
+        data: ChunkReceiver,
     ) -> StorageResult<()> {
-        let (mut mp, mut tail) = split_backend(&state.backend);
-        if mp.completed {
-            return Err(self.err(format!("upload {id} is already complete")));
-        }
-        let mut result = Ok(());
-        while let Some(chunk) = data.recv().await {
-            tail.extend_from_slice(&chunk);
-            if tail.len() >= PART
-                && let Err(e) = self.send_parts(repo, id, &mut mp, &mut tail, false).await
-            {
-                result = Err(e);
-                break;
-            }
-        }
-        // Whatever was received is kept in the state (a failed part stays
-        // in the tail and is sent again).
-        state.backend = join_backend(&mp, &tail);
-        result
+        self.s3_upload_append(repo, id, state, data).await
     }
 
     async fn upload_save(
@@ -759,17 +484,7 @@ impl BlobStore for S3Store {
         id: &str,
         state: &UploadState,
     ) -> StorageResult<()> {
-        let (mp, tail) = split_backend(&state.backend);
-        let saved = SavedUpload {
-            size: state.size,
-            hash_state: state.hash_state.as_deref().map(hex::encode),
-            multipart: mp,
-        };
-        let mut body = serde_json::to_vec(&saved).map_err(|e| self.err(e))?;
-        body.push(b'\n');
-        body.extend_from_slice(&tail);
-        self.put(&self.upload_key(repo, id), Bytes::from(body))
-            .await
+        self.s3_upload_save(repo, id, state).await
     }
 
     async fn upload_read(
@@ -778,24 +493,7 @@ impl BlobStore for S3Store {
         id: &str,
         state: &mut UploadState,
     ) -> StorageResult<ByteStream> {
-        let (mut mp, mut tail) = split_backend(&state.backend);
-        self.complete(repo, id, &mut mp, &mut tail).await?;
-        state.backend = join_backend(&mp, &tail);
-        let tail_stream =
-            futures_util::stream::iter((!tail.is_empty()).then(|| Ok(Bytes::from(tail))));
-        if !mp.completed {
-            return Ok(Box::pin(tail_stream));
-        }
-        let r = self
-            .s3
-            .get(&self.data_key(repo, id))
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(Box::pin(
-            r.into_stream()
-                .map_err(std::io::Error::other)
-                .chain(tail_stream),
-        ))
+        self.s3_upload_read(repo, id, state).await
     }
 
     async fn upload_commit(
@@ -805,58 +503,11 @@ impl BlobStore for S3Store {
         state: UploadState,
         digest: &Digest,
     ) -> StorageResult<()> {
-        let (mut mp, mut tail) = split_backend(&state.backend);
-        let _blob = if self.dedupe {
-            Some(self.lock_blob(digest).await?)
-        } else {
-            None
-        };
-        let dest = if self.dedupe {
-            self.shared_key(digest)
-        } else {
-            self.blob_key(repo, digest)
-        };
-        // With dedupe, a blob already stored is only linked.
-        let stored = self.dedupe && self.head(&dest).await?.is_some();
-        if mp.multipart.is_none() {
-            // Small: one PUT of what was received.
-            if !stored {
-                self.put(&dest, Bytes::from(tail)).await?;
-            }
-        } else {
-            let data = self.data_key(repo, id);
-            if stored {
-                if let Some(upload) = &mp.multipart
-                    && !mp.completed
-                {
-                    let _ = self.s3.abort_multipart(&data, upload).await;
-                }
-            } else {
-                self.complete(repo, id, &mut mp, &mut tail).await?;
-                self.s3.copy(&data, &dest).await.map_err(|e| self.err(e))?;
-            }
-            self.delete(&data).await?;
-        }
-        if self.dedupe {
-            self.write_link(repo, digest, state.size).await?;
-        }
-        self.delete(&self.upload_key(repo, id)).await?;
-        Ok(())
+        self.s3_upload_commit(repo, id, state, digest).await
     }
 
     async fn upload_remove(&self, repo: &RepoName, id: &str) -> StorageResult<bool> {
-        let Some(state) = self.upload_load(repo, id).await? else {
-            return Ok(false);
-        };
-        let (mp, _) = split_backend(&state.backend);
-        let data = self.data_key(repo, id);
-        if let Some(upload) = &mp.multipart
-            && !mp.completed
-        {
-            let _ = self.s3.abort_multipart(&data, upload).await;
-        }
-        self.delete(&data).await?;
-        self.delete(&self.upload_key(repo, id)).await
+        self.s3_upload_remove(repo, id).await
     }
 
     async fn list_uploads(&self, repo: &RepoName) -> StorageResult<Vec<UploadEntry>> {

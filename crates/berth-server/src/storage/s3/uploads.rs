@@ -1,0 +1,436 @@
+//! Upload sessions on S3: one multipart upload of fixed 5 MiB parts (S3's
+//! minimum; R2 wants equal parts) per session.
+//!
+//! The session's state object `<repo>/.uploads/<id>` is one JSON line
+//! (size, SHA-256 state, the multipart upload, its part ids, where it
+//! completes, whether it did) followed by the bytes not yet in a part. It
+//! is rewritten by one PUT after each chunk, so the next chunk can go to
+//! any instance, and after every step of a commit that cannot be repeated
+//! (the completion), so a retried commit picks up where the last stopped.
+//! A part leaves the tail only once S3 has it; the size is checked against
+//! parts and tail before anything is completed.
+
+use berth_oci::{Digest, RepoName};
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+use object_store::multipart::{MultipartStore, PartId};
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use super::S3Store;
+use super::shared::Pointer;
+use crate::storage::backend::{ByteStream, ChunkReceiver, UploadState};
+use crate::storage::{StorageError, StorageResult};
+
+/// The part size of multipart uploads.
+pub(super) const PART: usize = 5 << 20;
+
+/// What a session keeps besides its size and hash state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct MultipartState {
+    /// The S3 multipart upload, once a first part was sent.
+    multipart: Option<String>,
+    /// Where it completes, relative to the store's prefix (fixed when it
+    /// starts: dedupe may be switched between two chunks).
+    key: Option<String>,
+    /// Part ids in order.
+    parts: Vec<String>,
+    /// The parts were completed into `key` (to re-hash them, or by a
+    /// commit that stopped after it).
+    completed: bool,
+    /// The digest a commit was for, saved before it links anything, so a
+    /// session removed later knows whether its object is a stored blob.
+    digest: Option<String>,
+}
+
+/// The state object's first line.
+#[derive(Serialize, Deserialize)]
+struct SavedUpload {
+    size: u64,
+    hash_state: Option<String>,
+    #[serde(flatten)]
+    multipart: MultipartState,
+}
+
+/// Splits a session's backend bytes into its bookkeeping and its tail.
+fn split_backend(bytes: &[u8]) -> (MultipartState, Vec<u8>) {
+    let Some(nl) = bytes.iter().position(|b| *b == b'\n') else {
+        return (MultipartState::default(), Vec::new());
+    };
+    let state = serde_json::from_slice(&bytes[..nl]).unwrap_or_default();
+    (state, bytes[nl + 1..].to_vec())
+}
+
+fn join_backend(state: &MultipartState, tail: &[u8]) -> Vec<u8> {
+    let mut out = serde_json::to_vec(state).unwrap_or_default();
+    out.push(b'\n');
+    out.extend_from_slice(tail);
+    out
+}
+
+impl S3Store {
+    /// Where a new multipart upload of session `id` completes.
+    fn target(&self, repo: &RepoName, id: &str) -> String {
+        if self.dedupe {
+            self.shared_data(id)
+        } else {
+            let full = self.data_key(repo, id).to_string();
+            match self.prefix.is_empty() {
+                true => full,
+                false => full
+                    .strip_prefix(&format!("{}/", self.prefix))
+                    .unwrap_or(&full)
+                    .to_string(),
+            }
+        }
+    }
+
+    /// Sends the tail's whole parts (and with `last`, what is left of it
+    /// once a multipart upload exists). A part leaves the tail only once
+    /// S3 has it.
+    async fn send_parts(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        mp: &mut MultipartState,
+        tail: &mut Vec<u8>,
+        last: bool,
+    ) -> StorageResult<()> {
+        while tail.len() >= PART || (last && !tail.is_empty() && mp.multipart.is_some()) {
+            let rel = mp.key.get_or_insert_with(|| self.target(repo, id)).clone();
+            let key = self.key(&rel);
+            let upload = match &mp.multipart {
+                Some(u) => u.clone(),
+                None => {
+                    let u = self
+                        .s3
+                        .create_multipart(&key)
+                        .await
+                        .map_err(|e| self.err(e))?;
+                    mp.multipart = Some(u.clone());
+                    u
+                }
+            };
+            let n = tail.len().min(PART);
+            let pid = self
+                .s3
+                .put_part(
+                    &key,
+                    &upload,
+                    mp.parts.len(),
+                    PutPayload::from(tail[..n].to_vec()),
+                )
+                .await
+                .map_err(|e| self.err(e))?;
+            tail.drain(..n);
+            mp.parts.push(pid.content_id);
+        }
+        Ok(())
+    }
+
+    /// Completes the multipart upload, tail included; then nothing is left
+    /// to send and the object is at `mp.key`.
+    async fn complete(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        mp: &mut MultipartState,
+        tail: &mut Vec<u8>,
+    ) -> StorageResult<()> {
+        if mp.completed {
+            return Ok(());
+        }
+        self.send_parts(repo, id, mp, tail, true).await?;
+        let (Some(upload), Some(key)) = (&mp.multipart, &mp.key) else {
+            return Ok(());
+        };
+        let parts = mp
+            .parts
+            .iter()
+            .map(|c| PartId {
+                content_id: c.clone(),
+            })
+            .collect();
+        self.s3
+            .complete_multipart(&self.key(key), upload, parts)
+            .await
+            .map_err(|e| self.err(e))?;
+        mp.completed = true;
+        Ok(())
+    }
+
+    /// Saves the session with its bookkeeping replaced.
+    async fn save_with(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        state: &mut UploadState,
+        mp: &MultipartState,
+        tail: &[u8],
+    ) -> StorageResult<()> {
+        state.backend = join_backend(mp, tail);
+        self.s3_upload_save(repo, id, state).await
+    }
+
+    pub(super) async fn s3_upload_create(
+        &self,
+        repo: &RepoName,
+        id: &str,
+    ) -> StorageResult<UploadState> {
+        let state = UploadState {
+            trusted: true,
+            backend: join_backend(&MultipartState::default(), &[]),
+            ..Default::default()
+        };
+        self.s3_upload_save(repo, id, &state).await?;
+        Ok(state)
+    }
+
+    pub(super) async fn s3_upload_load(
+        &self,
+        repo: &RepoName,
+        id: &str,
+    ) -> StorageResult<Option<UploadState>> {
+        let key = self.upload_key(repo, id);
+        let Some(bytes) = self.get_bytes(&key).await? else {
+            return Ok(None);
+        };
+        let corrupt = |message: String| StorageError::Corrupt {
+            path: key.to_string().into(),
+            message,
+        };
+        let nl = bytes
+            .iter()
+            .position(|b| *b == b'\n')
+            .ok_or_else(|| corrupt("no header line".into()))?;
+        let saved: SavedUpload =
+            serde_json::from_slice(&bytes[..nl]).map_err(|e| corrupt(e.to_string()))?;
+        Ok(Some(UploadState {
+            size: saved.size,
+            hash_state: saved.hash_state.and_then(|h| hex::decode(h).ok()),
+            trusted: true,
+            backend: join_backend(&saved.multipart, &bytes[nl + 1..]),
+        }))
+    }
+
+    pub(super) async fn s3_upload_append(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        state: &mut UploadState,
+        mut data: ChunkReceiver,
+    ) -> StorageResult<()> {
+        let (mut mp, mut tail) = split_backend(&state.backend);
+        if mp.completed {
+            return Err(self.err(format!("upload {id} is already complete")));
+        }
+        let mut result = Ok(());
+        while let Some(chunk) = data.recv().await {
+            tail.extend_from_slice(&chunk);
+            if tail.len() >= PART
+                && let Err(e) = self.send_parts(repo, id, &mut mp, &mut tail, false).await
+            {
+                result = Err(e);
+                break;
+            }
+        }
+        state.backend = join_backend(&mp, &tail);
+        result
+    }
+
+    pub(super) async fn s3_upload_save(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        state: &UploadState,
+    ) -> StorageResult<()> {
+        let (mp, tail) = split_backend(&state.backend);
+        let saved = SavedUpload {
+            size: state.size,
+            hash_state: state.hash_state.as_deref().map(hex::encode),
+            multipart: mp,
+        };
+        let mut body = serde_json::to_vec(&saved).map_err(|e| self.err(e))?;
+        body.push(b'\n');
+        body.extend_from_slice(&tail);
+        self.put(&self.upload_key(repo, id), Bytes::from(body))
+            .await
+    }
+
+    /// Completes the upload first if it has parts (saving that), then
+    /// streams the object and the tail.
+    pub(super) async fn s3_upload_read(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        state: &mut UploadState,
+    ) -> StorageResult<ByteStream> {
+        let (mut mp, mut tail) = split_backend(&state.backend);
+        self.check_size(id, state.size, &mp, &tail)?;
+        if mp.multipart.is_some() && !mp.completed {
+            self.complete(repo, id, &mut mp, &mut tail).await?;
+            self.save_with(repo, id, state, &mp, &tail).await?;
+        }
+        let tail_stream =
+            futures_util::stream::iter((!tail.is_empty()).then(|| Ok(Bytes::from(tail))));
+        let Some(key) = mp.key.as_deref().filter(|_| mp.completed) else {
+            return Ok(Box::pin(tail_stream));
+        };
+        let r = self.s3.get(&self.key(key)).await.map_err(|e| self.err(e))?;
+        Ok(Box::pin(
+            r.into_stream()
+                .map_err(std::io::Error::other)
+                .chain(tail_stream),
+        ))
+    }
+
+    /// Parts and tail must hold exactly the bytes the registry counted
+    /// and hashed.
+    fn check_size(
+        &self,
+        id: &str,
+        size: u64,
+        mp: &MultipartState,
+        tail: &[u8],
+    ) -> StorageResult<()> {
+        if mp.completed {
+            return Ok(());
+        }
+        let held = (mp.parts.len() * PART + tail.len()) as u64;
+        if held != size {
+            return Err(self.err(format!(
+                "upload {id} holds {held} bytes but {size} were received"
+            )));
+        }
+        Ok(())
+    }
+
+    pub(super) async fn s3_upload_commit(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        mut state: UploadState,
+        digest: &Digest,
+    ) -> StorageResult<()> {
+        let (mut mp, mut tail) = split_backend(&state.backend);
+        self.check_size(id, state.size, &mp, &tail)?;
+        let _blob = self.lock_blob(digest).await?;
+        if self.dedupe {
+            self.commit_shared(repo, id, &mut state, &mut mp, &mut tail, digest)
+                .await?;
+        } else {
+            let dest = self.blob_key(repo, digest);
+            if mp.multipart.is_none() {
+                // Small: one PUT of what was received.
+                self.put(&dest, Bytes::from(std::mem::take(&mut tail)))
+                    .await?;
+            } else {
+                if !mp.completed {
+                    self.complete(repo, id, &mut mp, &mut tail).await?;
+                    self.save_with(repo, id, &mut state, &mp, &tail).await?;
+                }
+                let data = self.completed_key(&mp)?;
+                self.s3.copy(&data, &dest).await.map_err(|e| self.err(e))?;
+                self.delete(&data).await?;
+            }
+        }
+        self.delete(&self.upload_key(repo, id)).await?;
+        Ok(())
+    }
+
+    fn completed_key(&self, mp: &MultipartState) -> StorageResult<ObjPath> {
+        mp.key
+            .as_deref()
+            .map(|k| self.key(k))
+            .ok_or_else(|| self.err("a completed upload without a key"))
+    }
+
+    /// With dedupe: the upload's object becomes the digest's bytes where
+    /// it lies, or is dropped when the digest is stored already.
+    async fn commit_shared(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        state: &mut UploadState,
+        mp: &mut MultipartState,
+        tail: &mut Vec<u8>,
+        digest: &Digest,
+    ) -> StorageResult<()> {
+        let stored = match self.pointer(digest).await? {
+            Some(p) => self.head(&self.key(&p.data)).await?.is_some(),
+            None => false,
+        };
+        if stored {
+            // Only a link: what this upload sent is surplus.
+            if let (Some(upload), Some(key), false) = (&mp.multipart, &mp.key, mp.completed) {
+                let _ = self.s3.abort_multipart(&self.key(key), upload).await;
+            } else if mp.completed {
+                self.delete(&self.completed_key(mp)?).await?;
+            }
+            let p = self
+                .pointer(digest)
+                .await?
+                .ok_or_else(|| self.err(format!("{digest} vanished while its lock was held")))?;
+            self.adopt(repo, digest, p).await?;
+            return Ok(());
+        }
+        let shared = self.shared_data(id);
+        if mp.multipart.is_none() {
+            self.put(&self.key(&shared), Bytes::from(std::mem::take(tail)))
+                .await?;
+            mp.key = Some(shared.clone());
+            mp.completed = true;
+        } else {
+            self.complete(repo, id, mp, tail).await?;
+            if mp.key.as_deref() != Some(shared.as_str()) {
+                // Started with dedupe off: moved where shared bytes live.
+                let from = self.completed_key(mp)?;
+                self.s3
+                    .copy(&from, &self.key(&shared))
+                    .await
+                    .map_err(|e| self.err(e))?;
+                mp.key = Some(shared.clone());
+                self.save_with(repo, id, state, mp, tail).await?;
+                self.delete(&from).await?;
+            }
+        }
+        let data = shared;
+        mp.digest = Some(digest.to_string());
+        self.save_with(repo, id, state, mp, tail).await?;
+        let p = Pointer {
+            size: state.size,
+            data,
+        };
+        if !self.adopt(repo, digest, p).await? {
+            self.delete(&self.completed_key(mp)?).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends a session: aborts its multipart upload, or deletes its
+    /// completed object unless it became a stored digest's bytes.
+    pub(super) async fn s3_upload_remove(&self, repo: &RepoName, id: &str) -> StorageResult<bool> {
+        let Some(state) = self.s3_upload_load(repo, id).await? else {
+            return Ok(false);
+        };
+        let (mp, _) = split_backend(&state.backend);
+        if let (Some(upload), Some(key)) = (&mp.multipart, &mp.key)
+            && !mp.completed
+        {
+            let _ = self.s3.abort_multipart(&self.key(key), upload).await;
+        }
+        if mp.completed
+            && let Some(key) = &mp.key
+        {
+            let in_use = match mp.digest.as_deref().and_then(|d| d.parse::<Digest>().ok()) {
+                Some(d) => self.pointer(&d).await?.is_some_and(|p| &p.data == key),
+                None => false,
+            };
+            if !in_use {
+                self.delete(&self.key(key)).await?;
+            }
+        }
+        self.delete(&self.upload_key(repo, id)).await
+    }
+}
