@@ -152,7 +152,7 @@ fn open_meta(config: &Config) -> Result<OpenedMeta, StorageError> {
             })?;
         let locks: Arc<dyn SharedLock> = Arc::new(store.locks());
         return Ok(OpenedMeta {
-            store: Arc::new(store),
+            store: Arc::new(crate::meta::Offloaded(store)),
             created: false,
             path: location.into(),
             shared: Some(locks),

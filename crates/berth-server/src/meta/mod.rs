@@ -14,6 +14,8 @@
 //! [`conformance::run`] the one suite every backend must pass.
 
 pub mod conformance;
+#[cfg(feature = "redis")]
+mod offload;
 mod redb_store;
 #[cfg(feature = "redis")]
 mod redis_store;
@@ -23,6 +25,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "redis")]
+pub use offload::Offloaded;
 pub use redb_store::RedbMetaStore;
 #[cfg(feature = "redis")]
 pub use redis_store::{RedisLocks, RedisMetaStore, RedisOptions};

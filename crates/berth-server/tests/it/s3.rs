@@ -200,7 +200,9 @@ async fn push_pull_delete_and_gc_on_s3() {
         vec![desc(OCI_LAYER, &ld, layer.len())],
         None,
     );
-    let r = server.put_manifest("s3/other", "keep", OCI_MANIFEST, &m).await;
+    let r = server
+        .put_manifest("s3/other", "keep", OCI_MANIFEST, &m)
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     // The sweep after a root's GC removes stored blobs nobody links (the
     // first image's config, small layer and manifest); the layer stays.
