@@ -419,3 +419,41 @@ async fn a_sub_path_on_s3_beside_a_local_main_root() {
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     server.stop().await;
 }
+
+/// A writer whose lock lapsed (two holders at once) cannot undo the other's
+/// `index.json`: the write is conditional on the version it read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_write_after_a_lost_lock_is_refused() {
+    use berth_server::storage::BlobStore;
+    let s3 = S3Server::start();
+    // Two handles with separate locks: as two instances whose shared lock
+    // failed.
+    let a = s3.store("fence");
+    let b = s3.store("fence");
+    let repo: berth_oci::RepoName = "fenced".parse().expect("repo");
+    let ga = a.lock_repo(&repo).await.expect("lock");
+    a.create_repo(&ga, &repo).await.expect("create");
+    let mut mine = a.index_for_update(&ga, &repo).await.expect("read");
+    let gb = b.lock_repo(&repo).await.expect("lock");
+    b.create_repo(&gb, &repo)
+        .await
+        .expect("creating an existing repository leaves it alone");
+    let mut theirs = b.index_for_update(&gb, &repo).await.expect("read");
+    theirs.extra.insert("by".into(), json!("b"));
+    b.write_index(&gb, &repo, theirs).await.expect("b writes");
+    mine.extra.insert("by".into(), json!("a"));
+    let err = a
+        .write_index(&ga, &repo, mine)
+        .await
+        .expect_err("a's write must not replace b's");
+    assert!(
+        err.to_string().contains("changed while its lock was held"),
+        "{err}"
+    );
+    let now = a.read_index(&repo).await.expect("read").expect("index");
+    assert_eq!(now.extra["by"], json!("b"), "b's write stands");
+    // Read again under the lock, a's next write goes through.
+    let mut again = a.index_for_update(&ga, &repo).await.expect("read");
+    again.extra.insert("by".into(), json!("a"));
+    a.write_index(&ga, &repo, again).await.expect("a writes");
+}

@@ -39,7 +39,10 @@ use futures_util::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjPath;
 use object_store::signer::Signer;
-use object_store::{ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{
+    ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
+    PutPayload, UpdateVersion,
+};
 
 use super::backend::{BlobStore, ByteStream, ChunkReceiver, UploadEntry, UploadState};
 use super::index::OciIndex;
@@ -78,6 +81,9 @@ pub struct S3Store {
     redirect: bool,
     dedupe: bool,
     locks: RepoLocks,
+    /// The ETag of each `index.json` read for an update, which the write
+    /// that follows must still find (see `write_index`).
+    index_etags: std::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
 }
 
 fn backend_err(location: &str, e: impl std::fmt::Display) -> StorageError {
@@ -144,6 +150,7 @@ impl S3Store {
             redirect: opts.redirect_blob_url,
             dedupe: opts.dedupe,
             locks,
+            index_etags: std::sync::Mutex::default(),
         })
     }
 
@@ -255,8 +262,20 @@ impl BlobStore for S3Store {
         self.put(&self.repo_key(repo, "oci-layout"), Bytes::from(layout))
             .await?;
         let index = serde_json::to_vec(&OciIndex::default()).map_err(|e| self.err(e))?;
-        self.put(&self.repo_key(repo, "index.json"), Bytes::from(index))
-            .await
+        // Only if absent: another writer's index is never replaced by an
+        // empty one.
+        let created = self
+            .s3
+            .put_opts(
+                &self.repo_key(repo, "index.json"),
+                PutPayload::from(index),
+                PutOptions::from(PutMode::Create),
+            )
+            .await;
+        match created {
+            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+            Err(e) => Err(self.err(e)),
+        }
     }
 
     /// Walks the bucket level by level: a level holding `index.json` is a
@@ -441,14 +460,39 @@ impl BlobStore for S3Store {
             .map(|m| fingerprint_of(&m)))
     }
 
+    /// Remembers the ETag read, for `write_index`.
     async fn index_for_update(
         &self,
         _guard: &RepoGuard,
         repo: &RepoName,
     ) -> StorageResult<OciIndex> {
-        Ok(self.read_index(repo).await?.unwrap_or_default())
+        let key = self.repo_key(repo, "index.json");
+        let (index, etag) = match self.s3.get(&key).await {
+            Ok(r) => {
+                let etag = r.meta.e_tag.clone();
+                let bytes = r.bytes().await.map_err(|e| self.err(e))?;
+                let index = serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt {
+                    path: key.to_string().into(),
+                    message: e.to_string(),
+                })?;
+                (index, etag)
+            }
+            Err(e) if is_not_found(&e) => (OciIndex::default(), None),
+            Err(e) => return Err(self.err(e)),
+        };
+        self.index_etags
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(repo.to_string(), etag);
+        Ok(index)
     }
 
+    /// A conditional PUT: `index.json` must still be the version
+    /// `index_for_update` read (If-Match on its ETag; If-None-Match when
+    /// there was none). Under the lock it always is, unless the lock was
+    /// lost (its lease lapsed while Redis was unreachable) and another
+    /// instance wrote meanwhile: then this write fails instead of undoing
+    /// that one.
     async fn write_index(
         &self,
         _guard: &RepoGuard,
@@ -456,8 +500,37 @@ impl BlobStore for S3Store {
         index: OciIndex,
     ) -> StorageResult<()> {
         let bytes = serde_json::to_vec(&index).map_err(|e| self.err(e))?;
-        self.put(&self.repo_key(repo, "index.json"), Bytes::from(bytes))
-            .await
+        let read = self
+            .index_etags
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(repo.as_str());
+        let mode = match read {
+            Some(Some(e_tag)) => PutMode::Update(UpdateVersion {
+                e_tag: Some(e_tag),
+                version: None,
+            }),
+            Some(None) => PutMode::Create,
+            None => PutMode::Overwrite,
+        };
+        let put = self
+            .s3
+            .put_opts(
+                &self.repo_key(repo, "index.json"),
+                PutPayload::from(bytes),
+                PutOptions::from(mode),
+            )
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(
+                object_store::Error::Precondition { .. }
+                | object_store::Error::AlreadyExists { .. },
+            ) => Err(StorageError::Locking(format!(
+                "{repo}/index.json changed while its lock was held (the lock was lost?); this change was not written"
+            ))),
+            Err(e) => Err(self.err(e)),
+        }
     }
 
     async fn upload_create(&self, repo: &RepoName, id: &str) -> StorageResult<UploadState> {
