@@ -424,7 +424,6 @@ async fn a_sub_path_on_s3_beside_a_local_main_root() {
 /// `index.json`: the write is conditional on the version it read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_index_write_after_a_lost_lock_is_refused() {
-    use berth_server::storage::BlobStore;
     let s3 = S3Server::start();
     // Two handles with separate locks: as two instances whose shared lock
     // failed.
