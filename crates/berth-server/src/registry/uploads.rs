@@ -382,11 +382,18 @@ impl Registry {
     {
         let (mut s, _guard) = self.session(repo, id).await?;
         self.append(repo, id, &mut s, range, body, false).await?;
+        // What the backend saves from here on (a commit saves its steps)
+        // must carry a hash state for the size it saves.
+        s.state.hash_state = Some(s.hasher.save());
         let store = self.store(repo);
         let name = id.to_string();
         let actual = match digest.algorithm() {
             Algorithm::Sha256 if s.state.trusted => s.hasher.peek(),
             other => {
+                // Reading may complete the upload in the backend: until the
+                // digest is settled, this copy of the session is not to be
+                // reused.
+                s.stale = true;
                 let data = store.upload_read(repo, &name, &mut s.state).await?;
                 hash_stream(data, other).await?.finish()
             }

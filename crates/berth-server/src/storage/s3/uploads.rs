@@ -25,6 +25,8 @@ use crate::storage::{StorageError, StorageResult};
 
 /// The part size of multipart uploads.
 pub(super) const PART: usize = 5 << 20;
+/// The largest object one CopyObject moves.
+const MAX_COPY: u64 = 5 << 30;
 
 /// What a session keeps besides its size and hash state.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -135,10 +137,25 @@ impl S3Store {
         &self,
         repo: &RepoName,
         id: &str,
+        size: u64,
         mp: &mut MultipartState,
         tail: &mut Vec<u8>,
     ) -> StorageResult<()> {
         if mp.completed {
+            return Ok(());
+        }
+        // Completed before, though the state saved then did not say so (the
+        // reply was lost, or the save after it failed): the upload is gone
+        // and its object is there, whole.
+        if mp.multipart.is_some()
+            && let Some(key) = &mp.key
+            && self
+                .head(&self.key(key))
+                .await?
+                .is_some_and(|m| m.size == size)
+        {
+            tail.clear();
+            mp.completed = true;
             return Ok(());
         }
         self.send_parts(repo, id, mp, tail, true).await?;
@@ -269,7 +286,8 @@ impl S3Store {
         let (mut mp, mut tail) = split_backend(&state.backend);
         self.check_size(id, state.size, &mp, &tail)?;
         if mp.multipart.is_some() && !mp.completed {
-            self.complete(repo, id, &mut mp, &mut tail).await?;
+            self.complete(repo, id, state.size, &mut mp, &mut tail)
+                .await?;
             self.save_with(repo, id, state, &mp, &tail).await?;
         }
         let tail_stream =
@@ -327,11 +345,25 @@ impl S3Store {
                     .await?;
             } else {
                 if !mp.completed {
-                    self.complete(repo, id, &mut mp, &mut tail).await?;
+                    self.complete(repo, id, state.size, &mut mp, &mut tail)
+                        .await?;
                     self.save_with(repo, id, &mut state, &mp, &tail).await?;
                 }
                 let data = self.completed_key(&mp)?;
-                self.s3.copy(&data, &dest).await.map_err(|e| self.err(e))?;
+                // A retry after the copy went through finds it in place.
+                let placed = self
+                    .head(&dest)
+                    .await?
+                    .is_some_and(|m| m.size == state.size);
+                if !placed {
+                    if state.size > MAX_COPY {
+                        return Err(self.err(format!(
+                            "a blob over 5 GiB cannot be moved into place without dedupe ({} bytes)",
+                            state.size
+                        )));
+                    }
+                    self.s3.copy(&data, &dest).await.map_err(|e| self.err(e))?;
+                }
                 self.delete(&data).await?;
             }
         }
@@ -358,21 +390,27 @@ impl S3Store {
         digest: &Digest,
     ) -> StorageResult<()> {
         let stored = match self.pointer(digest).await? {
-            Some(p) => self.head(&self.key(&p.data)).await?.is_some(),
-            None => false,
+            Some(p) if self.head(&self.key(&p.data)).await?.is_some() => Some(p),
+            _ => None,
         };
-        if stored {
-            // Only a link: what this upload sent is surplus.
-            if let (Some(upload), Some(key), false) = (&mp.multipart, &mp.key, mp.completed) {
-                let _ = self.s3.abort_multipart(&self.key(key), upload).await;
-            } else if mp.completed {
-                self.delete(&self.completed_key(mp)?).await?;
-            }
-            let p = self
-                .pointer(digest)
-                .await?
-                .ok_or_else(|| self.err(format!("{digest} vanished while its lock was held")))?;
+        if let Some(p) = stored {
+            // Stored already: a link. If the stored bytes are this upload's
+            // own (a retry of a commit that got that far), nothing is
+            // surplus; else what this upload sent is, and goes only once
+            // the link is written.
+            let own = mp.key.as_deref() == Some(p.data.as_str());
             self.adopt(repo, digest, p).await?;
+            if !own {
+                match (&mp.multipart, &mp.key, mp.completed) {
+                    (Some(upload), Some(key), false) => {
+                        let _ = self.s3.abort_multipart(&self.key(key), upload).await;
+                    }
+                    (_, Some(_), true) => {
+                        self.delete(&self.completed_key(mp)?).await?;
+                    }
+                    _ => {}
+                }
+            }
             return Ok(());
         }
         let shared = self.shared_data(id);
@@ -382,7 +420,7 @@ impl S3Store {
             mp.key = Some(shared.clone());
             mp.completed = true;
         } else {
-            self.complete(repo, id, mp, tail).await?;
+            self.complete(repo, id, state.size, mp, tail).await?;
             if mp.key.as_deref() != Some(shared.as_str()) {
                 // Started with dedupe off: moved where shared bytes live.
                 let from = self.completed_key(mp)?;
@@ -396,6 +434,14 @@ impl S3Store {
             }
         }
         let data = shared;
+        // Only bytes that are there, whole, are recorded as the digest's.
+        let there = self.head(&self.key(&data)).await?.map(|m| m.size);
+        if there != Some(state.size) {
+            return Err(self.err(format!(
+                "upload {id}: {data} holds {there:?} bytes, {} expected",
+                state.size
+            )));
+        }
         mp.digest = Some(digest.to_string());
         self.save_with(repo, id, state, mp, tail).await?;
         let p = Pointer {
