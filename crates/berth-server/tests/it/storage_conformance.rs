@@ -258,12 +258,12 @@ pub async fn run(store: Arc<dyn BlobStore>, reopen: impl Fn() -> Arc<dyn BlobSto
     );
 }
 
-#[tokio::test]
-async fn local_filesystem_passes() {
+/// The suite on a local root, with or without dedupe.
+async fn run_local(dedupe: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
     let open = |p: std::path::PathBuf| async move {
         Arc::new(
-            berth_server::storage::FsStore::open_with_dedupe(p, false, true)
+            berth_server::storage::FsStore::open_with_dedupe(p, false, dedupe)
                 .await
                 .expect("open"),
         ) as Arc<dyn BlobStore>
@@ -271,6 +271,16 @@ async fn local_filesystem_passes() {
     let store = open(dir.path().to_path_buf()).await;
     let second = open(dir.path().to_path_buf()).await;
     run(store, move || second.clone()).await;
+}
+
+#[tokio::test]
+async fn local_filesystem_passes() {
+    run_local(true).await;
+}
+
+#[tokio::test]
+async fn local_filesystem_without_dedupe_passes() {
+    run_local(false).await;
 }
 
 #[cfg(feature = "s3")]
@@ -308,19 +318,4 @@ async fn s3_without_dedupe_passes() {
             .is_dir(),
         "without dedupe the bucket holds plain OCI layouts"
     );
-}
-
-#[tokio::test]
-async fn local_filesystem_without_dedupe_passes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let open = |p: std::path::PathBuf| async move {
-        Arc::new(
-            berth_server::storage::FsStore::open_with_dedupe(p, false, false)
-                .await
-                .expect("open"),
-        ) as Arc<dyn BlobStore>
-    };
-    let store = open(dir.path().to_path_buf()).await;
-    let second = open(dir.path().to_path_buf()).await;
-    run(store, move || second.clone()).await;
 }
