@@ -508,3 +508,55 @@ async fn a_commit_retried_after_it_went_through_keeps_the_blob() {
         assert!(got == data, "{len} bytes still read back after the retry");
     }
 }
+
+/// A multipart upload a session began but never recorded (the request
+/// failed before the state was saved) is still aborted when the session
+/// is removed: nothing of it stays in the S3 service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_uploads_the_state_never_recorded_are_aborted() {
+    let s3 = S3Server::start();
+    let store = s3.store("leak");
+    let repo: berth_oci::RepoName = "leaky".parse().expect("repo");
+    let g = store.lock_repo(&repo).await.expect("lock");
+    store.create_repo(&g, &repo).await.expect("create");
+    drop(g);
+    let id = uuid::Uuid::new_v4().to_string();
+    let fresh = store.upload_create(&repo, &id).await.expect("create");
+    for _ in 0..2 {
+        // A part goes out, but the state saying so is never saved: each
+        // round starts again from the state saved at creation.
+        let mut st = fresh.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tx.send(bytes::Bytes::from(vec![7u8; (5 << 20) + 1]))
+            .await
+            .expect("send");
+        drop(tx);
+        store
+            .upload_append(&repo, &id, &mut st, rx)
+            .await
+            .expect("append");
+    }
+    let parts = |dir: &std::path::Path| -> usize {
+        std::fs::read_dir(dir.join("data"))
+            .expect("s3 root")
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".upload"))
+            .count()
+    };
+    assert!(
+        parts(s3.dir.path()) >= 2,
+        "two multipart uploads in progress"
+    );
+    let entries = store.list_uploads(&repo).await.expect("list");
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e.session.as_deref() == Some(id.as_str()))
+            .count(),
+        3,
+        "the state and two markers, all of the session: {entries:?}"
+    );
+    assert!(store.upload_remove(&repo, &id).await.expect("remove"));
+    assert_eq!(parts(s3.dir.path()), 0, "both multipart uploads aborted");
+    assert!(store.list_uploads(&repo).await.expect("list").is_empty());
+}

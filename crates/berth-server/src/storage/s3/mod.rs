@@ -583,6 +583,9 @@ impl BlobStore for S3Store {
         self.s3_upload_remove(repo, id).await
     }
 
+    /// Each leftover is dated by its session's latest write, so the marker
+    /// of a multipart upload begun long ago does not go while the session
+    /// is still in use.
     async fn list_uploads(&self, repo: &RepoName) -> StorageResult<Vec<UploadEntry>> {
         let prefix = self.repo_key(repo, ".uploads");
         let listed = self
@@ -590,22 +593,32 @@ impl BlobStore for S3Store {
             .list_with_delimiter(Some(&prefix))
             .await
             .map_err(|e| self.err(e))?;
-        Ok(listed
+        let mut entries: Vec<UploadEntry> = listed
             .objects
             .iter()
             .filter_map(|o| {
                 let name = o.location.filename()?.to_string();
-                let session = name.trim_end_matches(".data");
-                let session = uuid::Uuid::try_parse(session)
-                    .is_ok()
-                    .then(|| session.to_string());
+                let session = session_of(&name);
                 Some(UploadEntry {
                     name,
                     session,
                     modified: o.last_modified.into(),
                 })
             })
-            .collect())
+            .collect();
+        let mut latest: std::collections::HashMap<String, SystemTime> = Default::default();
+        for e in &entries {
+            if let Some(s) = &e.session {
+                let t = latest.entry(s.clone()).or_insert(e.modified);
+                *t = (*t).max(e.modified);
+            }
+        }
+        for e in &mut entries {
+            if let Some(t) = e.session.as_ref().and_then(|s| latest.get(s)) {
+                e.modified = *t;
+            }
+        }
+        Ok(entries)
     }
 
     /// A session's state object takes its multipart upload with it.
@@ -618,7 +631,17 @@ impl BlobStore for S3Store {
         if uuid::Uuid::try_parse(name).is_ok() {
             return self.upload_remove(repo, name).await;
         }
+        if name.contains(uploads::MARKER) {
+            return self.abort_marked(repo, name).await;
+        }
         self.delete(&self.repo_key(repo, &format!(".uploads/{name}")))
             .await
     }
+}
+
+/// The session an upload leftover belongs to: `<id>`, `<id>.data`,
+/// `<id>.mp-<n>`.
+fn session_of(name: &str) -> Option<String> {
+    let id = name.split('.').next()?;
+    uuid::Uuid::try_parse(id).is_ok().then(|| id.to_string())
 }

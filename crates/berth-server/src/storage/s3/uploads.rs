@@ -15,7 +15,7 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjPath;
-use object_store::{ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use super::S3Store;
@@ -27,6 +27,10 @@ use crate::storage::{StorageError, StorageResult};
 pub(super) const PART: usize = 5 << 20;
 /// The largest object one CopyObject moves.
 const MAX_COPY: u64 = 5 << 30;
+/// Names `<id>.mp-<n>`: a multipart upload a session began, written as it
+/// begins (before the session's state can record it), so one begun by a
+/// request that then failed or died is still found and aborted.
+pub(super) const MARKER: &str = ".mp-";
 
 /// What a session keeps besides its size and hash state.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -110,6 +114,12 @@ impl S3Store {
                         .create_multipart(&key)
                         .await
                         .map_err(|e| self.err(e))?;
+                    let marker = self.repo_key(
+                        repo,
+                        &format!(".uploads/{id}{MARKER}{}", uuid::Uuid::new_v4().simple()),
+                    );
+                    self.put(&marker, Bytes::from(format!("{rel}\n{u}")))
+                        .await?;
                     mp.multipart = Some(u.clone());
                     u
                 }
@@ -367,8 +377,49 @@ impl S3Store {
                 self.delete(&data).await?;
             }
         }
+        self.drop_markers(repo, id).await?;
         self.delete(&self.upload_key(repo, id)).await?;
         Ok(())
+    }
+
+    /// Deletes a session's markers (its multipart uploads are completed
+    /// or aborted by now); aborts any other it began and lost track of.
+    async fn drop_markers(&self, repo: &RepoName, id: &str) -> StorageResult<()> {
+        let listed = self
+            .s3
+            .list_with_delimiter(Some(&self.repo_key(repo, ".uploads")))
+            .await
+            .map_err(|e| self.err(e))?;
+        let prefix = format!("{id}{MARKER}");
+        for o in listed.objects {
+            if let Some(name) = o.location.filename()
+                && name.starts_with(&prefix)
+            {
+                self.abort_marked(repo, name).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Aborts the multipart upload a marker names (nothing if it was
+    /// completed or aborted already), then deletes the marker.
+    pub(super) async fn abort_marked(&self, repo: &RepoName, name: &str) -> StorageResult<bool> {
+        let marker = self.repo_key(repo, &format!(".uploads/{name}"));
+        let Some(body) = self.get_bytes(&marker).await? else {
+            return Ok(false);
+        };
+        if let Some((key, upload)) = std::str::from_utf8(&body)
+            .ok()
+            .and_then(|t| t.split_once('\n'))
+            && !key.contains("..")
+        {
+            // An upload completed or aborted before answers NoSuchUpload.
+            let _ = self
+                .s3
+                .abort_multipart(&self.key(key), &upload.to_string())
+                .await;
+        }
+        self.delete(&marker).await
     }
 
     fn completed_key(&self, mp: &MultipartState) -> StorageResult<ObjPath> {
@@ -466,6 +517,7 @@ impl S3Store {
         {
             let _ = self.s3.abort_multipart(&self.key(key), upload).await;
         }
+        self.drop_markers(repo, id).await?;
         if mp.completed
             && let Some(key) = &mp.key
         {
