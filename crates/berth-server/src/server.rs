@@ -78,13 +78,14 @@ pub async fn build_state_with(
     let unclean = opened.shared.is_none() && setting(CLEAN)?.as_deref() != Some("1");
     let registry = Registry::new(Roots::new(main, sub), meta);
     if created || force_reparse || roots_changed || unclean {
-        let n = registry
-            .reparse()
-            .await
-            .map_err(|e| StorageError::Corrupt {
+        let n = registry.reparse().await.map_err(|e| match e {
+            // Listing storage failed: say so as storage's own error.
+            crate::registry::RegistryError::Storage(s) => s,
+            other => StorageError::Corrupt {
                 path: meta_path.clone(),
-                message: e.to_string(),
-            })?;
+                message: other.to_string(),
+            },
+        })?;
         tracing::info!(repositories = n, "metadata store rebuilt from storage");
     }
     let mut settings = vec![("roots", roots_signature.as_str())];
@@ -144,7 +145,7 @@ fn open_meta(config: &Config) -> Result<OpenedMeta, StorageError> {
             username: c.username.clone(),
             password: c.password.clone(),
         };
-        let location = "storage.cacheDriver (redis)";
+        let location = "the metadata store";
         let store =
             crate::meta::RedisMetaStore::open(&opts).map_err(|e| StorageError::Backend {
                 location: location.into(),

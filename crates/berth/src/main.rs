@@ -139,7 +139,19 @@ fn serve(config: Config, config_path: Option<PathBuf>, force_reparse: bool) -> R
             berth_server::auth::Auth::from_config(&config.http, &config.storage.root_directory)?;
         let mut state = berth_server::server::build_state_with(&config, force_reparse)
             .await
-            .map_err(|e| format!("storage.rootDirectory: {e}"))?;
+            .map_err(|e| {
+                // Name the key the failing part comes from.
+                let key = match &e {
+                    berth_server::storage::StorageError::Backend { location, .. }
+                        if location == "the metadata store" =>
+                    {
+                        "storage.cacheDriver"
+                    }
+                    berth_server::storage::StorageError::Backend { .. } => "storage.storageDriver",
+                    _ => "storage.rootDirectory",
+                };
+                format!("{key}: {e}")
+            })?;
         let _htpasswd_reload = auth
             .as_ref()
             .and_then(|a| a.htpasswd())

@@ -55,8 +55,9 @@ pub enum StorageError {
         path: std::path::PathBuf,
         message: String,
     },
-    /// An object store answered with an error.
-    #[error("object store {location}: {message}")]
+    /// A networked backend (an object store, the Redis metadata store)
+    /// answered with an error; `location` says which.
+    #[error("{location}: {message}")]
     Backend { location: String, message: String },
     /// A lock could not be taken (the shared lock service failed, or
     /// another instance held it too long).

@@ -326,3 +326,52 @@ fn three_instances_share_one_bucket_and_one_redis() {
         "scrub saw every image: {stdout}"
     );
 }
+
+/// An S3 service or a Redis that cannot be reached at start is one line
+/// naming the key, and a non-zero exit.
+#[test]
+fn unreachable_backends_are_named_at_start() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    for (key, extra) in [
+        (
+            "storage.storageDriver",
+            json!({"storageDriver": {"name": "s3", "bucket": "b", "forcepathstyle": true,
+                "regionendpoint": format!("http://127.0.0.1:{closed}"),
+                "accesskey": "a", "secretkey": "s"}}),
+        ),
+        (
+            "storage.cacheDriver",
+            json!({"cacheDriver": {"name": "redis", "url": format!("redis://127.0.0.1:{closed}")}}),
+        ),
+    ] {
+        let root = dir.path().join(key);
+        let mut storage = json!({"rootDirectory": root});
+        storage
+            .as_object_mut()
+            .expect("object")
+            .extend(extra.as_object().expect("object").clone());
+        let config = dir.path().join(format!("{key}.json"));
+        std::fs::write(
+            &config,
+            json!({"storage": storage, "http": {"address": "127.0.0.1", "port": "0"}}).to_string(),
+        )
+        .expect("config");
+        let out = berth()
+            .arg("serve")
+            .arg(&config)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run");
+        assert!(!out.status.success(), "{key}: must not start");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with(&format!("berth: {key}: ")),
+            "{key}: {last}"
+        );
+    }
+}
