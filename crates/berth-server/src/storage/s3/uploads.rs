@@ -48,6 +48,9 @@ struct MultipartState {
     /// The digest a commit was for, saved before it links anything, so a
     /// session removed later knows whether its object is a stored blob.
     digest: Option<String>,
+    /// The markers of the multipart uploads this state began.
+    #[serde(default)]
+    markers: Vec<String>,
 }
 
 /// The state object's first line.
@@ -114,12 +117,13 @@ impl S3Store {
                         .create_multipart(&key)
                         .await
                         .map_err(|e| self.err(e))?;
-                    let marker = self.repo_key(
-                        repo,
-                        &format!(".uploads/{id}{MARKER}{}", uuid::Uuid::new_v4().simple()),
-                    );
-                    self.put(&marker, Bytes::from(format!("{rel}\n{u}")))
-                        .await?;
+                    let marker = format!("{id}{MARKER}{}", uuid::Uuid::new_v4().simple());
+                    self.put(
+                        &self.repo_key(repo, &format!(".uploads/{marker}")),
+                        Bytes::from(format!("{rel}\n{u}")),
+                    )
+                    .await?;
+                    mp.markers.push(marker);
                     mp.multipart = Some(u.clone());
                     u
                 }
@@ -377,28 +381,42 @@ impl S3Store {
                 self.delete(&data).await?;
             }
         }
-        self.drop_markers(repo, id).await?;
+        // The markers this state knows of (its uploads are completed or
+        // aborted by now); any other is found by GC's listing.
+        for marker in &mp.markers {
+            let key = self.repo_key(repo, &format!(".uploads/{marker}"));
+            if let Err(e) = self.delete(&key).await {
+                tracing::warn!(target: "berth::s3", %repo, marker, "cannot delete an upload marker; GC will: {e}");
+            }
+        }
         self.delete(&self.upload_key(repo, id)).await?;
         Ok(())
     }
 
-    /// Deletes a session's markers (its multipart uploads are completed
-    /// or aborted by now); aborts any other it began and lost track of.
-    async fn drop_markers(&self, repo: &RepoName, id: &str) -> StorageResult<()> {
-        let listed = self
+    /// Aborts every multipart upload a session began, including those its
+    /// state lost track of (found by listing), and deletes their markers.
+    /// Best effort: what is left, GC finds again.
+    async fn drop_markers(&self, repo: &RepoName, id: &str) {
+        let listed = match self
             .s3
             .list_with_delimiter(Some(&self.repo_key(repo, ".uploads")))
             .await
-            .map_err(|e| self.err(e))?;
+        {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(target: "berth::s3", %repo, upload = id, "cannot list upload markers; GC will: {e}");
+                return;
+            }
+        };
         let prefix = format!("{id}{MARKER}");
         for o in listed.objects {
             if let Some(name) = o.location.filename()
                 && name.starts_with(&prefix)
+                && let Err(e) = self.abort_marked(repo, name).await
             {
-                self.abort_marked(repo, name).await?;
+                tracing::warn!(target: "berth::s3", %repo, marker = name, "cannot abort a marked upload; GC will: {e}");
             }
         }
-        Ok(())
     }
 
     /// Aborts the multipart upload a marker names (nothing if it was
@@ -517,7 +535,7 @@ impl S3Store {
         {
             let _ = self.s3.abort_multipart(&self.key(key), upload).await;
         }
-        self.drop_markers(repo, id).await?;
+        self.drop_markers(repo, id).await;
         if mp.completed
             && let Some(key) = &mp.key
         {
