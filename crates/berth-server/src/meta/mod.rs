@@ -18,6 +18,8 @@ pub mod conformance;
 mod offload;
 mod redb_store;
 #[cfg(feature = "redis")]
+mod redis_locks;
+#[cfg(feature = "redis")]
 mod redis_store;
 mod shared_lock;
 
@@ -29,7 +31,9 @@ use serde::{Deserialize, Serialize};
 pub use offload::Offloaded;
 pub use redb_store::RedbMetaStore;
 #[cfg(feature = "redis")]
-pub use redis_store::{RedisLocks, RedisMetaStore, RedisOptions};
+pub use redis_locks::RedisLocks;
+#[cfg(feature = "redis")]
+pub use redis_store::{RedisMetaStore, RedisOptions};
 pub use shared_lock::{SharedGuard, SharedLock};
 
 /// A metadata store failure.

@@ -1,6 +1,7 @@
 //! [`RedisMetaStore`]: the metadata store in Redis, shared by every Berth
-//! instance pointed at the same server; and [`RedisLocks`], the
-//! [`SharedLock`] those instances coordinate with.
+//! instance pointed at the same server; and the connection pool that
+//! [`RedisLocks`] (`redis_locks.rs`), the [`SharedLock`](super::SharedLock)
+//! those instances coordinate with, shares.
 //!
 //! # Key layout
 //!
@@ -48,15 +49,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
-use std::time::{Duration, Instant};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
-use redis::{ConnectionAddr, ConnectionInfo, ConnectionLike, IntoConnectionInfo, Script};
+use redis::{ConnectionAddr, ConnectionInfo, ConnectionLike, IntoConnectionInfo};
 
-use super::{
-    Fingerprint, ManifestMeta, MetaError, MetaResult, MetaStore, PullStats, RepoChange,
-    SharedGuard, SharedLock,
-};
+use super::redis_locks::RedisLocks;
+use super::{Fingerprint, ManifestMeta, MetaError, MetaResult, MetaStore, PullStats, RepoChange};
 
 /// How long connecting to Redis may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -135,11 +134,11 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-fn err(e: impl fmt::Display) -> MetaError {
+pub(super) fn err(e: impl fmt::Display) -> MetaError {
     MetaError(e.to_string())
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -232,7 +231,7 @@ impl r2d2::ManageConnection for Manager {
 
 /// A connection pool to one Redis server, and the key prefix.
 #[derive(Clone)]
-struct Redis {
+pub(super) struct Redis {
     pool: r2d2::Pool<Manager>,
     /// `host:port`, for messages (never the password).
     addr: String,
@@ -240,7 +239,7 @@ struct Redis {
 }
 
 impl Redis {
-    fn connect(o: &RedisOptions) -> MetaResult<Self> {
+    pub(super) fn connect(o: &RedisOptions) -> MetaResult<Self> {
         let info = connection_info(o)?;
         let addr = info.addr().to_string();
         let unreachable = |e: &dyn fmt::Display| MetaError(format!("redis at {addr}: {e}"));
@@ -267,7 +266,10 @@ impl Redis {
 
     /// Runs `f` on a pooled connection. A connection `f` failed on is
     /// discarded: it may hold a `WATCH` or a reply not yet read.
-    fn with<T>(&self, f: impl FnOnce(&mut redis::Connection) -> MetaResult<T>) -> MetaResult<T> {
+    pub(super) fn with<T>(
+        &self,
+        f: impl FnOnce(&mut redis::Connection) -> MetaResult<T>,
+    ) -> MetaResult<T> {
         let mut conn = self
             .pool
             .get()
@@ -279,7 +281,7 @@ impl Redis {
         out.map_err(|e| MetaError(format!("redis at {}: {}", self.addr, e.0)))
     }
 
-    fn key(&self, rest: &str) -> String {
+    pub(super) fn key(&self, rest: &str) -> String {
         format!("{}:{rest}", self.prefix)
     }
 }
@@ -362,7 +364,7 @@ impl RedisMetaStore {
     /// Shared locks on the same server, key prefix and connection pool,
     /// with the default lease.
     pub fn locks(&self) -> RedisLocks {
-        RedisLocks::new(self.redis.clone(), DEFAULT_LEASE)
+        RedisLocks::new(self.redis.clone(), super::redis_locks::DEFAULT_LEASE)
     }
 
     /// The `MULTI` transaction that applies `change`, read from the
@@ -700,260 +702,6 @@ impl MetaStore for RedisMetaStore {
     /// survives a crash of the server (see the module's documentation).
     fn flush(&self) -> MetaResult<()> {
         Ok(())
-    }
-}
-
-/// How long a lock outlives a holder that stopped renewing it (a process
-/// that died, or lost the server for that long).
-const DEFAULT_LEASE: Duration = Duration::from_secs(10);
-/// The shortest lease [`RedisLocks::with_lease`] accepts.
-const MIN_LEASE: Duration = Duration::from_millis(30);
-/// The first and the longest pause between two tries of a held lock.
-const MIN_PAUSE: Duration = Duration::from_millis(2);
-const MAX_PAUSE: Duration = Duration::from_millis(20);
-
-/// Deletes `KEYS[1]` if it still holds our token `ARGV[1]` (it may have
-/// lapsed and been taken by another holder).
-const RELEASE: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-";
-
-/// Extends each `KEYS[i]` still holding token `ARGV[i + 1]` by `ARGV[1]`
-/// milliseconds; returns 1 for each renewed, 0 for each lost.
-const RENEW: &str = r"
-local out = {}
-for i, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[i + 1] then
-    out[i] = redis.call('PEXPIRE', key, ARGV[1])
-  else
-    out[i] = 0
-  end
-end
-return out
-";
-
-/// [`SharedLock`] over Redis: `P:lock:{name}` set with `NX` to a random
-/// token and a lease (`PX`), released by a compare-and-delete script.
-///
-/// One background thread per `RedisLocks` (started by the first lock
-/// taken, ended once the handle and all its guards are gone) renews every
-/// lock held through it each third of the lease, so a live holder keeps
-/// its lock however long it holds the guard, while a holder that dies
-/// loses it within one lease. Dropping a guard makes one round trip to
-/// Redis to release the lock; if that fails the lock lapses with its lease.
-///
-/// Get one with [`RedisMetaStore::locks`] (sharing the store's pool) or
-/// [`RedisLocks::open`] (its own pool). Clones share the held locks and
-/// the renewing thread.
-#[derive(Clone)]
-pub struct RedisLocks {
-    inner: Arc<LockInner>,
-}
-
-struct LockInner {
-    redis: Redis,
-    lease: Duration,
-    /// token → key of every lock held through this handle, which the
-    /// renewer extends. Keyed by token: should a lease lapse, the same key
-    /// may be held again here under another token.
-    held: Mutex<HashMap<String, String>>,
-    /// Whether the renewing thread runs (it starts with the first lock).
-    renewer: Mutex<bool>,
-    /// Tells the renewing thread to end, once this is dropped.
-    stop: Arc<Stop>,
-    release: Script,
-    renew: Script,
-}
-
-#[derive(Default)]
-struct Stop {
-    stopped: Mutex<bool>,
-    wake: Condvar,
-}
-
-impl Drop for LockInner {
-    fn drop(&mut self) {
-        *lock(&self.stop.stopped) = true;
-        self.stop.wake.notify_all();
-    }
-}
-
-impl RedisLocks {
-    /// Shared locks on the server `options` name, with their own pool and
-    /// the default lease.
-    pub fn open(options: &RedisOptions) -> MetaResult<Self> {
-        Ok(Self::new(Redis::connect(options)?, DEFAULT_LEASE))
-    }
-
-    /// The same locks with another lease (at least 30 ms): how long a lock
-    /// outlives a holder that died. A fresh handle: locks already held
-    /// through `self` keep theirs.
-    pub fn with_lease(self, lease: Duration) -> Self {
-        Self::new(self.inner.redis.clone(), lease.max(MIN_LEASE))
-    }
-
-    fn new(redis: Redis, lease: Duration) -> Self {
-        Self {
-            inner: Arc::new(LockInner {
-                redis,
-                lease,
-                held: Mutex::default(),
-                renewer: Mutex::new(false),
-                stop: Arc::default(),
-                release: Script::new(RELEASE),
-                renew: Script::new(RENEW),
-            }),
-        }
-    }
-
-    /// Starts the renewing thread unless it runs. It holds the handle
-    /// weakly, so it ends once the handle and all guards are dropped.
-    fn start_renewer(&self) -> MetaResult<()> {
-        let mut started = lock(&self.inner.renewer);
-        if *started {
-            return Ok(());
-        }
-        let weak = Arc::downgrade(&self.inner);
-        let stop = self.inner.stop.clone();
-        let every = self.inner.lease / 3;
-        std::thread::Builder::new()
-            .name("berth-redis-locks".into())
-            .spawn(move || renew_loop(weak, stop, every))
-            .map_err(|e| MetaError(format!("cannot start the lock renewer: {e}")))?;
-        *started = true;
-        Ok(())
-    }
-}
-
-fn renew_loop(inner: Weak<LockInner>, stop: Arc<Stop>, every: Duration) {
-    loop {
-        {
-            let stopped = lock(&stop.stopped);
-            let (stopped, _) = stop
-                .wake
-                .wait_timeout_while(stopped, every, |s| !*s)
-                .unwrap_or_else(PoisonError::into_inner);
-            if *stopped {
-                return;
-            }
-        }
-        let Some(inner) = inner.upgrade() else {
-            return;
-        };
-        inner.renew_all();
-    }
-}
-
-impl LockInner {
-    fn renew_all(&self) {
-        let held: Vec<(String, String)> = lock(&self.held)
-            .iter()
-            .map(|(t, k)| (t.clone(), k.clone()))
-            .collect();
-        if held.is_empty() {
-            return;
-        }
-        let renewed = self.redis.with(|con| {
-            let mut call = self.renew.prepare_invoke();
-            call.arg(millis(self.lease));
-            for (token, key) in &held {
-                call.key(key).arg(token);
-            }
-            call.invoke::<Vec<i64>>(con).map_err(err)
-        });
-        match renewed {
-            Ok(renewed) => {
-                for ((token, key), ok) in held.iter().zip(renewed) {
-                    // Gone from `held` means released meanwhile, not lost.
-                    if ok == 0 && lock(&self.held).remove(token).is_some() {
-                        tracing::warn!(lock = %key, "shared lock lapsed before it was renewed");
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot renew shared locks"),
-        }
-    }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
-}
-
-/// Up to half of `pause` more, so contenders do not retry in step.
-fn jitter(pause: Duration) -> Duration {
-    let span = u64::try_from(pause.as_micros() / 2).unwrap_or(0) + 1;
-    let random = uuid::Uuid::new_v4().as_u64_pair().0;
-    Duration::from_micros(random % span)
-}
-
-impl SharedLock for RedisLocks {
-    fn acquire(&self, name: &str, wait: Duration) -> MetaResult<Option<SharedGuard>> {
-        let inner = &self.inner;
-        let key = inner.redis.key(&format!("lock:{name}"));
-        let token = uuid::Uuid::new_v4().simple().to_string();
-        let lease = millis(inner.lease);
-        // No deadline if `wait` is too long to represent.
-        let deadline = Instant::now().checked_add(wait);
-        let mut pause = MIN_PAUSE;
-        loop {
-            let taken: Option<String> = inner.redis.with(|con| {
-                redis::cmd("SET")
-                    .arg(&key)
-                    .arg(&token)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(lease)
-                    .query(con)
-                    .map_err(err)
-            })?;
-            if taken.is_some() {
-                lock(&inner.held).insert(token.clone(), key.clone());
-                let guard = RedisGuard {
-                    inner: inner.clone(),
-                    key,
-                    token,
-                };
-                // On failure the guard is dropped, which releases the lock.
-                self.start_renewer()?;
-                return Ok(Some(SharedGuard::new(guard)));
-            }
-            let left = match deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()),
-                None => MAX_PAUSE,
-            };
-            if left.is_zero() {
-                return Ok(None);
-            }
-            std::thread::sleep((pause + jitter(pause)).min(left));
-            pause = (pause * 2).min(MAX_PAUSE);
-        }
-    }
-}
-
-/// One lock held; dropping it stops its renewal and releases it.
-struct RedisGuard {
-    inner: Arc<LockInner>,
-    key: String,
-    token: String,
-}
-
-impl Drop for RedisGuard {
-    fn drop(&mut self) {
-        lock(&self.inner.held).remove(&self.token);
-        let released = self.inner.redis.with(|con| {
-            self.inner
-                .release
-                .key(&self.key)
-                .arg(&self.token)
-                .invoke::<i64>(con)
-                .map_err(err)
-        });
-        if let Err(e) = released {
-            tracing::warn!(lock = %self.key, error = %e, "cannot release shared lock; it lapses with its lease");
-        }
     }
 }
 
