@@ -677,21 +677,12 @@ fn walk_repos(root: &Path) -> StorageResult<Vec<String>> {
             let Ok(file_name) = entry.file_name().into_string() else {
                 continue;
             };
-            if (is_repo && file_name == BLOBS_DIR)
-                || !entry.file_type().at(&dir)?.is_dir()
-                || !file_name
-                    .bytes()
-                    .next()
-                    .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            {
+            if !entry.file_type().at(&dir)?.is_dir() {
                 continue;
             }
-            let child = if name.is_empty() {
-                file_name
-            } else {
-                format!("{name}/{file_name}")
-            };
-            stack.push((entry.path(), child));
+            if let Some(child) = super::walk_into(&name, is_repo, &file_name) {
+                stack.push((entry.path(), child));
+            }
         }
     }
     Ok(out)

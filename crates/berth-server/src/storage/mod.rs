@@ -38,6 +38,27 @@ pub use roots::{Root, Roots};
 #[cfg(feature = "s3")]
 pub use s3::{S3Options, S3Store};
 
+/// One step of the walk that finds repositories (on disk and in a bucket
+/// alike): the name of the directory `dir` under `parent` (a repository
+/// name so far, `""` at the root) if the walk goes into it. A repository's
+/// own `blobs/` is not a place for repositories, and neither is a directory
+/// whose name cannot start a name component (`.uploads`, `.berth`,
+/// `_trivy`).
+pub(crate) fn walk_into(parent: &str, parent_is_repo: bool, dir: &str) -> Option<String> {
+    let starts_a_name = dir
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if (parent_is_repo && dir == "blobs") || !starts_a_name {
+        return None;
+    }
+    Some(if parent.is_empty() {
+        dir.to_string()
+    } else {
+        format!("{parent}/{dir}")
+    })
+}
+
 /// A storage failure. Not-found is not an error here: lookups return
 /// `Option`.
 #[derive(Debug, thiserror::Error)]
@@ -78,5 +99,33 @@ impl<T> IoContext<T> for std::io::Result<T> {
             path: path.to_path_buf(),
             source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::walk_into;
+
+    #[test]
+    fn the_walk_goes_into_name_components_only() {
+        let cases = [
+            ("", false, "team", Some("team")),
+            ("team", false, "app", Some("team/app")),
+            ("team", true, "blobs", None),
+            ("team", false, "blobs", Some("team/blobs")),
+            ("team", true, "sub", Some("team/sub")),
+            ("", false, ".uploads", None),
+            ("a", true, ".berth", None),
+            ("", false, "_trivy", None),
+            ("", false, "9lives", Some("9lives")),
+            ("", false, "Upper", None),
+        ];
+        for (parent, is_repo, dir, want) in cases {
+            assert_eq!(
+                walk_into(parent, is_repo, dir).as_deref(),
+                want,
+                "{parent:?} {is_repo} {dir:?}"
+            );
+        }
     }
 }

@@ -299,21 +299,11 @@ impl BlobStore for S3Store {
                 out.push(r);
             }
             for p in listed.common_prefixes {
-                let Some(part) = p.filename().map(str::to_string) else {
+                let Some(child) = p
+                    .filename()
+                    .and_then(|part| super::walk_into(&name, is_repo, part))
+                else {
                     continue;
-                };
-                if (is_repo && part == "blobs")
-                    || !part
-                        .bytes()
-                        .next()
-                        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-                {
-                    continue;
-                }
-                let child = if name.is_empty() {
-                    part
-                } else {
-                    format!("{name}/{part}")
                 };
                 stack.push((Some(p), child));
             }
