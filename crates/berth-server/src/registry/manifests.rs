@@ -140,14 +140,26 @@ impl Registry {
             ManifestKind::Index => manifest.manifests.iter().collect(),
         };
         self.ensure_repo(repo).await?;
+        let store = self.store(repo);
+        // Before the lock: a manifest naming missing blobs fails without
+        // leaving its own blob behind, and the manifest's blob is written
+        // (a young blob is safe from GC, as an upload's is), so the
+        // repository's pushes queue only for the index update.
+        for d in &needed {
+            if store.blob_len(repo, &d.digest).await?.is_none() {
+                return Err(RegistryError::ManifestBlobUnknown(d.digest.clone()));
+            }
+        }
+        let content = bytes::Bytes::copy_from_slice(bytes);
+        store.put_blob_bytes(repo, &digest, content.clone()).await?;
         // Under the lock, a blob checked here cannot be deleted before the
-        // manifest naming it is recorded.
-        let guard = self.store(repo).lock_repo(repo).await?;
+        // manifest naming it is recorded: a delete that came in between is
+        // seen (and the manifest's own blob written again).
+        let guard = store.lock_repo(repo).await?;
         let in_step = self.in_step(&guard, repo).await?;
         if create_only
             && let Reference::Tag(t) = reference
-            && self
-                .store(repo)
+            && store
                 .read_index(repo)
                 .await?
                 .is_some_and(|i| i.find_tag(t.as_str()).is_some())
@@ -155,13 +167,13 @@ impl Registry {
             return Err(RegistryError::TagExists(t.to_string()));
         }
         for d in needed {
-            if self.store(repo).blob_len(repo, &d.digest).await?.is_none() {
+            if store.blob_len(repo, &d.digest).await?.is_none() {
                 return Err(RegistryError::ManifestBlobUnknown(d.digest.clone()));
             }
         }
-        self.store(repo)
-            .put_blob_bytes(repo, &digest, bytes::Bytes::copy_from_slice(bytes))
-            .await?;
+        if store.blob_len(repo, &digest).await?.is_none() {
+            store.put_blob_bytes(repo, &digest, content).await?;
+        }
         let desc = Descriptor {
             media_type: manifest.media_type.clone(),
             digest: digest.clone(),

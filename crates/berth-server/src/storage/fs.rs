@@ -1,9 +1,7 @@
 //! [`FsStore`]: OCI image layouts on the local filesystem.
 
-use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -13,6 +11,7 @@ use berth_oci::{Digest, RepoName};
 
 use super::backend::{BlobStore, ByteStream, ChunkReceiver, UploadEntry, UploadState};
 use super::blob_index::BlobIndex;
+use super::fs_index::IndexCache;
 use super::index::OciIndex;
 use super::locks::{RepoGuard, RepoLocks};
 use super::{IoContext, StorageError, StorageResult};
@@ -35,31 +34,15 @@ pub struct FsStore {
     /// `storage.dedupe`: store a blob already under this root as a hard
     /// link to the existing copy.
     pub(super) dedupe: bool,
-    /// Parsed `index.json` files by repository, with the stamp (inode,
-    /// size, mtime) of the file they were read from or written to: an
-    /// update whose file still has that stamp skips reading and parsing.
-    index_cache: std::sync::Mutex<HashMap<String, (IndexStamp, Arc<OciIndex>)>>,
+    /// Parsed `index.json` files: an update whose file still has the
+    /// stamp it was read or written with skips reading and parsing.
+    pub(super) index_cache: IndexCache,
 }
-
-/// What identifies one version of a file: inode, size, mtime (ns).
-type IndexStamp = (u64, u64, i128);
 
 /// Read size when streaming a blob: large enough to keep the pull rate at
 /// loopback's limit (measured: no slower than 1 MiB), small enough that
 /// many pulls at once stay within a few tens of MiB.
 const READ_CHUNK: usize = 256 << 10;
-
-/// Entries the index cache holds before it starts over.
-const INDEX_CACHE_MAX: usize = 4096;
-
-fn stamp_of(meta: &std::fs::Metadata) -> IndexStamp {
-    use std::os::unix::fs::MetadataExt;
-    (
-        meta.ino(),
-        meta.size(),
-        i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-    )
-}
 
 /// Writes `bytes` to `tmp` and renames it onto `dest`, all on the calling
 /// (blocking) thread: one hop from async code instead of one per call.
@@ -132,7 +115,7 @@ impl FsStore {
             locks: RepoLocks::default(),
             index: None,
             dedupe: false,
-            index_cache: std::sync::Mutex::new(HashMap::new()),
+            index_cache: IndexCache::default(),
         })
     }
 
@@ -288,45 +271,6 @@ impl FsStore {
                 if !created || dir == self.root {
                     break;
                 }
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes `index.json` (serialized, written and renamed in one hop to
-    /// a blocking thread) and remembers it parsed.
-    async fn write_index_file(&self, repo: &RepoName, index: OciIndex) -> StorageResult<()> {
-        let p = self.repo_dir(repo).join(INDEX_JSON);
-        let (root, commit, tmp, dest) = (
-            self.root.clone(),
-            self.commit,
-            self.temp_path(repo),
-            p.clone(),
-        );
-        let (index, stamp) = tokio::task::spawn_blocking(move || {
-            let bytes = serde_json::to_vec(&index).map_err(|e| StorageError::Corrupt {
-                path: dest.clone(),
-                message: e.to_string(),
-            })?;
-            write_atomic_sync(&root, commit, &tmp, &dest, &bytes)?;
-            let stamp = std::fs::metadata(&dest).ok().map(|m| stamp_of(&m));
-            Ok::<_, StorageError>((index, stamp))
-        })
-        .await
-        .map_err(|e| StorageError::Io {
-            path: p.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })??;
-        let mut cache = self.index_cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= INDEX_CACHE_MAX {
-            cache.clear();
-        }
-        match stamp {
-            Some(st) => {
-                cache.insert(repo.to_string(), (st, Arc::new(index)));
-            }
-            None => {
-                cache.remove(repo.as_str());
             }
         }
         Ok(())
@@ -535,57 +479,19 @@ impl BlobStore for FsStore {
     }
 
     async fn read_index(&self, repo: &RepoName) -> StorageResult<Option<OciIndex>> {
-        let p = self.repo_dir(repo).join(INDEX_JSON);
-        let bytes = match tokio::fs::read(&p).await {
-            Ok(b) => b,
-            Err(e) if not_found(&e) => return Ok(None),
-            Err(e) => return Err(e).at(&p),
-        };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| StorageError::Corrupt {
-                path: p,
-                message: e.to_string(),
-            })
+        self.fs_read_index(repo).await
     }
 
     async fn index_fingerprint(&self, repo: &RepoName) -> StorageResult<Option<Fingerprint>> {
         Ok(Fingerprint::of(&self.repo_dir(repo).join(INDEX_JSON)))
     }
 
-    /// From the cache when the file still has the stamp (inode, size,
-    /// mtime) it had when this store last read or wrote it.
     async fn index_for_update(
         &self,
         _guard: &RepoGuard,
         repo: &RepoName,
     ) -> StorageResult<OciIndex> {
-        let p = self.repo_dir(repo).join(INDEX_JSON);
-        let stamp = match tokio::fs::metadata(&p).await {
-            Ok(m) => Some(stamp_of(&m)),
-            Err(e) if not_found(&e) => None,
-            Err(e) => return Err(e).at(&p),
-        };
-        let cached = stamp.and_then(|st| {
-            let cache = self.index_cache.lock().unwrap_or_else(|e| e.into_inner());
-            cache
-                .get(repo.as_str())
-                .filter(|(s, _)| *s == st)
-                .map(|(_, i)| i.clone())
-        });
-        match cached {
-            Some(i) => Ok((*i).clone()),
-            None => {
-                let path = p.clone();
-                Ok(tokio::task::spawn_blocking(move || read_index_sync(&path))
-                    .await
-                    .map_err(|e| StorageError::Io {
-                        path: p.clone(),
-                        source: std::io::Error::other(e.to_string()),
-                    })??
-                    .unwrap_or_default())
-            }
-        }
+        self.fs_index_for_update(repo).await
     }
 
     async fn write_index(
@@ -686,19 +592,4 @@ fn walk_repos(root: &Path) -> StorageResult<Vec<String>> {
         }
     }
     Ok(out)
-}
-
-/// Reads and parses an `index.json`; `None` if it is missing.
-fn read_index_sync(p: &Path) -> StorageResult<Option<OciIndex>> {
-    let bytes = match std::fs::read(p) {
-        Ok(b) => b,
-        Err(e) if not_found(&e) => return Ok(None),
-        Err(e) => return Err(e).at(p),
-    };
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| StorageError::Corrupt {
-            path: p.to_path_buf(),
-            message: e.to_string(),
-        })
 }

@@ -6,6 +6,8 @@
 //! <root>/<repo>/index.json             manifests; tags are ref.name annotations
 //! <root>/<repo>/blobs/<alg>/<hex>      blobs and manifests
 //! <root>/<repo>/.uploads/<id>          upload sessions and temporary files
+//! <root>/<repo>/.uploads/.index-{a,b}  the two files index.json alternates
+//!                                      between (one is always index.json)
 //! ```
 //!
 //! Invariants:
@@ -22,6 +24,7 @@ mod backend;
 mod blob_index;
 mod dedupe;
 mod fs;
+mod fs_index;
 mod fs_uploads;
 mod index;
 mod locks;

@@ -1,0 +1,446 @@
+//! `index.json` of [`FsStore`]: how it is read, cached and replaced.
+//!
+//! A new `index.json` is written into one of two slot files in the
+//! repository's `.uploads/` (`.index-a`, `.index-b`), whichever is not the
+//! current `index.json`, and then hard-linked and renamed over
+//! `index.json`. So every update is still an atomic rename of a complete
+//! file, yet no inode is created or freed per update: the replaced
+//! `index.json` lives on as the other slot, and its pages and blocks are
+//! reused by the update after next. (On ext4 without a journal every freed
+//! inode makes the next allocations in its group slower for minutes; with
+//! a rename per tag push that was the largest cost of a push.)
+//!
+//! Each write sets the file's mtime to a value above both the slot's
+//! previous mtime and the current `index.json`'s, so a file's stamp (inode,
+//! size, mtime) — what the parse cache and the metadata fingerprint key on
+//! — never repeats for different contents, even when a slot is rewritten
+//! within one clock tick.
+//!
+//! A reader outside the repository lock (scrub) may have opened a slot
+//! that is being rewritten two updates later: [`read_index_sync`] checks
+//! the file did not change while it read, and reads again if it did.
+
+use std::io::ErrorKind;
+use std::os::unix::fs::{FileExt as _, MetadataExt as _};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use berth_oci::RepoName;
+
+use super::fs::{FsStore, INDEX_JSON, UPLOADS_DIR, not_found};
+use super::index::OciIndex;
+use super::{IoContext, StorageError, StorageResult};
+
+/// The two files `index.json` alternates between, in `.uploads/`. Dot
+/// names: upload listings and GC skip them.
+const INDEX_SLOTS: [&str; 2] = [".index-a", ".index-b"];
+
+/// Entries the parse cache holds before it starts over.
+const INDEX_CACHE_MAX: usize = 4096;
+
+/// Reads of an `index.json` that keeps changing underneath before giving
+/// up.
+const READ_ATTEMPTS: usize = 8;
+
+/// What identifies one version of a file: inode, size, mtime (ns).
+pub(super) type IndexStamp = (u64, u64, i128);
+
+pub(super) fn stamp_of(meta: &std::fs::Metadata) -> IndexStamp {
+    (
+        meta.ino(),
+        meta.size(),
+        i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+    )
+}
+
+fn mtime_of(meta: &std::fs::Metadata) -> SystemTime {
+    meta.modified().unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// Parsed `index.json` files by repository, with the stamp of the file
+/// they were read from or written to.
+#[derive(Default)]
+pub(super) struct IndexCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (IndexStamp, Arc<OciIndex>)>>,
+}
+
+impl IndexCache {
+    /// Takes the entry of `repo` out if it is for `stamp`: the caller is
+    /// about to change it (under the repository lock) and puts it back
+    /// with [`IndexCache::put`]. Not cloned unless somebody else holds it.
+    fn take(&self, repo: &str, stamp: IndexStamp) -> Option<OciIndex> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        match entries.get(repo) {
+            Some((s, _)) if *s == stamp => {}
+            _ => return None,
+        }
+        let (_, index) = entries.remove(repo)?;
+        Some(Arc::try_unwrap(index).unwrap_or_else(|shared| (*shared).clone()))
+    }
+
+    fn put(&self, repo: &str, stamp: IndexStamp, index: OciIndex) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= INDEX_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(repo.to_string(), (stamp, Arc::new(index)));
+    }
+
+    fn forget(&self, repo: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.remove(repo);
+    }
+}
+
+fn join_error(path: &Path, e: tokio::task::JoinError) -> StorageError {
+    StorageError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    }
+}
+
+impl FsStore {
+    /// Writes `index` as the repository's `index.json` (serialized and
+    /// written in one hop to a blocking thread) and caches it parsed.
+    pub(super) async fn write_index_file(
+        &self,
+        repo: &RepoName,
+        index: OciIndex,
+    ) -> StorageResult<()> {
+        let dir = self.repo_dir(repo);
+        let (root, commit, tmp) = (
+            self.root().to_path_buf(),
+            self.commit(),
+            self.temp_path(repo),
+        );
+        let path = dir.join(INDEX_JSON);
+        let result = tokio::task::spawn_blocking(move || {
+            let bytes = serde_json::to_vec(&index).map_err(|e| StorageError::Corrupt {
+                path: dir.join(INDEX_JSON),
+                message: e.to_string(),
+            })?;
+            let stamp = write_index_sync(&root, &dir, &tmp, commit, &bytes)?;
+            Ok::<_, StorageError>((index, stamp))
+        })
+        .await
+        .map_err(|e| join_error(&path, e))?;
+        match result {
+            Ok((index, stamp)) => {
+                self.index_cache.put(repo.as_str(), stamp, index);
+                Ok(())
+            }
+            Err(e) => {
+                self.index_cache.forget(repo.as_str());
+                Err(e)
+            }
+        }
+    }
+
+    /// The index to change: from the cache when the file still has the
+    /// stamp it had when this store last read or wrote it.
+    pub(super) async fn fs_index_for_update(&self, repo: &RepoName) -> StorageResult<OciIndex> {
+        let p = self.repo_dir(repo).join(INDEX_JSON);
+        let stamp = match tokio::fs::metadata(&p).await {
+            Ok(m) => Some(stamp_of(&m)),
+            Err(e) if not_found(&e) => None,
+            Err(e) => return Err(e).at(&p),
+        };
+        if let Some(index) = stamp.and_then(|st| self.index_cache.take(repo.as_str(), st)) {
+            return Ok(index);
+        }
+        let path = p.clone();
+        Ok(tokio::task::spawn_blocking(move || read_index_sync(&path))
+            .await
+            .map_err(|e| join_error(&p, e))??
+            .unwrap_or_default())
+    }
+
+    pub(super) async fn fs_read_index(&self, repo: &RepoName) -> StorageResult<Option<OciIndex>> {
+        let p = self.repo_dir(repo).join(INDEX_JSON);
+        let path = p.clone();
+        tokio::task::spawn_blocking(move || read_index_sync(&path))
+            .await
+            .map_err(|e| join_error(&p, e))?
+    }
+}
+
+/// Writes `bytes` into the slot that is not `index.json` and renames a
+/// fresh hard link of it over `index.json`. Returns the new file's stamp.
+/// With `commit`, the file and the directory (and any directory created up
+/// to `root`) are synced before it returns.
+fn write_index_sync(
+    root: &Path,
+    repo_dir: &Path,
+    tmp: &Path,
+    commit: bool,
+    bytes: &[u8],
+) -> StorageResult<IndexStamp> {
+    let dest = repo_dir.join(INDEX_JSON);
+    let uploads = repo_dir.join(UPLOADS_DIR);
+    let created = std::fs::metadata(&uploads).is_err();
+    if created {
+        std::fs::create_dir_all(&uploads).at(&uploads)?;
+    }
+    let current = match std::fs::metadata(&dest) {
+        Ok(m) => Some(m),
+        Err(e) if not_found(&e) => None,
+        Err(e) => return Err(e).at(&dest),
+    };
+    let (slot, previous) = free_slot(&uploads, current.as_ref())?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&slot)
+        .at(&slot)?;
+    // Over the old bytes, then cut to length: the slot's pages and blocks
+    // are reused rather than freed and allocated again.
+    file.write_all_at(bytes, 0).at(&slot)?;
+    file.set_len(bytes.len() as u64).at(&slot)?;
+    let floor = [previous.as_ref(), current.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|m| mtime_of(m) + Duration::from_nanos(1))
+        .max()
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    file.set_modified(SystemTime::now().max(floor)).at(&slot)?;
+    if commit {
+        file.sync_all().at(&slot)?;
+    }
+    let stamp = stamp_of(&file.metadata().at(&slot)?);
+    drop(file);
+    std::fs::hard_link(&slot, tmp).at(tmp)?;
+    if let Err(e) = std::fs::rename(tmp, &dest) {
+        let _ = std::fs::remove_file(tmp);
+        return Err(e).at(&dest);
+    }
+    if commit {
+        sync_dirs(root, repo_dir, created)?;
+    }
+    Ok(stamp)
+}
+
+/// The slot `index.json` is not (creating the first one if needed), with
+/// its metadata when it exists.
+fn free_slot(
+    uploads: &Path,
+    current: Option<&std::fs::Metadata>,
+) -> StorageResult<(std::path::PathBuf, Option<std::fs::Metadata>)> {
+    let current_ino = current.map(|m| m.ino());
+    for name in INDEX_SLOTS {
+        let slot = uploads.join(name);
+        match std::fs::symlink_metadata(&slot) {
+            Ok(m) if m.is_file() && Some(m.ino()) != current_ino => return Ok((slot, Some(m))),
+            Ok(m) if m.is_file() => continue,
+            // Not a plain file (somebody else's): out of the way.
+            Ok(_) => {
+                remove_any(&slot)?;
+                return Ok((slot, None));
+            }
+            Err(e) if not_found(&e) => return Ok((slot, None)),
+            Err(e) => return Err(e).at(&slot),
+        }
+    }
+    // Both slots are `index.json` (linked to each other by hand): the
+    // second gets a file of its own.
+    let slot = uploads.join(INDEX_SLOTS[1]);
+    std::fs::remove_file(&slot).at(&slot)?;
+    Ok((slot, None))
+}
+
+fn remove_any(path: &Path) -> StorageResult<()> {
+    let removed = match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() == ErrorKind::NotADirectory => std::fs::remove_file(path),
+        other => other,
+    };
+    match removed {
+        Err(e) if !not_found(&e) => Err(e).at(path),
+        _ => Ok(()),
+    }
+}
+
+/// Syncs `repo_dir`, and with `created` its ancestors up to `root`.
+fn sync_dirs(root: &Path, repo_dir: &Path, created: bool) -> StorageResult<()> {
+    for dir in repo_dir.ancestors() {
+        std::fs::File::open(dir)
+            .and_then(|f| f.sync_all())
+            .at(dir)?;
+        if !created || dir == root {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Reads and parses an `index.json`; `None` if it is missing. A file that
+/// changed while it was read (a slot rewritten under a reader without the
+/// lock) is read again.
+pub(super) fn read_index_sync(p: &Path) -> StorageResult<Option<OciIndex>> {
+    use std::io::Read as _;
+    let mut last = None;
+    for _ in 0..READ_ATTEMPTS {
+        let mut file = match std::fs::File::open(p) {
+            Ok(f) => f,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(e).at(p),
+        };
+        let before = stamp_of(&file.metadata().at(p)?);
+        let mut bytes = Vec::with_capacity(usize::try_from(before.1).unwrap_or(0));
+        file.read_to_end(&mut bytes).at(p)?;
+        let after = stamp_of(&file.metadata().at(p)?);
+        let parsed = serde_json::from_slice::<OciIndex>(&bytes);
+        if before == after {
+            match parsed {
+                Ok(index) => return Ok(Some(index)),
+                // Unchanged while read, yet not an index: truly corrupt,
+                // unless it was replaced in between open and parse.
+                Err(e) if still_current(p, before.0) => {
+                    return Err(StorageError::Corrupt {
+                        path: p.to_path_buf(),
+                        message: e.to_string(),
+                    });
+                }
+                Err(e) => last = Some(e.to_string()),
+            }
+        }
+    }
+    Err(StorageError::Corrupt {
+        path: p.to_path_buf(),
+        message: last.unwrap_or_else(|| "it kept changing while being read".into()),
+    })
+}
+
+/// Whether `p` is still the file with inode `ino`.
+fn still_current(p: &Path, ino: u64) -> bool {
+    std::fs::metadata(p).is_ok_and(|m| m.ino() == ino)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index_with(tag: &str) -> Vec<u8> {
+        format!(r#"{{"schemaVersion":2,"manifests":[],"x":"{tag}"}}"#).into_bytes()
+    }
+
+    #[test]
+    fn updates_alternate_between_two_inodes_and_stamps_never_repeat() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let repo = root.join("r");
+        std::fs::create_dir_all(&repo).expect("mkdir");
+        let mut inodes = std::collections::BTreeSet::new();
+        let mut stamps = std::collections::BTreeSet::new();
+        for i in 0..20 {
+            // Same length every time: only the mtime tells versions apart.
+            let bytes = index_with(&format!("{:03}", i));
+            let tmp = repo.join(UPLOADS_DIR).join(format!("tmp-{i}"));
+            let stamp = write_index_sync(root, &repo, &tmp, i % 2 == 0, &bytes).expect("write");
+            assert!(
+                stamps.insert(stamp),
+                "stamp {stamp:?} repeated at write {i}"
+            );
+            let meta = std::fs::metadata(repo.join(INDEX_JSON)).expect("stat");
+            assert_eq!(stamp_of(&meta), stamp);
+            inodes.insert(meta.ino());
+            assert_eq!(std::fs::read(repo.join(INDEX_JSON)).expect("read"), bytes);
+            assert!(!tmp.exists(), "the temporary link is gone");
+        }
+        assert_eq!(inodes.len(), 2, "two inodes, reused");
+        let listed: Vec<String> = std::fs::read_dir(repo.join(UPLOADS_DIR))
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(listed.len(), 2, "only the two slots: {listed:?}");
+    }
+
+    #[test]
+    fn a_foreign_index_is_replaced_and_shorter_content_is_cut() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = dir.path().join("r");
+        std::fs::create_dir_all(&repo).expect("mkdir");
+        // Written by another tool: a file of its own, much longer.
+        let long = index_with(&"x".repeat(4000));
+        std::fs::write(repo.join(INDEX_JSON), &long).expect("write");
+        let tmp = repo.join(UPLOADS_DIR).join("tmp-1");
+        write_index_sync(dir.path(), &repo, &tmp, false, &long).expect("first");
+        let short = index_with("s");
+        let tmp = repo.join(UPLOADS_DIR).join("tmp-2");
+        write_index_sync(dir.path(), &repo, &tmp, false, &short).expect("second");
+        let tmp = repo.join(UPLOADS_DIR).join("tmp-3");
+        write_index_sync(dir.path(), &repo, &tmp, false, &short).expect("third");
+        assert_eq!(std::fs::read(repo.join(INDEX_JSON)).expect("read"), short);
+        let parsed = read_index_sync(&repo.join(INDEX_JSON)).expect("parse");
+        assert_eq!(parsed.expect("index").extra["x"], "s");
+    }
+
+    #[test]
+    fn slots_that_are_not_files_or_share_the_index_are_put_right() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = dir.path().join("r");
+        let uploads = repo.join(UPLOADS_DIR);
+        std::fs::create_dir_all(uploads.join(INDEX_SLOTS[0])).expect("a directory in the way");
+        let tmp = uploads.join("tmp-1");
+        write_index_sync(dir.path(), &repo, &tmp, false, &index_with("1")).expect("write");
+        assert!(uploads.join(INDEX_SLOTS[0]).is_file());
+        // Both slots hard-linked to index.json.
+        std::fs::hard_link(uploads.join(INDEX_SLOTS[0]), uploads.join(INDEX_SLOTS[1]))
+            .expect("link");
+        let tmp = uploads.join("tmp-2");
+        write_index_sync(dir.path(), &repo, &tmp, false, &index_with("2")).expect("write");
+        assert_eq!(
+            std::fs::read(repo.join(INDEX_JSON)).expect("read"),
+            index_with("2")
+        );
+        assert_eq!(
+            std::fs::read(uploads.join(INDEX_SLOTS[0])).expect("read"),
+            index_with("1"),
+            "the previous version is untouched"
+        );
+    }
+
+    #[test]
+    fn a_reader_without_the_lock_never_sees_a_torn_index() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().to_path_buf();
+        let repo = root.join("r");
+        std::fs::create_dir_all(&repo).expect("mkdir");
+        let first = index_with("start");
+        write_index_sync(&root, &repo, &repo.join("tmp-0"), false, &first).expect("write");
+        let writer = {
+            let (root, repo) = (root.clone(), repo.clone());
+            std::thread::spawn(move || {
+                for i in 1..2000 {
+                    // Lengths that vary, so a torn read would not parse.
+                    let bytes = index_with(&"v".repeat(1 + (i * 37) % 3000));
+                    let tmp = repo.join(UPLOADS_DIR).join(format!("tmp-{i}"));
+                    write_index_sync(&root, &repo, &tmp, false, &bytes).expect("write");
+                }
+            })
+        };
+        let mut reads = 0;
+        while !writer.is_finished() {
+            let index = read_index_sync(&repo.join(INDEX_JSON))
+                .expect("never torn")
+                .expect("present");
+            let x = index.extra["x"].as_str().expect("x").to_string();
+            assert!(x == "start" || x.chars().all(|c| c == 'v'), "{x}");
+            reads += 1;
+        }
+        writer.join().expect("writer");
+        assert!(reads > 0);
+    }
+
+    #[test]
+    fn a_corrupt_index_is_reported_and_a_missing_one_is_none() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join(INDEX_JSON);
+        assert!(read_index_sync(&p).expect("missing").is_none());
+        std::fs::write(&p, b"{not json").expect("write");
+        assert!(matches!(
+            read_index_sync(&p),
+            Err(StorageError::Corrupt { .. })
+        ));
+    }
+}
