@@ -39,3 +39,30 @@ pub enum RegistryError {
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
+
+impl RegistryError {
+    /// The same error again, for each push of a batch that one failure
+    /// ended (an I/O error is not `Clone`: its kind and text are kept).
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Self::NameUnknown(s) => Self::NameUnknown(s.clone()),
+            Self::BlobUnknown(d) => Self::BlobUnknown(d.clone()),
+            Self::UploadUnknown => Self::UploadUnknown,
+            Self::UploadOutOfOrder { size } => Self::UploadOutOfOrder { size: *size },
+            Self::UploadInvalid(s) => Self::UploadInvalid(s.clone()),
+            Self::DigestMismatch { expected, actual } => Self::DigestMismatch {
+                expected: expected.clone(),
+                actual: actual.clone(),
+            },
+            Self::DigestInvalid(s) => Self::DigestInvalid(s.clone()),
+            Self::Unsupported(s) => Self::Unsupported(s.clone()),
+            Self::ManifestUnknown(s) => Self::ManifestUnknown(s.clone()),
+            Self::ManifestInvalid(s) => Self::ManifestInvalid(s.clone()),
+            Self::ManifestBlobUnknown(d) => Self::ManifestBlobUnknown(d.clone()),
+            Self::SizeInvalid(s) => Self::SizeInvalid(s.clone()),
+            Self::TagExists(s) => Self::TagExists(s.clone()),
+            Self::BodyRead(s) => Self::BodyRead(s.clone()),
+            Self::Storage(e) => Self::Storage(e.duplicate()),
+        }
+    }
+}

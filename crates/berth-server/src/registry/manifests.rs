@@ -5,6 +5,7 @@ use berth_oci::media::ManifestKind;
 use berth_oci::{Digest, Reference, RepoName};
 
 use super::meta_sync::{manifest_meta, now_secs};
+use super::push_batch::IndexOp;
 use super::{Registry, RegistryError, RegistryResult};
 use crate::meta::RepoChange;
 
@@ -135,76 +136,48 @@ impl Registry {
                 actual: digest,
             });
         }
-        let needed: Vec<&Descriptor> = match manifest.kind {
-            ManifestKind::Image => manifest.required_blobs().collect(),
-            ManifestKind::Index => manifest.manifests.iter().collect(),
+        let needed: Vec<Digest> = match manifest.kind {
+            ManifestKind::Image => manifest
+                .required_blobs()
+                .map(|d| d.digest.clone())
+                .collect(),
+            ManifestKind::Index => manifest
+                .manifests
+                .iter()
+                .map(|d| d.digest.clone())
+                .collect(),
         };
         self.ensure_repo(repo).await?;
         let store = self.store(repo);
         // Before the lock: a manifest naming missing blobs fails without
         // leaving its own blob behind, and the manifest's blob is written
         // (a young blob is safe from GC, as an upload's is), so the
-        // repository's pushes queue only for the index update.
+        // repository's pushes queue only for the index update. Under the
+        // lock (`push_batch`) both are checked again.
         for d in &needed {
-            if store.blob_len(repo, &d.digest).await?.is_none() {
-                return Err(RegistryError::ManifestBlobUnknown(d.digest.clone()));
+            if store.blob_len(repo, d).await?.is_none() {
+                return Err(RegistryError::ManifestBlobUnknown(d.clone()));
             }
         }
         let content = bytes::Bytes::copy_from_slice(bytes);
         store.put_blob_bytes(repo, &digest, content.clone()).await?;
-        // Under the lock, a blob checked here cannot be deleted before the
-        // manifest naming it is recorded: a delete that came in between is
-        // seen (and the manifest's own blob written again).
-        let guard = store.lock_repo(repo).await?;
-        let in_step = self.in_step(&guard, repo).await?;
-        if create_only
-            && let Reference::Tag(t) = reference
-            && store
-                .read_index(repo)
-                .await?
-                .is_some_and(|i| i.find_tag(t.as_str()).is_some())
-        {
-            return Err(RegistryError::TagExists(t.to_string()));
-        }
-        for d in needed {
-            if store.blob_len(repo, &d.digest).await?.is_none() {
-                return Err(RegistryError::ManifestBlobUnknown(d.digest.clone()));
-            }
-        }
-        if store.blob_len(repo, &digest).await?.is_none() {
-            store.put_blob_bytes(repo, &digest, content).await?;
-        }
-        let desc = Descriptor {
-            media_type: manifest.media_type.clone(),
-            digest: digest.clone(),
-            size: bytes.len() as u64,
-            artifact_type: manifest.artifact_type.clone(),
-            annotations: None,
-            extra: Default::default(),
-        };
-        self.store(repo)
-            .update_index(&guard, repo, |index| {
-                match reference {
-                    Reference::Tag(t) => index.set_tag(desc, t.as_str()),
-                    Reference::Digest(_) => index.add_untagged(desc),
-                }
-                (true, ())
-            })
-            .await?;
-        let mut put_manifests = vec![manifest_meta(&digest, bytes.len() as u64, &manifest, None)];
-        if manifest.kind == ManifestKind::Index {
-            put_manifests.extend(self.child_metas(repo, &manifest).await?);
-        }
-        let change = RepoChange {
-            put_manifests,
-            set_tags: match reference {
-                Reference::Tag(t) => vec![(t.to_string(), digest.to_string())],
-                Reference::Digest(_) => Vec::new(),
+        let op = IndexOp {
+            reference: reference.clone(),
+            desc: Descriptor {
+                media_type: manifest.media_type.clone(),
+                digest: digest.clone(),
+                size: bytes.len() as u64,
+                artifact_type: manifest.artifact_type.clone(),
+                annotations: None,
+                extra: Default::default(),
             },
-            ..Default::default()
+            content,
+            needed,
+            create_only: create_only && matches!(reference, Reference::Tag(_)),
+            meta: manifest_meta(&digest, bytes.len() as u64, &manifest, None),
+            index: (manifest.kind == ManifestKind::Index).then(|| manifest.clone()),
         };
-        self.after_write(&guard, repo, in_step, change).await?;
-        drop(guard);
+        self.commit_push(repo, op).await?;
         if self.events.receiver_count() > 0 {
             self.emit(super::events::RegistryEvent::ManifestPushed {
                 repo: repo.to_string(),

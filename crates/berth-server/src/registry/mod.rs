@@ -11,6 +11,7 @@ pub mod events;
 mod gc;
 mod manifests;
 mod meta_sync;
+mod push_batch;
 mod retention;
 mod uploads;
 
@@ -38,6 +39,8 @@ pub struct Registry {
     /// storage (see `meta_sync`).
     meta: Arc<dyn MetaStore>,
     uploads: Uploads,
+    /// Manifest pushes waiting to be recorded (see `push_batch`).
+    pushes: push_batch::PushQueue,
     /// Blobs a client asked about lately (`HEAD`, mount), which GC leaves
     /// alone for `gcDelay`: a push that found one may be about to use it.
     recent: Mutex<HashMap<(RepoName, Digest), Instant>>,
@@ -51,6 +54,7 @@ impl Registry {
             roots,
             meta,
             uploads: Uploads::default(),
+            pushes: push_batch::PushQueue::default(),
             recent: Mutex::new(HashMap::new()),
             events: tokio::sync::broadcast::channel(events::CAPACITY).0,
         }

@@ -91,6 +91,28 @@ pub enum StorageError {
 
 pub type StorageResult<T> = Result<T, StorageError>;
 
+impl StorageError {
+    /// The same error again (an I/O error keeps its kind and text).
+    pub fn duplicate(&self) -> Self {
+        match self {
+            Self::Io { path, source } => Self::Io {
+                path: path.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            Self::Conflict(s) => Self::Conflict(s.clone()),
+            Self::Corrupt { path, message } => Self::Corrupt {
+                path: path.clone(),
+                message: message.clone(),
+            },
+            Self::Backend { location, message } => Self::Backend {
+                location: location.clone(),
+                message: message.clone(),
+            },
+            Self::Locking(s) => Self::Locking(s.clone()),
+        }
+    }
+}
+
 /// Attaches a path to an I/O error.
 pub(crate) trait IoContext<T> {
     fn at(self, path: &std::path::Path) -> StorageResult<T>;

@@ -135,3 +135,196 @@ async fn many_repositories_at_once() {
     let v: Value = s.get("/v2/_catalog").await.json().await.expect("j");
     assert_eq!(v["repositories"].as_array().expect("r").len(), N);
 }
+
+/// Pushes into one repository are recorded in batches: each push still
+/// gets its own outcome (a manifest naming a missing blob is refused, the
+/// others in its batch are recorded), and the tags listed, `index.json`
+/// and the manifests served all agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batched_pushes_get_their_own_outcomes() {
+    let s = Arc::new(Server::start().await);
+    let cd = s.push_blob("batch", b"{}").await;
+    let missing = Digest::sha256(b"never pushed");
+    let mut tasks = Vec::new();
+    for i in 0..48 {
+        let s = s.clone();
+        let cd = cd.clone();
+        let missing = missing.clone();
+        tasks.push(tokio::spawn(async move {
+            let own = format!("layer {i}");
+            let layer = if i % 4 == 3 {
+                missing
+            } else {
+                s.push_blob("batch", own.as_bytes()).await
+            };
+            let m = image_manifest(
+                desc(OCI_CONFIG, &cd, 2),
+                vec![desc(OCI_LAYER, &layer, own.len())],
+                None,
+            );
+            let r = s
+                .put_manifest("batch", &format!("t{i:02}"), OCI_MANIFEST, &m)
+                .await;
+            (i, r.status().as_u16(), Digest::sha256(&m))
+        }));
+    }
+    let mut expected = Vec::new();
+    for t in tasks {
+        let (i, status, d) = t.await.expect("task");
+        if i % 4 == 3 {
+            assert_eq!(status, 400, "push {i} names a missing blob");
+        } else {
+            assert_eq!(status, 201, "push {i}");
+            expected.push((format!("t{i:02}"), d));
+        }
+    }
+    let v: Value = s.get("/v2/batch/tags/list").await.json().await.expect("j");
+    let listed: Vec<String> = v["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .map(|t| t.as_str().expect("tag").to_string())
+        .collect();
+    let mut want: Vec<String> = expected.iter().map(|(t, _)| t.clone()).collect();
+    want.sort();
+    assert_eq!(listed, want);
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(s.root.join("batch/index.json")).expect("index"))
+            .expect("json");
+    assert_eq!(index["manifests"].as_array().expect("m").len(), want.len());
+    for (tag, d) in expected {
+        let r = s.get(&format!("/v2/batch/manifests/{tag}")).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(header(&r, "docker-content-digest"), d.to_string());
+    }
+}
+
+/// Pushers whose requests go away while they wait, or while they commit
+/// a batch for others, leave no push of the rest unrecorded or waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pushes_cancelled_mid_batch_strand_nobody() {
+    let s = Arc::new(Server::start().await);
+    let cd = s.push_blob("cancel", b"{}").await;
+    let repo: berth_oci::RepoName = "cancel".parse().expect("name");
+    for round in 0..8 {
+        let mut kept = Vec::new();
+        let mut doomed = Vec::new();
+        for i in 0..24 {
+            let own = format!("layer {round} {i}");
+            let layer = s.push_blob("cancel", own.as_bytes()).await;
+            let m = image_manifest(
+                desc(OCI_CONFIG, &cd, 2),
+                vec![desc(OCI_LAYER, &layer, own.len())],
+                None,
+            );
+            let reg = s.registry.clone();
+            let repo = repo.clone();
+            let tag = format!("r{round}-{i:02}");
+            let reference: berth_oci::Reference = tag.parse().expect("tag");
+            let task = tokio::spawn(async move {
+                reg.put_manifest(&repo, &reference, Some(OCI_MANIFEST), &m)
+                    .await
+                    .map(|p| p.digest)
+            });
+            if i % 3 == 0 {
+                doomed.push(task);
+            } else {
+                kept.push((tag, task));
+            }
+        }
+        // Abort a third of them at different points of their work, some
+        // while they commit a batch for the others.
+        for (n, task) in doomed.into_iter().enumerate() {
+            tokio::time::sleep(std::time::Duration::from_micros(150 * n as u64)).await;
+            task.abort();
+        }
+        for (tag, task) in kept {
+            let d = tokio::time::timeout(std::time::Duration::from_secs(30), task)
+                .await
+                .expect("no push is left waiting")
+                .expect("task")
+                .expect("push");
+            let r = s.get(&format!("/v2/cancel/manifests/{tag}")).await;
+            assert_eq!(r.status(), 200, "{tag}");
+            assert_eq!(header(&r, "docker-content-digest"), d.to_string());
+        }
+    }
+    // What the metadata store lists is what index.json holds.
+    let v: Value = s.get("/v2/cancel/tags/list").await.json().await.expect("j");
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(s.root.join("cancel/index.json")).expect("index"))
+            .expect("json");
+    let mut in_index: Vec<String> = index["manifests"]
+        .as_array()
+        .expect("m")
+        .iter()
+        .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
+        .map(str::to_string)
+        .collect();
+    in_index.sort();
+    let listed: Vec<String> = v["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .map(|t| t.as_str().expect("tag").to_string())
+        .collect();
+    assert_eq!(listed, in_index);
+}
+
+/// The push that commits a batch is cancelled at some point of its
+/// commit: the others in its batch are still recorded, and answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_committer_cancelled_mid_batch_strands_nobody() {
+    let s = Arc::new(Server::start().await);
+    let cd = s.push_blob("leader", b"{}").await;
+    let repo: berth_oci::RepoName = "leader".parse().expect("name");
+    for round in 0..40u64 {
+        let mut manifests = Vec::new();
+        for i in 0..4 {
+            let own = format!("layer {round} {i}");
+            let layer = s.push_blob("leader", own.as_bytes()).await;
+            manifests.push(image_manifest(
+                desc(OCI_CONFIG, &cd, 2),
+                vec![desc(OCI_LAYER, &layer, own.len())],
+                None,
+            ));
+        }
+        // Hold the lock so that all four queue up; the first to get it
+        // commits the batch.
+        let guard = s
+            .registry
+            .store(&repo)
+            .lock_repo(&repo)
+            .await
+            .expect("lock");
+        let mut tasks = Vec::new();
+        for (i, m) in manifests.into_iter().enumerate() {
+            let reg = s.registry.clone();
+            let repo = repo.clone();
+            let reference: berth_oci::Reference = format!("r{round}-{i}").parse().expect("tag");
+            tasks.push(tokio::spawn(async move {
+                reg.put_manifest(&repo, &reference, Some(OCI_MANIFEST), &m)
+                    .await
+                    .map(|p| p.digest)
+            }));
+            // In this order at the lock.
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        drop(guard);
+        tokio::time::sleep(std::time::Duration::from_micros(40 * round)).await;
+        let mut tasks = tasks.into_iter();
+        tasks.next().expect("first").abort();
+        for (i, task) in tasks.enumerate() {
+            let d = tokio::time::timeout(std::time::Duration::from_secs(30), task)
+                .await
+                .expect("no push is left waiting")
+                .expect("task")
+                .expect("push");
+            let r = s
+                .get(&format!("/v2/leader/manifests/r{round}-{}", i + 1))
+                .await;
+            assert_eq!(r.status(), 200);
+            assert_eq!(header(&r, "docker-content-digest"), d.to_string());
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! Group commit of manifest pushes.
+//!
+//! Every manifest push ends with the same steps under its repository's
+//! lock: check the blobs it names, rewrite `index.json`, update the
+//! metadata store. With many pushes into one repository those steps queue
+//! behind each other, and the `index.json` rewrite is O(entries). So a push
+//! leaves its [`IndexOp`] in the repository's queue before it waits for the
+//! lock, and whoever gets the lock next commits every op queued by then:
+//! each is checked on its own (its blobs, create-only tags), then all that
+//! passed go into one `index.json` write and one metadata change. Each
+//! pusher gets its own outcome.
+//!
+//! The committer is whichever pusher holds the lock, not a task of its own,
+//! so nothing runs once every request is gone. A committer whose request is
+//! cancelled mid-batch drops the batch's senders: their pushers see that
+//! and commit their own op alone. A pusher whose op was committed by an
+//! earlier holder returns without taking the lock.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use berth_oci::manifest::{Descriptor, Manifest};
+use berth_oci::{Digest, Reference, RepoName};
+use tokio::sync::oneshot;
+
+use super::{Registry, RegistryError, RegistryResult};
+use crate::meta::{ManifestMeta, RepoChange};
+use crate::storage::{RepoGuard, StorageError};
+
+/// Ops one lock holder commits at most, so one hold stays short.
+const MAX_BATCH: usize = 256;
+
+/// One manifest push, ready to be recorded.
+#[derive(Clone)]
+pub(super) struct IndexOp {
+    pub reference: Reference,
+    /// The entry for `index.json` (without the tag annotation).
+    pub desc: Descriptor,
+    /// The manifest's bytes, written again if its blob vanished (a delete
+    /// between the write before the lock and the lock).
+    pub content: bytes::Bytes,
+    /// Blobs or child manifests that must exist in the repository.
+    pub needed: Vec<Digest>,
+    /// The tag may be created but not moved.
+    pub create_only: bool,
+    /// The manifest's metadata; for an index, its children's are added
+    /// under the lock.
+    pub meta: ManifestMeta,
+    /// Set for an image index, whose children's metadata is recorded too.
+    pub index: Option<Manifest>,
+}
+
+type Waiter = (u64, IndexOp, oneshot::Sender<RegistryResult<()>>);
+
+/// Manifest pushes waiting for their repository's lock, by repository.
+#[derive(Default)]
+pub(super) struct PushQueue {
+    next_id: AtomicU64,
+    pending: Mutex<HashMap<RepoName, Vec<Waiter>>>,
+}
+
+impl PushQueue {
+    fn add(&self, repo: &RepoName, op: IndexOp) -> (u64, oneshot::Receiver<RegistryResult<()>>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.entry(repo.clone()).or_default().push((id, op, tx));
+        (id, rx)
+    }
+
+    /// The oldest ops queued for `repo`, at most [`MAX_BATCH`].
+    fn take(&self, repo: &RepoName) -> Vec<Waiter> {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(queue) = pending.get_mut(repo) else {
+            return Vec::new();
+        };
+        let rest = queue.split_off(queue.len().min(MAX_BATCH));
+        let batch = std::mem::replace(queue, rest);
+        if queue.is_empty() {
+            pending.remove(repo);
+        }
+        batch
+    }
+
+    /// Takes op `id` back if no committer has it yet.
+    fn withdraw(&self, repo: &RepoName, id: u64) -> bool {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(queue) = pending.get_mut(repo) else {
+            return false;
+        };
+        let before = queue.len();
+        queue.retain(|(i, _, _)| *i != id);
+        let withdrawn = queue.len() != before;
+        if queue.is_empty() {
+            pending.remove(repo);
+        }
+        withdrawn
+    }
+}
+
+impl Registry {
+    /// Records a checked manifest push in `repo`'s `index.json` and
+    /// metadata, together with whatever other pushes are waiting.
+    pub(super) async fn commit_push(&self, repo: &RepoName, op: IndexOp) -> RegistryResult<()> {
+        let (id, mut rx) = self.pushes.add(repo, op.clone());
+        let store = self.store(repo);
+        let locked = tokio::select! {
+            biased;
+            done = &mut rx => match done {
+                Ok(outcome) => return outcome,
+                // Its committer was cancelled: commit it alone.
+                Err(_) => store.lock_repo(repo).await,
+            },
+            guard = store.lock_repo(repo) => guard,
+        };
+        let guard = match locked {
+            Ok(g) => g,
+            Err(e) if self.pushes.withdraw(repo, id) => return Err(e.into()),
+            Err(e) => return rx.await.unwrap_or(Err(e.into())),
+        };
+        // Ours may have been committed by the holder before, or may sit
+        // behind more than a batch's worth of others.
+        loop {
+            let batch = match rx.try_recv() {
+                Ok(outcome) => return outcome,
+                Err(oneshot::error::TryRecvError::Empty) => self.pushes.take(repo),
+                Err(oneshot::error::TryRecvError::Closed) => {
+                    let (tx, own) = oneshot::channel();
+                    rx = own;
+                    vec![(id, op.clone(), tx)]
+                }
+            };
+            if batch.is_empty() {
+                // Neither queued nor answered: not reachable, but no loop.
+                return Err(RegistryError::Storage(StorageError::Locking(
+                    "the manifest push was lost before it was recorded".into(),
+                )));
+            }
+            self.commit_batch(&guard, repo, batch).await;
+        }
+    }
+
+    /// Commits `batch` under `guard`, sending each op its outcome.
+    async fn commit_batch(&self, guard: &RepoGuard, repo: &RepoName, batch: Vec<Waiter>) {
+        let mut waiting = Vec::with_capacity(batch.len());
+        for (_, op, tx) in batch {
+            match self.check_op(repo, &op).await {
+                Ok(()) => waiting.push((op, tx)),
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        }
+        if waiting.is_empty() {
+            return;
+        }
+        match self.record_ops(guard, repo, &waiting).await {
+            Ok(verdicts) => {
+                for ((_, tx), verdict) in waiting.into_iter().zip(verdicts) {
+                    let _ = tx.send(verdict);
+                }
+            }
+            Err(e) => {
+                for (_, tx) in waiting {
+                    let _ = tx.send(Err(e.duplicate()));
+                }
+            }
+        }
+    }
+
+    /// Under the lock: the blobs the op names exist, and so does its own.
+    async fn check_op(&self, repo: &RepoName, op: &IndexOp) -> RegistryResult<()> {
+        let store = self.store(repo);
+        for d in &op.needed {
+            if store.blob_len(repo, d).await?.is_none() {
+                return Err(RegistryError::ManifestBlobUnknown(d.clone()));
+            }
+        }
+        if store.blob_len(repo, &op.desc.digest).await?.is_none() {
+            store
+                .put_blob_bytes(repo, &op.desc.digest, op.content.clone())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// One `index.json` update and one metadata change for every op, in
+    /// order; a create-only op whose tag exists by then (perhaps from an
+    /// earlier op of the same batch) is refused on its own.
+    async fn record_ops(
+        &self,
+        guard: &RepoGuard,
+        repo: &RepoName,
+        ops: &[(IndexOp, oneshot::Sender<RegistryResult<()>>)],
+    ) -> RegistryResult<Vec<RegistryResult<()>>> {
+        let in_step = self.in_step(guard, repo).await?;
+        let verdicts = self
+            .store(repo)
+            .update_index(guard, repo, |index| {
+                let verdicts: Vec<RegistryResult<()>> = ops
+                    .iter()
+                    .map(|(op, _)| match &op.reference {
+                        Reference::Tag(t)
+                            if op.create_only && index.find_tag(t.as_str()).is_some() =>
+                        {
+                            Err(RegistryError::TagExists(t.to_string()))
+                        }
+                        Reference::Tag(t) => {
+                            index.set_tag(op.desc.clone(), t.as_str());
+                            Ok(())
+                        }
+                        Reference::Digest(_) => {
+                            index.add_untagged(op.desc.clone());
+                            Ok(())
+                        }
+                    })
+                    .collect();
+                (verdicts.iter().any(Result::is_ok), verdicts)
+            })
+            .await?;
+        let mut change = RepoChange::default();
+        for ((op, _), verdict) in ops.iter().zip(&verdicts) {
+            if verdict.is_err() {
+                continue;
+            }
+            change.put_manifests.push(op.meta.clone());
+            if let Some(index) = &op.index {
+                change
+                    .put_manifests
+                    .extend(self.child_metas(repo, index).await?);
+            }
+            if let Reference::Tag(t) = &op.reference {
+                change
+                    .set_tags
+                    .push((t.to_string(), op.desc.digest.to_string()));
+            }
+        }
+        if !change.put_manifests.is_empty() {
+            self.after_write(guard, repo, in_step, change).await?;
+        }
+        Ok(verdicts)
+    }
+}
