@@ -57,10 +57,7 @@ fn write_atomic_sync(
 ) -> StorageResult<()> {
     use std::io::Write as _;
     let result = (|| {
-        if let Some(dir) = tmp.parent() {
-            std::fs::create_dir_all(dir).at(dir)?;
-        }
-        let mut f = std::fs::File::create(tmp).at(tmp)?;
+        let mut f = create_new_in_dir(tmp)?;
         f.write_all(bytes).at(tmp)?;
         if commit {
             f.sync_all().at(tmp)?;
@@ -88,6 +85,21 @@ fn write_atomic_sync(
         let _ = std::fs::remove_file(tmp);
     }
     result
+}
+
+/// Creates the fresh file `path` (see `new_file`), creating its directory
+/// only when it is missing: a `mkdir` of an existing directory still takes
+/// the parent's lock.
+pub(super) fn create_new_in_dir(path: &Path) -> StorageResult<std::fs::File> {
+    match super::new_file::create_new(path) {
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).at(dir)?;
+            }
+            super::new_file::create_new(path).at(path)
+        }
+        other => other.at(path),
+    }
 }
 
 /// Sets a file's mtime to now (on a hard link: the shared inode's).

@@ -33,10 +33,13 @@ impl FsStore {
         id: &str,
     ) -> StorageResult<UploadState> {
         let path = self.upload_path(repo, id);
-        if let Some(dir) = path.parent() {
-            tokio::fs::create_dir_all(dir).await.at(dir)?;
-        }
-        tokio::fs::File::create(&path).await.at(&path)?;
+        let created = path.clone();
+        tokio::task::spawn_blocking(move || super::fs::create_new_in_dir(&created).map(drop))
+            .await
+            .map_err(|e| StorageError::Io {
+                path: path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })??;
         Ok(UploadState {
             trusted: true,
             ..Default::default()

@@ -28,6 +28,7 @@ mod fs_index;
 mod fs_uploads;
 mod index;
 mod locks;
+mod new_file;
 mod roots;
 #[cfg(feature = "s3")]
 mod s3;
