@@ -154,10 +154,8 @@ impl Registry {
         // (a young blob is safe from GC, as an upload's is), so the
         // repository's pushes queue only for the index update. Under the
         // lock (`push_batch`) both are checked again.
-        for d in &needed {
-            if store.blob_len(repo, d).await?.is_none() {
-                return Err(RegistryError::ManifestBlobUnknown(d.clone()));
-            }
+        if let Some(d) = store.first_missing(repo, &needed).await? {
+            return Err(RegistryError::ManifestBlobUnknown(d));
         }
         let content = bytes::Bytes::copy_from_slice(bytes);
         store.put_blob_bytes(repo, &digest, content.clone()).await?;

@@ -172,17 +172,17 @@ impl Registry {
     /// Under the lock: the blobs the op names exist, and so does its own.
     async fn check_op(&self, repo: &RepoName, op: &IndexOp) -> RegistryResult<()> {
         let store = self.store(repo);
-        for d in &op.needed {
-            if store.blob_len(repo, d).await?.is_none() {
-                return Err(RegistryError::ManifestBlobUnknown(d.clone()));
+        let mut wanted = op.needed.clone();
+        wanted.push(op.desc.digest.clone());
+        match store.first_missing(repo, &wanted).await? {
+            None => Ok(()),
+            Some(d) if d == op.desc.digest => {
+                // Deleted since it was written before the lock.
+                store.put_blob_bytes(repo, &d, op.content.clone()).await?;
+                Ok(())
             }
+            Some(d) => Err(RegistryError::ManifestBlobUnknown(d)),
         }
-        if store.blob_len(repo, &op.desc.digest).await?.is_none() {
-            store
-                .put_blob_bytes(repo, &op.desc.digest, op.content.clone())
-                .await?;
-        }
-        Ok(())
     }
 
     /// One `index.json` update and one metadata change for every op, in

@@ -85,6 +85,20 @@ pub trait BlobStore: Send + Sync {
 
     /// A blob's size, `None` if the repository does not have it.
     async fn blob_len(&self, repo: &RepoName, digest: &Digest) -> StorageResult<Option<u64>>;
+    /// The first of `digests` the repository does not have, if any. A
+    /// store may answer all of them in one round trip.
+    async fn first_missing(
+        &self,
+        repo: &RepoName,
+        digests: &[Digest],
+    ) -> StorageResult<Option<Digest>> {
+        for d in digests {
+            if self.blob_len(repo, d).await?.is_none() {
+                return Ok(Some(d.clone()));
+            }
+        }
+        Ok(None)
+    }
     /// When the blob was last stored, linked or pushed again (GC's delay).
     async fn blob_modified(
         &self,

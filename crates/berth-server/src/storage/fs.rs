@@ -63,28 +63,38 @@ fn write_atomic_sync(
             f.sync_all().at(tmp)?;
         }
         drop(f);
-        let parent = dest.parent().unwrap_or(root);
-        let created = std::fs::metadata(parent).is_err();
-        if created {
-            std::fs::create_dir_all(parent).at(parent)?;
-        }
-        std::fs::rename(tmp, dest).at(dest)?;
-        if commit {
-            for dir in parent.ancestors() {
-                std::fs::File::open(dir)
-                    .and_then(|f| f.sync_all())
-                    .at(dir)?;
-                if !created || dir == root {
-                    break;
-                }
-            }
-        }
-        Ok(())
+        rename_into_sync(root, commit, tmp, dest)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(tmp);
     }
     result
+}
+
+/// [`FsStore::rename_into`] on the calling (blocking) thread.
+fn rename_into_sync(root: &Path, commit: bool, src: &Path, dest: &Path) -> StorageResult<()> {
+    let parent = dest.parent().unwrap_or(root);
+    let created = std::fs::metadata(parent).is_err();
+    if created {
+        std::fs::create_dir_all(parent).at(parent)?;
+    }
+    std::fs::rename(src, dest).at(dest)?;
+    if commit {
+        sync_dirs(root, parent, created)?;
+    }
+    Ok(())
+}
+
+/// Syncs `dir`, and with `created` its ancestors up to `root` (the
+/// directories a write had to create).
+pub(super) fn sync_dirs(root: &Path, dir: &Path, created: bool) -> StorageResult<()> {
+    for d in dir.ancestors() {
+        std::fs::File::open(d).and_then(|f| f.sync_all()).at(d)?;
+        if !created || d == root {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Creates the fresh file `path` (see `new_file`), creating its directory
@@ -217,26 +227,58 @@ impl FsStore {
         Ok(())
     }
 
-    /// Moves a complete, verified upload file into place as a blob.
-    pub async fn commit_upload(
+    /// Moves a complete, verified upload file of `size` bytes into place
+    /// as a blob (a hard link to another repository's copy with dedupe),
+    /// and removes the session's `state` file. In the common case one hop
+    /// to a blocking thread.
+    pub(super) async fn commit_upload(
         &self,
         repo: &RepoName,
         upload: &Path,
+        state: &Path,
+        size: u64,
         digest: &Digest,
     ) -> StorageResult<()> {
-        let dest = self.blob_path(repo, digest);
+        // Links only to a blob of the same size as the upload file, and a
+        // blob of this digest has `size` bytes: a short or long upload
+        // file is never linked, and is refused below.
         if self.link_existing(repo, digest, upload).await {
             tokio::fs::remove_file(upload).await.at(upload)?;
+            let _ = tokio::fs::remove_file(state).await;
             return Ok(());
         }
-        if self.commit {
-            let f = tokio::fs::File::open(upload).await.at(upload)?;
-            f.sync_all().await.at(upload)?;
-        }
-        self.rename_into(upload, &dest).await?;
-        // The upload file's mtime is its last chunk's; the blob is as young
-        // as its completion, for GC's delay.
-        touch(&dest)?;
+        let (root, commit) = (self.root.clone(), self.commit);
+        let (upload, state, dest) = (
+            upload.to_path_buf(),
+            state.to_path_buf(),
+            self.blob_path(repo, digest),
+        );
+        let path = dest.clone();
+        tokio::task::spawn_blocking(move || {
+            let held = std::fs::metadata(&upload).at(&upload)?.len();
+            if held != size {
+                return Err(StorageError::Corrupt {
+                    path: upload,
+                    message: format!("the upload holds {held} bytes but {size} were received"),
+                });
+            }
+            if commit {
+                std::fs::File::open(&upload)
+                    .and_then(|f| f.sync_all())
+                    .at(&upload)?;
+            }
+            rename_into_sync(&root, commit, &upload, &dest)?;
+            // The upload file's mtime is its last chunk's; the blob is as
+            // young as its completion, for GC's delay.
+            touch(&dest)?;
+            let _ = std::fs::remove_file(&state);
+            Ok(())
+        })
+        .await
+        .map_err(|e| StorageError::Io {
+            path,
+            source: std::io::Error::other(e.to_string()),
+        })??;
         self.record_location(repo, digest).await;
         Ok(())
     }
@@ -270,22 +312,15 @@ impl FsStore {
     /// With `commit`, the directory entry is synced too, and so is every
     /// directory up to the root if this call had to create any.
     pub(super) async fn rename_into(&self, src: &Path, dest: &Path) -> StorageResult<()> {
-        let parent = dest.parent().unwrap_or(&self.root);
-        let created = tokio::fs::metadata(parent).await.is_err();
-        if created {
-            tokio::fs::create_dir_all(parent).await.at(parent)?;
-        }
-        tokio::fs::rename(src, dest).await.at(dest)?;
-        if self.commit {
-            for dir in parent.ancestors() {
-                let f = tokio::fs::File::open(dir).await.at(dir)?;
-                f.sync_all().await.at(dir)?;
-                if !created || dir == self.root {
-                    break;
-                }
-            }
-        }
-        Ok(())
+        let (root, commit) = (self.root.clone(), self.commit);
+        let (src, dest) = (src.to_path_buf(), dest.to_path_buf());
+        let path = dest.clone();
+        tokio::task::spawn_blocking(move || rename_into_sync(&root, commit, &src, &dest))
+            .await
+            .map_err(|e| StorageError::Io {
+                path,
+                source: std::io::Error::other(e.to_string()),
+            })?
     }
 }
 
@@ -402,18 +437,60 @@ impl BlobStore for FsStore {
         }
     }
 
+    /// The check and the write in one hop to a blocking thread.
     async fn put_blob_bytes(
         &self,
         repo: &RepoName,
         digest: &Digest,
         bytes: Bytes,
     ) -> StorageResult<()> {
-        let p = self.blob_path(repo, digest);
-        if self.blob_len(repo, digest).await?.is_some() {
-            // Pushed again: it is as young as the push, for GC's delay.
-            return touch(&p);
-        }
-        self.write_atomic(repo, &p, &bytes).await
+        let (root, commit, tmp, dest) = (
+            self.root.clone(),
+            self.commit,
+            self.temp_path(repo),
+            self.blob_path(repo, digest),
+        );
+        let path = dest.clone();
+        tokio::task::spawn_blocking(move || {
+            if std::fs::metadata(&dest).is_ok_and(|m| m.is_file()) {
+                // Pushed again: it is as young as the push, for GC's delay.
+                return touch(&dest);
+            }
+            write_atomic_sync(&root, commit, &tmp, &dest, &bytes)
+        })
+        .await
+        .map_err(|e| StorageError::Io {
+            path,
+            source: std::io::Error::other(e.to_string()),
+        })?
+    }
+
+    /// All checked in one hop to a blocking thread.
+    async fn first_missing(
+        &self,
+        repo: &RepoName,
+        digests: &[Digest],
+    ) -> StorageResult<Option<Digest>> {
+        let paths: Vec<(Digest, PathBuf)> = digests
+            .iter()
+            .map(|d| (d.clone(), self.blob_path(repo, d)))
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            for (d, p) in paths {
+                match std::fs::metadata(&p) {
+                    Ok(m) if m.is_file() => {}
+                    Ok(_) => return Ok(Some(d)),
+                    Err(e) if not_found(&e) => return Ok(Some(d)),
+                    Err(e) => return Err(e).at(&p),
+                }
+            }
+            Ok(None)
+        })
+        .await
+        .map_err(|e| StorageError::Io {
+            path: self.repo_dir(repo),
+            source: std::io::Error::other(e.to_string()),
+        })?
     }
 
     async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> StorageResult<bool> {

@@ -28,7 +28,7 @@ use std::time::{Duration, SystemTime};
 
 use berth_oci::RepoName;
 
-use super::fs::{FsStore, INDEX_JSON, UPLOADS_DIR, not_found};
+use super::fs::{FsStore, INDEX_JSON, UPLOADS_DIR, not_found, sync_dirs};
 use super::index::OciIndex;
 use super::{IoContext, StorageError, StorageResult};
 
@@ -258,19 +258,6 @@ fn remove_any(path: &Path) -> StorageResult<()> {
         Err(e) if !not_found(&e) => Err(e).at(path),
         _ => Ok(()),
     }
-}
-
-/// Syncs `repo_dir`, and with `created` its ancestors up to `root`.
-fn sync_dirs(root: &Path, repo_dir: &Path, created: bool) -> StorageResult<()> {
-    for dir in repo_dir.ancestors() {
-        std::fs::File::open(dir)
-            .and_then(|f| f.sync_all())
-            .at(dir)?;
-        if !created || dir == root {
-            break;
-        }
-    }
-    Ok(())
 }
 
 /// Reads and parses an `index.json`; `None` if it is missing. A file that

@@ -145,17 +145,8 @@ impl FsStore {
         size: u64,
         digest: &Digest,
     ) -> StorageResult<()> {
-        let path = self.upload_path(repo, id);
-        let held = tokio::fs::metadata(&path).await.at(&path)?.len();
-        if held != size {
-            return Err(StorageError::Corrupt {
-                path,
-                message: format!("the upload holds {held} bytes but {size} were received"),
-            });
-        }
-        self.commit_upload(repo, &path, digest).await?;
-        let _ = tokio::fs::remove_file(self.state_path(repo, id)).await;
-        Ok(())
+        let (path, state) = (self.upload_path(repo, id), self.state_path(repo, id));
+        self.commit_upload(repo, &path, &state, size, digest).await
     }
 
     pub(super) async fn fs_upload_remove(&self, repo: &RepoName, id: &str) -> StorageResult<bool> {

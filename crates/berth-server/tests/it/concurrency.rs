@@ -178,13 +178,7 @@ async fn batched_pushes_get_their_own_outcomes() {
             expected.push((format!("t{i:02}"), d));
         }
     }
-    let v: Value = s.get("/v2/batch/tags/list").await.json().await.expect("j");
-    let listed: Vec<String> = v["tags"]
-        .as_array()
-        .expect("tags")
-        .iter()
-        .map(|t| t.as_str().expect("tag").to_string())
-        .collect();
+    let listed = listed_tags(&s, "batch").await;
     let mut want: Vec<String> = expected.iter().map(|(t, _)| t.clone()).collect();
     want.sort();
     assert_eq!(listed, want);
@@ -250,7 +244,6 @@ async fn pushes_cancelled_mid_batch_strand_nobody() {
         }
     }
     // What the metadata store lists is what index.json holds.
-    let v: Value = s.get("/v2/cancel/tags/list").await.json().await.expect("j");
     let index: Value =
         serde_json::from_slice(&std::fs::read(s.root.join("cancel/index.json")).expect("index"))
             .expect("json");
@@ -262,13 +255,23 @@ async fn pushes_cancelled_mid_batch_strand_nobody() {
         .map(str::to_string)
         .collect();
     in_index.sort();
-    let listed: Vec<String> = v["tags"]
+    assert_eq!(listed_tags(&s, "cancel").await, in_index);
+}
+
+/// The tags `GET /v2/<repo>/tags/list` answers.
+async fn listed_tags(s: &Server, repo: &str) -> Vec<String> {
+    let v: Value = s
+        .get(&format!("/v2/{repo}/tags/list"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    v["tags"]
         .as_array()
         .expect("tags")
         .iter()
         .map(|t| t.as_str().expect("tag").to_string())
-        .collect();
-    assert_eq!(listed, in_index);
+        .collect()
 }
 
 /// The push that commits a batch is cancelled at some point of its
