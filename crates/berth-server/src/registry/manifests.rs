@@ -154,11 +154,13 @@ impl Registry {
         // (a young blob is safe from GC, as an upload's is), so the
         // repository's pushes queue only for the index update. Under the
         // lock (`push_batch`) both are checked again.
-        if let Some(d) = store.first_missing(repo, &needed).await? {
+        let content = bytes::Bytes::copy_from_slice(bytes);
+        if let Some(d) = store
+            .put_blob_needing(repo, &digest, content.clone(), &needed)
+            .await?
+        {
             return Err(RegistryError::ManifestBlobUnknown(d));
         }
-        let content = bytes::Bytes::copy_from_slice(bytes);
-        store.put_blob_bytes(repo, &digest, content.clone()).await?;
         let op = IndexOp {
             reference: reference.clone(),
             desc: Descriptor {

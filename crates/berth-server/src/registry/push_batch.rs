@@ -171,16 +171,14 @@ impl Registry {
 
     /// Under the lock: the blobs the op names exist, and so does its own.
     async fn check_op(&self, repo: &RepoName, op: &IndexOp) -> RegistryResult<()> {
-        let store = self.store(repo);
-        let mut wanted = op.needed.clone();
-        wanted.push(op.desc.digest.clone());
-        match store.first_missing(repo, &wanted).await? {
+        // The manifest's own blob is written again if a delete came in
+        // since it was written before the lock.
+        let missing = self
+            .store(repo)
+            .put_blob_needing(repo, &op.desc.digest, op.content.clone(), &op.needed)
+            .await?;
+        match missing {
             None => Ok(()),
-            Some(d) if d == op.desc.digest => {
-                // Deleted since it was written before the lock.
-                store.put_blob_bytes(repo, &d, op.content.clone()).await?;
-                Ok(())
-            }
             Some(d) => Err(RegistryError::ManifestBlobUnknown(d)),
         }
     }

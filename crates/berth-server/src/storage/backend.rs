@@ -85,20 +85,6 @@ pub trait BlobStore: Send + Sync {
 
     /// A blob's size, `None` if the repository does not have it.
     async fn blob_len(&self, repo: &RepoName, digest: &Digest) -> StorageResult<Option<u64>>;
-    /// The first of `digests` the repository does not have, if any. A
-    /// store may answer all of them in one round trip.
-    async fn first_missing(
-        &self,
-        repo: &RepoName,
-        digests: &[Digest],
-    ) -> StorageResult<Option<Digest>> {
-        for d in digests {
-            if self.blob_len(repo, d).await?.is_none() {
-                return Ok(Some(d.clone()));
-            }
-        }
-        Ok(None)
-    }
     /// When the blob was last stored, linked or pushed again (GC's delay).
     async fn blob_modified(
         &self,
@@ -122,6 +108,24 @@ pub trait BlobStore: Send + Sync {
         digest: &Digest,
         bytes: Bytes,
     ) -> StorageResult<()>;
+    /// [`BlobStore::put_blob_bytes`] (a manifest) if the repository has
+    /// every blob in `needed`; else stores nothing and returns the first
+    /// one missing. A store may do it all in one round trip.
+    async fn put_blob_needing(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        bytes: Bytes,
+        needed: &[Digest],
+    ) -> StorageResult<Option<Digest>> {
+        for d in needed {
+            if self.blob_len(repo, d).await?.is_none() {
+                return Ok(Some(d.clone()));
+            }
+        }
+        self.put_blob_bytes(repo, digest, bytes).await?;
+        Ok(None)
+    }
     /// Removes a blob from one repository; whether it had it.
     async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> StorageResult<bool>;
     /// Makes `from`'s blob available in `to` (the caller has created `to`);

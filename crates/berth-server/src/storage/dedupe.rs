@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use berth_oci::{Digest, RepoName};
 
+use super::blob_index::BlobIndex;
 use super::fs::{BLOBS_DIR, FsStore, touch};
 use super::{BlobStore, IoContext, StorageResult};
 
@@ -83,16 +84,6 @@ impl FsStore {
             let _ = tokio::fs::remove_file(&tmp).await;
         }
         linked
-    }
-
-    /// Records that `repo` holds `digest`, for later links. A failure only
-    /// costs a future link, so it is logged, not returned.
-    pub(super) async fn record_location(&self, repo: &RepoName, digest: &Digest) {
-        if let (Some(index), true) = (&self.index, self.dedupe)
-            && let Err(e) = index.put(&digest.to_string(), repo.as_str())
-        {
-            tracing::warn!(target: "berth::dedupe", "dedupe index write failed: {e}");
-        }
     }
 
     /// Brings existing blobs in line with `dedupe`, one repository at a
@@ -285,4 +276,12 @@ fn link_count(m: &std::fs::Metadata) -> u64 {
 #[cfg(not(unix))]
 fn link_count(_: &std::fs::Metadata) -> u64 {
     1
+}
+
+/// Records that `repo` holds `digest`. A failure only costs a future link,
+/// so it is logged, not returned.
+pub(super) fn record_location_sync(index: &BlobIndex, digest: &str, repo: &str) {
+    if let Err(e) = index.put(digest, repo) {
+        tracing::warn!(target: "berth::dedupe", "dedupe index write failed: {e}");
+    }
 }

@@ -11,6 +11,7 @@ use berth_oci::{Digest, RepoName};
 
 use super::backend::{BlobStore, ByteStream, ChunkReceiver, UploadEntry, UploadState};
 use super::blob_index::BlobIndex;
+use super::dedupe::record_location_sync;
 use super::fs_index::IndexCache;
 use super::index::OciIndex;
 use super::locks::{RepoGuard, RepoLocks};
@@ -30,7 +31,7 @@ pub struct FsStore {
     pub(super) locks: RepoLocks,
     /// The dedupe index, when the store was opened by the server (offline
     /// tools leave the root untouched and open none).
-    pub(super) index: Option<BlobIndex>,
+    pub(super) index: Option<std::sync::Arc<BlobIndex>>,
     /// `storage.dedupe`: store a blob already under this root as a hard
     /// link to the existing copy.
     pub(super) dedupe: bool,
@@ -69,6 +70,20 @@ fn write_atomic_sync(
         let _ = std::fs::remove_file(tmp);
     }
     result
+}
+
+/// Runs `f` on a blocking thread; `path` names what it works on, should
+/// the thread fail.
+pub(super) async fn on_blocking<T: Send + 'static>(
+    path: PathBuf,
+    f: impl FnOnce() -> StorageResult<T> + Send + 'static,
+) -> StorageResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StorageError::Io {
+            path,
+            source: std::io::Error::other(e.to_string()),
+        })?
 }
 
 /// [`FsStore::rename_into`] on the calling (blocking) thread.
@@ -160,7 +175,7 @@ impl FsStore {
             })?;
         // The index is a hint: without it blobs are stored in full.
         match index {
-            Ok(index) => store.index = Some(index),
+            Ok(index) => store.index = Some(std::sync::Arc::new(index)),
             Err(e) => {
                 tracing::warn!(target: "berth::dedupe", root = %store.root.display(), "dedupe index unusable, storing blobs in full: {e}")
             }
@@ -253,8 +268,9 @@ impl FsStore {
             state.to_path_buf(),
             self.blob_path(repo, digest),
         );
-        let path = dest.clone();
-        tokio::task::spawn_blocking(move || {
+        let locations = self.dedupe.then(|| self.index.clone()).flatten();
+        let (key, holder) = (digest.to_string(), repo.to_string());
+        on_blocking(dest.clone(), move || {
             let held = std::fs::metadata(&upload).at(&upload)?.len();
             if held != size {
                 return Err(StorageError::Corrupt {
@@ -272,15 +288,14 @@ impl FsStore {
             // young as its completion, for GC's delay.
             touch(&dest)?;
             let _ = std::fs::remove_file(&state);
+            // On this thread: now and then the index write is a durable
+            // commit, which waits for the disk.
+            if let Some(index) = locations {
+                record_location_sync(&index, &key, &holder);
+            }
             Ok(())
         })
         .await
-        .map_err(|e| StorageError::Io {
-            path,
-            source: std::io::Error::other(e.to_string()),
-        })??;
-        self.record_location(repo, digest).await;
-        Ok(())
     }
 
     /// A fresh temporary path in the repository's `.uploads/`.
@@ -314,13 +329,10 @@ impl FsStore {
     pub(super) async fn rename_into(&self, src: &Path, dest: &Path) -> StorageResult<()> {
         let (root, commit) = (self.root.clone(), self.commit);
         let (src, dest) = (src.to_path_buf(), dest.to_path_buf());
-        let path = dest.clone();
-        tokio::task::spawn_blocking(move || rename_into_sync(&root, commit, &src, &dest))
-            .await
-            .map_err(|e| StorageError::Io {
-                path,
-                source: std::io::Error::other(e.to_string()),
-            })?
+        on_blocking(dest.clone(), move || {
+            rename_into_sync(&root, commit, &src, &dest)
+        })
+        .await
     }
 }
 
@@ -437,46 +449,37 @@ impl BlobStore for FsStore {
         }
     }
 
-    /// The check and the write in one hop to a blocking thread.
     async fn put_blob_bytes(
         &self,
         repo: &RepoName,
         digest: &Digest,
         bytes: Bytes,
     ) -> StorageResult<()> {
+        self.put_blob_needing(repo, digest, bytes, &[])
+            .await
+            .map(drop)
+    }
+
+    /// The checks and the write in one hop to a blocking thread.
+    async fn put_blob_needing(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        bytes: Bytes,
+        needed: &[Digest],
+    ) -> StorageResult<Option<Digest>> {
         let (root, commit, tmp, dest) = (
             self.root.clone(),
             self.commit,
             self.temp_path(repo),
             self.blob_path(repo, digest),
         );
-        let path = dest.clone();
-        tokio::task::spawn_blocking(move || {
-            if std::fs::metadata(&dest).is_ok_and(|m| m.is_file()) {
-                // Pushed again: it is as young as the push, for GC's delay.
-                return touch(&dest);
-            }
-            write_atomic_sync(&root, commit, &tmp, &dest, &bytes)
-        })
-        .await
-        .map_err(|e| StorageError::Io {
-            path,
-            source: std::io::Error::other(e.to_string()),
-        })?
-    }
-
-    /// All checked in one hop to a blocking thread.
-    async fn first_missing(
-        &self,
-        repo: &RepoName,
-        digests: &[Digest],
-    ) -> StorageResult<Option<Digest>> {
-        let paths: Vec<(Digest, PathBuf)> = digests
+        let needed: Vec<(Digest, PathBuf)> = needed
             .iter()
             .map(|d| (d.clone(), self.blob_path(repo, d)))
             .collect();
-        tokio::task::spawn_blocking(move || {
-            for (d, p) in paths {
+        on_blocking(dest.clone(), move || {
+            for (d, p) in needed {
                 match std::fs::metadata(&p) {
                     Ok(m) if m.is_file() => {}
                     Ok(_) => return Ok(Some(d)),
@@ -484,13 +487,15 @@ impl BlobStore for FsStore {
                     Err(e) => return Err(e).at(&p),
                 }
             }
+            if std::fs::metadata(&dest).is_ok_and(|m| m.is_file()) {
+                // Pushed again: it is as young as the push, for GC's delay.
+                touch(&dest)?;
+            } else {
+                write_atomic_sync(&root, commit, &tmp, &dest, &bytes)?;
+            }
             Ok(None)
         })
         .await
-        .map_err(|e| StorageError::Io {
-            path: self.repo_dir(repo),
-            source: std::io::Error::other(e.to_string()),
-        })?
     }
 
     async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> StorageResult<bool> {

@@ -28,7 +28,7 @@ use std::time::{Duration, SystemTime};
 
 use berth_oci::RepoName;
 
-use super::fs::{FsStore, INDEX_JSON, UPLOADS_DIR, not_found, sync_dirs};
+use super::fs::{FsStore, INDEX_JSON, UPLOADS_DIR, not_found, on_blocking, sync_dirs};
 use super::index::OciIndex;
 use super::{IoContext, StorageError, StorageResult};
 
@@ -93,13 +93,6 @@ impl IndexCache {
     }
 }
 
-fn join_error(path: &Path, e: tokio::task::JoinError) -> StorageError {
-    StorageError::Io {
-        path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
-    }
-}
-
 impl FsStore {
     /// Writes `index` as the repository's `index.json` (serialized and
     /// written in one hop to a blocking thread) and caches it parsed.
@@ -115,16 +108,15 @@ impl FsStore {
             self.temp_path(repo),
         );
         let path = dir.join(INDEX_JSON);
-        let result = tokio::task::spawn_blocking(move || {
+        let result = on_blocking(path, move || {
             let bytes = serde_json::to_vec(&index).map_err(|e| StorageError::Corrupt {
                 path: dir.join(INDEX_JSON),
                 message: e.to_string(),
             })?;
             let stamp = write_index_sync(&root, &dir, &tmp, commit, &bytes)?;
-            Ok::<_, StorageError>((index, stamp))
+            Ok((index, stamp))
         })
-        .await
-        .map_err(|e| join_error(&path, e))?;
+        .await;
         match result {
             Ok((index, stamp)) => {
                 self.index_cache.put(repo.as_str(), stamp, index);
@@ -149,19 +141,14 @@ impl FsStore {
         if let Some(index) = stamp.and_then(|st| self.index_cache.take(repo.as_str(), st)) {
             return Ok(index);
         }
-        let path = p.clone();
-        Ok(tokio::task::spawn_blocking(move || read_index_sync(&path))
-            .await
-            .map_err(|e| join_error(&p, e))??
+        Ok(on_blocking(p.clone(), move || read_index_sync(&p))
+            .await?
             .unwrap_or_default())
     }
 
     pub(super) async fn fs_read_index(&self, repo: &RepoName) -> StorageResult<Option<OciIndex>> {
         let p = self.repo_dir(repo).join(INDEX_JSON);
-        let path = p.clone();
-        tokio::task::spawn_blocking(move || read_index_sync(&path))
-            .await
-            .map_err(|e| join_error(&p, e))?
+        on_blocking(p.clone(), move || read_index_sync(&p)).await
     }
 }
 

@@ -34,12 +34,10 @@ impl FsStore {
     ) -> StorageResult<UploadState> {
         let path = self.upload_path(repo, id);
         let created = path.clone();
-        tokio::task::spawn_blocking(move || super::fs::create_new_in_dir(&created).map(drop))
-            .await
-            .map_err(|e| StorageError::Io {
-                path: path.clone(),
-                source: std::io::Error::other(e.to_string()),
-            })??;
+        super::fs::on_blocking(path, move || {
+            super::fs::create_new_in_dir(&created).map(drop)
+        })
+        .await?;
         Ok(UploadState {
             trusted: true,
             ..Default::default()

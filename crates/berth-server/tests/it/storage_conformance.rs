@@ -106,6 +106,41 @@ pub async fn run(store: Arc<dyn BlobStore>, reopen: impl Fn() -> Arc<dyn BlobSto
     assert_eq!(s.list_blobs(&a).await.expect("blobs"), vec![d.clone()]);
     assert!(s.list_blobs(&b).await.expect("blobs").is_empty());
 
+    // A manifest's blob is stored only when the blobs it names are there.
+    let manifest = b"{\"layers\":[]}".to_vec();
+    let md = digest_of(&manifest);
+    let absent = digest_of(b"absent");
+    assert_eq!(
+        s.put_blob_needing(
+            &a,
+            &md,
+            Bytes::from(manifest.clone()),
+            &[d.clone(), absent.clone()]
+        )
+        .await
+        .expect("put needing"),
+        Some(absent),
+        "the first missing one"
+    );
+    assert_eq!(
+        s.blob_len(&a, &md).await.expect("len"),
+        None,
+        "nothing stored"
+    );
+    assert_eq!(
+        s.put_blob_needing(
+            &a,
+            &md,
+            Bytes::from(manifest.clone()),
+            std::slice::from_ref(&d)
+        )
+        .await
+        .expect("put needing"),
+        None
+    );
+    assert_eq!(s.read_blob(&a, &md).await.expect("read"), Some(manifest));
+    assert!(s.delete_blob(&a, &md).await.expect("delete"));
+
     // Linking into another repository, and deleting from one only.
     let missing = digest_of(b"nothing");
     assert!(
