@@ -147,6 +147,14 @@ impl Registry {
                 .map(|d| d.digest.clone())
                 .collect(),
         };
+        if create_only
+            && let Reference::Tag(t) = reference
+            && self.tag_exists(repo, t.as_str()).await?
+        {
+            // Refused before anything is written (and checked again under
+            // the lock, where two racing creates meet).
+            return Err(RegistryError::TagExists(t.to_string()));
+        }
         self.ensure_repo(repo).await?;
         let store = self.store(repo);
         // Before the lock: a manifest naming missing blobs fails without
@@ -176,6 +184,7 @@ impl Registry {
             create_only: create_only && matches!(reference, Reference::Tag(_)),
             meta: manifest_meta(&digest, bytes.len() as u64, &manifest, None),
             index: (manifest.kind == ManifestKind::Index).then(|| manifest.clone()),
+            retry: false,
         };
         self.commit_push(repo, op).await?;
         if self.events.receiver_count() > 0 {

@@ -10,11 +10,14 @@
 //! passed go into one `index.json` write and one metadata change. Each
 //! pusher gets its own outcome.
 //!
-//! The committer is whichever pusher holds the lock, not a task of its own,
-//! so nothing runs once every request is gone. A committer whose request is
-//! cancelled mid-batch drops the batch's senders: their pushers see that
-//! and commit their own op alone. A pusher whose op was committed by an
-//! earlier holder returns without taking the lock.
+//! The committer is whichever pusher holds the lock, not a task of its own.
+//! A pusher whose request goes away while its op is queued takes the op
+//! back, so nothing is recorded once every request is gone. A committer
+//! whose request is cancelled mid-batch drops the batch's senders: their
+//! pushers see that and commit their own op again, alone (a write already
+//! on a blocking thread finishes first: it holds the lock). A pusher whose
+//! op was committed by an earlier holder returns without taking the
+//! lock.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -49,9 +52,26 @@ pub(super) struct IndexOp {
     pub meta: ManifestMeta,
     /// Set for an image index, whose children's metadata is recorded too.
     pub index: Option<Manifest>,
+    /// Committed again after its committer went away mid-batch, which may
+    /// have recorded it already: a create-only tag that names this very
+    /// manifest is then its own.
+    pub retry: bool,
 }
 
 type Waiter = (u64, IndexOp, oneshot::Sender<RegistryResult<()>>);
+
+/// Takes a queued op back when dropped (a no-op once a committer has it).
+struct Withdraw<'a> {
+    queue: &'a PushQueue,
+    repo: &'a RepoName,
+    id: u64,
+}
+
+impl Drop for Withdraw<'_> {
+    fn drop(&mut self) {
+        self.queue.withdraw(self.repo, self.id);
+    }
+}
 
 /// Manifest pushes waiting for their repository's lock, by repository.
 #[derive(Default)]
@@ -104,6 +124,13 @@ impl Registry {
     /// metadata, together with whatever other pushes are waiting.
     pub(super) async fn commit_push(&self, repo: &RepoName, op: IndexOp) -> RegistryResult<()> {
         let (id, mut rx) = self.pushes.add(repo, op.clone());
+        // A push whose request goes away while its op is still queued
+        // takes it back: no later holder records it behind its back.
+        let _withdraw = Withdraw {
+            queue: &self.pushes,
+            repo,
+            id,
+        };
         let store = self.store(repo);
         let locked = tokio::select! {
             biased;
@@ -126,9 +153,13 @@ impl Registry {
                 Ok(outcome) => return outcome,
                 Err(oneshot::error::TryRecvError::Empty) => self.pushes.take(repo),
                 Err(oneshot::error::TryRecvError::Closed) => {
+                    // Its committer went away mid-batch, perhaps after
+                    // writing it: commit it again, as a retry.
                     let (tx, own) = oneshot::channel();
                     rx = own;
-                    vec![(id, op.clone(), tx)]
+                    let mut again = op.clone();
+                    again.retry = true;
+                    vec![(id, again, tx)]
                 }
             };
             if batch.is_empty() {
@@ -200,7 +231,10 @@ impl Registry {
                     .iter()
                     .map(|(op, _)| match &op.reference {
                         Reference::Tag(t)
-                            if op.create_only && index.find_tag(t.as_str()).is_some() =>
+                            if op.create_only
+                                && index
+                                    .find_tag(t.as_str())
+                                    .is_some_and(|d| !(op.retry && d.digest == op.desc.digest)) =>
                         {
                             Err(RegistryError::TagExists(t.to_string()))
                         }

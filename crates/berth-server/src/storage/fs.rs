@@ -136,6 +136,17 @@ pub(super) fn touch(path: &Path) -> StorageResult<()> {
         .at(path)
 }
 
+/// [`touch`] if the file is there; whether it was.
+fn touch_if_present(path: &Path) -> StorageResult<bool> {
+    let file = match std::fs::File::options().write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if not_found(&e) => return Ok(false),
+        Err(e) => return Err(e).at(path),
+    };
+    file.set_modified(std::time::SystemTime::now()).at(path)?;
+    Ok(true)
+}
+
 pub(super) fn not_found(e: &std::io::Error) -> bool {
     matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory)
 }
@@ -362,7 +373,7 @@ impl BlobStore for FsStore {
     /// Also creates `.uploads/`, which a layout made by another tool lacks.
     /// Refuses a new repository whose directory would lie in another
     /// repository's `blobs/` (`a/blobs` when `a` exists) or hold one.
-    async fn create_repo(&self, _guard: &RepoGuard, repo: &RepoName) -> StorageResult<()> {
+    async fn create_repo(&self, guard: &RepoGuard, repo: &RepoName) -> StorageResult<()> {
         let dir = self.repo_dir(repo);
         let exists = self.repo_exists(repo).await?;
         if !exists {
@@ -378,7 +389,8 @@ impl BlobStore for FsStore {
             let body = format!("{{\"imageLayoutVersion\":\"{OCI_LAYOUT_VERSION}\"}}");
             self.write_atomic(repo, &layout, body.as_bytes()).await?;
         }
-        self.write_index_file(repo, OciIndex::default()).await
+        self.write_index_file(guard, repo, OciIndex::default())
+            .await
     }
 
     async fn list_repos(&self) -> StorageResult<Vec<RepoName>> {
@@ -487,10 +499,9 @@ impl BlobStore for FsStore {
                     Err(e) => return Err(e).at(&p),
                 }
             }
-            if std::fs::metadata(&dest).is_ok_and(|m| m.is_file()) {
-                // Pushed again: it is as young as the push, for GC's delay.
-                touch(&dest)?;
-            } else {
+            // Pushed again: it is as young as the push, for GC's delay. A
+            // delete may take it between the look and the touch.
+            if !touch_if_present(&dest)? {
                 write_atomic_sync(&root, commit, &tmp, &dest, &bytes)?;
             }
             Ok(None)
@@ -590,11 +601,11 @@ impl BlobStore for FsStore {
 
     async fn write_index(
         &self,
-        _guard: &RepoGuard,
+        guard: &RepoGuard,
         repo: &RepoName,
         index: OciIndex,
     ) -> StorageResult<()> {
-        self.write_index_file(repo, index).await
+        self.write_index_file(guard, repo, index).await
     }
 
     async fn upload_create(&self, repo: &RepoName, id: &str) -> StorageResult<UploadState> {

@@ -5,20 +5,33 @@
 //! current `index.json`, and then hard-linked and renamed over
 //! `index.json`. So every update is still an atomic rename of a complete
 //! file, yet no inode is created or freed per update: the replaced
-//! `index.json` lives on as the other slot, and its pages and blocks are
-//! reused by the update after next. (On ext4 without a journal every freed
-//! inode makes the next allocations in its group slower for minutes; with
-//! a rename per tag push that was the largest cost of a push.)
+//! `index.json` lives on as the other slot and is rewritten by the update
+//! after next. (On ext4 without a journal every freed inode makes the next
+//! allocations in its group slower for minutes; with a rename per tag push
+//! that was the largest cost of a push.)
+//!
+//! The slot is truncated before it is written, so its data goes to new
+//! blocks, which ext4 writes out before a rename over another file commits
+//! (`auto_da_alloc`), as it would for a fresh file: after a power loss
+//! without `storage.commit`, `index.json` is the old or the new version,
+//! never old blocks under a new size. With `commit` the slot is synced
+//! before the rename.
 //!
 //! Each write sets the file's mtime to a value above both the slot's
 //! previous mtime and the current `index.json`'s, so a file's stamp (inode,
 //! size, mtime) — what the parse cache and the metadata fingerprint key on
-//! — never repeats for different contents, even when a slot is rewritten
-//! within one clock tick.
+//! — does not repeat for different contents, even when a slot is rewritten
+//! within one clock tick (on file systems that keep nanoseconds).
+//!
+//! The write runs on a blocking thread that holds the repository lock
+//! ([`HeldLock`]) until it is done, even if the request is dropped
+//! meanwhile: no other holder can start writing the same slot.
 //!
 //! A reader outside the repository lock (scrub) may have opened a slot
-//! that is being rewritten two updates later: [`read_index_sync`] checks
-//! the file did not change while it read, and reads again if it did.
+//! that is being rewritten two updates later. A slot is only ever
+//! rewritten while it is not `index.json`, so [`read_index_sync`] accepts
+//! what it read only if the file did not change while it read and
+//! `index.json` still is that file; otherwise it reads again.
 
 use std::io::ErrorKind;
 use std::os::unix::fs::{FileExt as _, MetadataExt as _};
@@ -30,6 +43,7 @@ use berth_oci::RepoName;
 
 use super::fs::{FsStore, INDEX_JSON, UPLOADS_DIR, not_found, on_blocking, sync_dirs};
 use super::index::OciIndex;
+use super::locks::{HeldLock, RepoGuard};
 use super::{IoContext, StorageError, StorageResult};
 
 /// The two files `index.json` alternates between, in `.uploads/`. Dot
@@ -98,6 +112,7 @@ impl FsStore {
     /// written in one hop to a blocking thread) and caches it parsed.
     pub(super) async fn write_index_file(
         &self,
+        guard: &RepoGuard,
         repo: &RepoName,
         index: OciIndex,
     ) -> StorageResult<()> {
@@ -108,7 +123,9 @@ impl FsStore {
             self.temp_path(repo),
         );
         let path = dir.join(INDEX_JSON);
+        let held: HeldLock = guard.keep();
         let result = on_blocking(path, move || {
+            let _held = held;
             let bytes = serde_json::to_vec(&index).map_err(|e| StorageError::Corrupt {
                 path: dir.join(INDEX_JSON),
                 message: e.to_string(),
@@ -178,13 +195,10 @@ fn write_index_sync(
     let file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
-        .truncate(false)
+        .truncate(true)
         .open(&slot)
         .at(&slot)?;
-    // Over the old bytes, then cut to length: the slot's pages and blocks
-    // are reused rather than freed and allocated again.
     file.write_all_at(bytes, 0).at(&slot)?;
-    file.set_len(bytes.len() as u64).at(&slot)?;
     let floor = [previous.as_ref(), current.as_ref()]
         .into_iter()
         .flatten()
@@ -247,12 +261,12 @@ fn remove_any(path: &Path) -> StorageResult<()> {
     }
 }
 
-/// Reads and parses an `index.json`; `None` if it is missing. A file that
-/// changed while it was read (a slot rewritten under a reader without the
-/// lock) is read again.
+/// Reads and parses an `index.json`; `None` if it is missing. What was
+/// read counts only if the file did not change while it was read and is
+/// still `index.json` (a slot is rewritten only once it is not); else it
+/// is read again.
 pub(super) fn read_index_sync(p: &Path) -> StorageResult<Option<OciIndex>> {
     use std::io::Read as _;
-    let mut last = None;
     for _ in 0..READ_ATTEMPTS {
         let mut file = match std::fs::File::open(p) {
             Ok(f) => f,
@@ -263,31 +277,23 @@ pub(super) fn read_index_sync(p: &Path) -> StorageResult<Option<OciIndex>> {
         let mut bytes = Vec::with_capacity(usize::try_from(before.1).unwrap_or(0));
         file.read_to_end(&mut bytes).at(p)?;
         let after = stamp_of(&file.metadata().at(p)?);
-        let parsed = serde_json::from_slice::<OciIndex>(&bytes);
-        if before == after {
-            match parsed {
-                Ok(index) => return Ok(Some(index)),
-                // Unchanged while read, yet not an index: truly corrupt,
-                // unless it was replaced in between open and parse.
-                Err(e) if still_current(p, before.0) => {
-                    return Err(StorageError::Corrupt {
-                        path: p.to_path_buf(),
-                        message: e.to_string(),
-                    });
-                }
-                Err(e) => last = Some(e.to_string()),
-            }
+        let current = std::fs::metadata(p).map(|m| stamp_of(&m)).ok();
+        if before != after || current != Some(before) {
+            continue;
         }
+        // Read whole, unchanged, and still the index: if it does not
+        // parse, it is corrupt.
+        return serde_json::from_slice::<OciIndex>(&bytes)
+            .map(Some)
+            .map_err(|e| StorageError::Corrupt {
+                path: p.to_path_buf(),
+                message: e.to_string(),
+            });
     }
     Err(StorageError::Corrupt {
         path: p.to_path_buf(),
-        message: last.unwrap_or_else(|| "it kept changing while being read".into()),
+        message: "it kept changing while being read".into(),
     })
-}
-
-/// Whether `p` is still the file with inode `ino`.
-fn still_current(p: &Path, ino: u64) -> bool {
-    std::fs::metadata(p).is_ok_and(|m| m.ino() == ino)
 }
 
 #[cfg(test)]

@@ -19,16 +19,48 @@ const SHARED_WAIT: Duration = Duration::from_secs(120);
 /// The shared part is released first, on a blocking thread when there is
 /// a runtime (releasing it is a network round trip).
 pub struct RepoGuard {
-    _shared: Option<SharedGuard>,
+    held: Arc<Held>,
+}
+
+/// The lock itself, released when the last of the guard and the
+/// [`HeldLock`]s taken from it is gone.
+struct Held {
+    shared: Option<SharedGuard>,
     _local: tokio::sync::OwnedMutexGuard<()>,
 }
 
-impl Drop for RepoGuard {
+impl Drop for Held {
     fn drop(&mut self) {
-        if let Some(shared) = self._shared.take()
+        if let Some(shared) = self.shared.take()
             && let Ok(rt) = tokio::runtime::Handle::try_current()
         {
             rt.spawn_blocking(move || drop(shared));
+        }
+    }
+}
+
+/// Keeps a lock held while it lives, past its [`RepoGuard`]: given to
+/// work on a blocking thread, which runs on when the request that started
+/// it is dropped, so that no other holder can start on the same files
+/// before it is done.
+pub struct HeldLock {
+    _held: Arc<Held>,
+}
+
+impl RepoGuard {
+    fn new(shared: Option<SharedGuard>, local: tokio::sync::OwnedMutexGuard<()>) -> Self {
+        Self {
+            held: Arc::new(Held {
+                shared,
+                _local: local,
+            }),
+        }
+    }
+
+    /// The lock, kept for as long as the returned value lives.
+    pub fn keep(&self) -> HeldLock {
+        HeldLock {
+            _held: self.held.clone(),
         }
     }
 }
@@ -60,10 +92,7 @@ impl RepoLocks {
     pub async fn lock(&self, name: &str) -> StorageResult<RepoGuard> {
         let local = self.get(name).lock_owned().await;
         let shared = self.take_shared(name, SHARED_WAIT).await?;
-        Ok(RepoGuard {
-            _shared: shared,
-            _local: local,
-        })
+        Ok(RepoGuard::new(shared, local))
     }
 
     /// Takes the lock `name` if nobody holds it.
@@ -78,10 +107,7 @@ impl RepoLocks {
                 None => return Ok(None),
             },
         };
-        Ok(Some(RepoGuard {
-            _shared: shared,
-            _local: local,
-        }))
+        Ok(Some(RepoGuard::new(shared, local)))
     }
 
     /// The shared lock `name`, waiting up to `wait`; `None` without a

@@ -37,7 +37,7 @@ pub use backend::{BlobStore, ByteStream, ChunkReceiver, UploadEntry, UploadState
 pub use dedupe::ReconcileReport;
 pub use fs::FsStore;
 pub use index::{OciIndex, tag_of};
-pub use locks::{RepoGuard, RepoLocks};
+pub use locks::{HeldLock, RepoGuard, RepoLocks};
 pub use roots::{Root, Roots};
 #[cfg(feature = "s3")]
 pub use s3::{S3Options, S3Store};

@@ -10,13 +10,19 @@
 //! is allocated with no directory lock held and is then given its name by
 //! `linkat`, which only adds a directory entry.
 //!
-//! Where `O_TMPFILE` is not supported (NFS, some FUSE file systems) or
-//! `/proc` is not mounted, files are created by name as before; the first
-//! such failure switches this process to that for good.
+//! Where `O_TMPFILE` is not supported (NFS, some FUSE file systems), where
+//! `/proc` is not mounted, or where the process umask cannot be read,
+//! files are created by name as before; the first such failure switches
+//! this process to that for good. Other errors (no space, too many open
+//! files) are returned as they are: creating by name would meet them too.
+//!
+//! The mode is `0o666` less the umask, applied here: some kernels do not
+//! apply the umask to `O_TMPFILE` files.
 
 use std::fs::File;
 use std::io;
 use std::path::Path;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fs::{AtFlags, CWD, Mode, OFlags};
@@ -47,28 +53,40 @@ enum Fallback {
     ByName,
 }
 
+/// The process umask, from `/proc/self/status` (read once: reading it
+/// with `umask(2)` means setting it, which races with other threads).
+fn umask() -> Option<u32> {
+    static UMASK: OnceLock<Option<u32>> = OnceLock::new();
+    *UMASK.get_or_init(|| {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with("Umask:"))?;
+        u32::from_str_radix(line.trim_start_matches("Umask:").trim(), 8).ok()
+    })
+}
+
 fn create_anonymous(path: &Path) -> Result<File, Fallback> {
+    use rustix::io::Errno;
+    let mask = umask().ok_or(Fallback::ByName)?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let fd = rustix::fs::openat(
         CWD,
         dir,
         OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o666),
+        Mode::from_raw_mode(0o666 & !mask),
     )
     .map_err(|e| match e {
-        rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR | rustix::io::Errno::ACCESS => {
-            Fallback::Never(e.into())
-        }
-        _ => Fallback::ByName,
+        // The file system (or kernel) has no O_TMPFILE.
+        Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL => Fallback::ByName,
+        _ => Fallback::Never(e.into()),
     })?;
     let file = File::from(fd);
     let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
     rustix::fs::linkat(CWD, proc_path.as_str(), CWD, path, AtFlags::SYMLINK_FOLLOW).map_err(
         |e| match e {
-            rustix::io::Errno::EXIST | rustix::io::Errno::NOSPC | rustix::io::Errno::ACCESS => {
-                Fallback::Never(e.into())
-            }
-            _ => Fallback::ByName,
+            // No /proc, or linking through it is not allowed here.
+            Errno::NOENT if !Path::new("/proc/self/fd").is_dir() => Fallback::ByName,
+            Errno::PERM | Errno::XDEV | Errno::OPNOTSUPP => Fallback::ByName,
+            _ => Fallback::Never(e.into()),
         },
     )?;
     Ok(file)
@@ -97,5 +115,18 @@ mod tests {
         assert_eq!(missing.kind(), io::ErrorKind::NotFound);
         // Nothing else was left in the directory.
         assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 1);
+    }
+
+    #[test]
+    fn the_mode_is_what_creating_by_name_gives() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ours = dir.path().join("ours");
+        drop(create_new(&ours).expect("create"));
+        let by_name = dir.path().join("by-name");
+        drop(File::create(&by_name).expect("create"));
+        let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode(&ours), mode(&by_name));
+        assert!(umask().is_some(), "the umask is readable here");
     }
 }

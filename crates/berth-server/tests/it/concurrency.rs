@@ -331,3 +331,45 @@ async fn a_committer_cancelled_mid_batch_strands_nobody() {
         }
     }
 }
+
+/// A push whose request goes away while it waits for the lock is not
+/// recorded later by somebody else's batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_push_cancelled_while_queued_is_never_recorded() {
+    let s = Arc::new(Server::start().await);
+    let cd = s.push_blob("ghost", b"{}").await;
+    let repo: berth_oci::RepoName = "ghost".parse().expect("name");
+    let manifest = |layer: &Digest, len: usize| {
+        image_manifest(
+            desc(OCI_CONFIG, &cd, 2),
+            vec![desc(OCI_LAYER, layer, len)],
+            None,
+        )
+    };
+    let gone = manifest(&s.push_blob("ghost", b"layer gone").await, 10);
+    let kept = manifest(&s.push_blob("ghost", b"layer kept").await, 10);
+    let guard = s
+        .registry
+        .store(&repo)
+        .lock_repo(&repo)
+        .await
+        .expect("lock");
+    let task = {
+        let (reg, repo) = (s.registry.clone(), repo.clone());
+        tokio::spawn(async move {
+            let reference: berth_oci::Reference = "gone".parse().expect("tag");
+            reg.put_manifest(&repo, &reference, Some(OCI_MANIFEST), &gone)
+                .await
+        })
+    };
+    // Queued behind the lock by now; then its request goes away.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    task.abort();
+    assert!(task.await.expect_err("aborted").is_cancelled());
+    drop(guard);
+    let r = s.put_manifest("ghost", "kept", OCI_MANIFEST, &kept).await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(s.get("/v2/ghost/manifests/kept").await.status(), 200);
+    assert_eq!(s.get("/v2/ghost/manifests/gone").await.status(), 404);
+    assert_eq!(listed_tags(&s, "ghost").await, vec!["kept".to_string()]);
+}
