@@ -54,7 +54,9 @@ pub(super) struct IndexOp {
     pub index: Option<Manifest>,
     /// Committed again after its committer went away mid-batch, which may
     /// have recorded it already: a create-only tag that names this very
-    /// manifest is then its own.
+    /// manifest is then its own. (So a retry also succeeds if somebody
+    /// else created the tag with this manifest meanwhile, and is refused
+    /// if the tag was moved on since; neither moves a tag.)
     pub retry: bool,
 }
 
@@ -124,6 +126,9 @@ impl Registry {
     /// metadata, together with whatever other pushes are waiting.
     pub(super) async fn commit_push(&self, repo: &RepoName, op: IndexOp) -> RegistryResult<()> {
         let (id, mut rx) = self.pushes.add(repo, op.clone());
+        // Declared before the withdrawal so that it is dropped after it:
+        // the op is taken back before the lock is let go.
+        let mut holding: Option<RepoGuard> = None;
         // A push whose request goes away while its op is still queued
         // takes it back: no later holder records it behind its back.
         let _withdraw = Withdraw {
@@ -142,7 +147,7 @@ impl Registry {
             guard = store.lock_repo(repo) => guard,
         };
         let guard = match locked {
-            Ok(g) => g,
+            Ok(g) => holding.insert(g),
             Err(e) if self.pushes.withdraw(repo, id) => return Err(e.into()),
             Err(e) => return rx.await.unwrap_or(Err(e.into())),
         };
@@ -168,7 +173,7 @@ impl Registry {
                     "the manifest push was lost before it was recorded".into(),
                 )));
             }
-            self.commit_batch(&guard, repo, batch).await;
+            self.commit_batch(guard, repo, batch).await;
         }
     }
 

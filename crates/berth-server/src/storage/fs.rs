@@ -136,8 +136,15 @@ pub(super) fn touch(path: &Path) -> StorageResult<()> {
         .at(path)
 }
 
-/// [`touch`] if the file is there; whether it was.
+/// [`touch`] if a regular file is there; whether it was.
 fn touch_if_present(path: &Path) -> StorageResult<bool> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return Ok(false),
+        Err(e) if not_found(&e) => return Ok(false),
+        Err(e) => return Err(e).at(path),
+    }
+    // Deleted since the look: as good as not there.
     let file = match std::fs::File::options().write(true).open(path) {
         Ok(f) => f,
         Err(e) if not_found(&e) => return Ok(false),

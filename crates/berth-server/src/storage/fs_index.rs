@@ -12,10 +12,12 @@
 //!
 //! The slot is truncated before it is written, so its data goes to new
 //! blocks, which ext4 writes out before a rename over another file commits
-//! (`auto_da_alloc`), as it would for a fresh file: after a power loss
-//! without `storage.commit`, `index.json` is the old or the new version,
-//! never old blocks under a new size. With `commit` the slot is synced
-//! before the rename.
+//! (`auto_da_alloc`), as it would for a fresh file: on ext4 with its
+//! default journal (`data=ordered`), after a power loss without
+//! `storage.commit`, `index.json` is the old or the new version, never old
+//! blocks under a new size — as good as the old write-a-new-file scheme.
+//! Without a journal, or with `data=writeback`, only `storage.commit`
+//! (the slot synced before the rename) promises that.
 //!
 //! Each write sets the file's mtime to a value above both the slot's
 //! previous mtime and the current `index.json`'s, so a file's stamp (inode,
@@ -54,8 +56,8 @@ const INDEX_SLOTS: [&str; 2] = [".index-a", ".index-b"];
 const INDEX_CACHE_MAX: usize = 4096;
 
 /// Reads of an `index.json` that keeps changing underneath before giving
-/// up.
-const READ_ATTEMPTS: usize = 8;
+/// up (with growing pauses between them).
+const READ_ATTEMPTS: u32 = 10;
 
 /// What identifies one version of a file: inode, size, mtime (ns).
 pub(super) type IndexStamp = (u64, u64, i128);
@@ -267,7 +269,12 @@ fn remove_any(path: &Path) -> StorageResult<()> {
 /// is read again.
 pub(super) fn read_index_sync(p: &Path) -> StorageResult<Option<OciIndex>> {
     use std::io::Read as _;
-    for _ in 0..READ_ATTEMPTS {
+    for attempt in 0..READ_ATTEMPTS {
+        if attempt > 0 {
+            // Written again meanwhile: give the writer a moment (up to
+            // about half a second in all).
+            std::thread::sleep(Duration::from_millis(1 << attempt.min(7)));
+        }
         let mut file = match std::fs::File::open(p) {
             Ok(f) => f,
             Err(e) if not_found(&e) => return Ok(None),
@@ -277,7 +284,11 @@ pub(super) fn read_index_sync(p: &Path) -> StorageResult<Option<OciIndex>> {
         let mut bytes = Vec::with_capacity(usize::try_from(before.1).unwrap_or(0));
         file.read_to_end(&mut bytes).at(p)?;
         let after = stamp_of(&file.metadata().at(p)?);
-        let current = std::fs::metadata(p).map(|m| stamp_of(&m)).ok();
+        let current = match std::fs::metadata(p) {
+            Ok(m) => Some(stamp_of(&m)),
+            Err(e) if not_found(&e) => None,
+            Err(e) => return Err(e).at(p),
+        };
         if before != after || current != Some(before) {
             continue;
         }
@@ -290,9 +301,9 @@ pub(super) fn read_index_sync(p: &Path) -> StorageResult<Option<OciIndex>> {
                 message: e.to_string(),
             });
     }
-    Err(StorageError::Corrupt {
+    Err(StorageError::Io {
         path: p.to_path_buf(),
-        message: "it kept changing while being read".into(),
+        source: std::io::Error::other("it was written again on every attempt to read it"),
     })
 }
 

@@ -16,8 +16,10 @@ const SHARED_WAIT: Duration = Duration::from_secs(120);
 
 /// Proof that the holder has a repository's lock: required by every
 /// read-modify-write of `index.json`, so an unlocked one does not compile.
-/// The shared part is released first, on a blocking thread when there is
-/// a runtime (releasing it is a network round trip).
+/// On release the local part is let go at once and the shared part on a
+/// blocking thread when there is a runtime (a network round trip): a
+/// local waiter may get the local part first and then waits for the
+/// shared one.
 pub struct RepoGuard {
     held: Arc<Held>,
 }

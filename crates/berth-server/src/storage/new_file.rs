@@ -17,7 +17,9 @@
 //! files) are returned as they are: creating by name would meet them too.
 //!
 //! The mode is `0o666` less the umask, applied here: some kernels do not
-//! apply the umask to `O_TMPFILE` files.
+//! apply the umask to `O_TMPFILE` files. (In a directory with a default
+//! ACL the kernel would skip the umask for a file created by name; here it
+//! is applied all the same, so such files may be less open.)
 
 use std::fs::File;
 use std::io;
@@ -38,6 +40,7 @@ pub(super) fn create_new(path: &Path) -> io::Result<File> {
             Ok(f) => return Ok(f),
             Err(Fallback::Never(e)) => return Err(e),
             Err(Fallback::ByName) => BY_NAME_ONLY.store(true, Ordering::Relaxed),
+            Err(Fallback::Once) => {}
         }
     }
     std::fs::OpenOptions::new()
@@ -51,22 +54,30 @@ enum Fallback {
     Never(io::Error),
     /// This file system or process cannot do it: create by name.
     ByName,
+    /// Create this one by name.
+    Once,
 }
 
 /// The process umask, from `/proc/self/status` (read once: reading it
 /// with `umask(2)` means setting it, which races with other threads).
+/// A failed read (too many open files, say) is tried again next time.
 fn umask() -> Option<u32> {
-    static UMASK: OnceLock<Option<u32>> = OnceLock::new();
-    *UMASK.get_or_init(|| {
-        let status = std::fs::read_to_string("/proc/self/status").ok()?;
-        let line = status.lines().find(|l| l.starts_with("Umask:"))?;
-        u32::from_str_radix(line.trim_start_matches("Umask:").trim(), 8).ok()
-    })
+    static UMASK: OnceLock<u32> = OnceLock::new();
+    if let Some(m) = UMASK.get() {
+        return Some(*m);
+    }
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Umask:"))?;
+    let mask = u32::from_str_radix(line.trim_start_matches("Umask:").trim(), 8).ok()?;
+    Some(*UMASK.get_or_init(|| mask))
 }
 
 fn create_anonymous(path: &Path) -> Result<File, Fallback> {
     use rustix::io::Errno;
-    let mask = umask().ok_or(Fallback::ByName)?;
+    let Some(mask) = umask() else {
+        // Created by name this time; anonymously again once it reads.
+        return Err(Fallback::Once);
+    };
     let dir = path.parent().unwrap_or(Path::new("."));
     let fd = rustix::fs::openat(
         CWD,

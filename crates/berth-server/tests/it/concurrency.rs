@@ -354,6 +354,10 @@ async fn a_push_cancelled_while_queued_is_never_recorded() {
         .lock_repo(&repo)
         .await
         .expect("lock");
+    let gone_blob = s
+        .root
+        .join("ghost/blobs/sha256")
+        .join(Digest::sha256(&gone).hex());
     let task = {
         let (reg, repo) = (s.registry.clone(), repo.clone());
         tokio::spawn(async move {
@@ -362,8 +366,16 @@ async fn a_push_cancelled_while_queued_is_never_recorded() {
                 .await
         })
     };
-    // Queued behind the lock by now; then its request goes away.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Its blob is written just before it queues; then its request goes
+    // away while it waits behind the lock.
+    for _ in 0..500 {
+        if gone_blob.is_file() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(gone_blob.is_file(), "the push got as far as the queue");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     task.abort();
     assert!(task.await.expect_err("aborted").is_cancelled());
     drop(guard);
