@@ -148,3 +148,28 @@ impl RepoLocks {
         lock
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a blocking write holds keeps the lock after the guard (the
+    /// request) is gone, and lets it go when it ends.
+    #[tokio::test]
+    async fn a_kept_lock_outlives_its_guard() {
+        let locks = RepoLocks::default();
+        let guard = locks.lock("repo:a").await.expect("lock");
+        let kept = guard.keep();
+        drop(guard);
+        assert!(
+            locks.try_lock("repo:a").await.expect("try").is_none(),
+            "still held by what was kept"
+        );
+        assert!(
+            locks.try_lock("repo:b").await.expect("try").is_some(),
+            "other names are free"
+        );
+        drop(kept);
+        assert!(locks.try_lock("repo:a").await.expect("try").is_some());
+    }
+}
