@@ -157,11 +157,7 @@ async fn batched_pushes_get_their_own_outcomes() {
             } else {
                 s.push_blob("batch", own.as_bytes()).await
             };
-            let m = image_manifest(
-                desc(OCI_CONFIG, &cd, 2),
-                vec![desc(OCI_LAYER, &layer, own.len())],
-                None,
-            );
+            let m = one_layer_image(&cd, &layer, own.len());
             let r = s
                 .put_manifest("batch", &format!("t{i:02}"), OCI_MANIFEST, &m)
                 .await;
@@ -187,9 +183,7 @@ async fn batched_pushes_get_their_own_outcomes() {
             .expect("json");
     assert_eq!(index["manifests"].as_array().expect("m").len(), want.len());
     for (tag, d) in expected {
-        let r = s.get(&format!("/v2/batch/manifests/{tag}")).await;
-        assert_eq!(r.status(), 200);
-        assert_eq!(header(&r, "docker-content-digest"), d.to_string());
+        assert_serves(&s, "batch", &tag, &d).await;
     }
 }
 
@@ -206,11 +200,7 @@ async fn pushes_cancelled_mid_batch_strand_nobody() {
         for i in 0..24 {
             let own = format!("layer {round} {i}");
             let layer = s.push_blob("cancel", own.as_bytes()).await;
-            let m = image_manifest(
-                desc(OCI_CONFIG, &cd, 2),
-                vec![desc(OCI_LAYER, &layer, own.len())],
-                None,
-            );
+            let m = one_layer_image(&cd, &layer, own.len());
             let reg = s.registry.clone();
             let repo = repo.clone();
             let tag = format!("r{round}-{i:02}");
@@ -233,14 +223,7 @@ async fn pushes_cancelled_mid_batch_strand_nobody() {
             task.abort();
         }
         for (tag, task) in kept {
-            let d = tokio::time::timeout(std::time::Duration::from_secs(30), task)
-                .await
-                .expect("no push is left waiting")
-                .expect("task")
-                .expect("push");
-            let r = s.get(&format!("/v2/cancel/manifests/{tag}")).await;
-            assert_eq!(r.status(), 200, "{tag}");
-            assert_eq!(header(&r, "docker-content-digest"), d.to_string());
+            assert_serves(&s, "cancel", &tag, &answered(task).await).await;
         }
     }
     // What the metadata store lists is what index.json holds.
@@ -286,11 +269,7 @@ async fn a_committer_cancelled_mid_batch_strands_nobody() {
         for i in 0..4 {
             let own = format!("layer {round} {i}");
             let layer = s.push_blob("leader", own.as_bytes()).await;
-            manifests.push(image_manifest(
-                desc(OCI_CONFIG, &cd, 2),
-                vec![desc(OCI_LAYER, &layer, own.len())],
-                None,
-            ));
+            manifests.push(one_layer_image(&cd, &layer, own.len()));
         }
         // Hold the lock so that all four queue up; the first to get it
         // commits the batch.
@@ -318,16 +297,8 @@ async fn a_committer_cancelled_mid_batch_strands_nobody() {
         let mut tasks = tasks.into_iter();
         tasks.next().expect("first").abort();
         for (i, task) in tasks.enumerate() {
-            let d = tokio::time::timeout(std::time::Duration::from_secs(30), task)
-                .await
-                .expect("no push is left waiting")
-                .expect("task")
-                .expect("push");
-            let r = s
-                .get(&format!("/v2/leader/manifests/r{round}-{}", i + 1))
-                .await;
-            assert_eq!(r.status(), 200);
-            assert_eq!(header(&r, "docker-content-digest"), d.to_string());
+            let tag = format!("r{round}-{}", i + 1);
+            assert_serves(&s, "leader", &tag, &answered(task).await).await;
         }
     }
 }
@@ -339,15 +310,8 @@ async fn a_push_cancelled_while_queued_is_never_recorded() {
     let s = Arc::new(Server::start().await);
     let cd = s.push_blob("ghost", b"{}").await;
     let repo: berth_oci::RepoName = "ghost".parse().expect("name");
-    let manifest = |layer: &Digest, len: usize| {
-        image_manifest(
-            desc(OCI_CONFIG, &cd, 2),
-            vec![desc(OCI_LAYER, layer, len)],
-            None,
-        )
-    };
-    let gone = manifest(&s.push_blob("ghost", b"layer gone").await, 10);
-    let kept = manifest(&s.push_blob("ghost", b"layer kept").await, 10);
+    let gone = one_layer_image(&cd, &s.push_blob("ghost", b"layer gone").await, 10);
+    let kept = one_layer_image(&cd, &s.push_blob("ghost", b"layer kept").await, 10);
     let guard = s
         .registry
         .store(&repo)
@@ -384,4 +348,31 @@ async fn a_push_cancelled_while_queued_is_never_recorded() {
     assert_eq!(s.get("/v2/ghost/manifests/kept").await.status(), 200);
     assert_eq!(s.get("/v2/ghost/manifests/gone").await.status(), 404);
     assert_eq!(listed_tags(&s, "ghost").await, vec!["kept".to_string()]);
+}
+
+/// An image of config `config` (the two bytes `{}`) and one layer.
+fn one_layer_image(config: &Digest, layer: &Digest, len: usize) -> Vec<u8> {
+    image_manifest(
+        desc(OCI_CONFIG, config, 2),
+        vec![desc(OCI_LAYER, layer, len)],
+        None,
+    )
+}
+
+/// A push's digest, which must come within 30 s.
+async fn answered(
+    task: tokio::task::JoinHandle<Result<Digest, berth_server::registry::RegistryError>>,
+) -> Digest {
+    tokio::time::timeout(std::time::Duration::from_secs(30), task)
+        .await
+        .expect("no push is left waiting")
+        .expect("task")
+        .expect("push")
+}
+
+/// `repo` serves the manifest `digest` as `tag`.
+async fn assert_serves(s: &Server, repo: &str, tag: &str, digest: &Digest) {
+    let r = s.get(&format!("/v2/{repo}/manifests/{tag}")).await;
+    assert_eq!(r.status(), 200, "{repo}:{tag}");
+    assert_eq!(header(&r, "docker-content-digest"), digest.to_string());
 }
