@@ -331,14 +331,10 @@ impl FsStore {
             dest.to_path_buf(),
             bytes.to_vec(),
         );
-        tokio::task::spawn_blocking(move || {
+        on_blocking(dest.to_path_buf(), move || {
             write_atomic_sync(&root, commit, &tmp, &dest_owned, &bytes)
         })
         .await
-        .map_err(|e| StorageError::Io {
-            path: dest.to_path_buf(),
-            source: std::io::Error::other(e.to_string()),
-        })?
     }
 
     /// Renames `src` onto `dest`, creating `dest`'s directory if needed.
@@ -402,12 +398,7 @@ impl BlobStore for FsStore {
 
     async fn list_repos(&self) -> StorageResult<Vec<RepoName>> {
         let root = self.root.clone();
-        let found = tokio::task::spawn_blocking(move || walk_repos(&root))
-            .await
-            .map_err(|e| StorageError::Io {
-                path: self.root.clone(),
-                source: std::io::Error::other(e),
-            })??;
+        let found = on_blocking(self.root.clone(), move || walk_repos(&root)).await?;
         let mut names: Vec<RepoName> = found.iter().filter_map(|n| n.parse().ok()).collect();
         names.sort();
         Ok(names)
