@@ -6,6 +6,14 @@
 #
 #   scripts/bench-compare.sh [bench arguments...]   e.g. -c 16 -n 200 -t 'Pull 1KB'
 #
+# With BENCH_FS=ext4 (needs root, or sudo, for mount), each registry gets
+# its own fresh ext4 file system with mkfs's defaults (a journal among
+# them; inode tables written at mkfs, not by a background thread during
+# the run), loop-mounted from a sparse image of BENCH_FS_SIZE (default
+# 16G) in the work directory, so neither pays for the other's file churn
+# nor for the host file system's history and options. Without it both store
+# in subdirectories of one fresh directory on the host's file system.
+#
 # Prints the report and each server's peak resident memory (VmHWM).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,20 +26,41 @@ fi
 cargo build --release --quiet -p berth
 work=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/berth-compare.XXXXXX")
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
+mounts=()
+cleanup() {
+  kill "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
+  for m in "${mounts[@]}"; do as_root umount "$m" || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir "$work/berth" "$work/dist"
+case "${BENCH_FS:-}" in
+  "") ;;
+  ext4)
+    for side in berth dist; do
+      truncate -s "${BENCH_FS_SIZE:-16G}" "$work/$side.img"
+      mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$work/$side.img"
+      as_root mount -o loop "$work/$side.img" "$work/$side"
+      mounts+=("$work/$side")
+    done
+    echo "each registry on its own fresh ext4 (loop-mounted, ${BENCH_FS_SIZE:-16G})"
+    ;;
+  *) echo "BENCH_FS: only ext4 is known, not ${BENCH_FS}"; exit 2 ;;
+esac
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_up() { for _ in $(seq 100); do curl -sf -o /dev/null "http://$1/v2/" && return 0; sleep 0.1; done; echo "server on $1 did not start"; exit 1; }
 hwm() { awk '/^VmHWM/ {print int($2 / 1024)}' "/proc/$1/status"; }
 
 bport=$(free_port)
-printf '{"storage":{"rootDirectory":"%s/berth"},"http":{"port":"%s"},"log":{"level":"warn"}}' "$work" "$bport" > "$work/berth.json"
+printf '{"storage":{"rootDirectory":"%s/berth/root"},"http":{"port":"%s"},"log":{"level":"warn"}}' "$work" "$bport" > "$work/berth.json"
 ./target/release/berth serve "$work/berth.json" 2> "$work/berth.log" &
 pids+=($!); bpid=$!
 dport=$(free_port)
 cat > "$work/dist.yml" <<YAML
 version: 0.1
 log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $work/dist}, delete: {enabled: true}}
+storage: {filesystem: {rootdirectory: $work/dist/root}, delete: {enabled: true}}
 http: {addr: "127.0.0.1:$dport"}
 YAML
 docker-registry serve "$work/dist.yml" > "$work/dist.log" 2>&1 &

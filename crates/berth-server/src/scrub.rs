@@ -69,7 +69,7 @@ pub async fn scrub_repo(store: &dyn BlobStore, repo: &RepoName) -> StorageResult
         hashed: HashMap::new(),
     };
     let mut rows = Vec::new();
-    for desc in &index.manifests {
+    for desc in index.manifests() {
         let tag = crate::storage::tag_of(desc)
             .map(str::to_string)
             .unwrap_or_else(|| desc.digest.to_string());

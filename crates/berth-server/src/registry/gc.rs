@@ -143,12 +143,13 @@ impl Registry {
         let Some(index) = self.store(repo).read_index(repo).await? else {
             return Ok(report);
         };
-        let (parsed, complete) = self.parse_reachable(repo, &index.manifests).await?;
+        let (parsed, complete) = self
+            .parse_reachable(repo, index.manifests().cloned().collect())
+            .await?;
 
         // Untagged manifests nothing needs.
         let tagged: HashSet<&Digest> = index
-            .manifests
-            .iter()
+            .manifests()
             .filter(|d| tag_of(d).is_some())
             .map(|d| &d.digest)
             .collect();
@@ -159,7 +160,7 @@ impl Registry {
             subjects.extend(m.subject.iter().map(|s| s.digest.clone()));
         }
         let mut doomed = HashSet::new();
-        for d in &index.manifests {
+        for d in index.manifests() {
             if tagged.contains(&d.digest)
                 || listed_by_index.contains(&d.digest)
                 || subjects.contains(&d.digest)
@@ -192,7 +193,7 @@ impl Registry {
             let in_step = self.in_step(&guard, repo).await?;
             self.store(repo)
                 .update_index(&guard, repo, |i| {
-                    i.manifests.retain(|d| !doomed.contains(&d.digest));
+                    i.retain(|d| !doomed.contains(&d.digest));
                     (true, ())
                 })
                 .await?;
@@ -222,8 +223,7 @@ impl Registry {
         // Entries that did not parse are kept, with whatever they name.
         needed.extend(
             index
-                .manifests
-                .iter()
+                .manifests()
                 .filter(|d| !doomed.contains(&d.digest))
                 .map(|d| d.digest.clone()),
         );
@@ -309,11 +309,11 @@ impl Registry {
     async fn parse_reachable(
         &self,
         repo: &RepoName,
-        entries: &[Descriptor],
+        entries: Vec<Descriptor>,
     ) -> RegistryResult<(HashMap<Digest, Manifest>, bool)> {
         let mut parsed = HashMap::new();
         let mut complete = true;
-        let mut queue: Vec<Descriptor> = entries.to_vec();
+        let mut queue = entries;
         while let Some(d) = queue.pop() {
             if parsed.contains_key(&d.digest) || media::manifest_kind(&d.media_type).is_none() {
                 continue;

@@ -191,8 +191,7 @@ impl Registry {
             .collect();
         let mut found: BTreeMap<String, ManifestMeta> = BTreeMap::new();
         let mut queue: Vec<(Descriptor, Option<String>)> = index
-            .manifests
-            .iter()
+            .manifests()
             .map(|d| (d.clone(), platform_of(d)))
             .collect();
         while let Some((d, platform)) = queue.pop() {
@@ -239,8 +238,7 @@ impl Registry {
             found.insert(key, meta);
         }
         let tags = index
-            .manifests
-            .iter()
+            .manifests()
             .filter_map(|d| tag_of(d).map(|t| (t.to_string(), d.digest.to_string())))
             .collect();
         let change = RepoChange {

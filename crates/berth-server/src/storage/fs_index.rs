@@ -128,7 +128,7 @@ impl FsStore {
         let held: HeldLock = guard.keep();
         let result = on_blocking(path, move || {
             let _held = held;
-            let bytes = serde_json::to_vec(&index).map_err(|e| StorageError::Corrupt {
+            let bytes = index.to_json().map_err(|e| StorageError::Corrupt {
                 path: dir.join(INDEX_JSON),
                 message: e.to_string(),
             })?;

@@ -489,7 +489,7 @@ impl BlobStore for S3Store {
         repo: &RepoName,
         index: OciIndex,
     ) -> StorageResult<()> {
-        let bytes = serde_json::to_vec(&index).map_err(|e| self.err(e))?;
+        let bytes = index.to_json().map_err(|e| self.err(e))?;
         let read = self
             .index_etags
             .lock()
