@@ -3,14 +3,19 @@
 //!
 //! It is a hint, never the truth: an entry whose file is gone (deleted, or
 //! collected) is simply a miss, and the blob is stored in full and the entry
-//! rewritten. So writes use redb's non-durable commits, made durable every
-//! [`DURABLE_EVERY`] writes and by [`BlobIndex::flush`]; losing the tail on a
-//! crash only costs some future links.
+//! rewritten. So new entries wait in memory (where lookups see them) and
+//! are written [`WRITE_EVERY`] at a time in one durable commit, on a
+//! blocking thread that nobody waits for, and by [`BlobIndex::flush`]:
+//! an upload's commit does not touch the database at all, so it can run on
+//! an async worker without ever waiting for a disk sync. Losing the
+//! entries still in memory when the process ends only costs some future
+//! links.
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use redb::{Database, Durability, ReadableDatabase, TableDefinition};
+use redb::{Database, ReadableDatabase, TableDefinition};
 
 use super::{StorageError, StorageResult};
 
@@ -18,8 +23,8 @@ use super::{StorageError, StorageResult};
 const LOCATIONS: TableDefinition<&str, &str> = TableDefinition::new("blob_locations");
 /// Flags about the root, such as whether a full dedupe pass has completed.
 const FLAGS: TableDefinition<&str, bool> = TableDefinition::new("flags");
-/// Every this many writes, one is made durable.
-const DURABLE_EVERY: u64 = 64;
+/// New entries written to the database together.
+const WRITE_EVERY: usize = 64;
 
 /// The file, under the root's `.berth/` (a directory no repository name can
 /// take, and unlike zot's `cache.db`, so a zot root can be served as is).
@@ -27,7 +32,8 @@ pub(crate) const INDEX_FILE: &str = ".berth/blobs.redb";
 
 pub(crate) struct BlobIndex {
     db: Database,
-    writes: AtomicU64,
+    /// Entries not yet written: digest → repository.
+    pending: Mutex<HashMap<String, String>>,
 }
 
 fn db_err(e: impl std::fmt::Display) -> StorageError {
@@ -53,12 +59,15 @@ impl BlobIndex {
         txn.commit().map_err(db_err)?;
         Ok(Self {
             db,
-            writes: AtomicU64::new(0),
+            pending: Mutex::new(HashMap::new()),
         })
     }
 
     /// The repository recorded for `digest`.
     pub(crate) fn get(&self, digest: &str) -> StorageResult<Option<String>> {
+        if let Some(repo) = self.pending().get(digest) {
+            return Ok(Some(repo.clone()));
+        }
         let txn = self.db.begin_read().map_err(db_err)?;
         let table = txn.open_table(LOCATIONS).map_err(db_err)?;
         Ok(table
@@ -67,16 +76,44 @@ impl BlobIndex {
             .map(|v| v.value().to_string()))
     }
 
-    /// Records `repo` as holding `digest`.
-    pub(crate) fn put(&self, digest: &str, repo: &str) -> StorageResult<()> {
-        let n = self.writes.fetch_add(1, Ordering::Relaxed);
-        let mut txn = self.db.begin_write().map_err(db_err)?;
-        if !(n + 1).is_multiple_of(DURABLE_EVERY) {
-            txn.set_durability(Durability::None).map_err(db_err)?;
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records `repo` as holding `digest`: in memory at once, in the
+    /// database with the next batch. Never waits for the disk when called
+    /// on a Tokio runtime (the batch is written on a blocking thread).
+    pub(crate) fn put(self: &Arc<Self>, digest: &str, repo: &str) {
+        let batch = {
+            let mut pending = self.pending();
+            pending.insert(digest.to_string(), repo.to_string());
+            if pending.len() < WRITE_EVERY {
+                return;
+            }
+            std::mem::take(&mut *pending)
+        };
+        let index = Arc::clone(self);
+        let write = move || {
+            if let Err(e) = index.write(&batch) {
+                tracing::warn!(target: "berth::dedupe", "dedupe index write failed: {e}");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(write)),
+            Err(_) => write(),
         }
+    }
+
+    /// Writes `entries` in one durable commit.
+    fn write(&self, entries: &HashMap<String, String>) -> StorageResult<()> {
+        let txn = self.db.begin_write().map_err(db_err)?;
         {
             let mut table = txn.open_table(LOCATIONS).map_err(db_err)?;
-            table.insert(digest, repo).map_err(db_err)?;
+            for (digest, repo) in entries {
+                table
+                    .insert(digest.as_str(), repo.as_str())
+                    .map_err(db_err)?;
+            }
         }
         txn.commit().map_err(db_err)
     }
@@ -97,9 +134,75 @@ impl BlobIndex {
         txn.commit().map_err(db_err)
     }
 
-    /// Makes every write so far durable.
+    /// Writes, durably, every entry recorded so far.
     pub(crate) fn flush(&self) -> StorageResult<()> {
-        let txn = self.db.begin_write().map_err(db_err)?;
-        txn.commit().map_err(db_err)
+        let batch = std::mem::take(&mut *self.pending());
+        self.write(&batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(i: usize) -> String {
+        format!("sha256:{i:064x}")
+    }
+
+    /// Entries are seen at once, written a batch at a time, and all of
+    /// them by `flush`: what a reopened index finds.
+    #[test]
+    fn entries_are_seen_at_once_and_written_in_batches() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let index = Arc::new(BlobIndex::open(dir.path()).expect("open"));
+        let n = WRITE_EVERY + 10;
+        for i in 0..n {
+            index.put(&digest(i), &format!("repo{i}"));
+        }
+        for i in 0..n {
+            assert_eq!(
+                index.get(&digest(i)).expect("get"),
+                Some(format!("repo{i}"))
+            );
+        }
+        // Outside a runtime the full batch was written by the put itself.
+        assert_eq!(index.pending().len(), n - WRITE_EVERY);
+        // A later entry for a digest wins.
+        index.put(&digest(0), "moved");
+        assert_eq!(index.get(&digest(0)).expect("get"), Some("moved".into()));
+        index.flush().expect("flush");
+        assert!(index.pending().is_empty());
+        drop(index);
+        let reopened = BlobIndex::open(dir.path()).expect("reopen");
+        assert_eq!(reopened.get(&digest(0)).expect("get"), Some("moved".into()));
+        for i in 1..n {
+            assert_eq!(
+                reopened.get(&digest(i)).expect("get"),
+                Some(format!("repo{i}"))
+            );
+        }
+    }
+
+    /// On a runtime the batch is written on a blocking thread, and the
+    /// entries are found there afterwards.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_is_written_off_the_async_workers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let index = Arc::new(BlobIndex::open(dir.path()).expect("open"));
+        for i in 0..WRITE_EVERY {
+            index.put(&digest(i), "r");
+        }
+        assert!(index.pending().is_empty(), "the batch was taken");
+        let written = Arc::clone(&index);
+        let last = digest(WRITE_EVERY - 1);
+        for _ in 0..200 {
+            let txn = written.db.begin_read().expect("read");
+            let table = txn.open_table(LOCATIONS).expect("table");
+            if table.get(last.as_str()).expect("get").is_some() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the batch never reached the database");
     }
 }

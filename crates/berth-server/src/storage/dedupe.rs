@@ -136,7 +136,7 @@ impl FsStore {
         digest: &Digest,
         path: &Path,
         first: &mut HashMap<Digest, PathBuf>,
-        index: &super::blob_index::BlobIndex,
+        index: &std::sync::Arc<BlobIndex>,
     ) -> StorageResult<Option<bool>> {
         if !self.dedupe {
             return self.copy_over(path, repo).await.map(Some);
@@ -157,7 +157,7 @@ impl FsStore {
         match first.get(digest) {
             Some(original) => self.link_over(original, path, repo).await.map(Some),
             None => {
-                index.put(&digest.to_string(), repo.as_str())?;
+                index.put(&digest.to_string(), repo.as_str());
                 first.insert(digest.clone(), path.to_path_buf());
                 Ok(Some(false))
             }
@@ -276,12 +276,4 @@ fn link_count(m: &std::fs::Metadata) -> u64 {
 #[cfg(not(unix))]
 fn link_count(_: &std::fs::Metadata) -> u64 {
     1
-}
-
-/// Records that `repo` holds `digest`. A failure only costs a future link,
-/// so it is logged, not returned.
-pub(super) fn record_location_sync(index: &BlobIndex, digest: &str, repo: &str) {
-    if let Err(e) = index.put(digest, repo) {
-        tracing::warn!(target: "berth::dedupe", "dedupe index write failed: {e}");
-    }
 }

@@ -25,9 +25,10 @@
 //! — does not repeat for different contents, even when a slot is rewritten
 //! within one clock tick (on file systems that keep nanoseconds).
 //!
-//! The write runs on a blocking thread that holds the repository lock
-//! ([`HeldLock`]) until it is done, even if the request is dropped
-//! meanwhile: no other holder can start writing the same slot.
+//! The write ([`small_io`]: on the async worker, or on a blocking thread
+//! when it syncs) holds the repository lock ([`HeldLock`]) until it is
+//! done, even if the request is dropped meanwhile: no other holder can
+//! start writing the same slot.
 //!
 //! A reader outside the repository lock (scrub) may have opened a slot
 //! that is being rewritten two updates later. A slot is only ever
@@ -43,7 +44,7 @@ use std::time::{Duration, SystemTime};
 
 use berth_oci::RepoName;
 
-use super::fs::{FsStore, INDEX_JSON, UPLOADS_DIR, not_found, on_blocking, sync_dirs};
+use super::fs::{FsStore, INDEX_JSON, UPLOADS_DIR, not_found, on_blocking, small_io, sync_dirs};
 use super::index::OciIndex;
 use super::locks::{HeldLock, RepoGuard};
 use super::{IoContext, StorageError, StorageResult};
@@ -111,7 +112,7 @@ impl IndexCache {
 
 impl FsStore {
     /// Writes `index` as the repository's `index.json` (serialized and
-    /// written in one hop to a blocking thread) and caches it parsed.
+    /// written in one go, [`small_io`]) and caches it parsed.
     pub(super) async fn write_index_file(
         &self,
         guard: &RepoGuard,
@@ -126,7 +127,7 @@ impl FsStore {
         );
         let path = dir.join(INDEX_JSON);
         let held: HeldLock = guard.keep();
-        let result = on_blocking(path, move || {
+        let result = small_io(commit, path, move || {
             let _held = held;
             let bytes = index.to_json().map_err(|e| StorageError::Corrupt {
                 path: dir.join(INDEX_JSON),
@@ -152,7 +153,7 @@ impl FsStore {
     /// stamp it had when this store last read or wrote it.
     pub(super) async fn fs_index_for_update(&self, repo: &RepoName) -> StorageResult<OciIndex> {
         let p = self.repo_dir(repo).join(INDEX_JSON);
-        let stamp = match tokio::fs::metadata(&p).await {
+        let stamp = match std::fs::metadata(&p) {
             Ok(m) => Some(stamp_of(&m)),
             Err(e) if not_found(&e) => None,
             Err(e) => return Err(e).at(&p),

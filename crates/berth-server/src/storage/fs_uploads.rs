@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use berth_oci::{Digest, RepoName};
+use bytes::Bytes;
 
 use super::backend::{ByteStream, ChunkReceiver, UploadEntry, UploadState};
 use super::fs::{FsStore, not_found};
@@ -17,6 +18,8 @@ use super::{IoContext, StorageError, StorageResult};
 const WRITE_BUF: usize = 256 << 10;
 /// Read buffer when re-hashing a file.
 const READ_BUF: usize = 1 << 20;
+/// A body up to this long is written without a trip to a blocking thread.
+const SMALL_BODY: usize = 64 << 10;
 
 impl FsStore {
     fn upload_path(&self, repo: &RepoName, id: &str) -> PathBuf {
@@ -34,7 +37,7 @@ impl FsStore {
     ) -> StorageResult<UploadState> {
         let path = self.upload_path(repo, id);
         let created = path.clone();
-        super::fs::on_blocking(path, move || {
+        super::fs::small_io(false, path, move || {
             super::fs::create_new_in_dir(&created).map(drop)
         })
         .await?;
@@ -73,9 +76,10 @@ impl FsStore {
         }))
     }
 
-    /// The disk writes run on a blocking thread fed through the bounded
-    /// channel, so receiving and hashing the next chunk overlaps with
-    /// writing the previous one.
+    /// A body that ends within [`SMALL_BODY`] bytes is written here at
+    /// once ([`super::fs::small_io`]). A longer one is written on a
+    /// blocking thread fed through the bounded channel, so receiving and
+    /// hashing the next chunk overlaps with writing the previous one.
     pub(super) async fn fs_upload_append(
         &self,
         repo: &RepoName,
@@ -88,8 +92,39 @@ impl FsStore {
             .open(&path)
             .at(&path)?;
         let commit = self.commit();
+        let mut head: Vec<Bytes> = Vec::new();
+        let mut held = 0;
+        let ended = loop {
+            match data.recv().await {
+                Some(b) => {
+                    held += b.len();
+                    head.push(b);
+                    if held > SMALL_BODY {
+                        break false;
+                    }
+                }
+                None => break true,
+            }
+        };
+        if ended {
+            let at = path.clone();
+            return super::fs::small_io(commit, path, move || {
+                let mut f = file;
+                for b in head {
+                    f.write_all(&b).at(&at)?;
+                }
+                if commit {
+                    f.sync_data().at(&at)?;
+                }
+                Ok(())
+            })
+            .await;
+        }
         let written = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             let mut w = std::io::BufWriter::with_capacity(WRITE_BUF, file);
+            for b in head {
+                w.write_all(&b)?;
+            }
             while let Some(b) = data.blocking_recv() {
                 w.write_all(&b)?;
             }
