@@ -368,7 +368,8 @@ impl Registry {
     }
 
     /// Makes the metadata store's writes durable and marks a clean
-    /// shutdown (without the mark, the next start derives it again).
+    /// shutdown (without the mark, the next start derives it again); also
+    /// writes the dedupe index entries still in memory.
     pub fn flush_meta(&self) {
         let done = self
             .meta
@@ -376,6 +377,16 @@ impl Registry {
             .and_then(|()| self.meta.set_setting("clean-shutdown", "1"));
         if let Err(e) = done {
             tracing::warn!("flushing the metadata store failed: {e}");
+        }
+        for root in self.roots.all() {
+            if let Some(fs) = root.store.as_fs()
+                && let Err(e) = fs.flush_dedupe_index()
+            {
+                tracing::warn!(
+                    "flushing the dedupe index of {} failed: {e}",
+                    root.store.location()
+                );
+            }
         }
     }
 }

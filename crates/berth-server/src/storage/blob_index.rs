@@ -3,16 +3,18 @@
 //!
 //! It is a hint, never the truth: an entry whose file is gone (deleted, or
 //! collected) is simply a miss, and the blob is stored in full and the entry
-//! rewritten. So new entries wait in memory (where lookups see them) and
-//! are written [`WRITE_EVERY`] at a time in one durable commit, on a
-//! blocking thread that nobody waits for, and by [`BlobIndex::flush`]:
-//! an upload's commit does not touch the database at all, so it can run on
-//! an async worker without ever waiting for a disk sync. Losing the
-//! entries still in memory when the process ends only costs some future
-//! links.
+//! rewritten. So new entries wait in memory (where lookups see them) until
+//! [`WRITE_EVERY`] of them are written in one durable commit, on a blocking
+//! thread that nobody waits for, and by [`BlobIndex::flush`] (also when
+//! the index is dropped): recording an upload's location never writes the
+//! database nor waits for a disk sync, so it can run on an async worker.
+//! Writes are made one at a time, each of everything then waiting, and an
+//! entry leaves memory only once it is written (a write that fails leaves
+//! them to the next). An entry lost in a crash only costs a future link.
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use redb::{Database, ReadableDatabase, TableDefinition};
@@ -25,6 +27,9 @@ const LOCATIONS: TableDefinition<&str, &str> = TableDefinition::new("blob_locati
 const FLAGS: TableDefinition<&str, bool> = TableDefinition::new("flags");
 /// New entries written to the database together.
 const WRITE_EVERY: usize = 64;
+/// Entries kept in memory at most when writes keep failing; past it they
+/// are dropped (each is only a hint).
+const PENDING_MAX: usize = 100_000;
 
 /// The file, under the root's `.berth/` (a directory no repository name can
 /// take, and unlike zot's `cache.db`, so a zot root can be served as is).
@@ -34,6 +39,10 @@ pub(crate) struct BlobIndex {
     db: Database,
     /// Entries not yet written: digest → repository.
     pending: Mutex<HashMap<String, String>>,
+    /// Held while writing: one write at a time, in order.
+    writer: Mutex<()>,
+    /// A background write is queued or running.
+    writing: AtomicBool,
 }
 
 fn db_err(e: impl std::fmt::Display) -> StorageError {
@@ -60,6 +69,8 @@ impl BlobIndex {
         Ok(Self {
             db,
             pending: Mutex::new(HashMap::new()),
+            writer: Mutex::new(()),
+            writing: AtomicBool::new(false),
         })
     }
 
@@ -84,17 +95,25 @@ impl BlobIndex {
     /// database with the next batch. Never waits for the disk when called
     /// on a Tokio runtime (the batch is written on a blocking thread).
     pub(crate) fn put(self: &Arc<Self>, digest: &str, repo: &str) {
-        let batch = {
+        {
             let mut pending = self.pending();
+            if pending.len() >= PENDING_MAX {
+                tracing::warn!(target: "berth::dedupe", "dedupe index writes keep failing: {} unwritten entries dropped", pending.len());
+                pending.clear();
+            }
             pending.insert(digest.to_string(), repo.to_string());
             if pending.len() < WRITE_EVERY {
                 return;
             }
-            std::mem::take(&mut *pending)
-        };
+        }
+        if self.writing.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let index = Arc::clone(self);
         let write = move || {
-            if let Err(e) = index.write(&batch) {
+            let written = index.write_pending();
+            index.writing.store(false, Ordering::Release);
+            if let Err(e) = written {
                 tracing::warn!(target: "berth::dedupe", "dedupe index write failed: {e}");
             }
         };
@@ -104,18 +123,36 @@ impl BlobIndex {
         }
     }
 
-    /// Writes `entries` in one durable commit.
-    fn write(&self, entries: &HashMap<String, String>) -> StorageResult<()> {
+    /// Writes every entry waiting in one durable commit, after any write
+    /// already under way. An entry leaves memory once written, unless it
+    /// was changed meanwhile (then the newer value waits for the next).
+    fn write_pending(&self) -> StorageResult<()> {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let batch: Vec<(String, String)> = self
+            .pending()
+            .iter()
+            .map(|(d, r)| (d.clone(), r.clone()))
+            .collect();
+        if batch.is_empty() {
+            return Ok(());
+        }
         let txn = self.db.begin_write().map_err(db_err)?;
         {
             let mut table = txn.open_table(LOCATIONS).map_err(db_err)?;
-            for (digest, repo) in entries {
+            for (digest, repo) in &batch {
                 table
                     .insert(digest.as_str(), repo.as_str())
                     .map_err(db_err)?;
             }
         }
-        txn.commit().map_err(db_err)
+        txn.commit().map_err(db_err)?;
+        let mut pending = self.pending();
+        for (digest, repo) in batch {
+            if pending.get(&digest) == Some(&repo) {
+                pending.remove(&digest);
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn flag(&self, name: &str) -> StorageResult<bool> {
@@ -136,8 +173,15 @@ impl BlobIndex {
 
     /// Writes, durably, every entry recorded so far.
     pub(crate) fn flush(&self) -> StorageResult<()> {
-        let batch = std::mem::take(&mut *self.pending());
-        self.write(&batch)
+        self.write_pending()
+    }
+}
+
+impl Drop for BlobIndex {
+    fn drop(&mut self) {
+        if let Err(e) = self.write_pending() {
+            tracing::warn!(target: "berth::dedupe", "dedupe index: unwritten entries lost on close: {e}");
+        }
     }
 }
 
@@ -165,7 +209,7 @@ mod tests {
                 Some(format!("repo{i}"))
             );
         }
-        // Outside a runtime the full batch was written by the put itself.
+        // Outside a runtime the put that filled a batch wrote it itself.
         assert_eq!(index.pending().len(), n - WRITE_EVERY);
         // A later entry for a digest wins.
         index.put(&digest(0), "moved");
@@ -183,26 +227,59 @@ mod tests {
         }
     }
 
-    /// On a runtime the batch is written on a blocking thread, and the
-    /// entries are found there afterwards.
+    fn in_database(index: &BlobIndex, digest: &str) -> Option<String> {
+        let txn = index.db.begin_read().expect("read");
+        let table = txn.open_table(LOCATIONS).expect("table");
+        table
+            .get(digest)
+            .expect("get")
+            .map(|v| v.value().to_string())
+    }
+
+    /// On a runtime a full batch is written on a blocking thread; its
+    /// entries are found all along, and leave memory once written. A flush
+    /// right after writes everything, the batch under way included.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_batch_is_written_off_the_async_workers() {
+    async fn a_batch_is_written_off_the_async_workers_and_seen_meanwhile() {
         let dir = tempfile::tempdir().expect("tempdir");
         let index = Arc::new(BlobIndex::open(dir.path()).expect("open"));
         for i in 0..WRITE_EVERY {
             index.put(&digest(i), "r");
         }
-        assert!(index.pending().is_empty(), "the batch was taken");
-        let written = Arc::clone(&index);
-        let last = digest(WRITE_EVERY - 1);
-        for _ in 0..200 {
-            let txn = written.db.begin_read().expect("read");
-            let table = txn.open_table(LOCATIONS).expect("table");
-            if table.get(last.as_str()).expect("get").is_some() {
-                return;
+        let mut written = false;
+        for _ in 0..500 {
+            for i in 0..WRITE_EVERY {
+                assert_eq!(index.get(&digest(i)).expect("get"), Some("r".into()));
+            }
+            if index.pending().is_empty() {
+                written = true;
+                break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        panic!("the batch never reached the database");
+        assert!(written, "the batch never left memory");
+        assert_eq!(
+            in_database(&index, &digest(WRITE_EVERY - 1)),
+            Some("r".into())
+        );
+
+        for i in 0..WRITE_EVERY + 1 {
+            index.put(&digest(1000 + i), "s");
+        }
+        index.flush().expect("flush");
+        for i in 0..WRITE_EVERY + 1 {
+            assert_eq!(in_database(&index, &digest(1000 + i)), Some("s".into()));
+        }
+    }
+
+    /// What is still in memory when the index is dropped is written.
+    #[test]
+    fn dropping_the_index_writes_what_waits() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let index = Arc::new(BlobIndex::open(dir.path()).expect("open"));
+        index.put(&digest(7), "kept");
+        drop(index);
+        let reopened = BlobIndex::open(dir.path()).expect("reopen");
+        assert_eq!(in_database(&reopened, &digest(7)), Some("kept".into()));
     }
 }

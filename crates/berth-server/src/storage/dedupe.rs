@@ -86,6 +86,14 @@ impl FsStore {
         linked
     }
 
+    /// Writes the dedupe index's entries still in memory (at shutdown).
+    pub fn flush_dedupe_index(&self) -> StorageResult<()> {
+        match &self.index {
+            Some(index) => index.flush(),
+            None => Ok(()),
+        }
+    }
+
     /// Brings existing blobs in line with `dedupe`, one repository at a
     /// time under its lock (so GC and manifest pushes of that repository
     /// wait; pulls never do). Does nothing when the root is already in

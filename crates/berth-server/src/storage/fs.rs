@@ -86,8 +86,8 @@ pub(super) async fn on_blocking<T: Send + 'static>(
 }
 
 /// Runs `f` — a few calls on small files or directory entries — right
-/// here on the async worker, unless it syncs (`sync`), which goes to a
-/// blocking thread.
+/// here on the async worker, unless it is `heavy` (it syncs, or writes
+/// more than [`INLINE_BYTES`]), which goes to a blocking thread.
 ///
 /// A trip to the blocking pool costs two thread wake-ups, several times
 /// the CPU of a stat, a link, a rename or a small write served from the
@@ -97,18 +97,23 @@ pub(super) async fn on_blocking<T: Send + 'static>(
 /// thread in zot. What syncs, moves data of unbounded size or walks
 /// directories goes through [`on_blocking`] instead.
 pub(super) async fn small_io<T: Send + 'static>(
-    sync: bool,
+    heavy: bool,
     path: PathBuf,
     f: impl FnOnce() -> StorageResult<T> + Send + 'static,
 ) -> StorageResult<T> {
-    if sync {
+    if heavy {
         on_blocking(path, f).await
     } else {
         f()
     }
 }
 
-/// [`FsStore::rename_into`] on the calling (blocking) thread.
+/// The most a write run on the async worker ([`small_io`]) may carry.
+pub(super) const INLINE_BYTES: usize = 256 << 10;
+/// The most files one such call may look at.
+const INLINE_STATS: usize = 256;
+
+/// [`FsStore::rename_into`] on the calling thread.
 fn rename_into_sync(root: &Path, commit: bool, src: &Path, dest: &Path) -> StorageResult<()> {
     let parent = dest.parent().unwrap_or(root);
     let created = std::fs::metadata(parent).is_err();
@@ -351,7 +356,8 @@ impl FsStore {
             dest.to_path_buf(),
             bytes.to_vec(),
         );
-        small_io(commit, dest.to_path_buf(), move || {
+        let heavy = commit || bytes.len() > INLINE_BYTES;
+        small_io(heavy, dest.to_path_buf(), move || {
             write_atomic_sync(&root, commit, &tmp, &dest_owned, &bytes)
         })
         .await
@@ -508,7 +514,8 @@ impl BlobStore for FsStore {
             .iter()
             .map(|d| (d.clone(), self.blob_path(repo, d)))
             .collect();
-        small_io(commit, dest.clone(), move || {
+        let heavy = commit || bytes.len() > INLINE_BYTES || needed.len() > INLINE_STATS;
+        small_io(heavy, dest.clone(), move || {
             for (d, p) in needed {
                 match std::fs::metadata(&p) {
                     Ok(m) if m.is_file() => {}

@@ -53,8 +53,16 @@ use super::{IoContext, StorageError, StorageResult};
 /// names: upload listings and GC skip them.
 const INDEX_SLOTS: [&str; 2] = [".index-a", ".index-b"];
 
-/// Entries the parse cache holds before it starts over.
+/// Repositories the parse cache holds before it starts over.
 const INDEX_CACHE_MAX: usize = 4096;
+
+/// Index entries, over all repositories, the parse cache holds before it
+/// starts over (the index just written is always kept).
+const INDEX_CACHE_ENTRIES: usize = 50_000;
+
+/// Entries of an `index.json` written on the async worker at most (about
+/// 256 KiB); a larger one is written on a blocking thread.
+const INLINE_INDEX_ENTRIES: usize = 1024;
 
 /// Reads of an `index.json` that keeps changing underneath before giving
 /// up (with growing pauses between them).
@@ -79,7 +87,22 @@ fn mtime_of(meta: &std::fs::Metadata) -> SystemTime {
 /// they were read from or written to.
 #[derive(Default)]
 pub(super) struct IndexCache {
-    entries: std::sync::Mutex<std::collections::HashMap<String, (IndexStamp, Arc<OciIndex>)>>,
+    entries: std::sync::Mutex<Cached>,
+}
+
+/// The cached indexes and how many entries they hold together.
+#[derive(Default)]
+struct Cached {
+    by_repo: std::collections::HashMap<String, (IndexStamp, Arc<OciIndex>)>,
+    entries: usize,
+}
+
+impl Cached {
+    fn remove(&mut self, repo: &str) -> Option<(IndexStamp, Arc<OciIndex>)> {
+        let removed = self.by_repo.remove(repo)?;
+        self.entries = self.entries.saturating_sub(removed.1.len());
+        Some(removed)
+    }
 }
 
 impl IndexCache {
@@ -87,26 +110,32 @@ impl IndexCache {
     /// about to change it (under the repository lock) and puts it back
     /// with [`IndexCache::put`]. Not cloned unless somebody else holds it.
     fn take(&self, repo: &str, stamp: IndexStamp) -> Option<OciIndex> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        match entries.get(repo) {
+        let mut cached = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        match cached.by_repo.get(repo) {
             Some((s, _)) if *s == stamp => {}
             _ => return None,
         }
-        let (_, index) = entries.remove(repo)?;
+        let (_, index) = cached.remove(repo)?;
         Some(Arc::try_unwrap(index).unwrap_or_else(|shared| (*shared).clone()))
     }
 
     fn put(&self, repo: &str, stamp: IndexStamp, index: OciIndex) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= INDEX_CACHE_MAX {
-            entries.clear();
+        let mut cached = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        cached.remove(repo);
+        if cached.by_repo.len() >= INDEX_CACHE_MAX
+            || cached.entries + index.len() > INDEX_CACHE_ENTRIES
+        {
+            *cached = Cached::default();
         }
-        entries.insert(repo.to_string(), (stamp, Arc::new(index)));
+        cached.entries += index.len();
+        cached
+            .by_repo
+            .insert(repo.to_string(), (stamp, Arc::new(index)));
     }
 
     fn forget(&self, repo: &str) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.remove(repo);
+        let mut cached = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        cached.remove(repo);
     }
 }
 
@@ -127,7 +156,10 @@ impl FsStore {
         );
         let path = dir.join(INDEX_JSON);
         let held: HeldLock = guard.keep();
-        let result = small_io(commit, path, move || {
+        // Most entries' JSON is kept, so the bytes are mostly copied; a
+        // large index still goes to a blocking thread.
+        let heavy = commit || index.len() > INLINE_INDEX_ENTRIES;
+        let result = small_io(heavy, path, move || {
             let _held = held;
             let bytes = index.to_json().map_err(|e| StorageError::Corrupt {
                 path: dir.join(INDEX_JSON),
@@ -311,6 +343,42 @@ pub(super) fn read_index_sync(p: &Path) -> StorageResult<Option<OciIndex>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn index_of(n: usize) -> OciIndex {
+        let mut index = OciIndex::default();
+        for i in 0..n {
+            let body = format!("m{i}");
+            index.add_untagged(berth_oci::manifest::Descriptor {
+                media_type: berth_oci::media::OCI_MANIFEST.into(),
+                digest: berth_oci::Digest::sha256(body.as_bytes()),
+                size: body.len() as u64,
+                artifact_type: None,
+                annotations: None,
+                extra: Default::default(),
+            });
+        }
+        index
+    }
+
+    /// The cache holds at most its budget of entries over all indexes,
+    /// but always the index just put, however large.
+    #[test]
+    fn the_parse_cache_keeps_to_its_entry_budget() {
+        let cache = IndexCache::default();
+        let stamp = (1, 1, 1);
+        cache.put("a", stamp, index_of(INDEX_CACHE_ENTRIES / 2));
+        cache.put("b", stamp, index_of(INDEX_CACHE_ENTRIES / 4));
+        assert!(cache.take("a", stamp).is_some(), "within the budget");
+        cache.put("a", stamp, index_of(INDEX_CACHE_ENTRIES / 2));
+        cache.put("big", stamp, index_of(INDEX_CACHE_ENTRIES + 1));
+        assert!(cache.take("a", stamp).is_none(), "dropped for the big one");
+        assert!(cache.take("b", stamp).is_none(), "dropped for the big one");
+        let big = cache.take("big", stamp).expect("the latest is kept");
+        assert_eq!(big.len(), INDEX_CACHE_ENTRIES + 1);
+        assert!(cache.take("big", stamp).is_none(), "taken out");
+        cache.put("c", stamp, index_of(3));
+        assert_eq!(cache.entries.lock().expect("lock").entries, 3);
+    }
 
     fn index_with(tag: &str) -> Vec<u8> {
         format!(r#"{{"schemaVersion":2,"manifests":[],"x":"{tag}"}}"#).into_bytes()

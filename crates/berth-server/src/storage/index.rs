@@ -42,7 +42,8 @@ pub struct OciIndex {
 #[derive(Debug, Clone, Default)]
 enum Lookup {
     /// Not built since the index was parsed, or since a change it could
-    /// not follow (entries removed by [`OciIndex::retain`]).
+    /// not follow (entries removed by [`OciIndex::retain`], a tagged entry
+    /// removed while in `Scan`).
     #[default]
     Unbuilt,
     /// Some tag is on two entries (a file written by another tool): the
@@ -289,7 +290,9 @@ impl OciIndex {
     pub fn retain(&mut self, mut keep: impl FnMut(&Descriptor) -> bool) {
         let before = self.manifests.len();
         self.manifests.retain(|e| keep(&e.desc));
-        if self.manifests.len() != before && matches!(self.lookup, Lookup::Built(_)) {
+        if self.manifests.len() != before {
+            // Built again when next needed (a tag on two entries may be
+            // gone).
             self.lookup = Lookup::Unbuilt;
         }
     }
@@ -349,8 +352,11 @@ impl OciIndex {
 
     fn remove_at(&mut self, pos: usize) -> Descriptor {
         let desc = self.manifests.remove(pos).desc;
-        if let Lookup::Built(maps) = &mut self.lookup {
-            maps.remove(&desc, pos);
+        match &mut self.lookup {
+            Lookup::Built(maps) => maps.remove(&desc, pos),
+            // The tag that was on two entries may be gone.
+            Lookup::Scan if tag_of(&desc).is_some() => self.lookup = Lookup::Unbuilt,
+            _ => {}
         }
         desc
     }
@@ -528,11 +534,11 @@ mod tests {
         let mut tagged_twice = desc(b"m0");
         tagged_twice.annotations =
             Some([(REF_NAME_ANNOTATION.to_string(), "t1".to_string())].into());
-        // With whether the lookup is used.
+        // With whether a tag starts on two entries.
         let starts = [
-            (Vec::new(), true),
-            (vec![desc(b"m1"), desc(b"m2")], true),
-            (vec![tagged_twice.clone(), desc(b"m3"), tagged_twice], false),
+            (Vec::new(), false),
+            (vec![desc(b"m1"), desc(b"m2")], false),
+            (vec![tagged_twice.clone(), desc(b"m3"), tagged_twice], true),
         ];
         let mut x: u64 = 0x2545_F491_4F6C_DD1D;
         let mut next = move |n: usize| {
@@ -541,7 +547,7 @@ mod tests {
             x ^= x << 17;
             (x % n as u64) as usize
         };
-        for (start, looked_up) in starts {
+        for (start, twice) in starts {
             let text = serde_json::to_string(&serde_json::json!({
                 "schemaVersion": 2,
                 "manifests": start,
@@ -549,7 +555,7 @@ mod tests {
             .expect("json");
             let mut idx: OciIndex = serde_json::from_str(&text).expect("parse");
             let mut model = Model(start);
-            let mut built = 0;
+            let (mut built, mut scanned) = (0, 0);
             for _ in 0..3000 {
                 let (t, b) = (&tags[next(tags.len())], &bodies[next(bodies.len())]);
                 match next(10) {
@@ -578,8 +584,12 @@ mod tests {
                 }
                 agrees(&idx, &model, &tags, &digests);
                 built += usize::from(matches!(idx.lookup, Lookup::Built(_)));
+                scanned += usize::from(matches!(idx.lookup, Lookup::Scan));
             }
-            assert_eq!(built > 1000, looked_up, "lookup used after {built} changes");
+            // Searched one by one only while a tag is on two entries; the
+            // lookup comes back once it is not.
+            assert_eq!(scanned > 0, twice, "searched after {scanned} changes");
+            assert!(built > 1000, "lookup used after {built} changes");
         }
     }
 
