@@ -3,19 +3,21 @@
 //!
 //! It is a hint, never the truth: an entry whose file is gone (deleted, or
 //! collected) is simply a miss, and the blob is stored in full and the entry
-//! rewritten. So new entries wait in memory (where lookups see them) until
-//! [`WRITE_EVERY`] of them are written in one durable commit, on a blocking
-//! thread that nobody waits for, and by [`BlobIndex::flush`] (also when
-//! the index is dropped): recording an upload's location never writes the
-//! database nor waits for a disk sync, so it can run on an async worker.
-//! Writes are made one at a time, each of everything then waiting, and an
-//! entry leaves memory only once it is written (a write that fails leaves
-//! them to the next). An entry lost in a crash only costs a future link.
+//! rewritten. So new entries wait in memory (where lookups see them); once
+//! [`WRITE_EVERY`] wait, all that wait are written in one durable commit
+//! on a blocking thread that no request waits for, and [`BlobIndex::flush`]
+//! (also run when the index is dropped) writes the rest: recording an
+//! upload's location never writes the database nor waits for a disk sync,
+//! so it can run on an async worker. Writes are made one at a time, each
+//! of everything then waiting, and an entry leaves memory only once it is
+//! written; after a write fails the next background one waits
+//! [`RETRY_AFTER`]. An entry lost in a crash only costs a future link.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, TableDefinition};
 
@@ -30,6 +32,8 @@ const WRITE_EVERY: usize = 64;
 /// Entries kept in memory at most when writes keep failing; past it they
 /// are dropped (each is only a hint).
 const PENDING_MAX: usize = 100_000;
+/// After a failed write, the next background write waits this long.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// The file, under the root's `.berth/` (a directory no repository name can
 /// take, and unlike zot's `cache.db`, so a zot root can be served as is).
@@ -43,6 +47,35 @@ pub(crate) struct BlobIndex {
     writer: Mutex<()>,
     /// A background write is queued or running.
     writing: AtomicBool,
+    /// No background write before this (set when one failed).
+    retry_at: Mutex<Option<Instant>>,
+}
+
+/// A background write: clears [`BlobIndex::writing`] however it ends
+/// (done, panicked, or dropped before it ran).
+struct WriteJob(Arc<BlobIndex>);
+
+impl Drop for WriteJob {
+    fn drop(&mut self) {
+        self.0.writing.store(false, Ordering::Release);
+    }
+}
+
+impl WriteJob {
+    /// Writes until fewer than a batch wait (more may arrive meanwhile);
+    /// after a failure, waits for the retry time.
+    fn run(self) {
+        loop {
+            if let Err(e) = self.0.write_pending() {
+                *self.0.retry_at() = Some(Instant::now() + RETRY_AFTER);
+                tracing::warn!(target: "berth::dedupe", "dedupe index write failed (next try in {}s): {e}", RETRY_AFTER.as_secs());
+                return;
+            }
+            if self.0.pending().len() < WRITE_EVERY {
+                return;
+            }
+        }
+    }
 }
 
 fn db_err(e: impl std::fmt::Display) -> StorageError {
@@ -71,6 +104,7 @@ impl BlobIndex {
             pending: Mutex::new(HashMap::new()),
             writer: Mutex::new(()),
             writing: AtomicBool::new(false),
+            retry_at: Mutex::new(None),
         })
     }
 
@@ -98,7 +132,7 @@ impl BlobIndex {
         {
             let mut pending = self.pending();
             if pending.len() >= PENDING_MAX {
-                tracing::warn!(target: "berth::dedupe", "dedupe index writes keep failing: {} unwritten entries dropped", pending.len());
+                tracing::warn!(target: "berth::dedupe", "dedupe index: {} entries not written yet, dropped", pending.len());
                 pending.clear();
             }
             pending.insert(digest.to_string(), repo.to_string());
@@ -106,21 +140,21 @@ impl BlobIndex {
                 return;
             }
         }
+        if (*self.retry_at()).is_some_and(|at| Instant::now() < at) {
+            return;
+        }
         if self.writing.swap(true, Ordering::AcqRel) {
             return;
         }
-        let index = Arc::clone(self);
-        let write = move || {
-            let written = index.write_pending();
-            index.writing.store(false, Ordering::Release);
-            if let Err(e) = written {
-                tracing::warn!(target: "berth::dedupe", "dedupe index write failed: {e}");
-            }
-        };
+        let job = WriteJob(Arc::clone(self));
         match tokio::runtime::Handle::try_current() {
-            Ok(rt) => drop(rt.spawn_blocking(write)),
-            Err(_) => write(),
+            Ok(rt) => drop(rt.spawn_blocking(move || job.run())),
+            Err(_) => job.run(),
         }
+    }
+
+    fn retry_at(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.retry_at.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Writes every entry waiting in one durable commit, after any write
@@ -236,40 +270,66 @@ mod tests {
             .map(|v| v.value().to_string())
     }
 
-    /// On a runtime a full batch is written on a blocking thread; its
-    /// entries are found all along, and leave memory once written. A flush
-    /// right after writes everything, the batch under way included.
+    /// On a runtime, the put that fills a batch returns without writing
+    /// it (the writer is held here, so a write on the worker would hang);
+    /// the entries are found meanwhile, and a blocking thread writes them
+    /// once the writer is free. A batch filled while a write runs is
+    /// written too, with no flush.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_batch_is_written_off_the_async_workers_and_seen_meanwhile() {
         let dir = tempfile::tempdir().expect("tempdir");
         let index = Arc::new(BlobIndex::open(dir.path()).expect("open"));
+        let held = index.writer.lock().expect("writer");
         for i in 0..WRITE_EVERY {
             index.put(&digest(i), "r");
         }
-        let mut written = false;
+        assert_eq!(index.pending().len(), WRITE_EVERY);
+        assert_eq!(in_database(&index, &digest(0)), None);
+        assert_eq!(index.get(&digest(0)).expect("get"), Some("r".into()));
+        assert!(index.writing.load(Ordering::Acquire), "a write is queued");
+        // More than a batch arrives while that write waits.
+        for i in 0..WRITE_EVERY {
+            index.put(&digest(1000 + i), "s");
+        }
+        drop(held);
+        wait_until_written(&index).await;
+        for i in 0..WRITE_EVERY {
+            assert_eq!(in_database(&index, &digest(i)), Some("r".into()));
+            assert_eq!(in_database(&index, &digest(1000 + i)), Some("s".into()));
+        }
+        // And the next batch starts a write of its own.
+        for i in 0..WRITE_EVERY {
+            index.put(&digest(2000 + i), "t");
+        }
+        wait_until_written(&index).await;
+        assert_eq!(in_database(&index, &digest(2000)), Some("t".into()));
+    }
+
+    async fn wait_until_written(index: &BlobIndex) {
         for _ in 0..500 {
-            for i in 0..WRITE_EVERY {
-                assert_eq!(index.get(&digest(i)).expect("get"), Some("r".into()));
-            }
-            if index.pending().is_empty() {
-                written = true;
-                break;
+            if index.pending().is_empty() && !index.writing.load(Ordering::Acquire) {
+                return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        assert!(written, "the batch never left memory");
-        assert_eq!(
-            in_database(&index, &digest(WRITE_EVERY - 1)),
-            Some("r".into())
-        );
+        panic!("the entries never left memory");
+    }
 
-        for i in 0..WRITE_EVERY + 1 {
-            index.put(&digest(1000 + i), "s");
-        }
-        index.flush().expect("flush");
-        for i in 0..WRITE_EVERY + 1 {
-            assert_eq!(in_database(&index, &digest(1000 + i)), Some("s".into()));
-        }
+    /// A write that panics does not leave the index thinking one is
+    /// still under way.
+    #[test]
+    fn a_job_that_ends_any_way_lets_the_next_write_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let index = Arc::new(BlobIndex::open(dir.path()).expect("open"));
+        index.writing.store(true, Ordering::Release);
+        let job = WriteJob(Arc::clone(&index));
+        let ended = std::thread::spawn(move || {
+            let _job = job;
+            panic!("a write that blows up");
+        })
+        .join();
+        assert!(ended.is_err());
+        assert!(!index.writing.load(Ordering::Acquire));
     }
 
     /// What is still in memory when the index is dropped is written.

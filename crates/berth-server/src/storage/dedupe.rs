@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use berth_oci::{Digest, RepoName};
 
 use super::blob_index::BlobIndex;
-use super::fs::{BLOBS_DIR, FsStore, touch};
+use super::fs::{BLOBS_DIR, FsStore, on_blocking, touch};
 use super::{BlobStore, IoContext, StorageResult};
 
 /// The index flag saying the root's existing content has been deduped.
@@ -128,8 +128,14 @@ impl FsStore {
                 }
             }
         }
-        index.flush()?;
-        index.set_flag(DEDUPED, self.dedupe)?;
+        // Both wait for the disk (and for a write under way): off the
+        // async workers.
+        let (done, dedupe) = (std::sync::Arc::clone(index), self.dedupe);
+        on_blocking(self.root().join(super::blob_index::INDEX_FILE), move || {
+            done.flush()?;
+            done.set_flag(DEDUPED, dedupe)
+        })
+        .await?;
         tracing::info!(target: "berth::dedupe", linked = report.linked, copied = report.copied, dedupe = self.dedupe, "storage reconciled with storage.dedupe");
         Ok(report)
     }

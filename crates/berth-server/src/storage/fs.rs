@@ -86,8 +86,9 @@ pub(super) async fn on_blocking<T: Send + 'static>(
 }
 
 /// Runs `f` — a few calls on small files or directory entries — right
-/// here on the async worker, unless it is `heavy` (it syncs, or writes
-/// more than [`INLINE_BYTES`]), which goes to a blocking thread.
+/// here on the async worker, unless the caller says it is `heavy` (it
+/// syncs, writes more than [`INLINE_BYTES`], or looks at more than
+/// [`INLINE_STATS`] files), which goes to a blocking thread.
 ///
 /// A trip to the blocking pool costs two thread wake-ups, several times
 /// the CPU of a stat, a link, a rename or a small write served from the
@@ -108,7 +109,8 @@ pub(super) async fn small_io<T: Send + 'static>(
     }
 }
 
-/// The most a write run on the async worker ([`small_io`]) may carry.
+/// The most a write run on the async worker ([`small_io`]) may carry
+/// (the body of a PUT is held to 64 KiB in `fs_uploads.rs`).
 pub(super) const INLINE_BYTES: usize = 256 << 10;
 /// The most files one such call may look at.
 const INLINE_STATS: usize = 256;

@@ -26,9 +26,9 @@
 //! within one clock tick (on file systems that keep nanoseconds).
 //!
 //! The write ([`small_io`]: on the async worker, or on a blocking thread
-//! when it syncs) holds the repository lock ([`HeldLock`]) until it is
-//! done, even if the request is dropped meanwhile: no other holder can
-//! start writing the same slot.
+//! when it syncs or the index is large) holds the repository lock
+//! ([`HeldLock`]) until it is done, even if the request is dropped
+//! meanwhile: no other holder can start writing the same slot.
 //!
 //! A reader outside the repository lock (scrub) may have opened a slot
 //! that is being rewritten two updates later. A slot is only ever
@@ -44,7 +44,9 @@ use std::time::{Duration, SystemTime};
 
 use berth_oci::RepoName;
 
-use super::fs::{FsStore, INDEX_JSON, UPLOADS_DIR, not_found, on_blocking, small_io, sync_dirs};
+use super::fs::{
+    FsStore, INDEX_JSON, INLINE_BYTES, UPLOADS_DIR, not_found, on_blocking, small_io, sync_dirs,
+};
 use super::index::OciIndex;
 use super::locks::{HeldLock, RepoGuard};
 use super::{IoContext, StorageError, StorageResult};
@@ -56,12 +58,15 @@ const INDEX_SLOTS: [&str; 2] = [".index-a", ".index-b"];
 /// Repositories the parse cache holds before it starts over.
 const INDEX_CACHE_MAX: usize = 4096;
 
-/// Index entries, over all repositories, the parse cache holds before it
-/// starts over (the index just written is always kept).
+/// Index entries, over all repositories, the parse cache holds at most:
+/// others are dropped to make room (the index just written is always
+/// kept). Each cached entry, with its JSON and lookup, is well under a
+/// KiB.
 const INDEX_CACHE_ENTRIES: usize = 50_000;
 
-/// Entries of an `index.json` written on the async worker at most (about
-/// 256 KiB); a larger one is written on a blocking thread.
+/// Entries of an `index.json` serialized on the async worker at most; a
+/// larger one is serialized and written on a blocking thread, as is one
+/// whose bytes come to more than [`INLINE_BYTES`].
 const INLINE_INDEX_ENTRIES: usize = 1024;
 
 /// Reads of an `index.json` that keeps changing underneath before giving
@@ -122,10 +127,15 @@ impl IndexCache {
     fn put(&self, repo: &str, stamp: IndexStamp, index: OciIndex) {
         let mut cached = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         cached.remove(repo);
-        if cached.by_repo.len() >= INDEX_CACHE_MAX
-            || cached.entries + index.len() > INDEX_CACHE_ENTRIES
-        {
+        if cached.by_repo.len() >= INDEX_CACHE_MAX {
             *cached = Cached::default();
+        }
+        // Others make room until this one fits (or is alone).
+        while cached.entries + index.len() > INDEX_CACHE_ENTRIES {
+            let Some(other) = cached.by_repo.keys().next().cloned() else {
+                break;
+            };
+            cached.remove(&other);
         }
         cached.entries += index.len();
         cached
@@ -156,15 +166,26 @@ impl FsStore {
         );
         let path = dir.join(INDEX_JSON);
         let held: HeldLock = guard.keep();
-        // Most entries' JSON is kept, so the bytes are mostly copied; a
-        // large index still goes to a blocking thread.
-        let heavy = commit || index.len() > INLINE_INDEX_ENTRIES;
-        let result = small_io(heavy, path, move || {
-            let _held = held;
-            let bytes = index.to_json().map_err(|e| StorageError::Corrupt {
+        let to_json = |index: &OciIndex, dir: &Path| {
+            index.to_json().map_err(|e| StorageError::Corrupt {
                 path: dir.join(INDEX_JSON),
                 message: e.to_string(),
-            })?;
+            })
+        };
+        // Most entries' JSON is kept, so the bytes are mostly copied here;
+        // a large index is serialized on the blocking thread.
+        let ready = if index.len() <= INLINE_INDEX_ENTRIES {
+            Some(to_json(&index, &dir)?)
+        } else {
+            None
+        };
+        let heavy = commit || ready.as_ref().is_none_or(|b| b.len() > INLINE_BYTES);
+        let result = small_io(heavy, path, move || {
+            let _held = held;
+            let bytes = match ready {
+                Some(bytes) => bytes,
+                None => to_json(&index, &dir)?,
+            };
             let stamp = write_index_sync(&root, &dir, &tmp, commit, &bytes)?;
             Ok((index, stamp))
         })
@@ -378,6 +399,15 @@ mod tests {
         assert!(cache.take("big", stamp).is_none(), "taken out");
         cache.put("c", stamp, index_of(3));
         assert_eq!(cache.entries.lock().expect("lock").entries, 3);
+        // Put over an entry a stale stamp left behind: counted once.
+        cache.put("c", (2, 2, 2), index_of(5));
+        assert_eq!(cache.entries.lock().expect("lock").entries, 5);
+        // An index that fits beside the others leaves them cached.
+        cache.put("d", stamp, index_of(INDEX_CACHE_ENTRIES - 10));
+        assert!(cache.take("d", stamp).is_some());
+        cache.put("d", stamp, index_of(INDEX_CACHE_ENTRIES - 10));
+        cache.put("e", stamp, index_of(4));
+        assert!(cache.take("d", stamp).is_some(), "4 more still fit");
     }
 
     fn index_with(tag: &str) -> Vec<u8> {

@@ -42,13 +42,14 @@ pub struct OciIndex {
 #[derive(Debug, Clone, Default)]
 enum Lookup {
     /// Not built since the index was parsed, or since a change it could
-    /// not follow (entries removed by [`OciIndex::retain`], a tagged entry
-    /// removed while in `Scan`).
+    /// not follow (entries removed by [`OciIndex::retain`], an entry with
+    /// the tag that made it `Scan` removed).
     #[default]
     Unbuilt,
-    /// Some tag is on two entries (a file written by another tool): the
-    /// entries are searched one by one, as they are without a lookup.
-    Scan,
+    /// This tag is on two entries (a file written by another tool): the
+    /// entries are searched one by one, as they are without a lookup,
+    /// until an entry with the tag is removed.
+    Scan(String),
     Built(Maps),
 }
 
@@ -61,15 +62,15 @@ struct Maps {
 }
 
 impl Maps {
-    /// `None` when a tag is on two entries.
-    fn of(entries: &[Entry]) -> Option<Self> {
+    /// The tag that is on two entries, if one is.
+    fn of(entries: &[Entry]) -> Result<Self, String> {
         let mut maps = Maps::default();
         for (pos, e) in entries.iter().enumerate() {
             if !maps.add(&e.desc, pos) {
-                return None;
+                return Err(tag_of(&e.desc).unwrap_or_default().to_string());
             }
         }
-        Some(maps)
+        Ok(maps)
     }
 
     /// Counts `desc` in at `pos`; false if its tag is on another entry.
@@ -289,10 +290,20 @@ impl OciIndex {
     /// Keeps only the entries `keep` says yes to.
     pub fn retain(&mut self, mut keep: impl FnMut(&Descriptor) -> bool) {
         let before = self.manifests.len();
-        self.manifests.retain(|e| keep(&e.desc));
-        if self.manifests.len() != before {
-            // Built again when next needed (a tag on two entries may be
-            // gone).
+        let twice = match &self.lookup {
+            Lookup::Scan(tag) => Some(tag.clone()),
+            _ => None,
+        };
+        let mut twice_removed = false;
+        self.manifests.retain(|e| {
+            let kept = keep(&e.desc);
+            if !kept && twice.is_some() && tag_of(&e.desc) == twice.as_deref() {
+                twice_removed = true;
+            }
+            kept
+        });
+        let removed = self.manifests.len() != before;
+        if (removed && matches!(self.lookup, Lookup::Built(_))) || twice_removed {
             self.lookup = Lookup::Unbuilt;
         }
     }
@@ -301,7 +312,7 @@ impl OciIndex {
     /// searched one by one.
     fn maps(&mut self) -> Option<&mut Maps> {
         if matches!(self.lookup, Lookup::Unbuilt) {
-            self.lookup = Maps::of(&self.manifests).map_or(Lookup::Scan, Lookup::Built);
+            self.lookup = Maps::of(&self.manifests).map_or_else(Lookup::Scan, Lookup::Built);
         }
         match &mut self.lookup {
             Lookup::Built(maps) => Some(maps),
@@ -346,7 +357,7 @@ impl OciIndex {
     #[cfg(test)]
     fn assert_lookup_exact(&self) {
         if let Lookup::Built(maps) = &self.lookup {
-            assert_eq!(Some(maps), Maps::of(&self.manifests).as_ref());
+            assert_eq!(Ok(maps), Maps::of(&self.manifests).as_ref());
         }
     }
 
@@ -354,8 +365,10 @@ impl OciIndex {
         let desc = self.manifests.remove(pos).desc;
         match &mut self.lookup {
             Lookup::Built(maps) => maps.remove(&desc, pos),
-            // The tag that was on two entries may be gone.
-            Lookup::Scan if tag_of(&desc).is_some() => self.lookup = Lookup::Unbuilt,
+            // The tag that was on two entries may be on one now.
+            Lookup::Scan(twice) if tag_of(&desc) == Some(twice.as_str()) => {
+                self.lookup = Lookup::Unbuilt
+            }
             _ => {}
         }
         desc
@@ -584,7 +597,7 @@ mod tests {
                 }
                 agrees(&idx, &model, &tags, &digests);
                 built += usize::from(matches!(idx.lookup, Lookup::Built(_)));
-                scanned += usize::from(matches!(idx.lookup, Lookup::Scan));
+                scanned += usize::from(matches!(idx.lookup, Lookup::Scan(_)));
             }
             // Searched one by one only while a tag is on two entries; the
             // lookup comes back once it is not.
