@@ -273,12 +273,7 @@ async fn a_committer_cancelled_mid_batch_strands_nobody() {
         }
         // Hold the lock so that all four queue up; the first to get it
         // commits the batch.
-        let guard = s
-            .registry
-            .store(&repo)
-            .lock_repo(&repo)
-            .await
-            .expect("lock");
+        let guard = repo_lock(&s, &repo).await;
         let mut tasks = Vec::new();
         for (i, m) in manifests.into_iter().enumerate() {
             let reg = s.registry.clone();
@@ -312,12 +307,7 @@ async fn a_push_cancelled_while_queued_is_never_recorded() {
     let repo: berth_oci::RepoName = "ghost".parse().expect("name");
     let gone = one_layer_image(&cd, &s.push_blob("ghost", b"layer gone").await, 10);
     let kept = one_layer_image(&cd, &s.push_blob("ghost", b"layer kept").await, 10);
-    let guard = s
-        .registry
-        .store(&repo)
-        .lock_repo(&repo)
-        .await
-        .expect("lock");
+    let guard = repo_lock(&s, &repo).await;
     let gone_blob = s
         .root
         .join("ghost/blobs/sha256")
@@ -348,6 +338,11 @@ async fn a_push_cancelled_while_queued_is_never_recorded() {
     assert_eq!(s.get("/v2/ghost/manifests/kept").await.status(), 200);
     assert_eq!(s.get("/v2/ghost/manifests/gone").await.status(), 404);
     assert_eq!(listed_tags(&s, "ghost").await, vec!["kept".to_string()]);
+}
+
+/// The repository's lock, as a push would take it.
+async fn repo_lock(s: &Server, repo: &berth_oci::RepoName) -> berth_server::storage::RepoGuard {
+    s.registry.store(repo).lock_repo(repo).await.expect("lock")
 }
 
 /// An image of config `config` (the two bytes `{}`) and one layer.
