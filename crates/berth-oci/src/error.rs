@@ -23,6 +23,9 @@ pub enum ErrorCode {
     /// Not in the spec's table: the CNCF registry's code for a server
     /// fault (500), which has no code of its own in the spec.
     Unknown,
+    /// Not in the spec's table: the CNCF registry's code for a service
+    /// that is down for now (503): retry later.
+    Unavailable,
 }
 
 impl ErrorCode {
@@ -44,6 +47,7 @@ impl ErrorCode {
             Self::Unsupported => "UNSUPPORTED",
             Self::TooManyRequests => "TOOMANYREQUESTS",
             Self::Unknown => "UNKNOWN",
+            Self::Unavailable => "UNAVAILABLE",
         }
     }
 
@@ -67,6 +71,7 @@ impl ErrorCode {
             Self::Unsupported => "the operation is unsupported",
             Self::TooManyRequests => "too many requests",
             Self::Unknown => "unknown error",
+            Self::Unavailable => "service unavailable",
         }
     }
 
@@ -88,6 +93,7 @@ impl ErrorCode {
             | Self::NameInvalid
             | Self::SizeInvalid => 400,
             Self::Unknown => 500,
+            Self::Unavailable => 503,
         }
     }
 }

@@ -44,7 +44,7 @@ pub async fn build_state_with(
             Some(p) => sub.push((p, store)),
         }
     }
-    let main = main.ok_or_else(|| StorageError::Conflict("no main storage root".into()))?;
+    let main = main.ok_or_else(|| StorageError::InvalidInput("no main storage root".into()))?;
     let meta_path = opened.path.clone();
     let meta = opened.store;
     // The store was derived for a set of roots; another set (a sub-path
@@ -65,7 +65,7 @@ pub async fn build_state_with(
     let setting = |name: &str| {
         meta.setting(name).map_err(|e| StorageError::Corrupt {
             path: meta_path.clone(),
-            message: e.0,
+            message: e.to_string(),
         })
     };
     // Derived for other roots, never fully derived (a rebuild cut short),
@@ -149,7 +149,7 @@ fn open_meta(config: &Config) -> Result<OpenedMeta, StorageError> {
         let store =
             crate::meta::RedisMetaStore::open(&opts).map_err(|e| StorageError::Backend {
                 location: location.into(),
-                message: e.0,
+                message: e.to_string(),
             })?;
         let locks: Arc<dyn SharedLock> = Arc::new(store.locks());
         return Ok(OpenedMeta {
@@ -162,7 +162,7 @@ fn open_meta(config: &Config) -> Result<OpenedMeta, StorageError> {
     let path = config.storage.root_directory.join(META_FILE);
     let (store, created) = RedbMetaStore::open(&path).map_err(|e| StorageError::Corrupt {
         path: path.clone(),
-        message: e.0,
+        message: e.to_string(),
     })?;
     Ok(OpenedMeta {
         store: Arc::new(store),

@@ -6,8 +6,13 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
 
 use super::endpoint::PathError;
+use crate::meta::MetaError;
 use crate::registry::RegistryError;
 use crate::storage::StorageError;
+
+/// The `Retry-After` of a 503: long enough for a restart of Redis or of
+/// an S3 endpoint to be noticed, short enough for a client to wait.
+const RETRY_AFTER_SECS: &str = "1";
 
 /// A response-extension carrying the real cause of a 500, for the access
 /// log; the client only sees a generic message.
@@ -63,6 +68,15 @@ impl ApiError {
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         let mut e = Self::new(ErrorCode::Unknown, "internal server error")
             .with_status(StatusCode::INTERNAL_SERVER_ERROR);
+        e.0.internal = Some(cause.to_string());
+        e
+    }
+
+    /// `503` with `Retry-After` for a service that is down for now:
+    /// `message` (naming the service) for the client, `cause` for the log.
+    pub fn unavailable(message: &str, cause: impl std::fmt::Display) -> Self {
+        let mut e = Self::new(ErrorCode::Unavailable, format!("{message}; retry later"))
+            .with_header(header::RETRY_AFTER, RETRY_AFTER_SECS);
         e.0.internal = Some(cause.to_string());
         e
     }
@@ -129,8 +143,17 @@ impl From<RegistryError> for ApiError {
             R::SizeInvalid(_) => Self::new(ErrorCode::SizeInvalid, msg),
             R::TagExists(_) => Self::new(ErrorCode::Denied, msg),
             R::BodyRead(_) => Self::new(ErrorCode::BlobUploadInvalid, msg),
-            R::Storage(StorageError::Conflict(m)) => Self::new(ErrorCode::NameInvalid, m),
+            R::Storage(StorageError::NameConflict(m)) => Self::new(ErrorCode::NameInvalid, m),
+            R::Storage(StorageError::Unavailable { service, .. })
+            | R::Meta(MetaError::Unavailable { service, .. }) => {
+                Self::unavailable(&format!("{service} is unavailable"), msg)
+            }
+            R::Storage(StorageError::LockBusy { .. }) | R::Meta(MetaError::Contended(_)) => {
+                Self::unavailable("the repository is busy", msg)
+            }
             R::Storage(e) => Self::internal(e),
+            R::Meta(e) => Self::internal(e),
+            R::Internal(e) => Self::internal(e),
         }
     }
 }

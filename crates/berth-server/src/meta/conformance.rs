@@ -1,7 +1,7 @@
 //! The conformance suite every [`MetaStore`] backend must pass. A backend's
 //! tests call [`run`] on a fresh, empty store.
 
-use super::{Fingerprint, ManifestMeta, MetaStore, PullStats, RepoChange};
+use super::{IndexVersion, ManifestMeta, MetaStore, PullStats, RepoChange};
 
 fn manifest(digest: &str, config: &str, layers: &[&str], subject: Option<&str>) -> ManifestMeta {
     ManifestMeta {
@@ -17,12 +17,8 @@ fn manifest(digest: &str, config: &str, layers: &[&str], subject: Option<&str>) 
     }
 }
 
-fn fp(n: u64) -> Fingerprint {
-    Fingerprint {
-        inode: n,
-        len: n,
-        mtime_ns: u128::from(n),
-    }
+fn fp(n: u64) -> IndexVersion {
+    IndexVersion::new(format!("v{n}"))
 }
 
 /// Runs every check; panics with a message naming the first that fails.
@@ -32,7 +28,7 @@ pub fn run(store: &dyn MetaStore) {
         Vec::<String>::new(),
         "starts empty"
     );
-    assert_eq!(store.fingerprint("a").expect("fp"), None);
+    assert_eq!(store.version("a").expect("fp"), None);
 
     // Creating repositories, in and out of order.
     for repo in ["b/x", "a", "a/b"] {
@@ -40,7 +36,7 @@ pub fn run(store: &dyn MetaStore) {
             .apply(
                 repo,
                 &RepoChange {
-                    fingerprint: fp(1),
+                    version: fp(1),
                     ..Default::default()
                 },
                 true,
@@ -52,7 +48,7 @@ pub fn run(store: &dyn MetaStore) {
         vec!["a", "a/b", "b/x"],
         "sorted"
     );
-    assert_eq!(store.fingerprint("a").expect("fp"), Some(fp(1)));
+    assert_eq!(store.version("a").expect("fp"), Some(fp(1)));
 
     // Manifests and tags.
     let m1 = manifest("m1", "c1", &["l1", "shared"], None);
@@ -64,11 +60,11 @@ pub fn run(store: &dyn MetaStore) {
             ("v1".into(), "m1".into()),
             ("latest".into(), "m2".into()),
         ],
-        fingerprint: fp(2),
+        version: fp(2),
         ..Default::default()
     };
     store.apply("a", &change, false).expect("apply");
-    assert_eq!(store.fingerprint("a").expect("fp"), Some(fp(2)));
+    assert_eq!(store.version("a").expect("fp"), Some(fp(2)));
     assert_eq!(
         store.tags("a").expect("tags"),
         vec![
@@ -98,7 +94,7 @@ pub fn run(store: &dyn MetaStore) {
             "a",
             &RepoChange {
                 put_manifests: vec![m1.clone()],
-                fingerprint: fp(3),
+                version: fp(3),
                 ..Default::default()
             },
             false,
@@ -115,7 +111,7 @@ pub fn run(store: &dyn MetaStore) {
             "a",
             &RepoChange {
                 put_manifests: vec![r2.clone(), r1.clone(), r3.clone()],
-                fingerprint: fp(4),
+                version: fp(4),
                 ..Default::default()
             },
             false,
@@ -138,7 +134,7 @@ pub fn run(store: &dyn MetaStore) {
             &RepoChange {
                 remove_manifests: vec!["m2".into(), "r2".into()],
                 remove_tags: vec!["v1".into()],
-                fingerprint: fp(5),
+                version: fp(5),
                 ..Default::default()
             },
             false,
@@ -179,7 +175,7 @@ pub fn run(store: &dyn MetaStore) {
             &RepoChange {
                 put_manifests: vec![m1.clone()],
                 set_tags: vec![("only".into(), "m1".into())],
-                fingerprint: fp(6),
+                version: fp(6),
                 replace: true,
                 ..Default::default()
             },
@@ -205,7 +201,7 @@ pub fn run(store: &dyn MetaStore) {
             "a",
             &RepoChange {
                 remove_manifests: vec!["m1".into()],
-                fingerprint: fp(7),
+                version: fp(7),
                 ..Default::default()
             },
             false,
@@ -220,7 +216,7 @@ pub fn run(store: &dyn MetaStore) {
     store.remove_repo("a").expect("remove repo");
     assert_eq!(store.repos().expect("repos"), vec!["a/b", "b/x"]);
     assert_eq!(store.manifest("a", "m1").expect("m"), None);
-    assert_eq!(store.fingerprint("a").expect("fp"), None);
+    assert_eq!(store.version("a").expect("fp"), None);
     // Settings.
     assert_eq!(store.setting("roots").expect("setting"), None);
     store.set_setting("roots", "one").expect("set");

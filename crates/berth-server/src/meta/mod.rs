@@ -3,10 +3,10 @@
 //! referrers do not walk directories or parse `index.json`.
 //!
 //! It is derived from storage, never the truth: each repository's row
-//! carries the [`Fingerprint`] of the `index.json` it was derived from, and
+//! carries the [`IndexVersion`] of the `index.json` it was derived from, and
 //! a reader that finds the file changed (a crash between the two writes, an
 //! edit by another tool, GC) re-derives that repository first. So writes
-//! may be non-durable: a lost write is a stale fingerprint, found and
+//! may be non-durable: a lost write is a stale version, found and
 //! mended on the next read. Only a repository's creation is made durable,
 //! since the catalog has no file to compare with.
 //!
@@ -27,6 +27,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::storage::IndexVersion;
+
 #[cfg(feature = "redis")]
 pub use offload::Offloaded;
 pub use redb_store::RedbMetaStore;
@@ -36,41 +38,55 @@ pub use redis_locks::RedisLocks;
 pub use redis_store::{RedisMetaStore, RedisOptions};
 pub use shared_lock::{SharedGuard, SharedLock};
 
-/// A metadata store failure.
+/// A metadata store failure, saying what happened so that it is answered
+/// right: an unreachable store is a 503 to retry, not a corrupt one.
 #[derive(Debug, thiserror::Error)]
-#[error("metadata store: {0}")]
-pub struct MetaError(pub String);
+pub enum MetaError {
+    /// The store could not be reached or did not answer in time (a Redis
+    /// server down, a connection timed out).
+    #[error("{service} is unavailable: {message}")]
+    Unavailable { service: String, message: String },
+    /// What the store holds cannot be read back as written.
+    #[error("{location} is corrupt: {message}")]
+    Corrupt { location: String, message: String },
+    /// The store's engine failed on an operation (a local I/O error, a
+    /// full disk, a command the server refused).
+    #[error("{location}: {message}")]
+    Failed { location: String, message: String },
+    /// Writers raced on the same rows for longer than the store retries.
+    #[error("{0}")]
+    Contended(String),
+    /// The store's settings are invalid (an address, a URL).
+    #[error("{0}")]
+    InvalidConfig(String),
+}
 
 pub type MetaResult<T> = Result<T, MetaError>;
 
-/// Identifies one version of a repository's `index.json`: every write
-/// renames a new file into place, so the inode changes with the content.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fingerprint {
-    pub inode: u64,
-    pub len: u64,
-    pub mtime_ns: u128,
-}
+impl MetaError {
+    /// Whether retrying later may succeed (the service is down or busy).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. } | Self::Contended(_))
+    }
 
-impl Fingerprint {
-    /// The fingerprint of the file at `path`, `None` if it is missing.
-    pub fn of(path: &std::path::Path) -> Option<Self> {
-        let m = std::fs::metadata(path).ok()?;
-        #[cfg(unix)]
-        let inode = std::os::unix::fs::MetadataExt::ino(&m);
-        #[cfg(not(unix))]
-        let inode = 0;
-        let mtime_ns = m
-            .modified()
-            .ok()?
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_nanos();
-        Some(Self {
-            inode,
-            len: m.len(),
-            mtime_ns,
-        })
+    /// The same error again (for each push of a batch one failure ended).
+    pub fn duplicate(&self) -> Self {
+        match self {
+            Self::Unavailable { service, message } => Self::Unavailable {
+                service: service.clone(),
+                message: message.clone(),
+            },
+            Self::Corrupt { location, message } => Self::Corrupt {
+                location: location.clone(),
+                message: message.clone(),
+            },
+            Self::Failed { location, message } => Self::Failed {
+                location: location.clone(),
+                message: message.clone(),
+            },
+            Self::Contended(s) => Self::Contended(s.clone()),
+            Self::InvalidConfig(s) => Self::InvalidConfig(s.clone()),
+        }
     }
 }
 
@@ -119,8 +135,9 @@ pub struct RepoChange {
     pub remove_manifests: Vec<String>,
     pub set_tags: Vec<(String, String)>,
     pub remove_tags: Vec<String>,
-    /// The fingerprint of `index.json` once this change is in it.
-    pub fingerprint: Fingerprint,
+    /// The version of `index.json` once this change is in it (opaque:
+    /// storage makes it, the store keeps it verbatim).
+    pub version: IndexVersion,
     /// Drop everything known of the repository first (a full re-derive).
     pub replace: bool,
 }
@@ -129,8 +146,8 @@ pub struct RepoChange {
 pub trait MetaStore: Send + Sync {
     /// Every repository, sorted.
     fn repos(&self) -> MetaResult<Vec<String>>;
-    /// The fingerprint the repository's rows were derived from.
-    fn fingerprint(&self, repo: &str) -> MetaResult<Option<Fingerprint>>;
+    /// The `index.json` version the repository's rows were derived from.
+    fn version(&self, repo: &str) -> MetaResult<Option<IndexVersion>>;
     /// Applies a change atomically, creating the repository if needed.
     /// `durable` asks for the change to survive a crash.
     fn apply(&self, repo: &str, change: &RepoChange, durable: bool) -> MetaResult<()>;

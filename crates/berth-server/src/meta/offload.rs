@@ -4,7 +4,7 @@
 //! to another thread meanwhile instead of stalling them. Outside a
 //! multi-threaded runtime (tests, tools) calls run as they are.
 
-use super::{Fingerprint, ManifestMeta, MetaResult, MetaStore, PullStats, RepoChange};
+use super::{IndexVersion, ManifestMeta, MetaResult, MetaStore, PullStats, RepoChange};
 
 /// Wraps a store whose calls block on the network.
 pub struct Offloaded<M>(pub M);
@@ -23,8 +23,8 @@ impl<M: MetaStore> MetaStore for Offloaded<M> {
     fn repos(&self) -> MetaResult<Vec<String>> {
         offload(|| self.0.repos())
     }
-    fn fingerprint(&self, repo: &str) -> MetaResult<Option<Fingerprint>> {
-        offload(|| self.0.fingerprint(repo))
+    fn version(&self, repo: &str) -> MetaResult<Option<IndexVersion>> {
+        offload(|| self.0.version(repo))
     }
     fn apply(&self, repo: &str, change: &RepoChange, durable: bool) -> MetaResult<()> {
         offload(|| self.0.apply(repo, change, durable))

@@ -7,9 +7,9 @@ use std::path::Path;
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{Fingerprint, ManifestMeta, MetaError, MetaResult, MetaStore, PullStats, RepoChange};
+use super::{IndexVersion, ManifestMeta, MetaError, MetaResult, MetaStore, PullStats, RepoChange};
 
-/// repo → fingerprint (JSON).
+/// repo → the `index.json` version (opaque, as storage spells it).
 const REPOS: TableDefinition<&str, &str> = TableDefinition::new("repos");
 /// repo\0tag → digest.
 const TAGS: TableDefinition<&str, &str> = TableDefinition::new("tags");
@@ -24,8 +24,23 @@ const PULLS: TableDefinition<&str, &str> = TableDefinition::new("pulls");
 /// name → value: settings of the store itself.
 const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
 
+/// Where the store is, for messages.
+const LOCATION: &str = "the metadata store (meta.redb)";
+
+/// An engine or file-system failure.
 fn err(e: impl std::fmt::Display) -> MetaError {
-    MetaError(e.to_string())
+    MetaError::Failed {
+        location: LOCATION.into(),
+        message: e.to_string(),
+    }
+}
+
+/// A row that does not read back as written.
+fn corrupt(e: serde_json::Error) -> MetaError {
+    MetaError::Corrupt {
+        location: LOCATION.into(),
+        message: e.to_string(),
+    }
 }
 
 fn key(repo: &str, rest: &str) -> String {
@@ -94,13 +109,12 @@ impl MetaStore for RedbMetaStore {
         Ok(out)
     }
 
-    fn fingerprint(&self, repo: &str) -> MetaResult<Option<Fingerprint>> {
+    fn version(&self, repo: &str) -> MetaResult<Option<IndexVersion>> {
         let txn = self.db.begin_read().map_err(err)?;
         let t = txn.open_table(REPOS).map_err(err)?;
-        match t.get(repo).map_err(err)? {
-            Some(v) => serde_json::from_str(v.value()).map(Some).map_err(err),
-            None => Ok(None),
-        }
+        Ok(t.get(repo)
+            .map_err(err)?
+            .map(|v| IndexVersion::new(v.value())))
     }
 
     fn apply(&self, repo: &str, change: &RepoChange, durable: bool) -> MetaResult<()> {
@@ -131,7 +145,7 @@ impl MetaStore for RedbMetaStore {
             for digest in &change.remove_manifests {
                 let old = manifests.remove(key(repo, digest).as_str()).map_err(err)?;
                 if let Some(old) = old {
-                    let old: ManifestMeta = serde_json::from_str(old.value()).map_err(err)?;
+                    let old: ManifestMeta = serde_json::from_str(old.value()).map_err(corrupt)?;
                     adjust_refs(&mut refs, repo, &old, -1)?;
                     if let Some(s) = &old.subject {
                         referrers
@@ -151,7 +165,7 @@ impl MetaStore for RedbMetaStore {
                     .map_err(err)?
                     .map(|v| v.value().to_string());
                 if let Some(old) = old {
-                    let old: ManifestMeta = serde_json::from_str(&old).map_err(err)?;
+                    let old: ManifestMeta = serde_json::from_str(&old).map_err(corrupt)?;
                     adjust_refs(&mut refs, repo, &old, -1)?;
                     if let Some(s) = &old.subject {
                         referrers
@@ -175,8 +189,7 @@ impl MetaStore for RedbMetaStore {
                 tags.insert(key(repo, t).as_str(), d.as_str())
                     .map_err(err)?;
             }
-            let fp = serde_json::to_string(&change.fingerprint).map_err(err)?;
-            repos.insert(repo, fp.as_str()).map_err(err)?;
+            repos.insert(repo, change.version.as_str()).map_err(err)?;
         }
         txn.commit().map_err(err)
     }
@@ -225,7 +238,7 @@ impl MetaStore for RedbMetaStore {
         let txn = self.db.begin_read().map_err(err)?;
         let t = txn.open_table(MANIFESTS).map_err(err)?;
         match t.get(key(repo, digest).as_str()).map_err(err)? {
-            Some(v) => serde_json::from_str(v.value()).map(Some).map_err(err),
+            Some(v) => serde_json::from_str(v.value()).map(Some).map_err(corrupt),
             None => Ok(None),
         }
     }
@@ -237,7 +250,7 @@ impl MetaStore for RedbMetaStore {
         let mut out = Vec::new();
         for row in t.range(lo.as_str()..hi.as_str()).map_err(err)? {
             let (_, v) = row.map_err(err)?;
-            out.push(serde_json::from_str(v.value()).map_err(err)?);
+            out.push(serde_json::from_str(v.value()).map_err(corrupt)?);
         }
         Ok(out)
     }
@@ -252,7 +265,7 @@ impl MetaStore for RedbMetaStore {
             let (k, _) = row.map_err(err)?;
             let referrer = &k.value()[lo.len()..];
             if let Some(v) = m.get(key(repo, referrer).as_str()).map_err(err)? {
-                out.push(serde_json::from_str(v.value()).map_err(err)?);
+                out.push(serde_json::from_str(v.value()).map_err(corrupt)?);
             }
         }
         Ok(out)
@@ -273,7 +286,7 @@ impl MetaStore for RedbMetaStore {
             let mut t = txn.open_table(PULLS).map_err(err)?;
             let k = key(repo, digest);
             let mut stats: PullStats = match t.get(k.as_str()).map_err(err)? {
-                Some(v) => serde_json::from_str(v.value()).map_err(err)?,
+                Some(v) => serde_json::from_str(v.value()).map_err(corrupt)?,
                 None => PullStats::default(),
             };
             stats.count += 1;
@@ -288,7 +301,7 @@ impl MetaStore for RedbMetaStore {
         let txn = self.db.begin_read().map_err(err)?;
         let t = txn.open_table(PULLS).map_err(err)?;
         match t.get(key(repo, digest).as_str()).map_err(err)? {
-            Some(v) => serde_json::from_str(v.value()).map_err(err),
+            Some(v) => serde_json::from_str(v.value()).map_err(corrupt),
             None => Ok(PullStats::default()),
         }
     }

@@ -130,7 +130,10 @@ impl RedisLocks {
         std::thread::Builder::new()
             .name("berth-redis-locks".into())
             .spawn(move || renew_loop(weak, stop, every))
-            .map_err(|e| MetaError(format!("cannot start the lock renewer: {e}")))?;
+            .map_err(|e| MetaError::Failed {
+                location: "the shared lock renewer".into(),
+                message: e.to_string(),
+            })?;
         *started = true;
         Ok(())
     }

@@ -13,7 +13,7 @@
 //! | key | type | content |
 //! |---|---|---|
 //! | `P:repos` | sorted set | every repository, all scored 0 so they sort by name |
-//! | `P:repo:{repo}:fp` | string | the [`Fingerprint`] (JSON) the rows were derived from |
+//! | `P:repo:{repo}:fp` | string | the [`IndexVersion`] the rows were derived from, verbatim |
 //! | `P:repo:{repo}:tags` | hash | tag → digest |
 //! | `P:repo:{repo}:manifests` | hash | digest → [`ManifestMeta`] (JSON) |
 //! | `P:repo:{repo}:referrers` | sorted set | `{subject}\0{digest}`, all scored 0, so one subject's referrers are a lexicographic range |
@@ -36,7 +36,7 @@
 //! own persistence settings (`appendonly`, `appendfsync`, `save`), not by
 //! Berth: `durable` is ignored and [`MetaStore::flush`] does nothing.
 //! Issuing `SAVE`/`BGSAVE` per write would be far too costly. The store
-//! is derived from storage anyway: a stale fingerprint is mended on the
+//! is derived from storage anyway: a stale version is mended on the
 //! next read, and a store found empty is re-derived.
 //!
 //! # Connections
@@ -55,7 +55,7 @@ use std::time::Duration;
 use redis::{ConnectionAddr, ConnectionInfo, ConnectionLike, IntoConnectionInfo};
 
 use super::redis_locks::RedisLocks;
-use super::{Fingerprint, ManifestMeta, MetaError, MetaResult, MetaStore, PullStats, RepoChange};
+use super::{IndexVersion, ManifestMeta, MetaError, MetaResult, MetaStore, PullStats, RepoChange};
 
 /// How long connecting to Redis may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -134,8 +134,57 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-pub(super) fn err(e: impl fmt::Display) -> MetaError {
-    MetaError(e.to_string())
+/// What the store is called in messages until a connection names the
+/// server's address.
+const SERVICE: &str = "the metadata store (redis)";
+
+/// A Redis error as what happened: a connection refused, dropped or timed
+/// out means the service is unavailable; an error reply is a failure.
+pub(super) fn err(e: redis::RedisError) -> MetaError {
+    let message = e.to_string();
+    if e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_unrecoverable_error()
+    {
+        MetaError::Unavailable {
+            service: SERVICE.into(),
+            message,
+        }
+    } else {
+        MetaError::Failed {
+            location: SERVICE.into(),
+            message,
+        }
+    }
+}
+
+/// A row that does not read back as written.
+fn corrupt(e: serde_json::Error) -> MetaError {
+    MetaError::Corrupt {
+        location: SERVICE.into(),
+        message: e.to_string(),
+    }
+}
+
+/// `e` with the store named by its address.
+fn naming(e: MetaError, name: &str) -> MetaError {
+    match e {
+        MetaError::Unavailable { message, .. } => MetaError::Unavailable {
+            service: name.into(),
+            message,
+        },
+        MetaError::Failed { message, .. } => MetaError::Failed {
+            location: name.into(),
+            message,
+        },
+        MetaError::Corrupt { message, .. } => MetaError::Corrupt {
+            location: name.into(),
+            message,
+        },
+        other => other,
+    }
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -148,7 +197,7 @@ fn parse_addr(addr: &str) -> MetaResult<(String, u16)> {
     let (host, port) = if let Some(rest) = addr.strip_prefix('[') {
         let (host, after) = rest
             .split_once(']')
-            .ok_or_else(|| MetaError(format!("invalid redis address {addr}")))?;
+            .ok_or_else(|| MetaError::InvalidConfig(format!("invalid redis address {addr}")))?;
         (host, after.strip_prefix(':'))
     } else {
         match addr.rsplit_once(':') {
@@ -157,13 +206,15 @@ fn parse_addr(addr: &str) -> MetaResult<(String, u16)> {
         }
     };
     let port = match port {
-        Some(p) => p
-            .parse()
-            .map_err(|_| MetaError(format!("invalid port in redis address {addr}")))?,
+        Some(p) => p.parse().map_err(|_| {
+            MetaError::InvalidConfig(format!("invalid port in redis address {addr}"))
+        })?,
         None => 6379,
     };
     if host.is_empty() {
-        return Err(MetaError(format!("invalid redis address {addr}")));
+        return Err(MetaError::InvalidConfig(format!(
+            "invalid redis address {addr}"
+        )));
     }
     Ok((host.to_string(), port))
 }
@@ -174,12 +225,12 @@ fn connection_info(o: &RedisOptions) -> MetaResult<ConnectionInfo> {
         // (nor do the redis crate's parse errors).
         url.as_str()
             .into_connection_info()
-            .map_err(|e| MetaError(format!("invalid redis url: {e}")))?
+            .map_err(|e| MetaError::InvalidConfig(format!("invalid redis url: {e}")))?
     } else {
         let addr = o
             .addr
             .first()
-            .ok_or_else(|| MetaError("redis: neither url nor addr is set".into()))?;
+            .ok_or_else(|| MetaError::InvalidConfig("redis: neither url nor addr is set".into()))?;
         let (host, port) = parse_addr(addr)?;
         ConnectionAddr::Tcp(host, port)
             .into_connection_info()
@@ -242,7 +293,10 @@ impl Redis {
     pub(super) fn connect(o: &RedisOptions) -> MetaResult<Self> {
         let info = connection_info(o)?;
         let addr = info.addr().to_string();
-        let unreachable = |e: &dyn fmt::Display| MetaError(format!("redis at {addr}: {e}"));
+        let unreachable = |e: &dyn fmt::Display| MetaError::Unavailable {
+            service: format!("the metadata store (redis at {addr})"),
+            message: e.to_string(),
+        };
         let manager = Manager {
             client: redis::Client::open(info).map_err(|e| unreachable(&e))?,
         };
@@ -270,15 +324,16 @@ impl Redis {
         &self,
         f: impl FnOnce(&mut redis::Connection) -> MetaResult<T>,
     ) -> MetaResult<T> {
-        let mut conn = self
-            .pool
-            .get()
-            .map_err(|e| MetaError(format!("redis at {}: {e}", self.addr)))?;
+        let name = || format!("the metadata store (redis at {})", self.addr);
+        let mut conn = self.pool.get().map_err(|e| MetaError::Unavailable {
+            service: name(),
+            message: e.to_string(),
+        })?;
         let out = f(&mut conn.con);
         if out.is_err() {
             conn.broken = true;
         }
-        out.map_err(|e| MetaError(format!("redis at {}: {}", self.addr, e.0)))
+        out.map_err(|e| naming(e, &name()))
     }
 
     pub(super) fn key(&self, rest: &str) -> String {
@@ -335,7 +390,7 @@ fn referrer_link(subject: &str, digest: &str) -> String {
 }
 
 fn decode(json: &str) -> MetaResult<ManifestMeta> {
-    serde_json::from_str(json).map_err(err)
+    serde_json::from_str(json).map_err(corrupt)
 }
 
 /// The metadata store in Redis. Cheap to clone; clones share the pool.
@@ -375,7 +430,7 @@ impl RedisMetaStore {
         repo: &str,
         k: &RepoKeys,
         change: &RepoChange,
-        fingerprint: &str,
+        version: &str,
     ) -> MetaResult<redis::Pipeline> {
         // The manifests this change removes or overwrites, as they are now
         // (nothing is left of them after a replace).
@@ -463,7 +518,7 @@ impl RedisMetaStore {
                         .arg(referrer_link(s, &m.digest));
                 }
             }
-            let json = serde_json::to_string(m).map_err(err)?;
+            let json = serde_json::to_string(m).map_err(corrupt)?;
             p.cmd("HSET").arg(&k.manifests).arg(&m.digest).arg(json);
             adjust(&mut counts, m, 1);
             if let Some(s) = &m.subject {
@@ -487,7 +542,7 @@ impl RedisMetaStore {
             }
         }
         p.cmd("ZADD").arg(&self.repos_key).arg(0).arg(repo);
-        p.cmd("SET").arg(&k.fp).arg(fingerprint);
+        p.cmd("SET").arg(&k.fp).arg(version);
         Ok(p)
     }
 }
@@ -504,18 +559,16 @@ impl MetaStore for RedisMetaStore {
         })
     }
 
-    fn fingerprint(&self, repo: &str) -> MetaResult<Option<Fingerprint>> {
+    fn version(&self, repo: &str) -> MetaResult<Option<IndexVersion>> {
         let k = RepoKeys::new(&self.redis, repo);
-        let json: Option<String> = self
+        let v: Option<String> = self
             .redis
             .with(|con| redis::cmd("GET").arg(&k.fp).query(con).map_err(err))?;
-        json.map(|j| serde_json::from_str(&j).map_err(err))
-            .transpose()
+        Ok(v.map(IndexVersion::new))
     }
 
     fn apply(&self, repo: &str, change: &RepoChange, _durable: bool) -> MetaResult<()> {
         let k = RepoKeys::new(&self.redis, repo);
-        let fingerprint = serde_json::to_string(&change.fingerprint).map_err(err)?;
         self.redis.with(|con| {
             for attempt in 0..APPLY_ATTEMPTS {
                 if attempt > 0 {
@@ -526,14 +579,14 @@ impl MetaStore for RedisMetaStore {
                     .arg(&[&k.manifests, &k.tags, &k.blobs])
                     .exec(con)
                     .map_err(err)?;
-                let txn = self.plan(con, repo, &k, change, &fingerprint)?;
+                let txn = self.plan(con, repo, &k, change, change.version.as_str())?;
                 // `None` when EXEC found a watched key changed.
                 let done: Option<redis::Value> = txn.query(con).map_err(err)?;
                 if done.is_some() {
                     return Ok(());
                 }
             }
-            Err(MetaError(format!(
+            Err(MetaError::Contended(format!(
                 "apply to {repo}: gave up after {APPLY_ATTEMPTS} conflicting writes"
             )))
         })

@@ -2,6 +2,7 @@
 
 use berth_oci::Digest;
 
+use crate::meta::MetaError;
 use crate::storage::StorageError;
 
 /// What went wrong in a registry operation. Each variant is a distinct
@@ -38,6 +39,12 @@ pub enum RegistryError {
     BodyRead(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    /// A rule of the registry's own code broke (a bug, not the client's
+    /// nor a backend's fault).
+    #[error("{0}")]
+    Internal(&'static str),
 }
 
 impl RegistryError {
@@ -63,6 +70,8 @@ impl RegistryError {
             Self::TagExists(s) => Self::TagExists(s.clone()),
             Self::BodyRead(s) => Self::BodyRead(s.clone()),
             Self::Storage(e) => Self::Storage(e.duplicate()),
+            Self::Meta(e) => Self::Meta(e.duplicate()),
+            Self::Internal(s) => Self::Internal(s),
         }
     }
 }

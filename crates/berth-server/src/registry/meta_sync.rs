@@ -14,18 +14,9 @@ use berth_oci::manifest::{Descriptor, Manifest};
 use berth_oci::media::{self, ManifestKind};
 use berth_oci::{Digest, RepoName};
 
-use super::{Registry, RegistryError, RegistryResult};
-use crate::meta::{Fingerprint, ManifestMeta, MetaError, RepoChange};
+use super::{Registry, RegistryResult};
+use crate::meta::{IndexVersion, ManifestMeta, MetaError, RepoChange};
 use crate::storage::{RepoGuard, tag_of};
-
-impl From<MetaError> for RegistryError {
-    fn from(e: MetaError) -> Self {
-        RegistryError::Storage(crate::storage::StorageError::Corrupt {
-            path: "metadata store".into(),
-            message: e.0,
-        })
-    }
-}
 
 pub(super) fn now_secs() -> u64 {
     SystemTime::now()
@@ -68,8 +59,8 @@ pub(super) fn manifest_meta(
 }
 
 impl Registry {
-    async fn index_fingerprint(&self, repo: &RepoName) -> RegistryResult<Option<Fingerprint>> {
-        Ok(self.store(repo).index_fingerprint(repo).await?)
+    async fn index_version(&self, repo: &RepoName) -> RegistryResult<Option<IndexVersion>> {
+        Ok(self.store(repo).index_version(repo).await?)
     }
 
     /// Creates a repository's layout, then records it (durably: the catalog
@@ -81,13 +72,16 @@ impl Registry {
             let guard = self.store(repo).lock_repo(repo).await?;
             self.store(repo).create_repo(&guard, repo).await?;
         }
-        if !existed && self.meta.fingerprint(repo.as_str())?.is_none() {
+        if !existed && self.meta.version(repo.as_str())?.is_none() {
             // Off the async threads: a durable commit waits for the disk.
             let meta = self.meta.clone();
             let name = repo.to_string();
             tokio::task::spawn_blocking(move || meta.apply(&name, &RepoChange::default(), true))
                 .await
-                .map_err(|e| MetaError(e.to_string()))??;
+                .map_err(|e| MetaError::Failed {
+                    location: "the metadata store".into(),
+                    message: e.to_string(),
+                })??;
         }
         if !existed {
             self.emit(super::events::RegistryEvent::RepoCreated {
@@ -103,9 +97,9 @@ impl Registry {
         &self,
         _guard: &RepoGuard,
         repo: &RepoName,
-    ) -> RegistryResult<Option<Fingerprint>> {
-        let on_disk = self.index_fingerprint(repo).await?;
-        let recorded = self.meta.fingerprint(repo.as_str())?;
+    ) -> RegistryResult<Option<IndexVersion>> {
+        let on_disk = self.index_version(repo).await?;
+        let recorded = self.meta.version(repo.as_str())?;
         Ok(if on_disk.is_some() && on_disk == recorded {
             on_disk
         } else {
@@ -119,7 +113,7 @@ impl Registry {
         &self,
         guard: &RepoGuard,
         repo: &RepoName,
-        was_in_step: Option<Fingerprint>,
+        was_in_step: Option<IndexVersion>,
         mut change: RepoChange,
     ) -> RegistryResult<()> {
         // Children reachable only through a removed index go with it; a
@@ -131,9 +125,9 @@ impl Registry {
                 .flatten()
                 .is_some_and(|m| !m.children.is_empty())
         });
-        match (was_in_step, self.index_fingerprint(repo).await?) {
+        match (was_in_step, self.index_version(repo).await?) {
             (Some(_), Some(now)) if !removes_index => {
-                change.fingerprint = now;
+                change.version = now;
                 self.meta.apply(repo.as_str(), &change, false)?;
                 Ok(())
             }
@@ -144,9 +138,9 @@ impl Registry {
     /// Makes sure the metadata of `repo` matches its `index.json`,
     /// deriving it again if not. Returns whether the repository exists.
     pub(super) async fn refresh(&self, repo: &RepoName) -> RegistryResult<bool> {
-        let on_disk = self.index_fingerprint(repo).await?;
-        let recorded = self.meta.fingerprint(repo.as_str())?;
-        match (on_disk, recorded) {
+        let on_disk = self.index_version(repo).await?;
+        let recorded = self.meta.version(repo.as_str())?;
+        match (&on_disk, &recorded) {
             (Some(a), Some(b)) if a == b => return Ok(true),
             // Unknown everywhere: nothing to lock, nothing to write.
             (None, None) => return Ok(false),
@@ -171,14 +165,14 @@ impl Registry {
         if self.in_step(guard, repo).await?.is_none() {
             self.derive(guard, repo).await?;
         }
-        Ok(self.index_fingerprint(repo).await?.is_some())
+        Ok(self.index_version(repo).await?.is_some())
     }
 
     /// Derives a repository's metadata from its layout: tags from
     /// `index.json`, manifests reachable from it (reading only those the
     /// store does not know yet).
     pub(super) async fn derive(&self, _guard: &RepoGuard, repo: &RepoName) -> RegistryResult<()> {
-        let fingerprint = self.index_fingerprint(repo).await?;
+        let version = self.index_version(repo).await?;
         let Some(index) = self.store(repo).read_index(repo).await? else {
             self.meta.remove_repo(repo.as_str())?;
             return Ok(());
@@ -244,7 +238,7 @@ impl Registry {
         let change = RepoChange {
             put_manifests: found.into_values().collect(),
             set_tags: tags,
-            fingerprint: fingerprint.unwrap_or_default(),
+            version: version.unwrap_or_default(),
             replace: true,
             ..Default::default()
         };

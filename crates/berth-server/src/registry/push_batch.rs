@@ -29,7 +29,7 @@ use tokio::sync::oneshot;
 
 use super::{Registry, RegistryError, RegistryResult};
 use crate::meta::{ManifestMeta, RepoChange};
-use crate::storage::{RepoGuard, StorageError};
+use crate::storage::RepoGuard;
 
 /// Ops one lock holder commits at most, so one hold stays short.
 const MAX_BATCH: usize = 256;
@@ -169,9 +169,9 @@ impl Registry {
             };
             if batch.is_empty() {
                 // Neither queued nor answered: not reachable, but no loop.
-                return Err(RegistryError::Storage(StorageError::Locking(
-                    "the manifest push was lost before it was recorded".into(),
-                )));
+                return Err(RegistryError::Internal(
+                    "the manifest push was lost before it was recorded",
+                ));
             }
             self.commit_batch(guard, repo, batch).await;
         }

@@ -19,8 +19,7 @@ use berth_oci::{Digest, RepoName};
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 
-use super::{OciIndex, RepoGuard, RepoLocks, StorageResult};
-use crate::meta::Fingerprint;
+use super::{IndexVersion, OciIndex, RepoGuard, RepoLocks, StorageResult};
 
 /// A blob's bytes as they are read.
 pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
@@ -153,8 +152,8 @@ pub trait BlobStore: Send + Sync {
 
     /// The repository's `index.json`, `None` if the repository is missing.
     async fn read_index(&self, repo: &RepoName) -> StorageResult<Option<OciIndex>>;
-    /// Identifies the current version of `index.json` (see [`Fingerprint`]).
-    async fn index_fingerprint(&self, repo: &RepoName) -> StorageResult<Option<Fingerprint>>;
+    /// Identifies the current version of `index.json` (see [`IndexVersion`]).
+    async fn index_version(&self, repo: &RepoName) -> StorageResult<Option<IndexVersion>>;
     /// `index.json` to be modified and written back under the lock (may
     /// come from a cache keyed by the file's version).
     async fn index_for_update(&self, guard: &RepoGuard, repo: &RepoName)

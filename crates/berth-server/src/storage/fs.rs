@@ -14,8 +14,7 @@ use super::blob_index::BlobIndex;
 use super::fs_index::IndexCache;
 use super::index::OciIndex;
 use super::locks::{RepoGuard, RepoLocks};
-use super::{IoContext, StorageError, StorageResult};
-use crate::meta::Fingerprint;
+use super::{IndexVersion, IoContext, StorageError, StorageResult};
 
 pub(crate) const INDEX_JSON: &str = "index.json";
 pub(crate) const OCI_LAYOUT: &str = "oci-layout";
@@ -271,7 +270,7 @@ impl FsStore {
                 && i > 0
                 && tokio::fs::metadata(prefix.join(INDEX_JSON)).await.is_ok()
             {
-                return Err(StorageError::Conflict(format!(
+                return Err(StorageError::NameConflict(format!(
                     "{repo} would lie inside the blobs of repository {}",
                     parts[..i].join("/")
                 )));
@@ -282,7 +281,7 @@ impl FsStore {
             .await
             .is_ok()
         {
-            return Err(StorageError::Conflict(format!(
+            return Err(StorageError::NameConflict(format!(
                 "{repo}/blobs is a repository, so {repo} cannot be one"
             )));
         }
@@ -614,8 +613,8 @@ impl BlobStore for FsStore {
         self.fs_read_index(repo).await
     }
 
-    async fn index_fingerprint(&self, repo: &RepoName) -> StorageResult<Option<Fingerprint>> {
-        Ok(Fingerprint::of(&self.repo_dir(repo).join(INDEX_JSON)))
+    async fn index_version(&self, repo: &RepoName) -> StorageResult<Option<IndexVersion>> {
+        Ok(IndexVersion::of_file(&self.repo_dir(repo).join(INDEX_JSON)))
     }
 
     async fn index_for_update(

@@ -234,7 +234,7 @@ impl FsStore {
         name: &str,
     ) -> StorageResult<bool> {
         if name.contains('/') || name.starts_with('.') {
-            return Err(StorageError::Conflict(format!(
+            return Err(StorageError::InvalidInput(format!(
                 "{name} is not an upload file"
             )));
         }

@@ -122,15 +122,17 @@ impl RepoLocks {
         let key = name.to_string();
         let got = tokio::task::spawn_blocking(move || shared.acquire(&key, wait))
             .await
-            .map_err(|e| StorageError::Locking(e.to_string()))?
-            .map_err(|e| StorageError::Locking(e.to_string()))?;
+            .map_err(|e| StorageError::Backend {
+                location: "the shared lock service".into(),
+                message: e.to_string(),
+            })??;
         match got {
             Some(g) => Ok(Some(g)),
             None if wait.is_zero() => Ok(None),
-            None => Err(StorageError::Locking(format!(
-                "lock {name} still held by another instance after {}s",
-                wait.as_secs()
-            ))),
+            None => Err(StorageError::LockBusy {
+                name: name.to_string(),
+                waited_secs: wait.as_secs(),
+            }),
         }
     }
 

@@ -32,6 +32,7 @@ mod new_file;
 mod roots;
 #[cfg(feature = "s3")]
 mod s3;
+mod version;
 
 pub use backend::{BlobStore, ByteStream, ChunkReceiver, UploadEntry, UploadState};
 pub use dedupe::ReconcileReport;
@@ -41,6 +42,7 @@ pub use locks::{HeldLock, RepoGuard, RepoLocks};
 pub use roots::{Root, Roots};
 #[cfg(feature = "s3")]
 pub use s3::{S3Options, S3Store};
+pub use version::IndexVersion;
 
 /// One step of the walk that finds repositories (on disk and in a bucket
 /// alike): the name of the directory `dir` under `parent` (a repository
@@ -63,8 +65,8 @@ pub(crate) fn walk_into(parent: &str, parent_is_repo: bool, dir: &str) -> Option
     })
 }
 
-/// A storage failure. Not-found is not an error here: lookups return
-/// `Option`.
+/// A storage failure, saying what happened. Not-found is not an error
+/// here: lookups return `Option`.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("i/o error on {path}: {source}")]
@@ -74,25 +76,40 @@ pub enum StorageError {
     },
     /// The request would make two repositories' layouts overlap.
     #[error("{0}")]
-    Conflict(String),
+    NameConflict(String),
+    /// The caller named something the store does not hold that way (an
+    /// upload leftover that is no upload file).
+    #[error("{0}")]
+    InvalidInput(String),
     #[error("{path} is corrupt: {message}")]
     Corrupt {
         path: std::path::PathBuf,
         message: String,
     },
-    /// A networked backend (an object store, the Redis metadata store)
-    /// answered with an error; `location` says which.
+    /// A networked backend answered with an error; `location` says which.
     #[error("{location}: {message}")]
     Backend { location: String, message: String },
-    /// A lock could not be taken (the shared lock service failed, or
-    /// another instance held it too long).
-    #[error("lock: {0}")]
-    Locking(String),
+    /// A networked backend or the shared lock service could not be reached
+    /// or did not answer in time: worth retrying later.
+    #[error("{service} is unavailable: {message}")]
+    Unavailable { service: String, message: String },
+    /// Another instance held a lock past the wait.
+    #[error("lock {name} still held by another instance after {waited_secs}s")]
+    LockBusy { name: String, waited_secs: u64 },
+    /// A conditional write found the object changed under a lock this
+    /// instance believed it held (its lease lapsed): nothing was written.
+    #[error("{0}")]
+    LockLost(String),
 }
 
 pub type StorageResult<T> = Result<T, StorageError>;
 
 impl StorageError {
+    /// Whether retrying later may succeed (a backend down, a lock busy).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. } | Self::LockBusy { .. })
+    }
+
     /// The same error again (an I/O error keeps its kind and text).
     pub fn duplicate(&self) -> Self {
         match self {
@@ -100,7 +117,8 @@ impl StorageError {
                 path: path.clone(),
                 source: std::io::Error::new(source.kind(), source.to_string()),
             },
-            Self::Conflict(s) => Self::Conflict(s.clone()),
+            Self::NameConflict(s) => Self::NameConflict(s.clone()),
+            Self::InvalidInput(s) => Self::InvalidInput(s.clone()),
             Self::Corrupt { path, message } => Self::Corrupt {
                 path: path.clone(),
                 message: message.clone(),
@@ -109,7 +127,30 @@ impl StorageError {
                 location: location.clone(),
                 message: message.clone(),
             },
-            Self::Locking(s) => Self::Locking(s.clone()),
+            Self::Unavailable { service, message } => Self::Unavailable {
+                service: service.clone(),
+                message: message.clone(),
+            },
+            Self::LockBusy { name, waited_secs } => Self::LockBusy {
+                name: name.clone(),
+                waited_secs: *waited_secs,
+            },
+            Self::LockLost(s) => Self::LockLost(s.clone()),
+        }
+    }
+}
+
+impl From<crate::meta::MetaError> for StorageError {
+    /// A failure of the shared lock service (which lives with the
+    /// metadata store).
+    fn from(e: crate::meta::MetaError) -> Self {
+        use crate::meta::MetaError as M;
+        match e {
+            M::Unavailable { service, message } => Self::Unavailable { service, message },
+            other => Self::Backend {
+                location: "the shared lock service".into(),
+                message: other.to_string(),
+            },
         }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use berth_server::meta::{
-    Fingerprint, ManifestMeta, MetaStore, RedisLocks, RedisMetaStore, RedisOptions, RepoChange,
+    IndexVersion, ManifestMeta, MetaStore, RedisLocks, RedisMetaStore, RedisOptions, RepoChange,
     SharedLock, conformance,
 };
 
@@ -25,11 +25,7 @@ fn store(server: &RedisServer, prefix: &str) -> RedisMetaStore {
 
 fn created(n: u64) -> RepoChange {
     RepoChange {
-        fingerprint: Fingerprint {
-            inode: n,
-            len: n,
-            mtime_ns: n.into(),
-        },
+        version: IndexVersion::new(format!("v{n}")),
         ..Default::default()
     }
 }
@@ -342,4 +338,33 @@ fn an_unreachable_server_is_named_in_the_error() {
             .to_string();
         assert!(e.contains(&addr), "{e}");
     }
+}
+
+/// A Redis that dies under a running server: what needs the metadata
+/// store answers 503 `UNAVAILABLE` with `Retry-After`, naming the store,
+/// never a 500 that calls the store corrupt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_is_answered_as_unavailable() {
+    let mut redis = RedisServer::start();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = crate::support::Server::start_with(
+        tmp.path(),
+        serde_json::json!({"cacheDriver": {"name": "redis", "url": redis.url(), "keyprefix": "outage"}}),
+    )
+    .await;
+    server.push_image("app", "v1", &[b"layer"]).await;
+    assert_eq!(server.get("/v2/app/manifests/v1").await.status(), 200);
+
+    redis.kill();
+    for path in ["/v2/app/manifests/v1", "/v2/app/tags/list", "/v2/_catalog"] {
+        let r = server.get(path).await;
+        assert_eq!(r.status().as_u16(), 503, "{path}");
+        assert_eq!(crate::support::header(&r, "retry-after"), "1", "{path}");
+        let body: serde_json::Value = r.json().await.expect("json");
+        assert_eq!(body["errors"][0]["code"], "UNAVAILABLE", "{path}: {body}");
+        let message = body["errors"][0]["message"].as_str().expect("message");
+        assert!(message.contains("metadata store"), "{path}: {message}");
+        assert!(!message.contains("corrupt"), "{path}: {message}");
+    }
+    server.stop().await;
 }

@@ -154,9 +154,9 @@ pub async fn run(store: Arc<dyn BlobStore>, reopen: impl Fn() -> Arc<dyn BlobSto
         Some(body.len() as u64)
     );
 
-    // index.json: written whole, fingerprint changes with it, seen by a
+    // index.json: written whole, version changes with it, seen by a
     // second handle.
-    let fp0 = s.index_fingerprint(&a).await.expect("fp").expect("some");
+    let fp0 = s.index_version(&a).await.expect("fp").expect("some");
     let g = s.lock_repo(&a).await.expect("lock");
     let mut index = s.index_for_update(&g, &a).await.expect("for update");
     index
@@ -164,8 +164,8 @@ pub async fn run(store: Arc<dyn BlobStore>, reopen: impl Fn() -> Arc<dyn BlobSto
         .insert("annotations".into(), serde_json::json!({"k": "v"}));
     s.write_index(&g, &a, index.clone()).await.expect("write");
     drop(g);
-    let fp1 = s.index_fingerprint(&a).await.expect("fp").expect("some");
-    assert_ne!(fp0, fp1, "a write changes the fingerprint");
+    let fp1 = s.index_version(&a).await.expect("fp").expect("some");
+    assert_ne!(fp0, fp1, "a write changes the version");
     let other = reopen();
     let seen = other.read_index(&a).await.expect("index").expect("present");
     assert_eq!(
@@ -173,7 +173,7 @@ pub async fn run(store: Arc<dyn BlobStore>, reopen: impl Fn() -> Arc<dyn BlobSto
         serde_json::to_value(&index).expect("json"),
         "a second handle reads what was written"
     );
-    assert_eq!(other.index_fingerprint(&a).await.expect("fp"), Some(fp1));
+    assert_eq!(other.index_version(&a).await.expect("fp"), Some(fp1));
 
     // Locks: exclusive while held.
     let g = s.lock_repo(&a).await.expect("lock");

@@ -47,8 +47,7 @@ use object_store::{
 use super::backend::{BlobStore, ByteStream, ChunkReceiver, UploadEntry, UploadState};
 use super::index::OciIndex;
 use super::locks::{RepoGuard, RepoLocks};
-use super::{StorageError, StorageResult};
-use crate::meta::Fingerprint;
+use super::{IndexVersion, StorageError, StorageResult};
 
 /// How long a failing request to S3 is retried.
 const RETRY_FOR: Duration = Duration::from_secs(10);
@@ -221,19 +220,16 @@ impl S3Store {
     }
 }
 
-/// A version of an object as a [`Fingerprint`]: the ETag's hash stands in
-/// for the inode.
-fn fingerprint_of(m: &object_store::ObjectMeta) -> Fingerprint {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    m.e_tag.hash(&mut h);
-    let t: SystemTime = m.last_modified.into();
-    Fingerprint {
-        inode: h.finish(),
-        len: m.size,
-        mtime_ns: t
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
+/// The version of an object: its ETag, which S3 changes with every
+/// write (with its size and time where a service gives no ETag).
+fn version_of(m: &object_store::ObjectMeta) -> IndexVersion {
+    match &m.e_tag {
+        Some(tag) => IndexVersion::new(format!("etag:{tag}")),
+        None => IndexVersion::new(format!(
+            "modified:{}:{}",
+            m.last_modified.timestamp_nanos_opt().unwrap_or_default(),
+            m.size
+        )),
     }
 }
 
@@ -443,11 +439,11 @@ impl BlobStore for S3Store {
             })
     }
 
-    async fn index_fingerprint(&self, repo: &RepoName) -> StorageResult<Option<Fingerprint>> {
+    async fn index_version(&self, repo: &RepoName) -> StorageResult<Option<IndexVersion>> {
         Ok(self
             .head(&self.repo_key(repo, "index.json"))
             .await?
-            .map(|m| fingerprint_of(&m)))
+            .map(|m| version_of(&m)))
     }
 
     /// Remembers the ETag read, for `write_index`.
@@ -516,7 +512,7 @@ impl BlobStore for S3Store {
             Err(
                 object_store::Error::Precondition { .. }
                 | object_store::Error::AlreadyExists { .. },
-            ) => Err(StorageError::Locking(format!(
+            ) => Err(StorageError::LockLost(format!(
                 "{repo}/index.json changed while its lock was held (the lock was lost?); this change was not written"
             ))),
             Err(e) => Err(self.err(e)),
@@ -614,7 +610,7 @@ impl BlobStore for S3Store {
     /// A session's state object takes its multipart upload with it.
     async fn remove_upload_entry(&self, repo: &RepoName, name: &str) -> StorageResult<bool> {
         if name.contains('/') || name.starts_with('.') {
-            return Err(StorageError::Conflict(format!(
+            return Err(StorageError::InvalidInput(format!(
                 "{name} is not an upload object"
             )));
         }
