@@ -85,11 +85,36 @@ pub struct S3Store {
     index_etags: std::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
 }
 
+/// An error of the bucket as what happened. object_store gives no
+/// "unreachable" variant: a request that could not be sent or got no
+/// answer (after the retries) is a `Generic` error whose source chain holds
+/// an I/O error or a timeout, so the chain is searched for one. Anything
+/// else (a status S3 answered, a body that does not parse) is a backend
+/// error.
 fn backend_err(location: &str, e: impl std::fmt::Display) -> StorageError {
     StorageError::Backend {
         location: location.to_string(),
         message: e.to_string(),
     }
+}
+
+fn classify(location: &str, e: &object_store::Error) -> StorageError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if s.is::<std::io::Error>()
+            || text.contains("timed out")
+            || text.contains("error sending request")
+            || text.contains("connection")
+        {
+            return StorageError::Unavailable {
+                service: format!("the storage backend ({location})"),
+                message: e.to_string(),
+            };
+        }
+        source = s.source();
+    }
+    backend_err(location, e)
 }
 
 fn is_not_found(e: &object_store::Error) -> bool {
@@ -180,7 +205,13 @@ impl S3Store {
         self.repo_key(repo, &format!(".uploads/{id}"))
     }
 
-    fn err(&self, e: impl std::fmt::Display) -> StorageError {
+    /// A failure of a request to the bucket.
+    fn err(&self, e: object_store::Error) -> StorageError {
+        classify(&self.location, &e)
+    }
+
+    /// Anything else that went wrong with what the bucket holds.
+    fn fail(&self, e: impl std::fmt::Display) -> StorageError {
         backend_err(&self.location, e)
     }
 
@@ -257,7 +288,7 @@ impl BlobStore for S3Store {
         let layout = format!("{{\"imageLayoutVersion\":\"{OCI_LAYOUT_VERSION}\"}}");
         self.put(&self.repo_key(repo, "oci-layout"), Bytes::from(layout))
             .await?;
-        let index = serde_json::to_vec(&OciIndex::default()).map_err(|e| self.err(e))?;
+        let index = serde_json::to_vec(&OciIndex::default()).map_err(|e| self.fail(e))?;
         // Only if absent: another writer's index is never replaced by an
         // empty one.
         let created = self
@@ -485,7 +516,7 @@ impl BlobStore for S3Store {
         repo: &RepoName,
         index: OciIndex,
     ) -> StorageResult<()> {
-        let bytes = index.to_json().map_err(|e| self.err(e))?;
+        let bytes = index.to_json().map_err(|e| self.fail(e))?;
         let read = self
             .index_etags
             .lock()

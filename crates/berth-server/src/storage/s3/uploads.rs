@@ -254,7 +254,7 @@ impl S3Store {
     ) -> StorageResult<()> {
         let (mut mp, mut tail) = split_backend(&state.backend);
         if mp.completed {
-            return Err(self.err(format!("upload {id} is already complete")));
+            return Err(self.fail(format!("upload {id} is already complete")));
         }
         let mut result = Ok(());
         while let Some(chunk) = data.recv().await {
@@ -282,7 +282,7 @@ impl S3Store {
             hash_state: state.hash_state.as_deref().map(hex::encode),
             multipart: mp,
         };
-        let mut body = serde_json::to_vec(&saved).map_err(|e| self.err(e))?;
+        let mut body = serde_json::to_vec(&saved).map_err(|e| self.fail(e))?;
         body.push(b'\n');
         body.extend_from_slice(&tail);
         self.put(&self.upload_key(repo, id), Bytes::from(body))
@@ -331,7 +331,7 @@ impl S3Store {
         }
         let held = (mp.parts.len() * PART + tail.len()) as u64;
         if held != size {
-            return Err(self.err(format!(
+            return Err(self.fail(format!(
                 "upload {id} holds {held} bytes but {size} were received"
             )));
         }
@@ -371,7 +371,7 @@ impl S3Store {
                     .is_some_and(|m| m.size == state.size);
                 if !placed {
                     if state.size > MAX_COPY {
-                        return Err(self.err(format!(
+                        return Err(self.fail(format!(
                             "a blob over 5 GiB cannot be moved into place without dedupe ({} bytes)",
                             state.size
                         )));
@@ -444,7 +444,7 @@ impl S3Store {
         mp.key
             .as_deref()
             .map(|k| self.key(k))
-            .ok_or_else(|| self.err("a completed upload without a key"))
+            .ok_or_else(|| self.fail("a completed upload without a key"))
     }
 
     /// With dedupe: the upload's object becomes the digest's bytes where
@@ -506,7 +506,7 @@ impl S3Store {
         // Only bytes that are there, whole, are recorded as the digest's.
         let there = self.head(&self.key(&data)).await?.map(|m| m.size);
         if there != Some(state.size) {
-            return Err(self.err(format!(
+            return Err(self.fail(format!(
                 "upload {id}: {data} holds {there:?} bytes, {} expected",
                 state.size
             )));
