@@ -16,7 +16,7 @@ use berth_oci::{Digest, DigestHasher, RepoName};
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::storage::{BlobStore, Roots, StorageResult};
+use crate::storage::{Roots, StorageResult, Store};
 
 /// How deep nested indexes are followed.
 const MAX_DEPTH: usize = 8;
@@ -52,15 +52,15 @@ pub async fn scrub_all(roots: &Roots) -> StorageResult<Vec<ScrubRow>> {
     let mut rows = Vec::new();
     for root in roots.all() {
         for repo in roots.repos_of(root).await? {
-            rows.extend(scrub_repo(root.store.as_ref(), &repo).await?);
+            rows.extend(scrub_repo(&root.store, &repo).await?);
         }
     }
     Ok(rows)
 }
 
 /// Scrubs one repository.
-pub async fn scrub_repo(store: &dyn BlobStore, repo: &RepoName) -> StorageResult<Vec<ScrubRow>> {
-    let Some(index) = store.read_index(repo).await? else {
+pub async fn scrub_repo(store: &Store, repo: &RepoName) -> StorageResult<Vec<ScrubRow>> {
+    let Some(index) = store.layout.read_index(repo).await? else {
         return Ok(Vec::new());
     };
     let mut checker = Checker {
@@ -89,7 +89,7 @@ pub async fn scrub_repo(store: &dyn BlobStore, repo: &RepoName) -> StorageResult
 }
 
 struct Checker<'a> {
-    store: &'a dyn BlobStore,
+    store: &'a Store,
     repo: &'a RepoName,
     /// Blobs already hashed in this repository: digest → fault, if any.
     hashed: HashMap<Digest, Option<String>>,
@@ -115,7 +115,7 @@ impl Checker<'_> {
         if let Some(error) = verdict {
             return Ok(fault(error));
         }
-        let len = self.store.blob_len(self.repo, &desc.digest).await?;
+        let len = self.store.blobs.blob_len(self.repo, &desc.digest).await?;
         if len != Some(desc.size) {
             return Ok(fault(format!(
                 "size is {} but the descriptor says {}",
@@ -128,11 +128,12 @@ impl Checker<'_> {
 
     /// Re-hashes a blob from disk; `Some(error)` if missing or damaged.
     async fn hash(&self, digest: &Digest) -> StorageResult<Option<String>> {
-        let Some(len) = self.store.blob_len(self.repo, digest).await? else {
+        let Some(len) = self.store.blobs.blob_len(self.repo, digest).await? else {
             return Ok(Some("blob is missing".into()));
         };
         let Some(mut data) = self
             .store
+            .blobs
             .read_blob_range(self.repo, digest, 0, len)
             .await?
         else {
@@ -161,6 +162,7 @@ impl Checker<'_> {
         }
         let bytes = self
             .store
+            .blobs
             .read_blob(self.repo, &desc.digest)
             .await?
             .unwrap_or_default();
@@ -230,12 +232,12 @@ pub async fn scrub_pass(roots: &Roots) -> ScrubSummary {
             }
         };
         for repo in repos {
-            let mut rows = scrub_repo(root.store.as_ref(), &repo).await;
+            let mut rows = scrub_repo(&root.store, &repo).await;
             if rows
                 .as_ref()
                 .is_ok_and(|r| r.iter().any(ScrubRow::is_affected))
             {
-                rows = scrub_repo(root.store.as_ref(), &repo).await;
+                rows = scrub_repo(&root.store, &repo).await;
             }
             match rows {
                 Ok(rows) => {

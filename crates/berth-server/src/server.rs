@@ -15,7 +15,7 @@ use crate::config::{Config, StorageConfig};
 use crate::meta::{MetaStore, RedbMetaStore, SharedLock};
 use crate::registry::Registry;
 use crate::scrub;
-use crate::storage::{BlobStore, FsStore, RepoLocks, Roots, StorageError};
+use crate::storage::{FsStore, RepoLocks, Roots, StorageError, Store};
 
 /// The metadata store's file, under the main root.
 pub const META_FILE: &str = ".berth/meta.redb";
@@ -180,7 +180,7 @@ pub async fn open_root(
     r: &crate::config::RootSettings,
     shared: Option<Arc<dyn SharedLock>>,
     offline: bool,
-) -> Result<Arc<dyn BlobStore>, StorageError> {
+) -> Result<Store, StorageError> {
     let locks = match shared {
         Some(s) => RepoLocks::with_shared(s),
         None => RepoLocks::default(),
@@ -200,17 +200,17 @@ pub async fn open_root(
             redirect_blob_url: config.storage.redirect_blob_url,
             dedupe: r.dedupe,
         };
-        return Ok(Arc::new(crate::storage::S3Store::open(&opts, locks)?));
+        return Ok(crate::storage::S3Store::open(&opts, locks)?.into_store());
     }
     let _ = config;
     if offline {
-        return Ok(Arc::new(
+        return Ok(Store::local(
             FsStore::open(r.root_directory.clone(), false).await?,
         ));
     }
     let mut fs = FsStore::open_with_dedupe(r.root_directory.clone(), r.commit, r.dedupe).await?;
     fs.set_locks(locks);
-    Ok(Arc::new(fs))
+    Ok(Store::local(fs))
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then lets
@@ -293,7 +293,7 @@ pub fn spawn_dedupe_reconcile(state: &AppState) -> tokio::task::JoinHandle<()> {
     let registry = state.registry.clone();
     tokio::spawn(async move {
         for root in registry.roots().all() {
-            let Some(fs) = root.store.as_fs() else {
+            let Some(fs) = &root.store.local else {
                 continue;
             };
             if let Err(e) = fs.reconcile_dedupe().await {

@@ -147,7 +147,10 @@ fn serve(config: Config, config_path: Option<PathBuf>, force_reparse: bool) -> R
                     {
                         "storage.cacheDriver"
                     }
-                    berth_server::storage::StorageError::Backend { .. } => "storage.storageDriver",
+                    berth_server::storage::StorageError::Backend { .. }
+                    | berth_server::storage::StorageError::Unavailable { .. } => {
+                        "storage.storageDriver"
+                    }
                     _ => "storage.rootDirectory",
                 };
                 format!("{key}: {e}")

@@ -381,11 +381,11 @@ impl Metrics {
             .roots()
             .all()
             .iter()
-            .map(|r| (r.store.location(), 0))
+            .map(|r| (r.store.location().to_string(), 0))
             .collect();
         if let Ok(repos) = registry.meta().repos() {
             for repo in repos.iter().filter_map(|r| r.parse().ok()) {
-                let root = registry.roots().root_of(&repo).store.location();
+                let root = registry.roots().root_of(&repo).store.location().to_string();
                 *per_root.entry(root).or_default() += 1;
             }
         }
@@ -470,7 +470,7 @@ pub fn spawn(metrics: &Arc<Metrics>, registry: &Arc<Registry>) -> Vec<tokio::tas
                 .iter()
                 // Object stores are not walked: listing a bucket costs
                 // requests and money.
-                .filter_map(|r| r.store.as_fs().map(|fs| fs.root().to_path_buf()))
+                .filter_map(|r| r.store.local.as_ref().map(|fs| fs.root().to_path_buf()))
                 .collect();
             let sizes = tokio::task::spawn_blocking(move || {
                 roots

@@ -9,6 +9,7 @@ impl Registry {
     /// A blob's size.
     pub async fn blob_len(&self, repo: &RepoName, digest: &Digest) -> RegistryResult<u64> {
         self.store(repo)
+            .blobs
             .blob_len(repo, digest)
             .await?
             .ok_or_else(|| RegistryError::BlobUnknown(digest.clone()))
@@ -23,6 +24,7 @@ impl Registry {
         count: u64,
     ) -> RegistryResult<ByteStream> {
         self.store(repo)
+            .blobs
             .read_blob_range(repo, digest, start, count)
             .await?
             .ok_or_else(|| RegistryError::BlobUnknown(digest.clone()))
@@ -35,7 +37,7 @@ impl Registry {
         repo: &RepoName,
         digest: &Digest,
     ) -> RegistryResult<Option<String>> {
-        Ok(self.store(repo).blob_url(repo, digest).await?)
+        Ok(self.store(repo).blobs.blob_url(repo, digest).await?)
     }
 
     /// Deletes a blob from one repository. A manifest's blob is refused:
@@ -44,6 +46,7 @@ impl Registry {
         let _guard = self.store(repo).lock_repo(repo).await?;
         let is_manifest = self
             .store(repo)
+            .layout
             .read_index(repo)
             .await?
             .is_some_and(|i| i.find_digest(digest).is_some());
@@ -52,7 +55,7 @@ impl Registry {
                 "{digest} is a manifest: delete it with DELETE /v2/{repo}/manifests/{digest}"
             )));
         }
-        if self.store(repo).delete_blob(repo, digest).await? {
+        if self.store(repo).blobs.delete_blob(repo, digest).await? {
             Ok(())
         } else {
             Err(RegistryError::BlobUnknown(digest.clone()))
@@ -71,12 +74,24 @@ impl Registry {
         if !std::ptr::addr_eq(self.store(repo), self.store(from)) {
             return Ok(false);
         }
-        let here = self.store(repo).blob_len(repo, digest).await?.is_some();
-        if !here && self.store(from).blob_len(from, digest).await?.is_none() {
+        let here = self
+            .store(repo)
+            .blobs
+            .blob_len(repo, digest)
+            .await?
+            .is_some();
+        if !here
+            && self
+                .store(from)
+                .blobs
+                .blob_len(from, digest)
+                .await?
+                .is_none()
+        {
             return Ok(false);
         }
         self.ensure_repo(repo).await?;
-        let linked = self.store(repo).link_blob(from, repo, digest).await?;
+        let linked = self.store(repo).blobs.link_blob(from, repo, digest).await?;
         if linked {
             self.touch_blob(repo, digest);
         }

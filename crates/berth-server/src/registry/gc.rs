@@ -102,7 +102,7 @@ impl Registry {
                 }
             }
         }
-        match root.store.sweep(delay).await {
+        match root.store.blobs.sweep(delay).await {
             Ok(n) => total.blobs += n,
             Err(e) => {
                 tracing::warn!(target: "berth::gc", root = %root.store.location(), "sweeping shared blobs failed: {e}")
@@ -140,7 +140,7 @@ impl Registry {
         if let Some(policy) = policy {
             report.tags = self.apply_retention(&guard, repo, policy, dry_run).await?;
         }
-        let Some(index) = self.store(repo).read_index(repo).await? else {
+        let Some(index) = self.store(repo).layout.read_index(repo).await? else {
             return Ok(report);
         };
         let (parsed, complete) = self
@@ -173,7 +173,12 @@ impl Registry {
             let kept_referrer = match parsed.get(&d.digest).and_then(|m| m.subject.as_ref()) {
                 Some(s) => {
                     !policy.is_some_and(|p| p.delete_referrers)
-                        || self.store(repo).blob_len(repo, &s.digest).await?.is_some()
+                        || self
+                            .store(repo)
+                            .blobs
+                            .blob_len(repo, &s.digest)
+                            .await?
+                            .is_some()
                 }
                 None => false,
             };
@@ -181,7 +186,10 @@ impl Registry {
                 || policy.is_some_and(|p| !p.delete_untagged)
                 || self.touched_within(repo, &d.digest, manifest_delay)
                 || !older_than(
-                    self.store(repo).blob_modified(repo, &d.digest).await?,
+                    self.store(repo)
+                        .blobs
+                        .blob_modified(repo, &d.digest)
+                        .await?,
                     manifest_delay,
                 )
             {
@@ -192,7 +200,7 @@ impl Registry {
         if !doomed.is_empty() {
             let in_step = self.in_step(&guard, repo).await?;
             self.store(repo)
-                .update_index(&guard, repo, |i| {
+                .update_index(&guard, |i| {
                     i.retain(|d| !doomed.contains(&d.digest));
                     (true, ())
                 })
@@ -204,7 +212,7 @@ impl Registry {
             self.after_write(&guard, repo, in_step, change).await?;
             for d in &doomed {
                 tracing::info!(target: "berth::gc", %repo, digest = %d, reason = "untagged manifest that no index, subject or referrer needs", "deleted");
-                self.store(repo).delete_blob(repo, d).await?;
+                self.store(repo).blobs.delete_blob(repo, d).await?;
                 report.manifests += 1;
             }
         }
@@ -234,15 +242,18 @@ impl Registry {
             report.uploads = self.gc_uploads(repo, delay).await?;
             return Ok(report);
         }
-        for digest in self.store(repo).list_blobs(repo).await? {
+        for digest in self.store(repo).blobs.list_blobs(repo).await? {
             if needed.contains(&digest)
                 || self.touched_within(repo, &digest, delay)
-                || !older_than(self.store(repo).blob_modified(repo, &digest).await?, delay)
+                || !older_than(
+                    self.store(repo).blobs.blob_modified(repo, &digest).await?,
+                    delay,
+                )
             {
                 continue;
             }
             tracing::info!(target: "berth::gc", %repo, %digest, reason = "blob no manifest references", "deleted");
-            self.store(repo).delete_blob(repo, &digest).await?;
+            self.store(repo).blobs.delete_blob(repo, &digest).await?;
             report.blobs += 1;
         }
         drop(guard);
@@ -288,7 +299,7 @@ impl Registry {
         }
         let in_step = self.in_step(guard, repo).await?;
         self.store(repo)
-            .update_index(guard, repo, |index| {
+            .update_index(guard, |index| {
                 for t in &remove {
                     index.remove_tag(t);
                 }
@@ -318,7 +329,7 @@ impl Registry {
             if parsed.contains_key(&d.digest) || media::manifest_kind(&d.media_type).is_none() {
                 continue;
             }
-            let Some(bytes) = self.store(repo).read_blob(repo, &d.digest).await? else {
+            let Some(bytes) = self.store(repo).blobs.read_blob(repo, &d.digest).await? else {
                 complete = false;
                 continue;
             };
@@ -345,7 +356,7 @@ impl Registry {
         let delay = delay.max(MIN_UPLOAD_IDLE);
         let store = self.store(repo);
         let mut removed = 0;
-        for entry in store.list_uploads(repo).await? {
+        for entry in store.uploads.list_uploads(repo).await? {
             if !older_than(Some(entry.modified), delay) {
                 continue;
             }
@@ -359,7 +370,7 @@ impl Registry {
                     continue;
                 }
                 if store.is_shared() {
-                    match store.locks().try_lock(&format!("upload:{session}")).await {
+                    match store.locks().try_lock_upload(session).await {
                         Ok(Some(g)) => _held = Some(g),
                         Ok(None) => continue,
                         Err(e) => {
@@ -369,7 +380,7 @@ impl Registry {
                     }
                 }
             }
-            match store.remove_upload_entry(repo, &entry.name).await {
+            match store.uploads.remove_upload_entry(repo, &entry.name).await {
                 Ok(true) => {
                     tracing::info!(target: "berth::gc", %repo, file = %entry.name, reason = "upload idle longer than gcDelay", "deleted");
                     removed += 1;

@@ -83,6 +83,7 @@ impl Registry {
         let desc = self.resolve(repo, reference).await?;
         let bytes = self
             .store(repo)
+            .blobs
             .read_blob(repo, &desc.digest)
             .await?
             .ok_or_else(|| RegistryError::ManifestUnknown(reference.to_string()))?;
@@ -164,6 +165,7 @@ impl Registry {
         // lock (`push_batch`) both are checked again.
         let content = bytes::Bytes::copy_from_slice(bytes);
         if let Some(d) = store
+            .blobs
             .put_blob_needing(repo, &digest, content.clone(), &needed)
             .await?
         {
@@ -210,14 +212,14 @@ impl Registry {
         repo: &RepoName,
         reference: &Reference,
     ) -> RegistryResult<()> {
-        if !self.store(repo).repo_exists(repo).await? {
+        if !self.store(repo).layout.repo_exists(repo).await? {
             return Err(RegistryError::ManifestUnknown(reference.to_string()));
         }
         let guard = self.store(repo).lock_repo(repo).await?;
         let in_step = self.in_step(&guard, repo).await?;
         let removed = self
             .store(repo)
-            .update_index(&guard, repo, |index| {
+            .update_index(&guard, |index| {
                 let desc = match reference {
                     Reference::Tag(t) => index.find_tag(t.as_str()),
                     Reference::Digest(d) => index.find_digest(d),
@@ -245,7 +247,7 @@ impl Registry {
         };
         self.after_write(&guard, repo, in_step, change).await?;
         if let Reference::Digest(d) = reference {
-            self.store(repo).delete_blob(repo, d).await?;
+            self.store(repo).blobs.delete_blob(repo, d).await?;
         }
         drop(guard);
         self.emit(super::events::RegistryEvent::ManifestDeleted {

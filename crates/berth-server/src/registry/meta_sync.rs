@@ -60,17 +60,17 @@ pub(super) fn manifest_meta(
 
 impl Registry {
     async fn index_version(&self, repo: &RepoName) -> RegistryResult<Option<IndexVersion>> {
-        Ok(self.store(repo).index_version(repo).await?)
+        Ok(self.store(repo).layout.index_version(repo).await?)
     }
 
     /// Creates a repository's layout, then records it (durably: the catalog
     /// has no file to compare with). The zero fingerprint makes the first
     /// read derive it.
     pub(super) async fn ensure_repo(&self, repo: &RepoName) -> RegistryResult<()> {
-        let existed = self.store(repo).repo_exists(repo).await?;
+        let existed = self.store(repo).layout.repo_exists(repo).await?;
         if !existed {
             let guard = self.store(repo).lock_repo(repo).await?;
-            self.store(repo).create_repo(&guard, repo).await?;
+            self.store(repo).layout.create_repo(&guard).await?;
         }
         if !existed && self.meta.version(repo.as_str())?.is_none() {
             // Off the async threads: a durable commit waits for the disk.
@@ -173,7 +173,7 @@ impl Registry {
     /// store does not know yet).
     pub(super) async fn derive(&self, _guard: &RepoGuard, repo: &RepoName) -> RegistryResult<()> {
         let version = self.index_version(repo).await?;
-        let Some(index) = self.store(repo).read_index(repo).await? else {
+        let Some(index) = self.store(repo).layout.read_index(repo).await? else {
             self.meta.remove_repo(repo.as_str())?;
             return Ok(());
         };
@@ -202,7 +202,8 @@ impl Registry {
                     m
                 }
                 None => {
-                    let Some(bytes) = self.store(repo).read_blob(repo, &d.digest).await? else {
+                    let Some(bytes) = self.store(repo).blobs.read_blob(repo, &d.digest).await?
+                    else {
                         continue;
                     };
                     let parsed = Manifest::parse(&bytes, Some(&d.media_type))
@@ -214,6 +215,7 @@ impl Registry {
                     // Found on disk: its push time is its file's.
                     if let Some(t) = self
                         .store(repo)
+                        .blobs
                         .blob_modified(repo, &d.digest)
                         .await?
                         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
@@ -224,7 +226,7 @@ impl Registry {
                 }
             };
             if media::manifest_kind(&meta.media_type) == Some(ManifestKind::Index)
-                && let Some(bytes) = self.store(repo).read_blob(repo, &d.digest).await?
+                && let Some(bytes) = self.store(repo).blobs.read_blob(repo, &d.digest).await?
                 && let Ok(parsed) = Manifest::parse(&bytes, None)
             {
                 queue.extend(parsed.manifests.iter().map(|c| (c.clone(), platform_of(c))));
@@ -269,7 +271,8 @@ impl Registry {
                     m
                 }
                 None => {
-                    let Some(bytes) = self.store(repo).read_blob(repo, &c.digest).await? else {
+                    let Some(bytes) = self.store(repo).blobs.read_blob(repo, &c.digest).await?
+                    else {
                         continue;
                     };
                     let parsed = Manifest::parse(&bytes, Some(&c.media_type))
@@ -324,7 +327,7 @@ impl Registry {
             return Ok(self.meta.remove_repo(name)?);
         };
         let _guard = self.store(&repo).lock_repo(&repo).await?;
-        if !self.store(&repo).repo_exists(&repo).await? {
+        if !self.store(&repo).layout.repo_exists(&repo).await? {
             self.meta.remove_repo(name)?;
         }
         Ok(())
@@ -373,7 +376,7 @@ impl Registry {
             tracing::warn!("flushing the metadata store failed: {e}");
         }
         for root in self.roots.all() {
-            if let Some(fs) = root.store.as_fs()
+            if let Some(fs) = &root.store.local
                 && let Err(e) = fs.flush_dedupe_index()
             {
                 tracing::warn!(

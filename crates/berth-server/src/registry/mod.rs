@@ -27,7 +27,7 @@ pub use manifests::{ManifestContent, PutManifest};
 pub use uploads::{UploadId, Uploads};
 
 use crate::meta::MetaStore;
-use crate::storage::{BlobStore, Roots};
+use crate::storage::{Roots, Store};
 
 pub type RegistryResult<T> = Result<T, RegistryError>;
 
@@ -76,7 +76,7 @@ impl Registry {
     }
 
     /// The store holding `repo` (its sub-path root, or the main one).
-    pub fn store(&self, repo: &RepoName) -> &dyn BlobStore {
+    pub fn store(&self, repo: &RepoName) -> &Store {
         self.roots.store(repo)
     }
 

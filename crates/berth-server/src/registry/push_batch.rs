@@ -211,6 +211,7 @@ impl Registry {
         // since it was written before the lock.
         let missing = self
             .store(repo)
+            .blobs
             .put_blob_needing(repo, &op.desc.digest, op.content.clone(), &op.needed)
             .await?;
         match missing {
@@ -231,7 +232,7 @@ impl Registry {
         let in_step = self.in_step(guard, repo).await?;
         let verdicts = self
             .store(repo)
-            .update_index(guard, repo, |index| {
+            .update_index(guard, |index| {
                 let verdicts: Vec<RegistryResult<()>> = ops
                     .iter()
                     .map(|(op, _)| match &op.reference {

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
 use super::{Registry, RegistryError, RegistryResult};
-use crate::storage::{ByteStream, RepoGuard, StorageError, UploadState};
+use crate::storage::{ByteStream, StorageError, UploadGuard, UploadState};
 
 /// Chunks queued for the backend's writer (hyper hands over frames of up
 /// to a few hundred KiB, so this bounds the queue to about a MiB: sixteen
@@ -155,6 +155,7 @@ impl Registry {
         let id = UploadId::new();
         let state = self
             .store(repo)
+            .uploads
             .upload_create(repo, &id.to_string())
             .await?;
         if !self.store(repo).is_shared() {
@@ -180,7 +181,7 @@ impl Registry {
         &self,
         repo: &RepoName,
         id: UploadId,
-    ) -> RegistryResult<(LockedSession, Option<RepoGuard>)> {
+    ) -> RegistryResult<(LockedSession, Option<UploadGuard>)> {
         let store = self.store(repo);
         if store.is_shared() {
             let guard = store.lock_upload(&id.to_string()).await?;
@@ -216,7 +217,7 @@ impl Registry {
     /// state matching it was saved.
     async fn load_session(&self, repo: &RepoName, id: UploadId) -> RegistryResult<Session> {
         let store = self.store(repo);
-        let Some(mut state) = store.upload_load(repo, &id.to_string()).await? else {
+        let Some(mut state) = store.uploads.upload_load(repo, &id.to_string()).await? else {
             return Err(RegistryError::UploadUnknown);
         };
         let restored = state.hash_state.as_deref().and_then(DigestHasher::restore);
@@ -224,7 +225,10 @@ impl Registry {
             Some(h) => h,
             None => {
                 state.trusted = true;
-                let data = store.upload_read(repo, &id.to_string(), &mut state).await?;
+                let data = store
+                    .uploads
+                    .upload_read(repo, &id.to_string(), &mut state)
+                    .await?;
                 hash_stream(data, Algorithm::Sha256).await?
             }
         };
@@ -345,7 +349,9 @@ impl Registry {
             drop(tx);
             outcome
         };
-        let write = store.upload_append(repo, &name, &mut backend_state, rx);
+        let write = store
+            .uploads
+            .upload_append(repo, &name, &mut backend_state, rx);
         let (mut outcome, written) = futures_util::join!(feed, write);
         backend_state.size = start_size + received;
         s.state = backend_state;
@@ -359,7 +365,7 @@ impl Registry {
         }
         if save_state {
             s.state.hash_state = Some(s.hasher.save());
-            store.upload_save(repo, &name, &s.state).await?;
+            store.uploads.upload_save(repo, &name, &s.state).await?;
         }
         s.stale = false;
         outcome
@@ -394,13 +400,13 @@ impl Registry {
                 // digest is settled, this copy of the session is not to be
                 // reused.
                 s.stale = true;
-                let data = store.upload_read(repo, &name, &mut s.state).await?;
+                let data = store.uploads.upload_read(repo, &name, &mut s.state).await?;
                 hash_stream(data, other).await?.finish()
             }
         };
         if actual != *digest {
             s.stale = true;
-            store.upload_remove(repo, &name).await?;
+            store.uploads.upload_remove(repo, &name).await?;
             self.uploads.remove(id);
             return Err(RegistryError::DigestMismatch {
                 expected: digest.clone(),
@@ -412,6 +418,7 @@ impl Registry {
         // commit went through).
         s.stale = true;
         store
+            .uploads
             .upload_commit(repo, &name, s.state.clone(), digest)
             .await?;
         self.uploads.remove(id);
@@ -422,7 +429,11 @@ impl Registry {
     pub async fn cancel_upload(&self, repo: &RepoName, id: UploadId) -> RegistryResult<()> {
         let (mut s, _guard) = self.session(repo, id).await?;
         s.stale = true;
-        let removed = self.store(repo).upload_remove(repo, &id.to_string()).await;
+        let removed = self
+            .store(repo)
+            .uploads
+            .upload_remove(repo, &id.to_string())
+            .await;
         self.uploads.remove(id);
         match removed {
             Ok(true) => Ok(()),

@@ -1,25 +1,30 @@
-//! [`BlobStore`]: the storage seam. The registry sees repositories, blobs,
-//! each repository's `index.json` and upload sessions through it; the local
-//! filesystem ([`super::FsStore`]) and S3 (`super::S3Store`) implement it,
-//! and `tests/it/storage_conformance.rs` runs one suite against both.
+//! The storage seams, three small traits along what a backend does:
+//! [`Layout`] (repositories and their `index.json`), [`Blobs`] (content by
+//! digest) and [`Uploads`] (upload sessions). The local filesystem
+//! ([`super::FsStore`]) and S3 (`super::S3Store`) implement all three, each
+//! in the file that holds its logic; [`Store`] bundles one root's three
+//! handles with its locks, and `tests/it/storage_conformance.rs` runs one
+//! suite per seam against both backends.
 //!
 //! Rules every backend keeps:
 //! - a blob or `index.json` becomes visible whole or not at all (an atomic
 //!   rename, an S3 PUT or multipart completion), never partially;
-//! - `write_index` is called only under the repository's lock (a
-//!   [`RepoGuard`]), which the registry takes, across instances too when
-//!   a shared lock is configured;
+//! - `index.json` is changed only under the repository's lock: the methods
+//!   that change it take a [`RepoGuard`] and the repository from it, so an
+//!   unlocked update, or one under another repository's lock, does not
+//!   compile;
 //! - upload sessions live in the backend, with enough state (size, hash
 //!   state, the backend's own bookkeeping) that any instance, after any
 //!   restart, can take the next chunk.
 
-use std::time::SystemTime;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use berth_oci::{Digest, RepoName};
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 
-use super::{IndexVersion, OciIndex, RepoGuard, RepoLocks, StorageResult};
+use super::{IndexVersion, OciIndex, RepoGuard, RepoLocks, StorageResult, UploadGuard};
 
 /// A blob's bytes as they are read.
 pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
@@ -48,7 +53,7 @@ pub struct UploadState {
 /// GC of abandoned uploads.
 #[derive(Debug, Clone)]
 pub struct UploadEntry {
-    /// The name to hand back to [`BlobStore::remove_upload_entry`].
+    /// The name to hand back to [`Uploads::remove_upload_entry`].
     pub name: String,
     /// The upload session it belongs to, when it belongs to one.
     pub session: Option<String>,
@@ -57,31 +62,30 @@ pub struct UploadEntry {
     pub modified: SystemTime,
 }
 
-/// The storage seam. Not-found is not an error: lookups return `Option`
-/// or `false`.
+/// Repositories and their `index.json`. Not-found is not an error:
+/// lookups return `Option` or `false`.
 #[async_trait::async_trait]
-pub trait BlobStore: Send + Sync {
-    /// Where the store keeps its data, for logs and errors.
-    fn location(&self) -> String;
-
-    /// The local store behind this one, for the tools that only work on a
-    /// filesystem (dedupe reconciliation, the storage-size walk).
-    fn as_fs(&self) -> Option<&super::FsStore> {
-        None
-    }
-
-    /// The store's locks (in-process, plus the shared service when several
-    /// instances use the store).
-    fn locks(&self) -> &RepoLocks;
-
+pub trait Layout: Send + Sync {
     /// Whether the repository exists (has an `index.json`).
     async fn repo_exists(&self, repo: &RepoName) -> StorageResult<bool>;
-    /// Creates the repository's layout if it is missing; the caller holds
-    /// its lock.
-    async fn create_repo(&self, guard: &RepoGuard, repo: &RepoName) -> StorageResult<()>;
+    /// Creates the guard's repository's layout if it is missing.
+    async fn create_repo(&self, guard: &RepoGuard) -> StorageResult<()>;
     /// Every repository, sorted by name.
     async fn list_repos(&self) -> StorageResult<Vec<RepoName>>;
+    /// The repository's `index.json`, `None` if the repository is missing.
+    async fn read_index(&self, repo: &RepoName) -> StorageResult<Option<OciIndex>>;
+    /// The current version of `index.json` (see [`IndexVersion`]).
+    async fn index_version(&self, repo: &RepoName) -> StorageResult<Option<IndexVersion>>;
+    /// The guard's repository's `index.json`, to be modified and written
+    /// back under the lock (may come from a cache keyed by the version).
+    async fn index_for_update(&self, guard: &RepoGuard) -> StorageResult<OciIndex>;
+    /// Replaces the guard's repository's `index.json`.
+    async fn write_index(&self, guard: &RepoGuard, index: OciIndex) -> StorageResult<()>;
+}
 
+/// Content by digest, per repository.
+#[async_trait::async_trait]
+pub trait Blobs: Send + Sync {
     /// A blob's size, `None` if the repository does not have it.
     async fn blob_len(&self, repo: &RepoName, digest: &Digest) -> StorageResult<Option<u64>>;
     /// When the blob was last stored, linked or pushed again (GC's delay).
@@ -107,9 +111,9 @@ pub trait BlobStore: Send + Sync {
         digest: &Digest,
         bytes: Bytes,
     ) -> StorageResult<()>;
-    /// [`BlobStore::put_blob_bytes`] (a manifest) if the repository has
-    /// every blob in `needed`; else stores nothing and returns the first
-    /// one missing. A store may do it all in one round trip.
+    /// [`Blobs::put_blob_bytes`] (a manifest) if the repository has every
+    /// blob in `needed`; else stores nothing and returns the first one
+    /// missing. A store may do it all in one round trip.
     async fn put_blob_needing(
         &self,
         repo: &RepoName,
@@ -141,7 +145,7 @@ pub trait BlobStore: Send + Sync {
     /// more and that is older than `delay` (run after GC of every
     /// repository of the store); how many blobs went. Nothing to do for a
     /// store whose repositories own their blobs.
-    async fn sweep(&self, _delay: std::time::Duration) -> StorageResult<usize> {
+    async fn sweep(&self, _delay: Duration) -> StorageResult<usize> {
         Ok(0)
     }
     /// A URL the client may fetch the blob from directly
@@ -149,23 +153,11 @@ pub trait BlobStore: Send + Sync {
     async fn blob_url(&self, _repo: &RepoName, _digest: &Digest) -> StorageResult<Option<String>> {
         Ok(None)
     }
+}
 
-    /// The repository's `index.json`, `None` if the repository is missing.
-    async fn read_index(&self, repo: &RepoName) -> StorageResult<Option<OciIndex>>;
-    /// Identifies the current version of `index.json` (see [`IndexVersion`]).
-    async fn index_version(&self, repo: &RepoName) -> StorageResult<Option<IndexVersion>>;
-    /// `index.json` to be modified and written back under the lock (may
-    /// come from a cache keyed by the file's version).
-    async fn index_for_update(&self, guard: &RepoGuard, repo: &RepoName)
-    -> StorageResult<OciIndex>;
-    /// Replaces `index.json`; the caller holds the repository's lock.
-    async fn write_index(
-        &self,
-        guard: &RepoGuard,
-        repo: &RepoName,
-        index: OciIndex,
-    ) -> StorageResult<()>;
-
+/// Upload sessions, which any instance can resume after any restart.
+#[async_trait::async_trait]
+pub trait Uploads: Send + Sync {
     /// Starts an empty upload session.
     async fn upload_create(&self, repo: &RepoName, id: &str) -> StorageResult<UploadState>;
     /// A session's saved state, `None` if there is no such session.
@@ -207,47 +199,128 @@ pub trait BlobStore: Send + Sync {
     async fn upload_remove(&self, repo: &RepoName, id: &str) -> StorageResult<bool>;
     /// Every leftover of uploads in the repository.
     async fn list_uploads(&self, repo: &RepoName) -> StorageResult<Vec<UploadEntry>>;
-    /// Removes one leftover listed by [`BlobStore::list_uploads`].
+    /// Removes one leftover listed by [`Uploads::list_uploads`].
     async fn remove_upload_entry(&self, repo: &RepoName, name: &str) -> StorageResult<bool>;
 }
 
-impl dyn BlobStore + '_ {
-    /// Takes the repository's lock. Hold it across a check and the change
-    /// that depends on it (e.g. "the blobs exist" then "record the
-    /// manifest").
-    pub async fn lock_repo(&self, repo: &RepoName) -> StorageResult<RepoGuard> {
-        self.locks().lock(&format!("repo:{repo}")).await
+/// One storage root's backend: its three seams, its locks and, for a
+/// local root, the directory store itself for what only works on a file
+/// system (dedupe reconciliation, the storage-size walk). Cheap to clone.
+///
+/// `index.json` changes only under its repository's lock, and the
+/// repository is the guard's:
+///
+/// ```no_run
+/// # async fn f(store: &berth_server::storage::Store, index: berth_server::storage::OciIndex)
+/// # -> Result<(), berth_server::storage::StorageError> {
+/// let guard = store.lock_repo(&"team/app".parse().expect("name")).await?;
+/// store.layout.write_index(&guard, index).await
+/// # }
+/// ```
+///
+/// Without a guard it does not compile:
+///
+/// ```compile_fail
+/// # async fn f(store: &berth_server::storage::Store, index: berth_server::storage::OciIndex)
+/// # -> Result<(), berth_server::storage::StorageError> {
+/// store.layout.write_index(index).await
+/// # }
+/// ```
+///
+/// nor under an upload's lock:
+///
+/// ```compile_fail
+/// # async fn f(store: &berth_server::storage::Store, index: berth_server::storage::OciIndex)
+/// # -> Result<(), berth_server::storage::StorageError> {
+/// let guard = store.lock_upload("0b7c").await?;
+/// store.layout.write_index(&guard, index).await
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Store {
+    pub layout: Arc<dyn Layout>,
+    pub blobs: Arc<dyn Blobs>,
+    pub uploads: Arc<dyn Uploads>,
+    /// The local store behind the seams; `None` for a bucket.
+    pub local: Option<Arc<super::FsStore>>,
+    locks: Arc<RepoLocks>,
+    /// Where the store keeps its data, for logs and errors.
+    location: String,
+}
+
+impl Store {
+    /// A store whose three seams are one backend value.
+    pub fn new<B: Layout + Blobs + Uploads + 'static>(
+        backend: Arc<B>,
+        locks: Arc<RepoLocks>,
+        location: String,
+    ) -> Self {
+        Self {
+            layout: backend.clone(),
+            blobs: backend.clone(),
+            uploads: backend,
+            local: None,
+            locks,
+            location,
+        }
     }
 
-    /// Takes the repository's lock if it is free.
-    pub async fn try_lock_repo(&self, repo: &RepoName) -> StorageResult<Option<RepoGuard>> {
-        self.locks().try_lock(&format!("repo:{repo}")).await
+    /// A local directory store.
+    pub fn local(fs: super::FsStore) -> Self {
+        let fs = Arc::new(fs);
+        let location = fs.root().display().to_string();
+        let locks = fs.locks().clone();
+        let mut store = Self::new(fs.clone(), locks, location);
+        store.local = Some(fs);
+        store
     }
 
-    /// Takes an upload session's lock, so its chunks are applied one at a
-    /// time on whichever instance they arrive.
-    pub async fn lock_upload(&self, id: &str) -> StorageResult<RepoGuard> {
-        self.locks().lock(&format!("upload:{id}")).await
+    /// Where the store keeps its data, for logs and errors.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The store's locks (in-process, plus the shared service when several
+    /// instances use the store).
+    pub fn locks(&self) -> &RepoLocks {
+        &self.locks
     }
 
     /// Whether other instances share this store.
     pub fn is_shared(&self) -> bool {
-        self.locks().is_shared()
+        self.locks.is_shared()
     }
 
-    /// Read-modify-writes `index.json` under the lock. `f` returns whether
-    /// it changed anything (the file is rewritten only then) and a value
-    /// handed back to the caller.
+    /// Takes the repository's lock. Hold it across a check and the change
+    /// that depends on it (e.g. "the blobs exist" then "record the
+    /// manifest").
+    pub async fn lock_repo(&self, repo: &RepoName) -> StorageResult<RepoGuard> {
+        self.locks.lock_repo(repo).await
+    }
+
+    /// Takes the repository's lock if it is free.
+    pub async fn try_lock_repo(&self, repo: &RepoName) -> StorageResult<Option<RepoGuard>> {
+        self.locks.try_lock_repo(repo).await
+    }
+
+    /// Takes an upload session's lock, so its chunks are applied one at a
+    /// time on whichever instance they arrive.
+    pub async fn lock_upload(&self, id: &str) -> StorageResult<UploadGuard> {
+        self.locks.lock_upload(id).await
+    }
+
+    /// Read-modify-writes the guard's repository's `index.json`. `f`
+    /// returns whether it changed anything (the file is rewritten only
+    /// then) and a value handed back to the caller.
     pub async fn update_index<R>(
         &self,
         guard: &RepoGuard,
-        repo: &RepoName,
         f: impl FnOnce(&mut OciIndex) -> (bool, R),
     ) -> StorageResult<R> {
-        let mut index = self.index_for_update(guard, repo).await?;
+        let mut index = self.layout.index_for_update(guard).await?;
         let (changed, out) = f(&mut index);
         if changed {
-            self.write_index(guard, repo, index).await?;
+            self.layout.write_index(guard, index).await?;
         }
         Ok(out)
     }

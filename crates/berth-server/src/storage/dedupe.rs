@@ -15,7 +15,7 @@ use berth_oci::{Digest, RepoName};
 
 use super::blob_index::BlobIndex;
 use super::fs::{BLOBS_DIR, FsStore, on_blocking, touch};
-use super::{BlobStore, IoContext, StorageResult};
+use super::{IoContext, Layout, StorageResult};
 
 /// The index flag saying the root's existing content has been deduped.
 const DEDUPED: &str = "deduped";
@@ -107,8 +107,8 @@ impl FsStore {
             return Ok(report);
         }
         let mut first: HashMap<Digest, PathBuf> = HashMap::new();
-        for repo in BlobStore::list_repos(self).await? {
-            let _guard = self.locks.lock(&format!("repo:{repo}")).await?;
+        for repo in Layout::list_repos(self).await? {
+            let _guard = self.locks.lock_repo(&repo).await?;
             let uploads = self.uploads_dir(&repo);
             tokio::fs::create_dir_all(&uploads).await.at(&uploads)?;
             for path in blob_files(&self.repo_dir(&repo).join(BLOBS_DIR)).await? {

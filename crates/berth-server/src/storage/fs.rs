@@ -2,19 +2,18 @@
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
 
-use berth_oci::media::OCI_LAYOUT_VERSION;
 use berth_oci::{Digest, RepoName};
 
-use super::backend::{BlobStore, ByteStream, ChunkReceiver, UploadEntry, UploadState};
+use super::backend::{Blobs, ByteStream};
 use super::blob_index::BlobIndex;
 use super::fs_index::IndexCache;
-use super::index::OciIndex;
-use super::locks::{RepoGuard, RepoLocks};
-use super::{IndexVersion, IoContext, StorageError, StorageResult};
+use super::locks::RepoLocks;
+use super::{IoContext, StorageError, StorageResult};
 
 pub(crate) const INDEX_JSON: &str = "index.json";
 pub(crate) const OCI_LAYOUT: &str = "oci-layout";
@@ -26,7 +25,8 @@ pub struct FsStore {
     root: PathBuf,
     /// fsync files and their directories before a write is acknowledged.
     commit: bool,
-    pub(super) locks: RepoLocks,
+    /// Shared with the [`super::Store`] built on it.
+    pub(super) locks: Arc<RepoLocks>,
     /// The dedupe index, when the store was opened by the server (offline
     /// tools leave the root untouched and open none).
     pub(super) index: Option<std::sync::Arc<BlobIndex>>,
@@ -195,7 +195,7 @@ impl FsStore {
         Ok(Self {
             root,
             commit,
-            locks: RepoLocks::default(),
+            locks: Arc::default(),
             index: None,
             dedupe: false,
             index_cache: IndexCache::default(),
@@ -232,7 +232,12 @@ impl FsStore {
 
     /// Replaces the store's locks (to take them across instances too).
     pub fn set_locks(&mut self, locks: RepoLocks) {
-        self.locks = locks;
+        self.locks = Arc::new(locks);
+    }
+
+    /// The store's locks.
+    pub fn locks(&self) -> &Arc<RepoLocks> {
+        &self.locks
     }
 
     /// Whether writes are fsynced before they are acknowledged.
@@ -260,32 +265,6 @@ impl FsStore {
     /// The directory of upload sessions and temporary files.
     pub fn uploads_dir(&self, repo: &RepoName) -> PathBuf {
         self.repo_dir(repo).join(UPLOADS_DIR)
-    }
-
-    async fn check_nesting(&self, repo: &RepoName) -> StorageResult<()> {
-        let parts: Vec<&str> = repo.components().collect();
-        let mut prefix = self.root.clone();
-        for (i, part) in parts.iter().enumerate() {
-            if *part == BLOBS_DIR
-                && i > 0
-                && tokio::fs::metadata(prefix.join(INDEX_JSON)).await.is_ok()
-            {
-                return Err(StorageError::NameConflict(format!(
-                    "{repo} would lie inside the blobs of repository {}",
-                    parts[..i].join("/")
-                )));
-            }
-            prefix.push(part);
-        }
-        if tokio::fs::metadata(prefix.join(BLOBS_DIR).join(INDEX_JSON))
-            .await
-            .is_ok()
-        {
-            return Err(StorageError::NameConflict(format!(
-                "{repo}/blobs is a repository, so {repo} cannot be one"
-            )));
-        }
-        Ok(())
     }
 
     /// Moves a complete, verified upload file of `size` bytes into place
@@ -349,7 +328,12 @@ impl FsStore {
     }
 
     /// Writes `bytes` to a temporary file and renames it onto `dest`.
-    async fn write_atomic(&self, repo: &RepoName, dest: &Path, bytes: &[u8]) -> StorageResult<()> {
+    pub(super) async fn write_atomic(
+        &self,
+        repo: &RepoName,
+        dest: &Path,
+        bytes: &[u8],
+    ) -> StorageResult<()> {
         let (root, commit, tmp, dest_owned, bytes) = (
             self.root.clone(),
             self.commit,
@@ -378,59 +362,7 @@ impl FsStore {
 }
 
 #[async_trait::async_trait]
-impl BlobStore for FsStore {
-    fn location(&self) -> String {
-        self.root.display().to_string()
-    }
-
-    fn as_fs(&self) -> Option<&FsStore> {
-        Some(self)
-    }
-
-    fn locks(&self) -> &RepoLocks {
-        &self.locks
-    }
-
-    async fn repo_exists(&self, repo: &RepoName) -> StorageResult<bool> {
-        let p = self.repo_dir(repo).join(INDEX_JSON);
-        match std::fs::metadata(&p) {
-            Ok(m) => Ok(m.is_file()),
-            Err(e) if not_found(&e) => Ok(false),
-            Err(e) => Err(e).at(&p),
-        }
-    }
-
-    /// Also creates `.uploads/`, which a layout made by another tool lacks.
-    /// Refuses a new repository whose directory would lie in another
-    /// repository's `blobs/` (`a/blobs` when `a` exists) or hold one.
-    async fn create_repo(&self, guard: &RepoGuard, repo: &RepoName) -> StorageResult<()> {
-        let dir = self.repo_dir(repo);
-        let exists = self.repo_exists(repo).await?;
-        if !exists {
-            self.check_nesting(repo).await?;
-        }
-        let uploads = dir.join(UPLOADS_DIR);
-        tokio::fs::create_dir_all(&uploads).await.at(&uploads)?;
-        if exists {
-            return Ok(());
-        }
-        let layout = dir.join(OCI_LAYOUT);
-        if tokio::fs::metadata(&layout).await.is_err() {
-            let body = format!("{{\"imageLayoutVersion\":\"{OCI_LAYOUT_VERSION}\"}}");
-            self.write_atomic(repo, &layout, body.as_bytes()).await?;
-        }
-        self.write_index_file(guard, repo, OciIndex::default())
-            .await
-    }
-
-    async fn list_repos(&self) -> StorageResult<Vec<RepoName>> {
-        let root = self.root.clone();
-        let found = on_blocking(self.root.clone(), move || walk_repos(&root)).await?;
-        let mut names: Vec<RepoName> = found.iter().filter_map(|n| n.parse().ok()).collect();
-        names.sort();
-        Ok(names)
-    }
-
+impl Blobs for FsStore {
     async fn blob_len(&self, repo: &RepoName, digest: &Digest) -> StorageResult<Option<u64>> {
         let p = self.blob_path(repo, digest);
         match std::fs::metadata(&p) {
@@ -608,119 +540,4 @@ impl BlobStore for FsStore {
         }
         Ok(out)
     }
-
-    async fn read_index(&self, repo: &RepoName) -> StorageResult<Option<OciIndex>> {
-        self.fs_read_index(repo).await
-    }
-
-    async fn index_version(&self, repo: &RepoName) -> StorageResult<Option<IndexVersion>> {
-        Ok(IndexVersion::of_file(&self.repo_dir(repo).join(INDEX_JSON)))
-    }
-
-    async fn index_for_update(
-        &self,
-        _guard: &RepoGuard,
-        repo: &RepoName,
-    ) -> StorageResult<OciIndex> {
-        self.fs_index_for_update(repo).await
-    }
-
-    async fn write_index(
-        &self,
-        guard: &RepoGuard,
-        repo: &RepoName,
-        index: OciIndex,
-    ) -> StorageResult<()> {
-        self.write_index_file(guard, repo, index).await
-    }
-
-    async fn upload_create(&self, repo: &RepoName, id: &str) -> StorageResult<UploadState> {
-        self.fs_upload_create(repo, id).await
-    }
-
-    async fn upload_load(&self, repo: &RepoName, id: &str) -> StorageResult<Option<UploadState>> {
-        self.fs_upload_load(repo, id).await
-    }
-
-    async fn upload_append(
-        &self,
-        repo: &RepoName,
-        id: &str,
-        _state: &mut UploadState,
-        data: ChunkReceiver,
-    ) -> StorageResult<()> {
-        self.fs_upload_append(repo, id, data).await
-    }
-
-    async fn upload_save(
-        &self,
-        repo: &RepoName,
-        id: &str,
-        state: &UploadState,
-    ) -> StorageResult<()> {
-        self.fs_upload_save(repo, id, state).await
-    }
-
-    async fn upload_read(
-        &self,
-        repo: &RepoName,
-        id: &str,
-        _state: &mut UploadState,
-    ) -> StorageResult<ByteStream> {
-        self.fs_upload_read(repo, id).await
-    }
-
-    async fn upload_commit(
-        &self,
-        repo: &RepoName,
-        id: &str,
-        state: UploadState,
-        digest: &Digest,
-    ) -> StorageResult<()> {
-        self.fs_upload_commit(repo, id, state.size, digest).await
-    }
-
-    async fn upload_remove(&self, repo: &RepoName, id: &str) -> StorageResult<bool> {
-        self.fs_upload_remove(repo, id).await
-    }
-
-    async fn list_uploads(&self, repo: &RepoName) -> StorageResult<Vec<UploadEntry>> {
-        self.fs_list_uploads(repo).await
-    }
-
-    async fn remove_upload_entry(&self, repo: &RepoName, name: &str) -> StorageResult<bool> {
-        self.fs_remove_upload_entry(repo, name).await
-    }
-}
-
-/// Depth-first walk collecting the relative paths of directories holding an
-/// `index.json`. Directories whose name cannot be a name component (such as
-/// `.uploads`, `_trivy`) and a repository's own `blobs` are skipped.
-fn walk_repos(root: &Path) -> StorageResult<Vec<String>> {
-    let mut out = Vec::new();
-    let mut stack = vec![(root.to_path_buf(), String::new())];
-    while let Some((dir, name)) = stack.pop() {
-        let is_repo = !name.is_empty() && dir.join(INDEX_JSON).is_file();
-        if is_repo {
-            out.push(name.clone());
-        }
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if not_found(&e) => continue,
-            Err(e) => return Err(e).at(&dir),
-        };
-        for entry in entries {
-            let entry = entry.at(&dir)?;
-            let Ok(file_name) = entry.file_name().into_string() else {
-                continue;
-            };
-            if !entry.file_type().at(&dir)?.is_dir() {
-                continue;
-            }
-            if let Some(child) = super::walk_into(&name, is_repo, &file_name) {
-                stack.push((entry.path(), child));
-            }
-        }
-    }
-    Ok(out)
 }

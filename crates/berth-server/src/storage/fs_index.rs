@@ -1,4 +1,6 @@
-//! `index.json` of [`FsStore`]: how it is read, cached and replaced.
+//! The [`Layout`] of [`FsStore`]: its repositories (found by a walk of
+//! the root, created with their `oci-layout`) and their `index.json`: how
+//! it is read, cached and replaced.
 //!
 //! A new `index.json` is written into one of two slot files in the
 //! repository's `.uploads/` (`.index-a`, `.index-b`), whichever is not the
@@ -44,12 +46,16 @@ use std::time::{Duration, SystemTime};
 
 use berth_oci::RepoName;
 
+use berth_oci::media::OCI_LAYOUT_VERSION;
+
+use super::backend::Layout;
 use super::fs::{
-    FsStore, INDEX_JSON, INLINE_BYTES, UPLOADS_DIR, not_found, on_blocking, small_io, sync_dirs,
+    BLOBS_DIR, FsStore, INDEX_JSON, INLINE_BYTES, OCI_LAYOUT, UPLOADS_DIR, not_found, on_blocking,
+    small_io, sync_dirs,
 };
 use super::index::OciIndex;
 use super::locks::{HeldLock, RepoGuard};
-use super::{IoContext, StorageError, StorageResult};
+use super::{IndexVersion, IoContext, StorageError, StorageResult};
 
 /// The two files `index.json` alternates between, in `.uploads/`. Dot
 /// names: upload listings and GC skip them.
@@ -150,14 +156,108 @@ impl IndexCache {
 }
 
 impl FsStore {
-    /// Writes `index` as the repository's `index.json` (serialized and
+    /// Refuses a repository whose directory would lie in another
+    /// repository's `blobs/` or hold one.
+    async fn check_nesting(&self, repo: &RepoName) -> StorageResult<()> {
+        let parts: Vec<&str> = repo.components().collect();
+        let mut prefix = self.root().to_path_buf();
+        for (i, part) in parts.iter().enumerate() {
+            if *part == BLOBS_DIR
+                && i > 0
+                && tokio::fs::metadata(prefix.join(INDEX_JSON)).await.is_ok()
+            {
+                return Err(StorageError::NameConflict(format!(
+                    "{repo} would lie inside the blobs of repository {}",
+                    parts[..i].join("/")
+                )));
+            }
+            prefix.push(part);
+        }
+        if tokio::fs::metadata(prefix.join(BLOBS_DIR).join(INDEX_JSON))
+            .await
+            .is_ok()
+        {
+            return Err(StorageError::NameConflict(format!(
+                "{repo}/blobs is a repository, so {repo} cannot be one"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Layout for FsStore {
+    async fn repo_exists(&self, repo: &RepoName) -> StorageResult<bool> {
+        let p = self.repo_dir(repo).join(INDEX_JSON);
+        match std::fs::metadata(&p) {
+            Ok(m) => Ok(m.is_file()),
+            Err(e) if not_found(&e) => Ok(false),
+            Err(e) => Err(e).at(&p),
+        }
+    }
+
+    /// Also creates `.uploads/`, which a layout made by another tool lacks.
+    /// Refuses a new repository whose directory would lie in another
+    /// repository's `blobs/` (`a/blobs` when `a` exists) or hold one.
+    async fn create_repo(&self, guard: &RepoGuard) -> StorageResult<()> {
+        let repo = guard.repo();
+        let dir = self.repo_dir(repo);
+        let exists = self.repo_exists(repo).await?;
+        if !exists {
+            self.check_nesting(repo).await?;
+        }
+        let uploads = dir.join(UPLOADS_DIR);
+        tokio::fs::create_dir_all(&uploads).await.at(&uploads)?;
+        if exists {
+            return Ok(());
+        }
+        let layout = dir.join(OCI_LAYOUT);
+        if tokio::fs::metadata(&layout).await.is_err() {
+            let body = format!("{{\"imageLayoutVersion\":\"{OCI_LAYOUT_VERSION}\"}}");
+            self.write_atomic(repo, &layout, body.as_bytes()).await?;
+        }
+        self.write_index(guard, OciIndex::default()).await
+    }
+
+    async fn list_repos(&self) -> StorageResult<Vec<RepoName>> {
+        let root = self.root().to_path_buf();
+        let found = on_blocking(self.root().to_path_buf(), move || walk_repos(&root)).await?;
+        let mut names: Vec<RepoName> = found.iter().filter_map(|n| n.parse().ok()).collect();
+        names.sort();
+        Ok(names)
+    }
+
+    async fn read_index(&self, repo: &RepoName) -> StorageResult<Option<OciIndex>> {
+        let p = self.repo_dir(repo).join(INDEX_JSON);
+        on_blocking(p.clone(), move || read_index_sync(&p)).await
+    }
+
+    async fn index_version(&self, repo: &RepoName) -> StorageResult<Option<IndexVersion>> {
+        Ok(IndexVersion::of_file(&self.repo_dir(repo).join(INDEX_JSON)))
+    }
+
+    /// The index to change: from the cache when the file still has the
+    /// stamp it had when this store last read or wrote it.
+    async fn index_for_update(&self, guard: &RepoGuard) -> StorageResult<OciIndex> {
+        let repo = guard.repo();
+        let p = self.repo_dir(repo).join(INDEX_JSON);
+        let stamp = match std::fs::metadata(&p) {
+            Ok(m) => Some(stamp_of(&m)),
+            Err(e) if not_found(&e) => None,
+            Err(e) => return Err(e).at(&p),
+        };
+        if let Some(index) = stamp.and_then(|st| self.index_cache.take(repo.as_str(), st)) {
+            return Ok(index);
+        }
+        Ok(on_blocking(p.clone(), move || read_index_sync(&p))
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Writes `index` as the guard's repository's `index.json` (serialized and
     /// written in one go, [`small_io`]) and caches it parsed.
-    pub(super) async fn write_index_file(
-        &self,
-        guard: &RepoGuard,
-        repo: &RepoName,
-        index: OciIndex,
-    ) -> StorageResult<()> {
+    async fn write_index(&self, guard: &RepoGuard, index: OciIndex) -> StorageResult<()> {
+        let repo = guard.repo();
         let dir = self.repo_dir(repo);
         let (root, commit, tmp) = (
             self.root().to_path_buf(),
@@ -200,28 +300,6 @@ impl FsStore {
                 Err(e)
             }
         }
-    }
-
-    /// The index to change: from the cache when the file still has the
-    /// stamp it had when this store last read or wrote it.
-    pub(super) async fn fs_index_for_update(&self, repo: &RepoName) -> StorageResult<OciIndex> {
-        let p = self.repo_dir(repo).join(INDEX_JSON);
-        let stamp = match std::fs::metadata(&p) {
-            Ok(m) => Some(stamp_of(&m)),
-            Err(e) if not_found(&e) => None,
-            Err(e) => return Err(e).at(&p),
-        };
-        if let Some(index) = stamp.and_then(|st| self.index_cache.take(repo.as_str(), st)) {
-            return Ok(index);
-        }
-        Ok(on_blocking(p.clone(), move || read_index_sync(&p))
-            .await?
-            .unwrap_or_default())
-    }
-
-    pub(super) async fn fs_read_index(&self, repo: &RepoName) -> StorageResult<Option<OciIndex>> {
-        let p = self.repo_dir(repo).join(INDEX_JSON);
-        on_blocking(p.clone(), move || read_index_sync(&p)).await
     }
 }
 
@@ -359,6 +437,38 @@ pub(super) fn read_index_sync(p: &Path) -> StorageResult<Option<OciIndex>> {
         path: p.to_path_buf(),
         source: std::io::Error::other("it was written again on every attempt to read it"),
     })
+}
+
+/// Depth-first walk collecting the relative paths of directories holding an
+/// `index.json`. Directories whose name cannot be a name component (such as
+/// `.uploads`, `_trivy`) and a repository's own `blobs` are skipped.
+fn walk_repos(root: &Path) -> StorageResult<Vec<String>> {
+    let mut out = Vec::new();
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, name)) = stack.pop() {
+        let is_repo = !name.is_empty() && dir.join(INDEX_JSON).is_file();
+        if is_repo {
+            out.push(name.clone());
+        }
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if not_found(&e) => continue,
+            Err(e) => return Err(e).at(&dir),
+        };
+        for entry in entries {
+            let entry = entry.at(&dir)?;
+            let Ok(file_name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if !entry.file_type().at(&dir)?.is_dir() {
+                continue;
+            }
+            if let Some(child) = super::walk_into(&name, is_repo, &file_name) {
+                stack.push((entry.path(), child));
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use berth_oci::{Digest, RepoName};
 use bytes::Bytes;
 
-use super::backend::{ByteStream, ChunkReceiver, UploadEntry, UploadState};
+use super::backend::{ByteStream, ChunkReceiver, UploadEntry, UploadState, Uploads};
 use super::fs::{FsStore, not_found};
 use super::{IoContext, StorageError, StorageResult};
 
@@ -29,12 +29,11 @@ impl FsStore {
     fn state_path(&self, repo: &RepoName, id: &str) -> PathBuf {
         self.uploads_dir(repo).join(format!("{id}.state"))
     }
+}
 
-    pub(super) async fn fs_upload_create(
-        &self,
-        repo: &RepoName,
-        id: &str,
-    ) -> StorageResult<UploadState> {
+#[async_trait::async_trait]
+impl Uploads for FsStore {
+    async fn upload_create(&self, repo: &RepoName, id: &str) -> StorageResult<UploadState> {
         let path = self.upload_path(repo, id);
         let created = path.clone();
         super::fs::small_io(false, path, move || {
@@ -50,11 +49,7 @@ impl FsStore {
     /// The file's size, and the saved hash state when it is for exactly
     /// that size. Without `commit` the data behind a saved state may not
     /// have survived a power loss, so such a state is not trusted.
-    pub(super) async fn fs_upload_load(
-        &self,
-        repo: &RepoName,
-        id: &str,
-    ) -> StorageResult<Option<UploadState>> {
+    async fn upload_load(&self, repo: &RepoName, id: &str) -> StorageResult<Option<UploadState>> {
         let path = self.upload_path(repo, id);
         let size = match tokio::fs::metadata(&path).await {
             Ok(m) if m.is_file() => m.len(),
@@ -80,10 +75,11 @@ impl FsStore {
     /// once ([`super::fs::small_io`]). A longer one is written on a
     /// blocking thread fed through the bounded channel, so receiving and
     /// hashing the next chunk overlaps with writing the previous one.
-    pub(super) async fn fs_upload_append(
+    async fn upload_append(
         &self,
         repo: &RepoName,
         id: &str,
+        _state: &mut UploadState,
         mut data: ChunkReceiver,
     ) -> StorageResult<()> {
         let path = self.upload_path(repo, id);
@@ -140,7 +136,7 @@ impl FsStore {
         written.at(&path)
     }
 
-    pub(super) async fn fs_upload_save(
+    async fn upload_save(
         &self,
         repo: &RepoName,
         id: &str,
@@ -157,10 +153,11 @@ impl FsStore {
         tokio::fs::rename(&tmp, &dest).await.at(&dest)
     }
 
-    pub(super) async fn fs_upload_read(
+    async fn upload_read(
         &self,
         repo: &RepoName,
         id: &str,
+        _state: &mut UploadState,
     ) -> StorageResult<ByteStream> {
         let path = self.upload_path(repo, id);
         let f = tokio::fs::File::open(&path).await.at(&path)?;
@@ -171,18 +168,19 @@ impl FsStore {
 
     /// The file must hold exactly the bytes the registry counted and
     /// hashed.
-    pub(super) async fn fs_upload_commit(
+    async fn upload_commit(
         &self,
         repo: &RepoName,
         id: &str,
-        size: u64,
+        state: UploadState,
         digest: &Digest,
     ) -> StorageResult<()> {
+        let size = state.size;
         let (path, state) = (self.upload_path(repo, id), self.state_path(repo, id));
         self.commit_upload(repo, &path, &state, size, digest).await
     }
 
-    pub(super) async fn fs_upload_remove(&self, repo: &RepoName, id: &str) -> StorageResult<bool> {
+    async fn upload_remove(&self, repo: &RepoName, id: &str) -> StorageResult<bool> {
         let _ = tokio::fs::remove_file(self.state_path(repo, id)).await;
         let path = self.upload_path(repo, id);
         match tokio::fs::remove_file(&path).await {
@@ -195,7 +193,7 @@ impl FsStore {
     /// Session files, their states and temporaries. A temporary file may
     /// be a fresh hard link to an old inode: it is dated by when it was
     /// linked (ctime), not by its mtime.
-    pub(super) async fn fs_list_uploads(&self, repo: &RepoName) -> StorageResult<Vec<UploadEntry>> {
+    async fn list_uploads(&self, repo: &RepoName) -> StorageResult<Vec<UploadEntry>> {
         let dir = self.uploads_dir(repo);
         let mut entries = match tokio::fs::read_dir(&dir).await {
             Ok(e) => e,
@@ -228,11 +226,7 @@ impl FsStore {
         Ok(out)
     }
 
-    pub(super) async fn fs_remove_upload_entry(
-        &self,
-        repo: &RepoName,
-        name: &str,
-    ) -> StorageResult<bool> {
+    async fn remove_upload_entry(&self, repo: &RepoName, name: &str) -> StorageResult<bool> {
         if name.contains('/') || name.starts_with('.') {
             return Err(StorageError::InvalidInput(format!(
                 "{name} is not an upload file"

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use berth_oci::{Digest, RepoName};
+
 use super::{StorageError, StorageResult};
 use crate::meta::{SharedGuard, SharedLock};
 
@@ -14,14 +16,28 @@ use crate::meta::{SharedGuard, SharedLock};
 /// milliseconds).
 const SHARED_WAIT: Duration = Duration::from_secs(120);
 
-/// Proof that the holder has a repository's lock: required by every
-/// read-modify-write of `index.json`, so an unlocked one does not compile.
-/// On release the local part is let go at once and the shared part on a
-/// blocking thread when there is a runtime (a network round trip): a
-/// local waiter may get the local part first and then waits for the
-/// shared one.
+/// Proof that the holder has a repository's lock, and of which: every
+/// change of `index.json` takes the repository from the guard, so an
+/// unlocked update, or one under another repository's lock, does not
+/// compile. On release the local part is let go at once and the shared
+/// part on a blocking thread when there is a runtime (a network round
+/// trip): a local waiter may get the local part first and then waits for
+/// the shared one.
 pub struct RepoGuard {
+    repo: RepoName,
     held: Arc<Held>,
+}
+
+/// Proof that the holder has an upload session's lock (its chunks are
+/// applied one at a time, on whichever instance they arrive).
+pub struct UploadGuard {
+    _held: Arc<Held>,
+}
+
+/// Proof that the holder has a shared blob's lock (S3 dedupe: a digest's
+/// pointer and links change under it).
+pub struct BlobGuard {
+    _held: Arc<Held>,
 }
 
 /// The lock itself, released when the last of the guard and the
@@ -50,13 +66,9 @@ pub struct HeldLock {
 }
 
 impl RepoGuard {
-    fn new(shared: Option<SharedGuard>, local: tokio::sync::OwnedMutexGuard<()>) -> Self {
-        Self {
-            held: Arc::new(Held {
-                shared,
-                _local: local,
-            }),
-        }
+    /// The repository whose lock this is.
+    pub fn repo(&self) -> &RepoName {
+        &self.repo
     }
 
     /// The lock, kept for as long as the returned value lives.
@@ -90,15 +102,58 @@ impl RepoLocks {
         self.shared.is_some()
     }
 
+    /// Waits for and takes the repository's lock.
+    pub async fn lock_repo(&self, repo: &RepoName) -> StorageResult<RepoGuard> {
+        let held = self.lock(&format!("repo:{repo}")).await?;
+        Ok(RepoGuard {
+            repo: repo.clone(),
+            held,
+        })
+    }
+
+    /// Takes the repository's lock if nobody holds it.
+    pub async fn try_lock_repo(&self, repo: &RepoName) -> StorageResult<Option<RepoGuard>> {
+        Ok(self
+            .try_lock(&format!("repo:{repo}"))
+            .await?
+            .map(|held| RepoGuard {
+                repo: repo.clone(),
+                held,
+            }))
+    }
+
+    /// Waits for and takes an upload session's lock.
+    pub async fn lock_upload(&self, id: &str) -> StorageResult<UploadGuard> {
+        let held = self.lock(&format!("upload:{id}")).await?;
+        Ok(UploadGuard { _held: held })
+    }
+
+    /// Takes an upload session's lock if nobody holds it.
+    pub async fn try_lock_upload(&self, id: &str) -> StorageResult<Option<UploadGuard>> {
+        Ok(self
+            .try_lock(&format!("upload:{id}"))
+            .await?
+            .map(|held| UploadGuard { _held: held }))
+    }
+
+    /// Waits for and takes a shared blob's lock.
+    pub async fn lock_blob(&self, digest: &Digest) -> StorageResult<BlobGuard> {
+        let held = self.lock(&format!("blob:{digest}")).await?;
+        Ok(BlobGuard { _held: held })
+    }
+
     /// Waits for and takes the lock `name`.
-    pub async fn lock(&self, name: &str) -> StorageResult<RepoGuard> {
+    async fn lock(&self, name: &str) -> StorageResult<Arc<Held>> {
         let local = self.get(name).lock_owned().await;
         let shared = self.take_shared(name, SHARED_WAIT).await?;
-        Ok(RepoGuard::new(shared, local))
+        Ok(Arc::new(Held {
+            shared,
+            _local: local,
+        }))
     }
 
     /// Takes the lock `name` if nobody holds it.
-    pub async fn try_lock(&self, name: &str) -> StorageResult<Option<RepoGuard>> {
+    async fn try_lock(&self, name: &str) -> StorageResult<Option<Arc<Held>>> {
         let Ok(local) = self.get(name).try_lock_owned() else {
             return Ok(None);
         };
@@ -109,7 +164,10 @@ impl RepoLocks {
                 None => return Ok(None),
             },
         };
-        Ok(Some(RepoGuard::new(shared, local)))
+        Ok(Some(Arc::new(Held {
+            shared,
+            _local: local,
+        })))
     }
 
     /// The shared lock `name`, waiting up to `wait`; `None` without a
@@ -160,18 +218,24 @@ mod tests {
     #[tokio::test]
     async fn a_kept_lock_outlives_its_guard() {
         let locks = RepoLocks::default();
-        let guard = locks.lock("repo:a").await.expect("lock");
+        let (a, b): (RepoName, RepoName) = ("a".parse().expect("a"), "b".parse().expect("b"));
+        let guard = locks.lock_repo(&a).await.expect("lock");
+        assert_eq!(guard.repo(), &a, "a guard carries its repository");
         let kept = guard.keep();
         drop(guard);
         assert!(
-            locks.try_lock("repo:a").await.expect("try").is_none(),
+            locks.try_lock_repo(&a).await.expect("try").is_none(),
             "still held by what was kept"
         );
         assert!(
-            locks.try_lock("repo:b").await.expect("try").is_some(),
+            locks.try_lock_repo(&b).await.expect("try").is_some(),
             "other names are free"
         );
+        assert!(
+            locks.try_lock_upload("a").await.expect("try").is_some(),
+            "an upload's lock is not a repository's"
+        );
         drop(kept);
-        assert!(locks.try_lock("repo:a").await.expect("try").is_some());
+        assert!(locks.try_lock_repo(&a).await.expect("try").is_some());
     }
 }

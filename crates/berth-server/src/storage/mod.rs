@@ -34,11 +34,13 @@ mod roots;
 mod s3;
 mod version;
 
-pub use backend::{BlobStore, ByteStream, ChunkReceiver, UploadEntry, UploadState};
+pub use backend::{
+    Blobs, ByteStream, ChunkReceiver, Layout, Store, UploadEntry, UploadState, Uploads,
+};
 pub use dedupe::ReconcileReport;
 pub use fs::FsStore;
 pub use index::{OciIndex, tag_of};
-pub use locks::{HeldLock, RepoGuard, RepoLocks};
+pub use locks::{BlobGuard, HeldLock, RepoGuard, RepoLocks, UploadGuard};
 pub use roots::{Root, Roots};
 #[cfg(feature = "s3")]
 pub use s3::{S3Options, S3Store};

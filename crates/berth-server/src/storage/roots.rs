@@ -2,17 +2,15 @@
 //! name component matches a sub-path lives under that sub-path's own root,
 //! with its own settings; every other repository lives under the main root.
 
-use std::sync::Arc;
-
 use berth_oci::RepoName;
 
-use super::{BlobStore, StorageResult};
+use super::{StorageResult, Store};
 
 /// One root and what it serves.
 pub struct Root {
     /// `None` for the main root; `Some("team")` for sub-path `/team`.
     pub prefix: Option<String>,
-    pub store: Arc<dyn BlobStore>,
+    pub store: Store,
 }
 
 /// The main root and the sub-path roots.
@@ -22,7 +20,7 @@ pub struct Roots {
 
 impl Roots {
     /// A single root serving every repository.
-    pub fn single(store: Arc<dyn BlobStore>) -> Self {
+    pub fn single(store: Store) -> Self {
         Self {
             roots: vec![Root {
                 prefix: None,
@@ -33,7 +31,7 @@ impl Roots {
 
     /// The main root plus sub-path roots, keyed by their first name
     /// component (without the leading `/`).
-    pub fn new(main: Arc<dyn BlobStore>, sub: Vec<(String, Arc<dyn BlobStore>)>) -> Self {
+    pub fn new(main: Store, sub: Vec<(String, Store)>) -> Self {
         let mut roots = vec![Root {
             prefix: None,
             store: main,
@@ -61,14 +59,14 @@ impl Roots {
     }
 
     /// The store serving `repo`.
-    pub fn store(&self, repo: &RepoName) -> &dyn BlobStore {
-        self.root_of(repo).store.as_ref()
+    pub fn store(&self, repo: &RepoName) -> &Store {
+        &self.root_of(repo).store
     }
 
     /// The repositories of one root that it serves (a directory under the
     /// main root named like a sub-path is not served from there), sorted.
     pub async fn repos_of(&self, root: &Root) -> StorageResult<Vec<RepoName>> {
-        let mut repos = root.store.list_repos().await?;
+        let mut repos = root.store.layout.list_repos().await?;
         repos.retain(|r| std::ptr::eq(self.root_of(r), root));
         Ok(repos)
     }

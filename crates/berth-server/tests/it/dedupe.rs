@@ -91,7 +91,8 @@ async fn turning_dedupe_on_then_off_reconciles_existing_content() {
     assert_eq!(
         registry.roots().all()[0]
             .store
-            .as_fs()
+            .local
+            .as_ref()
             .expect("local root")
             .reconcile_dedupe()
             .await
@@ -106,7 +107,8 @@ async fn turning_dedupe_on_then_off_reconciles_existing_content() {
     let s = Server::start_with(tmp.path(), json!({"dedupe": true})).await;
     let report = s.registry.roots().all()[0]
         .store
-        .as_fs()
+        .local
+        .as_ref()
         .expect("local root")
         .reconcile_dedupe()
         .await
@@ -122,7 +124,8 @@ async fn turning_dedupe_on_then_off_reconciles_existing_content() {
     assert_eq!(
         s.registry.roots().all()[0]
             .store
-            .as_fs()
+            .local
+            .as_ref()
             .expect("local root")
             .reconcile_dedupe()
             .await
@@ -135,7 +138,8 @@ async fn turning_dedupe_on_then_off_reconciles_existing_content() {
     let s = Server::start_with(tmp.path(), json!({"dedupe": false})).await;
     let report = s.registry.roots().all()[0]
         .store
-        .as_fs()
+        .local
+        .as_ref()
         .expect("local root")
         .reconcile_dedupe()
         .await
@@ -210,7 +214,8 @@ async fn reconcile_leaves_a_corrupt_copy_alone_and_mount_copies_when_off() {
     let s = Server::start_with(tmp.path(), json!({"dedupe": true})).await;
     let report = s.registry.roots().all()[0]
         .store
-        .as_fs()
+        .local
+        .as_ref()
         .expect("local root")
         .reconcile_dedupe()
         .await

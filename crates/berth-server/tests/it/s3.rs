@@ -14,8 +14,12 @@ async fn a_wrong_secret_is_refused_by_the_server() {
     let s3 = S3Server::start();
     let mut opts = s3.options("x");
     opts.secret_key = Some("not-the-secret".into());
-    let store = S3Store::open(&opts, RepoLocks::default()).expect("open");
-    let err = berth_server::storage::BlobStore::list_repos(&store)
+    let store = S3Store::open(&opts, RepoLocks::default())
+        .expect("open")
+        .into_store();
+    let err = store
+        .layout
+        .list_repos()
         .await
         .expect_err("a bad signature must be refused");
     assert!(err.to_string().contains("s3://berth/x"), "{err}");
@@ -435,30 +439,37 @@ async fn an_index_write_after_a_lost_lock_is_refused() {
     let b = s3.store("fence");
     let repo: berth_oci::RepoName = "fenced".parse().expect("repo");
     let ga = a.lock_repo(&repo).await.expect("lock");
-    a.create_repo(&ga, &repo).await.expect("create");
-    let mut mine = a.index_for_update(&ga, &repo).await.expect("read");
+    a.layout.create_repo(&ga).await.expect("create");
+    let mut mine = a.layout.index_for_update(&ga).await.expect("read");
     let gb = b.lock_repo(&repo).await.expect("lock");
-    b.create_repo(&gb, &repo)
+    b.layout
+        .create_repo(&gb)
         .await
         .expect("creating an existing repository leaves it alone");
-    let mut theirs = b.index_for_update(&gb, &repo).await.expect("read");
+    let mut theirs = b.layout.index_for_update(&gb).await.expect("read");
     theirs.extra.insert("by".into(), json!("b"));
-    b.write_index(&gb, &repo, theirs).await.expect("b writes");
+    b.layout.write_index(&gb, theirs).await.expect("b writes");
     mine.extra.insert("by".into(), json!("a"));
     let err = a
-        .write_index(&ga, &repo, mine)
+        .layout
+        .write_index(&ga, mine)
         .await
         .expect_err("a's write must not replace b's");
     assert!(
         err.to_string().contains("changed while its lock was held"),
         "{err}"
     );
-    let now = a.read_index(&repo).await.expect("read").expect("index");
+    let now = a
+        .layout
+        .read_index(&repo)
+        .await
+        .expect("read")
+        .expect("index");
     assert_eq!(now.extra["by"], json!("b"), "b's write stands");
     // Read again under the lock, a's next write goes through.
-    let mut again = a.index_for_update(&ga, &repo).await.expect("read");
+    let mut again = a.layout.index_for_update(&ga).await.expect("read");
     again.extra.insert("by".into(), json!("a"));
-    a.write_index(&ga, &repo, again).await.expect("a writes");
+    a.layout.write_index(&ga, again).await.expect("a writes");
 }
 
 /// A commit retried after it went through (its reply or its last step
@@ -469,19 +480,24 @@ async fn a_commit_retried_after_it_went_through_keeps_the_blob() {
     let store = s3.store("retry");
     let repo: berth_oci::RepoName = "again".parse().expect("repo");
     let g = store.lock_repo(&repo).await.expect("lock");
-    store.create_repo(&g, &repo).await.expect("create");
+    store.layout.create_repo(&g).await.expect("create");
     drop(g);
     for len in [1000usize, (5 << 20) + 77] {
         let data: Vec<u8> = (0..len).map(|i| (i % 233) as u8).collect();
         let d = Digest::sha256(&data);
         let id = uuid::Uuid::new_v4().to_string();
-        let mut st = store.upload_create(&repo, &id).await.expect("create");
+        let mut st = store
+            .uploads
+            .upload_create(&repo, &id)
+            .await
+            .expect("create");
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         tx.send(bytes::Bytes::from(data.clone()))
             .await
             .expect("send");
         drop(tx);
         store
+            .uploads
             .upload_append(&repo, &id, &mut st, rx)
             .await
             .expect("append");
@@ -489,17 +505,24 @@ async fn a_commit_retried_after_it_went_through_keeps_the_blob() {
         // Reading completes the multipart upload and saves that (as for a
         // sha512 digest): the retry below then starts from a completed
         // upload, as one after a commit that stopped past completion.
-        let read = store.upload_read(&repo, &id, &mut st).await.expect("read");
+        let read = store
+            .uploads
+            .upload_read(&repo, &id, &mut st)
+            .await
+            .expect("read");
         let _ = futures_util::StreamExt::collect::<Vec<_>>(read).await;
         store
+            .uploads
             .upload_commit(&repo, &id, st.clone(), &d)
             .await
             .expect("commit");
         store
+            .uploads
             .upload_commit(&repo, &id, st, &d)
             .await
             .expect("the retry goes through too");
         let got = store
+            .blobs
             .read_blob_range(&repo, &d, 0, len as u64)
             .await
             .expect("read")
@@ -522,10 +545,14 @@ async fn multipart_uploads_the_state_never_recorded_are_aborted() {
     let store = s3.store("leak");
     let repo: berth_oci::RepoName = "leaky".parse().expect("repo");
     let g = store.lock_repo(&repo).await.expect("lock");
-    store.create_repo(&g, &repo).await.expect("create");
+    store.layout.create_repo(&g).await.expect("create");
     drop(g);
     let id = uuid::Uuid::new_v4().to_string();
-    let fresh = store.upload_create(&repo, &id).await.expect("create");
+    let fresh = store
+        .uploads
+        .upload_create(&repo, &id)
+        .await
+        .expect("create");
     for _ in 0..2 {
         // A part goes out, but the state saying so is never saved: each
         // round starts again from the state saved at creation.
@@ -536,6 +563,7 @@ async fn multipart_uploads_the_state_never_recorded_are_aborted() {
             .expect("send");
         drop(tx);
         store
+            .uploads
             .upload_append(&repo, &id, &mut st, rx)
             .await
             .expect("append");
@@ -551,7 +579,7 @@ async fn multipart_uploads_the_state_never_recorded_are_aborted() {
         parts(s3.dir.path()) >= 2,
         "two multipart uploads in progress"
     );
-    let entries = store.list_uploads(&repo).await.expect("list");
+    let entries = store.uploads.list_uploads(&repo).await.expect("list");
     assert_eq!(
         entries
             .iter()
@@ -560,7 +588,20 @@ async fn multipart_uploads_the_state_never_recorded_are_aborted() {
         3,
         "the state and two markers, all of the session: {entries:?}"
     );
-    assert!(store.upload_remove(&repo, &id).await.expect("remove"));
+    assert!(
+        store
+            .uploads
+            .upload_remove(&repo, &id)
+            .await
+            .expect("remove")
+    );
     assert_eq!(parts(s3.dir.path()), 0, "both multipart uploads aborted");
-    assert!(store.list_uploads(&repo).await.expect("list").is_empty());
+    assert!(
+        store
+            .uploads
+            .list_uploads(&repo)
+            .await
+            .expect("list")
+            .is_empty()
+    );
 }

@@ -6,10 +6,9 @@
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_server::storage::{BlobStore, RepoLocks, S3Options, S3Store};
+use berth_server::storage::{RepoLocks, S3Options, S3Store, Store};
 
 pub const ACCESS_KEY: &str = "berth-test";
 pub const SECRET_KEY: &str = "berth-test-secret-0123456789";
@@ -149,8 +148,10 @@ impl S3Server {
     }
 
     /// A store on this server, keys under `rootdirectory`.
-    pub fn store(&self, rootdirectory: &str) -> Arc<dyn BlobStore> {
-        Arc::new(S3Store::open(&self.options(rootdirectory), RepoLocks::default()).expect("open"))
+    pub fn store(&self, rootdirectory: &str) -> Store {
+        S3Store::open(&self.options(rootdirectory), RepoLocks::default())
+            .expect("open")
+            .into_store()
     }
 }
 

@@ -50,7 +50,7 @@ async fn finds_and_names_damage_without_touching_anything() {
     let root = s.root.clone();
 
     let store = FsStore::open(root.clone(), false).await.expect("store");
-    let store = Roots::single(std::sync::Arc::new(store));
+    let store = Roots::single(berth_server::storage::Store::local(store));
     let rows = scrub_all(&store).await.expect("scrub");
     assert_eq!(rows.len(), 5);
     assert!(rows.iter().all(|r| !r.is_affected()), "{rows:#?}");

@@ -1,12 +1,15 @@
-//! The one conformance suite of the storage seam ([`BlobStore`]), run
-//! against the local filesystem and against S3 (a real `s3s-fs` server
-//! checking signatures). `reopen` gives a second handle on the same data,
-//! standing in for another instance or a restart.
-
-use std::sync::Arc;
+//! The conformance suites of the three storage seams ([`Layout`],
+//! [`Blobs`], [`Uploads`]) and of a [`Store`]'s locks, each run against
+//! the local filesystem and against S3 (a real `s3s-fs` server checking
+//! signatures). `reopen` gives a second handle on the same data, standing
+//! in for another instance or a restart.
+//!
+//! [`Layout`]: berth_server::storage::Layout
+//! [`Blobs`]: berth_server::storage::Blobs
+//! [`Uploads`]: berth_server::storage::Uploads
 
 use berth_oci::{Algorithm, Digest, DigestHasher, RepoName};
-use berth_server::storage::{BlobStore, OciIndex, UploadState};
+use berth_server::storage::{OciIndex, Store, UploadState};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
@@ -29,7 +32,7 @@ async fn collect(mut s: berth_server::storage::ByteStream) -> Vec<u8> {
 }
 
 /// Sends `data` as one chunk of an upload, as the registry does.
-async fn append(store: &dyn BlobStore, r: &RepoName, id: &str, st: &mut UploadState, data: &[u8]) {
+async fn append(store: &Store, r: &RepoName, id: &str, st: &mut UploadState, data: &[u8]) {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let chunks: Vec<Bytes> = data.chunks(300_000).map(Bytes::copy_from_slice).collect();
     let send = async move {
@@ -37,149 +40,212 @@ async fn append(store: &dyn BlobStore, r: &RepoName, id: &str, st: &mut UploadSt
             tx.send(c).await.expect("send");
         }
     };
-    let (_, written) = tokio::join!(send, store.upload_append(r, id, st, rx));
+    let (_, written) = tokio::join!(send, store.uploads.upload_append(r, id, st, rx));
     written.expect("append");
     st.size += data.len() as u64;
 }
 
-/// Runs every check; panics naming the first that fails.
-pub async fn run(store: Arc<dyn BlobStore>, reopen: impl Fn() -> Arc<dyn BlobStore>) {
-    let s = store.as_ref();
+/// Runs every suite; panics naming the first check that fails.
+pub async fn run(store: Store, reopen: impl Fn() -> Store) {
+    layout(&store, &reopen).await;
+    blobs(&store).await;
+    uploads(&store, &reopen).await;
+}
+
+/// [`Layout`](berth_server::storage::Layout): repositories, `index.json`
+/// and its version, the repository lock. Leaves `team/app` and `other`.
+async fn layout(s: &Store, reopen: &impl Fn() -> Store) {
     let a = repo("team/app");
     let b = repo("other");
 
     // Repositories.
-    assert!(!s.repo_exists(&a).await.expect("exists"), "starts empty");
     assert!(
-        s.list_repos().await.expect("list").is_empty(),
+        !s.layout.repo_exists(&a).await.expect("exists"),
+        "starts empty"
+    );
+    assert!(
+        s.layout.list_repos().await.expect("list").is_empty(),
         "starts empty"
     );
     {
         let g = s.lock_repo(&a).await.expect("lock");
-        s.create_repo(&g, &a).await.expect("create");
-        s.create_repo(&g, &a).await.expect("create is idempotent");
+        s.layout.create_repo(&g).await.expect("create");
+        s.layout
+            .create_repo(&g)
+            .await
+            .expect("create is idempotent");
     }
     let g = s.lock_repo(&b).await.expect("lock");
-    s.create_repo(&g, &b).await.expect("create");
+    s.layout.create_repo(&g).await.expect("create");
     drop(g);
     assert_eq!(
-        s.list_repos().await.expect("list"),
+        s.layout.list_repos().await.expect("list"),
         vec![b.clone(), a.clone()]
     );
-    let empty = s.read_index(&a).await.expect("index").expect("present");
+    let empty = s
+        .layout
+        .read_index(&a)
+        .await
+        .expect("index")
+        .expect("present");
     assert!(empty.is_empty(), "a new repository has an empty index");
     assert_eq!(
         serde_json::to_value(&empty).expect("json"),
         serde_json::to_value(OciIndex::default()).expect("json")
     );
 
-    // Small blobs.
-    let body = b"{\"hello\":\"world\"}".to_vec();
-    let d = digest_of(&body);
-    assert_eq!(s.blob_len(&a, &d).await.expect("len"), None);
-    assert_eq!(s.read_blob(&a, &d).await.expect("read"), None);
-    assert!(
-        s.read_blob_range(&a, &d, 0, 1)
-            .await
-            .expect("range")
-            .is_none()
-    );
-    s.put_blob_bytes(&a, &d, Bytes::from(body.clone()))
-        .await
-        .expect("put");
-    assert_eq!(
-        s.blob_len(&a, &d).await.expect("len"),
-        Some(body.len() as u64)
-    );
-    assert_eq!(s.read_blob(&a, &d).await.expect("read"), Some(body.clone()));
-    let part = s
-        .read_blob_range(&a, &d, 2, 5)
-        .await
-        .expect("range")
-        .expect("present");
-    assert_eq!(collect(part).await, body[2..7].to_vec(), "a range read");
-    let modified = s.blob_modified(&a, &d).await.expect("mtime").expect("some");
-    assert!(modified.elapsed().map_or(true, |e| e.as_secs() < 600));
-    assert_eq!(s.list_blobs(&a).await.expect("blobs"), vec![d.clone()]);
-    assert!(s.list_blobs(&b).await.expect("blobs").is_empty());
-
-    // A manifest's blob is stored only when the blobs it names are there.
-    let manifest = b"{\"layers\":[]}".to_vec();
-    let md = digest_of(&manifest);
-    let absent = digest_of(b"absent");
-    assert_eq!(
-        s.put_blob_needing(
-            &a,
-            &md,
-            Bytes::from(manifest.clone()),
-            &[d.clone(), absent.clone()]
-        )
-        .await
-        .expect("put needing"),
-        Some(absent),
-        "the first missing one"
-    );
-    assert_eq!(
-        s.blob_len(&a, &md).await.expect("len"),
-        None,
-        "nothing stored"
-    );
-    assert_eq!(
-        s.put_blob_needing(
-            &a,
-            &md,
-            Bytes::from(manifest.clone()),
-            std::slice::from_ref(&d)
-        )
-        .await
-        .expect("put needing"),
-        None
-    );
-    assert_eq!(s.read_blob(&a, &md).await.expect("read"), Some(manifest));
-    assert!(s.delete_blob(&a, &md).await.expect("delete"));
-
-    // Linking into another repository, and deleting from one only.
-    let missing = digest_of(b"nothing");
-    assert!(
-        !s.link_blob(&a, &b, &missing).await.expect("link"),
-        "no source"
-    );
-    assert!(s.link_blob(&a, &b, &d).await.expect("link"));
-    assert_eq!(s.read_blob(&b, &d).await.expect("read"), Some(body.clone()));
-    assert!(s.delete_blob(&a, &d).await.expect("delete"));
-    assert!(!s.delete_blob(&a, &d).await.expect("delete again"));
-    assert_eq!(s.blob_len(&a, &d).await.expect("len"), None);
-    assert_eq!(
-        s.blob_len(&b, &d).await.expect("len"),
-        Some(body.len() as u64)
-    );
-
     // index.json: written whole, version changes with it, seen by a
     // second handle.
-    let fp0 = s.index_version(&a).await.expect("fp").expect("some");
+    let fp0 = s.layout.index_version(&a).await.expect("fp").expect("some");
     let g = s.lock_repo(&a).await.expect("lock");
-    let mut index = s.index_for_update(&g, &a).await.expect("for update");
+    let mut index = s.layout.index_for_update(&g).await.expect("for update");
     index
         .extra
         .insert("annotations".into(), serde_json::json!({"k": "v"}));
-    s.write_index(&g, &a, index.clone()).await.expect("write");
+    s.layout
+        .write_index(&g, index.clone())
+        .await
+        .expect("write");
     drop(g);
-    let fp1 = s.index_version(&a).await.expect("fp").expect("some");
+    let fp1 = s.layout.index_version(&a).await.expect("fp").expect("some");
     assert_ne!(fp0, fp1, "a write changes the version");
     let other = reopen();
-    let seen = other.read_index(&a).await.expect("index").expect("present");
+    let seen = other
+        .layout
+        .read_index(&a)
+        .await
+        .expect("index")
+        .expect("present");
     assert_eq!(
         serde_json::to_value(&seen).expect("json"),
         serde_json::to_value(&index).expect("json"),
         "a second handle reads what was written"
     );
-    assert_eq!(other.index_version(&a).await.expect("fp"), Some(fp1));
+    assert_eq!(other.layout.index_version(&a).await.expect("fp"), Some(fp1));
 
     // Locks: exclusive while held.
     let g = s.lock_repo(&a).await.expect("lock");
     assert!(s.try_lock_repo(&a).await.expect("try").is_none(), "held");
     drop(g);
     assert!(s.try_lock_repo(&a).await.expect("try").is_some(), "free");
+}
+
+/// [`Blobs`](berth_server::storage::Blobs) in the repositories [`layout`]
+/// made.
+async fn blobs(s: &Store) {
+    let a = repo("team/app");
+    let b = repo("other");
+
+    // Small blobs.
+    let body = b"{\"hello\":\"world\"}".to_vec();
+    let d = digest_of(&body);
+    assert_eq!(s.blobs.blob_len(&a, &d).await.expect("len"), None);
+    assert_eq!(s.blobs.read_blob(&a, &d).await.expect("read"), None);
+    assert!(
+        s.blobs
+            .read_blob_range(&a, &d, 0, 1)
+            .await
+            .expect("range")
+            .is_none()
+    );
+    s.blobs
+        .put_blob_bytes(&a, &d, Bytes::from(body.clone()))
+        .await
+        .expect("put");
+    assert_eq!(
+        s.blobs.blob_len(&a, &d).await.expect("len"),
+        Some(body.len() as u64)
+    );
+    assert_eq!(
+        s.blobs.read_blob(&a, &d).await.expect("read"),
+        Some(body.clone())
+    );
+    let part = s
+        .blobs
+        .read_blob_range(&a, &d, 2, 5)
+        .await
+        .expect("range")
+        .expect("present");
+    assert_eq!(collect(part).await, body[2..7].to_vec(), "a range read");
+    let modified = s
+        .blobs
+        .blob_modified(&a, &d)
+        .await
+        .expect("mtime")
+        .expect("some");
+    assert!(modified.elapsed().map_or(true, |e| e.as_secs() < 600));
+    assert_eq!(
+        s.blobs.list_blobs(&a).await.expect("blobs"),
+        vec![d.clone()]
+    );
+    assert!(s.blobs.list_blobs(&b).await.expect("blobs").is_empty());
+
+    // A manifest's blob is stored only when the blobs it names are there.
+    let manifest = b"{\"layers\":[]}".to_vec();
+    let md = digest_of(&manifest);
+    let absent = digest_of(b"absent");
+    assert_eq!(
+        s.blobs
+            .put_blob_needing(
+                &a,
+                &md,
+                Bytes::from(manifest.clone()),
+                &[d.clone(), absent.clone()]
+            )
+            .await
+            .expect("put needing"),
+        Some(absent),
+        "the first missing one"
+    );
+    assert_eq!(
+        s.blobs.blob_len(&a, &md).await.expect("len"),
+        None,
+        "nothing stored"
+    );
+    assert_eq!(
+        s.blobs
+            .put_blob_needing(
+                &a,
+                &md,
+                Bytes::from(manifest.clone()),
+                std::slice::from_ref(&d)
+            )
+            .await
+            .expect("put needing"),
+        None
+    );
+    assert_eq!(
+        s.blobs.read_blob(&a, &md).await.expect("read"),
+        Some(manifest)
+    );
+    assert!(s.blobs.delete_blob(&a, &md).await.expect("delete"));
+
+    // Linking into another repository, and deleting from one only.
+    let missing = digest_of(b"nothing");
+    assert!(
+        !s.blobs.link_blob(&a, &b, &missing).await.expect("link"),
+        "no source"
+    );
+    assert!(s.blobs.link_blob(&a, &b, &d).await.expect("link"));
+    assert_eq!(
+        s.blobs.read_blob(&b, &d).await.expect("read"),
+        Some(body.clone())
+    );
+    assert!(s.blobs.delete_blob(&a, &d).await.expect("delete"));
+    assert!(!s.blobs.delete_blob(&a, &d).await.expect("delete again"));
+    assert_eq!(s.blobs.blob_len(&a, &d).await.expect("len"), None);
+    assert_eq!(
+        s.blobs.blob_len(&b, &d).await.expect("len"),
+        Some(body.len() as u64)
+    );
+}
+
+/// [`Uploads`](berth_server::storage::Uploads) in the repositories
+/// [`layout`] made.
+async fn uploads(s: &Store, reopen: &impl Fn() -> Store) {
+    let a = repo("team/app");
+    let b = repo("other");
+    let other = reopen();
 
     // An upload larger than an S3 part, in uneven chunks, resumed by a
     // second handle between chunks, with the hash state saved.
@@ -187,14 +253,19 @@ pub async fn run(store: Arc<dyn BlobStore>, reopen: impl Fn() -> Arc<dyn BlobSto
         .map(|i| (i * 7 % 251) as u8)
         .collect();
     let id = uuid::Uuid::new_v4().to_string();
-    let mut st = s.upload_create(&a, &id).await.expect("create upload");
+    let mut st = s
+        .uploads
+        .upload_create(&a, &id)
+        .await
+        .expect("create upload");
     assert_eq!(st.size, 0);
     let cut1 = 1 << 20;
     let cut2 = (6 << 20) + 3;
     append(s, &a, &id, &mut st, &data[..cut1]).await;
     st.hash_state = Some(b"state-1".to_vec());
-    s.upload_save(&a, &id, &st).await.expect("save");
+    s.uploads.upload_save(&a, &id, &st).await.expect("save");
     let loaded = other
+        .uploads
         .upload_load(&a, &id)
         .await
         .expect("load")
@@ -202,10 +273,11 @@ pub async fn run(store: Arc<dyn BlobStore>, reopen: impl Fn() -> Arc<dyn BlobSto
     assert_eq!(loaded.size, cut1 as u64);
     assert_eq!(loaded.hash_state.as_deref(), Some(&b"state-1"[..]));
     let mut st = loaded;
-    append(other.as_ref(), &a, &id, &mut st, &data[cut1..cut2]).await;
+    append(&other, &a, &id, &mut st, &data[cut1..cut2]).await;
     st.hash_state = Some(b"state-2".to_vec());
-    other.upload_save(&a, &id, &st).await.expect("save");
+    other.uploads.upload_save(&a, &id, &st).await.expect("save");
     let mut st = s
+        .uploads
         .upload_load(&a, &id)
         .await
         .expect("load")
@@ -213,36 +285,52 @@ pub async fn run(store: Arc<dyn BlobStore>, reopen: impl Fn() -> Arc<dyn BlobSto
     assert_eq!(st.size, cut2 as u64);
     append(s, &a, &id, &mut st, &data[cut2..]).await;
     assert_eq!(
-        collect(s.upload_read(&a, &id, &mut st).await.expect("read upload")).await,
+        collect(
+            s.uploads
+                .upload_read(&a, &id, &mut st)
+                .await
+                .expect("read upload")
+        )
+        .await,
         data,
         "the upload reads back whole"
     );
     let big = digest_of(&data);
     assert!(
-        s.list_uploads(&a)
+        s.uploads
+            .list_uploads(&a)
             .await
             .expect("uploads")
             .iter()
             .any(|e| e.session.as_deref() == Some(id.as_str())),
         "the session is listed"
     );
-    s.upload_commit(&a, &id, st, &big).await.expect("commit");
+    s.uploads
+        .upload_commit(&a, &id, st, &big)
+        .await
+        .expect("commit");
     assert_eq!(
-        s.blob_len(&a, &big).await.expect("len"),
+        s.blobs.blob_len(&a, &big).await.expect("len"),
         Some(data.len() as u64)
     );
     let got = s
+        .blobs
         .read_blob_range(&a, &big, 0, data.len() as u64)
         .await
         .expect("range")
         .expect("present");
     assert!(collect(got).await == data, "the committed blob is the data");
     assert!(
-        s.upload_load(&a, &id).await.expect("load").is_none(),
+        s.uploads
+            .upload_load(&a, &id)
+            .await
+            .expect("load")
+            .is_none(),
         "the session ends with its commit"
     );
     assert!(
-        s.list_uploads(&a)
+        s.uploads
+            .list_uploads(&a)
             .await
             .expect("uploads")
             .iter()
@@ -253,39 +341,68 @@ pub async fn run(store: Arc<dyn BlobStore>, reopen: impl Fn() -> Arc<dyn BlobSto
     // A small upload is committed without a part; a cancelled one leaves
     // nothing; an unknown one is unknown.
     let id2 = uuid::Uuid::new_v4().to_string();
-    let mut st = s.upload_create(&b, &id2).await.expect("create");
+    let mut st = s.uploads.upload_create(&b, &id2).await.expect("create");
     append(s, &b, &id2, &mut st, b"tiny").await;
-    s.upload_commit(&b, &id2, st, &digest_of(b"tiny"))
+    s.uploads
+        .upload_commit(&b, &id2, st, &digest_of(b"tiny"))
         .await
         .expect("commit");
     assert_eq!(
-        s.read_blob(&b, &digest_of(b"tiny")).await.expect("read"),
+        s.blobs
+            .read_blob(&b, &digest_of(b"tiny"))
+            .await
+            .expect("read"),
         Some(b"tiny".to_vec())
     );
     let id3 = uuid::Uuid::new_v4().to_string();
-    let mut st = s.upload_create(&b, &id3).await.expect("create");
+    let mut st = s.uploads.upload_create(&b, &id3).await.expect("create");
     append(s, &b, &id3, &mut st, &data[..(5 << 20) + 1]).await;
-    s.upload_save(&b, &id3, &st).await.expect("save");
-    assert!(s.upload_remove(&b, &id3).await.expect("remove"));
-    assert!(!s.upload_remove(&b, &id3).await.expect("remove again"));
-    assert!(s.upload_load(&b, &id3).await.expect("load").is_none());
+    s.uploads.upload_save(&b, &id3, &st).await.expect("save");
+    assert!(s.uploads.upload_remove(&b, &id3).await.expect("remove"));
     assert!(
-        s.list_uploads(&b).await.expect("uploads").is_empty(),
+        !s.uploads
+            .upload_remove(&b, &id3)
+            .await
+            .expect("remove again")
+    );
+    assert!(
+        s.uploads
+            .upload_load(&b, &id3)
+            .await
+            .expect("load")
+            .is_none()
+    );
+    assert!(
+        s.uploads
+            .list_uploads(&b)
+            .await
+            .expect("uploads")
+            .is_empty(),
         "a cancelled upload leaves nothing"
     );
     // GC's way: list leftovers and remove them by name.
     let id4 = uuid::Uuid::new_v4().to_string();
-    s.upload_create(&b, &id4).await.expect("create");
-    let left = s.list_uploads(&b).await.expect("uploads");
+    s.uploads.upload_create(&b, &id4).await.expect("create");
+    let left = s.uploads.list_uploads(&b).await.expect("uploads");
     assert_eq!(left.len(), 1);
     assert!(
-        s.remove_upload_entry(&b, &left[0].name)
+        s.uploads
+            .remove_upload_entry(&b, &left[0].name)
             .await
             .expect("remove")
     );
-    assert!(s.upload_load(&b, &id4).await.expect("load").is_none());
     assert!(
-        s.remove_upload_entry(&b, "../index.json").await.is_err(),
+        s.uploads
+            .upload_load(&b, &id4)
+            .await
+            .expect("load")
+            .is_none()
+    );
+    assert!(
+        s.uploads
+            .remove_upload_entry(&b, "../index.json")
+            .await
+            .is_err(),
         "only upload leftovers can be removed that way"
     );
 }
@@ -294,11 +411,11 @@ pub async fn run(store: Arc<dyn BlobStore>, reopen: impl Fn() -> Arc<dyn BlobSto
 async fn run_local(dedupe: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
     let open = |p: std::path::PathBuf| async move {
-        Arc::new(
+        Store::local(
             berth_server::storage::FsStore::open_with_dedupe(p, false, dedupe)
                 .await
                 .expect("open"),
-        ) as Arc<dyn BlobStore>
+        )
     };
     let store = open(dir.path().to_path_buf()).await;
     let second = open(dir.path().to_path_buf()).await;
@@ -331,13 +448,9 @@ async fn s3_without_dedupe_passes() {
     let open = || {
         let mut opts = server.options("plain");
         opts.dedupe = false;
-        Arc::new(
-            berth_server::storage::S3Store::open(
-                &opts,
-                berth_server::storage::RepoLocks::default(),
-            )
-            .expect("open"),
-        ) as Arc<dyn BlobStore>
+        berth_server::storage::S3Store::open(&opts, berth_server::storage::RepoLocks::default())
+            .expect("open")
+            .into_store()
     };
     let store = open();
     let second = open();

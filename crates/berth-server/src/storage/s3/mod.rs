@@ -26,27 +26,23 @@
 //! (so at most 10,000 × 5 MiB, about 48 GiB, per blob). Objects appear
 //! whole: a PUT or a multipart completion, after the digest was checked.
 
+mod layout;
 mod shared;
 mod uploads;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use berth_oci::media::OCI_LAYOUT_VERSION;
 use berth_oci::{Digest, RepoName};
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjPath;
 use object_store::signer::Signer;
-use object_store::{
-    ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
-    PutPayload, UpdateVersion,
-};
+use object_store::{ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload};
 
-use super::backend::{BlobStore, ByteStream, ChunkReceiver, UploadEntry, UploadState};
-use super::index::OciIndex;
-use super::locks::{RepoGuard, RepoLocks};
+use super::backend::{Blobs, ByteStream, Store};
+use super::locks::RepoLocks;
 use super::{IndexVersion, StorageError, StorageResult};
 
 /// How long a failing request to S3 is retried.
@@ -79,7 +75,7 @@ pub struct S3Store {
     location: String,
     redirect: bool,
     dedupe: bool,
-    locks: RepoLocks,
+    locks: Arc<RepoLocks>,
     /// The ETag of each `index.json` read for an update, which the write
     /// that follows must still find (see `write_index`).
     index_etags: std::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
@@ -173,9 +169,15 @@ impl S3Store {
             location,
             redirect: opts.redirect_blob_url,
             dedupe: opts.dedupe,
-            locks,
+            locks: Arc::new(locks),
             index_etags: std::sync::Mutex::default(),
         })
+    }
+
+    /// The store as the registry uses it: its three seams and its locks.
+    pub fn into_store(self) -> Store {
+        let (locks, location) = (self.locks.clone(), self.location.clone());
+        Store::new(Arc::new(self), locks, location)
     }
 
     fn key(&self, rel: &str) -> ObjPath {
@@ -265,80 +267,7 @@ fn version_of(m: &object_store::ObjectMeta) -> IndexVersion {
 }
 
 #[async_trait::async_trait]
-impl BlobStore for S3Store {
-    fn location(&self) -> String {
-        self.location.clone()
-    }
-
-    fn locks(&self) -> &RepoLocks {
-        &self.locks
-    }
-
-    async fn repo_exists(&self, repo: &RepoName) -> StorageResult<bool> {
-        Ok(self
-            .head(&self.repo_key(repo, "index.json"))
-            .await?
-            .is_some())
-    }
-
-    async fn create_repo(&self, _guard: &RepoGuard, repo: &RepoName) -> StorageResult<()> {
-        if self.repo_exists(repo).await? {
-            return Ok(());
-        }
-        let layout = format!("{{\"imageLayoutVersion\":\"{OCI_LAYOUT_VERSION}\"}}");
-        self.put(&self.repo_key(repo, "oci-layout"), Bytes::from(layout))
-            .await?;
-        let index = serde_json::to_vec(&OciIndex::default()).map_err(|e| self.fail(e))?;
-        // Only if absent: another writer's index is never replaced by an
-        // empty one.
-        let created = self
-            .s3
-            .put_opts(
-                &self.repo_key(repo, "index.json"),
-                PutPayload::from(index),
-                PutOptions::from(PutMode::Create),
-            )
-            .await;
-        match created {
-            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
-            Err(e) => Err(self.err(e)),
-        }
-    }
-
-    /// Walks the bucket level by level: a level holding `index.json` is a
-    /// repository; its `blobs/` and dot-directories are not descended into.
-    async fn list_repos(&self) -> StorageResult<Vec<RepoName>> {
-        let mut out = Vec::new();
-        let root = (!self.prefix.is_empty()).then(|| ObjPath::from(self.prefix.as_str()));
-        let mut stack = vec![(root, String::new())];
-        while let Some((dir, name)) = stack.pop() {
-            let listed = self
-                .s3
-                .list_with_delimiter(dir.as_ref())
-                .await
-                .map_err(|e| self.err(e))?;
-            let is_repo = !name.is_empty()
-                && listed
-                    .objects
-                    .iter()
-                    .any(|o| o.location.filename() == Some("index.json"));
-            if is_repo && let Ok(r) = name.parse() {
-                out.push(r);
-            }
-            for p in listed.common_prefixes {
-                let Some(child) = p
-                    .filename()
-                    .and_then(|part| super::walk_into(&name, is_repo, part))
-                else {
-                    continue;
-                };
-                stack.push((Some(p), child));
-            }
-        }
-        out.sort();
-        Ok(out)
-    }
-
+impl Blobs for S3Store {
     async fn blob_len(&self, repo: &RepoName, digest: &Digest) -> StorageResult<Option<u64>> {
         Ok(self.locate(repo, digest).await?.map(|(_, size, _)| size))
     }
@@ -456,209 +385,4 @@ impl BlobStore for S3Store {
     async fn sweep(&self, delay: Duration) -> StorageResult<usize> {
         self.sweep_shared(delay).await
     }
-
-    async fn read_index(&self, repo: &RepoName) -> StorageResult<Option<OciIndex>> {
-        let key = self.repo_key(repo, "index.json");
-        let Some(bytes) = self.get_bytes(&key).await? else {
-            return Ok(None);
-        };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| StorageError::Corrupt {
-                path: key.to_string().into(),
-                message: e.to_string(),
-            })
-    }
-
-    async fn index_version(&self, repo: &RepoName) -> StorageResult<Option<IndexVersion>> {
-        Ok(self
-            .head(&self.repo_key(repo, "index.json"))
-            .await?
-            .map(|m| version_of(&m)))
-    }
-
-    /// Remembers the ETag read, for `write_index`.
-    async fn index_for_update(
-        &self,
-        _guard: &RepoGuard,
-        repo: &RepoName,
-    ) -> StorageResult<OciIndex> {
-        let key = self.repo_key(repo, "index.json");
-        let (index, etag) = match self.s3.get(&key).await {
-            Ok(r) => {
-                let etag = r.meta.e_tag.clone();
-                let bytes = r.bytes().await.map_err(|e| self.err(e))?;
-                let index = serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt {
-                    path: key.to_string().into(),
-                    message: e.to_string(),
-                })?;
-                (index, etag)
-            }
-            Err(e) if is_not_found(&e) => (OciIndex::default(), None),
-            Err(e) => return Err(self.err(e)),
-        };
-        self.index_etags
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(repo.to_string(), etag);
-        Ok(index)
-    }
-
-    /// A conditional PUT: `index.json` must still be the version
-    /// `index_for_update` read (If-Match on its ETag; If-None-Match when
-    /// there was none). Under the lock it always is, unless the lock was
-    /// lost (its lease lapsed while Redis was unreachable) and another
-    /// instance wrote meanwhile: then this write fails instead of undoing
-    /// that one.
-    async fn write_index(
-        &self,
-        _guard: &RepoGuard,
-        repo: &RepoName,
-        index: OciIndex,
-    ) -> StorageResult<()> {
-        let bytes = index.to_json().map_err(|e| self.fail(e))?;
-        let read = self
-            .index_etags
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(repo.as_str());
-        let mode = match read {
-            Some(Some(e_tag)) => PutMode::Update(UpdateVersion {
-                e_tag: Some(e_tag),
-                version: None,
-            }),
-            Some(None) => PutMode::Create,
-            None => PutMode::Overwrite,
-        };
-        let put = self
-            .s3
-            .put_opts(
-                &self.repo_key(repo, "index.json"),
-                PutPayload::from(bytes),
-                PutOptions::from(mode),
-            )
-            .await;
-        match put {
-            Ok(_) => Ok(()),
-            Err(
-                object_store::Error::Precondition { .. }
-                | object_store::Error::AlreadyExists { .. },
-            ) => Err(StorageError::LockLost(format!(
-                "{repo}/index.json changed while its lock was held (the lock was lost?); this change was not written"
-            ))),
-            Err(e) => Err(self.err(e)),
-        }
-    }
-
-    async fn upload_create(&self, repo: &RepoName, id: &str) -> StorageResult<UploadState> {
-        self.s3_upload_create(repo, id).await
-    }
-
-    async fn upload_load(&self, repo: &RepoName, id: &str) -> StorageResult<Option<UploadState>> {
-        self.s3_upload_load(repo, id).await
-    }
-
-    async fn upload_append(
-        &self,
-        repo: &RepoName,
-        id: &str,
-        state: &mut UploadState,
-        data: ChunkReceiver,
-    ) -> StorageResult<()> {
-        self.s3_upload_append(repo, id, state, data).await
-    }
-
-    async fn upload_save(
-        &self,
-        repo: &RepoName,
-        id: &str,
-        state: &UploadState,
-    ) -> StorageResult<()> {
-        self.s3_upload_save(repo, id, state).await
-    }
-
-    async fn upload_read(
-        &self,
-        repo: &RepoName,
-        id: &str,
-        state: &mut UploadState,
-    ) -> StorageResult<ByteStream> {
-        self.s3_upload_read(repo, id, state).await
-    }
-
-    async fn upload_commit(
-        &self,
-        repo: &RepoName,
-        id: &str,
-        state: UploadState,
-        digest: &Digest,
-    ) -> StorageResult<()> {
-        self.s3_upload_commit(repo, id, state, digest).await
-    }
-
-    async fn upload_remove(&self, repo: &RepoName, id: &str) -> StorageResult<bool> {
-        self.s3_upload_remove(repo, id).await
-    }
-
-    /// Each leftover is dated by its session's latest write, so the marker
-    /// of a multipart upload begun long ago does not go while the session
-    /// is still in use.
-    async fn list_uploads(&self, repo: &RepoName) -> StorageResult<Vec<UploadEntry>> {
-        let prefix = self.repo_key(repo, ".uploads");
-        let listed = self
-            .s3
-            .list_with_delimiter(Some(&prefix))
-            .await
-            .map_err(|e| self.err(e))?;
-        let mut entries: Vec<UploadEntry> = listed
-            .objects
-            .iter()
-            .filter_map(|o| {
-                let name = o.location.filename()?.to_string();
-                let session = session_of(&name);
-                Some(UploadEntry {
-                    name,
-                    session,
-                    modified: o.last_modified.into(),
-                })
-            })
-            .collect();
-        let mut latest: std::collections::HashMap<String, SystemTime> = Default::default();
-        for e in &entries {
-            if let Some(s) = &e.session {
-                let t = latest.entry(s.clone()).or_insert(e.modified);
-                *t = (*t).max(e.modified);
-            }
-        }
-        for e in &mut entries {
-            if let Some(t) = e.session.as_ref().and_then(|s| latest.get(s)) {
-                e.modified = *t;
-            }
-        }
-        Ok(entries)
-    }
-
-    /// A session's state object takes its multipart upload with it.
-    async fn remove_upload_entry(&self, repo: &RepoName, name: &str) -> StorageResult<bool> {
-        if name.contains('/') || name.starts_with('.') {
-            return Err(StorageError::InvalidInput(format!(
-                "{name} is not an upload object"
-            )));
-        }
-        if uuid::Uuid::try_parse(name).is_ok() {
-            return self.upload_remove(repo, name).await;
-        }
-        if name.contains(uploads::MARKER) {
-            return self.abort_marked(repo, name).await;
-        }
-        self.delete(&self.repo_key(repo, &format!(".uploads/{name}")))
-            .await
-    }
-}
-
-/// The session an upload leftover belongs to: `<id>`, `<id>.data`,
-/// `<id>.mp-<n>`.
-fn session_of(name: &str) -> Option<String> {
-    let id = name.split('.').next()?;
-    uuid::Uuid::try_parse(id).is_ok().then(|| id.to_string())
 }

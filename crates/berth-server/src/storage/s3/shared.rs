@@ -22,7 +22,7 @@ use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::{S3Store, is_not_found};
-use crate::storage::{RepoGuard, StorageError, StorageResult};
+use crate::storage::{BlobGuard, StorageError, StorageResult};
 
 /// Where a digest's bytes are: `"<size> <data key>"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,8 +72,8 @@ impl S3Store {
         format!(".berth/data/{id}")
     }
 
-    pub(super) async fn lock_blob(&self, digest: &Digest) -> StorageResult<RepoGuard> {
-        self.locks.lock(&format!("blob:{digest}")).await
+    pub(super) async fn lock_blob(&self, digest: &Digest) -> StorageResult<BlobGuard> {
+        self.locks.lock_blob(digest).await
     }
 
     async fn read_pointer(&self, key: &ObjPath) -> StorageResult<Option<(Pointer, SystemTime)>> {

@@ -10,6 +10,8 @@
 //! A part leaves the tail only once S3 has it; the size is checked against
 //! parts and tail before anything is completed.
 
+use std::time::SystemTime;
+
 use berth_oci::{Digest, RepoName};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
@@ -20,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::S3Store;
 use super::shared::Pointer;
-use crate::storage::backend::{ByteStream, ChunkReceiver, UploadState};
+use crate::storage::backend::{ByteStream, ChunkReceiver, UploadEntry, UploadState, Uploads};
 use crate::storage::{StorageError, StorageResult};
 
 /// The part size of multipart uploads.
@@ -201,120 +203,7 @@ impl S3Store {
         tail: &[u8],
     ) -> StorageResult<()> {
         state.backend = join_backend(mp, tail);
-        self.s3_upload_save(repo, id, state).await
-    }
-
-    pub(super) async fn s3_upload_create(
-        &self,
-        repo: &RepoName,
-        id: &str,
-    ) -> StorageResult<UploadState> {
-        let state = UploadState {
-            trusted: true,
-            backend: join_backend(&MultipartState::default(), &[]),
-            ..Default::default()
-        };
-        self.s3_upload_save(repo, id, &state).await?;
-        Ok(state)
-    }
-
-    pub(super) async fn s3_upload_load(
-        &self,
-        repo: &RepoName,
-        id: &str,
-    ) -> StorageResult<Option<UploadState>> {
-        let key = self.upload_key(repo, id);
-        let Some(bytes) = self.get_bytes(&key).await? else {
-            return Ok(None);
-        };
-        let corrupt = |message: String| StorageError::Corrupt {
-            path: key.to_string().into(),
-            message,
-        };
-        let nl = bytes
-            .iter()
-            .position(|b| *b == b'\n')
-            .ok_or_else(|| corrupt("no header line".into()))?;
-        let saved: SavedUpload =
-            serde_json::from_slice(&bytes[..nl]).map_err(|e| corrupt(e.to_string()))?;
-        Ok(Some(UploadState {
-            size: saved.size,
-            hash_state: saved.hash_state.and_then(|h| hex::decode(h).ok()),
-            trusted: true,
-            backend: join_backend(&saved.multipart, &bytes[nl + 1..]),
-        }))
-    }
-
-    pub(super) async fn s3_upload_append(
-        &self,
-        repo: &RepoName,
-        id: &str,
-        state: &mut UploadState,
-        mut data: ChunkReceiver,
-    ) -> StorageResult<()> {
-        let (mut mp, mut tail) = split_backend(&state.backend);
-        if mp.completed {
-            return Err(self.fail(format!("upload {id} is already complete")));
-        }
-        let mut result = Ok(());
-        while let Some(chunk) = data.recv().await {
-            tail.extend_from_slice(&chunk);
-            if tail.len() >= PART
-                && let Err(e) = self.send_parts(repo, id, &mut mp, &mut tail, false).await
-            {
-                result = Err(e);
-                break;
-            }
-        }
-        state.backend = join_backend(&mp, &tail);
-        result
-    }
-
-    pub(super) async fn s3_upload_save(
-        &self,
-        repo: &RepoName,
-        id: &str,
-        state: &UploadState,
-    ) -> StorageResult<()> {
-        let (mp, tail) = split_backend(&state.backend);
-        let saved = SavedUpload {
-            size: state.size,
-            hash_state: state.hash_state.as_deref().map(hex::encode),
-            multipart: mp,
-        };
-        let mut body = serde_json::to_vec(&saved).map_err(|e| self.fail(e))?;
-        body.push(b'\n');
-        body.extend_from_slice(&tail);
-        self.put(&self.upload_key(repo, id), Bytes::from(body))
-            .await
-    }
-
-    /// Completes the upload first if it has parts (saving that), then
-    /// streams the object and the tail.
-    pub(super) async fn s3_upload_read(
-        &self,
-        repo: &RepoName,
-        id: &str,
-        state: &mut UploadState,
-    ) -> StorageResult<ByteStream> {
-        let (mut mp, mut tail) = split_backend(&state.backend);
-        self.check_size(id, state.size, &mp, &tail)?;
-        if mp.multipart.is_some() && !mp.completed {
-            self.complete(repo, id, state.size, &mut mp, &mut tail)
-                .await?;
-            self.save_with(repo, id, state, &mp, &tail).await?;
-        }
-        let tail_stream =
-            futures_util::stream::iter((!tail.is_empty()).then(|| Ok(Bytes::from(tail))));
-        let Some(key) = mp.key.as_deref().filter(|_| mp.completed) else {
-            return Ok(Box::pin(tail_stream));
-        };
-        let r = self.s3.get(&self.key(key)).await.map_err(|e| self.err(e))?;
-        Ok(Box::pin(
-            r.into_stream()
-                .map_err(std::io::Error::other)
-                .chain(tail_stream),
-        ))
+        self.upload_save(repo, id, state).await
     }
 
     /// Parts and tail must hold exactly the bytes the registry counted
@@ -335,61 +224,6 @@ impl S3Store {
                 "upload {id} holds {held} bytes but {size} were received"
             )));
         }
-        Ok(())
-    }
-
-    pub(super) async fn s3_upload_commit(
-        &self,
-        repo: &RepoName,
-        id: &str,
-        mut state: UploadState,
-        digest: &Digest,
-    ) -> StorageResult<()> {
-        let (mut mp, mut tail) = split_backend(&state.backend);
-        self.check_size(id, state.size, &mp, &tail)?;
-        let _blob = self.lock_blob(digest).await?;
-        if self.dedupe {
-            self.commit_shared(repo, id, &mut state, &mut mp, &mut tail, digest)
-                .await?;
-        } else {
-            let dest = self.blob_key(repo, digest);
-            if mp.multipart.is_none() {
-                // Small: one PUT of what was received.
-                self.put(&dest, Bytes::from(std::mem::take(&mut tail)))
-                    .await?;
-            } else {
-                if !mp.completed {
-                    self.complete(repo, id, state.size, &mut mp, &mut tail)
-                        .await?;
-                    self.save_with(repo, id, &mut state, &mp, &tail).await?;
-                }
-                let data = self.completed_key(&mp)?;
-                // A retry after the copy went through finds it in place.
-                let placed = self
-                    .head(&dest)
-                    .await?
-                    .is_some_and(|m| m.size == state.size);
-                if !placed {
-                    if state.size > MAX_COPY {
-                        return Err(self.fail(format!(
-                            "a blob over 5 GiB cannot be moved into place without dedupe ({} bytes)",
-                            state.size
-                        )));
-                    }
-                    self.s3.copy(&data, &dest).await.map_err(|e| self.err(e))?;
-                }
-                self.delete(&data).await?;
-            }
-        }
-        // The markers this state knows of (its uploads are completed or
-        // aborted by now); any other is found by GC's listing.
-        for marker in &mp.markers {
-            let key = self.repo_key(repo, &format!(".uploads/{marker}"));
-            if let Err(e) = self.delete(&key).await {
-                tracing::warn!(target: "berth::s3", %repo, marker, "cannot delete an upload marker; GC will: {e}");
-            }
-        }
-        self.delete(&self.upload_key(repo, id)).await?;
         Ok(())
     }
 
@@ -522,11 +356,174 @@ impl S3Store {
         }
         Ok(())
     }
+}
+
+#[async_trait::async_trait]
+impl Uploads for S3Store {
+    async fn upload_create(&self, repo: &RepoName, id: &str) -> StorageResult<UploadState> {
+        let state = UploadState {
+            trusted: true,
+            backend: join_backend(&MultipartState::default(), &[]),
+            ..Default::default()
+        };
+        self.upload_save(repo, id, &state).await?;
+        Ok(state)
+    }
+
+    async fn upload_load(&self, repo: &RepoName, id: &str) -> StorageResult<Option<UploadState>> {
+        let key = self.upload_key(repo, id);
+        let Some(bytes) = self.get_bytes(&key).await? else {
+            return Ok(None);
+        };
+        let corrupt = |message: String| StorageError::Corrupt {
+            path: key.to_string().into(),
+            message,
+        };
+        let nl = bytes
+            .iter()
+            .position(|b| *b == b'\n')
+            .ok_or_else(|| corrupt("no header line".into()))?;
+        let saved: SavedUpload =
+            serde_json::from_slice(&bytes[..nl]).map_err(|e| corrupt(e.to_string()))?;
+        Ok(Some(UploadState {
+            size: saved.size,
+            hash_state: saved.hash_state.and_then(|h| hex::decode(h).ok()),
+            trusted: true,
+            backend: join_backend(&saved.multipart, &bytes[nl + 1..]),
+        }))
+    }
+
+    async fn upload_append(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        state: &mut UploadState,
+        mut data: ChunkReceiver,
+    ) -> StorageResult<()> {
+        let (mut mp, mut tail) = split_backend(&state.backend);
+        if mp.completed {
+            return Err(self.fail(format!("upload {id} is already complete")));
+        }
+        let mut result = Ok(());
+        while let Some(chunk) = data.recv().await {
+            tail.extend_from_slice(&chunk);
+            if tail.len() >= PART
+                && let Err(e) = self.send_parts(repo, id, &mut mp, &mut tail, false).await
+            {
+                result = Err(e);
+                break;
+            }
+        }
+        state.backend = join_backend(&mp, &tail);
+        result
+    }
+
+    async fn upload_save(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        state: &UploadState,
+    ) -> StorageResult<()> {
+        let (mp, tail) = split_backend(&state.backend);
+        let saved = SavedUpload {
+            size: state.size,
+            hash_state: state.hash_state.as_deref().map(hex::encode),
+            multipart: mp,
+        };
+        let mut body = serde_json::to_vec(&saved).map_err(|e| self.fail(e))?;
+        body.push(b'\n');
+        body.extend_from_slice(&tail);
+        self.put(&self.upload_key(repo, id), Bytes::from(body))
+            .await
+    }
+
+    /// Completes the upload first if it has parts (saving that), then
+    /// streams the object and the tail.
+    async fn upload_read(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        state: &mut UploadState,
+    ) -> StorageResult<ByteStream> {
+        let (mut mp, mut tail) = split_backend(&state.backend);
+        self.check_size(id, state.size, &mp, &tail)?;
+        if mp.multipart.is_some() && !mp.completed {
+            self.complete(repo, id, state.size, &mut mp, &mut tail)
+                .await?;
+            self.save_with(repo, id, state, &mp, &tail).await?;
+        }
+        let tail_stream =
+            futures_util::stream::iter((!tail.is_empty()).then(|| Ok(Bytes::from(tail))));
+        let Some(key) = mp.key.as_deref().filter(|_| mp.completed) else {
+            return Ok(Box::pin(tail_stream));
+        };
+        let r = self.s3.get(&self.key(key)).await.map_err(|e| self.err(e))?;
+        Ok(Box::pin(
+            r.into_stream()
+                .map_err(std::io::Error::other)
+                .chain(tail_stream),
+        ))
+    }
+
+    async fn upload_commit(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        mut state: UploadState,
+        digest: &Digest,
+    ) -> StorageResult<()> {
+        let (mut mp, mut tail) = split_backend(&state.backend);
+        self.check_size(id, state.size, &mp, &tail)?;
+        let _blob = self.lock_blob(digest).await?;
+        if self.dedupe {
+            self.commit_shared(repo, id, &mut state, &mut mp, &mut tail, digest)
+                .await?;
+        } else {
+            let dest = self.blob_key(repo, digest);
+            if mp.multipart.is_none() {
+                // Small: one PUT of what was received.
+                self.put(&dest, Bytes::from(std::mem::take(&mut tail)))
+                    .await?;
+            } else {
+                if !mp.completed {
+                    self.complete(repo, id, state.size, &mut mp, &mut tail)
+                        .await?;
+                    self.save_with(repo, id, &mut state, &mp, &tail).await?;
+                }
+                let data = self.completed_key(&mp)?;
+                // A retry after the copy went through finds it in place.
+                let placed = self
+                    .head(&dest)
+                    .await?
+                    .is_some_and(|m| m.size == state.size);
+                if !placed {
+                    if state.size > MAX_COPY {
+                        return Err(self.fail(format!(
+                            "a blob over 5 GiB cannot be moved into place without dedupe ({} bytes)",
+                            state.size
+                        )));
+                    }
+                    self.s3.copy(&data, &dest).await.map_err(|e| self.err(e))?;
+                }
+                self.delete(&data).await?;
+            }
+        }
+        // The markers this state knows of (its uploads are completed or
+        // aborted by now); any other is found by GC's listing.
+        for marker in &mp.markers {
+            let key = self.repo_key(repo, &format!(".uploads/{marker}"));
+            if let Err(e) = self.delete(&key).await {
+                tracing::warn!(target: "berth::s3", %repo, marker, "cannot delete an upload marker; GC will: {e}");
+            }
+        }
+        self.delete(&self.upload_key(repo, id)).await?;
+        Ok(())
+    }
 
     /// Ends a session: aborts its multipart upload, or deletes its
     /// completed object unless it became a stored digest's bytes.
-    pub(super) async fn s3_upload_remove(&self, repo: &RepoName, id: &str) -> StorageResult<bool> {
-        let Some(state) = self.s3_upload_load(repo, id).await? else {
+    async fn upload_remove(&self, repo: &RepoName, id: &str) -> StorageResult<bool> {
+        let Some(state) = self.upload_load(repo, id).await? else {
             return Ok(false);
         };
         let (mp, _) = split_backend(&state.backend);
@@ -549,4 +546,66 @@ impl S3Store {
         }
         self.delete(&self.upload_key(repo, id)).await
     }
+
+    /// Each leftover is dated by its session's latest write, so the marker
+    /// of a multipart upload begun long ago does not go while the session
+    /// is still in use.
+    async fn list_uploads(&self, repo: &RepoName) -> StorageResult<Vec<UploadEntry>> {
+        let prefix = self.repo_key(repo, ".uploads");
+        let listed = self
+            .s3
+            .list_with_delimiter(Some(&prefix))
+            .await
+            .map_err(|e| self.err(e))?;
+        let mut entries: Vec<UploadEntry> = listed
+            .objects
+            .iter()
+            .filter_map(|o| {
+                let name = o.location.filename()?.to_string();
+                let session = session_of(&name);
+                Some(UploadEntry {
+                    name,
+                    session,
+                    modified: o.last_modified.into(),
+                })
+            })
+            .collect();
+        let mut latest: std::collections::HashMap<String, SystemTime> = Default::default();
+        for e in &entries {
+            if let Some(s) = &e.session {
+                let t = latest.entry(s.clone()).or_insert(e.modified);
+                *t = (*t).max(e.modified);
+            }
+        }
+        for e in &mut entries {
+            if let Some(t) = e.session.as_ref().and_then(|s| latest.get(s)) {
+                e.modified = *t;
+            }
+        }
+        Ok(entries)
+    }
+
+    /// A session's state object takes its multipart upload with it.
+    async fn remove_upload_entry(&self, repo: &RepoName, name: &str) -> StorageResult<bool> {
+        if name.contains('/') || name.starts_with('.') {
+            return Err(StorageError::InvalidInput(format!(
+                "{name} is not an upload object"
+            )));
+        }
+        if uuid::Uuid::try_parse(name).is_ok() {
+            return self.upload_remove(repo, name).await;
+        }
+        if name.contains(MARKER) {
+            return self.abort_marked(repo, name).await;
+        }
+        self.delete(&self.repo_key(repo, &format!(".uploads/{name}")))
+            .await
+    }
+}
+
+/// The session an upload leftover belongs to: `<id>`, `<id>.data`,
+/// `<id>.mp-<n>`.
+fn session_of(name: &str) -> Option<String> {
+    let id = name.split('.').next()?;
+    uuid::Uuid::try_parse(id).is_ok().then(|| id.to_string())
 }
