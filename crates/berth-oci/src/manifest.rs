@@ -209,4 +209,28 @@ mod tests {
             Err(ManifestError::UnsupportedMediaType(_))
         ));
     }
+
+    proptest::proptest! {
+        /// Any bytes, with any content type, are parsed or refused: never
+        /// a panic.
+        #[test]
+        fn parse_never_panics(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512),
+                              ct in proptest::option::of("[a-z./+-]{0,40}")) {
+            let _ = Manifest::parse(&body, ct.as_deref());
+        }
+
+        /// JSON shaped like a manifest, with fields of any type and
+        /// nesting, is parsed or refused: never a panic.
+        #[test]
+        fn manifest_shaped_json_never_panics(
+            schema in proptest::num::i64::ANY,
+            media in proptest::option::of("[a-z./+-]{0,60}"),
+            field in "(config|layers|manifests|subject|blobs|artifactType)",
+            value in "(null|1|-1|\"x\"|\\[\\]|\\{\\}|\\[\\{\"digest\":\"sha256:00\",\"size\":-1\\}\\])",
+        ) {
+            let mt = media.map_or(String::new(), |m| format!(",\"mediaType\":\"{m}\""));
+            let body = format!("{{\"schemaVersion\":{schema}{mt},\"{field}\":{value}}}");
+            let _ = Manifest::parse(body.as_bytes(), None);
+        }
+    }
 }

@@ -53,7 +53,7 @@ return out
 /// loses it within one lease. Dropping a guard makes one round trip to
 /// Redis to release the lock; if that fails the lock lapses with its lease.
 ///
-/// Get one with [`RedisMetaStore::locks`] (sharing the store's pool) or
+/// Get one with [`RedisMetaStore::locks`](super::RedisMetaStore::locks) (sharing the store's pool) or
 /// [`RedisLocks::open`] (its own pool). Clones share the held locks and
 /// the renewing thread.
 #[derive(Clone)]

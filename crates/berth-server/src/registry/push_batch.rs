@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use berth_oci::manifest::{Descriptor, Manifest};
 use berth_oci::{Digest, Reference, RepoName};
@@ -80,6 +80,9 @@ impl Drop for Withdraw<'_> {
 pub(super) struct PushQueue {
     next_id: AtomicU64,
     pending: Mutex<HashMap<RepoName, Vec<Waiter>>>,
+    /// The most ops one committer has taken at once (for tests and
+    /// operators: above 1 means batches form).
+    largest: AtomicUsize,
 }
 
 impl PushQueue {
@@ -102,7 +105,14 @@ impl PushQueue {
         if queue.is_empty() {
             pending.remove(repo);
         }
+        self.largest.fetch_max(batch.len(), Ordering::Relaxed);
         batch
+    }
+
+    /// How many ops wait for `repo`'s lock now.
+    fn queued(&self, repo: &RepoName) -> usize {
+        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.get(repo).map_or(0, Vec::len)
     }
 
     /// Takes op `id` back if no committer has it yet.
@@ -122,6 +132,17 @@ impl PushQueue {
 }
 
 impl Registry {
+    /// How many manifest pushes into `repo` wait for its lock, to be
+    /// recorded together by whichever gets it.
+    pub fn queued_pushes(&self, repo: &RepoName) -> usize {
+        self.pushes.queued(repo)
+    }
+
+    /// The most manifest pushes one `index.json` write has recorded so far.
+    pub fn largest_push_batch(&self) -> usize {
+        self.pushes.largest.load(Ordering::Relaxed)
+    }
+
     /// Records a checked manifest push in `repo`'s `index.json` and
     /// metadata, together with whatever other pushes are waiting.
     pub(super) async fn commit_push(&self, repo: &RepoName, op: IndexOp) -> RegistryResult<()> {

@@ -44,7 +44,7 @@ pub struct FsStore {
 const READ_CHUNK: usize = 256 << 10;
 
 /// Writes `bytes` to `tmp` and renames it onto `dest`, all on the calling
-/// thread: one go ([`small_io`]) instead of a trip per call.
+/// thread: one go (`small_io`) instead of a trip per call.
 /// With `commit`, the file and its directory (and any directory created up
 /// to `root`) are synced.
 fn write_atomic_sync(
@@ -108,7 +108,7 @@ pub(super) async fn small_io<T: Send + 'static>(
     }
 }
 
-/// The most a write run on the async worker ([`small_io`]) may carry
+/// The most a write run on the async worker (`small_io`) may carry
 /// (the body of a PUT is held to 64 KiB in `fs_uploads.rs`).
 pub(super) const INLINE_BYTES: usize = 256 << 10;
 /// The most files one such call may look at.
@@ -270,7 +270,7 @@ impl FsStore {
     /// Moves a complete, verified upload file of `size` bytes into place
     /// as a blob (a hard link to another repository's copy with dedupe),
     /// and removes the session's `state` file. In the common case one go
-    /// ([`small_io`]).
+    /// (`small_io`).
     pub(super) async fn commit_upload(
         &self,
         repo: &RepoName,
@@ -429,7 +429,7 @@ impl Blobs for FsStore {
             .map(drop)
     }
 
-    /// The checks and the write in one go ([`small_io`]).
+    /// The checks and the write in one go (`small_io`).
     async fn put_blob_needing(
         &self,
         repo: &RepoName,

@@ -255,7 +255,7 @@ impl Layout for FsStore {
     }
 
     /// Writes `index` as the guard's repository's `index.json` (serialized and
-    /// written in one go, [`small_io`]) and caches it parsed.
+    /// written in one go, `small_io`) and caches it parsed.
     async fn write_index(&self, guard: &RepoGuard, index: OciIndex) -> StorageResult<()> {
         let repo = guard.repo();
         let dir = self.repo_dir(repo);

@@ -71,8 +71,8 @@ impl Uploads for FsStore {
         }))
     }
 
-    /// A body that ends within [`SMALL_BODY`] bytes is written here at
-    /// once ([`super::fs::small_io`]). A longer one is written on a
+    /// A body that ends within `SMALL_BODY` bytes is written here at
+    /// once (`small_io`). A longer one is written on a
     /// blocking thread fed through the bounded channel, so receiving and
     /// hashing the next chunk overlaps with writing the previous one.
     async fn upload_append(

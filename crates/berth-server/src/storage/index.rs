@@ -23,7 +23,7 @@ use serde_json::value::RawValue;
 ///
 /// A push also does not scan the entries for its tag and digest: the
 /// index keeps where each tag is and how many entries each digest has
-/// ([`Lookup`]), built on the first change after a parse.
+/// (`Lookup`), built on the first change after a parse.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OciIndex {

@@ -144,7 +144,11 @@ async fn many_repositories_at_once() {
 async fn batched_pushes_get_their_own_outcomes() {
     let s = Arc::new(Server::start().await);
     let cd = s.push_blob("batch", b"{}").await;
+    let repo: berth_oci::RepoName = "batch".parse().expect("name");
     let missing = Digest::sha256(b"never pushed");
+    // The lock is held until pushes queue behind it, so that a batch must
+    // form once it is let go.
+    let guard = repo_lock(&s, &repo).await;
     let mut tasks = Vec::new();
     for i in 0..48 {
         let s = s.clone();
@@ -164,6 +168,15 @@ async fn batched_pushes_get_their_own_outcomes() {
             (i, r.status().as_u16(), Digest::sha256(&m))
         }));
     }
+    for _ in 0..1000 {
+        if s.registry.queued_pushes(&repo) >= 8 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let queued = s.registry.queued_pushes(&repo);
+    assert!(queued >= 8, "pushes wait behind the lock: {queued}");
+    drop(guard);
     let mut expected = Vec::new();
     for t in tasks {
         let (i, status, d) = t.await.expect("task");
@@ -185,6 +198,11 @@ async fn batched_pushes_get_their_own_outcomes() {
     for (tag, d) in expected {
         assert_serves(&s, "batch", &tag, &d).await;
     }
+    assert!(
+        s.registry.largest_push_batch() >= queued,
+        "the pushes queued behind the lock were recorded in one batch: {} < {queued}",
+        s.registry.largest_push_batch()
+    );
 }
 
 /// Pushers whose requests go away while they wait, or while they commit
@@ -239,6 +257,7 @@ async fn pushes_cancelled_mid_batch_strand_nobody() {
         .collect();
     in_index.sort();
     assert_eq!(listed_tags(&s, "cancel").await, in_index);
+    assert!(s.registry.largest_push_batch() > 1, "batches formed");
 }
 
 /// The tags `GET /v2/<repo>/tags/list` answers.
@@ -296,6 +315,10 @@ async fn a_committer_cancelled_mid_batch_strands_nobody() {
             assert_serves(&s, "leader", &tag, &answered(task).await).await;
         }
     }
+    assert!(
+        s.registry.largest_push_batch() >= 3,
+        "the pushes queued behind the lock were recorded together"
+    );
 }
 
 /// A push whose request goes away while it waits for the lock is not
