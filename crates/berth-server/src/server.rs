@@ -1,6 +1,16 @@
-//! Starting and stopping the server. The caller binds the socket and owns
-//! the shutdown signal, so tests start a real server on `127.0.0.1:0` in
-//! one call.
+//! Starting and stopping the server. [`Server::build`] makes the whole
+//! server from a [`Config`] (storage roots, metadata store, auth, audit,
+//! metrics, events, background tasks, TLS); the caller binds the socket
+//! and owns the shutdown signal ([`Server::run`]), so tests start a real
+//! server on `127.0.0.1:0` in one call. [`build_state`] and [`run`] are
+//! the bare core (storage and the API, no auth or extensions) that most
+//! tests use.
+
+mod app;
+mod error;
+
+pub use app::{ServeOptions, Server, bind, load_config, scrub_offline};
+pub use error::ServeError;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,7 +21,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{AppState, app};
 use crate::auth::access::AccessControl;
-use crate::config::{Config, StorageConfig};
+use crate::config::{Config, RootSettings, StorageConfig};
 use crate::meta::{MetaStore, RedbMetaStore, SharedLock};
 use crate::registry::Registry;
 use crate::scrub;
@@ -23,8 +33,9 @@ pub const META_FILE: &str = ".berth/meta.redb";
 const CLEAN: &str = "clean-shutdown";
 
 /// Builds the shared state from a config: opens every storage root and
-/// the metadata store.
-pub async fn build_state(config: &Config) -> Result<AppState, StorageError> {
+/// the metadata store. Authentication, the audit log and the extensions
+/// are left off ([`Server::build`] puts them in).
+pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
     build_state_with(config, false).await
 }
 
@@ -33,18 +44,14 @@ pub async fn build_state(config: &Config) -> Result<AppState, StorageError> {
 pub async fn build_state_with(
     config: &Config,
     force_reparse: bool,
-) -> Result<AppState, StorageError> {
-    let opened = open_meta(config)?;
-    let mut main = None;
-    let mut sub = Vec::new();
-    for r in config.storage.roots() {
-        let store = open_root(config, &r, opened.shared.clone(), false).await?;
-        match r.prefix {
-            None => main = Some(store),
-            Some(p) => sub.push((p, store)),
-        }
-    }
-    let main = main.ok_or_else(|| StorageError::Conflict("no main storage root".into()))?;
+) -> Result<AppState, ServeError> {
+    let meta_key = meta_key(config);
+    let meta_error = |source| ServeError::Storage {
+        key: meta_key.into(),
+        source,
+    };
+    let opened = open_meta(config).map_err(meta_error)?;
+    let roots = open_roots(config, opened.shared.clone(), false).await?;
     let meta_path = opened.path.clone();
     let meta = opened.store;
     // The store was derived for a set of roots; another set (a sub-path
@@ -63,9 +70,11 @@ pub async fn build_state_with(
         .collect::<Vec<_>>()
         .join("\n");
     let setting = |name: &str| {
-        meta.setting(name).map_err(|e| StorageError::Corrupt {
-            path: meta_path.clone(),
-            message: e.0,
+        meta.setting(name).map_err(|e| {
+            meta_error(StorageError::Corrupt {
+                path: meta_path.clone(),
+                message: e.0,
+            })
         })
     };
     // Derived for other roots, never fully derived (a rebuild cut short),
@@ -76,15 +85,25 @@ pub async fn build_state_with(
     let created = opened.created || setting("roots")?.is_none();
     let roots_changed = setting("roots")?.as_deref() != Some(roots_signature.as_str());
     let unclean = opened.shared.is_none() && setting(CLEAN)?.as_deref() != Some("1");
-    let registry = Registry::new(Roots::new(main, sub), meta);
+    let registry = Registry::new(roots, meta);
     if created || force_reparse || roots_changed || unclean {
         let n = registry.reparse().await.map_err(|e| match e {
-            // Listing storage failed: say so as storage's own error.
-            crate::registry::RegistryError::Storage(s) => s,
-            other => StorageError::Corrupt {
+            // Listing storage failed: say so as storage's own error, named
+            // by the root in a bucket if there is one (the disk's own
+            // errors name their directory).
+            crate::registry::RegistryError::Storage(source) => ServeError::Storage {
+                key: config
+                    .storage
+                    .roots()
+                    .iter()
+                    .find(|r| r.storage_driver.is_some())
+                    .map_or_else(|| "storage.rootDirectory".into(), error::root_key),
+                source,
+            },
+            other => meta_error(StorageError::Corrupt {
                 path: meta_path.clone(),
                 message: other.to_string(),
-            },
+            }),
         })?;
         tracing::info!(repositories = n, "metadata store rebuilt from storage");
     }
@@ -93,12 +112,12 @@ pub async fn build_state_with(
         settings.push((CLEAN, "0"));
     }
     for (name, value) in settings {
-        registry
-            .set_meta_setting(name, value)
-            .map_err(|e| StorageError::Corrupt {
+        registry.set_meta_setting(name, value).map_err(|e| {
+            meta_error(StorageError::Corrupt {
                 path: meta_path.clone(),
                 message: e.to_string(),
-            })?;
+            })
+        })?;
     }
     Ok(AppState {
         registry: Arc::new(registry),
@@ -121,6 +140,42 @@ pub async fn build_state_with(
                 .map(|a| Arc::new(AccessControl::new(a))),
         )),
     })
+}
+
+/// The key the metadata store is configured by: Redis's, or the main
+/// root's (the redb file lives there).
+fn meta_key(config: &Config) -> &'static str {
+    if cfg!(feature = "redis") && config.storage.cache_driver.is_some() {
+        "storage.cacheDriver"
+    } else {
+        "storage.rootDirectory"
+    }
+}
+
+/// Opens every storage root of a config, the same way for the server and
+/// for offline tools (`offline`: see [`open_root`]); an error names the
+/// root's key.
+pub async fn open_roots(
+    config: &Config,
+    shared: Option<Arc<dyn SharedLock>>,
+    offline: bool,
+) -> Result<Roots, ServeError> {
+    let mut main = None;
+    let mut sub = Vec::new();
+    for r in config.storage.roots() {
+        let store = open_root(config, &r, shared.clone(), offline)
+            .await
+            .map_err(|e| ServeError::root(&r, e))?;
+        match r.prefix {
+            None => main = Some(store),
+            Some(p) => sub.push((p, store)),
+        }
+    }
+    let main = main.ok_or_else(|| ServeError::Storage {
+        key: "storage.rootDirectory".into(),
+        source: StorageError::Conflict("no main storage root".into()),
+    })?;
+    Ok(Roots::new(main, sub))
 }
 
 /// The metadata store a config asks for, with the shared lock that comes
@@ -177,7 +232,7 @@ fn open_meta(config: &Config) -> Result<OpenedMeta, StorageError> {
 /// untouched: no dedupe index is opened or created.
 pub async fn open_root(
     config: &Config,
-    r: &crate::config::RootSettings,
+    r: &RootSettings,
     shared: Option<Arc<dyn SharedLock>>,
     offline: bool,
 ) -> Result<Arc<dyn BlobStore>, StorageError> {

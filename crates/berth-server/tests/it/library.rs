@@ -1,0 +1,250 @@
+//! The whole server built by the library ([`Server::build`]) from a config
+//! with authentication, the audit log and metrics, driven in-process over
+//! 127.0.0.1:0; and every route of the route table authorized by the one
+//! function that decides it.
+
+use std::path::Path;
+
+use berth_server::api::routes::{Access, Kind, ROUTES};
+use berth_server::config::Config;
+use berth_server::server::{ServeOptions, Server};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// A library-built server running on 127.0.0.1:0.
+struct Running {
+    base: String,
+    http: Client,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), berth_server::server::ServeError>>,
+}
+
+impl Running {
+    async fn start(config: &Config) -> Self {
+        let server = Server::build(config, ServeOptions::default())
+            .await
+            .expect("build");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(listener, async {
+            let _ = rx.await;
+        }));
+        Self {
+            base: format!("http://{addr}"),
+            http: Client::new(),
+            stop,
+            task,
+        }
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        user: Option<(&str, &str)>,
+    ) -> reqwest::RequestBuilder {
+        let r = self.http.request(method, format!("{}{path}", self.base));
+        match user {
+            Some((u, p)) => r.basic_auth(u, Some(p)),
+            None => r,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.expect("join").expect("served");
+    }
+}
+
+/// An htpasswd file with `alice:wonderland` and `bob:builder`.
+fn htpasswd(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("htpasswd");
+    let line = |u: &str, p: &str| format!("{u}:{}\n", bcrypt::hash(p, 4).expect("bcrypt"));
+    std::fs::write(&path, line("alice", "wonderland") + &line("bob", "builder")).expect("write");
+    path
+}
+
+fn config(dir: &Path, http: Value, extra: Value) -> Config {
+    let mut c = json!({
+        "storage": {"rootDirectory": dir.join("root")},
+        "http": http,
+    });
+    if let (Some(o), Value::Object(more)) = (c.as_object_mut(), extra) {
+        o.extend(more);
+    }
+    Config::from_value(c).expect("config")
+}
+
+#[cfg(feature = "metrics")]
+#[tokio::test]
+async fn library_built_server_has_auth_audit_and_metrics() {
+    use berth_oci::Digest;
+    const ALICE: Option<(&str, &str)> = Some(("alice", "wonderland"));
+    let tmp = tempfile::tempdir().expect("tmp");
+    let audit = tmp.path().join("audit.log");
+    let c = config(
+        tmp.path(),
+        json!({"address": "127.0.0.1", "port": 0,
+               "auth": {"htpasswd": {"path": htpasswd(tmp.path())}}}),
+        json!({"log": {"audit": audit},
+               "extensions": {"metrics": {"enable": true, "prometheus": {"path": "/metrics"}}}}),
+    );
+    let s = Running::start(&c).await;
+
+    let r = s
+        .request(Method::GET, "/v2/", None)
+        .send()
+        .await
+        .expect("ping");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok()),
+        Some("Basic realm=\"berth\"")
+    );
+    let r = s
+        .request(Method::GET, "/v2/", ALICE)
+        .send()
+        .await
+        .expect("ping");
+    assert_eq!(r.status(), StatusCode::OK);
+    let wrong = s.request(Method::GET, "/v2/", Some(("alice", "x"))).send();
+    assert_eq!(
+        wrong.await.expect("ping").status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A mutation is audited with its subject.
+    let data = b"audited";
+    let d = Digest::sha256(data);
+    let r = s
+        .request(
+            Method::POST,
+            &format!("/v2/lib/app/blobs/uploads/?digest={d}"),
+            ALICE,
+        )
+        .body(data.to_vec())
+        .send()
+        .await
+        .expect("push");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let lines = std::fs::read_to_string(&audit).expect("audit log");
+    let entry: Value = lines
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("json line"))
+        .find(|e| e["action"] == "POST")
+        .expect("the push is audited");
+    assert_eq!(entry["subject"], "alice");
+    assert_eq!(entry["status"], 201);
+    assert_eq!(
+        entry["object"],
+        format!("/v2/lib/app/blobs/uploads/?digest={d}")
+    );
+
+    // The metrics count it, and are no more open than the API.
+    let r = s
+        .request(Method::GET, "/metrics", None)
+        .send()
+        .await
+        .expect("scrape");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = s
+        .request(Method::GET, "/metrics", ALICE)
+        .send()
+        .await
+        .expect("scrape");
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.expect("text");
+    assert!(
+        text.contains(
+            r#"berth_http_requests_total{method="POST",route="/v2/{name}/blobs/uploads/",status="201"} 1"#
+        ),
+        "{text}"
+    );
+    s.stop().await;
+}
+
+/// The path of a route with sample parameters.
+fn sample(template: &str) -> String {
+    template
+        .replace("{name}", "some/app")
+        .replace("{reference}", "v1")
+        .replace("{digest}", &format!("sha256:{}", "0".repeat(64)))
+        .replace("{uuid}", "00000000-0000-4000-8000-000000000000")
+        .replace("{*rest}", "index.html")
+}
+
+/// Every route of the table, called by an anonymous caller and by a user
+/// whom the access rules give nothing, is refused unless its row says it
+/// is open: authorization covers the whole table.
+#[tokio::test]
+async fn every_route_is_authorized_by_the_table() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    // Anonymous callers get past authentication (one repository is open to
+    // them), so each route's own access decides.
+    let c = config(
+        tmp.path(),
+        json!({"address": "127.0.0.1", "port": 0,
+               "auth": {"htpasswd": {"path": htpasswd(tmp.path())}, "apikey": true},
+               "accessControl": {
+                   "repositories": {"open/**": {"anonymousPolicy": ["read"]}},
+                   "metrics": {"users": []}}}),
+        if cfg!(feature = "metrics") {
+            json!({"extensions": {"metrics": {"enable": true}}})
+        } else {
+            json!({})
+        },
+    );
+    let s = Running::start(&c).await;
+    let mut checked = 0;
+    for r in ROUTES {
+        let docs = matches!(r.kind, Kind::ApiDoc | Kind::SwaggerUi);
+        if (docs && !cfg!(feature = "openapi"))
+            || (r.kind == Kind::Metrics && !cfg!(feature = "metrics"))
+        {
+            continue;
+        }
+        let method: Method = r.method.parse().expect("method");
+        let path = sample(r.template);
+        for (who, user) in [("anonymous", None), ("bob", Some(("bob", "builder")))] {
+            let status = s
+                .request(method.clone(), &path, user)
+                .send()
+                .await
+                .expect("request")
+                .status();
+            let open = match r.access {
+                Access::Public | Access::Authenticated => true,
+                // Filtered to what the caller may read.
+                Access::Catalog => true,
+                // The ping challenges anonymous callers only.
+                Access::Login => user.is_some(),
+                // bob logged in with a password: he manages his own keys.
+                Access::ApiKeys => user.is_some(),
+                Access::Repo(_) | Access::Push | Access::Metrics => false,
+            };
+            let refused = matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN);
+            assert_eq!(
+                !refused, open,
+                "{who}: {} {path}: {status} ({:?})",
+                r.method, r.access
+            );
+            if refused {
+                let want = if user.is_none() {
+                    StatusCode::UNAUTHORIZED
+                } else {
+                    StatusCode::FORBIDDEN
+                };
+                assert_eq!(status, want, "{who}: {} {path}", r.method);
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2 * 22, "{checked} calls");
+    s.stop().await;
+}
