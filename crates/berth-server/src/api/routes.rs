@@ -218,13 +218,19 @@ pub fn find(method: &str, kind: Kind) -> Option<&'static Route> {
     ROUTES.iter().find(|r| r.kind == kind && r.method == method)
 }
 
-/// The access a request needs. A method the route does not have is
-/// answered `405` after authorization; until then it is judged as the
-/// most a path can need (a repository's `Delete`, an upload's `Create`,
-/// the ping's login), so that nothing slips through. Beside `/v2`, such a
-/// method is left to authentication, and the router answers `405`.
+/// The access a request needs. `HEAD` needs what `GET` needs where it
+/// has no row of its own (the router answers it with the `GET` handler
+/// beside `/v2`). A method the route does not have is answered `405`
+/// after authorization; until then it is judged as the most a path can
+/// need (a repository's `Delete`, an upload's `Create`, the ping's
+/// login), so that nothing slips through. Beside `/v2`, such a method is
+/// left to authentication, and the router answers `405`.
 pub fn access(method: &str, kind: Kind) -> Access {
-    if let Some(r) = find(method, kind) {
+    let row = find(method, kind).or_else(|| match method {
+        "HEAD" => find("GET", kind),
+        _ => None,
+    });
+    if let Some(r) = row {
         return r.access;
     }
     match kind {
@@ -276,5 +282,10 @@ mod tests {
         assert_eq!(access("DELETE", Kind::Base), Access::Login);
         assert_eq!(access("PUT", Kind::Metrics), Access::Authenticated);
         assert_eq!(access("PUT", Kind::Manifest), Access::Push);
+        // HEAD is judged as GET where it has no row of its own.
+        assert_eq!(access("HEAD", Kind::Tags), READ);
+        assert_eq!(access("HEAD", Kind::Metrics), Access::Metrics);
+        assert_eq!(access("HEAD", Kind::Livez), Access::Public);
+        assert_eq!(access("HEAD", Kind::Catalog), Access::Catalog);
     }
 }

@@ -86,6 +86,7 @@ pub(crate) enum BenchError {
     /// `-t` matches no test.
     #[error("-t: no test matches")]
     NoTest,
+    /// The async runtime cannot start.
     #[error("cannot start the runtime: {0}")]
     Runtime(#[source] std::io::Error),
     /// A registry's URL or credentials cannot make a client.
