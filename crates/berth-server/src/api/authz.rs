@@ -236,14 +236,13 @@ pub(crate) async fn authorize_request(
         return next.run(req).await;
     }
     let caller = Caller::new(&state, req.extensions().get::<Login>());
-    let params = Params::parse(req.uri().query());
     match authorize(
         &caller,
         &state.registry,
         req.method(),
         &endpoint,
         access,
-        &params,
+        req.uri().query(),
     )
     .await
     {
@@ -270,14 +269,15 @@ pub(crate) async fn authorize_request(
 }
 
 /// Checks that `caller` may call this route with `access`, and decides
-/// what the handler needs decided: `(create_only, mount_from)`.
+/// what the handler needs decided: `(create_only, mount_from)` (`query`
+/// is the request's, for a mount's source).
 pub(crate) async fn authorize(
     caller: &Caller,
     reg: &Registry,
     method: &Method,
     ep: &Endpoint,
     access: Access,
-    params: &Params,
+    query: Option<&str>,
 ) -> Result<(bool, Option<RepoName>), ApiError> {
     use Endpoint as E;
     // Decided whether or not rules apply; without rules they allow all.
@@ -286,10 +286,14 @@ pub(crate) async fn authorize(
         _ => false,
     };
     let mount_from = match ep {
-        E::UploadStart { .. } if *method == Method::POST && params.get("mount").is_some() => params
-            .get("from")
-            .and_then(|f| f.parse::<RepoName>().ok())
-            .filter(|f| caller.may(f, Action::Read)),
+        E::UploadStart { .. } if *method == Method::POST => {
+            let params = Params::parse(query);
+            params
+                .get("mount")
+                .and(params.get("from"))
+                .and_then(|f| f.parse::<RepoName>().ok())
+                .filter(|f| caller.may(f, Action::Read))
+        }
         _ => None,
     };
     let decided = Ok((create_only, mount_from));

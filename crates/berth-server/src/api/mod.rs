@@ -196,11 +196,12 @@ async fn authenticate(
     let Some(auth) = &state.auth else {
         return next.run(req).await;
     };
-    // Deny by default: only the public routes are open. (Matching the
-    // raw path against "/v2" would let "/%76%32/..." through, which the
-    // router decodes to a /v2 route.)
-    if endpoint::parse(req.uri().path(), &state.mounted())
-        .is_ok_and(|ep| routes::access(req.method().as_str(), ep.kind()) == Access::Public)
+    // Deny by default: only the public routes are open, and the table has
+    // no others than the health probes (its tests hold it to that).
+    // (Matching the raw path against "/v2" would let "/%76%32/..."
+    // through, which the router decodes to a /v2 route.)
+    if endpoint::health_probe(req.uri().path())
+        .is_some_and(|ep| routes::access(req.method().as_str(), ep.kind()) == Access::Public)
     {
         return next.run(req).await;
     }
