@@ -261,3 +261,50 @@ async fn every_route_is_authorized_by_the_table() {
     assert!(checked >= 2 * 22, "{checked} calls");
     s.stop().await;
 }
+
+/// A part that cannot start is named by its config key, chosen where it
+/// failed.
+#[tokio::test]
+async fn build_errors_name_the_key() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, b"not a directory").expect("write");
+    let http = json!({"address": "127.0.0.1", "port": 0});
+    let cases = [
+        (
+            json!({"storage": {"rootDirectory": tmp.path().join("root"),
+                               "subPaths": {"/team": {"rootDirectory": file}}}}),
+            "storage.subPaths./team.rootDirectory",
+        ),
+        (
+            json!({"storage": {"rootDirectory": file}}),
+            "storage.rootDirectory",
+        ),
+        (
+            json!({"storage": {"rootDirectory": tmp.path().join("root2")},
+                   "log": {"audit": tmp.path()}}),
+            "log.audit",
+        ),
+    ];
+    for (c, key) in cases {
+        let mut c = c;
+        c["http"] = http.clone();
+        let config = Config::from_value(c).expect("config");
+        let err = match Server::build(&config, ServeOptions::default()).await {
+            Ok(_) => panic!("{key}: built"),
+            Err(e) => e,
+        };
+        assert_eq!(err.key(), Some(key), "{err}");
+        assert!(err.to_string().starts_with(&format!("{key}: ")), "{err}");
+    }
+    // The offline scrub opens roots the same way, and names them too.
+    let config = Config::from_value(json!({
+        "storage": {"rootDirectory": tmp.path().join("missing")},
+        "http": http,
+    }))
+    .expect("config");
+    let err = berth_server::server::scrub_offline(&config)
+        .await
+        .expect_err("no root");
+    assert_eq!(err.key(), Some("storage.rootDirectory"), "{err}");
+}
