@@ -308,3 +308,43 @@ async fn build_errors_name_the_key() {
         .expect_err("no root");
     assert_eq!(err.key(), Some("storage.rootDirectory"), "{err}");
 }
+
+/// The library-built server's router, driven in-process with no socket.
+#[tokio::test]
+async fn the_router_answers_in_process() {
+    use tower::ServiceExt;
+
+    let tmp = tempfile::tempdir().expect("tmp");
+    let c = config(
+        tmp.path(),
+        json!({"address": "127.0.0.1", "port": 0,
+               "auth": {"htpasswd": {"path": htpasswd(tmp.path())}}}),
+        json!({}),
+    );
+    let server = Server::build(&c, ServeOptions::default())
+        .await
+        .expect("build");
+    let call = |auth: Option<&str>| {
+        let mut req = http::Request::get("/v2/");
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        server
+            .router()
+            .oneshot(req.body(axum::body::Body::empty()).expect("request"))
+    };
+    assert_eq!(call(None).await.expect("call").status(), 401);
+    let alice = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            "alice:wonderland"
+        )
+    );
+    assert_eq!(call(Some(&alice)).await.expect("call").status(), 200);
+    let probe = http::Request::get("/livez")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let r = server.router().oneshot(probe).await.expect("call");
+    assert_eq!(r.status(), 200);
+}
