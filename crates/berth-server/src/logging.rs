@@ -6,10 +6,24 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogConfig, LogFormat};
 
+/// Why logging cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LoggingError {
+    /// `log.output` cannot be opened for appending.
+    #[error("log.output: cannot open {path}: {source}")]
+    Output {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A global subscriber is installed already.
+    #[error("cannot install the logger: {0}")]
+    Install(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides
-/// `log.level`. Returns an error message if the output file cannot be
-/// opened.
-pub fn init(config: &LogConfig) -> Result<(), String> {
+/// `log.level`. Fails if the output file cannot be opened.
+pub fn init(config: &LogConfig) -> Result<(), LoggingError> {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|v| EnvFilter::try_new(v).ok())
@@ -21,7 +35,10 @@ pub fn init(config: &LogConfig) -> Result<(), String> {
                 .create(true)
                 .append(true)
                 .open(path)
-                .map_err(|e| format!("log.output: cannot open {}: {e}", path.display()))?;
+                .map_err(|source| LoggingError::Output {
+                    path: path.clone(),
+                    source,
+                })?;
             let b = builder.with_ansi(false).with_writer(Mutex::new(file));
             match format {
                 LogFormat::Json => b.json().try_init(),
@@ -31,5 +48,5 @@ pub fn init(config: &LogConfig) -> Result<(), String> {
         (None, LogFormat::Json) => builder.json().with_writer(std::io::stderr).try_init(),
         (None, LogFormat::Text) => builder.with_writer(std::io::stderr).try_init(),
     };
-    result.map_err(|e| format!("cannot install the logger: {e}"))
+    result.map_err(LoggingError::Install)
 }

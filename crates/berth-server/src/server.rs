@@ -1,6 +1,16 @@
-//! Starting and stopping the server. The caller binds the socket and owns
-//! the shutdown signal, so tests start a real server on `127.0.0.1:0` in
-//! one call.
+//! Starting and stopping the server. [`Server::build`] makes the whole
+//! server from a [`Config`] (storage roots, metadata store, auth, audit,
+//! metrics, events, background tasks, TLS); the caller binds the socket
+//! and owns the shutdown signal ([`Server::run`]), so tests start a real
+//! server on `127.0.0.1:0` in one call. [`build_state`] and [`run`] are
+//! the bare core (storage and the API, no auth or extensions) that most
+//! tests use.
+
+mod app;
+mod error;
+
+pub use app::{ServeOptions, Server, bind, load_config, scrub_offline};
+pub use error::ServeError;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,8 +21,8 @@ use tokio::net::TcpListener;
 
 use crate::api::{AppState, app};
 use crate::auth::access::AccessControl;
-use crate::config::{Config, StorageConfig};
-use crate::meta::{MetaStore, RedbMetaStore, SharedLock};
+use crate::config::{Config, RootSettings, StorageConfig};
+use crate::meta::{MetaError, MetaStore, RedbMetaStore, SharedLock};
 use crate::registry::Registry;
 use crate::scrub;
 use crate::storage::{FsStore, RepoLocks, Roots, StorageError, Store};
@@ -23,8 +33,9 @@ pub const META_FILE: &str = ".berth/meta.redb";
 const CLEAN: &str = "clean-shutdown";
 
 /// Builds the shared state from a config: opens every storage root and
-/// the metadata store.
-pub async fn build_state(config: &Config) -> Result<AppState, StorageError> {
+/// the metadata store. Authentication, the audit log and the extensions
+/// are left off ([`Server::build`] puts them in).
+pub async fn build_state(config: &Config) -> Result<AppState, ServeError> {
     build_state_with(config, false).await
 }
 
@@ -33,19 +44,14 @@ pub async fn build_state(config: &Config) -> Result<AppState, StorageError> {
 pub async fn build_state_with(
     config: &Config,
     force_reparse: bool,
-) -> Result<AppState, StorageError> {
-    let opened = open_meta(config)?;
-    let mut main = None;
-    let mut sub = Vec::new();
-    for r in config.storage.roots() {
-        let store = open_root(config, &r, opened.shared.clone(), false).await?;
-        match r.prefix {
-            None => main = Some(store),
-            Some(p) => sub.push((p, store)),
-        }
-    }
-    let main = main.ok_or_else(|| StorageError::InvalidInput("no main storage root".into()))?;
-    let meta_path = opened.path.clone();
+) -> Result<AppState, ServeError> {
+    let meta_key = meta_key(config);
+    let meta_error = |source| ServeError::Meta {
+        key: meta_key.into(),
+        source,
+    };
+    let opened = open_meta(config).map_err(meta_error)?;
+    let roots = open_roots(config, opened.shared.clone(), false).await?;
     let meta = opened.store;
     // The store was derived for a set of roots; another set (a sub-path
     // added, a root moved) needs it derived again.
@@ -62,12 +68,7 @@ pub async fn build_state_with(
         })
         .collect::<Vec<_>>()
         .join("\n");
-    let setting = |name: &str| {
-        meta.setting(name).map_err(|e| StorageError::Corrupt {
-            path: meta_path.clone(),
-            message: e.to_string(),
-        })
-    };
+    let setting = |name: &str| meta.setting(name).map_err(meta_error);
     // Derived for other roots, never fully derived (a rebuild cut short),
     // or not shut down cleanly (non-durable commits lost, so a fingerprint
     // could match by chance): derive again. A shared store is as durable
@@ -76,15 +77,26 @@ pub async fn build_state_with(
     let created = opened.created || setting("roots")?.is_none();
     let roots_changed = setting("roots")?.as_deref() != Some(roots_signature.as_str());
     let unclean = opened.shared.is_none() && setting(CLEAN)?.as_deref() != Some("1");
-    let registry = Registry::new(Roots::new(main, sub), meta);
+    let registry = Registry::new(roots, meta);
     if created || force_reparse || roots_changed || unclean {
         let n = registry.reparse().await.map_err(|e| match e {
-            // Listing storage failed: say so as storage's own error.
-            crate::registry::RegistryError::Storage(s) => s,
-            other => StorageError::Corrupt {
-                path: meta_path.clone(),
-                message: other.to_string(),
+            // Listing storage failed: say so as storage's own error, named
+            // by the root in a bucket if there is one (the disk's own
+            // errors name their directory).
+            crate::registry::RegistryError::Storage(source) => ServeError::Storage {
+                key: config
+                    .storage
+                    .roots()
+                    .iter()
+                    .find(|r| r.storage_driver.is_some())
+                    .map_or_else(|| "storage.rootDirectory".into(), error::root_key),
+                source,
             },
+            crate::registry::RegistryError::Meta(source) => meta_error(source),
+            other => meta_error(MetaError::Failed {
+                location: "the metadata store".into(),
+                message: other.to_string(),
+            }),
         })?;
         tracing::info!(repositories = n, "metadata store rebuilt from storage");
     }
@@ -95,9 +107,12 @@ pub async fn build_state_with(
     for (name, value) in settings {
         registry
             .set_meta_setting(name, value)
-            .map_err(|e| StorageError::Corrupt {
-                path: meta_path.clone(),
-                message: e.to_string(),
+            .map_err(|e| match e {
+                crate::registry::RegistryError::Meta(source) => meta_error(source),
+                other => meta_error(MetaError::Failed {
+                    location: "the metadata store".into(),
+                    message: other.to_string(),
+                }),
             })?;
     }
     Ok(AppState {
@@ -123,18 +138,52 @@ pub async fn build_state_with(
     })
 }
 
+/// The key the metadata store is configured by: Redis's, or the main
+/// root's (the redb file lives there).
+fn meta_key(config: &Config) -> &'static str {
+    if cfg!(feature = "redis") && config.storage.cache_driver.is_some() {
+        "storage.cacheDriver"
+    } else {
+        "storage.rootDirectory"
+    }
+}
+
+/// Opens every storage root of a config, the same way for the server and
+/// for offline tools (`offline`: see [`open_root`]); an error names the
+/// root's key.
+pub async fn open_roots(
+    config: &Config,
+    shared: Option<Arc<dyn SharedLock>>,
+    offline: bool,
+) -> Result<Roots, ServeError> {
+    let mut main = None;
+    let mut sub = Vec::new();
+    for r in config.storage.roots() {
+        let store = open_root(config, &r, shared.clone(), offline)
+            .await
+            .map_err(|e| ServeError::root(&r, e))?;
+        match r.prefix {
+            None => main = Some(store),
+            Some(p) => sub.push((p, store)),
+        }
+    }
+    let main = main.ok_or_else(|| ServeError::Storage {
+        key: "storage.rootDirectory".into(),
+        source: StorageError::InvalidInput("no main storage root".into()),
+    })?;
+    Ok(Roots::new(main, sub))
+}
+
 /// The metadata store a config asks for, with the shared lock that comes
 /// with a networked one.
 struct OpenedMeta {
     store: Arc<dyn MetaStore>,
     /// The store was created just now (so never derived).
     created: bool,
-    /// Where it is, for errors.
-    path: std::path::PathBuf,
     shared: Option<Arc<dyn SharedLock>>,
 }
 
-fn open_meta(config: &Config) -> Result<OpenedMeta, StorageError> {
+fn open_meta(config: &Config) -> Result<OpenedMeta, MetaError> {
     #[cfg(feature = "redis")]
     if let Some(c) = &config.storage.cache_driver {
         let opts = crate::meta::RedisOptions {
@@ -145,29 +194,19 @@ fn open_meta(config: &Config) -> Result<OpenedMeta, StorageError> {
             username: c.username.clone(),
             password: c.password.clone(),
         };
-        let location = "the metadata store";
-        let store =
-            crate::meta::RedisMetaStore::open(&opts).map_err(|e| StorageError::Backend {
-                location: location.into(),
-                message: e.to_string(),
-            })?;
+        let store = crate::meta::RedisMetaStore::open(&opts)?;
         let locks: Arc<dyn SharedLock> = Arc::new(store.locks());
         return Ok(OpenedMeta {
             store: Arc::new(crate::meta::Offloaded(store)),
             created: false,
-            path: location.into(),
             shared: Some(locks),
         });
     }
     let path = config.storage.root_directory.join(META_FILE);
-    let (store, created) = RedbMetaStore::open(&path).map_err(|e| StorageError::Corrupt {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
+    let (store, created) = RedbMetaStore::open(&path)?;
     Ok(OpenedMeta {
         store: Arc::new(store),
         created,
-        path,
         shared: None,
     })
 }
@@ -177,7 +216,7 @@ fn open_meta(config: &Config) -> Result<OpenedMeta, StorageError> {
 /// untouched: no dedupe index is opened or created.
 pub async fn open_root(
     config: &Config,
-    r: &crate::config::RootSettings,
+    r: &RootSettings,
     shared: Option<Arc<dyn SharedLock>>,
     offline: bool,
 ) -> Result<Store, StorageError> {

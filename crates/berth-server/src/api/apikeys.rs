@@ -16,7 +16,7 @@ use time::format_description::well_known::Rfc3339;
 use super::AppState;
 use super::error::ApiError;
 use crate::auth::apikeys::{ApiKey, ApiKeys};
-use crate::auth::{Identity, Login, LoginMethod};
+use crate::auth::{Identity, Login};
 
 /// The largest request body accepted.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -47,8 +47,8 @@ fn bad_request(msg: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::Unsupported, msg).with_status(StatusCode::BAD_REQUEST)
 }
 
-/// The store and the user a request acts for; a login by API key may not
-/// manage keys.
+/// The store and the user a request acts for (authorization let only a
+/// user logged in with a password through).
 fn owner<'a>(
     state: &'a AppState,
     login: Option<&Login>,
@@ -58,23 +58,12 @@ fn owner<'a>(
         .as_ref()
         .and_then(|a| a.apikeys())
         .ok_or_else(ApiError::not_found)?;
-    match login.map(|l| (&l.identity, l.method)) {
-        Some((Identity::User { name, .. }, LoginMethod::Password)) => Ok((keys, name.clone())),
-        Some((Identity::User { .. }, _)) => Err(ApiError::new(
+    match login.map(|l| &l.identity) {
+        Some(Identity::User { name, .. }) => Ok((keys, name.clone())),
+        _ => Err(ApiError::new(
             ErrorCode::Denied,
-            "API keys are managed after logging in with a password (not a key or a certificate)",
+            "API keys are managed by a user logged in with a password",
         )),
-        _ => {
-            let challenge = state
-                .auth
-                .as_ref()
-                .map(|a| a.challenge(None, false))
-                .unwrap_or_default();
-            Err(
-                ApiError::new(ErrorCode::Unauthorized, "authentication required")
-                    .with_header(header::WWW_AUTHENTICATE, &challenge),
-            )
-        }
     }
 }
 

@@ -15,6 +15,7 @@ use axum::response::Response;
 use http::Method;
 
 use super::AppState;
+use crate::config::ConfigError;
 
 /// The authenticated subject of a request, left on its response by the
 /// authentication middleware for the audit.
@@ -28,12 +29,14 @@ pub struct AuditLog {
 
 impl AuditLog {
     /// Opens `path` for appending; the error names the key.
-    pub fn open(path: &Path) -> Result<Self, String> {
+    pub fn open(path: &Path) -> Result<Self, ConfigError> {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|e| format!("log.audit: cannot open {}: {e}", path.display()))?;
+            .map_err(|e| {
+                ConfigError::key("log.audit", format!("cannot open {}: {e}", path.display()))
+            })?;
         Ok(Self {
             out: Mutex::new(file),
         })
@@ -97,7 +100,7 @@ pub(crate) async fn record(State(state): State<AppState>, req: Request, next: Ne
 }
 
 /// For `AppState`: the audit log of a config, if it asks for one.
-pub fn from_config(log: &crate::config::LogConfig) -> Result<Option<Arc<AuditLog>>, String> {
+pub fn from_config(log: &crate::config::LogConfig) -> Result<Option<Arc<AuditLog>>, ConfigError> {
     log.audit
         .as_deref()
         .map(|p| AuditLog::open(p).map(Arc::new))

@@ -1,24 +1,40 @@
-//! Authorization: the action each route needs, checked once per request
-//! before the handler runs (the catalog is filtered and a mount's source
-//! checked in their handlers, with the same [`Caller`]).
+//! Authorization: every request to a route of the table is judged here,
+//! once, before any handler runs ([`authorize_request`]), by the
+//! [`Access`] its row declares. The decisions handlers act on are made
+//! here too and handed to them in [`Authorized`]: whether a manifest push
+//! may only create its tag, and whether a mount may read its source. The
+//! catalog is filtered by its handler with the same [`Caller`]. The 401
+//! challenge is built in one place, [`unauthorized`].
 
 use std::sync::Arc;
 
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
 use berth_oci::{ErrorCode, Reference, RepoName};
-use http::{Method, header};
+use http::{HeaderValue, Method, header};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 use super::AppState;
-use super::endpoint::Endpoint;
+use super::endpoint::{Endpoint, parse};
 use super::error::ApiError;
+use super::params::Params;
+use super::routes::{self, Access};
 use crate::auth::access::AccessControl;
 use crate::auth::bearer::{CATALOG_SCOPE, repo_scope};
-use crate::auth::{Auth, Identity, Login};
+use crate::auth::{Auth, Identity, Login, LoginMethod};
 use crate::config::Action;
 use crate::registry::Registry;
 
+/// The `401 UNAUTHORIZED` answer with the challenge of `auth` (for a
+/// token, with `scope`): the one place it is built.
+pub(crate) fn unauthorized(auth: &Auth, scope: Option<&str>) -> ApiError {
+    ApiError::new(ErrorCode::Unauthorized, "authentication required")
+        .with_header(header::WWW_AUTHENTICATE, &auth.challenge(scope, false))
+}
+
 /// Who is calling and the rules they are judged by.
+#[derive(Clone)]
 pub(crate) struct Caller {
     pub(crate) identity: Identity,
     /// `None`: no access control; whoever got past authentication may do
@@ -29,6 +45,8 @@ pub(crate) struct Caller {
     /// An API key's scopes: repository globs outside which it grants
     /// nothing (`None`: no limit).
     pub(crate) scopes: Option<GlobSet>,
+    /// How the caller logged in (`None`: no authentication configured).
+    pub(crate) method: Option<LoginMethod>,
 }
 
 impl Caller {
@@ -53,6 +71,7 @@ impl Caller {
             access: state.access_control(),
             auth: state.auth.clone(),
             scopes,
+            method: login.map(|l| l.method),
         }
     }
 
@@ -104,10 +123,7 @@ impl Caller {
     /// challenge for `scope` when the caller holds a token).
     fn deny(&self, scope: Option<&str>) -> ApiError {
         match (&self.identity, &self.auth) {
-            (Identity::Anonymous, Some(auth)) => {
-                ApiError::new(ErrorCode::Unauthorized, "authentication required")
-                    .with_header(header::WWW_AUTHENTICATE, &auth.challenge(scope, false))
-            }
+            (Identity::Anonymous, Some(auth)) => unauthorized(auth, scope),
             // RFC 6750 §3.1: a token without the scope gets 403 with the
             // scope to ask for (oras-py fetches a new token on exactly
             // that; clients that ask for push and pull up front never see
@@ -153,34 +169,153 @@ impl Caller {
             _ => Ok(()),
         }
     }
+
+    /// The metrics: for those `accessControl.metrics` lets read them
+    /// (everyone authenticated without access control; everyone without
+    /// authentication).
+    fn require_metrics(&self) -> Result<(), ApiError> {
+        let Some(auth) = &self.auth else {
+            return Ok(());
+        };
+        let allowed = match &self.access {
+            Some(access) => access.may_read_metrics(&self.identity),
+            None => self.identity != Identity::Anonymous,
+        };
+        match (allowed, &self.identity) {
+            (true, _) => Ok(()),
+            (false, Identity::Anonymous) => Err(unauthorized(auth, None)),
+            (false, _) => Err(ApiError::new(
+                ErrorCode::Denied,
+                "reading the metrics is not allowed",
+            )),
+        }
+    }
+
+    /// API keys: managed by a user logged in with a password, never with
+    /// a key, a certificate or a token.
+    fn require_password_login(&self) -> Result<(), ApiError> {
+        match (&self.identity, self.method, &self.auth) {
+            (Identity::User { .. }, Some(LoginMethod::Password), _) => Ok(()),
+            (Identity::User { .. }, _, _) => Err(ApiError::new(
+                ErrorCode::Denied,
+                "API keys are managed after logging in with a password (not a key or a certificate)",
+            )),
+            (_, _, Some(auth)) => Err(unauthorized(auth, None)),
+            (_, _, None) => Err(ApiError::not_found()),
+        }
+    }
 }
 
-/// Checks that `caller` may call this route.
+/// A request authorization let through: its endpoint, its caller and the
+/// decisions its handler acts on. Left in the request's extensions.
+#[derive(Clone)]
+pub(crate) struct Authorized {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) caller: Caller,
+    /// A manifest push by a caller who may create but not update: the
+    /// tag must still be new when the repository is locked.
+    pub(crate) create_only: bool,
+    /// A mount's source (`?mount=&from=`), when the caller may read it; a
+    /// caller who may not gets a plain upload session.
+    pub(crate) mount_from: Option<RepoName>,
+}
+
+/// The middleware that authorizes every request to a route of the table
+/// before the router sees it. A path that is no route passes through, to
+/// be answered 404 (or its parse error) by the dispatcher.
+pub(crate) async fn authorize_request(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Ok(endpoint) = parse(req.uri().path(), &state.mounted()) else {
+        return next.run(req).await;
+    };
+    let access = routes::access(req.method().as_str(), endpoint.kind());
+    if access == Access::Public {
+        return next.run(req).await;
+    }
+    let caller = Caller::new(&state, req.extensions().get::<Login>());
+    match authorize(
+        &caller,
+        &state.registry,
+        req.method(),
+        &endpoint,
+        access,
+        req.uri().query(),
+    )
+    .await
+    {
+        Ok((create_only, mount_from)) => {
+            req.extensions_mut().insert(Authorized {
+                endpoint,
+                caller,
+                create_only,
+                mount_from,
+            });
+            next.run(req).await
+        }
+        Err(e) => {
+            let mut resp = e.into_response();
+            if endpoint.kind().is_v2() {
+                resp.headers_mut().insert(
+                    "Docker-Distribution-API-Version",
+                    HeaderValue::from_static("registry/2.0"),
+                );
+            }
+            resp
+        }
+    }
+}
+
+/// Checks that `caller` may call this route with `access`, and decides
+/// what the handler needs decided: `(create_only, mount_from)` (`query`
+/// is the request's, for a mount's source).
 pub(crate) async fn authorize(
     caller: &Caller,
     reg: &Registry,
     method: &Method,
     ep: &Endpoint,
-) -> Result<(), ApiError> {
-    if !caller.restricted() {
-        return Ok(());
-    }
+    access: Access,
+    query: Option<&str>,
+) -> Result<(bool, Option<RepoName>), ApiError> {
     use Endpoint as E;
-    match (method, ep) {
-        (_, E::Base | E::Discover) => caller.require_login(),
-        (_, E::Catalog) => caller.require_catalog(),
-        (
-            &Method::GET | &Method::HEAD,
-            E::Tags { name }
-            | E::Manifest { name, .. }
-            | E::Blob { name, .. }
-            | E::Referrers { name, .. },
-        ) => caller.require(name, Action::Read),
-        (&Method::PUT, E::Manifest { name, reference }) => {
+    // Decided whether or not rules apply; without rules they allow all.
+    let create_only = match ep {
+        E::Manifest { name, .. } if access == Access::Push => !caller.may(name, Action::Update),
+        _ => false,
+    };
+    let mount_from = match ep {
+        E::UploadStart { .. } if *method == Method::POST => {
+            let params = Params::parse(query);
+            params
+                .get("mount")
+                .and(params.get("from"))
+                .and_then(|f| f.parse::<RepoName>().ok())
+                .filter(|f| caller.may(f, Action::Read))
+        }
+        _ => None,
+    };
+    let decided = Ok((create_only, mount_from));
+    match access {
+        Access::Public | Access::Authenticated => return decided,
+        Access::Metrics => return caller.require_metrics().and(decided),
+        Access::ApiKeys => return caller.require_password_login().and(decided),
+        _ if !caller.restricted() => return decided,
+        _ => {}
+    }
+    match (access, ep.repo()) {
+        (Access::Login, _) => caller.require_login()?,
+        (Access::Catalog, _) => caller.require_catalog()?,
+        (Access::Repo(action), Some(name)) => caller.require(name, action)?,
+        (Access::Push, Some(name)) => {
             // Moving an existing tag is an update; anything else creates.
-            let moves_tag = match reference {
-                Reference::Tag(t) => reg.tag_exists(name, t.as_str()).await?,
-                Reference::Digest(_) => false,
+            let moves_tag = match ep {
+                E::Manifest {
+                    reference: Reference::Tag(t),
+                    ..
+                } => reg.tag_exists(name, t.as_str()).await?,
+                _ => false,
             };
             caller.require(
                 name,
@@ -189,22 +324,17 @@ pub(crate) async fn authorize(
                 } else {
                     Action::Create
                 },
-            )
+            )?
         }
-        (&Method::DELETE, E::Manifest { name, .. } | E::Blob { name, .. }) => {
-            caller.require(name, Action::Delete)
+        // A repository's access on a route without one: the table is
+        // wrong; refuse rather than let it through.
+        (Access::Repo(_) | Access::Push, None) => {
+            return Err(ApiError::internal(format!(
+                "route {} needs a repository it does not have",
+                ep.template()
+            )));
         }
-        (_, E::UploadStart { name } | E::Upload { name, .. }) => {
-            caller.require(name, Action::Create)
-        }
-        // Other methods are refused by the router with 405; ask for the
-        // most a route can need so nothing slips through.
-        (
-            _,
-            E::Tags { name }
-            | E::Manifest { name, .. }
-            | E::Blob { name, .. }
-            | E::Referrers { name, .. },
-        ) => caller.require(name, Action::Delete),
+        (Access::Public | Access::Authenticated | Access::Metrics | Access::ApiKeys, _) => {}
     }
+    decided
 }

@@ -6,8 +6,10 @@
 use http::{HeaderName, HeaderValue, Method, header};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::config::ConfigError;
+
 /// The layer for `origin`; the error names the key.
-pub fn layer(origin: &str) -> Result<CorsLayer, String> {
+pub fn layer(origin: &str) -> Result<CorsLayer, ConfigError> {
     let methods = [
         Method::GET,
         Method::HEAD,
@@ -50,7 +52,10 @@ pub fn layer(origin: &str) -> Result<CorsLayer, String> {
         .ok()
         .filter(|_| origin.starts_with("http://") || origin.starts_with("https://"))
         .ok_or_else(|| {
-            format!("http.allowOrigin: {origin:?} is not \"*\" or an origin such as https://ui.example.com")
+            ConfigError::key(
+                "http.allowOrigin",
+                format!("{origin:?} is not \"*\" or an origin such as https://ui.example.com"),
+            )
         })?;
     Ok(base
         .allow_origin(AllowOrigin::exact(value))

@@ -1,19 +1,55 @@
 //! A request path parsed into a typed [`Endpoint`], by a pure function.
 //!
-//! Repository names may contain `/`, so a path is read from its end: the
-//! trailing keywords (`manifests/<ref>`, `blobs/uploads/<id>`, ...) decide
-//! the endpoint and everything before them is the name. Names, digests,
-//! references and upload ids are validated here, so handlers only ever see
-//! typed values.
+//! The routes beside `/v2` (health probes, metrics, API keys, the API
+//! document) are matched on the raw path, exactly. Under `/v2` the path
+//! is percent-decoded, and since repository names may contain `/` it is
+//! read from its end: the trailing keywords (`manifests/<ref>`,
+//! `blobs/uploads/<id>`, ...) decide the endpoint and everything before
+//! them is the name. Names, digests, references and upload ids are
+//! validated here, so handlers only ever see typed values. Which
+//! [`Kind`] each endpoint is, and so its template and the access it
+//! needs, is in the route table ([`super::routes`]).
 
 use berth_oci::digest::DigestError;
 use berth_oci::{Digest, Reference, RepoName};
 
+use super::routes::Kind;
 use crate::registry::UploadId;
 
-/// A route of the distribution API.
+/// The API document's path (feature `openapi`).
+pub const DOC_PATH: &str = "/openapi.json";
+/// Swagger UI's path; its assets are below it (feature `openapi`).
+pub const UI_PATH: &str = "/swagger/v2";
+
+/// The routes a server has beside `/v2` and the health probes, which
+/// depend on its config.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Mounted<'a> {
+    /// Where the metrics are served, when they are on.
+    pub metrics: Option<&'a str>,
+    /// Whether `/zot/auth/apikey` is served (`http.auth.apikey`).
+    pub apikeys: bool,
+    /// Whether the API document and Swagger UI are served.
+    pub docs: bool,
+}
+
+/// A route the server answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
+    /// `/livez`
+    Livez,
+    /// `/readyz`
+    Readyz,
+    /// `/startupz`
+    Startupz,
+    /// The metrics, at their configured path.
+    Metrics,
+    /// `/zot/auth/apikey`
+    ApiKeys,
+    /// `/openapi.json`
+    ApiDoc,
+    /// `/swagger/v2` and below.
+    SwaggerUi,
     /// `/v2/`
     Base,
     /// `/v2/_catalog`
@@ -38,32 +74,44 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// The endpoint's kind: its row in the route table.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Self::Livez => Kind::Livez,
+            Self::Readyz => Kind::Readyz,
+            Self::Startupz => Kind::Startupz,
+            Self::Metrics => Kind::Metrics,
+            Self::ApiKeys => Kind::ApiKeys,
+            Self::ApiDoc => Kind::ApiDoc,
+            Self::SwaggerUi => Kind::SwaggerUi,
+            Self::Base => Kind::Base,
+            Self::Catalog => Kind::Catalog,
+            Self::Discover => Kind::Discover,
+            Self::Tags { .. } => Kind::Tags,
+            Self::Manifest { .. } => Kind::Manifest,
+            Self::Blob { .. } => Kind::Blob,
+            Self::UploadStart { .. } => Kind::UploadStart,
+            Self::Upload { .. } => Kind::Upload,
+            Self::Referrers { .. } => Kind::Referrers,
+        }
+    }
+
     /// The route's template, e.g. `/v2/{name}/manifests/{reference}`:
     /// what metrics and documentation name it by, never the raw path.
     pub fn template(&self) -> &'static str {
-        match self {
-            Self::Base => "/v2/",
-            Self::Catalog => "/v2/_catalog",
-            Self::Discover => "/v2/_oci/ext/discover",
-            Self::Tags { .. } => "/v2/{name}/tags/list",
-            Self::Manifest { .. } => "/v2/{name}/manifests/{reference}",
-            Self::Blob { .. } => "/v2/{name}/blobs/{digest}",
-            Self::UploadStart { .. } => "/v2/{name}/blobs/uploads/",
-            Self::Upload { .. } => "/v2/{name}/blobs/uploads/{uuid}",
-            Self::Referrers { .. } => "/v2/{name}/referrers/{digest}",
-        }
+        self.kind().template()
     }
 
     /// The repository the route is about, if any.
     pub fn repo(&self) -> Option<&RepoName> {
         match self {
-            Self::Base | Self::Catalog | Self::Discover => None,
             Self::Tags { name }
             | Self::Manifest { name, .. }
             | Self::Blob { name, .. }
             | Self::UploadStart { name }
             | Self::Upload { name, .. }
             | Self::Referrers { name, .. } => Some(name),
+            _ => None,
         }
     }
 }
@@ -130,8 +178,46 @@ fn percent_decode(path: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Parses a request path (without the query) into an endpoint.
+/// The health probe at `path` (the raw path), if it is one.
+pub fn health_probe(path: &str) -> Option<Endpoint> {
+    match path {
+        "/livez" => Some(Endpoint::Livez),
+        "/readyz" => Some(Endpoint::Readyz),
+        "/startupz" => Some(Endpoint::Startupz),
+        _ => None,
+    }
+}
+
+/// Parses a request path (without the query) into an endpoint of a
+/// server with the optional routes of `mounted`.
+pub fn parse(path: &str, mounted: &Mounted<'_>) -> Result<Endpoint, PathError> {
+    // Matched before /v2 and on the raw path, as the router matches them.
+    if mounted.metrics == Some(path) {
+        return Ok(Endpoint::Metrics);
+    }
+    if mounted.apikeys && path == "/zot/auth/apikey" {
+        return Ok(Endpoint::ApiKeys);
+    }
+    if mounted.docs {
+        if path == DOC_PATH {
+            return Ok(Endpoint::ApiDoc);
+        }
+        if path
+            .strip_prefix(UI_PATH)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        {
+            return Ok(Endpoint::SwaggerUi);
+        }
+    }
+    parse_path(path)
+}
+
+/// Parses a request path (without the query) into an endpoint: a health
+/// probe or a route of the distribution API.
 pub fn parse_path(path: &str) -> Result<Endpoint, PathError> {
+    if let Some(probe) = health_probe(path) {
+        return Ok(probe);
+    }
     let path = percent_decode(path).ok_or(PathError::NotFound)?;
     let rest = match path.strip_prefix("/v2") {
         Some("") | Some("/") => return Ok(Endpoint::Base),
@@ -298,6 +384,16 @@ mod tests {
                 )),
             ),
             ("/v2/%ZZ/tags/list".into(), Err(PathError::NotFound)),
+            // Health probes, on the raw path only.
+            ("/livez".into(), Ok(Endpoint::Livez)),
+            ("/readyz".into(), Ok(Endpoint::Readyz)),
+            ("/startupz".into(), Ok(Endpoint::Startupz)),
+            ("/%6civez".into(), Err(PathError::NotFound)),
+            ("/livez/".into(), Err(PathError::NotFound)),
+            // Optional routes are not routes unless mounted.
+            ("/metrics".into(), Err(PathError::NotFound)),
+            ("/zot/auth/apikey".into(), Err(PathError::NotFound)),
+            ("/openapi.json".into(), Err(PathError::NotFound)),
         ];
         for (path, want) in cases {
             assert_eq!(parse_path(&path), want, "{path}");
@@ -316,10 +412,70 @@ mod tests {
         }
     }
 
+    #[test]
+    fn mounted_routes() {
+        let all = Mounted {
+            metrics: Some("/custom/metrics"),
+            apikeys: true,
+            docs: true,
+        };
+        let cases = [
+            ("/custom/metrics", Ok(Endpoint::Metrics)),
+            ("/metrics", Err(PathError::NotFound)),
+            ("/zot/auth/apikey", Ok(Endpoint::ApiKeys)),
+            ("/zot/auth/apikey/", Err(PathError::NotFound)),
+            ("/openapi.json", Ok(Endpoint::ApiDoc)),
+            ("/swagger/v2", Ok(Endpoint::SwaggerUi)),
+            ("/swagger/v2/", Ok(Endpoint::SwaggerUi)),
+            ("/swagger/v2/index.css", Ok(Endpoint::SwaggerUi)),
+            ("/swagger/v2x", Err(PathError::NotFound)),
+            ("/livez", Ok(Endpoint::Livez)),
+            ("/v2/", Ok(Endpoint::Base)),
+        ];
+        for (path, want) in cases {
+            assert_eq!(parse(path, &all), want, "{path}");
+        }
+        // A metrics path under /v2 is the metrics, as the router has it.
+        let v2 = Mounted {
+            metrics: Some("/v2/_catalog"),
+            ..Mounted::default()
+        };
+        assert_eq!(parse("/v2/_catalog", &v2), Ok(Endpoint::Metrics));
+    }
+
+    /// Every template of the route table parses, with sample parameters,
+    /// to an endpoint of the row's kind.
+    #[test]
+    fn every_template_parses_to_its_kind() {
+        let all = Mounted {
+            metrics: Some("/metrics"),
+            apikeys: true,
+            docs: true,
+        };
+        for r in super::super::routes::ROUTES {
+            let path = r
+                .template
+                .replace("{name}", "team/app")
+                .replace("{reference}", "v1")
+                .replace("{digest}", D)
+                .replace("{uuid}", ID)
+                .replace("{*rest}", "index.html");
+            let ep = parse(&path, &all).expect(r.template);
+            assert_eq!(ep.kind(), r.kind, "{path}");
+            assert_eq!(ep.template(), r.template, "{path}");
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn never_panics(s in "/v2/.*") {
             let _ = parse_path(&s);
+        }
+
+        #[test]
+        fn never_panics_anywhere(s in "\\PC*") {
+            let all = Mounted { metrics: Some("/metrics"), apikeys: true, docs: true };
+            let _ = parse(&s, &all);
         }
     }
 }

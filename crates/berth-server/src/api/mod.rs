@@ -1,9 +1,11 @@
 //! The HTTP API: every route of the distribution spec v1.1 plus health
-//! checks.
+//! checks, metrics, API keys and the API document.
 //!
-//! A request's path goes through [`endpoint::parse_path`] once; the
-//! `(method, endpoint)` pair picks a handler; handlers call the registry
-//! and build responses; errors become OCI bodies only in [`error`].
+//! Every route is a row of [`routes::ROUTES`]. A request's path is parsed
+//! into a typed [`endpoint::Endpoint`], authorized once by the access its
+//! row declares (`authz`), then the `(method, endpoint)` pair picks a
+//! handler; handlers call the registry and build responses; errors become
+//! OCI bodies only in [`error`].
 
 mod access_log;
 mod apikeys;
@@ -15,6 +17,7 @@ pub mod endpoint;
 pub mod error;
 mod manifests;
 mod params;
+pub mod routes;
 mod uploads;
 
 use std::sync::Arc;
@@ -23,12 +26,13 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodFilter, MethodRouter, get, on};
 use http::{HeaderValue, Method, StatusCode, header};
 
-use endpoint::{Endpoint, parse_path};
+use endpoint::{Endpoint, Mounted, parse_path};
 use error::ApiError;
 use params::Params;
+use routes::{Access, Kind, ROUTES};
 
 use crate::registry::Registry;
 
@@ -61,6 +65,18 @@ impl AppState {
             .clone()
     }
 
+    /// The optional routes this server has.
+    pub fn mounted(&self) -> Mounted<'_> {
+        Mounted {
+            #[cfg(feature = "metrics")]
+            metrics: self.metrics.as_ref().map(|m| m.path()),
+            #[cfg(not(feature = "metrics"))]
+            metrics: None,
+            apikeys: self.auth.as_ref().is_some_and(|a| a.apikeys().is_some()),
+            docs: cfg!(feature = "openapi"),
+        }
+    }
+
     /// Puts new access control in force.
     pub fn set_access_control(&self, access: Option<crate::auth::access::AccessControl>) {
         *self.access.write().unwrap_or_else(|p| p.into_inner()) = access.map(Arc::new);
@@ -69,53 +85,53 @@ impl AppState {
 
 pub(crate) type ApiResult = Result<Response, ApiError>;
 
-/// The routes open without credentials.
-const HEALTH_PATHS: [&str; 3] = ["/livez", "/readyz", "/startupz"];
-/// zot's API key route.
-const APIKEY_PATH: &str = "/zot/auth/apikey";
-
 /// Every `(method, route template)` the `/v2` dispatcher serves (others
-/// get 405): what the API documentation must cover, and what a test holds
-/// the dispatcher to.
-pub const V2_ROUTES: &[(&str, &str)] = &[
-    ("GET", "/v2/"),
-    ("HEAD", "/v2/"),
-    ("GET", "/v2/_catalog"),
-    ("GET", "/v2/_oci/ext/discover"),
-    ("GET", "/v2/{name}/tags/list"),
-    ("GET", "/v2/{name}/manifests/{reference}"),
-    ("HEAD", "/v2/{name}/manifests/{reference}"),
-    ("PUT", "/v2/{name}/manifests/{reference}"),
-    ("DELETE", "/v2/{name}/manifests/{reference}"),
-    ("GET", "/v2/{name}/blobs/{digest}"),
-    ("HEAD", "/v2/{name}/blobs/{digest}"),
-    ("DELETE", "/v2/{name}/blobs/{digest}"),
-    ("POST", "/v2/{name}/blobs/uploads/"),
-    ("GET", "/v2/{name}/blobs/uploads/{uuid}"),
-    ("PATCH", "/v2/{name}/blobs/uploads/{uuid}"),
-    ("PUT", "/v2/{name}/blobs/uploads/{uuid}"),
-    ("DELETE", "/v2/{name}/blobs/uploads/{uuid}"),
-    ("GET", "/v2/{name}/referrers/{digest}"),
-];
+/// get 405), from the route table.
+pub fn v2_routes() -> Vec<(&'static str, &'static str)> {
+    routes::v2_routes().collect()
+}
+
+/// The handler of a route beside `/v2` for `method`, if it has one here
+/// (the API document's routes come with their own router).
+fn fixed_handler(kind: Kind, method: &str) -> Option<MethodRouter<AppState>> {
+    let filter = MethodFilter::try_from(Method::from_bytes(method.as_bytes()).ok()?).ok()?;
+    let health = || async { (StatusCode::OK, "ok") };
+    Some(match kind {
+        Kind::Livez | Kind::Readyz | Kind::Startupz => on(filter, health),
+        #[cfg(feature = "metrics")]
+        Kind::Metrics => on(filter, crate::ext::metrics::serve),
+        Kind::ApiKeys => match method {
+            "GET" => get(apikeys::list),
+            "POST" => on(filter, apikeys::create),
+            "DELETE" => on(filter, apikeys::delete),
+            _ => return None,
+        },
+        _ => return None,
+    })
+}
 
 /// The application router, without a socket: tests may drive it directly.
 pub fn app(state: AppState) -> Router {
-    let health = || async { (StatusCode::OK, "ok") };
+    let mounted = state.mounted();
+    let mut fixed: Vec<(&str, MethodRouter<AppState>)> = Vec::new();
+    for r in ROUTES.iter().filter(|r| !r.kind.is_v2()) {
+        // The route's path on this server: the metrics' is configured.
+        let path = match r.kind {
+            Kind::Metrics => mounted.metrics,
+            Kind::ApiKeys => mounted.apikeys.then_some(r.template),
+            _ => Some(r.template),
+        };
+        let (Some(path), Some(handler)) = (path, fixed_handler(r.kind, r.method)) else {
+            continue;
+        };
+        match fixed.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, m)) => *m = std::mem::take(m).merge(handler),
+            None => fixed.push((path, handler)),
+        }
+    }
     let mut router = Router::new();
-    for path in HEALTH_PATHS {
-        router = router.route(path, get(health));
-    }
-    if state.auth.as_ref().is_some_and(|a| a.apikeys().is_some()) {
-        router = router.route(
-            APIKEY_PATH,
-            get(apikeys::list)
-                .post(apikeys::create)
-                .delete(apikeys::delete),
-        );
-    }
-    #[cfg(feature = "metrics")]
-    if let Some(m) = &state.metrics {
-        router = router.route(m.path(), get(crate::ext::metrics::serve));
+    for (path, handler) in fixed {
+        router = router.route(path, handler);
     }
     #[cfg(feature = "openapi")]
     {
@@ -123,6 +139,10 @@ pub fn app(state: AppState) -> Router {
     }
     let router = router
         .fallback(dispatch)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authz::authorize_request,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticate,
@@ -162,13 +182,7 @@ pub fn app(state: AppState) -> Router {
 
 /// Whether `path` is a health check.
 pub fn is_health_route(path: &str) -> bool {
-    HEALTH_PATHS.contains(&path)
-}
-
-/// Whether `path` is one of the fixed routes beside `/v2` (health checks,
-/// API keys): for naming routes in metrics.
-pub fn is_fixed_route(path: &str) -> bool {
-    HEALTH_PATHS.contains(&path) || path == APIKEY_PATH
+    endpoint::health_probe(path).is_some()
 }
 
 /// With `http.auth`, lets a `/v2` request through only with good
@@ -182,10 +196,13 @@ async fn authenticate(
     let Some(auth) = &state.auth else {
         return next.run(req).await;
     };
-    // Deny by default: only the health checks are open. (Matching the
-    // raw path against "/v2" would let "/%76%32/..." through, which the
-    // router decodes to a /v2 route.)
-    if HEALTH_PATHS.contains(&req.uri().path()) {
+    // Deny by default: only the public routes are open, and the table has
+    // no others than the health probes (its tests hold it to that).
+    // (Matching the raw path against "/v2" would let "/%76%32/..."
+    // through, which the router decodes to a /v2 route.)
+    if endpoint::health_probe(req.uri().path())
+        .is_some_and(|ep| routes::access(req.method().as_str(), ep.kind()) == Access::Public)
+    {
         return next.run(req).await;
     }
     let anonymous_allowed = state
@@ -219,12 +236,7 @@ async fn authenticate(
             if failure == crate::auth::AuthFailure::Rejected {
                 tokio::time::sleep(auth.fail_delay()).await;
             }
-            let mut resp = ApiError::new(
-                berth_oci::ErrorCode::Unauthorized,
-                "authentication required",
-            )
-            .with_header(header::WWW_AUTHENTICATE, &auth.challenge(None, false))
-            .into_response();
+            let mut resp = authz::unauthorized(auth, None).into_response();
             resp.headers_mut().insert(
                 "Docker-Distribution-API-Version",
                 HeaderValue::from_static("registry/2.0"),
@@ -234,33 +246,29 @@ async fn authenticate(
     }
 }
 
-/// Routes every `/v2` request by its parsed endpoint.
+/// Routes every `/v2` request by its endpoint, which authorization
+/// parsed and let through; a path that is no route is answered with its
+/// parse error.
 async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let caller = authz::Caller::new(&state, parts.extensions.get::<crate::auth::Login>());
-    let result = match parse_path(parts.uri.path()) {
-        Ok(ep) => match authz::authorize(&caller, &state.registry, &parts.method, &ep).await {
-            Ok(()) => {
-                let params = Params::parse(parts.uri.query());
-                route(
-                    &state,
-                    &caller,
-                    &parts.method,
-                    ep,
-                    &params,
-                    &parts.headers,
-                    body,
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        },
-        // A malformed tag names no manifest: only a push is told it is
-        // invalid, a read or delete is told it is unknown.
-        Err(endpoint::PathError::TagInvalid(m)) if parts.method != Method::PUT => {
-            Err(ApiError::new(berth_oci::ErrorCode::ManifestUnknown, m))
+    let (mut parts, body) = req.into_parts();
+    let result = match parts.extensions.remove::<authz::Authorized>() {
+        Some(ok) => {
+            let params = Params::parse(parts.uri.query());
+            route(&state, ok, &parts.method, &params, &parts.headers, body).await
         }
-        Err(e) => Err(e.into()),
+        None => match parse_path(parts.uri.path()) {
+            // A malformed tag names no manifest: only a push is told it
+            // is invalid, a read or delete is told it is unknown.
+            Err(endpoint::PathError::TagInvalid(m)) if parts.method != Method::PUT => {
+                Err(ApiError::new(berth_oci::ErrorCode::ManifestUnknown, m))
+            }
+            Err(e) => Err(e.into()),
+            // Every route passes authorization before it gets here.
+            Ok(ep) => Err(ApiError::internal(format!(
+                "{} reached the dispatcher unauthorized",
+                ep.template()
+            ))),
+        },
     };
     let mut resp = result.unwrap_or_else(IntoResponse::into_response);
     resp.headers_mut().insert(
@@ -272,61 +280,57 @@ async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
 
 async fn route(
     state: &AppState,
-    caller: &authz::Caller,
+    ok: authz::Authorized,
     method: &Method,
-    ep: Endpoint,
     q: &Params,
     headers: &http::HeaderMap,
     body: Body,
 ) -> ApiResult {
     let reg = &state.registry;
     let head = method == Method::HEAD;
-    match (method.clone(), ep) {
-        (Method::GET | Method::HEAD, Endpoint::Base) => Ok(body_response(
+    if routes::find(method.as_str(), ok.endpoint.kind()).is_none() {
+        return Err(ApiError::method_not_allowed());
+    }
+    match ok.endpoint {
+        Endpoint::Base => Ok(body_response(
             StatusCode::OK,
             "application/json",
             b"{}".to_vec(),
         )),
-        (Method::GET, Endpoint::Catalog) => manifests::catalog(reg, q, caller).await,
-        (Method::GET, Endpoint::Discover) => Ok(body_response(
+        Endpoint::Catalog => manifests::catalog(reg, q, &ok.caller).await,
+        Endpoint::Discover => Ok(body_response(
             StatusCode::OK,
             "application/json",
             br#"{"extensions":[]}"#.to_vec(),
         )),
-        (Method::GET, Endpoint::Tags { name }) => manifests::tags(reg, &name, q).await,
-        (Method::GET | Method::HEAD, Endpoint::Manifest { name, reference }) => {
-            manifests::get(reg, &name, &reference, head).await
-        }
-        (Method::PUT, Endpoint::Manifest { name, reference }) => {
-            // Authorized to create but not to update: the tag must still
-            // be new when the repository is locked.
-            let create_only = !caller.may(&name, crate::config::Action::Update);
-            manifests::put(reg, &name, &reference, headers, body, create_only).await
-        }
-        (Method::DELETE, Endpoint::Manifest { name, reference }) => {
-            manifests::delete(reg, &name, &reference).await
-        }
-        (Method::GET, Endpoint::Referrers { name, digest }) => {
-            manifests::referrers(reg, &name, &digest, q).await
-        }
-        (Method::GET | Method::HEAD, Endpoint::Blob { name, digest }) => {
-            blobs::get(reg, &name, &digest, headers, head).await
-        }
-        (Method::DELETE, Endpoint::Blob { name, digest }) => {
-            blobs::delete(reg, &name, &digest).await
-        }
-        (Method::POST, Endpoint::UploadStart { name }) => {
-            uploads::start(reg, &name, q, body, caller).await
-        }
-        (Method::GET, Endpoint::Upload { name, id }) => uploads::status(reg, &name, id).await,
-        (Method::PATCH, Endpoint::Upload { name, id }) => {
-            uploads::patch(reg, &name, id, headers, body).await
-        }
-        (Method::PUT, Endpoint::Upload { name, id }) => {
-            uploads::put(reg, &name, id, q, headers, body).await
-        }
-        (Method::DELETE, Endpoint::Upload { name, id }) => uploads::cancel(reg, &name, id).await,
-        _ => Err(ApiError::method_not_allowed()),
+        Endpoint::Tags { name } => manifests::tags(reg, &name, q).await,
+        Endpoint::Manifest { name, reference } => match *method {
+            Method::PUT => {
+                manifests::put(reg, &name, &reference, headers, body, ok.create_only).await
+            }
+            Method::DELETE => manifests::delete(reg, &name, &reference).await,
+            _ => manifests::get(reg, &name, &reference, head).await,
+        },
+        Endpoint::Referrers { name, digest } => manifests::referrers(reg, &name, &digest, q).await,
+        Endpoint::Blob { name, digest } => match *method {
+            Method::DELETE => blobs::delete(reg, &name, &digest).await,
+            _ => blobs::get(reg, &name, &digest, headers, head).await,
+        },
+        Endpoint::UploadStart { name } => uploads::start(reg, &name, q, body, ok.mount_from).await,
+        Endpoint::Upload { name, id } => match *method {
+            Method::PATCH => uploads::patch(reg, &name, id, headers, body).await,
+            Method::PUT => uploads::put(reg, &name, id, q, headers, body).await,
+            Method::DELETE => uploads::cancel(reg, &name, id).await,
+            _ => uploads::status(reg, &name, id).await,
+        },
+        // Served by their own routes, never by the dispatcher.
+        Endpoint::Livez
+        | Endpoint::Readyz
+        | Endpoint::Startupz
+        | Endpoint::Metrics
+        | Endpoint::ApiKeys
+        | Endpoint::ApiDoc
+        | Endpoint::SwaggerUi => Err(ApiError::not_found()),
     }
 }
 

@@ -85,24 +85,21 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 }
 
 /// `POST /v2/<name>/blobs/uploads/`: a new session, a monolithic upload
-/// (`?digest=`), or a cross-repository mount (`?mount=&from=`).
+/// (`?digest=`), or a cross-repository mount (`?mount=&from=`) from
+/// `mount_from`, the source authorization found the caller may read.
 pub(crate) async fn start(
     reg: &Registry,
     name: &RepoName,
     q: &Params,
     body: Body,
-    caller: &super::authz::Caller,
+    mount_from: Option<RepoName>,
 ) -> ApiResult {
     if q.get("mount").is_some() {
-        // A mount that cannot happen (bad digest, bad or unknown source)
-        // falls back to a plain session, as the spec asks.
+        // A mount that cannot happen (bad digest, bad, unknown or
+        // unreadable source) falls back to a plain session, as the spec
+        // asks.
         let digest = q.get("mount").and_then(|d| d.parse::<Digest>().ok());
-        // Mounting reads the source: a caller who may not gets a session.
-        let from = q
-            .get("from")
-            .and_then(|f| f.parse::<RepoName>().ok())
-            .filter(|f| caller.may(f, crate::config::Action::Read));
-        if let (Some(digest), Some(from)) = (digest, from)
+        if let (Some(digest), Some(from)) = (digest, mount_from)
             && reg.mount_blob(name, &from, &digest).await?
         {
             return Ok(created(name, &digest));

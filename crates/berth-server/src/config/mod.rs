@@ -36,28 +36,34 @@ pub const DEFAULT_ROOT: &str = "berth-data";
 pub const DIST_SPEC_VERSION: &str = "1.1.1";
 
 /// A configuration that cannot be used. Its `Display` is one line naming the
-/// offending key.
+/// offending key (or the file); [`ConfigError::Key`] carries the key and
+/// the message apart.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file cannot be read.
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The file's extension names no format.
     #[error("{path}: unsupported config file extension (use .json, .yaml, .yml or .toml)")]
     Extension { path: PathBuf },
+    /// The file is not valid in its format.
     #[error("{path}: not valid {format}: {message}")]
     Syntax {
         path: PathBuf,
         format: &'static str,
         message: String,
     },
+    /// A key whose value cannot be used.
     #[error("{key}: {message}")]
     Key { key: String, message: String },
 }
 
 impl ConfigError {
-    pub(crate) fn key(key: impl Into<String>, message: impl Into<String>) -> Self {
+    /// The error of a key, e.g. `("log.audit", "cannot open ...")`.
+    pub fn key(key: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Key {
             key: key.into(),
             message: message.into(),
@@ -175,15 +181,9 @@ impl Config {
         if let Some(a) = &self.http.access_control {
             a.check()?;
         }
-        if let Err(e) = crate::ext::check_built(self) {
-            let (key, message) = e.split_once(": ").unwrap_or(("extensions", e.as_str()));
-            return Err(ConfigError::key(key, message));
-        }
-        if let Some(o) = &self.http.allow_origin
-            && let Err(e) = crate::api::cors::layer(o)
-        {
-            let message = e.split_once(": ").map_or(e.as_str(), |(_, m)| m);
-            return Err(ConfigError::key("http.allowOrigin", message));
+        crate::ext::check_built(self)?;
+        if let Some(o) = &self.http.allow_origin {
+            let _checked = crate::api::cors::layer(o)?;
         }
         if let Some(r) = &self.http.ratelimit {
             r.check()?;

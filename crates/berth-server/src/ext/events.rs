@@ -16,7 +16,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::config::{EventsConfig, SinkConfig};
+use crate::config::{ConfigError, EventsConfig, SinkConfig};
 use crate::registry::Registry;
 use crate::registry::events::RegistryEvent;
 
@@ -88,6 +88,17 @@ pub fn cloud_event(event: &RegistryEvent) -> Option<CloudEvent> {
     })
 }
 
+/// Why a delivery failed (logged, and retried).
+#[derive(Debug, thiserror::Error)]
+enum DeliveryError {
+    /// The request did not get an answer.
+    #[error(transparent)]
+    Send(#[from] reqwest::Error),
+    /// The sink answered, but not with success.
+    #[error("answered {0}")]
+    Status(reqwest::StatusCode),
+}
+
 /// A sink's delivery worker.
 struct Sink {
     config: SinkConfig,
@@ -95,7 +106,7 @@ struct Sink {
 }
 
 impl Sink {
-    async fn deliver(&self, event: &CloudEvent) -> Result<(), String> {
+    async fn deliver(&self, event: &CloudEvent) -> Result<(), DeliveryError> {
         let mut req = self
             .client
             .post(&self.config.address)
@@ -126,15 +137,11 @@ impl Sink {
                 );
             }
         }
-        let resp = req
-            .body(event.data.to_string())
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
+        let resp = req.body(event.data.to_string()).send().await?;
         if resp.status().is_success() {
             Ok(())
         } else {
-            Err(format!("answered {}", resp.status()))
+            Err(DeliveryError::Status(resp.status()))
         }
     }
 
@@ -162,13 +169,16 @@ impl Sink {
 pub fn spawn(
     config: &EventsConfig,
     registry: &Arc<Registry>,
-) -> Result<Vec<tokio::task::JoinHandle<()>>, String> {
+) -> Result<Vec<tokio::task::JoinHandle<()>>, ConfigError> {
     if !config.enable || config.sinks.is_empty() {
         return Ok(Vec::new());
     }
-    let client = reqwest::Client::builder()
-        .build()
-        .map_err(|e| format!("extensions.events: cannot make an HTTP client: {e}"))?;
+    let client = reqwest::Client::builder().build().map_err(|e| {
+        ConfigError::key(
+            "extensions.events",
+            format!("cannot make an HTTP client: {e}"),
+        )
+    })?;
     let mut tasks = Vec::new();
     let mut queues = Vec::new();
     for sink in &config.sinks {

@@ -36,8 +36,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry as PromRegistry;
 
 use crate::api::AppState;
-use crate::api::endpoint::{Endpoint, parse_path};
-use crate::auth::{Identity, Login};
+use crate::api::endpoint::{Endpoint, Mounted, parse};
 use crate::registry::Registry;
 use crate::registry::events::RegistryEvent;
 
@@ -508,13 +507,18 @@ fn disk_bytes(dir: &Path) -> u64 {
     total
 }
 
-/// The route template of a request path, and its endpoint when it is one.
-fn classify(path: &str, metrics_path: &str) -> (String, Option<Endpoint>) {
-    match parse_path(path) {
-        Ok(ep) => (ep.template().to_string(), Some(ep)),
-        Err(_) if path == metrics_path || crate::api::is_fixed_route(path) => {
-            (path.to_string(), None)
-        }
+/// The route template of a request path, and its endpoint when it is one
+/// of the distribution API. The API document's paths count as "other", as
+/// does any path that is no route.
+fn classify(path: &str) -> (String, Option<Endpoint>) {
+    let labelled = Mounted {
+        metrics: None,
+        apikeys: true,
+        docs: false,
+    };
+    match parse(path, &labelled) {
+        Ok(ep) if ep.kind().is_v2() => (ep.template().to_string(), Some(ep)),
+        Ok(ep) => (ep.template().to_string(), None),
         Err(_) => ("other".to_string(), None),
     }
 }
@@ -530,7 +534,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         return next.run(req).await;
     }
     let method = req.method().clone();
-    let (route, ep) = classify(&path, &metrics.path);
+    let (route, ep) = classify(&path);
     let req = if matches!(method, Method::POST | Method::PUT | Method::PATCH) {
         let received = metrics.received.clone();
         let (parts, body) = req.into_parts();
@@ -558,40 +562,12 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     resp
 }
 
-/// `GET <prometheus.path>`: the metrics, for those `accessControl.metrics`
-/// lets read them (everyone authenticated without access control;
-/// everyone without authentication).
-pub async fn serve(
-    State(state): State<AppState>,
-    login: Option<axum::Extension<Login>>,
-) -> Response {
+/// `GET <prometheus.path>`: the metrics (who may read them was decided
+/// by authorization, from `accessControl.metrics`).
+pub async fn serve(State(state): State<AppState>) -> Response {
     let Some(metrics) = state.metrics.clone() else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let identity = login
-        .map(|l| l.identity.clone())
-        .unwrap_or(Identity::Anonymous);
-    if let Some(auth) = &state.auth {
-        let allowed = match state.access_control() {
-            Some(access) => access.may_read_metrics(&identity),
-            None => identity != Identity::Anonymous,
-        };
-        if !allowed {
-            let denied = if identity == Identity::Anonymous {
-                crate::api::error::ApiError::new(
-                    berth_oci::ErrorCode::Unauthorized,
-                    "authentication required",
-                )
-                .with_header(header::WWW_AUTHENTICATE, &auth.challenge(None, false))
-            } else {
-                crate::api::error::ApiError::new(
-                    berth_oci::ErrorCode::Denied,
-                    "reading the metrics is not allowed",
-                )
-            };
-            return denied.into_response();
-        }
-    }
     match metrics.render(&state.registry) {
         Ok(text) => (
             [(

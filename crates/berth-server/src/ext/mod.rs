@@ -12,14 +12,15 @@ pub mod openapi;
 #[cfg(feature = "ratelimit")]
 pub mod ratelimit;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 
 /// Refuses a config that needs an extension this binary was built
 /// without; the error names the key.
-pub fn check_built(config: &Config) -> Result<(), String> {
+pub fn check_built(config: &Config) -> Result<(), ConfigError> {
     let missing = |key: &str, feature: &str| {
-        Err(format!(
-            "{key}: this berth was built without the \"{feature}\" feature"
+        Err(ConfigError::key(
+            key,
+            format!("this berth was built without the \"{feature}\" feature"),
         ))
     };
     if config.extensions.metrics_path().is_some() && !cfg!(feature = "metrics") {

@@ -8,6 +8,7 @@ mod concurrency;
 mod dedupe;
 mod gc;
 mod layout;
+mod library;
 mod listing;
 mod manifests;
 mod meta;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use berth_client::Client;
+use berth_client::{Client, ClientError};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use stats::Sample;
@@ -74,8 +74,54 @@ pub(crate) struct BenchArgs {
     pub(crate) rounds: usize,
 }
 
+/// Why a bench cannot run; its `Display` is one line.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BenchError {
+    /// `-c` or `-n` is zero.
+    #[error("-c and -n must be above zero")]
+    Zero,
+    /// `-t` is no regular expression.
+    #[error("-t: {0}")]
+    Filter(#[from] regex::Error),
+    /// `-t` matches no test.
+    #[error("-t: no test matches")]
+    NoTest,
+    /// The async runtime cannot start.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// A registry's URL or credentials cannot make a client.
+    #[error("{url}: {source}")]
+    Client {
+        url: String,
+        #[source]
+        source: ClientError,
+    },
+    /// A registry does not answer the ping.
+    #[error("{url}: not a working registry: {source}")]
+    Ping {
+        url: String,
+        #[source]
+        source: ClientError,
+    },
+    /// A test's untimed set-up failed.
+    #[error("{url}: setting up {test:?}: {source}")]
+    Setup {
+        url: String,
+        test: String,
+        #[source]
+        source: ClientError,
+    },
+    /// The report file cannot be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Runs the bench; the error is one line.
-pub(crate) fn run(args: BenchArgs) -> Result<(), String> {
+pub(crate) fn run(args: BenchArgs) -> Result<(), BenchError> {
     let selected = select(&args)?;
     if args.list {
         for t in &selected {
@@ -84,18 +130,18 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), String> {
         return Ok(());
     }
     if args.concurrency == 0 || args.requests == 0 {
-        return Err("-c and -n must be above zero".into());
+        return Err(BenchError::Zero);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+        .map_err(BenchError::Runtime)?;
     runtime.block_on(run_all(&args, &selected))
 }
 
-fn select(args: &BenchArgs) -> Result<Vec<Test>, String> {
+fn select(args: &BenchArgs) -> Result<Vec<Test>, BenchError> {
     let filter = match &args.test {
-        Some(t) => Some(regex::Regex::new(t).map_err(|e| format!("-t: {e}"))?),
+        Some(t) => Some(regex::Regex::new(t)?),
         None => None,
     };
     let tests: Vec<Test> = workloads::all()
@@ -103,22 +149,28 @@ fn select(args: &BenchArgs) -> Result<Vec<Test>, String> {
         .filter(|t| filter.as_ref().is_none_or(|f| f.is_match(&t.name)))
         .collect();
     if tests.is_empty() {
-        return Err("-t: no test matches".into());
+        return Err(BenchError::NoTest);
     }
     Ok(tests)
 }
 
-async fn run_all(args: &BenchArgs, tests: &[Test]) -> Result<(), String> {
+async fn run_all(args: &BenchArgs, tests: &[Test]) -> Result<(), BenchError> {
     let mut registries = vec![args.url.clone()];
     registries.extend(args.compare.clone());
     let clients = registries
         .iter()
-        .map(|url| Client::new(url, args.auth.as_deref()).map_err(|e| format!("{url}: {e}")))
+        .map(|url| {
+            Client::new(url, args.auth.as_deref()).map_err(|source| BenchError::Client {
+                url: url.clone(),
+                source,
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     for c in &clients {
-        c.ping()
-            .await
-            .map_err(|e| format!("{}: not a working registry: {e}", c.base()))?;
+        c.ping().await.map_err(|source| BenchError::Ping {
+            url: c.base().to_string(),
+            source,
+        })?;
     }
     let rounds = if clients.len() > 1 {
         args.rounds.max(1)
@@ -130,9 +182,11 @@ async fn run_all(args: &BenchArgs, tests: &[Test]) -> Result<(), String> {
         let mut runners = Vec::new();
         for c in &clients {
             let mut r = Runner::new(c.clone(), &args.repo, test.kind);
-            r.setup()
-                .await
-                .map_err(|e| format!("{}: setting up {:?}: {e}", c.base(), test.name))?;
+            r.setup().await.map_err(|source| BenchError::Setup {
+                url: c.base().to_string(),
+                test: test.name.clone(),
+                source,
+            })?;
             runners.push(Arc::new(r));
         }
         let bar = progress(args.requests * clients.len(), &test.name);
@@ -183,8 +237,12 @@ async fn run_all(args: &BenchArgs, tests: &[Test]) -> Result<(), String> {
         Output::CiCd => {
             let dir = args.workdir.clone().unwrap_or_else(|| PathBuf::from("."));
             let path = dir.join("ci-cd.json");
-            std::fs::write(&path, report::ci_cd(&summaries))
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            std::fs::write(&path, report::ci_cd(&summaries)).map_err(|source| {
+                BenchError::Write {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
             eprintln!("wrote {}", path.display());
         }
     }

@@ -1,0 +1,350 @@
+//! The whole server built by the library ([`Server::build`]) from a config
+//! with authentication, the audit log and metrics, driven in-process over
+//! 127.0.0.1:0; and every route of the route table authorized by the one
+//! function that decides it.
+
+use std::path::Path;
+
+use berth_server::api::routes::{Access, Kind, ROUTES};
+use berth_server::config::Config;
+use berth_server::server::{ServeOptions, Server};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// A library-built server running on 127.0.0.1:0.
+struct Running {
+    base: String,
+    http: Client,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), berth_server::server::ServeError>>,
+}
+
+impl Running {
+    async fn start(config: &Config) -> Self {
+        let server = Server::build(config, ServeOptions::default())
+            .await
+            .expect("build");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(listener, async {
+            let _ = rx.await;
+        }));
+        Self {
+            base: format!("http://{addr}"),
+            http: Client::new(),
+            stop,
+            task,
+        }
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        user: Option<(&str, &str)>,
+    ) -> reqwest::RequestBuilder {
+        let r = self.http.request(method, format!("{}{path}", self.base));
+        match user {
+            Some((u, p)) => r.basic_auth(u, Some(p)),
+            None => r,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.expect("join").expect("served");
+    }
+}
+
+/// An htpasswd file with `alice:wonderland` and `bob:builder`.
+fn htpasswd(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("htpasswd");
+    let line = |u: &str, p: &str| format!("{u}:{}\n", bcrypt::hash(p, 4).expect("bcrypt"));
+    std::fs::write(&path, line("alice", "wonderland") + &line("bob", "builder")).expect("write");
+    path
+}
+
+fn config(dir: &Path, http: Value, extra: Value) -> Config {
+    let mut c = json!({
+        "storage": {"rootDirectory": dir.join("root")},
+        "http": http,
+    });
+    if let (Some(o), Value::Object(more)) = (c.as_object_mut(), extra) {
+        o.extend(more);
+    }
+    Config::from_value(c).expect("config")
+}
+
+#[cfg(feature = "metrics")]
+#[tokio::test]
+async fn library_built_server_has_auth_audit_and_metrics() {
+    use berth_oci::Digest;
+    const ALICE: Option<(&str, &str)> = Some(("alice", "wonderland"));
+    let tmp = tempfile::tempdir().expect("tmp");
+    let audit = tmp.path().join("audit.log");
+    let c = config(
+        tmp.path(),
+        json!({"address": "127.0.0.1", "port": 0,
+               "auth": {"htpasswd": {"path": htpasswd(tmp.path())}}}),
+        json!({"log": {"audit": audit},
+               "extensions": {"metrics": {"enable": true, "prometheus": {"path": "/metrics"}}}}),
+    );
+    let s = Running::start(&c).await;
+
+    let r = s
+        .request(Method::GET, "/v2/", None)
+        .send()
+        .await
+        .expect("ping");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok()),
+        Some("Basic realm=\"berth\"")
+    );
+    let r = s
+        .request(Method::GET, "/v2/", ALICE)
+        .send()
+        .await
+        .expect("ping");
+    assert_eq!(r.status(), StatusCode::OK);
+    let wrong = s.request(Method::GET, "/v2/", Some(("alice", "x"))).send();
+    assert_eq!(
+        wrong.await.expect("ping").status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A mutation is audited with its subject.
+    let data = b"audited";
+    let d = Digest::sha256(data);
+    let r = s
+        .request(
+            Method::POST,
+            &format!("/v2/lib/app/blobs/uploads/?digest={d}"),
+            ALICE,
+        )
+        .body(data.to_vec())
+        .send()
+        .await
+        .expect("push");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let lines = std::fs::read_to_string(&audit).expect("audit log");
+    let entry: Value = lines
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("json line"))
+        .find(|e| e["action"] == "POST")
+        .expect("the push is audited");
+    assert_eq!(entry["subject"], "alice");
+    assert_eq!(entry["status"], 201);
+    assert_eq!(
+        entry["object"],
+        format!("/v2/lib/app/blobs/uploads/?digest={d}")
+    );
+
+    // The metrics count it, and are no more open than the API.
+    let r = s
+        .request(Method::GET, "/metrics", None)
+        .send()
+        .await
+        .expect("scrape");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = s
+        .request(Method::GET, "/metrics", ALICE)
+        .send()
+        .await
+        .expect("scrape");
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.expect("text");
+    assert!(
+        text.contains(
+            r#"berth_http_requests_total{method="POST",route="/v2/{name}/blobs/uploads/",status="201"} 1"#
+        ),
+        "{text}"
+    );
+    s.stop().await;
+}
+
+/// The path of a route with sample parameters.
+fn sample(template: &str) -> String {
+    template
+        .replace("{name}", "some/app")
+        .replace("{reference}", "v1")
+        .replace("{digest}", &format!("sha256:{}", "0".repeat(64)))
+        .replace("{uuid}", "00000000-0000-4000-8000-000000000000")
+        .replace("{*rest}", "index.html")
+}
+
+/// Every route of the table, called by an anonymous caller and by a user
+/// whom the access rules give nothing, is refused unless its row says it
+/// is open: authorization covers the whole table.
+#[tokio::test]
+async fn every_route_is_authorized_by_the_table() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    // Anonymous callers get past authentication (one repository is open to
+    // them), so each route's own access decides.
+    let c = config(
+        tmp.path(),
+        json!({"address": "127.0.0.1", "port": 0,
+               "auth": {"htpasswd": {"path": htpasswd(tmp.path())}, "apikey": true},
+               "accessControl": {
+                   "repositories": {"open/**": {"anonymousPolicy": ["read"]}},
+                   "metrics": {"users": []}}}),
+        if cfg!(feature = "metrics") {
+            json!({"extensions": {"metrics": {"enable": true}}})
+        } else {
+            json!({})
+        },
+    );
+    let s = Running::start(&c).await;
+    let mut checked = 0;
+    for r in ROUTES {
+        let docs = matches!(r.kind, Kind::ApiDoc | Kind::SwaggerUi);
+        if (docs && !cfg!(feature = "openapi"))
+            || (r.kind == Kind::Metrics && !cfg!(feature = "metrics"))
+        {
+            continue;
+        }
+        let path = sample(r.template);
+        // HEAD is served as GET where the table has no HEAD row, and must
+        // be judged the same.
+        let head = r.method == "GET"
+            && !ROUTES
+                .iter()
+                .any(|o| o.method == "HEAD" && o.template == r.template);
+        let methods = if head {
+            vec![r.method, "HEAD"]
+        } else {
+            vec![r.method]
+        };
+        for (who, user, method) in methods.into_iter().flat_map(|m| {
+            [("anonymous", None), ("bob", Some(("bob", "builder")))]
+                .map(|(who, user)| (who, user, m.parse::<Method>().expect("method")))
+        }) {
+            let status = s
+                .request(method.clone(), &path, user)
+                .send()
+                .await
+                .expect("request")
+                .status();
+            let open = match r.access {
+                Access::Public | Access::Authenticated => true,
+                // Filtered to what the caller may read.
+                Access::Catalog => true,
+                // The ping challenges anonymous callers only.
+                Access::Login => user.is_some(),
+                // bob logged in with a password: he manages his own keys.
+                Access::ApiKeys => user.is_some(),
+                Access::Repo(_) | Access::Push | Access::Metrics => false,
+            };
+            let refused = matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN);
+            assert_eq!(
+                !refused, open,
+                "{who}: {} {path}: {status} ({:?})",
+                r.method, r.access
+            );
+            if refused {
+                let want = if user.is_none() {
+                    StatusCode::UNAUTHORIZED
+                } else {
+                    StatusCode::FORBIDDEN
+                };
+                assert_eq!(status, want, "{who}: {method} {path}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2 * 22, "{checked} calls");
+    s.stop().await;
+}
+
+/// A part that cannot start is named by its config key, chosen where it
+/// failed.
+#[tokio::test]
+async fn build_errors_name_the_key() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, b"not a directory").expect("write");
+    let http = json!({"address": "127.0.0.1", "port": 0});
+    let cases = [
+        (
+            json!({"storage": {"rootDirectory": tmp.path().join("root"),
+                               "subPaths": {"/team": {"rootDirectory": file}}}}),
+            "storage.subPaths./team.rootDirectory",
+        ),
+        (
+            json!({"storage": {"rootDirectory": file}}),
+            "storage.rootDirectory",
+        ),
+        (
+            json!({"storage": {"rootDirectory": tmp.path().join("root2")},
+                   "log": {"audit": tmp.path()}}),
+            "log.audit",
+        ),
+    ];
+    for (c, key) in cases {
+        let mut c = c;
+        c["http"] = http.clone();
+        let config = Config::from_value(c).expect("config");
+        let err = match Server::build(&config, ServeOptions::default()).await {
+            Ok(_) => panic!("{key}: built"),
+            Err(e) => e,
+        };
+        assert_eq!(err.key(), Some(key), "{err}");
+        assert!(err.to_string().starts_with(&format!("{key}: ")), "{err}");
+    }
+    // The offline scrub opens roots the same way, and names them too.
+    let config = Config::from_value(json!({
+        "storage": {"rootDirectory": tmp.path().join("missing")},
+        "http": http,
+    }))
+    .expect("config");
+    let err = berth_server::server::scrub_offline(&config)
+        .await
+        .expect_err("no root");
+    assert_eq!(err.key(), Some("storage.rootDirectory"), "{err}");
+}
+
+/// The library-built server's router, driven in-process with no socket.
+#[tokio::test]
+async fn the_router_answers_in_process() {
+    use tower::ServiceExt;
+
+    let tmp = tempfile::tempdir().expect("tmp");
+    let c = config(
+        tmp.path(),
+        json!({"address": "127.0.0.1", "port": 0,
+               "auth": {"htpasswd": {"path": htpasswd(tmp.path())}}}),
+        json!({}),
+    );
+    let server = Server::build(&c, ServeOptions::default())
+        .await
+        .expect("build");
+    let call = |auth: Option<&str>| {
+        let mut req = http::Request::get("/v2/");
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        server
+            .router()
+            .oneshot(req.body(axum::body::Body::empty()).expect("request"))
+    };
+    assert_eq!(call(None).await.expect("call").status(), 401);
+    let alice = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            "alice:wonderland"
+        )
+    );
+    assert_eq!(call(Some(&alice)).await.expect("call").status(), 200);
+    let probe = http::Request::get("/livez")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let r = server.router().oneshot(probe).await.expect("call");
+    assert_eq!(r.status(), 200);
+}

@@ -1,0 +1,49 @@
+//! The command line: what `berth` accepts (clap).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::bench;
+
+#[derive(Parser)]
+#[command(name = "berth", version, about = "An OCI container registry")]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Run the registry. Without CONFIG: 127.0.0.1:8080, data in ./berth-data.
+    Serve {
+        /// A config file in zot's schema (.json, .yaml, .yml or .toml).
+        config: Option<PathBuf>,
+        /// Rebuild the metadata store from storage before serving.
+        #[arg(long)]
+        force_reparse: bool,
+    },
+    /// Check a config file and exit non-zero, naming the bad key, if it is not valid.
+    Verify {
+        /// The config file to check.
+        config: PathBuf,
+    },
+    /// Re-hash and check every image offline (the server must be stopped);
+    /// exit non-zero if anything is affected. Changes nothing.
+    Scrub {
+        /// The server's config file.
+        config: PathBuf,
+        /// Output: an aligned table, or JSON rows.
+        #[arg(long, value_enum, default_value = "table")]
+        format: ScrubFormat,
+    },
+    /// Measure a registry the way zot's zb does (and, with --compare, two
+    /// side by side).
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum ScrubFormat {
+    Table,
+    Json,
+}
