@@ -34,7 +34,7 @@ pub async fn build_state_with(
     config: &Config,
     force_reparse: bool,
 ) -> Result<AppState, StorageError> {
-    let opened = open_meta(config)?;
+    let opened = open_meta(config).await?;
     let mut main = None;
     let mut sub = Vec::new();
     for r in config.storage.roots() {
@@ -62,8 +62,8 @@ pub async fn build_state_with(
         })
         .collect::<Vec<_>>()
         .join("\n");
-    let setting = |name: &str| {
-        meta.setting(name).map_err(|e| StorageError::Corrupt {
+    let setting = async |name: &str| {
+        meta.setting(name).await.map_err(|e| StorageError::Corrupt {
             path: meta_path.clone(),
             message: e.to_string(),
         })
@@ -73,9 +73,9 @@ pub async fn build_state_with(
     // could match by chance): derive again. A shared store is as durable
     // as its server, and another instance may be running: it is derived
     // again only when it is new or for other roots.
-    let created = opened.created || setting("roots")?.is_none();
-    let roots_changed = setting("roots")?.as_deref() != Some(roots_signature.as_str());
-    let unclean = opened.shared.is_none() && setting(CLEAN)?.as_deref() != Some("1");
+    let created = opened.created || setting("roots").await?.is_none();
+    let roots_changed = setting("roots").await?.as_deref() != Some(roots_signature.as_str());
+    let unclean = opened.shared.is_none() && setting(CLEAN).await?.as_deref() != Some("1");
     let registry = Registry::new(Roots::new(main, sub), meta);
     if created || force_reparse || roots_changed || unclean {
         let n = registry.reparse().await.map_err(|e| match e {
@@ -95,6 +95,7 @@ pub async fn build_state_with(
     for (name, value) in settings {
         registry
             .set_meta_setting(name, value)
+            .await
             .map_err(|e| StorageError::Corrupt {
                 path: meta_path.clone(),
                 message: e.to_string(),
@@ -134,7 +135,7 @@ struct OpenedMeta {
     shared: Option<Arc<dyn SharedLock>>,
 }
 
-fn open_meta(config: &Config) -> Result<OpenedMeta, StorageError> {
+async fn open_meta(config: &Config) -> Result<OpenedMeta, StorageError> {
     #[cfg(feature = "redis")]
     if let Some(c) = &config.storage.cache_driver {
         let opts = crate::meta::RedisOptions {
@@ -146,14 +147,15 @@ fn open_meta(config: &Config) -> Result<OpenedMeta, StorageError> {
             password: c.password.clone(),
         };
         let location = "the metadata store";
-        let store =
-            crate::meta::RedisMetaStore::open(&opts).map_err(|e| StorageError::Backend {
+        let store = crate::meta::RedisMetaStore::open(&opts)
+            .await
+            .map_err(|e| StorageError::Backend {
                 location: location.into(),
                 message: e.to_string(),
             })?;
         let locks: Arc<dyn SharedLock> = Arc::new(store.locks());
         return Ok(OpenedMeta {
-            store: Arc::new(crate::meta::Offloaded(store)),
+            store: Arc::new(store),
             created: false,
             path: location.into(),
             shared: Some(locks),

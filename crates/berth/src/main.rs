@@ -206,7 +206,7 @@ fn serve(config: Config, config_path: Option<PathBuf>, force_reparse: bool) -> R
             None => berth_server::server::run(listener, state, shutdown).await,
         }
         .map_err(|e| format!("server error: {e}"));
-        registry.flush_meta();
+        registry.flush_meta().await;
         served
     })
 }
