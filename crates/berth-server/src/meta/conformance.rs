@@ -286,6 +286,36 @@ pub async fn run(store: &dyn MetaStore) {
         PullStats::default()
     );
 
+    // An index counts its children as it counts layers, and a removed
+    // one stops counting them.
+    let mut index = manifest("i1", "ci", &[], None);
+    index.children = vec![ds("child"), ds("child")];
+    for (change, count) in [
+        (
+            RepoChange {
+                put_manifests: vec![index],
+                version: fp(8),
+                ..Default::default()
+            },
+            1,
+        ),
+        (
+            RepoChange {
+                remove_manifests: vec![ds("i1")],
+                version: fp(9),
+                ..Default::default()
+            },
+            0,
+        ),
+    ] {
+        store
+            .apply(&repo("a/b"), &change, false)
+            .await
+            .expect("index");
+        assert_eq!(refs(store, "a/b", "child").await, count, "a child");
+        assert_eq!(refs(store, "a/b", "ci").await, count, "its config");
+    }
+
     // Forgetting a repository leaves its neighbours.
     store.remove_repo("a").await.expect("remove repo");
     assert_eq!(store.repos().await.expect("repos"), vec!["a/b", "b/x"]);

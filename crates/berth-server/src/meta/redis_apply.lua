@@ -5,48 +5,78 @@
 --       6 last pulls, 7 the repository list, 8 the index.json version.
 -- ARGV: 1 "1" for a replace, 2 the repository, 3 the version, then how
 --       many manifests are removed, put, tags removed and set (4 to 7),
---       then the removed digests, the put (digest, JSON) pairs, the removed
---       tags and the set (tag, digest) pairs.
+--       then the removed digests; each put manifest as its digest, its
+--       JSON, its subject ("" for none), how many blobs it references and
+--       those blobs (distinct); the removed tags; the set (tag, digest)
+--       pairs.
 -- Returns nil, or the digest of a recorded manifest that does not decode
 -- (nothing written then).
 
 local replace = ARGV[1] == '1'
 local at = 8
+local function next_arg()
+  at = at + 1
+  return ARGV[at - 1]
+end
 local function take(n, width)
   local out = {}
   for i = 1, tonumber(n) do
     if width == 1 then
-      out[i] = ARGV[at]
+      out[i] = next_arg()
     else
-      out[i] = { ARGV[at], ARGV[at + 1] }
+      out[i] = { next_arg(), next_arg() }
     end
-    at = at + width
   end
   return out
 end
 local removes = take(ARGV[4], 1)
-local puts = take(ARGV[5], 2)
+-- What a manifest counts and links: { refs = distinct blobs, subject = a
+-- digest or nil }. The new ones come so from the caller, which spares
+-- decoding their JSON here.
+local puts = {}
+for i = 1, tonumber(ARGV[5]) do
+  local digest, json, subject = next_arg(), next_arg(), next_arg()
+  local refs = take(next_arg(), 1)
+  if subject == '' then
+    subject = nil
+  end
+  puts[i] = { digest = digest, json = json, row = { refs = refs, subject = subject } }
+end
 local untags = take(ARGV[6], 1)
 local settags = take(ARGV[7], 2)
 
-local function decode(json)
+-- A recorded manifest's JSON as what it counts and links; nil if it does
+-- not decode.
+local function row_of(json)
   local ok, m = pcall(cjson.decode, json)
-  if ok and type(m) == 'table' then
-    return m
+  if not ok or type(m) ~= 'table' then
+    return nil
   end
-  return nil
+  local refs, seen = {}, {}
+  local function one(b)
+    if type(b) == 'string' and not seen[b] then
+      seen[b] = true
+      refs[#refs + 1] = b
+    end
+  end
+  one(m.config)
+  for _, list in ipairs({ m.layers or false, m.children or false }) do
+    if type(list) == 'table' then
+      for _, b in ipairs(list) do
+        one(b)
+      end
+    end
+  end
+  local subject = nil
+  if type(m.subject) == 'string' then
+    subject = m.subject
+  end
+  return { refs = refs, subject = subject }
 end
 
--- Every read that can fail comes before the first write.
-local new = {}
-for i, p in ipairs(puts) do
-  new[i] = decode(p[2])
-  if not new[i] then
-    return p[1]
-  end
-end
--- The manifests this change removes or overwrites, as they are now
--- (nothing is left of them after a replace); false when absent.
+-- Every read that can fail comes before the first write: the manifests
+-- this change removes or overwrites, as they are now (nothing is left of
+-- them after a replace); false when absent.
 local rows = {}
 local function read(d)
   if replace or rows[d] ~= nil then
@@ -57,7 +87,7 @@ local function read(d)
     rows[d] = false
     return true
   end
-  rows[d] = decode(json)
+  rows[d] = row_of(json)
   return rows[d] ~= nil
 end
 for _, d in ipairs(removes) do
@@ -66,8 +96,8 @@ for _, d in ipairs(removes) do
   end
 end
 for _, p in ipairs(puts) do
-  if not read(p[1]) then
-    return p[1]
+  if not read(p.digest) then
+    return p.digest
   end
 end
 -- Tags by the digest they point at, for the manifests removed.
@@ -81,15 +111,10 @@ if not replace and #removes > 0 then
   end
 end
 
--- Blob counts, read when first touched.
+-- Blob counts, read when first touched, written at the end.
 local counts = {}
-local function adjust(m, delta)
-  local seen = {}
-  local function one(b)
-    if type(b) ~= 'string' or seen[b] then
-      return
-    end
-    seen[b] = true
+local function adjust(row, delta)
+  for _, b in ipairs(row.refs) do
     local n = counts[b]
     if n == nil then
       n = 0
@@ -103,35 +128,16 @@ local function adjust(m, delta)
     end
     counts[b] = n
   end
-  one(m.config)
-  if type(m.layers) == 'table' then
-    for _, b in ipairs(m.layers) do
-      one(b)
-    end
-  end
-  if type(m.children) == 'table' then
-    for _, b in ipairs(m.children) do
-      one(b)
-    end
-  end
 end
-local function subject(m)
-  if type(m.subject) == 'string' then
-    return m.subject
-  end
-  return nil
-end
-
 -- Forgets what the manifest `d` recorded now counts and links, and
--- records `m` (or false) as what `d` is from here on.
-local function unlink(d, m)
+-- records `row` (or false) as what `d` is from here on.
+local function unlink(d, row)
   local old = rows[d]
-  rows[d] = m
+  rows[d] = row
   if old then
     adjust(old, -1)
-    local s = subject(old)
-    if s then
-      redis.call('ZREM', KEYS[3], s .. '\0' .. d)
+    if old.subject then
+      redis.call('ZREM', KEYS[3], old.subject .. '\0' .. d)
     end
   end
 end
@@ -149,14 +155,12 @@ for _, d in ipairs(removes) do
     redis.call('HDEL', KEYS[1], t)
   end
 end
-for i, p in ipairs(puts) do
-  local d, m = p[1], new[i]
-  unlink(d, m)
-  redis.call('HSET', KEYS[2], d, p[2])
-  adjust(m, 1)
-  local s = subject(m)
-  if s then
-    redis.call('ZADD', KEYS[3], 0, s .. '\0' .. d)
+for _, p in ipairs(puts) do
+  unlink(p.digest, p.row)
+  redis.call('HSET', KEYS[2], p.digest, p.json)
+  adjust(p.row, 1)
+  if p.row.subject then
+    redis.call('ZADD', KEYS[3], 0, p.row.subject .. '\0' .. p.digest)
   end
 end
 for _, t in ipairs(untags) do

@@ -24,13 +24,11 @@ use super::{MetaError, MetaResult};
 
 /// How long connecting to Redis may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long one command may wait for its reply: under a third of the
+/// How long a command may take in all, waiting for a connection (a
+/// reconnect under way) and for its reply included: under a third of the
 /// default lease, so one stalled renewal fails in time for the next to
 /// keep the locks.
-const IO_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long a command may take in all, waiting for a connection (a
-/// reconnect under way) included.
-pub(super) const COMMAND_TIMEOUT: Duration = Duration::from_secs(4);
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often a lost connection is tried again before the command that
 /// found it lost fails (the next command tries anew): few, so that while
 /// the server is down each request is answered 503 at once.
@@ -209,7 +207,7 @@ impl Redis {
         let client = redis::Client::open(info).map_err(unreachable)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(IO_TIMEOUT))
+            .set_response_timeout(Some(COMMAND_TIMEOUT))
             .set_number_of_retries(RECONNECT_ATTEMPTS)
             .set_min_delay(RECONNECT_PAUSE);
         // Connects now, so that a wrong address or password fails here

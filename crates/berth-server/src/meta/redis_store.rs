@@ -27,7 +27,9 @@
 //! [`MetaStore::apply`] is one Lua script (`redis_apply.lua`), which Redis
 //! runs atomically: it reads the manifests the change replaces or removes,
 //! the tags and the blob counts, and writes the change, all in one round
-//! trip. It is a script rather than a `WATCH`ed `MULTI`/`EXEC` because
+//! trip. The new manifests come with the blobs they reference and their
+//! subject, so the script decodes only the JSON of rows it replaces or
+//! removes (none in a `replace`, however large). It is a script rather than a `WATCH`ed `MULTI`/`EXEC` because
 //! `WATCH` belongs to a connection, and the connection is shared by every
 //! task (another task's commands would land between the `WATCH` and the
 //! `EXEC`); a script needs no connection of its own, no pool and no
@@ -188,7 +190,14 @@ impl MetaStore for RedisMetaStore {
         }
         for m in &change.put_manifests {
             let json = serde_json::to_string(m).map_err(|e| self.corrupt(e))?;
-            call.arg(&m.digest).arg(json);
+            let refs = m.references();
+            call.arg(&m.digest)
+                .arg(json)
+                .arg(m.subject.as_deref().unwrap_or(""))
+                .arg(refs.len());
+            for blob in refs {
+                call.arg(blob);
+            }
         }
         for tag in &change.remove_tags {
             call.arg(tag);

@@ -206,6 +206,90 @@ async fn blob_count(con: &mut MultiplexedConnection, blob: &str) -> Option<Strin
     hget(con, "fmt:repo:lib/app:blobs", &dg(blob).to_string()).await
 }
 
+/// The same changes, drawn at random from a few manifests, blobs and
+/// tags (removals, overwrites, subjects, index children, full replaces),
+/// leave Redis answering exactly as the embedded store does.
+#[tokio::test]
+async fn redis_answers_as_redb_does_after_any_changes() {
+    let server = RedisServer::start();
+    let redis = store(&server, "diff").await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let (redb, _) =
+        berth_server::meta::RedbMetaStore::open(&dir.path().join("meta.redb")).expect("redb");
+    let r = repo("diff/app");
+    let names = |prefix: &str, n: u64| (0..n).map(|i| format!("{prefix}{i}")).collect::<Vec<_>>();
+    let (digests, blobs, tags) = (names("m", 6), names("b", 5), names("t", 4));
+    // A small deterministic generator (xorshift), so a failure replays.
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    for round in 0..150 {
+        let mut change = created(round);
+        change.replace = next(10) == 0;
+        for _ in 0..next(3) {
+            change
+                .remove_manifests
+                .push(dg(&digests[next(6)]).to_string());
+        }
+        for _ in 0..next(3) {
+            let mut m = manifest(&digests[next(6)], &[&blobs[next(5)], &blobs[next(5)]]);
+            m.config = Some(dg(&blobs[next(5)]).to_string());
+            if next(3) == 0 {
+                m.subject = Some(dg(&digests[next(6)]).to_string());
+            }
+            if next(4) == 0 {
+                m.children = vec![dg(&digests[next(6)]).to_string()];
+            }
+            change.put_manifests.push(m);
+        }
+        for _ in 0..next(2) {
+            change.remove_tags.push(tags[next(4)].clone());
+        }
+        for _ in 0..next(3) {
+            change
+                .set_tags
+                .push((tags[next(4)].clone(), dg(&digests[next(6)]).to_string()));
+        }
+        redis.apply(&r, &change, false).await.expect("redis");
+        redb.apply(&r, &change, false).await.expect("redb");
+
+        let context = format!("round {round}: {change:?}");
+        assert_eq!(
+            redis.tags(&r).await.expect("tags"),
+            redb.tags(&r).await.expect("tags"),
+            "{context}"
+        );
+        assert_eq!(
+            redis.manifests(&r).await.expect("ms"),
+            redb.manifests(&r).await.expect("ms"),
+            "{context}"
+        );
+        assert_eq!(
+            redis.version(&r).await.expect("v"),
+            redb.version(&r).await.expect("v"),
+            "{context}"
+        );
+        for name in blobs.iter().chain(&digests) {
+            assert_eq!(
+                redis.blob_refs(&r, &dg(name)).await.expect("refs"),
+                redb.blob_refs(&r, &dg(name)).await.expect("refs"),
+                "{name} in {context}"
+            );
+        }
+        for name in &digests {
+            assert_eq!(
+                redis.referrers(&r, &dg(name)).await.expect("referrers"),
+                redb.referrers(&r, &dg(name)).await.expect("referrers"),
+                "{name} in {context}"
+            );
+        }
+    }
+}
+
 /// What `apply` writes is what the key layout in `redis_store.rs` says,
 /// byte for byte, so a store written by an earlier Berth keeps working; a
 /// row that does not decode fails the change whole.
