@@ -37,9 +37,11 @@ pub use crate::storage::IndexVersion;
 
 pub use redb_store::RedbMetaStore;
 #[cfg(feature = "redis")]
+pub use redis_conn::RedisOptions;
+#[cfg(feature = "redis")]
 pub use redis_locks::RedisLocks;
 #[cfg(feature = "redis")]
-pub use redis_store::{RedisMetaStore, RedisOptions};
+pub use redis_store::RedisMetaStore;
 pub use shared_lock::{SharedGuard, SharedLock};
 
 /// A metadata store failure, saying what happened so that it is answered

@@ -52,8 +52,7 @@ use std::collections::BTreeMap;
 use berth_oci::{Digest, RepoName, Tag};
 use redis::Script;
 
-use super::redis_conn::Redis;
-pub use super::redis_conn::RedisOptions;
+use super::redis_conn::{Redis, RedisOptions};
 use super::redis_locks::RedisLocks;
 use super::{IndexVersion, ManifestMeta, MetaError, MetaResult, MetaStore, PullStats, RepoChange};
 

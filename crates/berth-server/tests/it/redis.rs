@@ -521,6 +521,50 @@ async fn a_dead_holders_lock_is_taken_over_after_its_lease() {
     );
 }
 
+/// The renewing task runs while a lock is held through a handle and ends
+/// once the handle and its guards are gone (counted as the runtime's live
+/// tasks; the store keeps its connection, so only the locks' tasks come
+/// and go).
+#[tokio::test]
+async fn the_renewing_task_ends_with_the_handle_and_its_guards() {
+    let server = RedisServer::start();
+    let store = store(&server, "ends").await;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    let locks = store.locks();
+    let guard = locks
+        .acquire("x", Duration::ZERO)
+        .await
+        .expect("acquire")
+        .expect("free");
+    assert_eq!(metrics.num_alive_tasks(), before + 1, "the renewer runs");
+    drop(locks);
+    assert_eq!(
+        metrics.num_alive_tasks(),
+        before + 1,
+        "a guard alone keeps it running"
+    );
+    drop(guard);
+    let start = Instant::now();
+    while metrics.num_alive_tasks() > before {
+        assert!(
+            start.elapsed() < RELEASED_WITHIN,
+            "{} tasks left",
+            metrics.num_alive_tasks()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        store
+            .locks()
+            .acquire("x", Duration::ZERO)
+            .await
+            .expect("try")
+            .is_some(),
+        "and the lock was released"
+    );
+}
+
 /// Eight contenders on four threads of the runtime, through two handles
 /// as two Berth instances would have.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
