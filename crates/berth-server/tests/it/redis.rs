@@ -290,6 +290,40 @@ async fn redis_answers_as_redb_does_after_any_changes() {
     }
 }
 
+/// While the server is down every command fails as unavailable, at once
+/// and naming the server; once it is back the same store works again,
+/// with no reopening.
+#[tokio::test]
+async fn a_store_recovers_once_its_server_is_back() {
+    let mut server = RedisServer::start();
+    let store = store(&server, "back").await;
+    let app = repo("lib/app");
+    store.apply(&app, &created(1), false).await.expect("apply");
+
+    server.kill();
+    for _ in 0..3 {
+        let start = Instant::now();
+        let e = store.version(&app).await.expect_err("the server is down");
+        assert!(e.is_unavailable(), "{e}");
+        assert!(e.to_string().contains(&server.addr()), "{e}");
+        assert!(start.elapsed() < Duration::from_secs(4), "{e}");
+    }
+
+    server.restart();
+    let start = Instant::now();
+    loop {
+        match store.apply(&app, &created(2), false).await {
+            Ok(()) => break,
+            Err(e) => assert!(start.elapsed() < Duration::from_secs(10), "{e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        store.version(&app).await.expect("version"),
+        Some(IndexVersion::new("v2"))
+    );
+}
+
 /// What `apply` writes is what the key layout in `redis_store.rs` says,
 /// byte for byte, so a store written by an earlier Berth keeps working; a
 /// row that does not decode fails the change whole.
