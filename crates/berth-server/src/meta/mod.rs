@@ -29,8 +29,7 @@ mod shared_lock;
 
 use std::collections::BTreeMap;
 
-use berth_oci::reference::Tag;
-use berth_oci::{Digest, RepoName};
+use berth_oci::{Digest, RepoName, Tag};
 use serde::{Deserialize, Serialize};
 
 pub use crate::storage::IndexVersion;

@@ -231,16 +231,13 @@ impl Redis {
 
     /// A handle on the connection for one command (cheap: commands of
     /// every handle share the one connection).
-    pub(super) fn con(&self) -> ConnectionManager {
+    fn con(&self) -> ConnectionManager {
         self.con.clone()
     }
 
     /// Awaits a command sent on [`Redis::con`], bounded by
     /// [`COMMAND_TIMEOUT`], its error said as what happened.
-    pub(super) async fn run<T>(
-        &self,
-        command: impl Future<Output = RedisResult<T>>,
-    ) -> MetaResult<T> {
+    async fn run<T>(&self, command: impl Future<Output = RedisResult<T>>) -> MetaResult<T> {
         match tokio::time::timeout(COMMAND_TIMEOUT, command).await {
             Ok(reply) => reply.map_err(|e| err(e, &self.service)),
             Err(_) => Err(MetaError::Unavailable {
@@ -257,6 +254,9 @@ impl Redis {
     }
 
     /// Sends `pipe` (a `MULTI`/`EXEC` when atomic) and reads its replies.
+    /// Safe on the shared connection: a pipeline is written as one piece,
+    /// so no other task's command lands between its `MULTI` and `EXEC`
+    /// (unlike a `WATCH`, which spans round trips).
     pub(super) async fn query_pipe<T: redis::FromRedisValue>(
         &self,
         pipe: &redis::Pipeline,
