@@ -50,7 +50,7 @@ pub async fn build_state_with(
         key: meta_key.into(),
         source,
     };
-    let opened = open_meta(config).map_err(meta_error)?;
+    let opened = open_meta(config).await.map_err(meta_error)?;
     let roots = open_roots(config, opened.shared.clone(), false).await?;
     let meta = opened.store;
     // The store was derived for a set of roots; another set (a sub-path
@@ -68,15 +68,15 @@ pub async fn build_state_with(
         })
         .collect::<Vec<_>>()
         .join("\n");
-    let setting = |name: &str| meta.setting(name).map_err(meta_error);
+    let setting = async |name: &str| meta.setting(name).await.map_err(meta_error);
     // Derived for other roots, never fully derived (a rebuild cut short),
     // or not shut down cleanly (non-durable commits lost, so a fingerprint
     // could match by chance): derive again. A shared store is as durable
     // as its server, and another instance may be running: it is derived
     // again only when it is new or for other roots.
-    let created = opened.created || setting("roots")?.is_none();
-    let roots_changed = setting("roots")?.as_deref() != Some(roots_signature.as_str());
-    let unclean = opened.shared.is_none() && setting(CLEAN)?.as_deref() != Some("1");
+    let created = opened.created || setting("roots").await?.is_none();
+    let roots_changed = setting("roots").await?.as_deref() != Some(roots_signature.as_str());
+    let unclean = opened.shared.is_none() && setting(CLEAN).await?.as_deref() != Some("1");
     let registry = Registry::new(roots, meta);
     if created || force_reparse || roots_changed || unclean {
         let n = registry.reparse().await.map_err(|e| match e {
@@ -107,6 +107,7 @@ pub async fn build_state_with(
     for (name, value) in settings {
         registry
             .set_meta_setting(name, value)
+            .await
             .map_err(|e| match e {
                 crate::registry::RegistryError::Meta(source) => meta_error(source),
                 other => meta_error(MetaError::Failed {
@@ -183,7 +184,7 @@ struct OpenedMeta {
     shared: Option<Arc<dyn SharedLock>>,
 }
 
-fn open_meta(config: &Config) -> Result<OpenedMeta, MetaError> {
+async fn open_meta(config: &Config) -> Result<OpenedMeta, MetaError> {
     #[cfg(feature = "redis")]
     if let Some(c) = &config.storage.cache_driver {
         let opts = crate::meta::RedisOptions {
@@ -194,10 +195,10 @@ fn open_meta(config: &Config) -> Result<OpenedMeta, MetaError> {
             username: c.username.clone(),
             password: c.password.clone(),
         };
-        let store = crate::meta::RedisMetaStore::open(&opts)?;
+        let store = crate::meta::RedisMetaStore::open(&opts).await?;
         let locks: Arc<dyn SharedLock> = Arc::new(store.locks());
         return Ok(OpenedMeta {
-            store: Arc::new(crate::meta::Offloaded(store)),
+            store: Arc::new(store),
             created: false,
             shared: Some(locks),
         });

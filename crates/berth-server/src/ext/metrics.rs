@@ -373,7 +373,7 @@ impl Metrics {
     }
 
     /// Reads what is read at scrape time, then encodes everything.
-    fn render(&self, registry: &Registry) -> Result<String, std::fmt::Error> {
+    async fn render(&self, registry: &Registry) -> Result<String, std::fmt::Error> {
         self.uploads_in_progress
             .set(registry.uploads_in_progress() as i64);
         let mut per_root: HashMap<String, i64> = registry
@@ -382,7 +382,7 @@ impl Metrics {
             .iter()
             .map(|r| (r.store.location().to_string(), 0))
             .collect();
-        if let Ok(repos) = registry.meta().repos() {
+        if let Ok(repos) = registry.meta().repos().await {
             for repo in repos.iter().filter_map(|r| r.parse().ok()) {
                 let root = registry.roots().root_of(&repo).store.location().to_string();
                 *per_root.entry(root).or_default() += 1;
@@ -568,7 +568,7 @@ pub async fn serve(State(state): State<AppState>) -> Response {
     let Some(metrics) = state.metrics.clone() else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    match metrics.render(&state.registry) {
+    match metrics.render(&state.registry).await {
         Ok(text) => (
             [(
                 header::CONTENT_TYPE,

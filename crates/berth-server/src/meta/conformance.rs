@@ -1,16 +1,55 @@
 //! The conformance suite every [`MetaStore`] backend must pass. A backend's
-//! tests call [`run`] on a fresh, empty store.
+//! tests call [`run`] on a fresh, empty store, from an async test.
+
+use berth_oci::{Digest, RepoName, Tag};
 
 use super::{IndexVersion, ManifestMeta, MetaStore, PullStats, RepoChange};
 
+/// The digest the suite calls `name` (of the name's own bytes).
+fn dg(name: &str) -> Digest {
+    Digest::sha256(name.as_bytes())
+}
+
+/// [`dg`] as the store records it.
+fn ds(name: &str) -> String {
+    dg(name).to_string()
+}
+
+fn repo(name: &str) -> RepoName {
+    name.parse().expect("a repository name")
+}
+
+fn tag(name: &str) -> Tag {
+    name.parse().expect("a tag")
+}
+
+/// How many manifests of `repo` the store counts as referencing `blob`.
+async fn refs(store: &dyn MetaStore, repo_name: &str, blob: &str) -> u64 {
+    store
+        .blob_refs(&repo(repo_name), &dg(blob))
+        .await
+        .expect("blob refs")
+}
+
+/// The digests of the manifests of `repo` whose subject is `subject`.
+async fn referrers(store: &dyn MetaStore, repo_name: &str, subject: &str) -> Vec<String> {
+    store
+        .referrers(&repo(repo_name), &dg(subject))
+        .await
+        .expect("referrers")
+        .into_iter()
+        .map(|m| m.digest)
+        .collect()
+}
+
 fn manifest(digest: &str, config: &str, layers: &[&str], subject: Option<&str>) -> ManifestMeta {
     ManifestMeta {
-        digest: digest.into(),
+        digest: ds(digest),
         media_type: "application/vnd.oci.image.manifest.v1+json".into(),
         size: 100,
-        config: Some(config.into()),
-        layers: layers.iter().map(|l| l.to_string()).collect(),
-        subject: subject.map(str::to_string),
+        config: Some(ds(config)),
+        layers: layers.iter().map(|l| ds(l)).collect(),
+        subject: subject.map(ds),
         artifact_type: subject.map(|_| "application/vnd.example".to_string()),
         pushed_at: 1_700_000_000,
         ..Default::default()
@@ -22,33 +61,34 @@ fn fp(n: u64) -> IndexVersion {
 }
 
 /// Runs every check; panics with a message naming the first that fails.
-pub fn run(store: &dyn MetaStore) {
+pub async fn run(store: &dyn MetaStore) {
     assert_eq!(
-        store.repos().expect("repos"),
+        store.repos().await.expect("repos"),
         Vec::<String>::new(),
         "starts empty"
     );
-    assert_eq!(store.version("a").expect("fp"), None);
+    assert_eq!(store.version(&repo("a")).await.expect("fp"), None);
 
     // Creating repositories, in and out of order.
-    for repo in ["b/x", "a", "a/b"] {
+    for name in ["b/x", "a", "a/b"] {
         store
             .apply(
-                repo,
+                &repo(name),
                 &RepoChange {
                     version: fp(1),
                     ..Default::default()
                 },
                 true,
             )
+            .await
             .expect("create");
     }
     assert_eq!(
-        store.repos().expect("repos"),
+        store.repos().await.expect("repos"),
         vec!["a", "a/b", "b/x"],
         "sorted"
     );
-    assert_eq!(store.version("a").expect("fp"), Some(fp(1)));
+    assert_eq!(store.version(&repo("a")).await.expect("fp"), Some(fp(1)));
 
     // Manifests and tags.
     let m1 = manifest("m1", "c1", &["l1", "shared"], None);
@@ -56,42 +96,57 @@ pub fn run(store: &dyn MetaStore) {
     let change = RepoChange {
         put_manifests: vec![m1.clone(), m2.clone()],
         set_tags: vec![
-            ("v2".into(), "m2".into()),
-            ("v1".into(), "m1".into()),
-            ("latest".into(), "m2".into()),
+            ("v2".to_string(), ds("m2")),
+            ("v1".to_string(), ds("m1")),
+            ("latest".to_string(), ds("m2")),
         ],
         version: fp(2),
         ..Default::default()
     };
-    store.apply("a", &change, false).expect("apply");
-    assert_eq!(store.version("a").expect("fp"), Some(fp(2)));
+    store
+        .apply(&repo("a"), &change, false)
+        .await
+        .expect("apply");
+    assert_eq!(store.version(&repo("a")).await.expect("fp"), Some(fp(2)));
     assert_eq!(
-        store.tags("a").expect("tags"),
+        store.tags(&repo("a")).await.expect("tags"),
         vec![
-            ("latest".to_string(), "m2".to_string()),
-            ("v1".into(), "m1".into()),
-            ("v2".into(), "m2".into())
+            ("latest".to_string(), ds("m2")),
+            ("v1".to_string(), ds("m1")),
+            ("v2".to_string(), ds("m2"))
         ]
     );
     assert_eq!(
-        store.tags("a/b").expect("tags"),
+        store.tags(&repo("a/b")).await.expect("tags"),
         vec![],
         "a prefix repository is separate"
     );
-    assert_eq!(store.tag("a", "v1").expect("tag"), Some("m1".into()));
-    assert_eq!(store.tag("a", "nope").expect("tag"), None);
-    assert_eq!(store.manifest("a", "m1").expect("m"), Some(m1.clone()));
-    assert_eq!(store.manifest("a/b", "m1").expect("m"), None);
-    assert_eq!(store.manifests("a").expect("ms").len(), 2);
-    assert_eq!(store.blob_refs("a", "shared").expect("refs"), 2);
-    assert_eq!(store.blob_refs("a", "l1").expect("refs"), 1);
-    assert_eq!(store.blob_refs("a", "c2").expect("refs"), 1);
-    assert_eq!(store.blob_refs("a/b", "shared").expect("refs"), 0);
+    assert_eq!(
+        store.tag(&repo("a"), &tag("v1")).await.expect("tag"),
+        Some(ds("m1"))
+    );
+    assert_eq!(
+        store.tag(&repo("a"), &tag("nope")).await.expect("tag"),
+        None
+    );
+    assert_eq!(
+        store.manifest(&repo("a"), &dg("m1")).await.expect("m"),
+        Some(m1.clone())
+    );
+    assert_eq!(
+        store.manifest(&repo("a/b"), &dg("m1")).await.expect("m"),
+        None
+    );
+    assert_eq!(store.manifests(&repo("a")).await.expect("ms").len(), 2);
+    assert_eq!(refs(store, "a", "shared").await, 2);
+    assert_eq!(refs(store, "a", "l1").await, 1);
+    assert_eq!(refs(store, "a", "c2").await, 1);
+    assert_eq!(refs(store, "a/b", "shared").await, 0);
 
     // Re-putting a manifest does not count its blobs twice.
     store
         .apply(
-            "a",
+            &repo("a"),
             &RepoChange {
                 put_manifests: vec![m1.clone()],
                 version: fp(3),
@@ -99,8 +154,9 @@ pub fn run(store: &dyn MetaStore) {
             },
             false,
         )
+        .await
         .expect("again");
-    assert_eq!(store.blob_refs("a", "l1").expect("refs"), 1);
+    assert_eq!(refs(store, "a", "l1").await, 1);
 
     // Referrers.
     let r1 = manifest("r1", "empty", &[], Some("m1"));
@@ -108,7 +164,7 @@ pub fn run(store: &dyn MetaStore) {
     let r3 = manifest("r3", "empty", &[], Some("m2"));
     store
         .apply(
-            "a",
+            &repo("a"),
             &RepoChange {
                 put_manifests: vec![r2.clone(), r1.clone(), r3.clone()],
                 version: fp(4),
@@ -116,54 +172,60 @@ pub fn run(store: &dyn MetaStore) {
             },
             false,
         )
+        .await
         .expect("refs");
-    let got: Vec<String> = store
-        .referrers("a", "m1")
-        .expect("referrers")
-        .into_iter()
-        .map(|m| m.digest)
-        .collect();
-    assert_eq!(got, vec!["r1", "r2"]);
-    assert_eq!(store.referrers("a", "m9").expect("referrers"), vec![]);
-    assert_eq!(store.referrers("a/b", "m1").expect("referrers"), vec![]);
+    let got = referrers(store, "a", "m1").await;
+    let mut want = vec![ds("r1"), ds("r2")];
+    want.sort();
+    assert_eq!(got, want, "sorted by digest");
+    assert_eq!(referrers(store, "a", "m9").await, Vec::<String>::new());
+    assert_eq!(referrers(store, "a/b", "m1").await, Vec::<String>::new());
 
     // Removing a manifest drops its tags, its referrer link and its counts.
     store
         .apply(
-            "a",
+            &repo("a"),
             &RepoChange {
-                remove_manifests: vec!["m2".into(), "r2".into()],
+                remove_manifests: vec![ds("m2"), ds("r2")],
                 remove_tags: vec!["v1".into()],
                 version: fp(5),
                 ..Default::default()
             },
             false,
         )
+        .await
         .expect("remove");
     assert_eq!(
-        store.tags("a").expect("tags"),
+        store.tags(&repo("a")).await.expect("tags"),
         vec![],
         "v1 removed, latest and v2 went with m2"
     );
-    assert_eq!(store.blob_refs("a", "shared").expect("refs"), 1);
-    assert_eq!(store.blob_refs("a", "c2").expect("refs"), 0);
-    let got: Vec<String> = store
-        .referrers("a", "m1")
-        .expect("referrers")
-        .into_iter()
-        .map(|m| m.digest)
-        .collect();
-    assert_eq!(got, vec!["r1"]);
+    assert_eq!(refs(store, "a", "shared").await, 1);
+    assert_eq!(refs(store, "a", "c2").await, 0);
+    let got = referrers(store, "a", "m1").await;
+    assert_eq!(got, vec![ds("r1")]);
 
     // Pull statistics survive a full re-derive of the repository.
     assert_eq!(
-        store.pull_stats("a", "m1").expect("stats"),
+        store
+            .pull_stats(&repo("a"), &dg("m1"))
+            .await
+            .expect("stats"),
         PullStats::default()
     );
-    store.record_pull("a", "m1", 10).expect("pull");
-    store.record_pull("a", "m1", 20).expect("pull");
+    store
+        .record_pull(&repo("a"), &dg("m1"), 10)
+        .await
+        .expect("pull");
+    store
+        .record_pull(&repo("a"), &dg("m1"), 20)
+        .await
+        .expect("pull");
     assert_eq!(
-        store.pull_stats("a", "m1").expect("stats"),
+        store
+            .pull_stats(&repo("a"), &dg("m1"))
+            .await
+            .expect("stats"),
         PullStats {
             last_pulled: Some(20),
             count: 2
@@ -171,56 +233,104 @@ pub fn run(store: &dyn MetaStore) {
     );
     store
         .apply(
-            "a",
+            &repo("a"),
             &RepoChange {
                 put_manifests: vec![m1.clone()],
-                set_tags: vec![("only".into(), "m1".into())],
+                set_tags: vec![("only".to_string(), ds("m1"))],
                 version: fp(6),
                 replace: true,
                 ..Default::default()
             },
             false,
         )
+        .await
         .expect("replace");
     assert_eq!(
-        store.tags("a").expect("tags"),
-        vec![("only".to_string(), "m1".to_string())]
+        store.tags(&repo("a")).await.expect("tags"),
+        vec![("only".to_string(), ds("m1"))]
     );
     assert_eq!(
-        store.manifests("a").expect("ms").len(),
+        store.manifests(&repo("a")).await.expect("ms").len(),
         1,
         "replace dropped the rest"
     );
-    assert_eq!(store.referrers("a", "m1").expect("referrers"), vec![]);
-    assert_eq!(store.blob_refs("a", "l1").expect("refs"), 1);
-    assert_eq!(store.pull_stats("a", "m1").expect("stats").count, 2);
+    assert_eq!(referrers(store, "a", "m1").await, Vec::<String>::new());
+    assert_eq!(refs(store, "a", "l1").await, 1);
+    assert_eq!(
+        store
+            .pull_stats(&repo("a"), &dg("m1"))
+            .await
+            .expect("stats")
+            .count,
+        2
+    );
 
     // Deleting a manifest forgets its pulls (a re-push starts afresh).
     store
         .apply(
-            "a",
+            &repo("a"),
             &RepoChange {
-                remove_manifests: vec!["m1".into()],
+                remove_manifests: vec![ds("m1")],
                 version: fp(7),
                 ..Default::default()
             },
             false,
         )
+        .await
         .expect("remove");
     assert_eq!(
-        store.pull_stats("a", "m1").expect("stats"),
+        store
+            .pull_stats(&repo("a"), &dg("m1"))
+            .await
+            .expect("stats"),
         PullStats::default()
     );
 
+    // An index counts its children as it counts layers, and a removed
+    // one stops counting them.
+    let mut index = manifest("i1", "ci", &[], None);
+    index.children = vec![ds("child"), ds("child")];
+    for (change, count) in [
+        (
+            RepoChange {
+                put_manifests: vec![index],
+                version: fp(8),
+                ..Default::default()
+            },
+            1,
+        ),
+        (
+            RepoChange {
+                remove_manifests: vec![ds("i1")],
+                version: fp(9),
+                ..Default::default()
+            },
+            0,
+        ),
+    ] {
+        store
+            .apply(&repo("a/b"), &change, false)
+            .await
+            .expect("index");
+        assert_eq!(refs(store, "a/b", "child").await, count, "a child");
+        assert_eq!(refs(store, "a/b", "ci").await, count, "its config");
+    }
+
     // Forgetting a repository leaves its neighbours.
-    store.remove_repo("a").expect("remove repo");
-    assert_eq!(store.repos().expect("repos"), vec!["a/b", "b/x"]);
-    assert_eq!(store.manifest("a", "m1").expect("m"), None);
-    assert_eq!(store.version("a").expect("fp"), None);
+    store.remove_repo("a").await.expect("remove repo");
+    assert_eq!(store.repos().await.expect("repos"), vec!["a/b", "b/x"]);
+    assert_eq!(
+        store.manifest(&repo("a"), &dg("m1")).await.expect("m"),
+        None
+    );
+    assert_eq!(store.version(&repo("a")).await.expect("fp"), None);
     // Settings.
-    assert_eq!(store.setting("roots").expect("setting"), None);
-    store.set_setting("roots", "one").expect("set");
-    store.set_setting("roots", "two").expect("set");
-    assert_eq!(store.setting("roots").expect("setting"), Some("two".into()));
-    store.flush().expect("flush");
+    assert_eq!(store.setting("roots").await.expect("setting"), None);
+    store.set_setting("roots", "one").await.expect("set");
+    store.set_setting("roots", "two").await.expect("set");
+    assert_eq!(
+        store.setting("roots").await.expect("setting"),
+        Some("two".into())
+    );
+    store.flush().await.expect("flush");
 }

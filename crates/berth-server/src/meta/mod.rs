@@ -10,13 +10,17 @@
 //! mended on the next read. Only a repository's creation is made durable,
 //! since the catalog has no file to compare with.
 //!
-//! [`MetaStore`] is the seam; [`RedbMetaStore`] the embedded backend;
-//! [`conformance::run`] the one suite every backend must pass.
+//! [`MetaStore`] is the seam, async; [`RedbMetaStore`] the embedded
+//! backend (synchronous inside: reads inline, durable writes on the
+//! blocking pool); `RedisMetaStore` the networked one (feature `redis`,
+//! over one async connection it shares with `RedisLocks`, the
+//! [`SharedLock`] of several instances); [`conformance::run`] the one
+//! suite every backend must pass.
 
 pub mod conformance;
-#[cfg(feature = "redis")]
-mod offload;
 mod redb_store;
+#[cfg(feature = "redis")]
+mod redis_conn;
 #[cfg(feature = "redis")]
 mod redis_locks;
 #[cfg(feature = "redis")]
@@ -25,17 +29,18 @@ mod shared_lock;
 
 use std::collections::BTreeMap;
 
+use berth_oci::{Digest, RepoName, Tag};
 use serde::{Deserialize, Serialize};
 
 pub use crate::storage::IndexVersion;
 
-#[cfg(feature = "redis")]
-pub use offload::Offloaded;
 pub use redb_store::RedbMetaStore;
+#[cfg(feature = "redis")]
+pub use redis_conn::RedisOptions;
 #[cfg(feature = "redis")]
 pub use redis_locks::RedisLocks;
 #[cfg(feature = "redis")]
-pub use redis_store::{RedisMetaStore, RedisOptions};
+pub use redis_store::RedisMetaStore;
 pub use shared_lock::{SharedGuard, SharedLock};
 
 /// A metadata store failure, saying what happened so that it is answered
@@ -142,32 +147,47 @@ pub struct RepoChange {
     pub replace: bool,
 }
 
-/// The metadata seam.
+/// The metadata seam. Async, so that a networked backend waits for its
+/// server without holding an async worker; an embedded backend answers
+/// reads inline and sends what waits for the disk to the blocking pool
+/// itself (see [`RedbMetaStore`]).
+///
+/// Repositories are [`RepoName`]s and manifests and blobs [`Digest`]s: a
+/// string that is neither cannot reach the store. What the store returns
+/// stays as it is stored (strings), since a row written by another tool
+/// or an older version need not parse.
+#[async_trait::async_trait]
 pub trait MetaStore: Send + Sync {
-    /// Every repository, sorted.
-    fn repos(&self) -> MetaResult<Vec<String>>;
+    /// Every repository, sorted, as recorded.
+    async fn repos(&self) -> MetaResult<Vec<String>>;
     /// The `index.json` version the repository's rows were derived from.
-    fn version(&self, repo: &str) -> MetaResult<Option<IndexVersion>>;
+    async fn version(&self, repo: &RepoName) -> MetaResult<Option<IndexVersion>>;
     /// Applies a change atomically, creating the repository if needed.
     /// `durable` asks for the change to survive a crash.
-    fn apply(&self, repo: &str, change: &RepoChange, durable: bool) -> MetaResult<()>;
-    /// Forgets a repository.
-    fn remove_repo(&self, repo: &str) -> MetaResult<()>;
+    async fn apply(&self, repo: &RepoName, change: &RepoChange, durable: bool) -> MetaResult<()>;
+    /// Forgets a repository. Takes the name as recorded ([`MetaStore::repos`]),
+    /// since a recorded name that no longer parses must be forgettable too.
+    async fn remove_repo(&self, repo: &str) -> MetaResult<()>;
     /// Tags and their digests, sorted by tag.
-    fn tags(&self, repo: &str) -> MetaResult<Vec<(String, String)>>;
-    fn tag(&self, repo: &str, tag: &str) -> MetaResult<Option<String>>;
-    fn manifest(&self, repo: &str, digest: &str) -> MetaResult<Option<ManifestMeta>>;
-    fn manifests(&self, repo: &str) -> MetaResult<Vec<ManifestMeta>>;
+    async fn tags(&self, repo: &RepoName) -> MetaResult<Vec<(String, String)>>;
+    /// The digest `tag` points at.
+    async fn tag(&self, repo: &RepoName, tag: &Tag) -> MetaResult<Option<String>>;
+    /// What is recorded of one manifest.
+    async fn manifest(&self, repo: &RepoName, digest: &Digest) -> MetaResult<Option<ManifestMeta>>;
+    /// Every manifest of the repository, sorted by digest.
+    async fn manifests(&self, repo: &RepoName) -> MetaResult<Vec<ManifestMeta>>;
     /// Manifests whose `subject` is `digest`, sorted by digest.
-    fn referrers(&self, repo: &str, digest: &str) -> MetaResult<Vec<ManifestMeta>>;
+    async fn referrers(&self, repo: &RepoName, digest: &Digest) -> MetaResult<Vec<ManifestMeta>>;
     /// How many recorded manifests of the repository reference `blob`.
-    fn blob_refs(&self, repo: &str, blob: &str) -> MetaResult<u64>;
-    fn record_pull(&self, repo: &str, digest: &str, at: u64) -> MetaResult<()>;
-    fn pull_stats(&self, repo: &str, digest: &str) -> MetaResult<PullStats>;
+    async fn blob_refs(&self, repo: &RepoName, blob: &Digest) -> MetaResult<u64>;
+    /// Counts a pull of a manifest at `at` (seconds since the epoch).
+    async fn record_pull(&self, repo: &RepoName, digest: &Digest, at: u64) -> MetaResult<()>;
+    /// How often and when a manifest was last pulled.
+    async fn pull_stats(&self, repo: &RepoName, digest: &Digest) -> MetaResult<PullStats>;
     /// A setting of the store itself (such as what it was derived from).
-    fn setting(&self, name: &str) -> MetaResult<Option<String>>;
+    async fn setting(&self, name: &str) -> MetaResult<Option<String>>;
     /// Sets a setting, durably.
-    fn set_setting(&self, name: &str, value: &str) -> MetaResult<()>;
+    async fn set_setting(&self, name: &str, value: &str) -> MetaResult<()>;
     /// Makes every write so far durable.
-    fn flush(&self) -> MetaResult<()>;
+    async fn flush(&self) -> MetaResult<()>;
 }

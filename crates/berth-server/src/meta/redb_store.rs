@@ -1,9 +1,23 @@
 //! [`RedbMetaStore`]: the metadata store in one redb file.
 //!
+//! The engine is synchronous. Reads run inline on the calling task: they
+//! are reads of a memory-mapped file that take microseconds, less than a
+//! hop to the blocking pool would cost the manifest `GET` that makes them.
+//! A write that waits for the disk (a durable commit: [`MetaStore::apply`]
+//! with `durable`, [`MetaStore::remove_repo`], [`MetaStore::set_setting`],
+//! [`MetaStore::flush`]) or that may wait behind one for redb's single
+//! writer without anyone waiting for it ([`MetaStore::record_pull`]) runs
+//! on the blocking pool; a non-durable `apply`, which a push awaits under
+//! its repository's lock right after writing `index.json`, runs inline as
+//! it always has.
+//!
 //! Keys are `repo \0 rest` strings, so one repository's rows are a range
 //! (`repo\0` up to `repo\x01`; names never hold control characters).
 
 use std::path::Path;
+use std::sync::Arc;
+
+use berth_oci::{Digest, RepoName, Tag};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -43,7 +57,7 @@ fn corrupt(e: serde_json::Error) -> MetaError {
     }
 }
 
-fn key(repo: &str, rest: &str) -> String {
+fn key(repo: impl std::fmt::Display, rest: impl std::fmt::Display) -> String {
     format!("{repo}\0{rest}")
 }
 
@@ -52,8 +66,10 @@ fn prefix(p: &str) -> (String, String) {
     (format!("{p}\0"), format!("{p}\u{1}"))
 }
 
+/// The metadata store in redb. The database is shared with the blocking
+/// pool's threads, which run its durable writes.
 pub struct RedbMetaStore {
-    db: Database,
+    db: Arc<Database>,
 }
 
 impl RedbMetaStore {
@@ -74,7 +90,19 @@ impl RedbMetaStore {
         txn.open_table(PULLS).map_err(err)?;
         txn.open_table(SETTINGS).map_err(err)?;
         txn.commit().map_err(err)?;
-        Ok((Self { db }, created))
+        Ok((Self { db: Arc::new(db) }, created))
+    }
+
+    /// Runs `f` on the blocking pool: a commit that waits for the disk
+    /// must not hold an async worker meanwhile.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Database) -> MetaResult<T> + Send + 'static,
+    ) -> MetaResult<T> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(err)?
     }
 }
 
@@ -97,8 +125,124 @@ fn adjust_refs(
     Ok(())
 }
 
+fn apply_txn(db: &Database, repo: &str, change: &RepoChange, durable: bool) -> MetaResult<()> {
+    let mut txn = db.begin_write().map_err(err)?;
+    if !durable {
+        txn.set_durability(Durability::None).map_err(err)?;
+    }
+    {
+        let mut tags = txn.open_table(TAGS).map_err(err)?;
+        let mut manifests = txn.open_table(MANIFESTS).map_err(err)?;
+        let mut referrers = txn.open_table(REFERRERS).map_err(err)?;
+        let mut refs = txn.open_table(BLOB_REFS).map_err(err)?;
+        let mut repos = txn.open_table(REPOS).map_err(err)?;
+        let mut pulls = txn.open_table(PULLS).map_err(err)?;
+        let (lo, hi) = prefix(repo);
+        if change.replace {
+            tags.retain_in(lo.as_str()..hi.as_str(), |_, _| false)
+                .map_err(err)?;
+            manifests
+                .retain_in(lo.as_str()..hi.as_str(), |_, _| false)
+                .map_err(err)?;
+            referrers
+                .retain_in(lo.as_str()..hi.as_str(), |_, _| false)
+                .map_err(err)?;
+            refs.retain_in(lo.as_str()..hi.as_str(), |_, _| false)
+                .map_err(err)?;
+        }
+        for digest in &change.remove_manifests {
+            let old = manifests.remove(key(repo, digest).as_str()).map_err(err)?;
+            if let Some(old) = old {
+                let old: ManifestMeta = serde_json::from_str(old.value()).map_err(corrupt)?;
+                adjust_refs(&mut refs, repo, &old, -1)?;
+                if let Some(s) = &old.subject {
+                    referrers
+                        .remove(key(repo, format_args!("{s}\0{digest}")).as_str())
+                        .map_err(err)?;
+                }
+            }
+            // A manifest deleted takes its pull history and its tags along.
+            pulls.remove(key(repo, digest).as_str()).map_err(err)?;
+            tags.retain_in(lo.as_str()..hi.as_str(), |_, d| d != digest.as_str())
+                .map_err(err)?;
+        }
+        for m in &change.put_manifests {
+            let k = key(repo, &m.digest);
+            let old = manifests
+                .get(k.as_str())
+                .map_err(err)?
+                .map(|v| v.value().to_string());
+            if let Some(old) = old {
+                let old: ManifestMeta = serde_json::from_str(&old).map_err(corrupt)?;
+                adjust_refs(&mut refs, repo, &old, -1)?;
+                if let Some(s) = &old.subject {
+                    referrers
+                        .remove(key(repo, format_args!("{s}\0{}", m.digest)).as_str())
+                        .map_err(err)?;
+                }
+            }
+            let json = serde_json::to_string(m).map_err(err)?;
+            manifests.insert(k.as_str(), json.as_str()).map_err(err)?;
+            adjust_refs(&mut refs, repo, m, 1)?;
+            if let Some(s) = &m.subject {
+                referrers
+                    .insert(key(repo, format_args!("{s}\0{}", m.digest)).as_str(), "")
+                    .map_err(err)?;
+            }
+        }
+        for t in &change.remove_tags {
+            tags.remove(key(repo, t).as_str()).map_err(err)?;
+        }
+        for (t, d) in &change.set_tags {
+            tags.insert(key(repo, t).as_str(), d.as_str())
+                .map_err(err)?;
+        }
+        repos.insert(repo, change.version.as_str()).map_err(err)?;
+    }
+    txn.commit().map_err(err)
+}
+
+fn remove_repo_txn(db: &Database, repo: &str) -> MetaResult<()> {
+    let txn = db.begin_write().map_err(err)?;
+    {
+        let (lo, hi) = prefix(repo);
+        for def in [TAGS, MANIFESTS, REFERRERS, PULLS] {
+            let mut t = txn.open_table(def).map_err(err)?;
+            t.retain_in(lo.as_str()..hi.as_str(), |_, _| false)
+                .map_err(err)?;
+        }
+        let mut refs = txn.open_table(BLOB_REFS).map_err(err)?;
+        refs.retain_in(lo.as_str()..hi.as_str(), |_, _| false)
+            .map_err(err)?;
+        txn.open_table(REPOS)
+            .map_err(err)?
+            .remove(repo)
+            .map_err(err)?;
+    }
+    txn.commit().map_err(err)
+}
+
+fn record_pull_txn(db: &Database, repo: &str, digest: &str, at: u64) -> MetaResult<()> {
+    let mut txn = db.begin_write().map_err(err)?;
+    txn.set_durability(Durability::None).map_err(err)?;
+    {
+        let mut t = txn.open_table(PULLS).map_err(err)?;
+        let k = key(repo, digest);
+        let mut stats: PullStats = match t.get(k.as_str()).map_err(err)? {
+            Some(v) => serde_json::from_str(v.value()).map_err(corrupt)?,
+            None => PullStats::default(),
+        };
+        stats.count += 1;
+        stats.last_pulled = Some(at);
+        let json = serde_json::to_string(&stats).map_err(err)?;
+        t.insert(k.as_str(), json.as_str()).map_err(err)?;
+    }
+    txn.commit().map_err(err)
+}
+
+#[async_trait::async_trait]
 impl MetaStore for RedbMetaStore {
-    fn repos(&self) -> MetaResult<Vec<String>> {
+    async fn repos(&self) -> MetaResult<Vec<String>> {
         let txn = self.db.begin_read().map_err(err)?;
         let t = txn.open_table(REPOS).map_err(err)?;
         let mut out = Vec::new();
@@ -109,115 +253,38 @@ impl MetaStore for RedbMetaStore {
         Ok(out)
     }
 
-    fn version(&self, repo: &str) -> MetaResult<Option<IndexVersion>> {
+    async fn apply(&self, repo: &RepoName, change: &RepoChange, durable: bool) -> MetaResult<()> {
+        if !durable {
+            return apply_txn(&self.db, repo.as_str(), change, false);
+        }
+        let (repo, change) = (repo.to_string(), change.clone());
+        self.blocking(move |db| apply_txn(db, &repo, &change, true))
+            .await
+    }
+
+    async fn remove_repo(&self, repo: &str) -> MetaResult<()> {
+        let repo = repo.to_string();
+        self.blocking(move |db| remove_repo_txn(db, &repo)).await
+    }
+
+    async fn record_pull(&self, repo: &RepoName, digest: &Digest, at: u64) -> MetaResult<()> {
+        let (repo, digest) = (repo.to_string(), digest.to_string());
+        self.blocking(move |db| record_pull_txn(db, &repo, &digest, at))
+            .await
+    }
+
+    async fn version(&self, repo: &RepoName) -> MetaResult<Option<IndexVersion>> {
         let txn = self.db.begin_read().map_err(err)?;
         let t = txn.open_table(REPOS).map_err(err)?;
-        Ok(t.get(repo)
+        Ok(t.get(repo.as_str())
             .map_err(err)?
             .map(|v| IndexVersion::new(v.value())))
     }
 
-    fn apply(&self, repo: &str, change: &RepoChange, durable: bool) -> MetaResult<()> {
-        let mut txn = self.db.begin_write().map_err(err)?;
-        if !durable {
-            txn.set_durability(Durability::None).map_err(err)?;
-        }
-        {
-            let mut tags = txn.open_table(TAGS).map_err(err)?;
-            let mut manifests = txn.open_table(MANIFESTS).map_err(err)?;
-            let mut referrers = txn.open_table(REFERRERS).map_err(err)?;
-            let mut refs = txn.open_table(BLOB_REFS).map_err(err)?;
-            let mut repos = txn.open_table(REPOS).map_err(err)?;
-            let mut pulls = txn.open_table(PULLS).map_err(err)?;
-            let (lo, hi) = prefix(repo);
-            if change.replace {
-                tags.retain_in(lo.as_str()..hi.as_str(), |_, _| false)
-                    .map_err(err)?;
-                manifests
-                    .retain_in(lo.as_str()..hi.as_str(), |_, _| false)
-                    .map_err(err)?;
-                referrers
-                    .retain_in(lo.as_str()..hi.as_str(), |_, _| false)
-                    .map_err(err)?;
-                refs.retain_in(lo.as_str()..hi.as_str(), |_, _| false)
-                    .map_err(err)?;
-            }
-            for digest in &change.remove_manifests {
-                let old = manifests.remove(key(repo, digest).as_str()).map_err(err)?;
-                if let Some(old) = old {
-                    let old: ManifestMeta = serde_json::from_str(old.value()).map_err(corrupt)?;
-                    adjust_refs(&mut refs, repo, &old, -1)?;
-                    if let Some(s) = &old.subject {
-                        referrers
-                            .remove(key(repo, &format!("{s}\0{digest}")).as_str())
-                            .map_err(err)?;
-                    }
-                }
-                // A manifest deleted takes its pull history and its tags along.
-                pulls.remove(key(repo, digest).as_str()).map_err(err)?;
-                tags.retain_in(lo.as_str()..hi.as_str(), |_, d| d != digest.as_str())
-                    .map_err(err)?;
-            }
-            for m in &change.put_manifests {
-                let k = key(repo, &m.digest);
-                let old = manifests
-                    .get(k.as_str())
-                    .map_err(err)?
-                    .map(|v| v.value().to_string());
-                if let Some(old) = old {
-                    let old: ManifestMeta = serde_json::from_str(&old).map_err(corrupt)?;
-                    adjust_refs(&mut refs, repo, &old, -1)?;
-                    if let Some(s) = &old.subject {
-                        referrers
-                            .remove(key(repo, &format!("{s}\0{}", m.digest)).as_str())
-                            .map_err(err)?;
-                    }
-                }
-                let json = serde_json::to_string(m).map_err(err)?;
-                manifests.insert(k.as_str(), json.as_str()).map_err(err)?;
-                adjust_refs(&mut refs, repo, m, 1)?;
-                if let Some(s) = &m.subject {
-                    referrers
-                        .insert(key(repo, &format!("{s}\0{}", m.digest)).as_str(), "")
-                        .map_err(err)?;
-                }
-            }
-            for t in &change.remove_tags {
-                tags.remove(key(repo, t).as_str()).map_err(err)?;
-            }
-            for (t, d) in &change.set_tags {
-                tags.insert(key(repo, t).as_str(), d.as_str())
-                    .map_err(err)?;
-            }
-            repos.insert(repo, change.version.as_str()).map_err(err)?;
-        }
-        txn.commit().map_err(err)
-    }
-
-    fn remove_repo(&self, repo: &str) -> MetaResult<()> {
-        let txn = self.db.begin_write().map_err(err)?;
-        {
-            let (lo, hi) = prefix(repo);
-            for def in [TAGS, MANIFESTS, REFERRERS, PULLS] {
-                let mut t = txn.open_table(def).map_err(err)?;
-                t.retain_in(lo.as_str()..hi.as_str(), |_, _| false)
-                    .map_err(err)?;
-            }
-            let mut refs = txn.open_table(BLOB_REFS).map_err(err)?;
-            refs.retain_in(lo.as_str()..hi.as_str(), |_, _| false)
-                .map_err(err)?;
-            txn.open_table(REPOS)
-                .map_err(err)?
-                .remove(repo)
-                .map_err(err)?;
-        }
-        txn.commit().map_err(err)
-    }
-
-    fn tags(&self, repo: &str) -> MetaResult<Vec<(String, String)>> {
+    async fn tags(&self, repo: &RepoName) -> MetaResult<Vec<(String, String)>> {
         let txn = self.db.begin_read().map_err(err)?;
         let t = txn.open_table(TAGS).map_err(err)?;
-        let (lo, hi) = prefix(repo);
+        let (lo, hi) = prefix(repo.as_str());
         let mut out = Vec::new();
         for row in t.range(lo.as_str()..hi.as_str()).map_err(err)? {
             let (k, v) = row.map_err(err)?;
@@ -226,7 +293,7 @@ impl MetaStore for RedbMetaStore {
         Ok(out)
     }
 
-    fn tag(&self, repo: &str, tag: &str) -> MetaResult<Option<String>> {
+    async fn tag(&self, repo: &RepoName, tag: &Tag) -> MetaResult<Option<String>> {
         let txn = self.db.begin_read().map_err(err)?;
         let t = txn.open_table(TAGS).map_err(err)?;
         Ok(t.get(key(repo, tag).as_str())
@@ -234,7 +301,7 @@ impl MetaStore for RedbMetaStore {
             .map(|v| v.value().to_string()))
     }
 
-    fn manifest(&self, repo: &str, digest: &str) -> MetaResult<Option<ManifestMeta>> {
+    async fn manifest(&self, repo: &RepoName, digest: &Digest) -> MetaResult<Option<ManifestMeta>> {
         let txn = self.db.begin_read().map_err(err)?;
         let t = txn.open_table(MANIFESTS).map_err(err)?;
         match t.get(key(repo, digest).as_str()).map_err(err)? {
@@ -243,10 +310,10 @@ impl MetaStore for RedbMetaStore {
         }
     }
 
-    fn manifests(&self, repo: &str) -> MetaResult<Vec<ManifestMeta>> {
+    async fn manifests(&self, repo: &RepoName) -> MetaResult<Vec<ManifestMeta>> {
         let txn = self.db.begin_read().map_err(err)?;
         let t = txn.open_table(MANIFESTS).map_err(err)?;
-        let (lo, hi) = prefix(repo);
+        let (lo, hi) = prefix(repo.as_str());
         let mut out = Vec::new();
         for row in t.range(lo.as_str()..hi.as_str()).map_err(err)? {
             let (_, v) = row.map_err(err)?;
@@ -255,7 +322,7 @@ impl MetaStore for RedbMetaStore {
         Ok(out)
     }
 
-    fn referrers(&self, repo: &str, digest: &str) -> MetaResult<Vec<ManifestMeta>> {
+    async fn referrers(&self, repo: &RepoName, digest: &Digest) -> MetaResult<Vec<ManifestMeta>> {
         let txn = self.db.begin_read().map_err(err)?;
         let r = txn.open_table(REFERRERS).map_err(err)?;
         let m = txn.open_table(MANIFESTS).map_err(err)?;
@@ -271,7 +338,7 @@ impl MetaStore for RedbMetaStore {
         Ok(out)
     }
 
-    fn blob_refs(&self, repo: &str, blob: &str) -> MetaResult<u64> {
+    async fn blob_refs(&self, repo: &RepoName, blob: &Digest) -> MetaResult<u64> {
         let txn = self.db.begin_read().map_err(err)?;
         let t = txn.open_table(BLOB_REFS).map_err(err)?;
         Ok(t.get(key(repo, blob).as_str())
@@ -279,25 +346,7 @@ impl MetaStore for RedbMetaStore {
             .map_or(0, |v| v.value()))
     }
 
-    fn record_pull(&self, repo: &str, digest: &str, at: u64) -> MetaResult<()> {
-        let mut txn = self.db.begin_write().map_err(err)?;
-        txn.set_durability(Durability::None).map_err(err)?;
-        {
-            let mut t = txn.open_table(PULLS).map_err(err)?;
-            let k = key(repo, digest);
-            let mut stats: PullStats = match t.get(k.as_str()).map_err(err)? {
-                Some(v) => serde_json::from_str(v.value()).map_err(corrupt)?,
-                None => PullStats::default(),
-            };
-            stats.count += 1;
-            stats.last_pulled = Some(at);
-            let json = serde_json::to_string(&stats).map_err(err)?;
-            t.insert(k.as_str(), json.as_str()).map_err(err)?;
-        }
-        txn.commit().map_err(err)
-    }
-
-    fn pull_stats(&self, repo: &str, digest: &str) -> MetaResult<PullStats> {
+    async fn pull_stats(&self, repo: &RepoName, digest: &Digest) -> MetaResult<PullStats> {
         let txn = self.db.begin_read().map_err(err)?;
         let t = txn.open_table(PULLS).map_err(err)?;
         match t.get(key(repo, digest).as_str()).map_err(err)? {
@@ -306,23 +355,28 @@ impl MetaStore for RedbMetaStore {
         }
     }
 
-    fn setting(&self, name: &str) -> MetaResult<Option<String>> {
+    async fn setting(&self, name: &str) -> MetaResult<Option<String>> {
         let txn = self.db.begin_read().map_err(err)?;
         let t = txn.open_table(SETTINGS).map_err(err)?;
         Ok(t.get(name).map_err(err)?.map(|v| v.value().to_string()))
     }
 
-    fn set_setting(&self, name: &str, value: &str) -> MetaResult<()> {
-        let txn = self.db.begin_write().map_err(err)?;
-        txn.open_table(SETTINGS)
-            .map_err(err)?
-            .insert(name, value)
-            .map_err(err)?;
-        txn.commit().map_err(err)
+    async fn set_setting(&self, name: &str, value: &str) -> MetaResult<()> {
+        let (name, value) = (name.to_string(), value.to_string());
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(err)?;
+            txn.open_table(SETTINGS)
+                .map_err(err)?
+                .insert(name.as_str(), value.as_str())
+                .map_err(err)?;
+            txn.commit().map_err(err)
+        })
+        .await
     }
 
-    fn flush(&self) -> MetaResult<()> {
-        self.db.begin_write().map_err(err)?.commit().map_err(err)
+    async fn flush(&self) -> MetaResult<()> {
+        self.blocking(|db| db.begin_write().map_err(err)?.commit().map_err(err))
+            .await
     }
 }
 
@@ -330,12 +384,12 @@ impl MetaStore for RedbMetaStore {
 mod tests {
     use super::*;
 
-    #[test]
-    fn conformance() {
+    #[tokio::test]
+    async fn conformance() {
         let dir = tempfile::tempdir().expect("tmp");
         let (store, created) = RedbMetaStore::open(&dir.path().join("meta.redb")).expect("open");
         assert!(created);
-        crate::meta::conformance::run(&store);
+        crate::meta::conformance::run(&store).await;
         drop(store);
         let (_, created) = RedbMetaStore::open(&dir.path().join("meta.redb")).expect("reopen");
         assert!(!created);

@@ -1,15 +1,17 @@
 //! [`RedisLocks`]: the [`SharedLock`] on Redis, for several instances on
 //! one store: `SET <prefix>:lock:<name> <token> NX PX <lease>`, renewed by
-//! one thread while held, released by a compare-and-delete script.
+//! one tokio task while held, released by a compare-and-delete script.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use redis::Script;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
-use super::redis_store::{Redis, RedisOptions, err, lock};
-use super::{MetaError, MetaResult, SharedGuard, SharedLock};
+use super::redis_conn::{Redis, RedisOptions};
+use super::{MetaResult, SharedGuard, SharedLock};
 
 /// How long a lock outlives a holder that stopped renewing it (a process
 /// that died, or lost the server for that long).
@@ -46,16 +48,17 @@ return out
 /// [`SharedLock`] over Redis: `P:lock:{name}` set with `NX` to a random
 /// token and a lease (`PX`), released by a compare-and-delete script.
 ///
-/// One background thread per `RedisLocks` (started by the first lock
-/// taken, ended once the handle and all its guards are gone) renews every
-/// lock held through it each third of the lease, so a live holder keeps
-/// its lock however long it holds the guard, while a holder that dies
-/// loses it within one lease. Dropping a guard makes one round trip to
-/// Redis to release the lock; if that fails the lock lapses with its lease.
+/// One tokio task per `RedisLocks` (started by the first lock taken,
+/// ended once the handle and all its guards are gone) renews every lock
+/// held through it each third of the lease, so a live holder keeps its
+/// lock however long it holds the guard, while a holder that dies loses
+/// it within one lease. Dropping a guard spawns its release (one round
+/// trip to Redis) on the runtime it was taken on, so a drop never waits
+/// for the network; if the release fails the lock lapses with its lease.
 ///
-/// Get one with [`RedisMetaStore::locks`](super::RedisMetaStore::locks) (sharing the store's pool) or
-/// [`RedisLocks::open`] (its own pool). Clones share the held locks and
-/// the renewing thread.
+/// Get one with [`RedisMetaStore::locks`](super::RedisMetaStore::locks)
+/// (sharing the store's connection) or [`RedisLocks::open`] (its own).
+/// Clones share the held locks and the renewing task.
 #[derive(Clone)]
 pub struct RedisLocks {
     inner: Arc<LockInner>,
@@ -66,34 +69,34 @@ struct LockInner {
     lease: Duration,
     /// token → key of every lock held through this handle, which the
     /// renewer extends. Keyed by token: should a lease lapse, the same key
-    /// may be held again here under another token.
+    /// may be held again here under another token. A std mutex: it is
+    /// never held across an await.
     held: Mutex<HashMap<String, String>>,
-    /// Whether the renewing thread runs (it starts with the first lock).
-    renewer: Mutex<bool>,
-    /// Tells the renewing thread to end, once this is dropped.
-    stop: Arc<Stop>,
+    /// The renewing task, once started (started again should the runtime
+    /// it ran on have ended).
+    renewer: Mutex<Option<JoinHandle<()>>>,
+    /// Tells the renewing task to end, once this is dropped.
+    stop: Arc<Notify>,
     release: Script,
     renew: Script,
 }
 
-#[derive(Default)]
-struct Stop {
-    stopped: Mutex<bool>,
-    wake: Condvar,
-}
-
 impl Drop for LockInner {
     fn drop(&mut self) {
-        *lock(&self.stop.stopped) = true;
-        self.stop.wake.notify_all();
+        // Stores a permit if the task is not waiting right now.
+        self.stop.notify_one();
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl RedisLocks {
-    /// Shared locks on the server `options` name, with their own pool and
-    /// the default lease.
-    pub fn open(options: &RedisOptions) -> MetaResult<Self> {
-        Ok(Self::new(Redis::connect(options)?, DEFAULT_LEASE))
+    /// Shared locks on the server `options` name, with their own
+    /// connection and the default lease.
+    pub async fn open(options: &RedisOptions) -> MetaResult<Self> {
+        Ok(Self::new(Redis::connect(options).await?, DEFAULT_LEASE))
     }
 
     /// The same locks with another lease (at least 30 ms): how long a lock
@@ -109,7 +112,7 @@ impl RedisLocks {
                 redis,
                 lease,
                 held: Mutex::default(),
-                renewer: Mutex::new(false),
+                renewer: Mutex::default(),
                 stop: Arc::default(),
                 release: Script::new(RELEASE),
                 renew: Script::new(RENEW),
@@ -117,49 +120,35 @@ impl RedisLocks {
         }
     }
 
-    /// Starts the renewing thread unless it runs. It holds the handle
+    /// Starts the renewing task unless it runs. It holds the handle
     /// weakly, so it ends once the handle and all guards are dropped.
-    fn start_renewer(&self) -> MetaResult<()> {
-        let mut started = lock(&self.inner.renewer);
-        if *started {
-            return Ok(());
+    fn start_renewer(&self) {
+        let mut renewer = lock(&self.inner.renewer);
+        if renewer.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
         }
         let weak = Arc::downgrade(&self.inner);
         let stop = self.inner.stop.clone();
         let every = self.inner.lease / 3;
-        std::thread::Builder::new()
-            .name("berth-redis-locks".into())
-            .spawn(move || renew_loop(weak, stop, every))
-            .map_err(|e| MetaError::Failed {
-                location: "the shared lock renewer".into(),
-                message: e.to_string(),
-            })?;
-        *started = true;
-        Ok(())
+        *renewer = Some(tokio::spawn(renew_loop(weak, stop, every)));
     }
 }
 
-fn renew_loop(inner: Weak<LockInner>, stop: Arc<Stop>, every: Duration) {
+async fn renew_loop(inner: Weak<LockInner>, stop: Arc<Notify>, every: Duration) {
     loop {
-        {
-            let stopped = lock(&stop.stopped);
-            let (stopped, _) = stop
-                .wake
-                .wait_timeout_while(stopped, every, |s| !*s)
-                .unwrap_or_else(PoisonError::into_inner);
-            if *stopped {
-                return;
-            }
+        tokio::select! {
+            () = stop.notified() => return,
+            () = tokio::time::sleep(every) => {}
         }
         let Some(inner) = inner.upgrade() else {
             return;
         };
-        inner.renew_all();
+        inner.renew_all().await;
     }
 }
 
 impl LockInner {
-    fn renew_all(&self) {
+    async fn renew_all(&self) {
         let held: Vec<(String, String)> = lock(&self.held)
             .iter()
             .map(|(t, k)| (t.clone(), k.clone()))
@@ -167,15 +156,12 @@ impl LockInner {
         if held.is_empty() {
             return;
         }
-        let renewed = self.redis.with(|con| {
-            let mut call = self.renew.prepare_invoke();
-            call.arg(millis(self.lease));
-            for (token, key) in &held {
-                call.key(key).arg(token);
-            }
-            call.invoke::<Vec<i64>>(con).map_err(err)
-        });
-        match renewed {
+        let mut call = self.renew.prepare_invoke();
+        call.arg(millis(self.lease));
+        for (token, key) in &held {
+            call.key(key).arg(token);
+        }
+        match self.redis.invoke::<Vec<i64>>(&call).await {
             Ok(renewed) => {
                 for ((token, key), ok) in held.iter().zip(renewed) {
                     // Gone from `held` means released meanwhile, not lost.
@@ -185,6 +171,15 @@ impl LockInner {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot renew shared locks"),
+        }
+    }
+
+    /// Deletes `key` if it still holds `token`.
+    async fn release(&self, key: &str, token: &str) {
+        let mut call = self.release.prepare_invoke();
+        call.key(key).arg(token);
+        if let Err(e) = self.redis.invoke::<i64>(&call).await {
+            tracing::warn!(lock = %key, error = %e, "cannot release shared lock; it lapses with its lease");
         }
     }
 }
@@ -200,8 +195,9 @@ fn jitter(pause: Duration) -> Duration {
     Duration::from_micros(random % span)
 }
 
+#[async_trait::async_trait]
 impl SharedLock for RedisLocks {
-    fn acquire(&self, name: &str, wait: Duration) -> MetaResult<Option<SharedGuard>> {
+    async fn acquire(&self, name: &str, wait: Duration) -> MetaResult<Option<SharedGuard>> {
         let inner = &self.inner;
         let key = inner.redis.key(&format!("lock:{name}"));
         let token = uuid::Uuid::new_v4().simple().to_string();
@@ -210,26 +206,26 @@ impl SharedLock for RedisLocks {
         let deadline = Instant::now().checked_add(wait);
         let mut pause = MIN_PAUSE;
         loop {
-            let taken: Option<String> = inner.redis.with(|con| {
-                redis::cmd("SET")
-                    .arg(&key)
-                    .arg(&token)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(lease)
-                    .query(con)
-                    .map_err(err)
-            })?;
+            let taken: Option<String> = inner
+                .redis
+                .query(
+                    redis::cmd("SET")
+                        .arg(&key)
+                        .arg(&token)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(lease),
+                )
+                .await?;
             if taken.is_some() {
                 lock(&inner.held).insert(token.clone(), key.clone());
-                let guard = RedisGuard {
+                self.start_renewer();
+                return Ok(Some(SharedGuard::new(RedisGuard {
                     inner: inner.clone(),
+                    runtime: tokio::runtime::Handle::current(),
                     key,
                     token,
-                };
-                // On failure the guard is dropped, which releases the lock.
-                self.start_renewer()?;
-                return Ok(Some(SharedGuard::new(guard)));
+                })));
             }
             let left = match deadline {
                 Some(d) => d.saturating_duration_since(Instant::now()),
@@ -238,7 +234,7 @@ impl SharedLock for RedisLocks {
             if left.is_zero() {
                 return Ok(None);
             }
-            std::thread::sleep((pause + jitter(pause)).min(left));
+            tokio::time::sleep((pause + jitter(pause)).min(left)).await;
             pause = (pause * 2).min(MAX_PAUSE);
         }
     }
@@ -247,6 +243,8 @@ impl SharedLock for RedisLocks {
 /// One lock held; dropping it stops its renewal and releases it.
 struct RedisGuard {
     inner: Arc<LockInner>,
+    /// Where the release runs: dropping must not wait for the network.
+    runtime: tokio::runtime::Handle,
     key: String,
     token: String,
 }
@@ -254,16 +252,11 @@ struct RedisGuard {
 impl Drop for RedisGuard {
     fn drop(&mut self) {
         lock(&self.inner.held).remove(&self.token);
-        let released = self.inner.redis.with(|con| {
-            self.inner
-                .release
-                .key(&self.key)
-                .arg(&self.token)
-                .invoke::<i64>(con)
-                .map_err(err)
-        });
-        if let Err(e) = released {
-            tracing::warn!(lock = %self.key, error = %e, "cannot release shared lock; it lapses with its lease");
-        }
+        let inner = self.inner.clone();
+        let key = std::mem::take(&mut self.key);
+        let token = std::mem::take(&mut self.token);
+        // A runtime shut down drops the task: the lock lapses with its lease.
+        self.runtime
+            .spawn(async move { inner.release(&key, &token).await });
     }
 }

@@ -275,12 +275,18 @@ impl Registry {
             return Ok(0);
         }
         let mut facts = Vec::new();
-        for (tag, digest) in self.meta.tags(repo.as_str())? {
-            let pushed_at = self
-                .meta
-                .manifest(repo.as_str(), &digest)?
-                .map_or(0, |m| m.pushed_at);
-            let last_pulled = self.meta.pull_stats(repo.as_str(), &digest)?.last_pulled;
+        for (tag, digest) in self.meta.tags(repo).await? {
+            // A recorded digest that does not parse names no manifest.
+            let (pushed_at, last_pulled) = match digest.parse::<Digest>() {
+                Ok(d) => (
+                    self.meta
+                        .manifest(repo, &d)
+                        .await?
+                        .map_or(0, |m| m.pushed_at),
+                    self.meta.pull_stats(repo, &d).await?.last_pulled,
+                ),
+                Err(_) => (0, None),
+            };
             facts.push(TagFacts {
                 tag,
                 pushed_at,

@@ -2,7 +2,7 @@
 
 use berth_oci::manifest::{Descriptor, Manifest, ManifestError};
 use berth_oci::media::ManifestKind;
-use berth_oci::{Digest, Reference, RepoName};
+use berth_oci::{Digest, Reference, RepoName, Tag};
 
 use super::meta_sync::{manifest_meta, now_secs};
 use super::push_batch::IndexOp;
@@ -34,20 +34,23 @@ impl Registry {
         if !self.refresh(repo).await? {
             return Err(unknown());
         }
-        let digest = match reference {
+        let digest: Digest = match reference {
             Reference::Tag(t) => self
                 .meta
-                .tag(repo.as_str(), t.as_str())?
+                .tag(repo, t)
+                .await?
+                .and_then(|d| d.parse().ok())
                 .ok_or_else(unknown)?,
-            Reference::Digest(d) => d.to_string(),
+            Reference::Digest(d) => d.clone(),
         };
         let m = self
             .meta
-            .manifest(repo.as_str(), &digest)?
+            .manifest(repo, &digest)
+            .await?
             .ok_or_else(unknown)?;
         Ok(Descriptor {
             media_type: m.media_type,
-            digest: digest.parse().map_err(|_| unknown())?,
+            digest,
             size: m.size,
             artifact_type: None,
             annotations: None,
@@ -57,18 +60,22 @@ impl Registry {
 
     /// Whether `tag` names a manifest in `repo` (no manifest read).
     pub async fn tag_exists(&self, repo: &RepoName, tag: &str) -> RegistryResult<bool> {
-        Ok(self.refresh(repo).await? && self.meta.tag(repo.as_str(), tag)?.is_some())
+        // Not a tag: no such tag.
+        let Ok(tag) = tag.parse::<Tag>() else {
+            return Ok(false);
+        };
+        Ok(self.refresh(repo).await? && self.meta.tag(repo, &tag).await?.is_some())
     }
 
     /// Counts a pull of a manifest (for retention and search).
-    /// The write runs on a blocking thread and the pull does not wait for it.
+    /// The write runs in a task of its own and the pull does not wait for it.
     pub fn record_pull(&self, repo: &RepoName, digest: &Digest) {
         self.emit(super::events::RegistryEvent::ManifestPulled {
             repo: repo.to_string(),
         });
-        let (meta, repo, digest) = (self.meta.clone(), repo.to_string(), digest.to_string());
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = meta.record_pull(&repo, &digest, now_secs()) {
+        let (meta, repo, digest) = (self.meta.clone(), repo.clone(), digest.clone());
+        self.background.spawn(async move {
+            if let Err(e) = meta.record_pull(&repo, &digest, now_secs()).await {
                 tracing::warn!("recording a pull failed: {e}");
             }
         });
@@ -266,7 +273,8 @@ impl Registry {
         }
         Ok(self
             .meta
-            .tags(repo.as_str())?
+            .tags(repo)
+            .await?
             .into_iter()
             .map(|(t, _)| t)
             .collect())
@@ -277,7 +285,8 @@ impl Registry {
     pub async fn catalog(&self) -> RegistryResult<Vec<RepoName>> {
         let mut repos: Vec<RepoName> = self
             .meta
-            .repos()?
+            .repos()
+            .await?
             .iter()
             .filter_map(|r| r.parse().ok())
             .collect();
@@ -298,7 +307,7 @@ impl Registry {
             return Ok(Vec::new());
         }
         let mut out = Vec::new();
-        for m in self.meta.referrers(repo.as_str(), &digest.to_string())? {
+        for m in self.meta.referrers(repo, digest).await? {
             if artifact_type.is_some_and(|want| m.artifact_type.as_deref() != Some(want)) {
                 continue;
             }

@@ -15,7 +15,7 @@ use berth_oci::media::{self, ManifestKind};
 use berth_oci::{Digest, RepoName};
 
 use super::{Registry, RegistryResult};
-use crate::meta::{IndexVersion, ManifestMeta, MetaError, RepoChange};
+use crate::meta::{IndexVersion, ManifestMeta, RepoChange};
 use crate::storage::{RepoGuard, tag_of};
 
 pub(super) fn now_secs() -> u64 {
@@ -72,16 +72,9 @@ impl Registry {
             let guard = self.store(repo).lock_repo(repo).await?;
             self.store(repo).layout.create_repo(&guard).await?;
         }
-        if !existed && self.meta.version(repo.as_str())?.is_none() {
-            // Off the async threads: a durable commit waits for the disk.
-            let meta = self.meta.clone();
-            let name = repo.to_string();
-            tokio::task::spawn_blocking(move || meta.apply(&name, &RepoChange::default(), true))
-                .await
-                .map_err(|e| MetaError::Failed {
-                    location: "the metadata store".into(),
-                    message: e.to_string(),
-                })??;
+        if !existed && self.meta.version(repo).await?.is_none() {
+            // The store itself keeps a durable commit off the async workers.
+            self.meta.apply(repo, &RepoChange::default(), true).await?;
         }
         if !existed {
             self.emit(super::events::RegistryEvent::RepoCreated {
@@ -99,7 +92,7 @@ impl Registry {
         repo: &RepoName,
     ) -> RegistryResult<Option<IndexVersion>> {
         let on_disk = self.index_version(repo).await?;
-        let recorded = self.meta.version(repo.as_str())?;
+        let recorded = self.meta.version(repo).await?;
         Ok(if on_disk.is_some() && on_disk == recorded {
             on_disk
         } else {
@@ -118,17 +111,22 @@ impl Registry {
     ) -> RegistryResult<()> {
         // Children reachable only through a removed index go with it; a
         // derive finds exactly what is still reachable.
-        let removes_index = change.remove_manifests.iter().any(|d| {
-            self.meta
-                .manifest(repo.as_str(), d)
-                .ok()
-                .flatten()
-                .is_some_and(|m| !m.children.is_empty())
-        });
+        let mut removes_index = false;
+        for d in &change.remove_manifests {
+            let Ok(d) = d.parse::<Digest>() else {
+                continue;
+            };
+            if let Ok(Some(m)) = self.meta.manifest(repo, &d).await
+                && !m.children.is_empty()
+            {
+                removes_index = true;
+                break;
+            }
+        }
         match (was_in_step, self.index_version(repo).await?) {
             (Some(_), Some(now)) if !removes_index => {
                 change.version = now;
-                self.meta.apply(repo.as_str(), &change, false)?;
+                self.meta.apply(repo, &change, false).await?;
                 Ok(())
             }
             _ => self.derive(guard, repo).await,
@@ -139,7 +137,7 @@ impl Registry {
     /// deriving it again if not. Returns whether the repository exists.
     pub(super) async fn refresh(&self, repo: &RepoName) -> RegistryResult<bool> {
         let on_disk = self.index_version(repo).await?;
-        let recorded = self.meta.version(repo.as_str())?;
+        let recorded = self.meta.version(repo).await?;
         match (&on_disk, &recorded) {
             (Some(a), Some(b)) if a == b => return Ok(true),
             // Unknown everywhere: nothing to lock, nothing to write.
@@ -174,12 +172,13 @@ impl Registry {
     pub(super) async fn derive(&self, _guard: &RepoGuard, repo: &RepoName) -> RegistryResult<()> {
         let version = self.index_version(repo).await?;
         let Some(index) = self.store(repo).layout.read_index(repo).await? else {
-            self.meta.remove_repo(repo.as_str())?;
+            self.meta.remove_repo(repo.as_str()).await?;
             return Ok(());
         };
         let known: HashMap<String, ManifestMeta> = self
             .meta
-            .manifests(repo.as_str())?
+            .manifests(repo)
+            .await?
             .into_iter()
             .map(|m| (m.digest.clone(), m))
             .collect();
@@ -244,7 +243,7 @@ impl Registry {
             replace: true,
             ..Default::default()
         };
-        self.meta.apply(repo.as_str(), &change, false)?;
+        self.meta.apply(repo, &change, false).await?;
         Ok(())
     }
 
@@ -261,7 +260,7 @@ impl Registry {
                 continue;
             }
             let platform = platform_of(c);
-            let known = self.meta.manifest(repo.as_str(), &c.digest.to_string())?;
+            let known = self.meta.manifest(repo, &c.digest).await?;
             let meta = match known {
                 Some(mut m) => {
                     if platform.is_none() || m.platform == platform {
@@ -297,7 +296,7 @@ impl Registry {
         root: &crate::storage::Root,
         on_disk: &[RepoName],
     ) -> RegistryResult<()> {
-        let recorded = self.meta.repos()?;
+        let recorded = self.meta.repos().await?;
         let recorded_here: Vec<&String> = recorded
             .iter()
             .filter(|r| {
@@ -312,8 +311,7 @@ impl Registry {
         }
         for repo in on_disk {
             if !recorded_here.iter().any(|r| r.as_str() == repo.as_str()) {
-                self.meta
-                    .apply(repo.as_str(), &RepoChange::default(), false)?;
+                self.meta.apply(repo, &RepoChange::default(), false).await?;
             }
         }
         Ok(())
@@ -324,11 +322,11 @@ impl Registry {
     /// instance may have created it since).
     async fn forget_if_gone(&self, name: &str) -> RegistryResult<()> {
         let Ok(repo) = name.parse::<RepoName>() else {
-            return Ok(self.meta.remove_repo(name)?);
+            return Ok(self.meta.remove_repo(name).await?);
         };
         let _guard = self.store(&repo).lock_repo(&repo).await?;
         if !self.store(&repo).layout.repo_exists(&repo).await? {
-            self.meta.remove_repo(name)?;
+            self.meta.remove_repo(name).await?;
         }
         Ok(())
     }
@@ -339,7 +337,7 @@ impl Registry {
     /// forgotten.
     pub async fn reparse(&self) -> RegistryResult<usize> {
         let on_disk = self.roots.catalog().await?;
-        let recorded = self.meta.repos()?;
+        let recorded = self.meta.repos().await?;
         for name in &recorded {
             if name
                 .parse::<RepoName>()
@@ -352,26 +350,34 @@ impl Registry {
             // A zero fingerprint: derived on first read. What is known is
             // kept until then (better a moment stale than empty; manifests
             // are content-addressed, so what is known of one stays true).
-            self.meta
-                .apply(repo.as_str(), &RepoChange::default(), false)?;
+            self.meta.apply(repo, &RepoChange::default(), false).await?;
         }
-        self.meta.flush()?;
+        self.meta.flush().await?;
         Ok(on_disk.len())
     }
 
     /// Sets a setting of the metadata store.
-    pub fn set_meta_setting(&self, name: &str, value: &str) -> RegistryResult<()> {
-        Ok(self.meta.set_setting(name, value)?)
+    pub async fn set_meta_setting(&self, name: &str, value: &str) -> RegistryResult<()> {
+        Ok(self.meta.set_setting(name, value).await?)
+    }
+
+    /// Waits for the writes requests started without waiting (pull
+    /// statistics) to end.
+    pub async fn settle(&self) {
+        self.background.close();
+        self.background.wait().await;
+        self.background.reopen();
     }
 
     /// Makes the metadata store's writes durable and marks a clean
     /// shutdown (without the mark, the next start derives it again); also
     /// writes the dedupe index entries still in memory.
-    pub fn flush_meta(&self) {
-        let done = self
-            .meta
-            .flush()
-            .and_then(|()| self.meta.set_setting("clean-shutdown", "1"));
+    pub async fn flush_meta(&self) {
+        self.settle().await;
+        let done = match self.meta.flush().await {
+            Ok(()) => self.meta.set_setting("clean-shutdown", "1").await,
+            Err(e) => Err(e),
+        };
         if let Err(e) = done {
             tracing::warn!("flushing the metadata store failed: {e}");
         }

@@ -41,6 +41,10 @@ pub struct Registry {
     uploads: Uploads,
     /// Manifest pushes waiting to be recorded (see `push_batch`).
     pushes: push_batch::PushQueue,
+    /// Writes a request started and does not wait for (pull statistics):
+    /// [`Registry::settle`] waits for them, so a shutdown loses none and
+    /// the store is let go when the registry is.
+    background: tokio_util::task::TaskTracker,
     /// Blobs a client asked about lately (`HEAD`, mount), which GC leaves
     /// alone for `gcDelay`: a push that found one may be about to use it.
     recent: Mutex<HashMap<(RepoName, Digest), Instant>>,
@@ -55,6 +59,7 @@ impl Registry {
             meta,
             uploads: Uploads::default(),
             pushes: push_batch::PushQueue::default(),
+            background: tokio_util::task::TaskTracker::new(),
             recent: Mutex::new(HashMap::new()),
             events: tokio::sync::broadcast::channel(events::CAPACITY).0,
         }

@@ -178,7 +178,7 @@ impl Server {
         }
         .map_err(ServeError::Serve);
         drop(tasks);
-        registry.flush_meta();
+        registry.flush_meta().await;
         served
     }
 }

@@ -178,7 +178,10 @@ impl RepoLocks {
             return Ok(None);
         };
         let key = name.to_string();
-        let got = tokio::task::spawn_blocking(move || shared.acquire(&key, wait))
+        // A task of its own: should this request go away while the lock is
+        // being taken, the task still ends, and drops (so releases) what
+        // it took, instead of leaving it held until its lease lapses.
+        let got = tokio::spawn(async move { shared.acquire(&key, wait).await })
             .await
             .map_err(|e| StorageError::Backend {
                 location: "the shared lock service".into(),

@@ -15,6 +15,8 @@ mod meta;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "redis")]
+mod redis_locks;
+#[cfg(feature = "redis")]
 pub mod redis_server;
 mod referrers;
 mod retention;

@@ -18,26 +18,29 @@ async fn pulls_are_counted_and_pushes_recorded() {
         .await
         .expect("head");
     let meta = s.registry.meta();
+    let repo: berth_oci::RepoName = "meta/app".parse().expect("name");
     // Pulls are recorded in the background (a pull never waits for it).
-    let mut stats = meta.pull_stats("meta/app", &d.to_string()).expect("stats");
+    let mut stats = meta.pull_stats(&repo, &d).await.expect("stats");
     for _ in 0..100 {
         if stats.count >= 3 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        stats = meta.pull_stats("meta/app", &d.to_string()).expect("stats");
+        stats = meta.pull_stats(&repo, &d).await.expect("stats");
     }
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    let stats = meta.pull_stats("meta/app", &d.to_string()).expect("stats");
+    let stats = meta.pull_stats(&repo, &d).await.expect("stats");
     assert_eq!(stats.count, 3, "GETs count, HEADs do not");
     assert!(stats.last_pulled.is_some());
     let m = meta
-        .manifest("meta/app", &d.to_string())
+        .manifest(&repo, &d)
+        .await
         .expect("m")
         .expect("recorded");
     assert!(m.pushed_at > 0);
     assert_eq!(m.layers.len(), 1);
-    assert_eq!(meta.blob_refs("meta/app", &m.layers[0]).expect("refs"), 1);
+    let layer = m.layers[0].parse().expect("digest");
+    assert_eq!(meta.blob_refs(&repo, &layer).await.expect("refs"), 1);
 }
 
 #[tokio::test]
@@ -110,7 +113,11 @@ async fn an_index_records_its_children_and_takes_them_when_deleted() {
     let m = s
         .registry
         .meta()
-        .manifest("meta/idx", &child_d.to_string())
+        .manifest(
+            &"meta/idx".parse::<berth_oci::RepoName>().expect("name"),
+            &child_d,
+        )
+        .await
         .expect("m")
         .expect("child recorded");
     assert_eq!(m.platform.as_deref(), Some("linux/arm64/v8"));

@@ -1,17 +1,19 @@
-//! The Redis metadata store and shared locks against a real redis-server.
+//! The Redis metadata store against a real redis-server (its shared
+//! locks: `redis_locks.rs`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use ::redis::aio::MultiplexedConnection;
+use berth_oci::{Digest, RepoName, Tag};
 use berth_server::meta::{
     IndexVersion, ManifestMeta, MetaStore, RedisLocks, RedisMetaStore, RedisOptions, RepoChange,
-    SharedLock, conformance,
+    conformance,
 };
 
 use crate::redis_server::RedisServer;
 
-fn options(server: &RedisServer, prefix: &str) -> RedisOptions {
+pub(crate) fn options(server: &RedisServer, prefix: &str) -> RedisOptions {
     RedisOptions {
         addr: vec![server.addr()],
         key_prefix: prefix.into(),
@@ -19,8 +21,19 @@ fn options(server: &RedisServer, prefix: &str) -> RedisOptions {
     }
 }
 
-fn store(server: &RedisServer, prefix: &str) -> RedisMetaStore {
-    RedisMetaStore::open(&options(server, prefix)).expect("open")
+pub(crate) async fn store(server: &RedisServer, prefix: &str) -> RedisMetaStore {
+    RedisMetaStore::open(&options(server, prefix))
+        .await
+        .expect("open")
+}
+
+/// The digest the tests call `name`.
+fn dg(name: &str) -> Digest {
+    Digest::sha256(name.as_bytes())
+}
+
+fn repo(name: &str) -> RepoName {
+    name.parse().expect("name")
 }
 
 fn created(n: u64) -> RepoChange {
@@ -32,29 +45,29 @@ fn created(n: u64) -> RepoChange {
 
 fn manifest(digest: &str, layers: &[&str]) -> ManifestMeta {
     ManifestMeta {
-        digest: digest.into(),
+        digest: dg(digest).to_string(),
         media_type: "application/vnd.oci.image.manifest.v1+json".into(),
         size: 10,
-        config: Some("config".into()),
-        layers: layers.iter().map(|l| l.to_string()).collect(),
+        config: Some(dg("config").to_string()),
+        layers: layers.iter().map(|l| dg(l).to_string()).collect(),
         ..Default::default()
     }
 }
 
-#[test]
-fn conformance_suite() {
+#[tokio::test]
+async fn conformance_suite() {
     let server = RedisServer::start();
-    conformance::run(&store(&server, "conformance"));
+    conformance::run(&store(&server, "conformance").await).await;
 }
 
-#[test]
-fn conformance_over_a_url_with_a_password_and_a_database() {
+#[tokio::test]
+async fn conformance_over_a_url_with_a_password_and_a_database() {
     let server = RedisServer::start_with(&["--requirepass", "s3cret"]);
     let options = RedisOptions {
         url: Some(format!("redis://:s3cret@{}/2", server.addr())),
         ..Default::default()
     };
-    conformance::run(&RedisMetaStore::open(&options).expect("open"));
+    conformance::run(&RedisMetaStore::open(&options).await.expect("open")).await;
 
     let wrong = RedisOptions {
         addr: vec![server.addr()],
@@ -62,6 +75,7 @@ fn conformance_over_a_url_with_a_password_and_a_database() {
         ..Default::default()
     };
     let e = RedisMetaStore::open(&wrong)
+        .await
         .err()
         .expect("a wrong password is refused")
         .to_string();
@@ -69,248 +83,311 @@ fn conformance_over_a_url_with_a_password_and_a_database() {
     assert!(!e.contains("wrong-secret"), "{e}");
 }
 
-#[test]
-fn key_prefixes_and_databases_keep_stores_apart() {
+#[tokio::test]
+async fn key_prefixes_and_databases_keep_stores_apart() {
     let server = RedisServer::start();
-    let one = store(&server, "one");
-    let two = store(&server, "two");
+    let one = store(&server, "one").await;
+    let two = store(&server, "two").await;
+    let app = repo("lib/app");
+    let v1: Tag = "v1".parse().expect("tag");
     let mut change = created(1);
     change.put_manifests.push(manifest("m1", &["l1"]));
-    change.set_tags.push(("v1".into(), "m1".into()));
-    one.apply("lib/app", &change, false).expect("apply");
-    one.record_pull("lib/app", "m1", 5).expect("pull");
-    one.set_setting("roots", "one").expect("set");
+    change.set_tags.push(("v1".into(), dg("m1").to_string()));
+    one.apply(&app, &change, false).await.expect("apply");
+    one.record_pull(&app, &dg("m1"), 5).await.expect("pull");
+    one.set_setting("roots", "one").await.expect("set");
 
-    assert_eq!(two.repos().expect("repos"), Vec::<String>::new());
-    assert_eq!(two.tag("lib/app", "v1").expect("tag"), None);
-    assert_eq!(two.manifest("lib/app", "m1").expect("m"), None);
-    assert_eq!(two.blob_refs("lib/app", "l1").expect("refs"), 0);
-    assert_eq!(two.pull_stats("lib/app", "m1").expect("pulls").count, 0);
-    assert_eq!(two.setting("roots").expect("setting"), None);
+    assert_eq!(two.repos().await.expect("repos"), Vec::<String>::new());
+    assert_eq!(two.tag(&app, &v1).await.expect("tag"), None);
+    assert_eq!(two.manifest(&app, &dg("m1")).await.expect("m"), None);
+    assert_eq!(two.blob_refs(&app, &dg("l1")).await.expect("refs"), 0);
+    assert_eq!(
+        two.pull_stats(&app, &dg("m1")).await.expect("pulls").count,
+        0
+    );
+    assert_eq!(two.setting("roots").await.expect("setting"), None);
 
     // Forgetting the repository in one store leaves the other's.
-    two.apply("lib/app", &created(2), false).expect("apply");
-    two.remove_repo("lib/app").expect("remove");
-    assert_eq!(one.repos().expect("repos"), vec!["lib/app"]);
-    assert_eq!(one.tag("lib/app", "v1").expect("tag"), Some("m1".into()));
-    assert_eq!(one.blob_refs("lib/app", "l1").expect("refs"), 1);
+    two.apply(&app, &created(2), false).await.expect("apply");
+    two.remove_repo("lib/app").await.expect("remove");
+    assert_eq!(one.repos().await.expect("repos"), vec!["lib/app"]);
+    assert_eq!(
+        one.tag(&app, &v1).await.expect("tag"),
+        Some(dg("m1").to_string())
+    );
+    assert_eq!(one.blob_refs(&app, &dg("l1")).await.expect("refs"), 1);
 
     // The same prefix in another database is another store.
     let other_db = RedisMetaStore::open(&RedisOptions {
         db: 1,
         ..options(&server, "one")
     })
+    .await
     .expect("open");
-    assert_eq!(other_db.repos().expect("repos"), Vec::<String>::new());
-    assert_eq!(other_db.setting("roots").expect("setting"), None);
+    assert_eq!(other_db.repos().await.expect("repos"), Vec::<String>::new());
+    assert_eq!(other_db.setting("roots").await.expect("setting"), None);
 }
 
-#[test]
-fn concurrent_applies_to_one_repository_lose_nothing() {
+/// Four writers on four threads of the runtime, each applying its own
+/// changes to one repository: the script applies each whole, so no count
+/// or row is lost to a race.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_applies_to_one_repository_lose_nothing() {
     let server = RedisServer::start();
-    let store = Arc::new(store(&server, "race"));
-    store.apply("r", &created(0), true).expect("create");
-    let threads: Vec<_> = (0..4)
+    let store = Arc::new(store(&server, "race").await);
+    let r = repo("r");
+    store.apply(&r, &created(0), true).await.expect("create");
+    let writers: Vec<_> = (0..4)
         .map(|t| {
-            let store = store.clone();
-            std::thread::spawn(move || {
+            let (store, r) = (store.clone(), r.clone());
+            tokio::spawn(async move {
                 for i in 0..15 {
                     let mut change = created(i);
-                    let digest = format!("m-{t}-{i}");
+                    let name = format!("m-{t}-{i}");
                     change
                         .put_manifests
-                        .push(manifest(&digest, &["shared", &format!("own-{t}-{i}")]));
-                    change.set_tags.push((format!("t{t}-{i}"), digest));
-                    store.apply("r", &change, false).expect("apply");
+                        .push(manifest(&name, &["shared", &format!("own-{t}-{i}")]));
+                    change
+                        .set_tags
+                        .push((format!("t{t}-{i}"), dg(&name).to_string()));
+                    store.apply(&r, &change, false).await.expect("apply");
                 }
             })
         })
         .collect();
-    for t in threads {
-        t.join().expect("thread");
+    for w in writers {
+        w.await.expect("writer");
     }
-    assert_eq!(store.manifests("r").expect("ms").len(), 60);
-    assert_eq!(store.tags("r").expect("tags").len(), 60);
+    assert_eq!(store.manifests(&r).await.expect("ms").len(), 60);
+    assert_eq!(store.tags(&r).await.expect("tags").len(), 60);
     assert_eq!(
-        store.blob_refs("r", "shared").expect("refs"),
+        store.blob_refs(&r, &dg("shared")).await.expect("refs"),
         60,
         "every apply counted, none lost to a race"
     );
-    assert_eq!(store.blob_refs("r", "config").expect("refs"), 60);
+    assert_eq!(store.blob_refs(&r, &dg("config")).await.expect("refs"), 60);
 }
 
-#[test]
-fn a_held_lock_excludes_others_until_dropped() {
-    let server = RedisServer::start();
-    let a = store(&server, "locks").locks();
-    let b = RedisLocks::open(&options(&server, "locks")).expect("open");
-
-    let held = a.acquire("a", Duration::ZERO).expect("acquire");
-    assert!(held.is_some(), "a free lock is taken at once");
-    assert!(
-        b.acquire("a", Duration::ZERO).expect("try").is_none(),
-        "held elsewhere"
-    );
-    assert!(
-        a.acquire("a", Duration::ZERO).expect("try").is_none(),
-        "not reentrant: the same handle is excluded too"
-    );
-    let start = Instant::now();
-    assert!(
-        b.acquire("a", Duration::from_millis(200))
-            .expect("wait")
-            .is_none(),
-        "still held after waiting"
-    );
-    assert!(start.elapsed() >= Duration::from_millis(200));
-    assert!(
-        b.acquire("b", Duration::ZERO).expect("other").is_some(),
-        "another name is another lock"
-    );
-
-    drop(held);
-    let again = b.acquire("a", Duration::ZERO).expect("after drop");
-    assert!(again.is_some(), "released on drop");
-
-    // A waiter gets the lock as soon as it is let go.
-    let waiter = std::thread::spawn(move || {
-        let start = Instant::now();
-        let got = a.acquire("a", Duration::from_secs(5)).expect("wait");
-        (got.is_some(), start.elapsed())
-    });
-    std::thread::sleep(Duration::from_millis(150));
-    drop(again);
-    let (got, waited) = waiter.join().expect("waiter");
-    assert!(got);
-    assert!(waited >= Duration::from_millis(100), "{waited:?}");
-    assert!(waited < Duration::from_secs(5), "{waited:?}");
+/// A field of a hash, read raw.
+async fn hget(con: &mut MultiplexedConnection, key: &str, field: &str) -> Option<String> {
+    ::redis::cmd("HGET")
+        .arg(key)
+        .arg(field)
+        .query_async(con)
+        .await
+        .expect("hget")
 }
 
-#[test]
-fn a_live_holder_keeps_its_lock_past_the_lease() {
-    let server = RedisServer::start();
-    // Renewal runs every third of the lease: 2 s leaves ample slack for a
-    // thread descheduled on a loaded machine.
-    let lease = Duration::from_secs(2);
-    let a = RedisLocks::open(&options(&server, "renew"))
-        .expect("open")
-        .with_lease(lease);
-    let b = RedisLocks::open(&options(&server, "renew"))
-        .expect("open")
-        .with_lease(lease);
-    let held = a.acquire("long", Duration::ZERO).expect("acquire");
-    assert!(held.is_some());
-    std::thread::sleep(lease * 2);
-    assert!(
-        b.acquire("long", Duration::ZERO).expect("try").is_none(),
-        "renewed past its lease"
-    );
-    assert!(
-        b.acquire("long", lease).expect("wait").is_none(),
-        "and while another waits"
-    );
-    drop(held);
-    assert!(b.acquire("long", Duration::ZERO).expect("try").is_some());
+/// A sorted set's members and scores, raw.
+async fn scored(con: &mut MultiplexedConnection, key: &str) -> Vec<(String, f64)> {
+    ::redis::cmd("ZRANGE")
+        .arg(key)
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query_async(con)
+        .await
+        .expect("zrange")
 }
 
-#[test]
-fn a_dead_holders_lock_is_taken_over_after_its_lease() {
-    let server = RedisServer::start();
-    // A holder that died: its token, with a lease nobody renews.
-    let client = ::redis::Client::open(server.url()).expect("client");
-    let mut con = client.get_connection().expect("connection");
-    ::redis::cmd("SET")
-        .arg("dead:lock:gone")
-        .arg("a-dead-process")
-        .arg("PX")
-        .arg(300)
-        .exec(&mut con)
-        .expect("set");
-    let locks = RedisLocks::open(&options(&server, "dead")).expect("open");
-    assert!(
-        locks
-            .acquire("gone", Duration::ZERO)
-            .expect("try")
-            .is_none()
-    );
-    let start = Instant::now();
-    let got = locks.acquire("gone", Duration::from_secs(5)).expect("wait");
-    assert!(got.is_some(), "taken over once the lease ran out");
-    assert!(start.elapsed() >= Duration::from_millis(150));
-    let token: String = ::redis::cmd("GET")
-        .arg("dead:lock:gone")
-        .query(&mut con)
-        .expect("get");
-    assert_ne!(token, "a-dead-process");
-
-    // A holder that lost its lock (here deleted by hand, as if its lease
-    // lapsed) does not release the next holder's when it lets go.
-    let stale = locks.acquire("lost", Duration::ZERO).expect("acquire");
-    assert!(stale.is_some());
-    ::redis::cmd("DEL")
-        .arg("dead:lock:lost")
-        .exec(&mut con)
-        .expect("del");
-    let other = RedisLocks::open(&options(&server, "dead")).expect("open");
-    let next = other.acquire("lost", Duration::ZERO).expect("acquire");
-    assert!(next.is_some());
-    drop(stale);
-    assert!(
-        locks
-            .acquire("lost", Duration::ZERO)
-            .expect("try")
-            .is_none(),
-        "the next holder still has it"
-    );
-    drop(next);
-    assert!(
-        locks
-            .acquire("lost", Duration::ZERO)
-            .expect("try")
-            .is_some()
-    );
+/// The count of the blob the tests call `blob` in `fmt:`'s `lib/app`, raw.
+async fn blob_count(con: &mut MultiplexedConnection, blob: &str) -> Option<String> {
+    hget(con, "fmt:repo:lib/app:blobs", &dg(blob).to_string()).await
 }
 
-#[test]
-fn contending_threads_are_mutually_excluded() {
+/// The same changes, drawn at random from a few manifests, blobs and
+/// tags (removals, overwrites, subjects, index children, full replaces),
+/// leave Redis answering exactly as the embedded store does.
+#[tokio::test]
+async fn redis_answers_as_redb_does_after_any_changes() {
     let server = RedisServer::start();
-    // Two handles, as two Berth instances would have.
-    let handles = [
-        store(&server, "many").locks(),
-        RedisLocks::open(&options(&server, "many")).expect("open"),
-    ];
-    let inside = Arc::new(AtomicBool::new(false));
-    let counter = Arc::new(AtomicU64::new(0));
-    let threads: Vec<_> = (0..8)
-        .map(|t| {
-            let locks = handles[t % 2].clone();
-            let inside = inside.clone();
-            let counter = counter.clone();
-            std::thread::spawn(move || {
-                for _ in 0..25 {
-                    let guard = locks
-                        .acquire("counter", Duration::from_secs(30))
-                        .expect("acquire")
-                        .expect("taken within the wait");
-                    assert!(!inside.swap(true, Ordering::SeqCst), "two holders at once");
-                    // A read-modify-write that only the lock makes safe.
-                    let n = counter.load(Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_micros(200));
-                    counter.store(n + 1, Ordering::SeqCst);
-                    inside.store(false, Ordering::SeqCst);
-                    drop(guard);
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().expect("thread");
+    let redis = store(&server, "diff").await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let (redb, _) =
+        berth_server::meta::RedbMetaStore::open(&dir.path().join("meta.redb")).expect("redb");
+    let r = repo("diff/app");
+    let names = |prefix: &str, n: u64| (0..n).map(|i| format!("{prefix}{i}")).collect::<Vec<_>>();
+    let (digests, blobs, tags) = (names("m", 6), names("b", 5), names("t", 4));
+    // A small deterministic generator (xorshift), so a failure replays.
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    for round in 0..150 {
+        let mut change = created(round);
+        change.replace = next(10) == 0;
+        for _ in 0..next(3) {
+            change
+                .remove_manifests
+                .push(dg(&digests[next(6)]).to_string());
+        }
+        for _ in 0..next(3) {
+            let mut m = manifest(&digests[next(6)], &[&blobs[next(5)], &blobs[next(5)]]);
+            m.config = Some(dg(&blobs[next(5)]).to_string());
+            if next(3) == 0 {
+                m.subject = Some(dg(&digests[next(6)]).to_string());
+            }
+            if next(4) == 0 {
+                m.children = vec![dg(&digests[next(6)]).to_string()];
+            }
+            change.put_manifests.push(m);
+        }
+        for _ in 0..next(2) {
+            change.remove_tags.push(tags[next(4)].clone());
+        }
+        for _ in 0..next(3) {
+            change
+                .set_tags
+                .push((tags[next(4)].clone(), dg(&digests[next(6)]).to_string()));
+        }
+        redis.apply(&r, &change, false).await.expect("redis");
+        redb.apply(&r, &change, false).await.expect("redb");
+
+        let context = format!("round {round}: {change:?}");
+        assert_eq!(
+            redis.tags(&r).await.expect("tags"),
+            redb.tags(&r).await.expect("tags"),
+            "{context}"
+        );
+        assert_eq!(
+            redis.manifests(&r).await.expect("ms"),
+            redb.manifests(&r).await.expect("ms"),
+            "{context}"
+        );
+        assert_eq!(
+            redis.version(&r).await.expect("v"),
+            redb.version(&r).await.expect("v"),
+            "{context}"
+        );
+        for name in blobs.iter().chain(&digests) {
+            assert_eq!(
+                redis.blob_refs(&r, &dg(name)).await.expect("refs"),
+                redb.blob_refs(&r, &dg(name)).await.expect("refs"),
+                "{name} in {context}"
+            );
+        }
+        for name in &digests {
+            assert_eq!(
+                redis.referrers(&r, &dg(name)).await.expect("referrers"),
+                redb.referrers(&r, &dg(name)).await.expect("referrers"),
+                "{name} in {context}"
+            );
+        }
     }
-    assert_eq!(counter.load(Ordering::SeqCst), 200);
 }
 
-#[test]
-fn an_unreachable_server_is_named_in_the_error() {
+/// While the server is down every command fails as unavailable, at once
+/// and naming the server; once it is back the same store works again,
+/// with no reopening.
+#[tokio::test]
+async fn a_store_recovers_once_its_server_is_back() {
+    let mut server = RedisServer::start();
+    let store = store(&server, "back").await;
+    let app = repo("lib/app");
+    store.apply(&app, &created(1), false).await.expect("apply");
+
+    server.kill();
+    for _ in 0..3 {
+        let start = Instant::now();
+        let e = store.version(&app).await.expect_err("the server is down");
+        assert!(e.is_unavailable(), "{e}");
+        assert!(e.to_string().contains(&server.addr()), "{e}");
+        assert!(start.elapsed() < Duration::from_secs(4), "{e}");
+    }
+
+    server.restart();
+    let start = Instant::now();
+    loop {
+        match store.apply(&app, &created(2), false).await {
+            Ok(()) => break,
+            Err(e) => assert!(start.elapsed() < Duration::from_secs(10), "{e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        store.version(&app).await.expect("version"),
+        Some(IndexVersion::new("v2"))
+    );
+}
+
+/// What `apply` writes is what the key layout in `redis_store.rs` says,
+/// byte for byte, so a store written by an earlier Berth keeps working; a
+/// row that does not decode fails the change whole.
+#[tokio::test]
+async fn applied_rows_keep_their_stored_format() {
+    let server = RedisServer::start();
+    let store = store(&server, "fmt").await;
+    let app = repo("lib/app");
+    let mut m1 = manifest("m1", &["l1", "shared"]);
+    m1.annotations
+        .insert("note".into(), "caf\u{e9} \"q\"\n".into());
+    let mut r1 = manifest("r1", &["shared"]);
+    r1.subject = Some(m1.digest.clone());
+    let mut change = created(7);
+    change.put_manifests = vec![m1.clone(), r1.clone()];
+    change.set_tags = vec![("v1".into(), m1.digest.clone())];
+    store.apply(&app, &change, false).await.expect("apply");
+
+    let client = ::redis::Client::open(server.url()).expect("client");
+    let mut con = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connection");
+    assert_eq!(
+        hget(&mut con, "fmt:repo:lib/app:manifests", &m1.digest).await,
+        Some(serde_json::to_string(&m1).expect("json")),
+        "the manifest's JSON as serde_json writes it"
+    );
+    assert_eq!(
+        hget(&mut con, "fmt:repo:lib/app:tags", "v1").await,
+        Some(m1.digest.clone())
+    );
+    assert_eq!(blob_count(&mut con, "shared").await, Some("2".into()));
+    assert_eq!(blob_count(&mut con, "config").await, Some("2".into()));
+    let fp: Option<String> = ::redis::cmd("GET")
+        .arg("fmt:repo:lib/app:fp")
+        .query_async(&mut con)
+        .await
+        .expect("get");
+    assert_eq!(fp.as_deref(), Some("v7"));
+    assert_eq!(
+        scored(&mut con, "fmt:repo:lib/app:referrers").await,
+        vec![(format!("{}\0{}", m1.digest, r1.digest), 0.0)]
+    );
+    assert_eq!(
+        scored(&mut con, "fmt:repos").await,
+        vec![("lib/app".to_string(), 0.0)]
+    );
+
+    // A row that does not decode: the change fails as corrupt, and writes
+    // nothing (the tag it would have set is not there).
+    ::redis::cmd("HSET")
+        .arg("fmt:repo:lib/app:manifests")
+        .arg(&r1.digest)
+        .arg("{not json")
+        .exec_async(&mut con)
+        .await
+        .expect("hset");
+    let mut change = created(8);
+    change.remove_manifests = vec![r1.digest.clone()];
+    change.set_tags = vec![("v2".into(), m1.digest.clone())];
+    let e = store
+        .apply(&app, &change, false)
+        .await
+        .expect_err("a corrupt row");
+    assert!(
+        matches!(e, berth_server::meta::MetaError::Corrupt { .. }),
+        "{e}"
+    );
+    assert_eq!(hget(&mut con, "fmt:repo:lib/app:tags", "v2").await, None);
+    assert_eq!(blob_count(&mut con, "shared").await, Some("2".into()));
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_named_in_the_error() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
@@ -327,12 +404,14 @@ fn an_unreachable_server_is_named_in_the_error() {
     };
     for options in [by_addr, by_url] {
         let e = RedisMetaStore::open(&options)
+            .await
             .err()
             .expect("nothing listens there")
             .to_string();
         assert!(e.contains(&addr), "{e}");
         assert!(!e.contains("pa55word"), "{e}");
         let e = RedisLocks::open(&options)
+            .await
             .err()
             .expect("nothing listens there")
             .to_string();

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     child: Child,
     pub port: u16,
+    /// The extra `redis-server` arguments, for a restart.
+    args: Vec<String>,
     /// Holds the log file and whatever Redis writes; removed on drop.
     _dir: tempfile::TempDir,
 }
@@ -66,45 +68,31 @@ impl RedisServer {
     /// Like [`RedisServer::start`], with more `redis-server` arguments
     /// (such as `["--requirepass", "secret"]`).
     pub fn start_with(args: &[&str]) -> Self {
-        let binary = binary();
         let dir = tempfile::tempdir().expect("tmp");
-        let log = dir.path().join("redis.log");
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         for _ in 0..5 {
             let port = free_port();
-            let mut child = Command::new(&binary)
-                .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-                .args(["--save", "", "--appendonly", "no"])
-                .arg("--dir")
-                .arg(dir.path())
-                .arg("--logfile")
-                .arg(&log)
-                .args(args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if pong(port) {
-                    return Self {
-                        child,
-                        port,
-                        _dir: dir,
-                    };
-                }
-                if child.try_wait().ok().flatten().is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
+            if let Some(child) = launch(dir.path(), port, &args) {
+                return Self {
+                    child,
+                    port,
+                    args,
+                    _dir: dir,
+                };
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
         panic!(
             "redis-server did not come up; its log:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
+            std::fs::read_to_string(dir.path().join("redis.log")).unwrap_or_default()
         );
+    }
+
+    /// Starts the server again on its port (after [`RedisServer::kill`]),
+    /// empty, as a server restarted without persistence would be.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = launch(self._dir.path(), self.port, &self.args)
+            .unwrap_or_else(|| panic!("redis-server did not come back on port {}", self.port));
     }
 
     /// Kills the server with SIGKILL, as a crash would, and waits for it.
@@ -122,6 +110,38 @@ impl RedisServer {
     pub fn url(&self) -> String {
         format!("redis://{}", self.addr())
     }
+}
+
+/// Runs redis-server on `port` with `args`, its files in `dir`, and waits
+/// until it answers; `None` if it did not come up (the port was taken).
+fn launch(dir: &Path, port: u16, args: &[String]) -> Option<Child> {
+    let binary = binary();
+    let mut child = Command::new(&binary)
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .arg("--logfile")
+        .arg(dir.join("redis.log"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if pong(port) {
+            return Some(child);
+        }
+        if child.try_wait().ok().flatten().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
 }
 
 impl Drop for RedisServer {

@@ -38,11 +38,13 @@ async fn tags_no_rule_keeps_are_removed_and_their_images_collected() {
     // b2 was pulled lately, b1 never.
     assert_eq!(s.get("/v2/ret/app/manifests/b2").await.status(), 200);
     // Pulls are counted off the request: wait (bounded) until this one is.
-    let b2 = digests[3].to_string();
+    let repo: berth_oci::RepoName = "ret/app".parse().expect("name");
+    let b2 = &digests[3];
     for _ in 0..500 {
         if s.registry
             .meta()
-            .pull_stats("ret/app", &b2)
+            .pull_stats(&repo, b2)
+            .await
             .expect("stats")
             .count
             > 0

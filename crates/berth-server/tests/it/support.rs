@@ -84,6 +84,8 @@ impl Server {
         if let Some(t) = self.task.take() {
             t.await.expect("join").expect("server result");
         }
+        // Writes the requests left running hold the metadata store open.
+        self.registry.settle().await;
         self._tmp.take()
     }
 
