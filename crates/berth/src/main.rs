@@ -117,7 +117,7 @@ fn main() -> ExitCode {
 fn load(path: &std::path::Path) -> Result<Config, String> {
     let config = Config::load(path).map_err(|e| e.to_string())?;
     if let Some(tls) = &config.http.tls {
-        berth_server::tls::server_config(tls)?;
+        berth_server::tls::server_config(tls).map_err(|e| e.to_string())?;
     }
     Ok(config)
 }
@@ -136,7 +136,8 @@ fn serve(config: Config, config_path: Option<PathBuf>, force_reparse: bool) -> R
             .await
             .map_err(|e| format!("http: cannot listen on {addr}: {e}"))?;
         let auth =
-            berth_server::auth::Auth::from_config(&config.http, &config.storage.root_directory)?;
+            berth_server::auth::Auth::from_config(&config.http, &config.storage.root_directory)
+                .map_err(|e| e.to_string())?;
         let mut state = berth_server::server::build_state_with(&config, force_reparse)
             .await
             .map_err(|e| {
@@ -186,7 +187,10 @@ fn serve(config: Config, config_path: Option<PathBuf>, force_reparse: bool) -> R
             .local_addr()
             .map_err(|e| format!("http: cannot read the bound address: {e}"))?;
         let tls = match &config.http.tls {
-            Some(t) => Some((t.clone(), berth_server::tls::server_config(t)?)),
+            Some(t) => Some((
+                t.clone(),
+                berth_server::tls::server_config(t).map_err(|e| e.to_string())?,
+            )),
             None => None,
         };
         tracing::info!(

@@ -11,6 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use sha2::Digest as _;
 
+use super::AuthConfigError;
+
 /// How often the file is checked for changes.
 const RELOAD_CHECK: Duration = Duration::from_secs(2);
 /// Remembered successful checks before the memory is cleared.
@@ -28,13 +30,9 @@ pub struct Htpasswd {
 
 /// Parses the file; lines that are not `user:bcrypt` are skipped with a
 /// warning (zot accepts only bcrypt).
-fn parse(path: &Path) -> Result<HashMap<String, String>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        format!(
-            "http.auth.htpasswd.path: cannot read {}: {e}",
-            path.display()
-        )
-    })?;
+fn parse(path: &Path) -> Result<HashMap<String, String>, AuthConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| AuthConfigError::unreadable("http.auth.htpasswd.path", path, e))?;
     let mut users = HashMap::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -73,7 +71,7 @@ fn dummy_for(users: &HashMap<String, String>) -> String {
 }
 
 impl Htpasswd {
-    pub fn load(path: &Path) -> Result<Self, String> {
+    pub fn load(path: &Path) -> Result<Self, AuthConfigError> {
         let users = parse(path)?;
         Ok(Self {
             dummy: RwLock::new(dummy_for(&users)),
@@ -106,7 +104,7 @@ impl Htpasswd {
 
     /// Serves the users of another file from now on (the config file's
     /// `htpasswd.path` changed); an unreadable file changes nothing.
-    pub fn switch_to(&self, path: &Path) -> Result<(), String> {
+    pub fn switch_to(&self, path: &Path) -> Result<(), AuthConfigError> {
         if self.path() == path {
             return Ok(());
         }

@@ -20,12 +20,34 @@ use rustls::pki_types::pem::PemObject;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::AuthConfigError;
 use crate::config::LdapConfig;
 
 /// How long a successful login is remembered.
 pub const REMEMBER: Duration = Duration::from_secs(30);
 /// How long a directory has to answer.
 const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the directory could not answer a login or a look-up.
+#[derive(Debug, thiserror::Error)]
+enum DirectoryError {
+    #[error("{0}")]
+    Connect(#[source] ldap3::LdapError),
+    #[error("bind as {dn}: {source}")]
+    ServiceBind {
+        dn: String,
+        #[source]
+        source: ldap3::LdapError,
+    },
+    #[error("search {base}: {source}")]
+    Search {
+        base: String,
+        #[source]
+        source: ldap3::LdapError,
+    },
+    #[error("{0}")]
+    UserBind(#[source] ldap3::LdapError),
+}
 
 /// `credentialsFile`: the service user Berth searches as.
 #[derive(Deserialize)]
@@ -66,19 +88,17 @@ struct Remembered {
 
 impl Ldap {
     /// Reads the credentials file and CA certificates; errors name the key.
-    pub fn load(config: &LdapConfig) -> Result<Self, String> {
+    pub fn load(config: &LdapConfig) -> Result<Self, AuthConfigError> {
+        const KEY: &str = "http.auth.ldap.credentialsFile";
         let bind = match &config.credentials_file {
             Some(path) => {
-                let text = std::fs::read(path).map_err(|e| {
-                    format!(
-                        "http.auth.ldap.credentialsFile: cannot read {}: {e}",
-                        path.display()
-                    )
-                })?;
+                let text =
+                    std::fs::read(path).map_err(|e| AuthConfigError::unreadable(KEY, path, e))?;
                 Some(serde_json::from_slice(&text).map_err(|e| {
-                    format!(
-                        "http.auth.ldap.credentialsFile: {}: {e} (want {{\"bindDN\": …, \"bindPassword\": …}})",
-                        path.display()
+                    AuthConfigError::bad_file(
+                        KEY,
+                        path,
+                        format!("{e} (want {{\"bindDN\": …, \"bindPassword\": …}})"),
                     )
                 })?)
             }
@@ -207,7 +227,11 @@ impl Ldap {
     }
 
     /// Finds the one entry of `user`; with `password`, binds as it too.
-    async fn login(&self, user: &str, password: Option<&str>) -> Result<Option<LdapUser>, String> {
+    async fn login(
+        &self,
+        user: &str,
+        password: Option<&str>,
+    ) -> Result<Option<LdapUser>, DirectoryError> {
         let mut settings = LdapConnSettings::new()
             .set_conn_timeout(TIMEOUT)
             .set_starttls(self.config.start_tls && !self.config.insecure)
@@ -217,14 +241,17 @@ impl Ldap {
         }
         let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &self.url)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(DirectoryError::Connect)?;
         ldap3::drive!(conn);
         ldap.with_timeout(TIMEOUT);
         if let Some(bind) = &self.bind {
             ldap.simple_bind(&bind.bind_dn, &bind.bind_password)
                 .await
                 .and_then(|r| r.success())
-                .map_err(|e| format!("bind as {}: {e}", bind.bind_dn))?;
+                .map_err(|source| DirectoryError::ServiceBind {
+                    dn: bind.bind_dn.clone(),
+                    source,
+                })?;
         }
         let scope = if self.config.subtree_search {
             Scope::Subtree
@@ -240,7 +267,10 @@ impl Ldap {
             .search(&self.config.base_dn, scope, &self.filter(user), attrs)
             .await
             .and_then(|r| r.success())
-            .map_err(|e| format!("search {}: {e}", self.config.base_dn))?;
+            .map_err(|source| DirectoryError::Search {
+                base: self.config.base_dn.clone(),
+                source,
+            })?;
         if entries.len() != 1 {
             let _ = ldap.unbind().await;
             if entries.len() > 1 {
@@ -256,7 +286,7 @@ impl Ldap {
             let bound = ldap
                 .simple_bind(&entry.dn, password)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(DirectoryError::UserBind)?;
             if bound.rc != 0 {
                 let _ = ldap.unbind().await;
                 return Ok(None);
@@ -288,21 +318,22 @@ impl Ldap {
     }
 }
 
-fn client_tls(path: &Path) -> Result<Arc<rustls::ClientConfig>, String> {
+fn client_tls(path: &Path) -> Result<Arc<rustls::ClientConfig>, AuthConfigError> {
+    const KEY: &str = "http.auth.ldap.caCert";
     let mut roots = rustls::RootCertStore::empty();
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("http.auth.ldap.caCert: cannot read {}: {e}", path.display()))?;
+        .map_err(|e| AuthConfigError::unreadable(KEY, path, e))?;
     if certs.is_empty() {
-        return Err(format!(
-            "http.auth.ldap.caCert: no certificate in {}",
-            path.display()
-        ));
+        return Err(AuthConfigError::NoCertificate {
+            key: KEY,
+            path: path.to_path_buf(),
+        });
     }
     for c in certs {
         roots
             .add(c)
-            .map_err(|e| format!("http.auth.ldap.caCert: {}: {e}", path.display()))?;
+            .map_err(|e| AuthConfigError::bad_file(KEY, path, e))?;
     }
     Ok(Arc::new(
         rustls::ClientConfig::builder()

@@ -12,6 +12,7 @@
 pub mod access;
 pub mod apikeys;
 pub mod bearer;
+mod error;
 pub mod htpasswd;
 pub mod ldap;
 pub mod mtls;
@@ -23,6 +24,8 @@ use base64::Engine;
 use http::HeaderMap;
 
 use crate::config::HttpConfig;
+
+pub use error::AuthConfigError;
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,7 +144,7 @@ impl Auth {
     pub fn from_config(
         http: &HttpConfig,
         root: &std::path::Path,
-    ) -> Result<Option<Arc<Self>>, String> {
+    ) -> Result<Option<Arc<Self>>, AuthConfigError> {
         let mtls = match (
             &http.tls.as_ref().and_then(|t| t.cacert.as_ref()),
             &http.auth,
@@ -153,9 +156,10 @@ impl Auth {
                     .unwrap_or_default(),
             )?),
             (None, Some(a)) if a.mtls.is_some() => {
-                return Err(
-                    "http.auth.mtls: needs http.tls.cacert, the CA of client certificates".into(),
-                );
+                return Err(AuthConfigError::Needs {
+                    key: "http.auth.mtls",
+                    needs: "http.tls.cacert, the CA of client certificates",
+                });
             }
             (None, _) => None,
         };
@@ -175,15 +179,13 @@ impl Auth {
         };
         let ldap = Self::ldap_from(http)?;
         if auth.apikey && htpasswd.is_none() && ldap.is_none() {
-            return Err(
-                "http.auth.apikey: needs htpasswd or ldap, for users to log in and make keys"
-                    .into(),
-            );
+            return Err(AuthConfigError::Needs {
+                key: "http.auth.apikey",
+                needs: "htpasswd or ldap, for users to log in and make keys",
+            });
         }
         let apikeys = match auth.apikey {
-            true => Some(Arc::new(
-                apikeys::ApiKeys::open(root).map_err(|e| format!("http.auth.apikey: {e}"))?,
-            )),
+            true => Some(Arc::new(apikeys::ApiKeys::open(root)?)),
             false => None,
         };
         if htpasswd.is_none() && bearer.is_none() && ldap.is_none() && mtls.is_none() {
@@ -201,7 +203,7 @@ impl Auth {
         })))
     }
 
-    fn ldap_from(http: &HttpConfig) -> Result<Option<Arc<ldap::Ldap>>, String> {
+    fn ldap_from(http: &HttpConfig) -> Result<Option<Arc<ldap::Ldap>>, AuthConfigError> {
         match http.auth.as_ref().and_then(|a| a.ldap.as_ref()) {
             Some(l) => Ok(Some(Arc::new(ldap::Ldap::load(l)?))),
             None => Ok(None),
@@ -213,7 +215,7 @@ impl Auth {
     /// nothing changes if one is unusable. Adding or removing an
     /// authentication method, or changing API key or mTLS settings, takes
     /// a restart (logged).
-    pub fn reload(&self, http: &HttpConfig) -> Result<(), String> {
+    pub fn reload(&self, http: &HttpConfig) -> Result<(), AuthConfigError> {
         let ldap = Self::ldap_from(http)?;
         let bearer = match http.auth.as_ref().and_then(|a| a.bearer.as_ref()) {
             Some(b) => Some(bearer::Bearer::load(b)?),
