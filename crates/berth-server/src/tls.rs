@@ -1,20 +1,16 @@
 //! HTTPS with rustls (`http.tls`): the server's certificate and key, and
 //! with `cacert` required client certificates (mTLS). The files are
-//! checked every few seconds and re-read when they change, so a renewed
-//! certificate takes effect without a restart.
+//! watched and re-read when they change, so a renewed certificate takes
+//! effect without a restart.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
 use axum_server::tls_rustls::RustlsConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::config::TlsConfig;
-
-/// How often the certificate files are checked for changes.
-const RELOAD_CHECK: Duration = Duration::from_secs(2);
 
 /// Why the `http.tls` files cannot be served; each message names its key.
 #[derive(Debug, thiserror::Error)]
@@ -92,33 +88,27 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, TlsEr
     Ok(Arc::new(config))
 }
 
-fn mtime(p: &Path) -> Option<SystemTime> {
-    std::fs::metadata(p).and_then(|m| m.modified()).ok()
-}
-
-/// Re-reads the certificate files whenever one of them changes and swaps
-/// the configuration in; a broken edit is logged and the running one kept.
+/// Re-reads the certificate files whenever one of them changes (see
+/// [`crate::watch`]) and swaps the configuration in; a broken edit is
+/// logged and the running one kept.
 pub fn spawn_reload(tls: TlsConfig, live: RustlsConfig) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let files = |t: &TlsConfig| [Some(t.cert.clone()), Some(t.key.clone()), t.cacert.clone()];
-        let stamp = |t: &TlsConfig| files(t).map(|f| f.as_deref().and_then(mtime));
-        let mut seen = stamp(&tls);
-        loop {
-            tokio::time::sleep(RELOAD_CHECK).await;
-            let now = stamp(&tls);
-            if now == seen {
-                continue;
-            }
-            seen = now;
-            match server_config(&tls) {
-                Ok(c) => {
-                    live.reload_from_config(c);
-                    tracing::info!("http.tls: certificate files changed, reloaded");
-                }
-                Err(e) => {
-                    tracing::warn!("http.tls: not reloaded, keeping the running certificate: {e}")
-                }
-            }
+    let files = [
+        Some(tls.cert.clone()),
+        Some(tls.key.clone()),
+        tls.cacert.clone(),
+    ];
+    let files = crate::watch::Files {
+        what: "http.tls",
+        paths: Box::new(move || files.iter().flatten().cloned().collect()),
+        rewatch: None,
+    };
+    crate::watch::spawn(files, move || match server_config(&tls) {
+        Ok(c) => {
+            live.reload_from_config(c);
+            tracing::info!("http.tls: certificate files changed, reloaded");
+        }
+        Err(e) => {
+            tracing::warn!("http.tls: not reloaded, keeping the running certificate: {e}")
         }
     })
 }

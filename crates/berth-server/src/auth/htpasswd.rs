@@ -6,15 +6,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, RwLock};
 
 use sha2::Digest as _;
 
 use super::AuthConfigError;
 
-/// How often the file is checked for changes.
-const RELOAD_CHECK: Duration = Duration::from_secs(2);
 /// Remembered successful checks before the memory is cleared.
 const MAX_REMEMBERED: usize = 10_000;
 
@@ -26,6 +23,8 @@ pub struct Htpasswd {
     dummy: RwLock<String>,
     users: RwLock<HashMap<String, String>>,
     verified: RwLock<HashSet<[u8; 32]>>,
+    /// Tells the reload task that `path` changed.
+    rewatch: Arc<tokio::sync::Notify>,
 }
 
 /// Parses the file; lines that are not `user:bcrypt` are skipped with a
@@ -78,6 +77,7 @@ impl Htpasswd {
             path: RwLock::new(path.to_path_buf()),
             users: RwLock::new(users),
             verified: RwLock::new(HashSet::new()),
+            rewatch: Arc::default(),
         })
     }
 
@@ -111,6 +111,7 @@ impl Htpasswd {
         let users = parse(path)?;
         self.install(users);
         *self.path.write().unwrap_or_else(|p| p.into_inner()) = path.to_path_buf();
+        self.rewatch.notify_one();
         tracing::info!(path = %path.display(), "htpasswd: now serving this file");
         Ok(())
     }
@@ -161,37 +162,23 @@ impl Htpasswd {
         false
     }
 
-    /// Re-reads the file whenever it changes; a broken edit is logged and
-    /// the running users kept.
+    /// Re-reads the file whenever it changes (see [`crate::watch`]); a
+    /// broken edit is logged and the running users kept.
     pub fn spawn_reload(self: std::sync::Arc<Self>) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-            let mut watched = self.path();
-            let mut seen: Option<SystemTime> = mtime(&watched);
-            loop {
-                tokio::time::sleep(RELOAD_CHECK).await;
-                let path = self.path();
-                if path != watched {
-                    // switch_to has just read the new file.
-                    seen = mtime(&path);
-                    watched = path;
-                    continue;
-                }
-                let now = mtime(&path);
-                if now == seen {
-                    continue;
-                }
-                seen = now;
-                match parse(&path) {
-                    Ok(users) => {
-                        let n = users.len();
-                        self.install(users);
-                        tracing::info!(users = n, "htpasswd file changed, reloaded");
-                    }
-                    Err(e) => {
-                        tracing::warn!("htpasswd not reloaded, keeping the running users: {e}")
-                    }
-                }
+        let this = self.clone();
+        let files = crate::watch::Files {
+            what: "htpasswd",
+            paths: Box::new(move || vec![this.path()]),
+            rewatch: Some(self.rewatch.clone()),
+        };
+        crate::watch::spawn(files, move || match parse(&self.path()) {
+            Ok(users) => {
+                let n = users.len();
+                self.install(users);
+                tracing::info!(users = n, "htpasswd file changed, reloaded");
+            }
+            Err(e) => {
+                tracing::warn!("htpasswd not reloaded, keeping the running users: {e}")
             }
         })
     }
