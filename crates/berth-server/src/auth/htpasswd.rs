@@ -4,7 +4,7 @@
 //! bcrypt's deliberate slowness is paid once per credential, not per
 //! request.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -12,8 +12,8 @@ use sha2::Digest as _;
 
 use super::AuthConfigError;
 
-/// Remembered successful checks before the memory is cleared.
-const MAX_REMEMBERED: usize = 10_000;
+/// Remembered successful checks at most.
+const MAX_REMEMBERED: u64 = 10_000;
 
 pub struct Htpasswd {
     /// Swapped when the config file names another file.
@@ -22,7 +22,9 @@ pub struct Htpasswd {
     /// unknown users, so a miss costs what a hit costs.
     dummy: RwLock<String>,
     users: RwLock<HashMap<String, String>>,
-    verified: RwLock<HashSet<[u8; 32]>>,
+    /// Successful checks (a hash of user, password and stored hash), kept
+    /// until the file is re-read.
+    verified: moka::sync::Cache<[u8; 32], ()>,
     /// Tells the reload task that `path` changed.
     rewatch: Arc<tokio::sync::Notify>,
 }
@@ -76,7 +78,7 @@ impl Htpasswd {
             dummy: RwLock::new(dummy_for(&users)),
             path: RwLock::new(path.to_path_buf()),
             users: RwLock::new(users),
-            verified: RwLock::new(HashSet::new()),
+            verified: moka::sync::Cache::new(MAX_REMEMBERED),
             rewatch: Arc::default(),
         })
     }
@@ -96,10 +98,7 @@ impl Htpasswd {
     fn install(&self, users: HashMap<String, String>) {
         *self.dummy.write().unwrap_or_else(|p| p.into_inner()) = dummy_for(&users);
         *self.users.write().unwrap_or_else(|p| p.into_inner()) = users;
-        self.verified
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.verified.invalidate_all();
     }
 
     /// Serves the users of another file from now on (the config file's
@@ -138,13 +137,7 @@ impl Htpasswd {
             .clone()
             .unwrap_or_else(|| self.dummy.read().unwrap_or_else(|p| p.into_inner()).clone());
         let key = Self::remembered_key(user, password, &hash);
-        if stored.is_some()
-            && self
-                .verified
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(&key)
-        {
+        if stored.is_some() && self.verified.contains_key(&key) {
             return true;
         }
         let (pw, h) = (password.to_string(), hash.clone());
@@ -152,11 +145,7 @@ impl Htpasswd {
             .await
             .unwrap_or(false);
         if ok && stored.is_some() {
-            let mut v = self.verified.write().unwrap_or_else(|p| p.into_inner());
-            if v.len() >= MAX_REMEMBERED {
-                v.clear();
-            }
-            v.insert(key);
+            self.verified.insert(key, ());
             return true;
         }
         false
@@ -181,5 +170,31 @@ impl Htpasswd {
                 tracing::warn!("htpasswd not reloaded, keeping the running users: {e}")
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn remembered_checks_end_when_the_file_is_read_again() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let file = tmp.path().join("htpasswd");
+        let line = |pw: &str| format!("alice:{}\n", bcrypt::hash(pw, 4).expect("hash"));
+        std::fs::write(&file, line("one")).expect("write");
+        let h = Htpasswd::load(&file).expect("load");
+        assert!(h.verify("alice", "one").await);
+        assert!(h.verify("alice", "one").await, "remembered");
+        assert!(!h.verify("alice", "two").await);
+        assert!(!h.verify("bob", "one").await, "unknown user");
+
+        std::fs::write(&file, line("two")).expect("write");
+        h.install(parse(&file).expect("parse"));
+        assert!(
+            !h.verify("alice", "one").await,
+            "the old password is forgotten"
+        );
+        assert!(h.verify("alice", "two").await);
     }
 }

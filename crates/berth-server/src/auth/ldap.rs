@@ -9,10 +9,9 @@
 //! a salted hash of the password, so a client's burst of requests costs one
 //! round of binds, not one per request; failures are never remembered.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
 use rustls::pki_types::CertificateDer;
@@ -73,17 +72,16 @@ pub struct Ldap {
     bind: Option<BindCredentials>,
     tls: Option<Arc<rustls::ClientConfig>>,
     salt: [u8; 16],
-    /// Recent logins, by the name typed.
-    remembered: Mutex<HashMap<String, Remembered>>,
-    /// Recent look-ups (for API keys), by the name.
-    looked_up: Mutex<HashMap<String, (LdapUser, Instant)>>,
+    /// Recent logins, by the name typed: the salted password hash and the
+    /// user, for [`REMEMBER`].
+    remembered: moka::sync::Cache<String, (Vec<u8>, LdapUser)>,
+    /// Recent look-ups (for API keys), by the name, for [`REMEMBER`].
+    looked_up: moka::sync::Cache<String, LdapUser>,
 }
 
-/// A recent successful login: the salted password hash, the user, when.
-struct Remembered {
-    digest: Vec<u8>,
-    user: LdapUser,
-    at: Instant,
+/// A cache whose entries live [`REMEMBER`] from their insertion.
+fn remember<V: Clone + Send + Sync + 'static>() -> moka::sync::Cache<String, V> {
+    moka::sync::Cache::builder().time_to_live(REMEMBER).build()
 }
 
 impl Ldap {
@@ -124,8 +122,8 @@ impl Ldap {
             bind,
             tls,
             salt: *uuid::Uuid::new_v4().as_bytes(),
-            remembered: Mutex::new(HashMap::new()),
-            looked_up: Mutex::new(HashMap::new()),
+            remembered: remember(),
+            looked_up: remember(),
         })
     }
 
@@ -145,28 +143,15 @@ impl Ldap {
             return None;
         }
         let digest = self.password_digest(password);
+        if let Some((known, found)) = self.remembered.get(user)
+            && known == digest
         {
-            let mut remembered = self.remembered.lock().unwrap_or_else(|p| p.into_inner());
-            remembered.retain(|_, r| r.at.elapsed() < REMEMBER);
-            if let Some(r) = remembered.get(user)
-                && r.digest == digest
-            {
-                return Some(r.user.clone());
-            }
+            return Some(found);
         }
         match self.login(user, Some(password)).await {
             Ok(Some(found)) => {
                 self.remembered
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(
-                        user.to_string(),
-                        Remembered {
-                            digest,
-                            user: found.clone(),
-                            at: Instant::now(),
-                        },
-                    );
+                    .insert(user.to_string(), (digest, found.clone()));
                 Some(found)
             }
             Ok(None) => None,
@@ -184,19 +169,12 @@ impl Ldap {
         if user.is_empty() {
             return None;
         }
-        {
-            let mut seen = self.looked_up.lock().unwrap_or_else(|p| p.into_inner());
-            seen.retain(|_, (_, at)| at.elapsed() < REMEMBER);
-            if let Some((u, _)) = seen.get(user) {
-                return Some(u.clone());
-            }
+        if let Some(found) = self.looked_up.get(user) {
+            return Some(found);
         }
         match self.login(user, None).await {
             Ok(Some(found)) => {
-                self.looked_up
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(user.to_string(), (found.clone(), Instant::now()));
+                self.looked_up.insert(user.to_string(), found.clone());
                 Some(found)
             }
             Ok(None) => None,
