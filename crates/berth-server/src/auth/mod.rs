@@ -12,6 +12,7 @@
 pub mod access;
 pub mod apikeys;
 pub mod bearer;
+mod credentials;
 mod error;
 pub mod htpasswd;
 pub mod ldap;
@@ -20,10 +21,10 @@ pub mod mtls;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use base64::Engine;
 use http::HeaderMap;
 
 use crate::config::HttpConfig;
+use credentials::Credentials;
 
 pub use error::AuthConfigError;
 
@@ -320,16 +321,12 @@ impl Auth {
             || self.bearer.is_some()
             || self.ldap().is_some()
             || self.apikeys.is_some();
-        let value = headers
-            .get(http::header::AUTHORIZATION)
-            .filter(|_| header_methods)
-            .map(|v| v.to_str().map_err(|_| AuthFailure::Rejected))
-            .transpose()?;
-        // Empty Basic credentials are what clients without any send after a
-        // Basic challenge (containers/image does): no credentials at all.
-        let value = value
-            .filter(|v| basic_credentials(v).is_none_or(|(u, p)| !u.is_empty() || !p.is_empty()));
-        let Some(value) = value else {
+        let credentials = match headers.contains_key(http::header::AUTHORIZATION) && header_methods
+        {
+            true => Some(Credentials::parse(headers).ok_or(AuthFailure::Rejected)?),
+            false => None,
+        };
+        let Some(credentials) = credentials.filter(|c| !c.is_empty()) else {
             return match (&self.mtls, peer_cert) {
                 (Some(m), Some(der)) => m
                     .identity(der)
@@ -342,14 +339,16 @@ impl Auth {
                 _ => Err(AuthFailure::Missing),
             };
         };
-        if let Some(token) = bearer_token(value) {
-            let bearer = self.bearer().ok_or(AuthFailure::Rejected)?;
-            return bearer
-                .verify(token)
-                .map(|g| Identity::Token(g).into())
-                .ok_or(AuthFailure::Rejected);
-        }
-        let (user, password) = basic_credentials(value).ok_or(AuthFailure::Rejected)?;
+        let (user, password) = match credentials {
+            Credentials::Bearer(token) => {
+                let bearer = self.bearer().ok_or(AuthFailure::Rejected)?;
+                return bearer
+                    .verify(&token)
+                    .map(|g| Identity::Token(g).into())
+                    .ok_or(AuthFailure::Rejected);
+            }
+            Credentials::Basic { user, password } => (user, password),
+        };
         if let Some(keys) = &self.apikeys
             && password.starts_with(apikeys::PREFIX)
         {
@@ -409,63 +408,5 @@ impl Auth {
         let found = self.ldap()?.lookup(user).await?;
         // A key belongs to the name it was made under.
         (found.name == user).then_some((found.name, found.groups))
-    }
-}
-
-/// The token of a `Bearer` authorization header.
-fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, rest) = value.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(rest.trim())
-        .filter(|t| !t.is_empty())
-}
-
-/// The user and password of a `Basic` authorization header.
-fn basic_credentials(value: &str) -> Option<(String, String)> {
-    let (scheme, rest) = value.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(rest.trim())
-        .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, password) = text.split_once(':')?;
-    Some((user.to_string(), password.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bearer_header_parsing() {
-        assert_eq!(bearer_token("Bearer abc.def"), Some("abc.def"));
-        assert_eq!(bearer_token("bearer  x "), Some("x"));
-        assert_eq!(bearer_token("Bearer "), None);
-        assert_eq!(bearer_token("Basic abc"), None);
-    }
-
-    #[test]
-    fn basic_header_parsing() {
-        let enc = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        assert_eq!(
-            basic_credentials(&format!("Basic {}", enc("alice:s3:cret"))),
-            Some(("alice".into(), "s3:cret".into()))
-        );
-        assert_eq!(
-            basic_credentials(&format!("basic {}", enc("bob:"))),
-            Some(("bob".into(), String::new()))
-        );
-        for bad in [
-            "",
-            "Basic",
-            "Bearer abc",
-            "Basic !!!",
-            &format!("Basic {}", enc("nocolon")),
-        ] {
-            assert_eq!(basic_credentials(bad), None, "{bad:?}");
-        }
     }
 }
