@@ -356,7 +356,7 @@ impl Auth {
                 let (keys, user, password) = (keys.clone(), user.clone(), password.clone());
                 tokio::task::spawn_blocking(move || keys.verify(&user, &password))
                     .await
-                    .map_err(|e| apikeys::StoreError::from(e.to_string()))
+                    .map_err(apikeys::StoreError::from)
                     .and_then(|r| r)
             };
             match check {
