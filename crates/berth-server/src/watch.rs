@@ -7,10 +7,11 @@
 //! deletes it and writes it again, is seen. Events are taken from `notify`'s
 //! native watcher (inotify on Linux); where it cannot start or cannot watch
 //! a directory (no inotify instances or watches left), from its
-//! [`notify::PollWatcher`], which looks every [`POLL`]. A burst of events is
-//! waited out ([`QUIET`]) before the callback runs, so a file is read once
-//! it is written. A file briefly missing is the callback's to report; the
-//! next event (the file written again) calls it again.
+//! [`notify::PollWatcher`], which looks every 2 seconds. A burst of
+//! events is waited out (until 150 ms pass without one) before the
+//! callback runs, so a file is read once it is written. A file briefly
+//! missing is the callback's to report; the next event (the file written
+//! again) calls it again.
 //!
 //! Besides events naming a watched file, a change of a watched file's
 //! stamp (modification time, size, inode, read through symbolic links)
