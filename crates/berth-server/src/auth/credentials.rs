@@ -2,7 +2,7 @@
 //! typed `Authorization<Basic>` and `Authorization<Bearer>`.
 
 use headers::authorization::{Basic, Bearer};
-use headers::{Authorization, HeaderMapExt};
+use headers::{Authorization, Header as _};
 use http::HeaderMap;
 
 /// The credentials of a request.
@@ -19,11 +19,16 @@ impl Credentials {
     /// `None` when it is neither a `Basic` nor a `Bearer` one that parses
     /// (schemes are matched case-insensitively).
     pub(crate) fn parse(headers: &HeaderMap) -> Option<Self> {
-        if let Ok(Some(bearer)) = headers.typed_try_get::<Authorization<Bearer>>() {
+        let raw = headers.get(http::header::AUTHORIZATION)?;
+        // White space around the value is not part of it (hyper strips it
+        // from HTTP/1 headers; a value made in process may keep it).
+        let value = http::HeaderValue::from_bytes(raw.as_bytes().trim_ascii()).ok()?;
+        let value = || std::iter::once(&value);
+        if let Ok(bearer) = Authorization::<Bearer>::decode(&mut value()) {
             let token = bearer.token().trim();
             return (!token.is_empty()).then(|| Self::Bearer(token.to_string()));
         }
-        let basic = headers.typed_try_get::<Authorization<Basic>>().ok()??;
+        let basic = Authorization::<Basic>::decode(&mut value()).ok()?;
         Some(Self::Basic {
             user: basic.username().to_string(),
             password: basic.password().to_string(),
@@ -78,6 +83,11 @@ mod tests {
         );
         assert_eq!(parse(&format!("basic {}", enc("bob:"))), basic("bob", ""));
         assert_eq!(parse("Basic Og=="), basic("", ""));
+        assert_eq!(
+            parse(" Basic YTpi\t"),
+            basic("a", "b"),
+            "white space around"
+        );
         assert!(parse("Basic Og==").is_some_and(|c| c.is_empty()));
         assert!(!basic("bob", "").is_some_and(|c| c.is_empty()));
         for bad in [
@@ -85,6 +95,7 @@ mod tests {
             "Basic",
             "Basic !!!",
             "Digest abc",
+            "Basic\tYTpi",
             &format!("Basic {}", enc("nocolon")),
         ] {
             assert_eq!(parse(bad), None, "{bad:?}");
