@@ -17,3 +17,4 @@ pub mod scrub;
 pub mod server;
 pub mod storage;
 pub mod tls;
+pub mod watch;

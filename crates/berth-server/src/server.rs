@@ -368,38 +368,31 @@ pub fn spawn_config_reload(
     path: std::path::PathBuf,
     state: &AppState,
 ) -> tokio::task::JoinHandle<()> {
+    // The config file, and the bearer signer's certificate (a key rotated
+    // in place, with no config edit), asked again after each reload.
+    let (watched, seen) = (path.clone(), state.clone());
+    let files = crate::watch::Files {
+        what: "config",
+        paths: Box::new(move || {
+            let cert = seen.auth.as_ref().and_then(|a| a.bearer_cert());
+            std::iter::once(watched.clone()).chain(cert).collect()
+        }),
+        rewatch: None,
+    };
     let state = state.clone();
-    tokio::spawn(async move {
-        let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-        // The config file, and the bearer signer's certificate (a key
-        // rotated in place, with no config edit).
-        let stamps = |state: &AppState| {
-            let cert = state.auth.as_ref().and_then(|a| a.bearer_cert());
-            (mtime(&path), cert.as_deref().and_then(mtime))
-        };
-        let mut seen = stamps(&state);
-        loop {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            let now = stamps(&state);
-            if now == seen {
-                continue;
+    crate::watch::spawn(files, move || match Config::load(&path) {
+        Ok(c) => {
+            if let Some(auth) = &state.auth
+                && let Err(e) = auth.reload(&c.http)
+            {
+                tracing::warn!(path = %path.display(), "config changed but is invalid, keeping the running rules: {e}");
+                return;
             }
-            seen = now;
-            match Config::load(&path) {
-                Ok(c) => {
-                    if let Some(auth) = &state.auth
-                        && let Err(e) = auth.reload(&c.http)
-                    {
-                        tracing::warn!(path = %path.display(), "config changed but is invalid, keeping the running rules: {e}");
-                        continue;
-                    }
-                    state.set_access_control(c.http.access_control.map(AccessControl::new));
-                    tracing::info!(path = %path.display(), "config changed: access control, htpasswd and LDAP settings reloaded");
-                }
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), "config changed but is invalid, keeping the running rules: {e}")
-                }
-            }
+            state.set_access_control(c.http.access_control.map(AccessControl::new));
+            tracing::info!(path = %path.display(), "config changed: access control, htpasswd and LDAP settings reloaded");
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), "config changed but is invalid, keeping the running rules: {e}")
         }
     })
 }

@@ -56,18 +56,33 @@ pub enum KeyCheck {
     Expired,
 }
 
+/// Why the key store failed.
 #[derive(Debug, thiserror::Error)]
-#[error("api key store: {0}")]
-pub struct StoreError(String);
-
-impl From<String> for StoreError {
-    fn from(s: String) -> Self {
-        Self(s)
-    }
+pub enum StoreError {
+    /// Its directory cannot be made.
+    #[error("api key store: {0}")]
+    Io(#[from] std::io::Error),
+    /// The database file cannot be created or opened.
+    #[error("api key store: {}: {source}", path.display())]
+    Open {
+        path: std::path::PathBuf,
+        #[source]
+        source: redb::DatabaseError,
+    },
+    /// A read or write of the database failed.
+    #[error("api key store: {0}")]
+    Db(#[from] redb::Error),
+    /// A record cannot be encoded, or a stored one decoded.
+    #[error("api key store: {0}")]
+    Record(#[from] serde_json::Error),
+    /// A check did not finish (its thread panicked).
+    #[error("api key store: {0}")]
+    Interrupted(#[from] tokio::task::JoinError),
 }
 
-fn err(e: impl std::fmt::Display) -> StoreError {
-    StoreError(e.to_string())
+/// A database error as a [`StoreError`].
+fn err(e: impl Into<redb::Error>) -> StoreError {
+    StoreError::Db(e.into())
 }
 
 pub fn now() -> i64 {
@@ -90,9 +105,12 @@ impl ApiKeys {
     pub fn open(root: &Path) -> Result<Self, StoreError> {
         let path = root.join(FILE);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(err)?;
+            std::fs::create_dir_all(dir)?;
         }
-        let db = Database::create(&path).map_err(|e| err(format!("{}: {e}", path.display())))?;
+        let db = Database::create(&path).map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
         let txn = db.begin_write().map_err(err)?;
         txn.open_table(KEYS).map_err(err)?;
         txn.commit().map_err(err)?;
@@ -125,7 +143,7 @@ impl ApiKeys {
     }
 
     fn put(&self, hash: &str, record: &ApiKey) -> Result<(), StoreError> {
-        let json = serde_json::to_vec(record).map_err(err)?;
+        let json = serde_json::to_vec(record)?;
         let txn = self.db.begin_write().map_err(err)?;
         txn.open_table(KEYS)
             .map_err(err)?
@@ -140,10 +158,7 @@ impl ApiKeys {
         let mut out = Vec::new();
         for row in table.iter().map_err(err)? {
             let (k, v) = row.map_err(err)?;
-            out.push((
-                k.value().to_string(),
-                serde_json::from_slice(v.value()).map_err(err)?,
-            ));
+            out.push((k.value().to_string(), serde_json::from_slice(v.value())?));
         }
         Ok(out)
     }
@@ -188,7 +203,7 @@ impl ApiKeys {
             let txn = self.db.begin_read().map_err(err)?;
             let table = txn.open_table(KEYS).map_err(err)?;
             match table.get(hash.as_str()).map_err(err)? {
-                Some(v) => Some(serde_json::from_slice(v.value()).map_err(err)?),
+                Some(v) => Some(serde_json::from_slice(v.value())?),
                 None => None,
             }
         };
@@ -215,12 +230,12 @@ impl ApiKeys {
         {
             let mut table = txn.open_table(KEYS).map_err(err)?;
             let current: Option<ApiKey> = match table.get(hash).map_err(err)? {
-                Some(v) => Some(serde_json::from_slice(v.value()).map_err(err)?),
+                Some(v) => Some(serde_json::from_slice(v.value())?),
                 None => None,
             };
             if let Some(mut record) = current {
                 record.last_used = Some(now);
-                let json = serde_json::to_vec(&record).map_err(err)?;
+                let json = serde_json::to_vec(&record)?;
                 table.insert(hash, json.as_slice()).map_err(err)?;
             }
         }

@@ -15,6 +15,7 @@ use std::path::Path;
 use jsonwebtoken::{DecodingKey, Validation};
 use serde::Deserialize;
 
+use super::AuthConfigError;
 use crate::config::{Action, BearerConfig};
 
 /// What a verified token lets its holder do.
@@ -92,9 +93,8 @@ pub struct Bearer {
 impl Bearer {
     /// Reads the public key of `cert` (a PEM certificate or public key,
     /// RSA, EC or Ed25519). Errors name the key.
-    pub fn load(config: &BearerConfig) -> Result<Self, String> {
-        let key = read_key(&config.cert)
-            .map_err(|e| format!("http.auth.bearer.cert: {}: {e}", config.cert.display()))?;
+    pub fn load(config: &BearerConfig) -> Result<Self, AuthConfigError> {
+        let key = read_key(&config.cert)?;
         let mut validation = Validation::new_for_family(key.family());
         validation.set_audience(&[&config.service]);
         validation.set_required_spec_claims(&["exp", "aud"]);
@@ -149,12 +149,20 @@ fn quote_safe(s: &str) -> String {
     s.replace(['"', '\\'], "")
 }
 
-fn read_key(path: &Path) -> Result<DecodingKey, String> {
-    let pem = std::fs::read(path).map_err(|e| e.to_string())?;
+/// The public key in `path`; the error names `http.auth.bearer.cert`.
+fn read_key(path: &Path) -> Result<DecodingKey, AuthConfigError> {
+    const KEY: &str = "http.auth.bearer.cert";
+    let pem = std::fs::read(path).map_err(|e| AuthConfigError::bad_file(KEY, path, e))?;
     DecodingKey::from_ec_pem(&pem)
         .or_else(|_| DecodingKey::from_rsa_pem(&pem))
         .or_else(|_| DecodingKey::from_ed_pem(&pem))
-        .map_err(|_| "no RSA, EC or Ed25519 public key or certificate in the file".to_string())
+        .map_err(|_| {
+            AuthConfigError::bad_file(
+                KEY,
+                path,
+                "no RSA, EC or Ed25519 public key or certificate in the file",
+            )
+        })
 }
 
 #[cfg(test)]

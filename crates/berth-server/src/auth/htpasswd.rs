@@ -4,17 +4,16 @@
 //! bcrypt's deliberate slowness is paid once per credential, not per
 //! request.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, RwLock};
 
 use sha2::Digest as _;
 
-/// How often the file is checked for changes.
-const RELOAD_CHECK: Duration = Duration::from_secs(2);
-/// Remembered successful checks before the memory is cleared.
-const MAX_REMEMBERED: usize = 10_000;
+use super::AuthConfigError;
+
+/// Remembered successful checks at most.
+const MAX_REMEMBERED: u64 = 10_000;
 
 pub struct Htpasswd {
     /// Swapped when the config file names another file.
@@ -23,18 +22,18 @@ pub struct Htpasswd {
     /// unknown users, so a miss costs what a hit costs.
     dummy: RwLock<String>,
     users: RwLock<HashMap<String, String>>,
-    verified: RwLock<HashSet<[u8; 32]>>,
+    /// Successful checks (a hash of user, password and stored hash), kept
+    /// until the file is re-read.
+    verified: moka::sync::Cache<[u8; 32], ()>,
+    /// Tells the reload task that `path` changed.
+    rewatch: Arc<tokio::sync::Notify>,
 }
 
 /// Parses the file; lines that are not `user:bcrypt` are skipped with a
 /// warning (zot accepts only bcrypt).
-fn parse(path: &Path) -> Result<HashMap<String, String>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        format!(
-            "http.auth.htpasswd.path: cannot read {}: {e}",
-            path.display()
-        )
-    })?;
+fn parse(path: &Path) -> Result<HashMap<String, String>, AuthConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| AuthConfigError::unreadable("http.auth.htpasswd.path", path, e))?;
     let mut users = HashMap::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -73,13 +72,14 @@ fn dummy_for(users: &HashMap<String, String>) -> String {
 }
 
 impl Htpasswd {
-    pub fn load(path: &Path) -> Result<Self, String> {
+    pub fn load(path: &Path) -> Result<Self, AuthConfigError> {
         let users = parse(path)?;
         Ok(Self {
             dummy: RwLock::new(dummy_for(&users)),
             path: RwLock::new(path.to_path_buf()),
             users: RwLock::new(users),
-            verified: RwLock::new(HashSet::new()),
+            verified: moka::sync::Cache::new(MAX_REMEMBERED),
+            rewatch: Arc::default(),
         })
     }
 
@@ -98,21 +98,19 @@ impl Htpasswd {
     fn install(&self, users: HashMap<String, String>) {
         *self.dummy.write().unwrap_or_else(|p| p.into_inner()) = dummy_for(&users);
         *self.users.write().unwrap_or_else(|p| p.into_inner()) = users;
-        self.verified
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.verified.invalidate_all();
     }
 
     /// Serves the users of another file from now on (the config file's
     /// `htpasswd.path` changed); an unreadable file changes nothing.
-    pub fn switch_to(&self, path: &Path) -> Result<(), String> {
+    pub fn switch_to(&self, path: &Path) -> Result<(), AuthConfigError> {
         if self.path() == path {
             return Ok(());
         }
         let users = parse(path)?;
         self.install(users);
         *self.path.write().unwrap_or_else(|p| p.into_inner()) = path.to_path_buf();
+        self.rewatch.notify_one();
         tracing::info!(path = %path.display(), "htpasswd: now serving this file");
         Ok(())
     }
@@ -139,13 +137,7 @@ impl Htpasswd {
             .clone()
             .unwrap_or_else(|| self.dummy.read().unwrap_or_else(|p| p.into_inner()).clone());
         let key = Self::remembered_key(user, password, &hash);
-        if stored.is_some()
-            && self
-                .verified
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(&key)
-        {
+        if stored.is_some() && self.verified.contains_key(&key) {
             return true;
         }
         let (pw, h) = (password.to_string(), hash.clone());
@@ -153,48 +145,56 @@ impl Htpasswd {
             .await
             .unwrap_or(false);
         if ok && stored.is_some() {
-            let mut v = self.verified.write().unwrap_or_else(|p| p.into_inner());
-            if v.len() >= MAX_REMEMBERED {
-                v.clear();
-            }
-            v.insert(key);
+            self.verified.insert(key, ());
             return true;
         }
         false
     }
 
-    /// Re-reads the file whenever it changes; a broken edit is logged and
-    /// the running users kept.
+    /// Re-reads the file whenever it changes (see [`crate::watch`]); a
+    /// broken edit is logged and the running users kept.
     pub fn spawn_reload(self: std::sync::Arc<Self>) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-            let mut watched = self.path();
-            let mut seen: Option<SystemTime> = mtime(&watched);
-            loop {
-                tokio::time::sleep(RELOAD_CHECK).await;
-                let path = self.path();
-                if path != watched {
-                    // switch_to has just read the new file.
-                    seen = mtime(&path);
-                    watched = path;
-                    continue;
-                }
-                let now = mtime(&path);
-                if now == seen {
-                    continue;
-                }
-                seen = now;
-                match parse(&path) {
-                    Ok(users) => {
-                        let n = users.len();
-                        self.install(users);
-                        tracing::info!(users = n, "htpasswd file changed, reloaded");
-                    }
-                    Err(e) => {
-                        tracing::warn!("htpasswd not reloaded, keeping the running users: {e}")
-                    }
-                }
+        let this = self.clone();
+        let files = crate::watch::Files {
+            what: "htpasswd",
+            paths: Box::new(move || vec![this.path()]),
+            rewatch: Some(self.rewatch.clone()),
+        };
+        crate::watch::spawn(files, move || match parse(&self.path()) {
+            Ok(users) => {
+                let n = users.len();
+                self.install(users);
+                tracing::info!(users = n, "htpasswd file changed, reloaded");
+            }
+            Err(e) => {
+                tracing::warn!("htpasswd not reloaded, keeping the running users: {e}")
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn remembered_checks_end_when_the_file_is_read_again() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let file = tmp.path().join("htpasswd");
+        let line = |pw: &str| format!("alice:{}\n", bcrypt::hash(pw, 4).expect("hash"));
+        std::fs::write(&file, line("one")).expect("write");
+        let h = Htpasswd::load(&file).expect("load");
+        assert!(h.verify("alice", "one").await);
+        assert!(h.verify("alice", "one").await, "remembered");
+        assert!(!h.verify("alice", "two").await);
+        assert!(!h.verify("bob", "one").await, "unknown user");
+
+        std::fs::write(&file, line("two")).expect("write");
+        h.install(parse(&file).expect("parse"));
+        assert!(
+            !h.verify("alice", "one").await,
+            "the old password is forgotten"
+        );
+        assert!(h.verify("alice", "two").await);
     }
 }

@@ -9,10 +9,9 @@
 //! a salted hash of the password, so a client's burst of requests costs one
 //! round of binds, not one per request; failures are never remembered.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
 use rustls::pki_types::CertificateDer;
@@ -20,12 +19,34 @@ use rustls::pki_types::pem::PemObject;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::AuthConfigError;
 use crate::config::LdapConfig;
 
 /// How long a successful login is remembered.
 pub const REMEMBER: Duration = Duration::from_secs(30);
 /// How long a directory has to answer.
 const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the directory could not answer a login or a look-up.
+#[derive(Debug, thiserror::Error)]
+enum DirectoryError {
+    #[error("{0}")]
+    Connect(#[source] ldap3::LdapError),
+    #[error("bind as {dn}: {source}")]
+    ServiceBind {
+        dn: String,
+        #[source]
+        source: ldap3::LdapError,
+    },
+    #[error("search {base}: {source}")]
+    Search {
+        base: String,
+        #[source]
+        source: ldap3::LdapError,
+    },
+    #[error("{0}")]
+    UserBind(#[source] ldap3::LdapError),
+}
 
 /// `credentialsFile`: the service user Berth searches as.
 #[derive(Deserialize)]
@@ -51,34 +72,31 @@ pub struct Ldap {
     bind: Option<BindCredentials>,
     tls: Option<Arc<rustls::ClientConfig>>,
     salt: [u8; 16],
-    /// Recent logins, by the name typed.
-    remembered: Mutex<HashMap<String, Remembered>>,
-    /// Recent look-ups (for API keys), by the name.
-    looked_up: Mutex<HashMap<String, (LdapUser, Instant)>>,
+    /// Recent logins, by the name typed: the salted password hash and the
+    /// user, for [`REMEMBER`].
+    remembered: moka::sync::Cache<String, (Vec<u8>, LdapUser)>,
+    /// Recent look-ups (for API keys), by the name, for [`REMEMBER`].
+    looked_up: moka::sync::Cache<String, LdapUser>,
 }
 
-/// A recent successful login: the salted password hash, the user, when.
-struct Remembered {
-    digest: Vec<u8>,
-    user: LdapUser,
-    at: Instant,
+/// A cache whose entries live [`REMEMBER`] from their insertion.
+fn remember<V: Clone + Send + Sync + 'static>() -> moka::sync::Cache<String, V> {
+    moka::sync::Cache::builder().time_to_live(REMEMBER).build()
 }
 
 impl Ldap {
     /// Reads the credentials file and CA certificates; errors name the key.
-    pub fn load(config: &LdapConfig) -> Result<Self, String> {
+    pub fn load(config: &LdapConfig) -> Result<Self, AuthConfigError> {
+        const KEY: &str = "http.auth.ldap.credentialsFile";
         let bind = match &config.credentials_file {
             Some(path) => {
-                let text = std::fs::read(path).map_err(|e| {
-                    format!(
-                        "http.auth.ldap.credentialsFile: cannot read {}: {e}",
-                        path.display()
-                    )
-                })?;
+                let text =
+                    std::fs::read(path).map_err(|e| AuthConfigError::unreadable(KEY, path, e))?;
                 Some(serde_json::from_slice(&text).map_err(|e| {
-                    format!(
-                        "http.auth.ldap.credentialsFile: {}: {e} (want {{\"bindDN\": …, \"bindPassword\": …}})",
-                        path.display()
+                    AuthConfigError::bad_file(
+                        KEY,
+                        path,
+                        format!("{e} (want {{\"bindDN\": …, \"bindPassword\": …}})"),
                     )
                 })?)
             }
@@ -104,8 +122,8 @@ impl Ldap {
             bind,
             tls,
             salt: *uuid::Uuid::new_v4().as_bytes(),
-            remembered: Mutex::new(HashMap::new()),
-            looked_up: Mutex::new(HashMap::new()),
+            remembered: remember(),
+            looked_up: remember(),
         })
     }
 
@@ -125,28 +143,15 @@ impl Ldap {
             return None;
         }
         let digest = self.password_digest(password);
+        if let Some((known, found)) = self.remembered.get(user)
+            && known == digest
         {
-            let mut remembered = self.remembered.lock().unwrap_or_else(|p| p.into_inner());
-            remembered.retain(|_, r| r.at.elapsed() < REMEMBER);
-            if let Some(r) = remembered.get(user)
-                && r.digest == digest
-            {
-                return Some(r.user.clone());
-            }
+            return Some(found);
         }
         match self.login(user, Some(password)).await {
             Ok(Some(found)) => {
                 self.remembered
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(
-                        user.to_string(),
-                        Remembered {
-                            digest,
-                            user: found.clone(),
-                            at: Instant::now(),
-                        },
-                    );
+                    .insert(user.to_string(), (digest, found.clone()));
                 Some(found)
             }
             Ok(None) => None,
@@ -164,19 +169,12 @@ impl Ldap {
         if user.is_empty() {
             return None;
         }
-        {
-            let mut seen = self.looked_up.lock().unwrap_or_else(|p| p.into_inner());
-            seen.retain(|_, (_, at)| at.elapsed() < REMEMBER);
-            if let Some((u, _)) = seen.get(user) {
-                return Some(u.clone());
-            }
+        if let Some(found) = self.looked_up.get(user) {
+            return Some(found);
         }
         match self.login(user, None).await {
             Ok(Some(found)) => {
-                self.looked_up
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(user.to_string(), (found.clone(), Instant::now()));
+                self.looked_up.insert(user.to_string(), found.clone());
                 Some(found)
             }
             Ok(None) => None,
@@ -207,7 +205,11 @@ impl Ldap {
     }
 
     /// Finds the one entry of `user`; with `password`, binds as it too.
-    async fn login(&self, user: &str, password: Option<&str>) -> Result<Option<LdapUser>, String> {
+    async fn login(
+        &self,
+        user: &str,
+        password: Option<&str>,
+    ) -> Result<Option<LdapUser>, DirectoryError> {
         let mut settings = LdapConnSettings::new()
             .set_conn_timeout(TIMEOUT)
             .set_starttls(self.config.start_tls && !self.config.insecure)
@@ -217,14 +219,17 @@ impl Ldap {
         }
         let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &self.url)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(DirectoryError::Connect)?;
         ldap3::drive!(conn);
         ldap.with_timeout(TIMEOUT);
         if let Some(bind) = &self.bind {
             ldap.simple_bind(&bind.bind_dn, &bind.bind_password)
                 .await
                 .and_then(|r| r.success())
-                .map_err(|e| format!("bind as {}: {e}", bind.bind_dn))?;
+                .map_err(|source| DirectoryError::ServiceBind {
+                    dn: bind.bind_dn.clone(),
+                    source,
+                })?;
         }
         let scope = if self.config.subtree_search {
             Scope::Subtree
@@ -240,7 +245,10 @@ impl Ldap {
             .search(&self.config.base_dn, scope, &self.filter(user), attrs)
             .await
             .and_then(|r| r.success())
-            .map_err(|e| format!("search {}: {e}", self.config.base_dn))?;
+            .map_err(|source| DirectoryError::Search {
+                base: self.config.base_dn.clone(),
+                source,
+            })?;
         if entries.len() != 1 {
             let _ = ldap.unbind().await;
             if entries.len() > 1 {
@@ -256,7 +264,7 @@ impl Ldap {
             let bound = ldap
                 .simple_bind(&entry.dn, password)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(DirectoryError::UserBind)?;
             if bound.rc != 0 {
                 let _ = ldap.unbind().await;
                 return Ok(None);
@@ -288,21 +296,22 @@ impl Ldap {
     }
 }
 
-fn client_tls(path: &Path) -> Result<Arc<rustls::ClientConfig>, String> {
+fn client_tls(path: &Path) -> Result<Arc<rustls::ClientConfig>, AuthConfigError> {
+    const KEY: &str = "http.auth.ldap.caCert";
     let mut roots = rustls::RootCertStore::empty();
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("http.auth.ldap.caCert: cannot read {}: {e}", path.display()))?;
+        .map_err(|e| AuthConfigError::unreadable(KEY, path, e))?;
     if certs.is_empty() {
-        return Err(format!(
-            "http.auth.ldap.caCert: no certificate in {}",
-            path.display()
-        ));
+        return Err(AuthConfigError::NoCertificate {
+            key: KEY,
+            path: path.to_path_buf(),
+        });
     }
     for c in certs {
         roots
             .add(c)
-            .map_err(|e| format!("http.auth.ldap.caCert: {}: {e}", path.display()))?;
+            .map_err(|e| AuthConfigError::bad_file(KEY, path, e))?;
     }
     Ok(Arc::new(
         rustls::ClientConfig::builder()

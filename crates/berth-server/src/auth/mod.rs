@@ -12,6 +12,8 @@
 pub mod access;
 pub mod apikeys;
 pub mod bearer;
+mod credentials;
+mod error;
 pub mod htpasswd;
 pub mod ldap;
 pub mod mtls;
@@ -19,10 +21,12 @@ pub mod mtls;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use base64::Engine;
 use http::HeaderMap;
 
 use crate::config::HttpConfig;
+use credentials::Credentials;
+
+pub use error::AuthConfigError;
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,7 +145,7 @@ impl Auth {
     pub fn from_config(
         http: &HttpConfig,
         root: &std::path::Path,
-    ) -> Result<Option<Arc<Self>>, String> {
+    ) -> Result<Option<Arc<Self>>, AuthConfigError> {
         let mtls = match (
             &http.tls.as_ref().and_then(|t| t.cacert.as_ref()),
             &http.auth,
@@ -153,9 +157,10 @@ impl Auth {
                     .unwrap_or_default(),
             )?),
             (None, Some(a)) if a.mtls.is_some() => {
-                return Err(
-                    "http.auth.mtls: needs http.tls.cacert, the CA of client certificates".into(),
-                );
+                return Err(AuthConfigError::Needs {
+                    key: "http.auth.mtls",
+                    needs: "http.tls.cacert, the CA of client certificates",
+                });
             }
             (None, _) => None,
         };
@@ -175,15 +180,13 @@ impl Auth {
         };
         let ldap = Self::ldap_from(http)?;
         if auth.apikey && htpasswd.is_none() && ldap.is_none() {
-            return Err(
-                "http.auth.apikey: needs htpasswd or ldap, for users to log in and make keys"
-                    .into(),
-            );
+            return Err(AuthConfigError::Needs {
+                key: "http.auth.apikey",
+                needs: "htpasswd or ldap, for users to log in and make keys",
+            });
         }
         let apikeys = match auth.apikey {
-            true => Some(Arc::new(
-                apikeys::ApiKeys::open(root).map_err(|e| format!("http.auth.apikey: {e}"))?,
-            )),
+            true => Some(Arc::new(apikeys::ApiKeys::open(root)?)),
             false => None,
         };
         if htpasswd.is_none() && bearer.is_none() && ldap.is_none() && mtls.is_none() {
@@ -201,7 +204,7 @@ impl Auth {
         })))
     }
 
-    fn ldap_from(http: &HttpConfig) -> Result<Option<Arc<ldap::Ldap>>, String> {
+    fn ldap_from(http: &HttpConfig) -> Result<Option<Arc<ldap::Ldap>>, AuthConfigError> {
         match http.auth.as_ref().and_then(|a| a.ldap.as_ref()) {
             Some(l) => Ok(Some(Arc::new(ldap::Ldap::load(l)?))),
             None => Ok(None),
@@ -213,7 +216,7 @@ impl Auth {
     /// nothing changes if one is unusable. Adding or removing an
     /// authentication method, or changing API key or mTLS settings, takes
     /// a restart (logged).
-    pub fn reload(&self, http: &HttpConfig) -> Result<(), String> {
+    pub fn reload(&self, http: &HttpConfig) -> Result<(), AuthConfigError> {
         let ldap = Self::ldap_from(http)?;
         let bearer = match http.auth.as_ref().and_then(|a| a.bearer.as_ref()) {
             Some(b) => Some(bearer::Bearer::load(b)?),
@@ -318,16 +321,12 @@ impl Auth {
             || self.bearer.is_some()
             || self.ldap().is_some()
             || self.apikeys.is_some();
-        let value = headers
-            .get(http::header::AUTHORIZATION)
-            .filter(|_| header_methods)
-            .map(|v| v.to_str().map_err(|_| AuthFailure::Rejected))
-            .transpose()?;
-        // Empty Basic credentials are what clients without any send after a
-        // Basic challenge (containers/image does): no credentials at all.
-        let value = value
-            .filter(|v| basic_credentials(v).is_none_or(|(u, p)| !u.is_empty() || !p.is_empty()));
-        let Some(value) = value else {
+        let credentials = match headers.contains_key(http::header::AUTHORIZATION) && header_methods
+        {
+            true => Some(Credentials::parse(headers).ok_or(AuthFailure::Rejected)?),
+            false => None,
+        };
+        let Some(credentials) = credentials.filter(|c| !c.is_empty()) else {
             return match (&self.mtls, peer_cert) {
                 (Some(m), Some(der)) => m
                     .identity(der)
@@ -340,14 +339,16 @@ impl Auth {
                 _ => Err(AuthFailure::Missing),
             };
         };
-        if let Some(token) = bearer_token(value) {
-            let bearer = self.bearer().ok_or(AuthFailure::Rejected)?;
-            return bearer
-                .verify(token)
-                .map(|g| Identity::Token(g).into())
-                .ok_or(AuthFailure::Rejected);
-        }
-        let (user, password) = basic_credentials(value).ok_or(AuthFailure::Rejected)?;
+        let (user, password) = match credentials {
+            Credentials::Bearer(token) => {
+                let bearer = self.bearer().ok_or(AuthFailure::Rejected)?;
+                return bearer
+                    .verify(&token)
+                    .map(|g| Identity::Token(g).into())
+                    .ok_or(AuthFailure::Rejected);
+            }
+            Credentials::Basic { user, password } => (user, password),
+        };
         if let Some(keys) = &self.apikeys
             && password.starts_with(apikeys::PREFIX)
         {
@@ -355,7 +356,7 @@ impl Auth {
                 let (keys, user, password) = (keys.clone(), user.clone(), password.clone());
                 tokio::task::spawn_blocking(move || keys.verify(&user, &password))
                     .await
-                    .map_err(|e| apikeys::StoreError::from(e.to_string()))
+                    .map_err(apikeys::StoreError::from)
                     .and_then(|r| r)
             };
             match check {
@@ -407,63 +408,5 @@ impl Auth {
         let found = self.ldap()?.lookup(user).await?;
         // A key belongs to the name it was made under.
         (found.name == user).then_some((found.name, found.groups))
-    }
-}
-
-/// The token of a `Bearer` authorization header.
-fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, rest) = value.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(rest.trim())
-        .filter(|t| !t.is_empty())
-}
-
-/// The user and password of a `Basic` authorization header.
-fn basic_credentials(value: &str) -> Option<(String, String)> {
-    let (scheme, rest) = value.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(rest.trim())
-        .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, password) = text.split_once(':')?;
-    Some((user.to_string(), password.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bearer_header_parsing() {
-        assert_eq!(bearer_token("Bearer abc.def"), Some("abc.def"));
-        assert_eq!(bearer_token("bearer  x "), Some("x"));
-        assert_eq!(bearer_token("Bearer "), None);
-        assert_eq!(bearer_token("Basic abc"), None);
-    }
-
-    #[test]
-    fn basic_header_parsing() {
-        let enc = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        assert_eq!(
-            basic_credentials(&format!("Basic {}", enc("alice:s3:cret"))),
-            Some(("alice".into(), "s3:cret".into()))
-        );
-        assert_eq!(
-            basic_credentials(&format!("basic {}", enc("bob:"))),
-            Some(("bob".into(), String::new()))
-        );
-        for bad in [
-            "",
-            "Basic",
-            "Bearer abc",
-            "Basic !!!",
-            &format!("Basic {}", enc("nocolon")),
-        ] {
-            assert_eq!(basic_credentials(bad), None, "{bad:?}");
-        }
     }
 }

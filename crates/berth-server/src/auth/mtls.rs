@@ -6,6 +6,7 @@
 use regex::Regex;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate, X509Name};
 
+use super::AuthConfigError;
 use crate::config::MtlsConfig;
 
 /// A part of a certificate that can name its holder.
@@ -41,13 +42,12 @@ pub struct MtlsIdentity {
 
 impl MtlsIdentity {
     /// Errors name the key.
-    pub fn new(config: &MtlsConfig) -> Result<Self, String> {
+    pub fn new(config: &MtlsConfig) -> Result<Self, AuthConfigError> {
         let mut attributes = Vec::new();
         for a in &config.identity_attributes {
-            attributes.push(Attribute::parse(a).ok_or_else(|| {
-                format!(
-                    "http.auth.mtls.identityAttributes: {a:?} is not one of CommonName, Subject, Email, URI, DNSName"
-                )
+            attributes.push(Attribute::parse(a).ok_or_else(|| AuthConfigError::Invalid {
+                key: "http.auth.mtls.identityAttributes",
+                message: format!("{a:?} is not one of CommonName, Subject, Email, URI, DNSName"),
             })?);
         }
         if attributes.is_empty() {
@@ -55,12 +55,15 @@ impl MtlsIdentity {
         }
         let uri_pattern = match config.uri_san_pattern.as_deref().filter(|p| !p.is_empty()) {
             Some(p) => {
-                let re = Regex::new(p).map_err(|e| format!("http.auth.mtls.uriSanPattern: {e}"))?;
+                let re = Regex::new(p).map_err(|e| AuthConfigError::Invalid {
+                    key: "http.auth.mtls.uriSanPattern",
+                    message: e.to_string(),
+                })?;
                 if re.captures_len() < 2 {
-                    return Err(
-                        "http.auth.mtls.uriSanPattern: needs a group, the part that is the identity"
-                            .into(),
-                    );
+                    return Err(AuthConfigError::Needs {
+                        key: "http.auth.mtls.uriSanPattern",
+                        needs: "a group, the part that is the identity",
+                    });
                 }
                 Some(re)
             }

@@ -63,11 +63,8 @@ impl AuthConfig {
             }
         }
         if let Some(m) = &self.mtls {
-            // Its errors read "key: message".
-            crate::auth::mtls::MtlsIdentity::new(m).map_err(|e| match e.split_once(": ") {
-                Some((key, message)) => ConfigError::key(key, message),
-                None => ConfigError::key("http.auth.mtls", e),
-            })?;
+            crate::auth::mtls::MtlsIdentity::new(m)
+                .map_err(|e| ConfigError::key(e.key(), e.message()))?;
         }
         Ok(())
     }

@@ -12,7 +12,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -127,14 +126,7 @@ impl Sink {
             if let Some(token) = &c.token {
                 req = req.bearer_auth(token);
             } else if let Some(user) = &c.username {
-                let pair = format!("{user}:{}", c.password.as_deref().unwrap_or(""));
-                req = req.header(
-                    "authorization",
-                    format!(
-                        "Basic {}",
-                        base64::engine::general_purpose::STANDARD.encode(pair)
-                    ),
-                );
+                req = req.basic_auth(user, Some(c.password.as_deref().unwrap_or("")));
             }
         }
         let resp = req.body(event.data.to_string()).send().await?;

@@ -407,42 +407,38 @@ impl Metrics {
         Ok(out)
     }
 
-    /// Process figures from `/proc` (Linux; elsewhere they stay 0).
+    /// Process figures from `/proc`, read by `procfs` (Linux; elsewhere
+    /// they stay 0). A figure that cannot be read keeps its last value.
+    #[cfg(target_os = "linux")]
     fn read_process(&self) {
-        const TICKS: f64 = 100.0;
-        const PAGE: i64 = 4096;
-        if let Ok(stat) = std::fs::read_to_string("/proc/self/stat")
-            && let Some((_, rest)) = stat.rsplit_once(')')
-        {
-            // Fields after the command name, from field 3 (state) on.
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            let num = |i: usize| f.get(i).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
-            self.cpu.set((num(11) + num(12)) as f64 / TICKS);
-            self.virtual_memory.set(num(20));
-            self.resident.set(num(21) * PAGE);
-            let boot = std::fs::read_to_string("/proc/stat")
-                .ok()
-                .and_then(|s| {
-                    s.lines()
-                        .find_map(|l| {
-                            l.strip_prefix("btime ")
-                                .map(|v| v.trim().parse::<i64>().ok())
-                        })
-                        .flatten()
-                })
-                .unwrap_or(0);
-            self.start_time.set(boot + (num(19) as f64 / TICKS) as i64);
+        use procfs::WithCurrentSystemInfo as _;
+        use procfs::process::{LimitValue, Process};
+
+        let Ok(me) = Process::myself() else {
+            return;
+        };
+        if let Ok(stat) = me.stat() {
+            let ticks = procfs::ticks_per_second() as f64;
+            self.cpu.set((stat.utime + stat.stime) as f64 / ticks);
+            self.virtual_memory.set(stat.vsize as i64);
+            self.resident.set(stat.rss_bytes().get() as i64);
+            let boot = procfs::boot_time_secs().unwrap_or(0) as i64;
+            self.start_time
+                .set(boot + (stat.starttime as f64 / ticks) as i64);
         }
-        if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
-            self.open_fds.set(fds.count() as i64);
+        if let Ok(fds) = me.fd_count() {
+            self.open_fds.set(fds as i64);
         }
-        if let Ok(limits) = std::fs::read_to_string("/proc/self/limits")
-            && let Some(line) = limits.lines().find(|l| l.starts_with("Max open files"))
-            && let Some(soft) = line.split_whitespace().nth(3)
-        {
-            self.max_fds.set(soft.parse().unwrap_or(0));
+        if let Ok(limits) = me.limits() {
+            self.max_fds.set(match limits.max_open_files.soft_limit {
+                LimitValue::Value(n) => n as i64,
+                LimitValue::Unlimited => 0,
+            });
         }
     }
+
+    #[cfg(not(target_os = "linux"))]
+    fn read_process(&self) {}
 }
 
 /// Starts the listeners: registry events, and the periodic storage walk.

@@ -71,10 +71,7 @@ pub fn load_config(path: &Path) -> Result<Config, ServeError> {
 }
 
 fn tls_config(tls: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, ServeError> {
-    crate::tls::server_config(tls).map_err(|message| ServeError::Tls {
-        key: "http.tls",
-        message,
-    })
+    Ok(crate::tls::server_config(tls)?)
 }
 
 impl Server {
@@ -84,11 +81,7 @@ impl Server {
     /// reconcile, scrub, config reload) and TLS. Background work starts
     /// here, so a caller binds its port first.
     pub async fn build(config: &Config, options: ServeOptions) -> Result<Self, ServeError> {
-        let auth = crate::auth::Auth::from_config(&config.http, &config.storage.root_directory)
-            .map_err(|message| ServeError::Auth {
-                key: "http.auth",
-                message,
-            })?;
+        let auth = crate::auth::Auth::from_config(&config.http, &config.storage.root_directory)?;
         let mut state = build_state_with(config, options.force_reparse).await?;
         let mut tasks = Tasks::default();
         tasks.extend(

@@ -34,12 +34,12 @@ pub enum ServeError {
     },
     /// `http.auth` cannot be put in force. The message begins with the
     /// key inside the section it is about (`http.auth.htpasswd.path: ...`).
-    #[error("{message}")]
-    Auth { key: &'static str, message: String },
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthConfigError),
     /// `http.tls` cannot be put in force. The message begins with the key
     /// inside the section (`http.tls.cert: ...`).
-    #[error("{message}")]
-    Tls { key: &'static str, message: String },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The configured address cannot be listened on.
     #[error("http: cannot listen on {addr}: {source}")]
     Listen {
@@ -68,7 +68,8 @@ impl ServeError {
             Self::Config(ConfigError::Key { key, .. })
             | Self::Storage { key, .. }
             | Self::Meta { key, .. } => Some(key),
-            Self::Auth { key, .. } | Self::Tls { key, .. } => Some(key),
+            Self::Auth(_) => Some("http.auth"),
+            Self::Tls(_) => Some("http.tls"),
             Self::Listen { .. } | Self::Running { .. } => Some("http"),
             Self::Config(_) | Self::LocalAddr(_) | Self::Serve(_) | Self::Scrub(_) => None,
         }

@@ -61,13 +61,17 @@ struct Maps {
     digests: HashMap<Digest, usize>,
 }
 
+/// A tag found on two entries: the lookup then searches entry by entry.
+#[derive(Debug, Clone, PartialEq)]
+struct DoubledTag(String);
+
 impl Maps {
-    /// The tag that is on two entries, if one is.
-    fn of(entries: &[Entry]) -> Result<Self, String> {
+    /// The maps of `entries`, or the tag that is on two of them.
+    fn of(entries: &[Entry]) -> Result<Self, DoubledTag> {
         let mut maps = Maps::default();
         for (pos, e) in entries.iter().enumerate() {
             if !maps.add(&e.desc, pos) {
-                return Err(tag_of(&e.desc).unwrap_or_default().to_string());
+                return Err(DoubledTag(tag_of(&e.desc).unwrap_or_default().to_string()));
             }
         }
         Ok(maps)
@@ -312,7 +316,8 @@ impl OciIndex {
     /// searched one by one.
     fn maps(&mut self) -> Option<&mut Maps> {
         if matches!(self.lookup, Lookup::Unbuilt) {
-            self.lookup = Maps::of(&self.manifests).map_or_else(Lookup::Scan, Lookup::Built);
+            self.lookup =
+                Maps::of(&self.manifests).map_or_else(|d| Lookup::Scan(d.0), Lookup::Built);
         }
         match &mut self.lookup {
             Lookup::Built(maps) => Some(maps),
