@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every Berth test. Installs what the tests need when it is missing:
 # skopeo, buildah, podman, slapd, ldap-utils and redis-server (Debian packages),
-# oras-py and schemathesis (PyPI, into ./.venv), and the S3 server s3s-fs
-# (crates.io, `cargo install`, about 4 minutes the first time).
+# oras-py and schemathesis (PyPI, into ./.venv), the S3 server s3s-fs and
+# cargo-deny (crates.io, `cargo install`, about 4 and 6 minutes the first
+# time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +41,14 @@ if ! command -v s3s-fs >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bi
   cargo install --quiet --locked s3s-fs@0.14.1 --features binary
 fi
 
+# Licences, sources and wildcards of the dependency tree (deny.toml).
+if ! command -v cargo-deny >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo-deny" ]; then
+  echo "installing cargo-deny (cargo install)"
+  cargo install --quiet --locked cargo-deny@0.20.2
+fi
+deny_status=0
+cargo deny --log-level error check licenses bans sources || deny_status=$?
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
@@ -60,4 +69,5 @@ fi
 # and print their own figures after the last runner summary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } }
      END { printf "total: %d passed, %d failed\n", p, f }' "$log"
+[ "$deny_status" -eq 0 ] || { echo "cargo deny: the dependency tree breaks deny.toml"; status=1; }
 exit "$status"
