@@ -47,6 +47,11 @@ pub struct Registry {
     background: tokio_util::task::TaskTracker,
     /// Blobs a client asked about lately (`HEAD`, mount), which GC leaves
     /// alone for `gcDelay`: a push that found one may be about to use it.
+    /// A map of our own rather than a `moka` cache: an entry must live as
+    /// long as the `gcDelay` of the root GC runs on next (each root has its
+    /// own), and a cache that evicted one early to keep a size bound would
+    /// let GC delete a blob a push is about to name. GC prunes what is
+    /// older than its delay after each pass of a root.
     recent: Mutex<HashMap<(RepoName, Digest), Instant>>,
     /// What happened, for listeners (see `events`).
     events: tokio::sync::broadcast::Sender<events::RegistryEvent>,

@@ -83,6 +83,11 @@ struct Live {
 /// applied one at a time while other uploads run freely. A session not in
 /// the map is loaded from disk on first use; idle ones are dropped from the
 /// map when it grows, so abandoned uploads do not hold memory.
+///
+/// A map of our own rather than a `moka` cache: a session must never be
+/// dropped while a request holds it (a second request would load a second
+/// copy, and the per-session lock would no longer exclude anything), and
+/// `moka` evicts by size or age without asking whether an entry is in use.
 #[derive(Default)]
 pub struct Uploads {
     live: Mutex<HashMap<UploadId, Live>>,

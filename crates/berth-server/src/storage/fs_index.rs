@@ -61,7 +61,10 @@ use super::{IndexVersion, IoContext, StorageError, StorageResult};
 /// names: upload listings and GC skip them.
 const INDEX_SLOTS: [&str; 2] = [".index-a", ".index-b"];
 
-/// Repositories the parse cache holds before it starts over.
+/// Repositories the parse cache holds before it starts over. (The cache
+/// is ours, not `moka`'s: an entry is valid for exactly one file stamp,
+/// not for a time, it is taken out for an update and put back after the
+/// write, and its bound is in index entries, not in repositories.)
 const INDEX_CACHE_MAX: usize = 4096;
 
 /// Index entries, over all repositories, the parse cache holds at most:
