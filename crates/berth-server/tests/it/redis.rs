@@ -432,9 +432,14 @@ async fn a_redis_outage_is_answered_as_unavailable() {
     )
     .await;
     server.push_image("app", "v1", &[b"layer"]).await;
+    let blob = server.push_blob("app", b"a blob").await;
     assert_eq!(server.get("/v2/app/manifests/v1").await.status(), 200);
 
     redis.kill();
+    // A blob read does not need the metadata store.
+    let r = server.get(&format!("/v2/app/blobs/{blob}")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.expect("body").as_ref(), b"a blob");
     for path in ["/v2/app/manifests/v1", "/v2/app/tags/list", "/v2/_catalog"] {
         let r = server.get(path).await;
         assert_eq!(r.status().as_u16(), 503, "{path}");
