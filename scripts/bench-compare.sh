@@ -6,6 +6,9 @@
 #
 #   scripts/bench-compare.sh [bench arguments...]   e.g. -c 16 -n 200 -t 'Pull 1KB'
 #
+# With BENCH_B=/path/to/another/berth, B is that build of Berth instead of
+# distribution (an A/B of two builds: A is this checkout's release build).
+#
 # With BENCH_FS=ext4 (needs root, or sudo, for mount), each registry gets
 # its own fresh ext4 file system with mkfs's defaults (a journal among
 # them; inode tables written at mkfs, not by a background thread during
@@ -18,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-if ! command -v docker-registry >/dev/null 2>&1; then
+if [ -z "${BENCH_B:-}" ] && ! command -v docker-registry >/dev/null 2>&1; then
   echo "installing docker-registry (apt-get)"
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq docker-registry >/dev/null
@@ -57,6 +60,10 @@ printf '{"storage":{"rootDirectory":"%s/berth/root"},"http":{"port":"%s"},"log":
 ./target/release/berth serve "$work/berth.json" 2> "$work/berth.log" &
 pids+=($!); bpid=$!
 dport=$(free_port)
+if [ -n "${BENCH_B:-}" ]; then
+printf '{"storage":{"rootDirectory":"%s/dist/root"},"http":{"port":"%s"},"log":{"level":"warn"}}' "$work" "$dport" > "$work/b.json"
+"$BENCH_B" serve "$work/b.json" 2> "$work/dist.log" &
+else
 cat > "$work/dist.yml" <<YAML
 version: 0.1
 log: {level: error, accesslog: {disabled: true}}
@@ -64,9 +71,11 @@ storage: {filesystem: {rootdirectory: $work/dist/root}, delete: {enabled: true}}
 http: {addr: "127.0.0.1:$dport"}
 YAML
 docker-registry serve "$work/dist.yml" > "$work/dist.log" 2>&1 &
+fi
 pids+=($!); dpid=$!
 wait_up "127.0.0.1:$bport"
 wait_up "127.0.0.1:$dport"
-echo "A = berth $(./target/release/berth --version 2>/dev/null || true), B = distribution $(docker-registry --version 2>/dev/null | head -1)"
+if [ -n "${BENCH_B:-}" ]; then b_name="berth at $BENCH_B"; else b_name="distribution $(docker-registry --version 2>/dev/null | head -1)"; fi
+echo "A = berth $(./target/release/berth --version 2>/dev/null || true), B = $b_name"
 ./target/release/berth bench "http://127.0.0.1:$bport" --compare "http://127.0.0.1:$dport" "$@"
-echo "peak RSS: berth $(hwm "$bpid") MiB, distribution $(hwm "$dpid") MiB"
+echo "peak RSS: A $(hwm "$bpid") MiB, B $(hwm "$dpid") MiB"

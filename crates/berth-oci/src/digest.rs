@@ -287,6 +287,15 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// A saved hash state read back from any bytes is a state or
+        /// nothing: never a panic.
+        #[test]
+        fn restore_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = DigestHasher::restore(&bytes);
+        }
+    }
+
+    proptest::proptest! {
         #[test]
         fn parse_never_panics(s in ".*") {
             let _ = s.parse::<Digest>();

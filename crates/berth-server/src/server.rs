@@ -70,7 +70,7 @@ pub async fn build_state_with(
         .join("\n");
     let setting = async |name: &str| meta.setting(name).await.map_err(meta_error);
     // Derived for other roots, never fully derived (a rebuild cut short),
-    // or not shut down cleanly (non-durable commits lost, so a fingerprint
+    // or not shut down cleanly (non-durable commits lost, so a version
     // could match by chance): derive again. A shared store is as durable
     // as its server, and another instance may be running: it is derived
     // again only when it is new or for other roots.
@@ -80,16 +80,19 @@ pub async fn build_state_with(
     let registry = Registry::new(roots, meta);
     if created || force_reparse || roots_changed || unclean {
         let n = registry.reparse().await.map_err(|e| match e {
-            // Listing storage failed: say so as storage's own error, named
-            // by the root in a bucket if there is one (the disk's own
-            // errors name their directory).
+            // Listing a root failed: named by that root's key.
+            crate::registry::RegistryError::Root { prefix, source } => {
+                match config.storage.roots().iter().find(|r| r.prefix == prefix) {
+                    Some(r) => ServeError::root(r, source),
+                    None => ServeError::Storage {
+                        key: "storage".into(),
+                        source,
+                    },
+                }
+            }
+            // A repository's check (its lock, its layout) failed.
             crate::registry::RegistryError::Storage(source) => ServeError::Storage {
-                key: config
-                    .storage
-                    .roots()
-                    .iter()
-                    .find(|r| r.storage_driver.is_some())
-                    .map_or_else(|| "storage.rootDirectory".into(), error::root_key),
+                key: "storage.rootDirectory".into(),
                 source,
             },
             crate::registry::RegistryError::Meta(source) => meta_error(source),

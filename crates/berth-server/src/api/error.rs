@@ -151,6 +151,7 @@ impl From<RegistryError> for ApiError {
             R::Storage(StorageError::LockBusy { .. }) | R::Meta(MetaError::Contended(_)) => {
                 Self::unavailable("the repository is busy", msg)
             }
+            R::Root { source, .. } => Self::from(R::Storage(source)),
             R::Storage(e) => Self::internal(e),
             R::Meta(e) => Self::internal(e),
             R::Internal(e) => Self::internal(e),

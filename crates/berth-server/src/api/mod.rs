@@ -185,9 +185,10 @@ pub fn is_health_route(path: &str) -> bool {
     endpoint::health_probe(path).is_some()
 }
 
-/// With `http.auth`, lets a `/v2` request through only with good
-/// credentials, attaching the caller's identity; a failed login is
-/// answered after `failDelay`. Health checks stay open.
+/// With `http.auth`, lets a request through only with good credentials
+/// (or none, for the anonymous caller `authorize` then judges), attaching
+/// the caller's identity; a failed login is answered after `failDelay`.
+/// Health checks stay open.
 async fn authenticate(
     State(state): State<AppState>,
     mut req: Request,

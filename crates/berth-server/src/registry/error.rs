@@ -39,6 +39,14 @@ pub enum RegistryError {
     BodyRead(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// Listing one storage root failed: `prefix` says which (`None` for
+    /// the main root, `Some("team")` for sub-path `/team`).
+    #[error("{source}")]
+    Root {
+        prefix: Option<String>,
+        #[source]
+        source: StorageError,
+    },
     #[error(transparent)]
     Meta(#[from] MetaError),
     /// A rule of the registry's own code broke (a bug, not the client's
@@ -70,6 +78,10 @@ impl RegistryError {
             Self::TagExists(s) => Self::TagExists(s.clone()),
             Self::BodyRead(s) => Self::BodyRead(s.clone()),
             Self::Storage(e) => Self::Storage(e.duplicate()),
+            Self::Root { prefix, source } => Self::Root {
+                prefix: prefix.clone(),
+                source: source.duplicate(),
+            },
             Self::Meta(e) => Self::Meta(e.duplicate()),
             Self::Internal(s) => Self::Internal(s),
         }

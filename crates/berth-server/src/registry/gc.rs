@@ -138,7 +138,7 @@ impl Registry {
         let manifest_delay = retention.and_then(|r| r.delay).map_or(delay, |d| d.0);
         let guard = self.store(repo).lock_repo(repo).await?;
         if let Some(policy) = policy {
-            report.tags = self.apply_retention(&guard, repo, policy, dry_run).await?;
+            report.tags = self.apply_retention(&guard, policy, dry_run).await?;
         }
         let Some(index) = self.store(repo).layout.read_index(repo).await? else {
             return Ok(report);
@@ -198,7 +198,7 @@ impl Registry {
             doomed.insert(d.digest.clone());
         }
         if !doomed.is_empty() {
-            let in_step = self.in_step(&guard, repo).await?;
+            let in_step = self.in_step(&guard).await?;
             self.store(repo)
                 .update_index(&guard, |i| {
                     i.retain(|d| !doomed.contains(&d.digest));
@@ -209,7 +209,7 @@ impl Registry {
                 remove_manifests: doomed.iter().map(|d| d.to_string()).collect(),
                 ..Default::default()
             };
-            self.after_write(&guard, repo, in_step, change).await?;
+            self.after_write(&guard, in_step, change).await?;
             for d in &doomed {
                 tracing::info!(target: "berth::gc", %repo, digest = %d, reason = "untagged manifest that no index, subject or referrer needs", "deleted");
                 self.store(repo).blobs.delete_blob(repo, d).await?;
@@ -267,11 +267,11 @@ impl Registry {
     async fn apply_retention(
         &self,
         guard: &RepoGuard,
-        repo: &RepoName,
         policy: &RetentionPolicy,
         dry_run: bool,
     ) -> RegistryResult<usize> {
-        if !self.refresh_locked(guard, repo).await? {
+        let repo = guard.repo();
+        if !self.refresh_locked(guard).await? {
             return Ok(0);
         }
         let mut facts = Vec::new();
@@ -303,7 +303,7 @@ impl Registry {
         if dry_run {
             return Ok(remove.len());
         }
-        let in_step = self.in_step(guard, repo).await?;
+        let in_step = self.in_step(guard).await?;
         self.store(repo)
             .update_index(guard, |index| {
                 for t in &remove {
@@ -316,7 +316,7 @@ impl Registry {
             remove_tags: remove.clone(),
             ..Default::default()
         };
-        self.after_write(guard, repo, in_step, change).await?;
+        self.after_write(guard, in_step, change).await?;
         Ok(remove.len())
     }
 

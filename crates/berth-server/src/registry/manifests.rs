@@ -223,7 +223,7 @@ impl Registry {
             return Err(RegistryError::ManifestUnknown(reference.to_string()));
         }
         let guard = self.store(repo).lock_repo(repo).await?;
-        let in_step = self.in_step(&guard, repo).await?;
+        let in_step = self.in_step(&guard).await?;
         let removed = self
             .store(repo)
             .update_index(&guard, |index| {
@@ -252,7 +252,7 @@ impl Registry {
                 ..Default::default()
             },
         };
-        self.after_write(&guard, repo, in_step, change).await?;
+        self.after_write(&guard, in_step, change).await?;
         if let Reference::Digest(d) = reference {
             self.store(repo).blobs.delete_blob(repo, d).await?;
         }

@@ -3,7 +3,7 @@
 //! Writes go to `index.json` first and to the metadata store right after,
 //! under the repository's lock. A change is applied incrementally only when
 //! the store was up to date with the `index.json` it replaces; otherwise,
-//! and whenever a reader finds the file's fingerprint differs from the one
+//! and whenever a reader finds the file's version differs from the one
 //! recorded, the repository is derived again from its layout (only
 //! manifests not known yet are read from disk).
 
@@ -64,7 +64,7 @@ impl Registry {
     }
 
     /// Creates a repository's layout, then records it (durably: the catalog
-    /// has no file to compare with). The zero fingerprint makes the first
+    /// has no file to compare with). The empty version makes the first
     /// read derive it.
     pub(super) async fn ensure_repo(&self, repo: &RepoName) -> RegistryResult<()> {
         let existed = self.store(repo).layout.repo_exists(repo).await?;
@@ -84,13 +84,10 @@ impl Registry {
         Ok(())
     }
 
-    /// The fingerprint of `index.json` if the metadata store is in step
+    /// The version of `index.json` if the metadata store is in step
     /// with it; taken under the lock before a change.
-    pub(super) async fn in_step(
-        &self,
-        _guard: &RepoGuard,
-        repo: &RepoName,
-    ) -> RegistryResult<Option<IndexVersion>> {
+    pub(super) async fn in_step(&self, guard: &RepoGuard) -> RegistryResult<Option<IndexVersion>> {
+        let repo = guard.repo();
         let on_disk = self.index_version(repo).await?;
         let recorded = self.meta.version(repo).await?;
         Ok(if on_disk.is_some() && on_disk == recorded {
@@ -105,10 +102,10 @@ impl Registry {
     pub(super) async fn after_write(
         &self,
         guard: &RepoGuard,
-        repo: &RepoName,
         was_in_step: Option<IndexVersion>,
         mut change: RepoChange,
     ) -> RegistryResult<()> {
+        let repo = guard.repo();
         // Children reachable only through a removed index go with it; a
         // derive finds exactly what is still reachable.
         let mut removes_index = false;
@@ -129,7 +126,7 @@ impl Registry {
                 self.meta.apply(repo, &change, false).await?;
                 Ok(())
             }
-            _ => self.derive(guard, repo).await,
+            _ => self.derive(guard).await,
         }
     }
 
@@ -149,19 +146,16 @@ impl Registry {
         // what the store knows now.
         // A lock service that fails does not fail a read either.
         match self.store(repo).try_lock_repo(repo).await.unwrap_or(None) {
-            Some(guard) => self.refresh_locked(&guard, repo).await,
+            Some(guard) => self.refresh_locked(&guard).await,
             None => Ok(on_disk.is_some()),
         }
     }
 
     /// [`Registry::refresh`] for a caller that holds the lock already.
-    pub(super) async fn refresh_locked(
-        &self,
-        guard: &RepoGuard,
-        repo: &RepoName,
-    ) -> RegistryResult<bool> {
-        if self.in_step(guard, repo).await?.is_none() {
-            self.derive(guard, repo).await?;
+    pub(super) async fn refresh_locked(&self, guard: &RepoGuard) -> RegistryResult<bool> {
+        let repo = guard.repo();
+        if self.in_step(guard).await?.is_none() {
+            self.derive(guard).await?;
         }
         Ok(self.index_version(repo).await?.is_some())
     }
@@ -169,7 +163,8 @@ impl Registry {
     /// Derives a repository's metadata from its layout: tags from
     /// `index.json`, manifests reachable from it (reading only those the
     /// store does not know yet).
-    pub(super) async fn derive(&self, _guard: &RepoGuard, repo: &RepoName) -> RegistryResult<()> {
+    pub(super) async fn derive(&self, guard: &RepoGuard) -> RegistryResult<()> {
+        let repo = guard.repo();
         let version = self.index_version(repo).await?;
         let Some(index) = self.store(repo).layout.read_index(repo).await? else {
             self.meta.remove_repo(repo.as_str()).await?;
@@ -336,7 +331,19 @@ impl Registry {
     /// repository is derived when first read; ones gone from disk are
     /// forgotten.
     pub async fn reparse(&self) -> RegistryResult<usize> {
-        let on_disk = self.roots.catalog().await?;
+        let mut on_disk = Vec::new();
+        for root in self.roots.all() {
+            let repos =
+                self.roots
+                    .repos_of(root)
+                    .await
+                    .map_err(|source| super::RegistryError::Root {
+                        prefix: root.prefix.clone(),
+                        source,
+                    })?;
+            on_disk.extend(repos);
+        }
+        on_disk.sort();
         let recorded = self.meta.repos().await?;
         for name in &recorded {
             if name
@@ -347,7 +354,7 @@ impl Registry {
             }
         }
         for repo in &on_disk {
-            // A zero fingerprint: derived on first read. What is known is
+            // An empty version: derived on first read. What is known is
             // kept until then (better a moment stale than empty; manifests
             // are content-addressed, so what is known of one stays true).
             self.meta.apply(repo, &RepoChange::default(), false).await?;

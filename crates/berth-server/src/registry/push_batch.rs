@@ -194,12 +194,13 @@ impl Registry {
                     "the manifest push was lost before it was recorded",
                 ));
             }
-            self.commit_batch(guard, repo, batch).await;
+            self.commit_batch(guard, batch).await;
         }
     }
 
     /// Commits `batch` under `guard`, sending each op its outcome.
-    async fn commit_batch(&self, guard: &RepoGuard, repo: &RepoName, batch: Vec<Waiter>) {
+    async fn commit_batch(&self, guard: &RepoGuard, batch: Vec<Waiter>) {
+        let repo = guard.repo();
         let mut waiting = Vec::with_capacity(batch.len());
         for (_, op, tx) in batch {
             match self.check_op(repo, &op).await {
@@ -212,7 +213,7 @@ impl Registry {
         if waiting.is_empty() {
             return;
         }
-        match self.record_ops(guard, repo, &waiting).await {
+        match self.record_ops(guard, &waiting).await {
             Ok(verdicts) => {
                 for ((_, tx), verdict) in waiting.into_iter().zip(verdicts) {
                     let _ = tx.send(verdict);
@@ -247,10 +248,10 @@ impl Registry {
     async fn record_ops(
         &self,
         guard: &RepoGuard,
-        repo: &RepoName,
         ops: &[(IndexOp, oneshot::Sender<RegistryResult<()>>)],
     ) -> RegistryResult<Vec<RegistryResult<()>>> {
-        let in_step = self.in_step(guard, repo).await?;
+        let repo = guard.repo();
+        let in_step = self.in_step(guard).await?;
         let verdicts = self
             .store(repo)
             .update_index(guard, |index| {
@@ -296,7 +297,7 @@ impl Registry {
             }
         }
         if !change.put_manifests.is_empty() {
-            self.after_write(guard, repo, in_step, change).await?;
+            self.after_write(guard, in_step, change).await?;
         }
         Ok(verdicts)
     }

@@ -1,5 +1,5 @@
 //! Upload sessions: chunks hashed as they arrive and handed to the storage
-//! backend ([`crate::storage::BlobStore`]), which keeps the data and the
+//! backend ([`crate::storage::Uploads`]), which keeps the data and the
 //! session's state.
 //!
 //! After every accepted chunk the session's hash state and size are saved

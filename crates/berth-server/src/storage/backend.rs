@@ -205,7 +205,8 @@ pub trait Uploads: Send + Sync {
 
 /// One storage root's backend: its three seams, its locks and, for a
 /// local root, the directory store itself for what only works on a file
-/// system (dedupe reconciliation, the storage-size walk). Cheap to clone.
+/// system (dedupe reconciliation and its index flush, the storage-size
+/// walk). Cheap to clone.
 ///
 /// `index.json` changes only under its repository's lock, and the
 /// repository is the guard's:

@@ -23,7 +23,7 @@
 //!
 //! Each write sets the file's mtime to a value above both the slot's
 //! previous mtime and the current `index.json`'s, so a file's stamp (inode,
-//! size, mtime) — what the parse cache and the metadata fingerprint key on
+//! size, mtime) — what the parse cache and the metadata store's `IndexVersion` key on
 //! — does not repeat for different contents, even when a slot is rewritten
 //! within one clock tick (on file systems that keep nanoseconds).
 //!

@@ -19,42 +19,50 @@ const SHARED_WAIT: Duration = Duration::from_secs(120);
 /// Proof that the holder has a repository's lock, and of which: every
 /// change of `index.json` takes the repository from the guard, so an
 /// unlocked update, or one under another repository's lock, does not
-/// compile. On release the local part is let go at once and the shared
-/// part on a blocking thread when there is a runtime (a network round
-/// trip): a local waiter may get the local part first and then waits for
-/// the shared one.
+/// compile. On release both parts are let go at once (the shared one's
+/// release is a round trip its backend sends from a task of its own): a
+/// local waiter may get the local part first and then waits for the
+/// shared one.
 pub struct RepoGuard {
     repo: RepoName,
     held: Arc<Held>,
 }
 
 /// Proof that the holder has an upload session's lock (its chunks are
-/// applied one at a time, on whichever instance they arrive).
+/// applied one at a time, on whichever instance they arrive), and of
+/// which.
 pub struct UploadGuard {
+    id: String,
     _held: Arc<Held>,
+}
+
+impl UploadGuard {
+    /// The upload session whose lock this is.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
 }
 
 /// Proof that the holder has a shared blob's lock (S3 dedupe: a digest's
-/// pointer and links change under it).
+/// pointer and links change under it), and of which.
 pub struct BlobGuard {
+    digest: Digest,
     _held: Arc<Held>,
 }
 
-/// The lock itself, released when the last of the guard and the
-/// [`HeldLock`]s taken from it is gone.
-struct Held {
-    shared: Option<SharedGuard>,
-    _local: tokio::sync::OwnedMutexGuard<()>,
+impl BlobGuard {
+    /// The blob whose lock this is.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
 }
 
-impl Drop for Held {
-    fn drop(&mut self) {
-        if let Some(shared) = self.shared.take()
-            && let Ok(rt) = tokio::runtime::Handle::try_current()
-        {
-            rt.spawn_blocking(move || drop(shared));
-        }
-    }
+/// The lock itself, released when the last of the guard and the
+/// [`HeldLock`]s taken from it is gone (dropping the shared part does not
+/// block: its backend sends the release from a task).
+struct Held {
+    _shared: Option<SharedGuard>,
+    _local: tokio::sync::OwnedMutexGuard<()>,
 }
 
 /// Keeps a lock held while it lives, past its [`RepoGuard`]: given to
@@ -125,7 +133,10 @@ impl RepoLocks {
     /// Waits for and takes an upload session's lock.
     pub async fn lock_upload(&self, id: &str) -> StorageResult<UploadGuard> {
         let held = self.lock(&format!("upload:{id}")).await?;
-        Ok(UploadGuard { _held: held })
+        Ok(UploadGuard {
+            id: id.to_string(),
+            _held: held,
+        })
     }
 
     /// Takes an upload session's lock if nobody holds it.
@@ -133,13 +144,19 @@ impl RepoLocks {
         Ok(self
             .try_lock(&format!("upload:{id}"))
             .await?
-            .map(|held| UploadGuard { _held: held }))
+            .map(|held| UploadGuard {
+                id: id.to_string(),
+                _held: held,
+            }))
     }
 
     /// Waits for and takes a shared blob's lock.
     pub async fn lock_blob(&self, digest: &Digest) -> StorageResult<BlobGuard> {
         let held = self.lock(&format!("blob:{digest}")).await?;
-        Ok(BlobGuard { _held: held })
+        Ok(BlobGuard {
+            digest: digest.clone(),
+            _held: held,
+        })
     }
 
     /// Waits for and takes the lock `name`.
@@ -147,7 +164,7 @@ impl RepoLocks {
         let local = self.get(name).lock_owned().await;
         let shared = self.take_shared(name, SHARED_WAIT).await?;
         Ok(Arc::new(Held {
-            shared,
+            _shared: shared,
             _local: local,
         }))
     }
@@ -165,7 +182,7 @@ impl RepoLocks {
             },
         };
         Ok(Some(Arc::new(Held {
-            shared,
+            _shared: shared,
             _local: local,
         })))
     }

@@ -61,6 +61,8 @@ enum Fallback {
 /// The process umask, from `/proc/self/status` (read once: reading it
 /// with `umask(2)` means setting it, which races with other threads).
 /// A failed read (too many open files, say) is tried again next time.
+/// One line of one file read by hand: `procfs` is an optional dependency
+/// of the `metrics` feature, and this runs in every build.
 fn umask() -> Option<u32> {
     static UMASK: OnceLock<u32> = OnceLock::new();
     if let Some(m) = UMASK.get() {

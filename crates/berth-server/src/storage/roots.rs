@@ -70,14 +70,4 @@ impl Roots {
         repos.retain(|r| std::ptr::eq(self.root_of(r), root));
         Ok(repos)
     }
-
-    /// Every repository of every root, sorted.
-    pub async fn catalog(&self) -> StorageResult<Vec<RepoName>> {
-        let mut all = Vec::new();
-        for root in &self.roots {
-            all.extend(self.repos_of(root).await?);
-        }
-        all.sort();
-        Ok(all)
-    }
 }

@@ -21,7 +21,8 @@ impl IndexVersion {
 
     /// The version of the local file at `path`, `None` if it is missing:
     /// its inode, size and modification time. Every write of `index.json`
-    /// renames a new inode into place with a rising mtime, so the three
+    /// renames one of two slot inodes into place with an mtime above both
+    /// the slot's and the current file's (`fs_index.rs`), so the three
     /// never name two contents. Spelled as the JSON object Berth has always
     /// stored (`{"inode":…,"len":…,"mtime_ns":…}`), so the versions in an
     /// existing metadata store stay valid.
