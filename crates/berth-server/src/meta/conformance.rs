@@ -214,11 +214,11 @@ pub async fn run(store: &dyn MetaStore) {
         PullStats::default()
     );
     store
-        .record_pull(&repo("a"), &dg("m1"), 10)
+        .record_pulls(&repo("a"), &dg("m1"), 1, 10)
         .await
         .expect("pull");
     store
-        .record_pull(&repo("a"), &dg("m1"), 20)
+        .record_pulls(&repo("a"), &dg("m1"), 1, 20)
         .await
         .expect("pull");
     assert_eq!(
@@ -229,6 +229,21 @@ pub async fn run(store: &dyn MetaStore) {
         PullStats {
             last_pulled: Some(20),
             count: 2
+        }
+    );
+    // Pulls gathered by the registry arrive as one count.
+    store
+        .record_pulls(&repo("a"), &dg("m1"), 3, 30)
+        .await
+        .expect("pulls");
+    assert_eq!(
+        store
+            .pull_stats(&repo("a"), &dg("m1"))
+            .await
+            .expect("stats"),
+        PullStats {
+            last_pulled: Some(30),
+            count: 5
         }
     );
     store
@@ -262,7 +277,7 @@ pub async fn run(store: &dyn MetaStore) {
             .await
             .expect("stats")
             .count,
-        2
+        5
     );
 
     // Deleting a manifest forgets its pulls (a re-push starts afresh).

@@ -180,8 +180,15 @@ pub trait MetaStore: Send + Sync {
     async fn referrers(&self, repo: &RepoName, digest: &Digest) -> MetaResult<Vec<ManifestMeta>>;
     /// How many recorded manifests of the repository reference `blob`.
     async fn blob_refs(&self, repo: &RepoName, blob: &Digest) -> MetaResult<u64>;
-    /// Counts a pull of a manifest at `at` (seconds since the epoch).
-    async fn record_pull(&self, repo: &RepoName, digest: &Digest, at: u64) -> MetaResult<()>;
+    /// Counts `count` pulls of a manifest, the last at `at` (seconds since
+    /// the epoch). The registry gathers pulls and writes them in batches.
+    async fn record_pulls(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        count: u64,
+        at: u64,
+    ) -> MetaResult<()>;
     /// How often and when a manifest was last pulled.
     async fn pull_stats(&self, repo: &RepoName, digest: &Digest) -> MetaResult<PullStats>;
     /// A setting of the store itself (such as what it was derived from).

@@ -6,7 +6,7 @@
 //! A write that waits for the disk (a durable commit: [`MetaStore::apply`]
 //! with `durable`, [`MetaStore::remove_repo`], [`MetaStore::set_setting`],
 //! [`MetaStore::flush`]) or that may wait behind one for redb's single
-//! writer without anyone waiting for it ([`MetaStore::record_pull`]) runs
+//! writer without anyone waiting for it ([`MetaStore::record_pulls`]) runs
 //! on the blocking pool; a non-durable `apply`, which a push awaits under
 //! its repository's lock right after writing `index.json`, runs inline as
 //! it always has.
@@ -222,7 +222,7 @@ fn remove_repo_txn(db: &Database, repo: &str) -> MetaResult<()> {
     txn.commit().map_err(err)
 }
 
-fn record_pull_txn(db: &Database, repo: &str, digest: &str, at: u64) -> MetaResult<()> {
+fn record_pull_txn(db: &Database, repo: &str, digest: &str, count: u64, at: u64) -> MetaResult<()> {
     let mut txn = db.begin_write().map_err(err)?;
     txn.set_durability(Durability::None).map_err(err)?;
     {
@@ -232,7 +232,7 @@ fn record_pull_txn(db: &Database, repo: &str, digest: &str, at: u64) -> MetaResu
             Some(v) => serde_json::from_str(v.value()).map_err(corrupt)?,
             None => PullStats::default(),
         };
-        stats.count += 1;
+        stats.count += count;
         stats.last_pulled = Some(at);
         let json = serde_json::to_string(&stats).map_err(err)?;
         t.insert(k.as_str(), json.as_str()).map_err(err)?;
@@ -267,9 +267,15 @@ impl MetaStore for RedbMetaStore {
         self.blocking(move |db| remove_repo_txn(db, &repo)).await
     }
 
-    async fn record_pull(&self, repo: &RepoName, digest: &Digest, at: u64) -> MetaResult<()> {
+    async fn record_pulls(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        count: u64,
+        at: u64,
+    ) -> MetaResult<()> {
         let (repo, digest) = (repo.to_string(), digest.to_string());
-        self.blocking(move |db| record_pull_txn(db, &repo, &digest, at))
+        self.blocking(move |db| record_pull_txn(db, &repo, &digest, count, at))
             .await
     }
 

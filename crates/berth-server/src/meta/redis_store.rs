@@ -303,7 +303,13 @@ impl MetaStore for RedisMetaStore {
         Ok(n.unwrap_or(0))
     }
 
-    async fn record_pull(&self, repo: &RepoName, digest: &Digest, at: u64) -> MetaResult<()> {
+    async fn record_pulls(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        count: u64,
+        at: u64,
+    ) -> MetaResult<()> {
         let k = RepoKeys::new(&self.redis, repo.as_str());
         let digest = digest.to_string();
         self.redis
@@ -313,7 +319,7 @@ impl MetaStore for RedisMetaStore {
                     .cmd("HINCRBY")
                     .arg(&k.pull_count)
                     .arg(&digest)
-                    .arg(1)
+                    .arg(count)
                     .ignore()
                     .cmd("HSET")
                     .arg(&k.pull_last)

@@ -274,6 +274,8 @@ impl Registry {
         if !self.refresh_locked(guard).await? {
             return Ok(0);
         }
+        // Pulls still gathered in memory count too.
+        self.write_pulls().await;
         let mut facts = Vec::new();
         for (tag, digest) in self.meta.tags(repo).await? {
             // A recorded digest that does not parse names no manifest.

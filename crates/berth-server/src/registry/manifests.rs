@@ -7,7 +7,7 @@ use berth_oci::{Digest, Reference, RepoName, Tag};
 use super::meta_sync::{manifest_meta, now_secs};
 use super::push_batch::IndexOp;
 use super::{Registry, RegistryError, RegistryResult};
-use crate::meta::RepoChange;
+use crate::meta::{MetaStore, RepoChange};
 
 /// A manifest as served: the exact bytes pushed, with their media type.
 #[derive(Debug, Clone)]
@@ -67,18 +67,36 @@ impl Registry {
         Ok(self.refresh(repo).await? && self.meta.tag(repo, &tag).await?.is_some())
     }
 
-    /// Counts a pull of a manifest (for retention and search).
-    /// The write runs in a task of its own and the pull does not wait for it.
+    /// Counts a pull of a manifest (for retention and search). The count
+    /// is gathered in memory and written by a task [`PULLS_GATHER`] later
+    /// (or when [`Registry::write_pulls`] is called), so the pull waits for
+    /// nothing.
     pub fn record_pull(&self, repo: &RepoName, digest: &Digest) {
         self.emit(super::events::RegistryEvent::ManifestPulled {
             repo: repo.to_string(),
         });
-        let (meta, repo, digest) = (self.meta.clone(), repo.clone(), digest.clone());
-        self.background.spawn(async move {
-            if let Err(e) = meta.record_pull(&repo, &digest, now_secs()).await {
-                tracing::warn!("recording a pull failed: {e}");
-            }
-        });
+        let first = {
+            let mut pending = self.pending_pulls.lock().unwrap_or_else(|p| p.into_inner());
+            let was_empty = pending.is_empty();
+            let entry = pending
+                .entry((repo.clone(), digest.clone()))
+                .or_insert((0, 0));
+            entry.0 += 1;
+            entry.1 = now_secs();
+            was_empty
+        };
+        if first {
+            let (meta, pending) = (self.meta.clone(), self.pending_pulls.clone());
+            self.background.spawn(async move {
+                tokio::time::sleep(PULLS_GATHER).await;
+                write_pending_pulls(meta.as_ref(), &pending).await;
+            });
+        }
+    }
+
+    /// Writes the pulls gathered so far now (GC's retention reads them).
+    pub(super) async fn write_pulls(&self) {
+        write_pending_pulls(self.meta.as_ref(), &self.pending_pulls).await;
     }
 
     /// A manifest by tag or digest.
@@ -324,5 +342,23 @@ impl Registry {
             });
         }
         Ok(out)
+    }
+}
+
+/// How long pulls are gathered before they are written.
+pub(super) const PULLS_GATHER: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Pulls counted and not yet written (see `Registry::pending_pulls`).
+pub(super) type PendingPulls = std::collections::HashMap<(RepoName, Digest), (u64, u64)>;
+
+/// Takes what `pending` gathered and writes it, one store write per
+/// manifest; a failure is logged (pull statistics are not worth failing
+/// anything for).
+async fn write_pending_pulls(meta: &dyn MetaStore, pending: &std::sync::Mutex<PendingPulls>) {
+    let taken = std::mem::take(&mut *pending.lock().unwrap_or_else(|p| p.into_inner()));
+    for ((repo, digest), (count, at)) in taken {
+        if let Err(e) = meta.record_pulls(&repo, &digest, count, at).await {
+            tracing::warn!(%repo, %digest, "recording pulls failed: {e}");
+        }
     }
 }

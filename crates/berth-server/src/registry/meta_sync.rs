@@ -371,6 +371,7 @@ impl Registry {
     /// Waits for the writes requests started without waiting (pull
     /// statistics) to end.
     pub async fn settle(&self) {
+        self.write_pulls().await;
         self.background.close();
         self.background.wait().await;
         self.background.reopen();

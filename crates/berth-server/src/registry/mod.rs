@@ -45,6 +45,11 @@ pub struct Registry {
     /// [`Registry::settle`] waits for them, so a shutdown loses none and
     /// the store is let go when the registry is.
     background: tokio_util::task::TaskTracker,
+    /// Pulls counted and not yet written: (repository, manifest) → (how
+    /// many, when the last was, seconds). A pull only counts itself here;
+    /// a task writes what gathered a moment later, one store write per
+    /// manifest, so a busy manifest costs one write, not one per pull.
+    pending_pulls: Arc<Mutex<manifests::PendingPulls>>,
     /// Blobs a client asked about lately (`HEAD`, mount), which GC leaves
     /// alone for `gcDelay`: a push that found one may be about to use it.
     /// A map of our own rather than a `moka` cache: an entry must live as
@@ -65,6 +70,7 @@ impl Registry {
             uploads: Uploads::default(),
             pushes: push_batch::PushQueue::default(),
             background: tokio_util::task::TaskTracker::new(),
+            pending_pulls: Arc::default(),
             recent: Mutex::new(HashMap::new()),
             events: tokio::sync::broadcast::channel(events::CAPACITY).0,
         }

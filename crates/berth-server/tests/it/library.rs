@@ -309,31 +309,25 @@ async fn build_errors_name_the_key() {
     assert_eq!(err.key(), Some("storage.rootDirectory"), "{err}");
 }
 
-/// The library-built server's router, driven in-process with no socket.
+/// The library-built server's router, driven with `oneshot` (no socket):
+/// authentication, the audit log and the metrics all answer in-process.
+#[cfg(feature = "metrics")]
 #[tokio::test]
 async fn the_router_answers_in_process() {
     use tower::ServiceExt;
 
     let tmp = tempfile::tempdir().expect("tmp");
+    let audit = tmp.path().join("audit.log");
     let c = config(
         tmp.path(),
         json!({"address": "127.0.0.1", "port": 0,
                "auth": {"htpasswd": {"path": htpasswd(tmp.path())}}}),
-        json!({}),
+        json!({"log": {"audit": audit},
+               "extensions": {"metrics": {"enable": true, "prometheus": {"path": "/metrics"}}}}),
     );
     let server = Server::build(&c, ServeOptions::default())
         .await
         .expect("build");
-    let call = |auth: Option<&str>| {
-        let mut req = http::Request::get("/v2/");
-        if let Some(a) = auth {
-            req = req.header("authorization", a);
-        }
-        server
-            .router()
-            .oneshot(req.body(axum::body::Body::empty()).expect("request"))
-    };
-    assert_eq!(call(None).await.expect("call").status(), 401);
     let alice = format!(
         "Basic {}",
         base64::Engine::encode(
@@ -341,10 +335,57 @@ async fn the_router_answers_in_process() {
             "alice:wonderland"
         )
     );
-    assert_eq!(call(Some(&alice)).await.expect("call").status(), 200);
-    let probe = http::Request::get("/livez")
-        .body(axum::body::Body::empty())
-        .expect("request");
-    let r = server.router().oneshot(probe).await.expect("call");
+    let call = |method: &str, path: &str, auth: Option<&str>| {
+        let mut req = http::Request::builder().method(method).uri(path);
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        server
+            .router()
+            .oneshot(req.body(axum::body::Body::empty()).expect("request"))
+    };
+    assert_eq!(call("GET", "/v2/", None).await.expect("call").status(), 401);
+    assert_eq!(
+        call("GET", "/v2/", Some(&alice))
+            .await
+            .expect("call")
+            .status(),
+        200
+    );
+    assert_eq!(
+        call("GET", "/livez", None).await.expect("call").status(),
+        200
+    );
+
+    // A mutation, audited with its subject.
+    let r = call("POST", "/v2/lib/app/blobs/uploads/", Some(&alice))
+        .await
+        .expect("call");
+    assert_eq!(r.status(), 202);
+    let lines = std::fs::read_to_string(&audit).expect("audit log");
+    let entry: Value = lines
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("json line"))
+        .find(|e| e["action"] == "POST")
+        .expect("the upload is audited");
+    assert_eq!(entry["subject"], "alice");
+    assert_eq!(entry["status"], 202);
+
+    // The metrics count it, behind the same authentication.
+    assert_eq!(
+        call("GET", "/metrics", None).await.expect("call").status(),
+        401
+    );
+    let r = call("GET", "/metrics", Some(&alice)).await.expect("call");
     assert_eq!(r.status(), 200);
+    let body = axum::body::to_bytes(r.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        text.contains(
+            r#"berth_http_requests_total{method="POST",route="/v2/{name}/blobs/uploads/",status="202"} 1"#
+        ),
+        "{text}"
+    );
 }

@@ -94,7 +94,7 @@ async fn key_prefixes_and_databases_keep_stores_apart() {
     change.put_manifests.push(manifest("m1", &["l1"]));
     change.set_tags.push(("v1".into(), dg("m1").to_string()));
     one.apply(&app, &change, false).await.expect("apply");
-    one.record_pull(&app, &dg("m1"), 5).await.expect("pull");
+    one.record_pulls(&app, &dg("m1"), 1, 5).await.expect("pull");
     one.set_setting("roots", "one").await.expect("set");
 
     assert_eq!(two.repos().await.expect("repos"), Vec::<String>::new());
