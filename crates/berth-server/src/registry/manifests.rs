@@ -68,8 +68,8 @@ impl Registry {
     }
 
     /// Counts a pull of a manifest (for retention and search). The count
-    /// is gathered in memory and written by a task [`PULLS_GATHER`] later
-    /// (or when [`Registry::write_pulls`] is called), so the pull waits for
+    /// is gathered in memory and written by a task `PULLS_GATHER` later
+    /// (or when GC or `settle` asks for it first), so the pull waits for
     /// nothing.
     pub fn record_pull(&self, repo: &RepoName, digest: &Digest) {
         self.emit(super::events::RegistryEvent::ManifestPulled {
