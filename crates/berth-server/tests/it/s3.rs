@@ -469,7 +469,21 @@ async fn an_index_write_after_a_lost_lock_is_refused() {
     // Read again under the lock, a's next write goes through.
     let mut again = a.layout.index_for_update(&ga).await.expect("read");
     again.extra.insert("by".into(), json!("a"));
-    a.layout.write_index(&ga, again).await.expect("a writes");
+    a.layout
+        .write_index(&ga, again.clone())
+        .await
+        .expect("a writes");
+    // Written once, it must be read again before the next write: a write
+    // with nothing read under the lock would be unconditional.
+    let err = a
+        .layout
+        .write_index(&ga, again)
+        .await
+        .expect_err("not read under the lock");
+    assert!(
+        err.to_string().contains("must be read under its lock"),
+        "{err}"
+    );
 }
 
 /// A commit retried after it went through (its reply or its last step

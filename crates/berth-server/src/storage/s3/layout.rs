@@ -132,7 +132,8 @@ impl Layout for S3Store {
     /// there was none). Under the lock it always is, unless the lock was
     /// lost (its lease lapsed while Redis was unreachable) and another
     /// instance wrote meanwhile: then this write fails instead of undoing
-    /// that one.
+    /// that one. An `index.json` not read under this lock first is not
+    /// written at all.
     async fn write_index(&self, guard: &RepoGuard, index: OciIndex) -> StorageResult<()> {
         let repo = guard.repo();
         let bytes = index.to_json().map_err(|e| self.fail(e))?;
@@ -147,7 +148,13 @@ impl Layout for S3Store {
                 version: None,
             }),
             Some(None) => PutMode::Create,
-            None => PutMode::Overwrite,
+            // Not read under this lock (or written once already since):
+            // an unconditional write could undo another instance's.
+            None => {
+                return Err(StorageError::InvalidInput(format!(
+                    "{repo}/index.json must be read under its lock before it is written"
+                )));
+            }
         };
         let put = self
             .s3
