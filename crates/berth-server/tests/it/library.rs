@@ -79,20 +79,51 @@ fn config(dir: &Path, http: Value, extra: Value) -> Config {
     Config::from_value(c).expect("config")
 }
 
+/// A config with htpasswd users, `log.audit` (its file returned) and the
+/// metrics at `/metrics`.
+#[cfg(feature = "metrics")]
+fn audited_config(dir: &Path) -> (Config, std::path::PathBuf) {
+    let audit = dir.join("audit.log");
+    let c = config(
+        dir,
+        json!({"address": "127.0.0.1", "port": 0,
+               "auth": {"htpasswd": {"path": htpasswd(dir)}}}),
+        json!({"log": {"audit": audit},
+               "extensions": {"metrics": {"enable": true, "prometheus": {"path": "/metrics"}}}}),
+    );
+    (c, audit)
+}
+
+/// The audit log's entry of alice's `POST`, answered `status`.
+#[cfg(feature = "metrics")]
+fn alices_post(audit: &Path, status: u16) -> Value {
+    let lines = std::fs::read_to_string(audit).expect("audit log");
+    let entry: Value = lines
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("json line"))
+        .find(|e| e["action"] == "POST")
+        .expect("the POST is audited");
+    assert_eq!(entry["subject"], "alice");
+    assert_eq!(entry["status"], status);
+    entry
+}
+
+/// The scrape counts one upload `POST` answered `status`.
+#[cfg(feature = "metrics")]
+fn assert_counts_one_upload_post(text: &str, status: u16) {
+    let line = format!(
+        r#"berth_http_requests_total{{method="POST",route="/v2/{{name}}/blobs/uploads/",status="{status}"}} 1"#
+    );
+    assert!(text.contains(&line), "{text}");
+}
+
 #[cfg(feature = "metrics")]
 #[tokio::test]
 async fn library_built_server_has_auth_audit_and_metrics() {
     use berth_oci::Digest;
     const ALICE: Option<(&str, &str)> = Some(("alice", "wonderland"));
     let tmp = tempfile::tempdir().expect("tmp");
-    let audit = tmp.path().join("audit.log");
-    let c = config(
-        tmp.path(),
-        json!({"address": "127.0.0.1", "port": 0,
-               "auth": {"htpasswd": {"path": htpasswd(tmp.path())}}}),
-        json!({"log": {"audit": audit},
-               "extensions": {"metrics": {"enable": true, "prometheus": {"path": "/metrics"}}}}),
-    );
+    let (c, audit) = audited_config(tmp.path());
     let s = Running::start(&c).await;
 
     let r = s
@@ -133,14 +164,7 @@ async fn library_built_server_has_auth_audit_and_metrics() {
         .await
         .expect("push");
     assert_eq!(r.status(), StatusCode::CREATED);
-    let lines = std::fs::read_to_string(&audit).expect("audit log");
-    let entry: Value = lines
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("json line"))
-        .find(|e| e["action"] == "POST")
-        .expect("the push is audited");
-    assert_eq!(entry["subject"], "alice");
-    assert_eq!(entry["status"], 201);
+    let entry = alices_post(&audit, 201);
     assert_eq!(
         entry["object"],
         format!("/v2/lib/app/blobs/uploads/?digest={d}")
@@ -159,13 +183,7 @@ async fn library_built_server_has_auth_audit_and_metrics() {
         .await
         .expect("scrape");
     assert_eq!(r.status(), StatusCode::OK);
-    let text = r.text().await.expect("text");
-    assert!(
-        text.contains(
-            r#"berth_http_requests_total{method="POST",route="/v2/{name}/blobs/uploads/",status="201"} 1"#
-        ),
-        "{text}"
-    );
+    assert_counts_one_upload_post(&r.text().await.expect("text"), 201);
     s.stop().await;
 }
 
@@ -317,14 +335,7 @@ async fn the_router_answers_in_process() {
     use tower::ServiceExt;
 
     let tmp = tempfile::tempdir().expect("tmp");
-    let audit = tmp.path().join("audit.log");
-    let c = config(
-        tmp.path(),
-        json!({"address": "127.0.0.1", "port": 0,
-               "auth": {"htpasswd": {"path": htpasswd(tmp.path())}}}),
-        json!({"log": {"audit": audit},
-               "extensions": {"metrics": {"enable": true, "prometheus": {"path": "/metrics"}}}}),
-    );
+    let (c, audit) = audited_config(tmp.path());
     let server = Server::build(&c, ServeOptions::default())
         .await
         .expect("build");
@@ -362,14 +373,7 @@ async fn the_router_answers_in_process() {
         .await
         .expect("call");
     assert_eq!(r.status(), 202);
-    let lines = std::fs::read_to_string(&audit).expect("audit log");
-    let entry: Value = lines
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("json line"))
-        .find(|e| e["action"] == "POST")
-        .expect("the upload is audited");
-    assert_eq!(entry["subject"], "alice");
-    assert_eq!(entry["status"], 202);
+    alices_post(&audit, 202);
 
     // The metrics count it, behind the same authentication.
     assert_eq!(
@@ -381,11 +385,5 @@ async fn the_router_answers_in_process() {
     let body = axum::body::to_bytes(r.into_body(), 1 << 20)
         .await
         .expect("body");
-    let text = String::from_utf8_lossy(&body);
-    assert!(
-        text.contains(
-            r#"berth_http_requests_total{method="POST",route="/v2/{name}/blobs/uploads/",status="202"} 1"#
-        ),
-        "{text}"
-    );
+    assert_counts_one_upload_post(&String::from_utf8_lossy(&body), 202);
 }
