@@ -68,7 +68,8 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<V
     }
 }
 
-/// `PUT /v2/<name>/manifests/<reference>`.
+/// `PUT /v2/<name>/manifests/<reference>`, by `pushed_by` (the caller's
+/// name; `None` for an anonymous caller), recorded with the manifest.
 pub(crate) async fn put(
     reg: &Registry,
     name: &RepoName,
@@ -76,6 +77,7 @@ pub(crate) async fn put(
     headers: &HeaderMap,
     body: Body,
     create_only: bool,
+    pushed_by: Option<&str>,
 ) -> ApiResult {
     let bytes = read_limited(headers, body, MAX_MANIFEST_BYTES).await?;
     let content_type = headers
@@ -83,7 +85,14 @@ pub(crate) async fn put(
         .and_then(|v| v.to_str().ok())
         .map(bare_media_type);
     let put = reg
-        .put_manifest_as(name, reference, content_type, &bytes, create_only)
+        .put_manifest_as(
+            name,
+            reference,
+            content_type,
+            &bytes,
+            create_only,
+            pushed_by,
+        )
         .await?;
     let mut resp = StatusCode::CREATED.into_response();
     set_header(

@@ -307,7 +307,9 @@ async fn route(
         Endpoint::Tags { name } => manifests::tags(reg, &name, q).await,
         Endpoint::Manifest { name, reference } => match *method {
             Method::PUT => {
-                manifests::put(reg, &name, &reference, headers, body, ok.create_only).await
+                // Anonymous callers have no name ("").
+                let by = Some(ok.caller.identity.name()).filter(|n| !n.is_empty());
+                manifests::put(reg, &name, &reference, headers, body, ok.create_only, by).await
             }
             Method::DELETE => manifests::delete(reg, &name, &reference).await,
             _ => manifests::get(reg, &name, &reference, head).await,

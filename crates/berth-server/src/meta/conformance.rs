@@ -3,7 +3,9 @@
 
 use berth_oci::{Digest, RepoName, Tag};
 
-use super::{IndexVersion, ManifestMeta, MetaStore, PullStats, RepoChange};
+use super::{
+    HistoryMeta, ImageConfigMeta, IndexVersion, ManifestMeta, MetaStore, PullStats, RepoChange,
+};
 
 /// The digest the suite calls `name` (of the name's own bytes).
 fn dg(name: &str) -> Digest {
@@ -90,8 +92,36 @@ pub async fn run(store: &dyn MetaStore) {
     );
     assert_eq!(store.version(&repo("a")).await.expect("fp"), Some(fp(1)));
 
-    // Manifests and tags.
-    let m1 = manifest("m1", "c1", &["l1", "shared"], None);
+    // Manifests and tags; what search reads of one (sizes, the image's
+    // config) comes back as it went in.
+    let mut m1 = manifest("m1", "c1", &["l1", "shared"], None);
+    m1.layer_sizes = vec![1 << 40, 7];
+    m1.config_size = 321;
+    m1.config_media_type = Some("application/vnd.oci.image.config.v1+json".into());
+    m1.pushed_by = Some("alice".into());
+    m1.image = Some(ImageConfigMeta {
+        os: Some("linux".into()),
+        arch: Some("arm64".into()),
+        variant: Some("v8".into()),
+        created: Some("2024-05-01T10:00:00.5+02:00".into()),
+        author: Some("Ann \"q\" <ann@example.com>".into()),
+        history: vec![
+            HistoryMeta {
+                created_by: Some("ADD / \u{e9}".into()),
+                ..Default::default()
+            },
+            HistoryMeta {
+                comment: Some("nop".into()),
+                empty_layer: true,
+                ..Default::default()
+            },
+        ],
+        labels: [(
+            "org.opencontainers.image.vendor".to_string(),
+            "Acme".to_string(),
+        )]
+        .into(),
+    });
     let m2 = manifest("m2", "c2", &["shared"], None);
     let change = RepoChange {
         put_manifests: vec![m1.clone(), m2.clone()],

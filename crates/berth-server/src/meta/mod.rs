@@ -96,6 +96,9 @@ impl MetaError {
 }
 
 /// What the registry records of one manifest.
+///
+/// Fields added after the first release are `#[serde(default)]`, so rows
+/// an older Berth wrote still read (with those fields empty).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestMeta {
     pub digest: String,
@@ -112,7 +115,55 @@ pub struct ManifestMeta {
     pub subject: Option<String>,
     /// Seconds since the epoch.
     pub pushed_at: u64,
+    /// The authenticated user who pushed it (`None`: anonymous, no
+    /// authentication configured, or found on disk).
     pub pushed_by: Option<String>,
+    /// The sizes of `layers`, in the same order (as their descriptors
+    /// give them).
+    #[serde(default)]
+    pub layer_sizes: Vec<u64>,
+    /// The config's size (0 without a config).
+    #[serde(default)]
+    pub config_size: u64,
+    /// The config's media type. Always set with `config` by this version,
+    /// so a row with a config and none was written by an older one.
+    #[serde(default)]
+    pub config_media_type: Option<String>,
+    /// What the config blob says of the image (an OCI or Docker image
+    /// config, or a Helm chart's), read when the manifest was recorded;
+    /// `None` for other configs, configs over 4 MiB and configs that do
+    /// not parse.
+    #[serde(default)]
+    pub image: Option<ImageConfigMeta>,
+}
+
+/// What an image's config blob says, for search.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageConfigMeta {
+    pub os: Option<String>,
+    pub arch: Option<String>,
+    pub variant: Option<String>,
+    /// RFC 3339, as the config writes it (not reformatted).
+    pub created: Option<String>,
+    pub author: Option<String>,
+    #[serde(default)]
+    pub history: Vec<HistoryMeta>,
+    /// The image's `config.Labels`; for a Helm chart, the chart's fields
+    /// under the OCI annotation keys (`org.opencontainers.image.title`…).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One entry of an image config's `history`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryMeta {
+    pub created: Option<String>,
+    pub created_by: Option<String>,
+    pub author: Option<String>,
+    pub comment: Option<String>,
+    /// The step made no layer (so it has no entry in `layers`).
+    #[serde(default)]
+    pub empty_layer: bool,
 }
 
 impl ManifestMeta {

@@ -4,7 +4,7 @@ use berth_oci::manifest::{Descriptor, Manifest, ManifestError};
 use berth_oci::media::ManifestKind;
 use berth_oci::{Digest, Reference, RepoName, Tag};
 
-use super::meta_sync::{manifest_meta, now_secs};
+use super::meta_sync::now_secs;
 use super::push_batch::IndexOp;
 use super::{Registry, RegistryError, RegistryResult};
 use crate::meta::{MetaStore, RepoChange};
@@ -127,14 +127,15 @@ impl Registry {
         content_type: Option<&str>,
         bytes: &[u8],
     ) -> RegistryResult<PutManifest> {
-        self.put_manifest_as(repo, reference, content_type, bytes, false)
+        self.put_manifest_as(repo, reference, content_type, bytes, false, None)
             .await
     }
 
     /// [`Registry::put_manifest`] for a caller who may create tags but not
     /// move them (`create_only`): a tag that exists by the time the
     /// repository is locked is refused, so two pushes racing to create it
-    /// cannot both win.
+    /// cannot both win. `pushed_by` is the authenticated user's name
+    /// (`None` for an anonymous push), recorded with the manifest.
     pub async fn put_manifest_as(
         &self,
         repo: &RepoName,
@@ -142,6 +143,7 @@ impl Registry {
         content_type: Option<&str>,
         bytes: &[u8],
         create_only: bool,
+        pushed_by: Option<&str>,
     ) -> RegistryResult<PutManifest> {
         let manifest = Manifest::parse(bytes, content_type).map_err(|e| match e {
             ManifestError::Invalid(m) => RegistryError::ManifestInvalid(m),
@@ -196,6 +198,12 @@ impl Registry {
         {
             return Err(RegistryError::ManifestBlobUnknown(d));
         }
+        // The config exists by now: what it says of the image is read
+        // before the lock too.
+        let mut meta = self
+            .describe(repo, &digest, bytes.len() as u64, &manifest, None)
+            .await;
+        meta.pushed_by = pushed_by.map(str::to_string);
         let op = IndexOp {
             reference: reference.clone(),
             desc: Descriptor {
@@ -209,7 +217,7 @@ impl Registry {
             content,
             needed,
             create_only: create_only && matches!(reference, Reference::Tag(_)),
-            meta: manifest_meta(&digest, bytes.len() as u64, &manifest, None),
+            meta,
             index: (manifest.kind == ManifestKind::Index).then(|| manifest.clone()),
             retry: false,
         };

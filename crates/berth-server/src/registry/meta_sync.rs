@@ -5,7 +5,14 @@
 //! the store was up to date with the `index.json` it replaces; otherwise,
 //! and whenever a reader finds the file's version differs from the one
 //! recorded, the repository is derived again from its layout (only
-//! manifests not known yet are read from disk).
+//! manifests not known yet are read from disk, and rows an older Berth
+//! wrote without config details; a push that finds the store out of step
+//! hands its own rows to the derive, so who pushed is not lost).
+//!
+//! A manifest's row is [`manifest_meta`] (what the manifest says) plus,
+//! from [`Registry::describe`], what its config blob says of the image
+//! (`image_config.rs`), read at push time and when a derive reads a
+//! manifest from disk.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -35,8 +42,9 @@ pub(super) fn platform_of(d: &Descriptor) -> Option<String> {
     })
 }
 
-/// The metadata of a parsed manifest.
-pub(super) fn manifest_meta(
+/// The metadata of a parsed manifest, as far as the manifest itself says
+/// (the image details its config gives are [`Registry::describe`]'s).
+fn manifest_meta(
     digest: &Digest,
     size: u64,
     m: &Manifest,
@@ -55,10 +63,62 @@ pub(super) fn manifest_meta(
         subject: m.subject.as_ref().map(|s| s.digest.to_string()),
         pushed_at: now_secs(),
         pushed_by: None,
+        layer_sizes: m.layers.iter().map(|l| l.size).collect(),
+        config_size: m.config.as_ref().map_or(0, |c| c.size),
+        config_media_type: m.config.as_ref().map(|c| c.media_type.clone()),
+        image: None,
     }
 }
 
+/// Whether a recorded manifest was recorded by a Berth that did not keep
+/// config details yet (this one always sets the config's media type with
+/// the config), so a derive reads it again.
+fn predates_image_details(m: &ManifestMeta) -> bool {
+    m.config.is_some() && m.config_media_type.is_none()
+}
+
 impl Registry {
+    /// [`manifest_meta`] with what the manifest's config says of the image
+    /// (read from its blob: see `image_config`).
+    pub(super) async fn describe(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        size: u64,
+        m: &Manifest,
+        platform: Option<String>,
+    ) -> ManifestMeta {
+        let mut meta = manifest_meta(digest, size, m, platform);
+        if let Some(config) = &m.config {
+            meta.image = self.image_config(repo, config).await;
+        }
+        meta
+    }
+
+    /// The metadata of a manifest read from its blob (`d` names it as an
+    /// index or `index.json` does); `None` if the blob is missing or is no
+    /// manifest.
+    async fn read_manifest_meta(
+        &self,
+        repo: &RepoName,
+        d: &Descriptor,
+        platform: Option<String>,
+    ) -> RegistryResult<Option<ManifestMeta>> {
+        let Some(bytes) = self.store(repo).blobs.read_blob(repo, &d.digest).await? else {
+            return Ok(None);
+        };
+        let parsed =
+            Manifest::parse(&bytes, Some(&d.media_type)).or_else(|_| Manifest::parse(&bytes, None));
+        let Ok(parsed) = parsed else {
+            return Ok(None);
+        };
+        let size = bytes.len() as u64;
+        Ok(Some(
+            self.describe(repo, &d.digest, size, &parsed, platform)
+                .await,
+        ))
+    }
+
     async fn index_version(&self, repo: &RepoName) -> RegistryResult<Option<IndexVersion>> {
         Ok(self.store(repo).layout.index_version(repo).await?)
     }
@@ -126,7 +186,9 @@ impl Registry {
                 self.meta.apply(repo, &change, false).await?;
                 Ok(())
             }
-            _ => self.derive(guard).await,
+            // What the change records of its manifests (who pushed them,
+            // what their config says) is kept through the derive.
+            _ => self.derive_with(guard, &change.put_manifests).await,
         }
     }
 
@@ -164,6 +226,17 @@ impl Registry {
     /// `index.json`, manifests reachable from it (reading only those the
     /// store does not know yet).
     pub(super) async fn derive(&self, guard: &RepoGuard) -> RegistryResult<()> {
+        self.derive_with(guard, &[]).await
+    }
+
+    /// [`Registry::derive`], taking the metadata of `recorded` (manifests
+    /// a change was about to record) as known: a push that finds the store
+    /// out of step keeps what it knows of its manifest.
+    async fn derive_with(
+        &self,
+        guard: &RepoGuard,
+        recorded: &[ManifestMeta],
+    ) -> RegistryResult<()> {
         let repo = guard.repo();
         let version = self.index_version(repo).await?;
         let Some(index) = self.store(repo).layout.read_index(repo).await? else {
@@ -175,6 +248,7 @@ impl Registry {
             .manifests(repo)
             .await?
             .into_iter()
+            .chain(recorded.iter().cloned())
             .map(|m| (m.digest.clone(), m))
             .collect();
         let mut found: BTreeMap<String, ManifestMeta> = BTreeMap::new();
@@ -187,25 +261,23 @@ impl Registry {
             if found.contains_key(&key) || media::manifest_kind(&d.media_type).is_none() {
                 continue;
             }
-            let meta = match known.get(&key) {
-                Some(m) => {
-                    let mut m = m.clone();
-                    if m.platform.is_none() {
-                        m.platform = platform;
-                    }
+            // Known rows are kept; a row an older Berth wrote is read
+            // again for what it did not record, keeping when and by whom
+            // it was pushed.
+            let known = known.get(&key);
+            let fresh = match known {
+                Some(m) if !predates_image_details(m) => None,
+                _ => self.read_manifest_meta(repo, &d, platform.clone()).await?,
+            };
+            let meta = match (known, fresh) {
+                (Some(old), fresh) => {
+                    let mut m = fresh.unwrap_or_else(|| old.clone());
+                    m.pushed_at = old.pushed_at;
+                    m.pushed_by.clone_from(&old.pushed_by);
+                    m.platform = old.platform.clone().or(platform);
                     m
                 }
-                None => {
-                    let Some(bytes) = self.store(repo).blobs.read_blob(repo, &d.digest).await?
-                    else {
-                        continue;
-                    };
-                    let parsed = Manifest::parse(&bytes, Some(&d.media_type))
-                        .or_else(|_| Manifest::parse(&bytes, None));
-                    let Ok(parsed) = parsed else {
-                        continue;
-                    };
-                    let mut m = manifest_meta(&d.digest, bytes.len() as u64, &parsed, platform);
+                (None, Some(mut m)) => {
                     // Found on disk: its push time is its file's.
                     if let Some(t) = self
                         .store(repo)
@@ -218,6 +290,7 @@ impl Registry {
                     }
                     m
                 }
+                (None, None) => continue,
             };
             if media::manifest_kind(&meta.media_type) == Some(ManifestKind::Index)
                 && let Some(bytes) = self.store(repo).blobs.read_blob(repo, &d.digest).await?
@@ -264,18 +337,10 @@ impl Registry {
                     m.platform = platform;
                     m
                 }
-                None => {
-                    let Some(bytes) = self.store(repo).blobs.read_blob(repo, &c.digest).await?
-                    else {
-                        continue;
-                    };
-                    let parsed = Manifest::parse(&bytes, Some(&c.media_type))
-                        .or_else(|_| Manifest::parse(&bytes, None));
-                    let Ok(parsed) = parsed else {
-                        continue;
-                    };
-                    manifest_meta(&c.digest, bytes.len() as u64, &parsed, platform)
-                }
+                None => match self.read_manifest_meta(repo, c, platform).await? {
+                    Some(m) => m,
+                    None => continue,
+                },
             };
             out.push(meta);
         }

@@ -9,6 +9,7 @@ mod blobs;
 mod error;
 pub mod events;
 mod gc;
+mod image_config;
 mod manifests;
 mod meta_sync;
 mod push_batch;

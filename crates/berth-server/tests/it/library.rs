@@ -61,14 +61,14 @@ impl Running {
 }
 
 /// An htpasswd file with `alice:wonderland` and `bob:builder`.
-fn htpasswd(dir: &Path) -> std::path::PathBuf {
+pub(crate) fn htpasswd(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("htpasswd");
     let line = |u: &str, p: &str| format!("{u}:{}\n", bcrypt::hash(p, 4).expect("bcrypt"));
     std::fs::write(&path, line("alice", "wonderland") + &line("bob", "builder")).expect("write");
     path
 }
 
-fn config(dir: &Path, http: Value, extra: Value) -> Config {
+pub(crate) fn config(dir: &Path, http: Value, extra: Value) -> Config {
     let mut c = json!({
         "storage": {"rootDirectory": dir.join("root")},
         "http": http,

@@ -7,6 +7,7 @@ mod blobs;
 mod concurrency;
 mod dedupe;
 mod gc;
+mod image_meta;
 mod layout;
 mod library;
 mod listing;

@@ -404,7 +404,7 @@ async fn create_only_pushes_racing_for_one_tag_leave_one_winner() {
         let reg = s.registry.clone();
         let (repo, reference) = (repo.clone(), reference.clone());
         tasks.push(tokio::spawn(async move {
-            reg.put_manifest_as(&repo, &reference, Some(OCI_MANIFEST), &m, true)
+            reg.put_manifest_as(&repo, &reference, Some(OCI_MANIFEST), &m, true, None)
                 .await
                 .map(|p| p.digest)
         }));

@@ -73,6 +73,11 @@ async fn push_pull_delete_and_gc_on_s3() {
         .expect("finish");
     assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
     let (manifest, md) = server.push_image("s3/app", "v1", &[b"small layer"]).await;
+    // The image config was read from the bucket (a range read) at push.
+    let app: berth_oci::RepoName = "s3/app".parse().expect("name");
+    let recorded = server.registry.meta().manifest(&app, &md).await;
+    let image = recorded.expect("meta").expect("recorded").image;
+    assert_eq!(image.and_then(|i| i.arch).as_deref(), Some("amd64"));
 
     // Nothing of it is on the local disk; all of it is in the bucket.
     let bucket = s3.dir.path().join("data/berth/registry/s3/app");
