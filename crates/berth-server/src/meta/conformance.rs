@@ -1,5 +1,8 @@
 //! The conformance suite every [`MetaStore`] backend must pass. A backend's
-//! tests call [`run`] on a fresh, empty store, from an async test.
+//! tests call [`run`] on a fresh, empty store, from an async test. What
+//! search reads (tag times) is checked in `conformance/search.rs`.
+
+mod search;
 
 use berth_oci::{Digest, RepoName, Tag};
 
@@ -360,6 +363,8 @@ pub async fn run(store: &dyn MetaStore) {
         assert_eq!(refs(store, "a/b", "child").await, count, "a child");
         assert_eq!(refs(store, "a/b", "ci").await, count, "its config");
     }
+
+    search::tag_times(store).await;
 
     // Forgetting a repository leaves its neighbours.
     store.remove_repo("a").await.expect("remove repo");

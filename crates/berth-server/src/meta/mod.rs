@@ -95,6 +95,13 @@ impl MetaError {
     }
 }
 
+/// Now, in seconds since the epoch (0 if the clock is before it).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// What the registry records of one manifest.
 ///
 /// Fields added after the first release are `#[serde(default)]`, so rows
@@ -221,6 +228,11 @@ pub trait MetaStore: Send + Sync {
     async fn remove_repo(&self, repo: &str) -> MetaResult<()>;
     /// Tags and their digests, sorted by tag.
     async fn tags(&self, repo: &RepoName) -> MetaResult<Vec<(String, String)>>;
+    /// When each tag was set to the digest it points at (seconds since the
+    /// epoch). A tag is timed whenever a change sets it; a `replace` keeps
+    /// the time of a tag that still points at the same digest. A tag with
+    /// no time recorded (set by an older Berth) is absent.
+    async fn tag_times(&self, repo: &RepoName) -> MetaResult<BTreeMap<String, u64>>;
     /// The digest `tag` points at.
     async fn tag(&self, repo: &RepoName, tag: &Tag) -> MetaResult<Option<String>>;
     /// What is recorded of one manifest.

@@ -14,6 +14,7 @@
 //! Keys are `repo \0 rest` strings, so one repository's rows are a range
 //! (`repo\0` up to `repo\x01`; names never hold control characters).
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -29,6 +30,10 @@ const REPOS: TableDefinition<&str, &str> = TableDefinition::new("repos");
 const TAGS: TableDefinition<&str, &str> = TableDefinition::new("tags");
 /// repo\0digest → manifest (JSON).
 const MANIFESTS: TableDefinition<&str, &str> = TableDefinition::new("manifests");
+/// repo\0tag → when the tag was set to its digest, seconds since the
+/// epoch (a table of its own, so a database from before it opens as is:
+/// its tags simply have no time).
+const TAG_TIMES: TableDefinition<&str, u64> = TableDefinition::new("tag_times");
 /// repo\0subject\0digest → "".
 const REFERRERS: TableDefinition<&str, &str> = TableDefinition::new("referrers");
 /// repo\0blob → number of manifests referencing it.
@@ -84,6 +89,7 @@ impl RedbMetaStore {
         let txn = db.begin_write().map_err(err)?;
         txn.open_table(REPOS).map_err(err)?;
         txn.open_table(TAGS).map_err(err)?;
+        txn.open_table(TAG_TIMES).map_err(err)?;
         txn.open_table(MANIFESTS).map_err(err)?;
         txn.open_table(REFERRERS).map_err(err)?;
         txn.open_table(BLOB_REFS).map_err(err)?;
@@ -126,20 +132,34 @@ fn adjust_refs(
 }
 
 fn apply_txn(db: &Database, repo: &str, change: &RepoChange, durable: bool) -> MetaResult<()> {
+    let now = super::unix_now();
     let mut txn = db.begin_write().map_err(err)?;
     if !durable {
         txn.set_durability(Durability::None).map_err(err)?;
     }
     {
         let mut tags = txn.open_table(TAGS).map_err(err)?;
+        let mut tag_times = txn.open_table(TAG_TIMES).map_err(err)?;
         let mut manifests = txn.open_table(MANIFESTS).map_err(err)?;
         let mut referrers = txn.open_table(REFERRERS).map_err(err)?;
         let mut refs = txn.open_table(BLOB_REFS).map_err(err)?;
         let mut repos = txn.open_table(REPOS).map_err(err)?;
         let mut pulls = txn.open_table(PULLS).map_err(err)?;
         let (lo, hi) = prefix(repo);
+        // A replace keeps the time of a tag still on the same digest: the
+        // tags and their times before it.
+        let mut before: HashMap<String, (String, Option<u64>)> = HashMap::new();
         if change.replace {
+            for row in tags.range(lo.as_str()..hi.as_str()).map_err(err)? {
+                let (k, v) = row.map_err(err)?;
+                let tag = &k.value()[lo.len()..];
+                let time = tag_times.get(k.value()).map_err(err)?.map(|t| t.value());
+                before.insert(tag.to_string(), (v.value().to_string(), time));
+            }
             tags.retain_in(lo.as_str()..hi.as_str(), |_, _| false)
+                .map_err(err)?;
+            tag_times
+                .retain_in(lo.as_str()..hi.as_str(), |_, _| false)
                 .map_err(err)?;
             manifests
                 .retain_in(lo.as_str()..hi.as_str(), |_, _| false)
@@ -163,8 +183,17 @@ fn apply_txn(db: &Database, repo: &str, change: &RepoChange, durable: bool) -> M
             }
             // A manifest deleted takes its pull history and its tags along.
             pulls.remove(key(repo, digest).as_str()).map_err(err)?;
-            tags.retain_in(lo.as_str()..hi.as_str(), |_, d| d != digest.as_str())
-                .map_err(err)?;
+            let mut tagged = Vec::new();
+            for row in tags.range(lo.as_str()..hi.as_str()).map_err(err)? {
+                let (k, d) = row.map_err(err)?;
+                if d.value() == digest.as_str() {
+                    tagged.push(k.value().to_string());
+                }
+            }
+            for k in tagged {
+                tags.remove(k.as_str()).map_err(err)?;
+                tag_times.remove(k.as_str()).map_err(err)?;
+            }
         }
         for m in &change.put_manifests {
             let k = key(repo, &m.digest);
@@ -192,10 +221,19 @@ fn apply_txn(db: &Database, repo: &str, change: &RepoChange, durable: bool) -> M
         }
         for t in &change.remove_tags {
             tags.remove(key(repo, t).as_str()).map_err(err)?;
+            tag_times.remove(key(repo, t).as_str()).map_err(err)?;
         }
         for (t, d) in &change.set_tags {
-            tags.insert(key(repo, t).as_str(), d.as_str())
-                .map_err(err)?;
+            let k = key(repo, t);
+            tags.insert(k.as_str(), d.as_str()).map_err(err)?;
+            let time = match before.get(t) {
+                Some((was, time)) if was == d => *time,
+                _ => Some(now),
+            };
+            match time {
+                Some(time) => tag_times.insert(k.as_str(), time).map_err(err)?,
+                None => tag_times.remove(k.as_str()).map_err(err)?,
+            };
         }
         repos.insert(repo, change.version.as_str()).map_err(err)?;
     }
@@ -211,9 +249,11 @@ fn remove_repo_txn(db: &Database, repo: &str) -> MetaResult<()> {
             t.retain_in(lo.as_str()..hi.as_str(), |_, _| false)
                 .map_err(err)?;
         }
-        let mut refs = txn.open_table(BLOB_REFS).map_err(err)?;
-        refs.retain_in(lo.as_str()..hi.as_str(), |_, _| false)
-            .map_err(err)?;
+        for def in [BLOB_REFS, TAG_TIMES] {
+            let mut t = txn.open_table(def).map_err(err)?;
+            t.retain_in(lo.as_str()..hi.as_str(), |_, _| false)
+                .map_err(err)?;
+        }
         txn.open_table(REPOS)
             .map_err(err)?
             .remove(repo)
@@ -295,6 +335,18 @@ impl MetaStore for RedbMetaStore {
         for row in t.range(lo.as_str()..hi.as_str()).map_err(err)? {
             let (k, v) = row.map_err(err)?;
             out.push((k.value()[lo.len()..].to_string(), v.value().to_string()));
+        }
+        Ok(out)
+    }
+
+    async fn tag_times(&self, repo: &RepoName) -> MetaResult<BTreeMap<String, u64>> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let t = txn.open_table(TAG_TIMES).map_err(err)?;
+        let (lo, hi) = prefix(repo.as_str());
+        let mut out = BTreeMap::new();
+        for row in t.range(lo.as_str()..hi.as_str()).map_err(err)? {
+            let (k, v) = row.map_err(err)?;
+            out.insert(k.value()[lo.len()..].to_string(), v.value());
         }
         Ok(out)
     }

@@ -2,10 +2,12 @@
 -- script so that it is atomic without WATCH (see redis_store.rs).
 --
 -- KEYS: 1 tags, 2 manifests, 3 referrers, 4 blob counts, 5 pull counts,
---       6 last pulls, 7 the repository list, 8 the index.json version.
+--       6 last pulls, 7 the repository list, 8 the index.json version,
+--       9 tag times.
 -- ARGV: 1 "1" for a replace, 2 the repository, 3 the version, then how
 --       many manifests are removed, put, tags removed and set (4 to 7),
---       then the removed digests; each put manifest as its digest, its
+--       8 now (seconds since the epoch: the time of the tags set), then
+--       the removed digests; each put manifest as its digest, its
 --       JSON, its subject ("" for none), how many blobs it references and
 --       those blobs (distinct); the removed tags; the set (tag, digest)
 --       pairs.
@@ -13,7 +15,8 @@
 -- (nothing written then).
 
 local replace = ARGV[1] == '1'
-local at = 8
+local now = ARGV[8]
+local at = 9
 local function next_arg()
   at = at + 1
   return ARGV[at - 1]
@@ -100,6 +103,20 @@ for _, p in ipairs(puts) do
     return p.digest
   end
 end
+-- What a replace finds before it, to keep the time of a tag it sets to
+-- the same digest: tag -> { digest, time (or nil) }.
+local before = {}
+if replace then
+  local times = {}
+  local flat = redis.call('HGETALL', KEYS[9])
+  for i = 1, #flat, 2 do
+    times[flat[i]] = flat[i + 1]
+  end
+  flat = redis.call('HGETALL', KEYS[1])
+  for i = 1, #flat, 2 do
+    before[flat[i]] = { digest = flat[i + 1], time = times[flat[i]] }
+  end
+end
 -- Tags by the digest they point at, for the manifests removed.
 local tagged = {}
 if not replace and #removes > 0 then
@@ -143,7 +160,7 @@ local function unlink(d, row)
 end
 
 if replace then
-  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[9])
 end
 for _, d in ipairs(removes) do
   unlink(d, false)
@@ -153,6 +170,7 @@ for _, d in ipairs(removes) do
   redis.call('HDEL', KEYS[6], d)
   for _, t in ipairs(tagged[d] or {}) do
     redis.call('HDEL', KEYS[1], t)
+    redis.call('HDEL', KEYS[9], t)
   end
 end
 for _, p in ipairs(puts) do
@@ -165,9 +183,20 @@ for _, p in ipairs(puts) do
 end
 for _, t in ipairs(untags) do
   redis.call('HDEL', KEYS[1], t)
+  redis.call('HDEL', KEYS[9], t)
 end
 for _, t in ipairs(settags) do
   redis.call('HSET', KEYS[1], t[1], t[2])
+  local time = now
+  local was = before[t[1]]
+  if was and was.digest == t[2] then
+    time = was.time
+  end
+  if time then
+    redis.call('HSET', KEYS[9], t[1], time)
+  else
+    redis.call('HDEL', KEYS[9], t[1])
+  end
 end
 for b, n in pairs(counts) do
   if n > 0 then

@@ -16,6 +16,7 @@
 //! | `P:repos` | sorted set | every repository, all scored 0 so they sort by name |
 //! | `P:repo:{repo}:fp` | string | the [`IndexVersion`] the rows were derived from, verbatim |
 //! | `P:repo:{repo}:tags` | hash | tag → digest |
+//! | `P:repo:{repo}:tagtimes` | hash | tag → when it was set to its digest, seconds since the epoch (absent for tags an older Berth set) |
 //! | `P:repo:{repo}:manifests` | hash | digest → [`ManifestMeta`] (JSON) |
 //! | `P:repo:{repo}:referrers` | sorted set | `{subject}\0{digest}`, all scored 0, so one subject's referrers are a lexicographic range |
 //! | `P:repo:{repo}:blobs` | hash | blob digest → how many manifests reference it (absent when 0) |
@@ -33,9 +34,11 @@
 //! `WATCH` belongs to a connection, and the connection is shared by every
 //! task (another task's commands would land between the `WATCH` and the
 //! `EXEC`); a script needs no connection of its own, no pool and no
-//! retries. A `replace` deletes the repository's tag, manifest, referrer
-//! and blob-count keys inside that same script (pull statistics survive,
-//! as in every backend). The script decodes every row it needs before its
+//! retries. A `replace` deletes the repository's tag, tag-time, manifest,
+//! referrer and blob-count keys inside that same script (pull statistics
+//! survive, as in every backend, and so does the time of a tag the
+//! replace sets to the digest it pointed at). Tag times are the caller's
+//! clock (passed in), as in the embedded store. The script decodes every row it needs before its
 //! first write, so a row that does not decode fails the change whole.
 //!
 //! # Durability
@@ -63,6 +66,7 @@ const APPLY: &str = include_str!("redis_apply.lua");
 struct RepoKeys {
     fp: String,
     tags: String,
+    tag_times: String,
     manifests: String,
     referrers: String,
     blobs: String,
@@ -76,6 +80,7 @@ impl RepoKeys {
         Self {
             fp: k("fp"),
             tags: k("tags"),
+            tag_times: k("tagtimes"),
             manifests: k("manifests"),
             referrers: k("referrers"),
             blobs: k("blobs"),
@@ -84,10 +89,11 @@ impl RepoKeys {
         }
     }
 
-    fn all(&self) -> [&str; 7] {
+    fn all(&self) -> [&str; 8] {
         [
             &self.fp,
             &self.tags,
+            &self.tag_times,
             &self.manifests,
             &self.referrers,
             &self.blobs,
@@ -174,6 +180,7 @@ impl MetaStore for RedisMetaStore {
             &k.pull_last,
             &self.repos_key,
             &k.fp,
+            &k.tag_times,
         ] {
             call.key(key);
         }
@@ -183,7 +190,8 @@ impl MetaStore for RedisMetaStore {
             .arg(change.remove_manifests.len())
             .arg(change.put_manifests.len())
             .arg(change.remove_tags.len())
-            .arg(change.set_tags.len());
+            .arg(change.set_tags.len())
+            .arg(super::unix_now());
         for digest in &change.remove_manifests {
             call.arg(digest);
         }
@@ -235,6 +243,13 @@ impl MetaStore for RedisMetaStore {
         let tags: BTreeMap<String, String> =
             self.redis.query(redis::cmd("HGETALL").arg(&k.tags)).await?;
         Ok(tags.into_iter().collect())
+    }
+
+    async fn tag_times(&self, repo: &RepoName) -> MetaResult<BTreeMap<String, u64>> {
+        let k = RepoKeys::new(&self.redis, repo.as_str());
+        self.redis
+            .query(redis::cmd("HGETALL").arg(&k.tag_times))
+            .await
     }
 
     async fn tag(&self, repo: &RepoName, tag: &Tag) -> MetaResult<Option<String>> {

@@ -262,6 +262,13 @@ async fn redis_answers_as_redb_does_after_any_changes() {
             redb.version(&r).await.expect("v"),
             "{context}"
         );
+        // The same tags are timed (the clocks may differ by a second).
+        let timed = |t: std::collections::BTreeMap<String, u64>| t.into_keys().collect::<Vec<_>>();
+        assert_eq!(
+            timed(redis.tag_times(&r).await.expect("times")),
+            timed(redb.tag_times(&r).await.expect("times")),
+            "{context}"
+        );
         for name in blobs.iter().chain(&digests) {
             assert_eq!(
                 redis.blob_refs(&r, &dg(name)).await.expect("refs"),
@@ -344,6 +351,11 @@ async fn applied_rows_keep_their_stored_format() {
     assert_eq!(
         hget(&mut con, "fmt:repo:lib/app:tags", "v1").await,
         Some(m1.digest.clone())
+    );
+    let tagged_at = hget(&mut con, "fmt:repo:lib/app:tagtimes", "v1").await;
+    assert!(
+        tagged_at.is_some_and(|t| t.parse::<u64>().is_ok_and(|t| t > 1_700_000_000)),
+        "seconds since the epoch"
     );
     assert_eq!(blob_count(&mut con, "shared").await, Some("2".into()));
     assert_eq!(blob_count(&mut con, "config").await, Some("2".into()));
