@@ -1,6 +1,7 @@
 //! The conformance suite every [`MetaStore`] backend must pass. A backend's
 //! tests call [`run`] on a fresh, empty store, from an async test. What
-//! search reads (tag times) is checked in `conformance/search.rs`.
+//! search reads (tag times, generation, …) is checked in
+//! `conformance/search.rs`.
 
 mod search;
 
@@ -365,6 +366,7 @@ pub async fn run(store: &dyn MetaStore) {
     }
 
     search::tag_times(store).await;
+    search::generation_and_pulls(store).await;
 
     // Forgetting a repository leaves its neighbours.
     store.remove_repo("a").await.expect("remove repo");

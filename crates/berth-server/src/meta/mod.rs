@@ -254,6 +254,14 @@ pub trait MetaStore: Send + Sync {
     ) -> MetaResult<()>;
     /// How often and when a manifest was last pulled.
     async fn pull_stats(&self, repo: &RepoName, digest: &Digest) -> MetaResult<PullStats>;
+    /// Every pulled manifest's statistics of a repository, by digest, in
+    /// one read (a manifest never pulled is absent).
+    async fn pull_stats_all(&self, repo: &RepoName) -> MetaResult<BTreeMap<String, PullStats>>;
+    /// A counter that changes with every write that changes what search
+    /// shows (`apply`, `remove_repo`, `record_pulls`, a star or bookmark
+    /// toggled), by this instance or any other sharing the store; one
+    /// cheap read, for a search index to know whether it is current.
+    async fn generation(&self) -> MetaResult<u64>;
     /// A setting of the store itself (such as what it was derived from).
     async fn setting(&self, name: &str) -> MetaResult<Option<String>>;
     /// Sets a setting, durably.

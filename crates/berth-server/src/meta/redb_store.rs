@@ -40,6 +40,11 @@ const REFERRERS: TableDefinition<&str, &str> = TableDefinition::new("referrers")
 const BLOB_REFS: TableDefinition<&str, u64> = TableDefinition::new("blob_refs");
 /// repo\0digest → pull statistics (JSON).
 const PULLS: TableDefinition<&str, &str> = TableDefinition::new("pulls");
+/// name → value: counters of the whole store ([`GENERATION`]).
+const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+/// The row of [`COUNTERS`] every write search sees bumps
+/// ([`MetaStore::generation`]).
+const GENERATION: &str = "generation";
 /// name → value: settings of the store itself.
 const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
 
@@ -95,6 +100,7 @@ impl RedbMetaStore {
         txn.open_table(BLOB_REFS).map_err(err)?;
         txn.open_table(PULLS).map_err(err)?;
         txn.open_table(SETTINGS).map_err(err)?;
+        txn.open_table(COUNTERS).map_err(err)?;
         txn.commit().map_err(err)?;
         Ok((Self { db: Arc::new(db) }, created))
     }
@@ -110,6 +116,14 @@ impl RedbMetaStore {
             .await
             .map_err(err)?
     }
+}
+
+/// Counts one more write that changes what search shows, in `txn`.
+fn bump_generation(txn: &redb::WriteTransaction) -> MetaResult<()> {
+    let mut t = txn.open_table(COUNTERS).map_err(err)?;
+    let now = t.get(GENERATION).map_err(err)?.map_or(0, |v| v.value());
+    t.insert(GENERATION, now.wrapping_add(1)).map_err(err)?;
+    Ok(())
 }
 
 fn adjust_refs(
@@ -237,6 +251,7 @@ fn apply_txn(db: &Database, repo: &str, change: &RepoChange, durable: bool) -> M
         }
         repos.insert(repo, change.version.as_str()).map_err(err)?;
     }
+    bump_generation(&txn)?;
     txn.commit().map_err(err)
 }
 
@@ -259,6 +274,7 @@ fn remove_repo_txn(db: &Database, repo: &str) -> MetaResult<()> {
             .remove(repo)
             .map_err(err)?;
     }
+    bump_generation(&txn)?;
     txn.commit().map_err(err)
 }
 
@@ -277,6 +293,7 @@ fn record_pull_txn(db: &Database, repo: &str, digest: &str, count: u64, at: u64)
         let json = serde_json::to_string(&stats).map_err(err)?;
         t.insert(k.as_str(), json.as_str()).map_err(err)?;
     }
+    bump_generation(&txn)?;
     txn.commit().map_err(err)
 }
 
@@ -411,6 +428,25 @@ impl MetaStore for RedbMetaStore {
             Some(v) => serde_json::from_str(v.value()).map_err(corrupt),
             None => Ok(PullStats::default()),
         }
+    }
+
+    async fn pull_stats_all(&self, repo: &RepoName) -> MetaResult<BTreeMap<String, PullStats>> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let t = txn.open_table(PULLS).map_err(err)?;
+        let (lo, hi) = prefix(repo.as_str());
+        let mut out = BTreeMap::new();
+        for row in t.range(lo.as_str()..hi.as_str()).map_err(err)? {
+            let (k, v) = row.map_err(err)?;
+            let stats = serde_json::from_str(v.value()).map_err(corrupt)?;
+            out.insert(k.value()[lo.len()..].to_string(), stats);
+        }
+        Ok(out)
+    }
+
+    async fn generation(&self) -> MetaResult<u64> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let t = txn.open_table(COUNTERS).map_err(err)?;
+        Ok(t.get(GENERATION).map_err(err)?.map_or(0, |v| v.value()))
     }
 
     async fn setting(&self, name: &str) -> MetaResult<Option<String>> {

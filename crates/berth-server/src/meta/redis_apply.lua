@@ -3,7 +3,7 @@
 --
 -- KEYS: 1 tags, 2 manifests, 3 referrers, 4 blob counts, 5 pull counts,
 --       6 last pulls, 7 the repository list, 8 the index.json version,
---       9 tag times.
+--       9 tag times, 10 the store's generation.
 -- ARGV: 1 "1" for a replace, 2 the repository, 3 the version, then how
 --       many manifests are removed, put, tags removed and set (4 to 7),
 --       8 now (seconds since the epoch: the time of the tags set), then
@@ -207,4 +207,5 @@ for b, n in pairs(counts) do
 end
 redis.call('ZADD', KEYS[7], 0, ARGV[2])
 redis.call('SET', KEYS[8], ARGV[3])
+redis.call('INCR', KEYS[10])
 return false

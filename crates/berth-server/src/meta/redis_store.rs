@@ -22,6 +22,7 @@
 //! | `P:repo:{repo}:blobs` | hash | blob digest → how many manifests reference it (absent when 0) |
 //! | `P:repo:{repo}:pulls:count` | hash | manifest digest → pull count |
 //! | `P:repo:{repo}:pulls:last` | hash | manifest digest → last pull, seconds since the epoch |
+//! | `P:generation` | string | a counter every write search sees increments ([`MetaStore::generation`]) |
 //! | `P:settings` | hash | setting name → value |
 //! | `P:lock:{name}` | string | the random token of the [`RedisLocks`] holder, with a lease (`PX`) |
 //!
@@ -118,6 +119,8 @@ pub struct RedisMetaStore {
     repos_key: String,
     /// `P:settings`.
     settings_key: String,
+    /// `P:generation`.
+    generation_key: String,
     apply: Script,
 }
 
@@ -130,6 +133,7 @@ impl RedisMetaStore {
         Ok(Self {
             repos_key: redis.key("repos"),
             settings_key: redis.key("settings"),
+            generation_key: redis.key("generation"),
             redis,
             apply: Script::new(APPLY),
         })
@@ -181,6 +185,7 @@ impl MetaStore for RedisMetaStore {
             &self.repos_key,
             &k.fp,
             &k.tag_times,
+            &self.generation_key,
         ] {
             call.key(key);
         }
@@ -233,6 +238,9 @@ impl MetaStore for RedisMetaStore {
                     .cmd("ZREM")
                     .arg(&self.repos_key)
                     .arg(repo)
+                    .ignore()
+                    .cmd("INCR")
+                    .arg(&self.generation_key)
                     .ignore(),
             )
             .await
@@ -340,6 +348,9 @@ impl MetaStore for RedisMetaStore {
                     .arg(&k.pull_last)
                     .arg(&digest)
                     .arg(at)
+                    .ignore()
+                    .cmd("INCR")
+                    .arg(&self.generation_key)
                     .ignore(),
             )
             .await
@@ -365,6 +376,43 @@ impl MetaStore for RedisMetaStore {
             last_pulled,
             count: count.unwrap_or(0),
         })
+    }
+
+    async fn pull_stats_all(&self, repo: &RepoName) -> MetaResult<BTreeMap<String, PullStats>> {
+        let k = RepoKeys::new(&self.redis, repo.as_str());
+        let (counts, lasts): (BTreeMap<String, u64>, BTreeMap<String, u64>) = self
+            .redis
+            .query_pipe(
+                redis::pipe()
+                    .atomic()
+                    .cmd("HGETALL")
+                    .arg(&k.pull_count)
+                    .cmd("HGETALL")
+                    .arg(&k.pull_last),
+            )
+            .await?;
+        let mut out: BTreeMap<String, PullStats> = counts
+            .into_iter()
+            .map(|(digest, count)| {
+                let stats = PullStats {
+                    count,
+                    last_pulled: None,
+                };
+                (digest, stats)
+            })
+            .collect();
+        for (digest, last) in lasts {
+            out.entry(digest).or_default().last_pulled = Some(last);
+        }
+        Ok(out)
+    }
+
+    async fn generation(&self) -> MetaResult<u64> {
+        let n: Option<u64> = self
+            .redis
+            .query(redis::cmd("GET").arg(&self.generation_key))
+            .await?;
+        Ok(n.unwrap_or(0))
     }
 
     async fn setting(&self, name: &str) -> MetaResult<Option<String>> {

@@ -1,10 +1,11 @@
-//! The part of the conformance suite for what search reads: tag times.
+//! The part of the conformance suite for what search reads: tag times,
+//! the store's generation and every pull statistic of a repository.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::super::{MetaStore, RepoChange, unix_now};
-use super::{ds, fp, manifest, repo};
+use super::super::{MetaStore, PullStats, RepoChange, unix_now};
+use super::{dg, ds, fp, manifest, repo};
 
 /// Waits until the clock has moved past second `t`, so that a time set
 /// from now on differs from one set at `t`.
@@ -85,4 +86,89 @@ pub(super) async fn tag_times(store: &dyn MetaStore) {
     );
     store.remove_repo(name).await.expect("remove repo");
     assert!(times(store, name).await.is_empty());
+}
+
+/// The generation now.
+async fn generation(store: &dyn MetaStore) -> u64 {
+    store.generation().await.expect("generation")
+}
+
+/// Checks that the generation differs from every one `seen` so far, and
+/// adds it.
+async fn changed(store: &dyn MetaStore, seen: &mut Vec<u64>, what: &str) {
+    let now = generation(store).await;
+    assert!(!seen.contains(&now), "{what} changes the generation");
+    seen.push(now);
+}
+
+/// Every kind of write search sees changes the generation; reads and
+/// settings do not. A repository's pull statistics come in one read.
+pub(super) async fn generation_and_pulls(store: &dyn MetaStore) {
+    let name = "gen/app";
+    let r = repo(name);
+    let mut seen = vec![generation(store).await];
+    let change = RepoChange {
+        put_manifests: vec![
+            manifest("g-m1", "g-c", &[], None),
+            manifest("g-m2", "g-c", &[], None),
+        ],
+        version: fp(1),
+        ..Default::default()
+    };
+    store.apply(&r, &change, false).await.expect("apply");
+    changed(store, &mut seen, "apply").await;
+    store.manifests(&r).await.expect("read");
+    store.set_setting("g", "1").await.expect("setting");
+    assert_eq!(
+        generation(store).await,
+        *seen.last().expect("one"),
+        "reads and settings do not"
+    );
+
+    assert_eq!(
+        store.pull_stats_all(&r).await.expect("stats"),
+        BTreeMap::new(),
+        "nothing pulled yet"
+    );
+    store
+        .record_pulls(&r, &dg("g-m1"), 2, 10)
+        .await
+        .expect("pulls");
+    changed(store, &mut seen, "record_pulls").await;
+    store
+        .record_pulls(&r, &dg("g-m2"), 1, 20)
+        .await
+        .expect("pulls");
+    changed(store, &mut seen, "record_pulls again").await;
+    assert_eq!(
+        store.pull_stats_all(&r).await.expect("stats"),
+        BTreeMap::from([
+            (
+                ds("g-m1"),
+                PullStats {
+                    last_pulled: Some(10),
+                    count: 2
+                }
+            ),
+            (
+                ds("g-m2"),
+                PullStats {
+                    last_pulled: Some(20),
+                    count: 1
+                }
+            ),
+        ])
+    );
+    assert!(
+        store
+            .pull_stats_all(&repo("gen"))
+            .await
+            .expect("stats")
+            .is_empty(),
+        "a prefix repository is separate"
+    );
+
+    store.remove_repo(name).await.expect("remove");
+    changed(store, &mut seen, "remove_repo").await;
+    assert!(store.pull_stats_all(&r).await.expect("stats").is_empty());
 }
