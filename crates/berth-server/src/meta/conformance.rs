@@ -367,6 +367,7 @@ pub async fn run(store: &dyn MetaStore) {
 
     search::tag_times(store).await;
     search::generation_and_pulls(store).await;
+    search::stars_and_bookmarks(store).await;
 
     // Forgetting a repository leaves its neighbours.
     store.remove_repo("a").await.expect("remove repo");

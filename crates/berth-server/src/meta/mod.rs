@@ -191,6 +191,25 @@ pub struct PullStats {
     pub count: u64,
 }
 
+/// A user's list of repositories (zot's user preferences).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserList {
+    /// Starred: each repository counts how many users starred it.
+    Starred,
+    /// Bookmarked: for the user alone.
+    Bookmarked,
+}
+
+impl UserList {
+    /// The list's name in a store's keys.
+    fn key(self) -> &'static str {
+        match self {
+            Self::Starred => "starred",
+            Self::Bookmarked => "bookmarked",
+        }
+    }
+}
+
 /// One atomic change to a repository's metadata.
 #[derive(Debug, Clone, Default)]
 pub struct RepoChange {
@@ -223,8 +242,9 @@ pub trait MetaStore: Send + Sync {
     /// Applies a change atomically, creating the repository if needed.
     /// `durable` asks for the change to survive a crash.
     async fn apply(&self, repo: &RepoName, change: &RepoChange, durable: bool) -> MetaResult<()>;
-    /// Forgets a repository. Takes the name as recorded ([`MetaStore::repos`]),
-    /// since a recorded name that no longer parses must be forgettable too.
+    /// Forgets a repository, and its star count (users' lists keep the
+    /// name). Takes the name as recorded ([`MetaStore::repos`]), since a
+    /// recorded name that no longer parses must be forgettable too.
     async fn remove_repo(&self, repo: &str) -> MetaResult<()>;
     /// Tags and their digests, sorted by tag.
     async fn tags(&self, repo: &RepoName) -> MetaResult<Vec<(String, String)>>;
@@ -262,6 +282,20 @@ pub trait MetaStore: Send + Sync {
     /// toggled), by this instance or any other sharing the store; one
     /// cheap read, for a search index to know whether it is current.
     async fn generation(&self) -> MetaResult<u64>;
+    /// Adds `repo` to the user's `list` if it is not in it, else removes
+    /// it; returns whether it is in the list now. For
+    /// [`UserList::Starred`] the repository's star count changes in the
+    /// same atomic write. Durable (it is no derived data: storage cannot
+    /// give it back).
+    async fn toggle_user_repo(
+        &self,
+        user: &str,
+        list: UserList,
+        repo: &RepoName,
+    ) -> MetaResult<bool>;
+    /// The repositories in the user's `list`, sorted (as recorded: a
+    /// repository removed since may still be named).
+    async fn user_repos(&self, user: &str, list: UserList) -> MetaResult<Vec<String>>;
     /// A setting of the store itself (such as what it was derived from).
     async fn setting(&self, name: &str) -> MetaResult<Option<String>>;
     /// Sets a setting, durably.

@@ -5,14 +5,17 @@
 //! hop to the blocking pool would cost the manifest `GET` that makes them.
 //! A write that waits for the disk (a durable commit: [`MetaStore::apply`]
 //! with `durable`, [`MetaStore::remove_repo`], [`MetaStore::set_setting`],
-//! [`MetaStore::flush`]) or that may wait behind one for redb's single
-//! writer without anyone waiting for it ([`MetaStore::record_pulls`]) runs
+//! [`MetaStore::toggle_user_repo`], [`MetaStore::flush`]) or that may wait
+//! behind one for redb's single writer without anyone waiting for it
+//! ([`MetaStore::record_pulls`]) runs
 //! on the blocking pool; a non-durable `apply`, which a push awaits under
 //! its repository's lock right after writing `index.json`, runs inline as
 //! it always has.
 //!
 //! Keys are `repo \0 rest` strings, so one repository's rows are a range
-//! (`repo\0` up to `repo\x01`; names never hold control characters).
+//! (`repo\0` up to `repo\x01`; names never hold control characters); a
+//! user's list is the range of `list \0 user`. Every write search sees
+//! bumps the generation counter in its own transaction.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -22,7 +25,9 @@ use berth_oci::{Digest, RepoName, Tag};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{IndexVersion, ManifestMeta, MetaError, MetaResult, MetaStore, PullStats, RepoChange};
+use super::{
+    IndexVersion, ManifestMeta, MetaError, MetaResult, MetaStore, PullStats, RepoChange, UserList,
+};
 
 /// repo → the `index.json` version (opaque, as storage spells it).
 const REPOS: TableDefinition<&str, &str> = TableDefinition::new("repos");
@@ -40,6 +45,11 @@ const REFERRERS: TableDefinition<&str, &str> = TableDefinition::new("referrers")
 const BLOB_REFS: TableDefinition<&str, u64> = TableDefinition::new("blob_refs");
 /// repo\0digest → pull statistics (JSON).
 const PULLS: TableDefinition<&str, &str> = TableDefinition::new("pulls");
+/// list\0user\0repo → "": users' starred and bookmarked repositories
+/// ([`UserList`]; user names never hold NUL).
+const USER_REPOS: TableDefinition<&str, &str> = TableDefinition::new("user_repos");
+/// repo → how many users starred it (absent when none).
+const STARS: TableDefinition<&str, u64> = TableDefinition::new("stars");
 /// name → value: counters of the whole store ([`GENERATION`]).
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 /// The row of [`COUNTERS`] every write search sees bumps
@@ -101,6 +111,8 @@ impl RedbMetaStore {
         txn.open_table(PULLS).map_err(err)?;
         txn.open_table(SETTINGS).map_err(err)?;
         txn.open_table(COUNTERS).map_err(err)?;
+        txn.open_table(USER_REPOS).map_err(err)?;
+        txn.open_table(STARS).map_err(err)?;
         txn.commit().map_err(err)?;
         Ok((Self { db: Arc::new(db) }, created))
     }
@@ -273,6 +285,10 @@ fn remove_repo_txn(db: &Database, repo: &str) -> MetaResult<()> {
             .map_err(err)?
             .remove(repo)
             .map_err(err)?;
+        txn.open_table(STARS)
+            .map_err(err)?
+            .remove(repo)
+            .map_err(err)?;
     }
     bump_generation(&txn)?;
     txn.commit().map_err(err)
@@ -295,6 +311,35 @@ fn record_pull_txn(db: &Database, repo: &str, digest: &str, count: u64, at: u64)
     }
     bump_generation(&txn)?;
     txn.commit().map_err(err)
+}
+
+/// The key prefix of a user's list.
+fn list_of(user: &str, list: UserList) -> String {
+    key(list.key(), user)
+}
+
+fn toggle_txn(db: &Database, user: &str, list: UserList, repo: &str) -> MetaResult<bool> {
+    let txn = db.begin_write().map_err(err)?;
+    let listed = {
+        let mut lists = txn.open_table(USER_REPOS).map_err(err)?;
+        let k = key(list_of(user, list), repo);
+        let was = lists.remove(k.as_str()).map_err(err)?.is_some();
+        if !was {
+            lists.insert(k.as_str(), "").map_err(err)?;
+        }
+        !was
+    };
+    if list == UserList::Starred {
+        let mut stars = txn.open_table(STARS).map_err(err)?;
+        let n = stars.get(repo).map_err(err)?.map_or(0, |v| v.value());
+        match if listed { n + 1 } else { n.saturating_sub(1) } {
+            0 => stars.remove(repo).map_err(err)?,
+            n => stars.insert(repo, n).map_err(err)?,
+        };
+    }
+    bump_generation(&txn)?;
+    txn.commit().map_err(err)?;
+    Ok(listed)
 }
 
 #[async_trait::async_trait]
@@ -447,6 +492,29 @@ impl MetaStore for RedbMetaStore {
         let txn = self.db.begin_read().map_err(err)?;
         let t = txn.open_table(COUNTERS).map_err(err)?;
         Ok(t.get(GENERATION).map_err(err)?.map_or(0, |v| v.value()))
+    }
+
+    async fn toggle_user_repo(
+        &self,
+        user: &str,
+        list: UserList,
+        repo: &RepoName,
+    ) -> MetaResult<bool> {
+        let (user, repo) = (user.to_string(), repo.to_string());
+        self.blocking(move |db| toggle_txn(db, &user, list, &repo))
+            .await
+    }
+
+    async fn user_repos(&self, user: &str, list: UserList) -> MetaResult<Vec<String>> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let t = txn.open_table(USER_REPOS).map_err(err)?;
+        let (lo, hi) = prefix(&list_of(user, list));
+        let mut out = Vec::new();
+        for row in t.range(lo.as_str()..hi.as_str()).map_err(err)? {
+            let (k, _) = row.map_err(err)?;
+            out.push(k.value()[lo.len()..].to_string());
+        }
+        Ok(out)
     }
 
     async fn setting(&self, name: &str) -> MetaResult<Option<String>> {

@@ -23,6 +23,9 @@
 //! | `P:repo:{repo}:pulls:count` | hash | manifest digest → pull count |
 //! | `P:repo:{repo}:pulls:last` | hash | manifest digest → last pull, seconds since the epoch |
 //! | `P:generation` | string | a counter every write search sees increments ([`MetaStore::generation`]) |
+//! | `P:stars` | hash | repository → how many users starred it (absent when none) |
+//! | `P:starred:{user}` | set | the repositories the user starred |
+//! | `P:bookmarked:{user}` | set | the repositories the user bookmarked |
 //! | `P:settings` | hash | setting name → value |
 //! | `P:lock:{name}` | string | the random token of the [`RedisLocks`] holder, with a lease (`PX`) |
 //!
@@ -42,6 +45,9 @@
 //! clock (passed in), as in the embedded store. The script decodes every row it needs before its
 //! first write, so a row that does not decode fails the change whole.
 //!
+//! A star or bookmark toggled is another script (`redis_toggle.lua`): the
+//! user's set, the star count and the generation change together.
+//!
 //! # Durability
 //!
 //! What survives a crash of the Redis server is decided by the server's
@@ -49,7 +55,9 @@
 //! Berth: `durable` is ignored and [`MetaStore::flush`] does nothing.
 //! Issuing `SAVE`/`BGSAVE` per write would be far too costly. The store
 //! is derived from storage anyway: a stale version is mended on the
-//! next read, and a store found empty is re-derived.
+//! next read, and a store found empty is re-derived. Users' stars and
+//! bookmarks are the exception (storage cannot give them back): they last
+//! as long as the server's persistence keeps them.
 
 use std::collections::BTreeMap;
 
@@ -58,10 +66,14 @@ use redis::Script;
 
 use super::redis_conn::{Redis, RedisOptions};
 use super::redis_locks::RedisLocks;
-use super::{IndexVersion, ManifestMeta, MetaError, MetaResult, MetaStore, PullStats, RepoChange};
+use super::{
+    IndexVersion, ManifestMeta, MetaError, MetaResult, MetaStore, PullStats, RepoChange, UserList,
+};
 
 /// The script of [`MetaStore::apply`].
 const APPLY: &str = include_str!("redis_apply.lua");
+/// The script of [`MetaStore::toggle_user_repo`].
+const TOGGLE: &str = include_str!("redis_toggle.lua");
 
 /// The keys of one repository's rows.
 struct RepoKeys {
@@ -121,7 +133,10 @@ pub struct RedisMetaStore {
     settings_key: String,
     /// `P:generation`.
     generation_key: String,
+    /// `P:stars`.
+    stars_key: String,
     apply: Script,
+    toggle: Script,
 }
 
 impl RedisMetaStore {
@@ -134,8 +149,10 @@ impl RedisMetaStore {
             repos_key: redis.key("repos"),
             settings_key: redis.key("settings"),
             generation_key: redis.key("generation"),
+            stars_key: redis.key("stars"),
             redis,
             apply: Script::new(APPLY),
+            toggle: Script::new(TOGGLE),
         })
     }
 
@@ -155,6 +172,11 @@ impl RedisMetaStore {
 
     fn decode(&self, json: &str) -> MetaResult<ManifestMeta> {
         serde_json::from_str(json).map_err(|e| self.corrupt(e))
+    }
+
+    /// `P:{list}:{user}`.
+    fn list_key(&self, user: &str, list: UserList) -> String {
+        self.redis.key(&format!("{}:{user}", list.key()))
     }
 }
 
@@ -237,6 +259,10 @@ impl MetaStore for RedisMetaStore {
                     .ignore()
                     .cmd("ZREM")
                     .arg(&self.repos_key)
+                    .arg(repo)
+                    .ignore()
+                    .cmd("HDEL")
+                    .arg(&self.stars_key)
                     .arg(repo)
                     .ignore()
                     .cmd("INCR")
@@ -413,6 +439,31 @@ impl MetaStore for RedisMetaStore {
             .query(redis::cmd("GET").arg(&self.generation_key))
             .await?;
         Ok(n.unwrap_or(0))
+    }
+
+    async fn toggle_user_repo(
+        &self,
+        user: &str,
+        list: UserList,
+        repo: &RepoName,
+    ) -> MetaResult<bool> {
+        let mut call = self.toggle.prepare_invoke();
+        call.key(self.list_key(user, list))
+            .key(&self.stars_key)
+            .key(&self.generation_key)
+            .arg(repo.as_str())
+            .arg(if list == UserList::Starred { "1" } else { "0" });
+        let listed: i64 = self.redis.invoke(&call).await?;
+        Ok(listed == 1)
+    }
+
+    async fn user_repos(&self, user: &str, list: UserList) -> MetaResult<Vec<String>> {
+        let mut repos: Vec<String> = self
+            .redis
+            .query(redis::cmd("SMEMBERS").arg(self.list_key(user, list)))
+            .await?;
+        repos.sort();
+        Ok(repos)
     }
 
     async fn setting(&self, name: &str) -> MetaResult<Option<String>> {

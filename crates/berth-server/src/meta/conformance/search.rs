@@ -1,10 +1,11 @@
 //! The part of the conformance suite for what search reads: tag times,
-//! the store's generation and every pull statistic of a repository.
+//! the store's generation, every pull statistic of a repository, and
+//! users' stars and bookmarks.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::super::{MetaStore, PullStats, RepoChange, unix_now};
+use super::super::{MetaStore, PullStats, RepoChange, UserList, unix_now};
 use super::{dg, ds, fp, manifest, repo};
 
 /// Waits until the clock has moved past second `t`, so that a time set
@@ -171,4 +172,52 @@ pub(super) async fn generation_and_pulls(store: &dyn MetaStore) {
     store.remove_repo(name).await.expect("remove");
     changed(store, &mut seen, "remove_repo").await;
     assert!(store.pull_stats_all(&r).await.expect("stats").is_empty());
+}
+
+/// Toggles `name` in `user`'s `list`, returning whether it is in it now.
+async fn toggle(store: &dyn MetaStore, user: &str, list: UserList, name: &str) -> bool {
+    store
+        .toggle_user_repo(user, list, &repo(name))
+        .await
+        .expect("toggle")
+}
+
+async fn listed(store: &dyn MetaStore, user: &str, list: UserList) -> Vec<String> {
+    store.user_repos(user, list).await.expect("user repos")
+}
+
+/// Toggles add and remove, per user and per list, each changing the
+/// generation; a user's list is sorted.
+pub(super) async fn stars_and_bookmarks(store: &dyn MetaStore) {
+    use UserList::{Bookmarked, Starred};
+    assert!(listed(store, "ann", Starred).await.is_empty());
+    let mut seen = vec![generation(store).await];
+    assert!(toggle(store, "ann", Starred, "st/b").await, "added");
+    changed(store, &mut seen, "a star").await;
+    assert!(toggle(store, "ann", Starred, "st/a").await);
+    assert!(toggle(store, "bob", Starred, "st/b").await);
+    assert!(toggle(store, "ann", Bookmarked, "st/c").await);
+    changed(store, &mut seen, "a bookmark").await;
+    assert_eq!(listed(store, "ann", Starred).await, ["st/a", "st/b"]);
+    assert_eq!(listed(store, "ann", Bookmarked).await, ["st/c"]);
+    assert_eq!(listed(store, "bob", Starred).await, ["st/b"]);
+    assert!(listed(store, "bob", Bookmarked).await.is_empty());
+    assert!(
+        listed(store, "an", Starred).await.is_empty(),
+        "a prefix user is another"
+    );
+
+    assert!(!toggle(store, "ann", Starred, "st/b").await, "removed");
+    changed(store, &mut seen, "a star taken back").await;
+    assert!(!toggle(store, "ann", Bookmarked, "st/c").await);
+    assert_eq!(listed(store, "ann", Starred).await, ["st/a"]);
+    assert!(listed(store, "ann", Bookmarked).await.is_empty());
+    assert_eq!(listed(store, "bob", Starred).await, ["st/b"], "bob's stays");
+
+    // Lists keep a removed repository's name.
+    store.remove_repo("st/a").await.expect("remove");
+    assert_eq!(listed(store, "ann", Starred).await, ["st/a"]);
+    for (user, name) in [("ann", "st/a"), ("bob", "st/b")] {
+        assert!(!toggle(store, user, Starred, name).await);
+    }
 }
