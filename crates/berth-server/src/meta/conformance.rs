@@ -1,6 +1,6 @@
 //! The conformance suite every [`MetaStore`] backend must pass. A backend's
 //! tests call [`run`] on a fresh, empty store, from an async test. What
-//! search reads (tag times, generation, …) is checked in
+//! search reads (tag times, generation, stars, stamps…) is checked in
 //! `conformance/search.rs`.
 
 mod search;
@@ -368,6 +368,7 @@ pub async fn run(store: &dyn MetaStore) {
     search::tag_times(store).await;
     search::generation_and_pulls(store).await;
     search::stars_and_bookmarks(store).await;
+    search::repo_stamps(store).await;
 
     // Forgetting a repository leaves its neighbours.
     store.remove_repo("a").await.expect("remove repo");

@@ -102,6 +102,10 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// The setting that says the store keeps [`RepoStamp::pulls`]: a store
+/// opened without it adds up the pulls its manifests counted before.
+const PULL_TOTALS: &str = "pull-totals";
+
 /// What the registry records of one manifest.
 ///
 /// Fields added after the first release are `#[serde(default)]`, so rows
@@ -191,6 +195,21 @@ pub struct PullStats {
     pub count: u64,
 }
 
+/// What a search index compares to know whether its copy of a
+/// repository is current: any change to the repository's tags or
+/// manifests gives a new `version`, a pull counted a new `pulls`, a star
+/// a new `stars`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepoStamp {
+    /// The `index.json` version the rows were derived from.
+    pub version: IndexVersion,
+    /// Every pull ever counted for the repository (not lowered when a
+    /// manifest, and its own statistics, is deleted).
+    pub pulls: u64,
+    /// How many users starred it.
+    pub stars: u64,
+}
+
 /// A user's list of repositories (zot's user preferences).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserList {
@@ -237,6 +256,9 @@ pub struct RepoChange {
 pub trait MetaStore: Send + Sync {
     /// Every repository, sorted, as recorded.
     async fn repos(&self) -> MetaResult<Vec<String>>;
+    /// Every repository with its [`RepoStamp`], sorted by name, in one
+    /// read (a bounded number of round trips, whatever the count).
+    async fn repo_stamps(&self) -> MetaResult<Vec<(String, RepoStamp)>>;
     /// The `index.json` version the repository's rows were derived from.
     async fn version(&self, repo: &RepoName) -> MetaResult<Option<IndexVersion>>;
     /// Applies a change atomically, creating the repository if needed.
@@ -264,7 +286,9 @@ pub trait MetaStore: Send + Sync {
     /// How many recorded manifests of the repository reference `blob`.
     async fn blob_refs(&self, repo: &RepoName, blob: &Digest) -> MetaResult<u64>;
     /// Counts `count` pulls of a manifest, the last at `at` (seconds since
-    /// the epoch). The registry gathers pulls and writes them in batches.
+    /// the epoch), and as many in the repository's [`RepoStamp::pulls`],
+    /// in one write. The registry gathers pulls and writes them in
+    /// batches.
     async fn record_pulls(
         &self,
         repo: &RepoName,

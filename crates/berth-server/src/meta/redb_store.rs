@@ -26,7 +26,8 @@ use berth_oci::{Digest, RepoName, Tag};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::{
-    IndexVersion, ManifestMeta, MetaError, MetaResult, MetaStore, PullStats, RepoChange, UserList,
+    IndexVersion, ManifestMeta, MetaError, MetaResult, MetaStore, PULL_TOTALS, PullStats,
+    RepoChange, RepoStamp, UserList,
 };
 
 /// repo → the `index.json` version (opaque, as storage spells it).
@@ -48,6 +49,8 @@ const PULLS: TableDefinition<&str, &str> = TableDefinition::new("pulls");
 /// list\0user\0repo → "": users' starred and bookmarked repositories
 /// ([`UserList`]; user names never hold NUL).
 const USER_REPOS: TableDefinition<&str, &str> = TableDefinition::new("user_repos");
+/// repo → every pull counted ([`RepoStamp::pulls`]).
+const REPO_PULLS: TableDefinition<&str, u64> = TableDefinition::new("repo_pulls");
 /// repo → how many users starred it (absent when none).
 const STARS: TableDefinition<&str, u64> = TableDefinition::new("stars");
 /// name → value: counters of the whole store ([`GENERATION`]).
@@ -113,6 +116,8 @@ impl RedbMetaStore {
         txn.open_table(COUNTERS).map_err(err)?;
         txn.open_table(USER_REPOS).map_err(err)?;
         txn.open_table(STARS).map_err(err)?;
+        txn.open_table(REPO_PULLS).map_err(err)?;
+        add_pull_totals(&txn)?;
         txn.commit().map_err(err)?;
         Ok((Self { db: Arc::new(db) }, created))
     }
@@ -128,6 +133,30 @@ impl RedbMetaStore {
             .await
             .map_err(err)?
     }
+}
+
+/// Adds up, once, the pulls each repository's manifests counted before
+/// the store kept a total per repository (a row that does not decode
+/// counts nothing).
+fn add_pull_totals(txn: &redb::WriteTransaction) -> MetaResult<()> {
+    let mut settings = txn.open_table(SETTINGS).map_err(err)?;
+    if settings.get(PULL_TOTALS).map_err(err)?.is_some() {
+        return Ok(());
+    }
+    let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+    for row in txn.open_table(PULLS).map_err(err)?.iter().map_err(err)? {
+        let (k, v) = row.map_err(err)?;
+        let repo = k.value().split('\0').next().unwrap_or_default();
+        let count = serde_json::from_str::<PullStats>(v.value()).map_or(0, |s| s.count);
+        *totals.entry(repo.to_string()).or_default() += count;
+    }
+    let mut t = txn.open_table(REPO_PULLS).map_err(err)?;
+    for (repo, n) in totals {
+        let now = t.get(repo.as_str()).map_err(err)?.map_or(0, |v| v.value());
+        t.insert(repo.as_str(), now + n).map_err(err)?;
+    }
+    settings.insert(PULL_TOTALS, "1").map_err(err)?;
+    Ok(())
 }
 
 /// Counts one more write that changes what search shows, in `txn`.
@@ -285,10 +314,12 @@ fn remove_repo_txn(db: &Database, repo: &str) -> MetaResult<()> {
             .map_err(err)?
             .remove(repo)
             .map_err(err)?;
-        txn.open_table(STARS)
-            .map_err(err)?
-            .remove(repo)
-            .map_err(err)?;
+        for def in [STARS, REPO_PULLS] {
+            txn.open_table(def)
+                .map_err(err)?
+                .remove(repo)
+                .map_err(err)?;
+        }
     }
     bump_generation(&txn)?;
     txn.commit().map_err(err)
@@ -308,6 +339,9 @@ fn record_pull_txn(db: &Database, repo: &str, digest: &str, count: u64, at: u64)
         stats.last_pulled = Some(at);
         let json = serde_json::to_string(&stats).map_err(err)?;
         t.insert(k.as_str(), json.as_str()).map_err(err)?;
+        let mut totals = txn.open_table(REPO_PULLS).map_err(err)?;
+        let total = totals.get(repo).map_err(err)?.map_or(0, |v| v.value());
+        totals.insert(repo, total + count).map_err(err)?;
     }
     bump_generation(&txn)?;
     txn.commit().map_err(err)
@@ -351,6 +385,27 @@ impl MetaStore for RedbMetaStore {
         for row in t.iter().map_err(err)? {
             let (k, _) = row.map_err(err)?;
             out.push(k.value().to_string());
+        }
+        Ok(out)
+    }
+
+    async fn repo_stamps(&self) -> MetaResult<Vec<(String, RepoStamp)>> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let repos = txn.open_table(REPOS).map_err(err)?;
+        let pulls = txn.open_table(REPO_PULLS).map_err(err)?;
+        let stars = txn.open_table(STARS).map_err(err)?;
+        let mut out = Vec::new();
+        for row in repos.iter().map_err(err)? {
+            let (k, v) = row.map_err(err)?;
+            let count = |t: &redb::ReadOnlyTable<&str, u64>| -> MetaResult<u64> {
+                Ok(t.get(k.value()).map_err(err)?.map_or(0, |v| v.value()))
+            };
+            let stamp = RepoStamp {
+                version: IndexVersion::new(v.value()),
+                pulls: count(&pulls)?,
+                stars: count(&stars)?,
+            };
+            out.push((k.value().to_string(), stamp));
         }
         Ok(out)
     }
@@ -555,5 +610,53 @@ mod tests {
         drop(store);
         let (_, created) = RedbMetaStore::open(&dir.path().join("meta.redb")).expect("reopen");
         assert!(!created);
+    }
+
+    /// The pulls of each repository, as its stamp counts them.
+    async fn pulls(store: &RedbMetaStore) -> Vec<(String, u64)> {
+        let stamps = store.repo_stamps().await.expect("stamps");
+        stamps.into_iter().map(|(n, s)| (n, s.pulls)).collect()
+    }
+
+    #[tokio::test]
+    async fn a_store_from_before_pull_totals_adds_them_up_once() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("meta.redb");
+        let (store, _) = RedbMetaStore::open(&path).expect("open");
+        let app: RepoName = "old/app".parse().expect("name");
+        let change = RepoChange {
+            version: IndexVersion::new("v1"),
+            ..Default::default()
+        };
+        store.apply(&app, &change, true).await.expect("apply");
+        for (m, n) in [("m1", 3), ("m2", 2)] {
+            let d = Digest::sha256(m.as_bytes());
+            store.record_pulls(&app, &d, n, 10).await.expect("pulls");
+        }
+        // As an older Berth left it: no totals, and no setting saying so.
+        let txn = store.db.begin_write().expect("txn");
+        txn.open_table(REPO_PULLS)
+            .expect("table")
+            .retain(|_, _| false)
+            .expect("clear");
+        txn.open_table(SETTINGS)
+            .expect("table")
+            .remove(PULL_TOTALS)
+            .expect("remove");
+        txn.commit().expect("commit");
+        drop(store);
+
+        let (store, _) = RedbMetaStore::open(&path).expect("reopen");
+        assert_eq!(pulls(&store).await, vec![("old/app".to_string(), 5)]);
+        let d = Digest::sha256(b"m1");
+        store.record_pulls(&app, &d, 1, 20).await.expect("pulls");
+        store.flush().await.expect("flush");
+        drop(store);
+        let (store, _) = RedbMetaStore::open(&path).expect("reopen");
+        assert_eq!(
+            pulls(&store).await,
+            vec![("old/app".to_string(), 6)],
+            "added up once"
+        );
     }
 }

@@ -23,6 +23,7 @@
 //! | `P:repo:{repo}:pulls:count` | hash | manifest digest → pull count |
 //! | `P:repo:{repo}:pulls:last` | hash | manifest digest → last pull, seconds since the epoch |
 //! | `P:generation` | string | a counter every write search sees increments ([`MetaStore::generation`]) |
+//! | `P:pulls` | hash | repository → every pull counted ([`RepoStamp::pulls`]) |
 //! | `P:stars` | hash | repository → how many users starred it (absent when none) |
 //! | `P:starred:{user}` | set | the repositories the user starred |
 //! | `P:bookmarked:{user}` | set | the repositories the user bookmarked |
@@ -45,8 +46,12 @@
 //! clock (passed in), as in the embedded store. The script decodes every row it needs before its
 //! first write, so a row that does not decode fails the change whole.
 //!
-//! A star or bookmark toggled is another script (`redis_toggle.lua`): the
-//! user's set, the star count and the generation change together.
+//! Pulls counted (`redis_pulls.lua`) and a star or bookmark toggled
+//! (`redis_toggle.lua`) are scripts too: the manifest's statistics, the
+//! repository's total and the generation, or the user's set, the star
+//! count and the generation, change together. [`MetaStore::repo_stamps`]
+//! is two round trips however many repositories there are (the list,
+//! then one `MULTI` of `MGET` and two `HGETALL`s).
 //!
 //! # Durability
 //!
@@ -67,11 +72,14 @@ use redis::Script;
 use super::redis_conn::{Redis, RedisOptions};
 use super::redis_locks::RedisLocks;
 use super::{
-    IndexVersion, ManifestMeta, MetaError, MetaResult, MetaStore, PullStats, RepoChange, UserList,
+    IndexVersion, ManifestMeta, MetaError, MetaResult, MetaStore, PULL_TOTALS, PullStats,
+    RepoChange, RepoStamp, UserList,
 };
 
 /// The script of [`MetaStore::apply`].
 const APPLY: &str = include_str!("redis_apply.lua");
+/// The script of [`MetaStore::record_pulls`].
+const PULLS: &str = include_str!("redis_pulls.lua");
 /// The script of [`MetaStore::toggle_user_repo`].
 const TOGGLE: &str = include_str!("redis_toggle.lua");
 
@@ -135,7 +143,10 @@ pub struct RedisMetaStore {
     generation_key: String,
     /// `P:stars`.
     stars_key: String,
+    /// `P:pulls`.
+    pulls_key: String,
     apply: Script,
+    pulls: Script,
     toggle: Script,
 }
 
@@ -145,15 +156,55 @@ impl RedisMetaStore {
     /// address).
     pub async fn open(options: &RedisOptions) -> MetaResult<Self> {
         let redis = Redis::connect(options).await?;
-        Ok(Self {
+        let store = Self {
             repos_key: redis.key("repos"),
             settings_key: redis.key("settings"),
             generation_key: redis.key("generation"),
             stars_key: redis.key("stars"),
+            pulls_key: redis.key("pulls"),
             redis,
             apply: Script::new(APPLY),
+            pulls: Script::new(PULLS),
             toggle: Script::new(TOGGLE),
-        })
+        };
+        store.add_pull_totals().await?;
+        Ok(store)
+    }
+
+    /// Adds up, once per store, the pulls each repository's manifests
+    /// counted before the store kept a total per repository. Safe beside
+    /// other instances counting pulls meanwhile: a total is only set where
+    /// none is yet, and `redis_pulls.lua` makes a missing one from the same
+    /// counts.
+    async fn add_pull_totals(&self) -> MetaResult<()> {
+        if self.setting(PULL_TOTALS).await?.is_some() {
+            return Ok(());
+        }
+        let repos = self.repos().await?;
+        if !repos.is_empty() {
+            let mut read = redis::pipe();
+            for r in &repos {
+                read.cmd("HVALS")
+                    .arg(RepoKeys::new(&self.redis, r).pull_count);
+            }
+            let counts: Vec<Vec<String>> = self.redis.query_pipe(&read).await?;
+            let mut write = redis::pipe();
+            for (r, counts) in repos.iter().zip(counts) {
+                let n: u64 = counts.iter().filter_map(|c| c.parse::<u64>().ok()).sum();
+                if n > 0 {
+                    write
+                        .cmd("HSETNX")
+                        .arg(&self.pulls_key)
+                        .arg(r)
+                        .arg(n)
+                        .ignore();
+                }
+            }
+            if !write.is_empty() {
+                self.redis.query_pipe::<()>(&write).await?;
+            }
+        }
+        self.set_setting(PULL_TOTALS, "1").await
     }
 
     /// Shared locks on the same server, key prefix and connection, with
@@ -186,6 +237,48 @@ impl MetaStore for RedisMetaStore {
         self.redis
             .query(redis::cmd("ZRANGE").arg(&self.repos_key).arg(0).arg(-1))
             .await
+    }
+
+    async fn repo_stamps(&self) -> MetaResult<Vec<(String, RepoStamp)>> {
+        let repos = self.repos().await?;
+        if repos.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fps: Vec<String> = repos
+            .iter()
+            .map(|r| RepoKeys::new(&self.redis, r).fp)
+            .collect();
+        type Read = (
+            Vec<Option<String>>,
+            BTreeMap<String, u64>,
+            BTreeMap<String, u64>,
+        );
+        let (versions, pulls, stars): Read = self
+            .redis
+            .query_pipe(
+                redis::pipe()
+                    .atomic()
+                    .cmd("MGET")
+                    .arg(&fps)
+                    .cmd("HGETALL")
+                    .arg(&self.pulls_key)
+                    .cmd("HGETALL")
+                    .arg(&self.stars_key),
+            )
+            .await?;
+        Ok(repos
+            .into_iter()
+            .zip(versions)
+            // A repository removed between the two reads is left out.
+            .filter_map(|(name, version)| {
+                let stamp = RepoStamp {
+                    version: IndexVersion::new(version?),
+                    pulls: pulls.get(&name).copied().unwrap_or(0),
+                    stars: stars.get(&name).copied().unwrap_or(0),
+                };
+                Some((name, stamp))
+            })
+            .collect())
     }
 
     async fn version(&self, repo: &RepoName) -> MetaResult<Option<IndexVersion>> {
@@ -263,6 +356,10 @@ impl MetaStore for RedisMetaStore {
                     .ignore()
                     .cmd("HDEL")
                     .arg(&self.stars_key)
+                    .arg(repo)
+                    .ignore()
+                    .cmd("HDEL")
+                    .arg(&self.pulls_key)
                     .arg(repo)
                     .ignore()
                     .cmd("INCR")
@@ -360,26 +457,17 @@ impl MetaStore for RedisMetaStore {
         at: u64,
     ) -> MetaResult<()> {
         let k = RepoKeys::new(&self.redis, repo.as_str());
-        let digest = digest.to_string();
-        self.redis
-            .query_pipe(
-                redis::pipe()
-                    .atomic()
-                    .cmd("HINCRBY")
-                    .arg(&k.pull_count)
-                    .arg(&digest)
-                    .arg(count)
-                    .ignore()
-                    .cmd("HSET")
-                    .arg(&k.pull_last)
-                    .arg(&digest)
-                    .arg(at)
-                    .ignore()
-                    .cmd("INCR")
-                    .arg(&self.generation_key)
-                    .ignore(),
-            )
-            .await
+        let mut call = self.pulls.prepare_invoke();
+        call.key(&k.pull_count)
+            .key(&k.pull_last)
+            .key(&self.pulls_key)
+            .key(&self.generation_key)
+            .arg(digest.to_string())
+            .arg(count)
+            .arg(at)
+            .arg(repo.as_str());
+        let _: Option<()> = self.redis.invoke(&call).await?;
+        Ok(())
     }
 
     async fn pull_stats(&self, repo: &RepoName, digest: &Digest) -> MetaResult<PullStats> {

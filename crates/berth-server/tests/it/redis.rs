@@ -398,6 +398,67 @@ async fn applied_rows_keep_their_stored_format() {
     assert_eq!(blob_count(&mut con, "shared").await, Some("2".into()));
 }
 
+/// The pulls of each repository, as its stamp counts them.
+async fn pulls(store: &RedisMetaStore) -> Vec<(String, u64)> {
+    let stamps = store.repo_stamps().await.expect("stamps");
+    stamps.into_iter().map(|(n, s)| (n, s.pulls)).collect()
+}
+
+/// A store an older Berth counted pulls in gets each repository's total:
+/// from the manifests' counts when a pull finds none, and for every
+/// repository, once, when a store is opened.
+#[tokio::test]
+async fn a_store_from_before_pull_totals_adds_them_up() {
+    let server = RedisServer::start();
+    let store = store(&server, "old").await;
+    let (app, two) = (repo("lib/app"), repo("lib/two"));
+    for r in [&app, &two] {
+        store.apply(r, &created(1), false).await.expect("apply");
+    }
+    for (r, m, n) in [(&app, "m1", 3), (&app, "m2", 2), (&two, "m1", 4)] {
+        store.record_pulls(r, &dg(m), n, 10).await.expect("pulls");
+    }
+    // As an older Berth left it: no totals, and no setting saying so.
+    let client = ::redis::Client::open(server.url()).expect("client");
+    let mut con = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connection");
+    ::redis::pipe()
+        .cmd("DEL")
+        .arg("old:pulls")
+        .cmd("HDEL")
+        .arg("old:settings")
+        .arg("pull-totals")
+        .exec_async(&mut con)
+        .await
+        .expect("clear");
+
+    store
+        .record_pulls(&two, &dg("m1"), 1, 20)
+        .await
+        .expect("pull");
+    assert_eq!(
+        pulls(&store).await,
+        vec![("lib/app".to_string(), 0), ("lib/two".to_string(), 5)],
+        "a pull that finds no total makes it from the manifests' counts"
+    );
+    for _ in 0..2 {
+        let reopened = self::store(&server, "old").await;
+        assert_eq!(
+            pulls(&reopened).await,
+            vec![("lib/app".to_string(), 5), ("lib/two".to_string(), 5)],
+            "added up once"
+        );
+    }
+    assert_eq!(
+        hget(&mut con, "old:settings", "pull-totals")
+            .await
+            .as_deref(),
+        Some("1")
+    );
+}
+
 #[tokio::test]
 async fn an_unreachable_server_is_named_in_the_error() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -1,11 +1,11 @@
 //! The part of the conformance suite for what search reads: tag times,
-//! the store's generation, every pull statistic of a repository, and
-//! users' stars and bookmarks.
+//! the store's generation, every pull statistic of a repository, users'
+//! stars and bookmarks, and the repositories' stamps.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::super::{MetaStore, PullStats, RepoChange, UserList, unix_now};
+use super::super::{MetaStore, PullStats, RepoChange, RepoStamp, UserList, unix_now};
 use super::{dg, ds, fp, manifest, repo};
 
 /// Waits until the clock has moved past second `t`, so that a time set
@@ -219,5 +219,101 @@ pub(super) async fn stars_and_bookmarks(store: &dyn MetaStore) {
     assert_eq!(listed(store, "ann", Starred).await, ["st/a"]);
     for (user, name) in [("ann", "st/a"), ("bob", "st/b")] {
         assert!(!toggle(store, user, Starred, name).await);
+    }
+}
+
+/// The stamps of the repositories under `sp/`, checking on the way that
+/// every repository has one, in order.
+async fn stamps(store: &dyn MetaStore) -> BTreeMap<String, RepoStamp> {
+    let all = store.repo_stamps().await.expect("stamps");
+    let names: Vec<&String> = all.iter().map(|(n, _)| n).collect();
+    let repos = store.repos().await.expect("repos");
+    assert_eq!(names, repos.iter().collect::<Vec<_>>(), "every one, sorted");
+    all.into_iter()
+        .filter(|(n, _)| n.starts_with("sp/"))
+        .collect()
+}
+
+fn stamp(version: u64, pulls: u64, stars: u64) -> RepoStamp {
+    RepoStamp {
+        version: fp(version),
+        pulls,
+        stars,
+    }
+}
+
+/// A repository's stamp follows its version, its pulls and its stars,
+/// and no other repository's.
+pub(super) async fn repo_stamps(store: &dyn MetaStore) {
+    use UserList::{Bookmarked, Starred};
+    let (a, b) = (repo("sp/a"), repo("sp/b"));
+    let created = |n| RepoChange {
+        put_manifests: vec![manifest("s-m1", "s-c", &[], None)],
+        version: fp(n),
+        ..Default::default()
+    };
+    store.apply(&a, &created(1), false).await.expect("a");
+    store.apply(&b, &created(1), false).await.expect("b");
+    let want = |sa, sb| BTreeMap::from([("sp/a".to_string(), sa), ("sp/b".to_string(), sb)]);
+    assert_eq!(stamps(store).await, want(stamp(1, 0, 0), stamp(1, 0, 0)));
+
+    store.apply(&a, &created(2), false).await.expect("a again");
+    assert_eq!(stamps(store).await, want(stamp(2, 0, 0), stamp(1, 0, 0)));
+
+    store
+        .record_pulls(&a, &dg("s-m1"), 3, 100)
+        .await
+        .expect("pulls");
+    store
+        .record_pulls(&a, &dg("s-m1"), 2, 110)
+        .await
+        .expect("pulls");
+    assert_eq!(stamps(store).await, want(stamp(2, 5, 0), stamp(1, 0, 0)));
+    // Every pull ever counted: deleting the manifest keeps them.
+    let gone = RepoChange {
+        remove_manifests: vec![ds("s-m1")],
+        version: fp(3),
+        ..Default::default()
+    };
+    store.apply(&a, &gone, false).await.expect("delete");
+    assert_eq!(stamps(store).await, want(stamp(3, 5, 0), stamp(1, 0, 0)));
+
+    for user in ["ann", "bob"] {
+        assert!(
+            store
+                .toggle_user_repo(user, Starred, &a)
+                .await
+                .expect("star")
+        );
+    }
+    assert!(
+        store
+            .toggle_user_repo("ann", Bookmarked, &b)
+            .await
+            .expect("bookmark")
+    );
+    assert_eq!(
+        stamps(store).await,
+        want(stamp(3, 5, 2), stamp(1, 0, 0)),
+        "a bookmark counts no star"
+    );
+    assert!(
+        !store
+            .toggle_user_repo("bob", Starred, &a)
+            .await
+            .expect("unstar")
+    );
+    assert_eq!(stamps(store).await, want(stamp(3, 5, 1), stamp(1, 0, 0)));
+
+    // Removing a repository resets its counts; a new one starts afresh.
+    store.remove_repo("sp/a").await.expect("remove");
+    assert_eq!(
+        stamps(store).await,
+        BTreeMap::from([("sp/b".to_string(), stamp(1, 0, 0))])
+    );
+    store.apply(&a, &created(4), false).await.expect("again");
+    assert_eq!(stamps(store).await, want(stamp(4, 0, 0), stamp(1, 0, 0)));
+    for name in ["sp/a", "sp/b"] {
+        store.remove_repo(name).await.expect("remove");
     }
 }
