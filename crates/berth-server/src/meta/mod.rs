@@ -8,7 +8,17 @@
 //! edit by another tool, GC) re-derives that repository first. So writes
 //! may be non-durable: a lost write is a stale version, found and
 //! mended on the next read. Only a repository's creation is made durable,
-//! since the catalog has no file to compare with.
+//! since the catalog has no file to compare with, and users' stars and
+//! bookmarks, which no file gives back.
+//!
+//! For search it also keeps what storage does not say cheaply: each
+//! manifest's layer and config sizes and what its config says of the
+//! image ([`ImageConfigMeta`], read by the registry when it records the
+//! manifest), when each tag was set ([`MetaStore::tag_times`]), users'
+//! stars and bookmarks ([`UserList`]), and what a search index compares to
+//! know whether its copy is current: a [`RepoStamp`] per repository and
+//! one store-wide [`MetaStore::generation`] that every write search sees
+//! changes.
 //!
 //! [`MetaStore`] is the seam, async; [`RedbMetaStore`] the embedded
 //! backend (synchronous inside: reads inline, durable writes on the

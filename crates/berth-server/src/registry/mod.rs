@@ -98,7 +98,8 @@ impl Registry {
     }
 
     /// The metadata store (read-only use outside the registry: a write that
-    /// bypasses `meta_sync` would go unnoticed until the next derive).
+    /// bypasses `meta_sync` would go unnoticed until the next derive; users'
+    /// stars and bookmarks, which are no derived data, are the exception).
     pub fn meta(&self) -> &dyn MetaStore {
         self.meta.as_ref()
     }
