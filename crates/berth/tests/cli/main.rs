@@ -33,6 +33,12 @@ mod s3_server;
 #[cfg(all(feature = "s3", feature = "redis"))]
 mod scaleout;
 mod scrub;
+mod search;
+mod search_client;
+mod search_data;
+mod search_expect;
+mod search_queries;
+mod search_ui;
 mod slapd;
 mod support;
 mod tls;

@@ -96,7 +96,10 @@ impl Berth {
         });
         let addr = rx
             .recv_timeout(Duration::from_secs(30))
-            .expect("berth did not start");
+            .unwrap_or_else(|e| {
+                let log = log.lock().expect("log").join("\n");
+                panic!("berth did not start ({e}):\n{log}")
+            });
         Self { child, addr, log }
     }
 
@@ -135,8 +138,9 @@ impl Drop for Berth {
     }
 }
 
-/// A gzip-compressed tar holding one file, with its uncompressed digest.
-fn layer(name: &str, content: &[u8]) -> (Vec<u8>, Digest) {
+/// A gzip-compressed tar holding one file, with its uncompressed digest
+/// (the config's `diff_id`). The same name and content give the same bytes.
+pub fn layer(name: &str, content: &[u8]) -> (Vec<u8>, Digest) {
     let mut tar = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_gnu();
     h.set_size(content.len() as u64);
@@ -151,13 +155,16 @@ fn layer(name: &str, content: &[u8]) -> (Vec<u8>, Digest) {
     (gz.finish().expect("gzip"), diff_id)
 }
 
-fn put_blob(dir: &Path, data: &[u8]) -> Value {
+/// Writes `data` into the layout at `dir` and answers its descriptor
+/// (`digest` and `size`, no media type yet).
+pub fn put_blob(dir: &Path, data: &[u8]) -> Value {
     let d = Digest::sha256(data);
     std::fs::write(dir.join("blobs/sha256").join(d.hex()), data).expect("write blob");
     json!({"digest": d.to_string(), "size": data.len()})
 }
 
-fn with_media(mut v: Value, media_type: &str) -> Value {
+/// The descriptor `v` with its `mediaType` set.
+pub fn with_media(mut v: Value, media_type: &str) -> Value {
     v["mediaType"] = json!(media_type);
     v
 }
