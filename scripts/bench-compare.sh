@@ -17,6 +17,11 @@
 # nor for the host file system's history and options. Without it both store
 # in subdirectories of one fresh directory on the host's file system.
 #
+# BENCH_A_EXT and BENCH_B_EXT (JSON objects, default {}) are the
+# `extensions` of Berth's config on each side, e.g. to measure pushes with
+# search on against the same build with it off:
+#   BENCH_B=target/release/berth BENCH_A_EXT='{"search":{}}' scripts/bench-compare.sh ...
+#
 # Prints the report and each server's peak resident memory (VmHWM).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,12 +61,12 @@ wait_up() { for _ in $(seq 100); do curl -sf -o /dev/null "http://$1/v2/" && ret
 hwm() { awk '/^VmHWM/ {print int($2 / 1024)}' "/proc/$1/status"; }
 
 bport=$(free_port)
-printf '{"storage":{"rootDirectory":"%s/berth/root"},"http":{"port":"%s"},"log":{"level":"warn"}}' "$work" "$bport" > "$work/berth.json"
+printf '{"storage":{"rootDirectory":"%s/berth/root"},"http":{"port":"%s"},"log":{"level":"warn"},"extensions":%s}' "$work" "$bport" "${BENCH_A_EXT:-{\}}" > "$work/berth.json"
 ./target/release/berth serve "$work/berth.json" 2> "$work/berth.log" &
 pids+=($!); bpid=$!
 dport=$(free_port)
 if [ -n "${BENCH_B:-}" ]; then
-printf '{"storage":{"rootDirectory":"%s/dist/root"},"http":{"port":"%s"},"log":{"level":"warn"}}' "$work" "$dport" > "$work/b.json"
+printf '{"storage":{"rootDirectory":"%s/dist/root"},"http":{"port":"%s"},"log":{"level":"warn"},"extensions":%s}' "$work" "$dport" "${BENCH_B_EXT:-{\}}" > "$work/b.json"
 "$BENCH_B" serve "$work/b.json" 2> "$work/dist.log" &
 else
 cat > "$work/dist.yml" <<YAML

@@ -339,6 +339,50 @@ impl Client {
         Ok((body, ttfb))
     }
 
+    /// The extension endpoints the registry lists at
+    /// `/v2/_oci/ext/discover` (none where it has no such route).
+    pub async fn extension_endpoints(&self) -> ClientResult<Vec<String>> {
+        let path = "/v2/_oci/ext/discover";
+        let resp = match self
+            .call(reqwest::Method::GET, path, &[StatusCode::OK], |r| r)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let body: serde_json::Value = resp.json().await.map_err(transport)?;
+        Ok(body["extensions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|e| strings(&e["endpoints"]))
+            .collect())
+    }
+
+    /// Sends a GraphQL document to zot's search extension
+    /// (`POST /v2/_zot/ext/search`) and returns the answer's `data`; an
+    /// answer with errors is a [`ClientError::Protocol`] naming the first.
+    pub async fn search(&self, query: &str) -> ClientResult<serde_json::Value> {
+        let path = "/v2/_zot/ext/search";
+        let body = serde_json::json!({ "query": query });
+        let resp = self
+            .call(reqwest::Method::POST, path, &[StatusCode::OK], |r| {
+                r.json(&body)
+            })
+            .await?;
+        let mut answer: serde_json::Value = resp.json().await.map_err(transport)?;
+        if let Some(e) = answer["errors"].as_array().and_then(|e| e.first()) {
+            return Err(ClientError::Protocol(format!(
+                "{path}: {}",
+                e["message"]
+                    .as_str()
+                    .unwrap_or("an error without a message")
+            )));
+        }
+        Ok(answer["data"].take())
+    }
+
     /// Deletes a manifest by digest (or a tag, where the registry allows).
     pub async fn delete_manifest(&self, repo: &str, reference: &str) -> ClientResult<()> {
         let path = format!("/v2/{repo}/manifests/{reference}");

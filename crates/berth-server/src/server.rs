@@ -139,6 +139,8 @@ pub async fn build_state_with(
                 .clone()
                 .map(|a| Arc::new(AccessControl::new(a))),
         )),
+        #[cfg(feature = "search")]
+        search: None,
     })
 }
 

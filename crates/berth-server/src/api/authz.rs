@@ -191,6 +191,18 @@ impl Caller {
         }
     }
 
+    /// A caller with a name: anyone but an anonymous one.
+    fn require_name(&self) -> Result<(), ApiError> {
+        match (&self.identity, &self.auth) {
+            (Identity::Anonymous, Some(auth)) => Err(unauthorized(auth, None)),
+            (Identity::Anonymous, None) => Err(ApiError::new(
+                ErrorCode::Unauthorized,
+                "this needs a logged-in user, and no authentication is configured",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// API keys: managed by a user logged in with a password, never with
     /// a key, a certificate or a token.
     fn require_password_login(&self) -> Result<(), ApiError> {
@@ -232,7 +244,9 @@ pub(crate) async fn authorize_request(
         return next.run(req).await;
     };
     let access = routes::access(req.method().as_str(), endpoint.kind());
-    if access == Access::Public {
+    // The public routes beside `/v2` (health probes) need no caller; the
+    // one under it (zot's management route) is dispatched as any other.
+    if access == Access::Public && !endpoint.kind().is_v2() {
         return next.run(req).await;
     }
     let caller = Caller::new(&state, req.extensions().get::<Login>());
@@ -298,7 +312,8 @@ pub(crate) async fn authorize(
     };
     let decided = Ok((create_only, mount_from));
     match access {
-        Access::Public | Access::Authenticated => return decided,
+        Access::Public | Access::Authenticated | Access::Search => return decided,
+        Access::User => return caller.require_name().and(decided),
         Access::Metrics => return caller.require_metrics().and(decided),
         Access::ApiKeys => return caller.require_password_login().and(decided),
         _ if !caller.restricted() => return decided,
@@ -334,7 +349,15 @@ pub(crate) async fn authorize(
                 ep.template()
             )));
         }
-        (Access::Public | Access::Authenticated | Access::Metrics | Access::ApiKeys, _) => {}
+        (
+            Access::Public
+            | Access::Authenticated
+            | Access::Metrics
+            | Access::ApiKeys
+            | Access::Search
+            | Access::User,
+            _,
+        ) => {}
     }
     decided
 }

@@ -31,6 +31,12 @@ pub struct Mounted<'a> {
     pub apikeys: bool,
     /// Whether the API document and Swagger UI are served.
     pub docs: bool,
+    /// Whether `/v2/_zot/ext/search` is served (`extensions.search`).
+    pub search: bool,
+    /// Whether `/v2/_zot/ext/mgmt` is served.
+    pub mgmt: bool,
+    /// Whether `/v2/_zot/ext/userprefs` is served.
+    pub userprefs: bool,
 }
 
 /// A route the server answers.
@@ -71,6 +77,12 @@ pub enum Endpoint {
     Upload { name: RepoName, id: UploadId },
     /// `/v2/<name>/referrers/<digest>`
     Referrers { name: RepoName, digest: Digest },
+    /// `/v2/_zot/ext/search`
+    Search,
+    /// `/v2/_zot/ext/mgmt`
+    Mgmt,
+    /// `/v2/_zot/ext/userprefs`
+    UserPrefs,
 }
 
 impl Endpoint {
@@ -93,6 +105,9 @@ impl Endpoint {
             Self::UploadStart { .. } => Kind::UploadStart,
             Self::Upload { .. } => Kind::Upload,
             Self::Referrers { .. } => Kind::Referrers,
+            Self::Search => Kind::Search,
+            Self::Mgmt => Kind::Mgmt,
+            Self::UserPrefs => Kind::UserPrefs,
         }
     }
 
@@ -197,6 +212,14 @@ pub fn parse(path: &str, mounted: &Mounted<'_>) -> Result<Endpoint, PathError> {
     }
     if mounted.apikeys && path == "/zot/auth/apikey" {
         return Ok(Endpoint::ApiKeys);
+    }
+    // zot's extensions, where this server has them (no repository name
+    // can start with `_`, so none is shadowed).
+    match path {
+        "/v2/_zot/ext/search" if mounted.search => return Ok(Endpoint::Search),
+        "/v2/_zot/ext/mgmt" if mounted.mgmt => return Ok(Endpoint::Mgmt),
+        "/v2/_zot/ext/userprefs" if mounted.userprefs => return Ok(Endpoint::UserPrefs),
+        _ => {}
     }
     if mounted.docs {
         if path == DOC_PATH {
@@ -418,11 +441,17 @@ mod tests {
             metrics: Some("/custom/metrics"),
             apikeys: true,
             docs: true,
+            search: true,
+            mgmt: true,
+            userprefs: true,
         };
         let cases = [
             ("/custom/metrics", Ok(Endpoint::Metrics)),
             ("/metrics", Err(PathError::NotFound)),
             ("/zot/auth/apikey", Ok(Endpoint::ApiKeys)),
+            ("/v2/_zot/ext/search", Ok(Endpoint::Search)),
+            ("/v2/_zot/ext/mgmt", Ok(Endpoint::Mgmt)),
+            ("/v2/_zot/ext/userprefs", Ok(Endpoint::UserPrefs)),
             ("/zot/auth/apikey/", Err(PathError::NotFound)),
             ("/openapi.json", Ok(Endpoint::ApiDoc)),
             ("/swagger/v2", Ok(Endpoint::SwaggerUi)),
@@ -451,6 +480,9 @@ mod tests {
             metrics: Some("/metrics"),
             apikeys: true,
             docs: true,
+            search: true,
+            mgmt: true,
+            userprefs: true,
         };
         for r in super::super::routes::ROUTES {
             let path = r
@@ -474,7 +506,7 @@ mod tests {
 
         #[test]
         fn never_panics_anywhere(s in "\\PC*") {
-            let all = Mounted { metrics: Some("/metrics"), apikeys: true, docs: true };
+            let all = Mounted { metrics: Some("/metrics"), apikeys: true, docs: true, search: true, mgmt: true, userprefs: true };
             let _ = parse(&s, &all);
         }
     }

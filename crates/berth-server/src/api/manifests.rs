@@ -49,7 +49,11 @@ pub(crate) async fn get(
 }
 
 /// Reads a body of at most `limit` bytes, answering 413 past it.
-async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+pub(crate) async fn read_limited(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

@@ -10,13 +10,13 @@
 mod access_log;
 mod apikeys;
 pub mod audit;
-mod authz;
+pub(crate) mod authz;
 mod blobs;
 pub mod cors;
 pub mod endpoint;
 pub mod error;
-mod manifests;
-mod params;
+pub(crate) mod manifests;
+pub(crate) mod params;
 pub mod routes;
 mod uploads;
 
@@ -54,6 +54,9 @@ pub struct AppState {
     pub ratelimit: Option<Arc<crate::ext::ratelimit::RateLimits>>,
     /// `http.accessControl`, swapped when the config file changes.
     pub access: Arc<std::sync::RwLock<Option<Arc<crate::auth::access::AccessControl>>>>,
+    /// `extensions.search`, when on.
+    #[cfg(feature = "search")]
+    pub search: Option<Arc<crate::ext::search::Search>>,
 }
 
 impl AppState {
@@ -74,6 +77,18 @@ impl AppState {
             metrics: None,
             apikeys: self.auth.as_ref().is_some_and(|a| a.apikeys().is_some()),
             docs: cfg!(feature = "openapi"),
+            #[cfg(feature = "search")]
+            search: self.search.is_some(),
+            #[cfg(feature = "search")]
+            mgmt: self.search.as_ref().is_some_and(|s| s.mgmt()),
+            #[cfg(feature = "search")]
+            userprefs: self.search.as_ref().is_some_and(|s| s.userprefs()),
+            #[cfg(not(feature = "search"))]
+            search: false,
+            #[cfg(not(feature = "search"))]
+            mgmt: false,
+            #[cfg(not(feature = "search"))]
+            userprefs: false,
         }
     }
 
@@ -198,11 +213,11 @@ async fn authenticate(
         return next.run(req).await;
     };
     // Deny by default: only the public routes are open, and the table has
-    // no others than the health probes (its tests hold it to that).
-    // (Matching the raw path against "/v2" would let "/%76%32/..."
-    // through, which the router decodes to a /v2 route.)
-    if endpoint::health_probe(req.uri().path())
-        .is_some_and(|ep| routes::access(req.method().as_str(), ep.kind()) == Access::Public)
+    // no others than the health probes and zot's management route (its
+    // tests hold it to that). (Matching the raw path against "/v2" would
+    // let "/%76%32/..." through, which the router decodes to a /v2 route.)
+    if endpoint::parse(req.uri().path(), &state.mounted())
+        .is_ok_and(|ep| routes::access(req.method().as_str(), ep.kind()) == Access::Public)
     {
         return next.run(req).await;
     }
@@ -299,11 +314,35 @@ async fn route(
             b"{}".to_vec(),
         )),
         Endpoint::Catalog => manifests::catalog(reg, q, &ok.caller).await,
+        #[cfg(feature = "search")]
+        Endpoint::Discover => Ok(crate::ext::search::http::discover(state.search.as_deref())),
+        #[cfg(not(feature = "search"))]
         Endpoint::Discover => Ok(body_response(
             StatusCode::OK,
             "application/json",
             br#"{"extensions":[]}"#.to_vec(),
         )),
+        #[cfg(feature = "search")]
+        Endpoint::Search | Endpoint::Mgmt | Endpoint::UserPrefs => {
+            let Some(search) = state.search.as_deref() else {
+                return Err(ApiError::not_found());
+            };
+            use crate::ext::search::http;
+            match ok.endpoint {
+                Endpoint::Search => {
+                    http::graphql(search, &ok.caller, method, q, headers, body).await
+                }
+                Endpoint::Mgmt => {
+                    let anonymous = state
+                        .access_control()
+                        .is_some_and(|a| a.has_anonymous_access());
+                    http::mgmt(search, q, anonymous)
+                }
+                _ => http::userprefs(search, &ok.caller, q).await,
+            }
+        }
+        #[cfg(not(feature = "search"))]
+        Endpoint::Search | Endpoint::Mgmt | Endpoint::UserPrefs => Err(ApiError::not_found()),
         Endpoint::Tags { name } => manifests::tags(reg, &name, q).await,
         Endpoint::Manifest { name, reference } => match *method {
             Method::PUT => {

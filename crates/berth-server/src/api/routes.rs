@@ -44,6 +44,12 @@ pub enum Kind {
     Upload,
     /// `/v2/<name>/referrers/<digest>`
     Referrers,
+    /// `/v2/_zot/ext/search`: zot's GraphQL search (`extensions.search`).
+    Search,
+    /// `/v2/_zot/ext/mgmt`: how to log in, for zot's web UI.
+    Mgmt,
+    /// `/v2/_zot/ext/userprefs`: stars and bookmarks.
+    UserPrefs,
 }
 
 impl Kind {
@@ -87,6 +93,12 @@ pub enum Access {
     Metrics,
     /// Managing one's API keys: a user logged in with a password.
     ApiKeys,
+    /// Search: whoever authentication let through, anonymous callers
+    /// included; the handler shows each only what it may read.
+    Search,
+    /// A caller with a name (a user or a token's subject), never an
+    /// anonymous one: user preferences.
+    User,
 }
 
 /// One row of the table.
@@ -202,6 +214,16 @@ pub const ROUTES: &[Route] = &[
         Kind::Referrers,
         READ,
     ),
+    row("GET", "/v2/_zot/ext/search", Kind::Search, Access::Search),
+    row("POST", "/v2/_zot/ext/search", Kind::Search, Access::Search),
+    // zot's web UI reads it before anyone logs in, to offer the ways to.
+    row("GET", "/v2/_zot/ext/mgmt", Kind::Mgmt, Access::Public),
+    row(
+        "PUT",
+        "/v2/_zot/ext/userprefs",
+        Kind::UserPrefs,
+        Access::User,
+    ),
 ];
 
 /// The row for `method` on a path of `kind`, if the route has that method.
@@ -226,6 +248,8 @@ pub fn access(method: &str, kind: Kind) -> Access {
     }
     match kind {
         Kind::Base | Kind::Discover => Access::Login,
+        Kind::Search | Kind::Mgmt => Access::Search,
+        Kind::UserPrefs => Access::User,
         Kind::Catalog => Access::Catalog,
         Kind::UploadStart | Kind::Upload => CREATE,
         Kind::Tags | Kind::Manifest | Kind::Blob | Kind::Referrers => DELETE,
@@ -257,10 +281,13 @@ mod tests {
     }
 
     #[test]
-    fn only_health_probes_are_public() {
+    fn only_health_probes_and_the_login_methods_are_public() {
         for r in ROUTES {
-            let health = matches!(r.kind, Kind::Livez | Kind::Readyz | Kind::Startupz);
-            assert_eq!(r.access == Access::Public, health, "{r:?}");
+            let open = matches!(
+                r.kind,
+                Kind::Livez | Kind::Readyz | Kind::Startupz | Kind::Mgmt
+            );
+            assert_eq!(r.access == Access::Public, open, "{r:?}");
         }
     }
 

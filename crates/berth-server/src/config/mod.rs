@@ -12,6 +12,7 @@ mod auth;
 mod drivers;
 mod model;
 mod retention;
+mod search;
 mod value;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ pub use model::{
     SinkCredentials, StorageConfig, SubPathConfig, TlsConfig,
 };
 pub use retention::{KeepTagsRule, RetentionConfig, RetentionPolicy};
+pub use search::{MgmtConfig, SearchConfig, UiConfig};
 pub use value::{DurationValue, PortValue};
 
 /// The port `berth serve` listens on when no config is given (zot's default).
@@ -181,6 +183,7 @@ impl Config {
         if let Some(a) = &self.http.access_control {
             a.check()?;
         }
+        self.extensions.check_search()?;
         crate::ext::check_built(self)?;
         if let Some(o) = &self.http.allow_origin {
             let _checked = crate::api::cors::layer(o)?;

@@ -41,6 +41,15 @@ pub struct ExtensionsConfig {
     /// CloudEvents to webhooks.
     #[serde(default)]
     pub events: Option<EventsConfig>,
+    /// zot's search (GraphQL).
+    #[serde(default)]
+    pub search: Option<super::search::SearchConfig>,
+    /// zot's UI switch: with search, stars and bookmarks.
+    #[serde(default)]
+    pub ui: Option<super::search::UiConfig>,
+    /// `/v2/_zot/ext/mgmt`.
+    #[serde(default)]
+    pub mgmt: Option<super::search::MgmtConfig>,
 }
 
 /// `extensions.events`.
@@ -549,11 +558,9 @@ pub enum LogFormat {
 /// zot keys Berth does not implement yet. A config that sets one (to
 /// anything but null or an empty object) is refused, naming the key.
 const NOT_YET: &[&str] = &[
-    "extensions.search",
+    "extensions.search.cve",
     "extensions.sync",
     "extensions.lint",
-    "extensions.ui",
-    "extensions.mgmt",
     "extensions.userprefs",
     "extensions.trust",
     "scheduler",

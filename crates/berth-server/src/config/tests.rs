@@ -183,8 +183,12 @@ fn extensions() {
             "extensions.scrub.interval: must be at least 2h",
         ),
         (
-            r#"{"storage":{"rootDirectory":"/a"},"extensions":{"search":{}}}"#,
-            "extensions.search: zot key not supported",
+            r#"{"storage":{"rootDirectory":"/a"},"extensions":{"search":{"cve":{"updateInterval":"2h"}}}}"#,
+            "extensions.search.cve: zot key not supported",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/a"},"extensions":{"ui":{"enable":true}}}"#,
+            "extensions.ui: needs extensions.search",
         ),
         (
             r#"{"storage":{"rootDirectory":"/a"},"extensions":{"bogus":{}}}"#,

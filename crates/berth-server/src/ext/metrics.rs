@@ -511,6 +511,9 @@ fn classify(path: &str) -> (String, Option<Endpoint>) {
         metrics: None,
         apikeys: true,
         docs: false,
+        search: true,
+        mgmt: true,
+        userprefs: true,
     };
     match parse(path, &labelled) {
         Ok(ep) if ep.kind().is_v2() => (ep.template().to_string(), Some(ep)),

@@ -11,6 +11,8 @@ pub mod metrics;
 pub mod openapi;
 #[cfg(feature = "ratelimit")]
 pub mod ratelimit;
+#[cfg(feature = "search")]
+pub mod search;
 
 use crate::config::{Config, ConfigError};
 
@@ -28,6 +30,9 @@ pub fn check_built(config: &Config) -> Result<(), ConfigError> {
     }
     if config.extensions.events.as_ref().is_some_and(|e| e.enable) && !cfg!(feature = "events") {
         return missing("extensions.events", "events");
+    }
+    if config.extensions.search_enabled() && !cfg!(feature = "search") {
+        return missing("extensions.search", "search");
     }
     if config.http.ratelimit.is_some() && !cfg!(feature = "ratelimit") {
         return missing("http.ratelimit", "ratelimit");

@@ -89,7 +89,8 @@ pub struct ApiKeyList {
         base_get, base_head, catalog, discover, tags, manifest_get, manifest_head,
         manifest_put, manifest_delete, blob_get, blob_head, blob_delete, upload_start,
         upload_status, upload_patch, upload_put, upload_cancel, referrers, livez, readyz,
-        startupz, apikey_list, apikey_create, apikey_delete, metrics
+        startupz, apikey_list, apikey_create, apikey_delete, metrics, search_get, search_post,
+        mgmt, userprefs
     ),
     components(schemas(ErrorBody, ErrorEntry, Catalog, TagList, NewApiKey, ApiKeyDetails, ApiKeyList)),
     tags(
@@ -97,7 +98,8 @@ pub struct ApiKeyList {
         (name = "pull", description = "Manifests and blobs"),
         (name = "push", description = "Uploads and manifests"),
         (name = "management", description = "Deletes and API keys"),
-        (name = "health", description = "Probes")
+        (name = "health", description = "Probes"),
+        (name = "search", description = "zot's search extension (extensions.search): GraphQL, management, user preferences")
     )
 )]
 pub struct ApiDoc;
@@ -344,6 +346,41 @@ fn apikey_delete() {}
               (status = 403, description = "Denied", body = ErrorBody),
               (status = 404, description = "Metrics are off")))]
 fn metrics() {}
+
+#[utoipa::path(get, path = "/v2/_zot/ext/search", tag = "search",
+    params(("query" = String, Query, description = "A GraphQL document in zot's schema"),
+           ("variables" = Option<String>, Query, description = "Its variables, as JSON"),
+           ("operationName" = Option<String>, Query, description = "The operation to run")),
+    responses((status = 200, description = "The GraphQL answer (errors of fields included)"),
+              (status = 400, description = "No query", body = ErrorBody),
+              (status = 401, description = "Credentials needed", body = ErrorBody),
+              (status = 422, description = "The document does not parse or validate")))]
+fn search_get() {}
+
+#[utoipa::path(post, path = "/v2/_zot/ext/search", tag = "search",
+    request_body(content = String, description = "`{query, variables, operationName}` as JSON, or the bare document as application/graphql"),
+    responses((status = 200, description = "The GraphQL answer (errors of fields included)"),
+              (status = 400, description = "The body is no GraphQL request", body = ErrorBody),
+              (status = 401, description = "Credentials needed", body = ErrorBody),
+              (status = 413, description = "Over 1 MiB", body = ErrorBody),
+              (status = 422, description = "The document does not parse or validate")))]
+fn search_post() {}
+
+#[utoipa::path(get, path = "/v2/_zot/ext/mgmt", tag = "search",
+    params(("resource" = Option<String>, Query, description = "config (the default)")),
+    responses((status = 200, description = "distSpecVersion, binaryType, and which logins are on under http.auth; open to everyone"),
+              (status = 400, description = "Another resource", body = ErrorBody)))]
+fn mgmt() {}
+
+#[utoipa::path(put, path = "/v2/_zot/ext/userprefs", tag = "search",
+    params(("action" = String, Query, description = "toggleStar or toggleBookmark"),
+           ("repo" = String, Query, description = "The repository")),
+    responses((status = 200, description = "Toggled"),
+              (status = 400, description = "A missing or unknown action, or no repo", body = ErrorBody),
+              (status = 401, description = "Needs a logged-in user", body = ErrorBody),
+              (status = 403, description = "The caller may not read the repository", body = ErrorBody),
+              (status = 404, description = "No such repository", body = ErrorBody)))]
+fn userprefs() {}
 
 #[cfg(test)]
 mod tests {

@@ -104,6 +104,12 @@ impl Registry {
         self.meta.as_ref()
     }
 
+    /// The metadata store, shared (for readers that outlive a request,
+    /// such as the search index; the same rule as [`Registry::meta`]).
+    pub fn meta_shared(&self) -> Arc<dyn MetaStore> {
+        self.meta.clone()
+    }
+
     /// Every storage root.
     pub fn roots(&self) -> &Roots {
         &self.roots

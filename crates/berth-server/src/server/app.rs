@@ -101,6 +101,15 @@ impl Server {
             tasks.extend(crate::ext::metrics::spawn(&m, &state.registry));
             state.metrics = Some(m);
         }
+        #[cfg(feature = "search")]
+        if let Some(search) =
+            crate::ext::search::Search::from_config(config, state.registry.meta_shared())
+        {
+            let search = std::sync::Arc::new(search);
+            let warm = search.clone();
+            tasks.push(tokio::spawn(async move { warm.warm_up().await }));
+            state.search = Some(search);
+        }
         if let Some(p) = options.config_path {
             tasks.push(super::spawn_config_reload(p, &state));
         }

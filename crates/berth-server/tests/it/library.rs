@@ -212,18 +212,26 @@ async fn every_route_is_authorized_by_the_table() {
                "accessControl": {
                    "repositories": {"open/**": {"anonymousPolicy": ["read"]}},
                    "metrics": {"users": []}}}),
-        if cfg!(feature = "metrics") {
-            json!({"extensions": {"metrics": {"enable": true}}})
-        } else {
-            json!({})
+        {
+            let mut extensions = serde_json::Map::new();
+            if cfg!(feature = "metrics") {
+                extensions.insert("metrics".into(), json!({"enable": true}));
+            }
+            if cfg!(feature = "search") {
+                extensions.insert("search".into(), json!({"enable": true}));
+                extensions.insert("ui".into(), json!({"enable": true}));
+            }
+            json!({ "extensions": extensions })
         },
     );
     let s = Running::start(&c).await;
     let mut checked = 0;
     for r in ROUTES {
         let docs = matches!(r.kind, Kind::ApiDoc | Kind::SwaggerUi);
+        let search = matches!(r.kind, Kind::Search | Kind::Mgmt | Kind::UserPrefs);
         if (docs && !cfg!(feature = "openapi"))
             || (r.kind == Kind::Metrics && !cfg!(feature = "metrics"))
+            || (search && !cfg!(feature = "search"))
         {
             continue;
         }
@@ -250,7 +258,10 @@ async fn every_route_is_authorized_by_the_table() {
                 .expect("request")
                 .status();
             let open = match r.access {
-                Access::Public | Access::Authenticated => true,
+                // Search is filtered to what the caller may read.
+                Access::Public | Access::Authenticated | Access::Search => true,
+                // Stars and bookmarks are a named caller's.
+                Access::User => user.is_some(),
                 // Filtered to what the caller may read.
                 Access::Catalog => true,
                 // The ping challenges anonymous callers only.

@@ -6,6 +6,7 @@
 //! machine affects both alike, and the report gives the ratio A/B.
 
 mod report;
+mod search;
 mod stats;
 mod workloads;
 
@@ -72,6 +73,15 @@ pub(crate) struct BenchArgs {
     /// Rounds per registry in a comparison.
     #[arg(long, default_value_t = 4)]
     pub(crate) rounds: usize,
+    /// Search tests: repositories in the data set.
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) search_repos: usize,
+    /// Search tests: tags of each of those repositories.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) search_tags: usize,
+    /// Search tests: tags of the one large repository.
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) search_big_tags: usize,
 }
 
 /// Why a bench cannot run; its `Display` is one line.
@@ -177,11 +187,28 @@ async fn run_all(args: &BenchArgs, tests: &[Test]) -> Result<(), BenchError> {
     } else {
         1
     };
+    let mut search_everywhere = true;
+    for c in &clients {
+        let endpoints = c.extension_endpoints().await.unwrap_or_default();
+        search_everywhere &= endpoints.iter().any(|e| e == "/v2/_zot/ext/search");
+    }
     let mut summaries: Vec<Vec<Summary>> = Vec::new();
     for test in tests {
+        if workloads::is_search(test.kind) && !search_everywhere {
+            eprintln!(
+                "note: skipping {:?}: a registry does not list the search extension",
+                test.name
+            );
+            continue;
+        }
         let mut runners = Vec::new();
         for c in &clients {
-            let mut r = Runner::new(c.clone(), &args.repo, test.kind);
+            let set = search::SearchSet {
+                repos: args.search_repos,
+                tags: args.search_tags.max(1),
+                big_tags: args.search_big_tags.max(1),
+            };
+            let mut r = Runner::new(c.clone(), &args.repo, test.kind, set);
             r.setup().await.map_err(|source| BenchError::Setup {
                 url: c.base().to_string(),
                 test: test.name.clone(),

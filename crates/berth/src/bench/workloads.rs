@@ -9,6 +9,7 @@ use berth_client::{Client, ClientError, OCI_MANIFEST, image_manifest, image_mani
 use berth_oci::Digest;
 use bytes::Bytes;
 
+use super::search::{self, SearchSet};
 use super::stats::{Outcome, PullTimes, Sample};
 
 pub(crate) const KIB: usize = 1024;
@@ -35,6 +36,12 @@ pub(crate) enum Kind {
     PushManifest,
     PullManifest,
     ListTags,
+    /// zot's GraphQL search: the UI's search box on a name fragment.
+    SearchGlobal,
+    /// The first page of repositories with their newest images.
+    SearchRepoList,
+    /// Every image of the large repository, as `zli image list` asks.
+    SearchImageList,
 }
 
 /// A test: its name (as zb names it) and kind.
@@ -102,7 +109,27 @@ pub(crate) fn all() -> Vec<Test> {
         name: "List Tags".into(),
         kind: Kind::ListTags,
     });
+    t.push(Test {
+        name: "Search GlobalSearch Name Fragment".into(),
+        kind: Kind::SearchGlobal,
+    });
+    t.push(Test {
+        name: "Search RepoListWithNewestImage First Page".into(),
+        kind: Kind::SearchRepoList,
+    });
+    t.push(Test {
+        name: "Search ImageList Large Repository".into(),
+        kind: Kind::SearchImageList,
+    });
     t
+}
+
+/// Whether a test needs the search extension (and its data set).
+pub(crate) fn is_search(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::SearchGlobal | Kind::SearchRepoList | Kind::SearchImageList
+    )
 }
 
 /// The size of request `i` of a mixed test.
@@ -135,6 +162,8 @@ pub(crate) struct Runner {
     pub(crate) pushed: Mutex<Vec<(String, Digest)>>,
     /// Distinguishes this run's content from earlier runs'.
     run_id: u64,
+    /// The search tests' data set.
+    search: SearchSet,
 }
 
 fn outcome(e: &ClientError) -> Outcome {
@@ -144,8 +173,9 @@ fn outcome(e: &ClientError) -> Outcome {
 }
 
 impl Runner {
-    pub(crate) fn new(client: Client, repo: &str, kind: Kind) -> Self {
+    pub(crate) fn new(client: Client, repo: &str, kind: Kind, search: SearchSet) -> Self {
         Self {
+            search,
             client,
             repo: repo.to_string(),
             kind,
@@ -251,6 +281,7 @@ impl Runner {
         }
         match self.kind {
             Kind::Catalog => self.fill_catalog().await?,
+            k if is_search(k) => search::fill(&self.client, &self.repo, self.search, 16).await?,
             Kind::ListTags => {
                 let (_, layer) = self.push_image(KIB).await?;
                 for _ in 1..TAGS {
@@ -346,6 +377,20 @@ impl Runner {
             Kind::ListTags => {
                 self.client.tags(&self.repo).await?;
                 Ok((0, None))
+            }
+            Kind::SearchGlobal => {
+                // Ten repositories match each fragment (r0000x … r0999x).
+                let n = (i as usize * 7919) % self.search.repos.div_ceil(10).max(1);
+                let q = search::global_search(&format!("r{n:04}"));
+                Ok((search::query(&self.client, &q, "GlobalSearch").await?, None))
+            }
+            Kind::SearchRepoList => Ok((
+                search::query(&self.client, search::REPO_LIST, "RepoListWithNewestImage").await?,
+                None,
+            )),
+            Kind::SearchImageList => {
+                let q = search::image_list(&search::big_repo(&self.repo));
+                Ok((search::query(&self.client, &q, "ImageList").await?, None))
             }
             Kind::PushMonolith(_) | Kind::PushChunked(_) | Kind::PushMonolithMixed => {
                 Err(ClientError::Protocol("a push without prepared data".into()))

@@ -149,3 +149,90 @@ fn compare_alternates_two_registries_and_gives_ratios() {
     );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+/// The search workloads fill a (small) data set and query it without a
+/// failure; against a registry without search they are skipped, named.
+#[cfg(feature = "search")]
+#[test]
+fn search_workloads_fill_their_data_set_and_query_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("root");
+    let config = tmp.path().join("search.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({"storage": {"rootDirectory": root},
+            "http": {"address": "127.0.0.1", "port": "0"},
+            "extensions": {"search": {}}})
+        .to_string(),
+    )
+    .expect("config");
+    let b = Berth::start_config(&config);
+    let run = |url: &str| {
+        berth()
+            .args([
+                "bench",
+                url,
+                "-c",
+                "2",
+                "-n",
+                "4",
+                "-t",
+                "^Search",
+                "--search-repos",
+                "25",
+                "--search-tags",
+                "3",
+                "--search-big-tags",
+                "40",
+                "-o",
+                "json",
+            ])
+            .output()
+            .expect("bench")
+    };
+    let out = run(&b.url(""));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let rows = report.as_array().expect("array");
+    assert_eq!(rows.len(), 3, "{report}");
+    for r in rows {
+        assert_eq!(r["completed"], 4, "{r}");
+        assert_eq!(r["failed"], 0, "{r}");
+    }
+    // The data set is there for a query of its own: 25 repositories, and
+    // the large one with its 40 tags.
+    let client = reqwest::blocking::Client::new();
+    let total = |query: &str| -> Value {
+        client
+            .post(b.url("/v2/_zot/ext/search"))
+            .json(&serde_json::json!({ "query": query }))
+            .send()
+            .expect("search")
+            .json()
+            .expect("json")
+    };
+    let repos = total("{RepoListWithNewestImage(requestedPage:{limit:1}){Page{TotalCount}}}");
+    assert_eq!(
+        repos["data"]["RepoListWithNewestImage"]["Page"]["TotalCount"], 26,
+        "{repos}"
+    );
+    let big = total(
+        "{ImageList(repo:\"berth-bench-search-big\", requestedPage:{limit:1}){Page{TotalCount}}}",
+    );
+    assert_eq!(big["data"]["ImageList"]["Page"]["TotalCount"], 40, "{big}");
+
+    let plain = Berth::start(&tmp.path().join("plain"));
+    let out = run(&plain.url(""));
+    assert!(out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report.as_array().map(Vec::len), Some(0), "{report}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not list the search extension"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

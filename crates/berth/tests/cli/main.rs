@@ -33,11 +33,19 @@ mod s3_server;
 #[cfg(all(feature = "s3", feature = "redis"))]
 mod scaleout;
 mod scrub;
+#[cfg(feature = "search")]
 mod search;
+#[cfg(feature = "search")]
 mod search_client;
+#[cfg(feature = "search")]
 mod search_data;
+#[cfg(feature = "search")]
 mod search_expect;
+#[cfg(feature = "search")]
 mod search_queries;
+#[cfg(all(feature = "s3", feature = "redis", feature = "search"))]
+mod search_shared;
+#[cfg(feature = "search")]
 mod search_ui;
 mod slapd;
 mod support;

@@ -1,0 +1,179 @@
+//! zot's search extension: GraphQL over the metadata store, with zot's
+//! schema, so zot's CLI (zli) and web UI (zui) work against Berth
+//! unchanged; plus the routes those clients read beside it: management
+//! (`/v2/_zot/ext/mgmt`, how to log in), user preferences
+//! (`/v2/_zot/ext/userprefs`, stars and bookmarks) and the extension list
+//! of `/v2/_oci/ext/discover`.
+//!
+//! - `model`: what search shows of a repository, built from the store;
+//! - `index`: every repository's model in memory, refreshed by the
+//!   store's write generation and per-repository stamps;
+//! - `types`: the schema's types; `query`: its queries; `page`: sorting,
+//!   ranking and paging;
+//! - `http`: the handlers.
+//!
+//! The GraphQL engine is async-graphql: parsing, validation,
+//! introspection (zli checks the schema by introspection) and execution
+//! are its; the schema and resolvers are ours.
+
+pub(crate) mod http;
+mod index;
+mod model;
+mod page;
+mod query;
+mod types;
+
+use std::sync::Arc;
+
+use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+
+use crate::config::Config;
+use crate::meta::MetaStore;
+
+pub(crate) use index::SearchIndex;
+pub(crate) use query::QueryData;
+
+/// The deepest query accepted (zli's introspection query is 6 deep).
+const MAX_DEPTH: usize = 16;
+
+/// The search extension of one server.
+pub struct Search {
+    index: SearchIndex,
+    schema: Schema<query::Query, EmptyMutation, EmptySubscription>,
+    meta: Arc<dyn MetaStore>,
+    /// Stars and bookmarks (`extensions.ui` with search, as in zot).
+    userprefs: bool,
+    /// `/v2/_zot/ext/mgmt`.
+    mgmt: bool,
+    /// What `/v2/_zot/ext/mgmt?resource=config` answers, but for the
+    /// access-control part, read per request (it is reloaded).
+    mgmt_config: serde_json::Value,
+}
+
+impl Search {
+    /// The extension for `config`, when `extensions.search` is on.
+    pub fn from_config(config: &Config, meta: Arc<dyn MetaStore>) -> Option<Self> {
+        if !config.extensions.search_enabled() {
+            return None;
+        }
+        Some(Self {
+            index: SearchIndex::new(meta.clone()),
+            schema: schema(),
+            meta,
+            userprefs: config.extensions.userprefs_enabled(),
+            mgmt: config.extensions.mgmt_enabled(),
+            mgmt_config: http::mgmt_config(config),
+        })
+    }
+
+    /// Whether `/v2/_zot/ext/userprefs` is served.
+    pub fn userprefs(&self) -> bool {
+        self.userprefs
+    }
+
+    /// Whether `/v2/_zot/ext/mgmt` is served.
+    pub fn mgmt(&self) -> bool {
+        self.mgmt
+    }
+
+    /// Builds the index now, so the first query does not wait for it.
+    pub async fn warm_up(&self) {
+        if let Err(e) = self.index.snapshot().await {
+            tracing::warn!("search: building the index failed (the next query retries): {e}");
+        }
+    }
+}
+
+/// zot's schema, with our resolvers.
+fn schema() -> Schema<query::Query, EmptyMutation, EmptySubscription> {
+    Schema::build(query::Query, EmptyMutation, EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .finish()
+}
+
+/// The schema in GraphQL's SDL (for the interface test and the docs).
+pub fn sdl() -> String {
+    schema().sdl()
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::parser::parse_schema;
+    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+
+    /// zot's schema as its clients see it, one line per field (with its
+    /// arguments, in order, and types with their nullability), taken from
+    /// zot's `schema.graphql`.
+    const ZOT_INTERFACE: &str = include_str!("../../../tests/fixtures/zot-search-interface.txt");
+
+    fn lines_of(sdl: &str) -> Vec<String> {
+        let doc = parse_schema(sdl).expect("the SDL parses");
+        let mut out = Vec::new();
+        for def in doc.definitions {
+            let TypeSystemDefinition::Type(t) = def else {
+                continue;
+            };
+            let name = t.node.name.node.to_string();
+            match &t.node.kind {
+                TypeKind::Scalar
+                    if !["String", "Int", "Boolean", "Float", "ID"].contains(&name.as_str()) =>
+                {
+                    out.push(format!("scalar {name}"));
+                }
+                TypeKind::Enum(e) => {
+                    let values: Vec<String> = e
+                        .values
+                        .iter()
+                        .map(|v| v.node.value.node.to_string())
+                        .collect();
+                    out.push(format!("enum {name} {}", values.join(" ")));
+                }
+                TypeKind::Object(o) => {
+                    for f in &o.fields {
+                        let f = &f.node;
+                        let args: Vec<String> = f
+                            .arguments
+                            .iter()
+                            .map(|a| format!("{}: {}", a.node.name.node, a.node.ty.node))
+                            .collect();
+                        let args = if args.is_empty() {
+                            String::new()
+                        } else {
+                            format!("({})", args.join(", "))
+                        };
+                        out.push(format!("type {name}.{}{args}: {}", f.name.node, f.ty.node));
+                    }
+                }
+                TypeKind::InputObject(i) => {
+                    for f in &i.fields {
+                        out.push(format!(
+                            "input {name}.{}: {}",
+                            f.node.name.node, f.node.ty.node
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// What Berth's schema has beyond zot's: a field zot's web UI asks
+    /// for (on an image's page) that zot's schema lacks.
+    const BEYOND_ZOT: &[&str] = &["type ImageSummary.ArtifactType: String"];
+
+    #[test]
+    fn the_schema_is_zots_type_for_type_and_argument_for_argument() {
+        let ours = lines_of(&super::sdl());
+        let mut zot: Vec<String> = ZOT_INTERFACE.lines().map(str::to_string).collect();
+        zot.extend(BEYOND_ZOT.iter().map(|l| l.to_string()));
+        zot.sort();
+        let missing: Vec<&String> = zot.iter().filter(|l| !ours.contains(l)).collect();
+        let extra: Vec<&String> = ours.iter().filter(|l| !zot.contains(l)).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "missing from ours: {missing:#?}\nnot in zot's: {extra:#?}"
+        );
+    }
+}
