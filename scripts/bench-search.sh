@@ -3,8 +3,10 @@
 # `extensions.search` on, filled with the search data set by `berth bench`
 # (by default 10,000 repositories of 10 tags and one repository of 10,000
 # tags; the fill is untimed), then zot's UI and CLI queries with
-# `berth bench`. Prints the report and the server's resident memory after
-# the fill and after the queries (VmRSS) and at its peak (VmHWM).
+# `berth bench`; then the same again on a fresh process serving the same
+# data. Prints the reports and the server's resident memory (VmRSS, and
+# its peak, VmHWM) after the fill, after the queries, after the restart and
+# after the queries again.
 #
 #   scripts/bench-search.sh [bench arguments...]   e.g. -c 16 -n 2000
 #
@@ -48,3 +50,13 @@ echo "after the fill: RSS $(rss "$pid" VmRSS) MiB"
 # shellcheck disable=SC2086
 ./target/release/berth bench "$url" -t '^Search' ${BENCH_SEARCH_SET:-} "$@"
 echo "after the queries: RSS $(rss "$pid" VmRSS) MiB, peak $(rss "$pid" VmHWM) MiB"
+# The same data set served by a fresh process (what a restarted server
+# holds: the index and its answers, not what receiving the pushes left).
+kill "$pid"; wait "$pid" 2>/dev/null || true
+./target/release/berth serve "$work/berth.json" 2>> "$work/berth.log" &
+pid=$!
+for _ in $(seq 300); do curl -sf -o /dev/null "http://127.0.0.1:$port/v2/" && break; sleep 0.1; done
+echo "restarted: RSS $(rss "$pid" VmRSS) MiB"
+# shellcheck disable=SC2086
+./target/release/berth bench "$url" -t '^Search' ${BENCH_SEARCH_SET:-} "$@"
+echo "restarted, after the queries: RSS $(rss "$pid" VmRSS) MiB, peak $(rss "$pid" VmHWM) MiB"

@@ -360,6 +360,21 @@ impl Client {
             .collect())
     }
 
+    /// Sends a GraphQL document to zot's search extension and returns the
+    /// answer as it came, undecoded (what a benchmark times).
+    pub async fn search_raw(&self, query: &str) -> ClientResult<Bytes> {
+        let body = serde_json::json!({ "query": query });
+        let resp = self
+            .call(
+                reqwest::Method::POST,
+                "/v2/_zot/ext/search",
+                &[StatusCode::OK],
+                |r| r.json(&body),
+            )
+            .await?;
+        resp.bytes().await.map_err(transport)
+    }
+
     /// Sends a GraphQL document to zot's search extension
     /// (`POST /v2/_zot/ext/search`) and returns the answer's `data`; an
     /// answer with errors is a [`ClientError::Protocol`] naming the first.

@@ -95,6 +95,9 @@ pub struct RedbMetaStore {
     db: Arc<Database>,
 }
 
+/// The most memory redb keeps pages of the store in.
+const CACHE_BYTES: usize = 32 << 20;
+
 impl RedbMetaStore {
     /// Opens (creating) the store at `path`. Returns whether the file is
     /// new, in which case the caller derives it from storage.
@@ -103,7 +106,12 @@ impl RedbMetaStore {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
         let created = !path.exists();
-        let db = Database::create(path).map_err(err)?;
+        // redb caches up to 1 GiB by default, which a large registry's
+        // store fills; the OS page cache keeps the rest close anyway.
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(err)?;
         let txn = db.begin_write().map_err(err)?;
         txn.open_table(REPOS).map_err(err)?;
         txn.open_table(TAGS).map_err(err)?;

@@ -94,7 +94,12 @@ impl BlobIndex {
                 source,
             })?;
         }
-        let db = Database::create(&path).map_err(db_err)?;
+        // redb caches up to 1 GiB by default; an index of every blob's
+        // location needs far less to answer from memory.
+        let db = Database::builder()
+            .set_cache_size(16 << 20)
+            .create(&path)
+            .map_err(db_err)?;
         let txn = db.begin_write().map_err(db_err)?;
         txn.open_table(LOCATIONS).map_err(db_err)?;
         txn.open_table(FLAGS).map_err(db_err)?;

@@ -40,8 +40,12 @@ pub(crate) enum Kind {
     SearchGlobal,
     /// The first page of repositories with their newest images.
     SearchRepoList,
-    /// Every image of the large repository, as `zli image list` asks.
+    /// Every image of the large repository, as `zli image list` asks:
+    /// the same document each time (answers may be reused).
     SearchImageList,
+    /// The same, each document made unique (a comment), so every answer
+    /// is worked out afresh.
+    SearchImageListFresh,
 }
 
 /// A test: its name (as zb names it) and kind.
@@ -121,6 +125,10 @@ pub(crate) fn all() -> Vec<Test> {
         name: "Search ImageList Large Repository".into(),
         kind: Kind::SearchImageList,
     });
+    t.push(Test {
+        name: "Search ImageList Large Repository Uncached".into(),
+        kind: Kind::SearchImageListFresh,
+    });
     t
 }
 
@@ -128,7 +136,10 @@ pub(crate) fn all() -> Vec<Test> {
 pub(crate) fn is_search(kind: Kind) -> bool {
     matches!(
         kind,
-        Kind::SearchGlobal | Kind::SearchRepoList | Kind::SearchImageList
+        Kind::SearchGlobal
+            | Kind::SearchRepoList
+            | Kind::SearchImageList
+            | Kind::SearchImageListFresh
     )
 }
 
@@ -378,18 +389,27 @@ impl Runner {
                 self.client.tags(&self.repo).await?;
                 Ok((0, None))
             }
+            // Each of these documents is made unique (`fresh`), so every
+            // answer is worked out, none reused.
             Kind::SearchGlobal => {
                 // Ten repositories match each fragment (r0000x … r0999x).
                 let n = (i as usize * 7919) % self.search.repos.div_ceil(10).max(1);
                 let q = search::global_search(&format!("r{n:04}"));
+                let q = search::fresh(&q, self.run_id, i);
                 Ok((search::query(&self.client, &q, "GlobalSearch").await?, None))
             }
-            Kind::SearchRepoList => Ok((
-                search::query(&self.client, search::REPO_LIST, "RepoListWithNewestImage").await?,
-                None,
-            )),
-            Kind::SearchImageList => {
-                let q = search::image_list(&search::big_repo(&self.repo));
+            Kind::SearchRepoList => {
+                let q = search::fresh(search::REPO_LIST, self.run_id, i);
+                Ok((
+                    search::query(&self.client, &q, "RepoListWithNewestImage").await?,
+                    None,
+                ))
+            }
+            Kind::SearchImageList | Kind::SearchImageListFresh => {
+                let mut q = search::image_list(&search::big_repo(&self.repo));
+                if self.kind == Kind::SearchImageListFresh {
+                    q = search::fresh(&q, self.run_id, i);
+                }
                 Ok((search::query(&self.client, &q, "ImageList").await?, None))
             }
             Kind::PushMonolith(_) | Kind::PushChunked(_) | Kind::PushMonolithMixed => {

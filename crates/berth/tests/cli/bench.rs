@@ -198,7 +198,7 @@ fn search_workloads_fill_their_data_set_and_query_it() {
     );
     let report: Value = serde_json::from_slice(&out.stdout).expect("json");
     let rows = report.as_array().expect("array");
-    assert_eq!(rows.len(), 3, "{report}");
+    assert_eq!(rows.len(), 4, "{report}");
     for r in rows {
         assert_eq!(r["completed"], 4, "{r}");
         assert_eq!(r["failed"], 0, "{r}");

@@ -6,10 +6,12 @@ use std::collections::HashSet;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use berth_oci::{ErrorCode, RepoName};
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::answers::Answers;
 use super::{QueryData, Search};
 use crate::api::authz::Caller;
 use crate::api::error::ApiError;
@@ -43,12 +45,7 @@ fn bad_request(message: impl Into<String>) -> ApiError {
 }
 
 fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
-    let mut resp = (status, body.to_string()).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
+    json_bytes(status, Bytes::from(body.to_string()))
 }
 
 /// The request's GraphQL document: `?query=` on `GET` (zot's CLI also
@@ -59,7 +56,7 @@ async fn graphql_request(
     q: &Params,
     headers: &HeaderMap,
     body: Body,
-) -> Result<async_graphql::Request, ApiError> {
+) -> Result<GraphqlBody, ApiError> {
     let parsed = if *method == Method::POST {
         let bytes = read_limited(headers, body, MAX_BODY).await?;
         let bare = headers
@@ -94,14 +91,23 @@ async fn graphql_request(
             operation_name: q.get("operationName").map(str::to_string),
         }
     };
-    let mut req = async_graphql::Request::new(parsed.query);
-    if let Some(v) = parsed.variables.filter(|v| !v.is_null()) {
-        req = req.variables(async_graphql::Variables::from_json(v));
+    Ok(GraphqlBody {
+        variables: parsed.variables.filter(|v| !v.is_null()),
+        ..parsed
+    })
+}
+
+impl GraphqlBody {
+    fn into_request(self) -> async_graphql::Request {
+        let mut req = async_graphql::Request::new(self.query);
+        if let Some(v) = self.variables {
+            req = req.variables(async_graphql::Variables::from_json(v));
+        }
+        if let Some(op) = self.operation_name {
+            req = req.operation_name(op);
+        }
+        req
     }
-    if let Some(op) = parsed.operation_name {
-        req = req.operation_name(op);
-    }
-    Ok(req)
 }
 
 /// `GET|POST /v2/_zot/ext/search`. Answers 200 with the GraphQL response
@@ -115,8 +121,20 @@ pub(crate) async fn graphql(
     headers: &HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let req = graphql_request(method, q, headers, body).await?;
+    let doc = graphql_request(method, q, headers, body).await?;
     let snapshot = search.index.snapshot().await.map_err(RegistryError::from)?;
+    let key = snapshot.generation().and_then(|g| {
+        Answers::key(
+            g,
+            caller,
+            &doc.query,
+            doc.variables.as_ref(),
+            doc.operation_name.as_deref(),
+        )
+    });
+    if let Some(answer) = key.as_deref().and_then(|k| search.answers.get(k)) {
+        return Ok(json_bytes(StatusCode::OK, answer));
+    }
     let user = user_of(caller);
     let (starred, bookmarked) = match &user {
         Some(u) => (
@@ -132,7 +150,7 @@ pub(crate) async fn graphql(
         starred,
         bookmarked,
     };
-    let resp = search.schema.execute(req.data(data)).await;
+    let resp = search.schema.execute(doc.into_request().data(data)).await;
     // A document that does not parse or validate has errors without a
     // path and no data; a field's error has a path.
     let rejected = resp.data == async_graphql::Value::Null
@@ -143,9 +161,24 @@ pub(crate) async fn graphql(
     } else {
         StatusCode::OK
     };
-    let body = serde_json::to_value(&resp)
+    let answer = serde_json::to_vec(&resp)
+        .map(Bytes::from)
         .map_err(|e| ApiError::internal(format!("encoding the answer failed: {e}")))?;
-    Ok(json_response(status, &body))
+    // Only complete answers are kept (an error may be passing: the store
+    // unreachable for a moment).
+    if let Some(k) = key.filter(|_| resp.errors.is_empty()) {
+        search.answers.put(k, answer.clone());
+    }
+    Ok(json_bytes(status, answer))
+}
+
+fn json_bytes(status: StatusCode, body: Bytes) -> Response {
+    let mut resp = (status, body).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 async fn list(search: &Search, user: &str, which: UserList) -> Result<HashSet<String>, ApiError> {

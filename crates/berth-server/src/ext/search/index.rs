@@ -24,6 +24,13 @@ pub(crate) struct Snapshot {
     pub repos: BTreeMap<String, Arc<RepoData>>,
 }
 
+impl Snapshot {
+    /// The store's generation this was built at.
+    pub(crate) fn generation(&self) -> Option<u64> {
+        self.generation
+    }
+}
+
 /// The index, shared by every query.
 pub(crate) struct SearchIndex {
     meta: Arc<dyn MetaStore>,

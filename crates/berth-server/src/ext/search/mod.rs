@@ -10,12 +10,14 @@
 //!   store's write generation and per-repository stamps;
 //! - `types`: the schema's types; `query`: its queries; `page`: sorting,
 //!   ranking and paging;
-//! - `http`: the handlers.
+//! - `http`: the handlers; `answers`: answers already given, kept while
+//!   the store's generation, the caller and the access rules are the same.
 //!
 //! The GraphQL engine is async-graphql: parsing, validation,
 //! introspection (zli checks the schema by introspection) and execution
 //! are its; the schema and resolvers are ours.
 
+mod answers;
 pub(crate) mod http;
 mod index;
 mod model;
@@ -48,6 +50,8 @@ pub struct Search {
     /// What `/v2/_zot/ext/mgmt?resource=config` answers, but for the
     /// access-control part, read per request (it is reloaded).
     mgmt_config: serde_json::Value,
+    /// Answers already given (see `answers`).
+    answers: answers::Answers,
 }
 
 impl Search {
@@ -63,6 +67,7 @@ impl Search {
             userprefs: config.extensions.userprefs_enabled(),
             mgmt: config.extensions.mgmt_enabled(),
             mgmt_config: http::mgmt_config(config),
+            answers: answers::Answers::default(),
         })
     }
 

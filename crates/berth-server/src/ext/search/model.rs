@@ -6,7 +6,8 @@
 //! and ranks need; what only one image's page asks for (its layers'
 //! history) is read from the store when asked.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use berth_oci::RepoName;
@@ -28,37 +29,33 @@ pub(crate) const NOTATION_ARTIFACT: &str = "application/vnd.cncf.notary.signatur
 /// variant, `arm/v7`, as zot shows it).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct Platform {
-    pub os: String,
-    pub arch: String,
+    pub os: Arc<str>,
+    pub arch: Arc<str>,
 }
 
 impl Platform {
-    fn parse(s: &str) -> Option<Self> {
-        let mut parts = s.splitn(3, '/');
-        let os = parts.next()?.to_string();
-        let arch = parts.next()?.to_string();
-        Some(match parts.next() {
-            Some(v) => Self {
-                os,
-                arch: format!("{arch}/{v}"),
-            },
-            None => Self { os, arch },
-        })
+    /// `os/architecture[/variant]` as `(os, architecture[/variant])`.
+    fn parse(s: &str) -> Option<(&str, &str)> {
+        let (os, arch) = s.split_once('/')?;
+        Some((os, arch))
     }
 
-    fn of(m: &ManifestMeta) -> Option<Self> {
-        if let Some(p) = m.platform.as_deref().and_then(Self::parse) {
-            return Some(p);
+    fn of(m: &ManifestMeta, strings: &Interner) -> Option<Self> {
+        if let Some((os, arch)) = m.platform.as_deref().and_then(Self::parse) {
+            return Some(Self {
+                os: strings.get(os),
+                arch: strings.get(arch),
+            });
         }
         let img = m.image.as_ref()?;
-        let os = img.os.clone()?;
-        let arch = img.arch.clone()?;
+        let (os, arch) = (img.os.as_deref()?, img.arch.as_deref()?);
+        let arch = match img.variant.as_deref() {
+            Some(v) if !v.is_empty() => strings.get(&format!("{arch}/{v}")),
+            _ => strings.get(arch),
+        };
         Some(Self {
-            os,
-            arch: match &img.variant {
-                Some(v) if !v.is_empty() => format!("{arch}/{v}"),
-                _ => arch,
-            },
+            os: strings.get(os),
+            arch,
         })
     }
 }
@@ -85,7 +82,7 @@ pub(crate) struct Referrer {
 
 /// The descriptive fields zot shows, from OCI annotations with the
 /// label-schema and config-label fallbacks zot applies.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub(crate) struct Described {
     pub title: String,
     pub description: String,
@@ -129,14 +126,14 @@ impl Described {
 /// One manifest of an image (the image itself, or one of an index's).
 #[derive(Debug, Clone)]
 pub(crate) struct ManifestData {
-    pub digest: String,
-    pub config: Option<String>,
-    pub artifact_type: Option<String>,
+    pub digest: Arc<str>,
+    pub config: Option<Arc<str>>,
+    pub artifact_type: Option<Arc<str>>,
     /// Manifest, config and layers, in bytes.
     pub size: u64,
     pub platform: Option<Platform>,
     /// Digest and size of each layer, in order.
-    pub layers: Vec<(String, u64)>,
+    pub layers: Vec<(Arc<str>, u64)>,
     /// Seconds since the epoch: the config's `created` or its newest
     /// history entry.
     pub last_updated: Option<i64>,
@@ -150,15 +147,16 @@ pub(crate) struct ManifestData {
 pub(crate) struct ImageData {
     pub repo: Arc<str>,
     pub tag: String,
-    pub digest: String,
-    pub media_type: String,
-    pub artifact_type: Option<String>,
+    pub digest: Arc<str>,
+    pub media_type: Arc<str>,
+    pub artifact_type: Option<Arc<str>>,
     pub manifests: Vec<ManifestData>,
     /// The manifest (or index), its configs and layers, in bytes.
     pub size: u64,
     /// The newest of its manifests' build times, else its push time.
     pub last_updated: i64,
-    pub described: Described,
+    /// Shared by images described alike (most are not described at all).
+    pub described: Arc<Described>,
     pub downloads: u64,
     pub last_pull: Option<u64>,
     pub pushed_at: u64,
@@ -205,6 +203,42 @@ pub(crate) struct RepoData {
 impl RepoData {
     pub(crate) fn stars(&self) -> u64 {
         self.stamp.stars
+    }
+}
+
+/// Shares equal strings and descriptions within one repository's model:
+/// its tags' images mostly have the same layers, config, media types and
+/// platforms, and the same (often empty) description, so each is kept
+/// once. What keeps the index small in memory.
+#[derive(Default)]
+pub(crate) struct Interner {
+    strings: RefCell<HashSet<Arc<str>>>,
+    described: RefCell<HashSet<Arc<Described>>>,
+}
+
+impl Interner {
+    pub(crate) fn get(&self, s: &str) -> Arc<str> {
+        let mut set = self.strings.borrow_mut();
+        if let Some(a) = set.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        set.insert(a.clone());
+        a
+    }
+
+    fn opt(&self, s: Option<&str>) -> Option<Arc<str>> {
+        s.map(|s| self.get(s))
+    }
+
+    fn described(&self, d: Described) -> Arc<Described> {
+        let mut set = self.described.borrow_mut();
+        if let Some(a) = set.get(&d) {
+            return a.clone();
+        }
+        let a = Arc::new(d);
+        set.insert(a.clone());
+        a
     }
 }
 
@@ -336,6 +370,7 @@ fn assemble(repo: RepoName, stamp: RepoStamp, rows: &Rows) -> RepoData {
         rows,
         signatures: &signatures,
         referrers: &referrers,
+        strings: Interner::default(),
     };
     let images: Vec<Arc<ImageData>> = rows
         .tags
@@ -383,6 +418,7 @@ struct ImageContext<'a> {
     rows: &'a Rows,
     signatures: &'a HashMap<String, Vec<Signature>>,
     referrers: &'a HashMap<String, Vec<Referrer>>,
+    strings: Interner,
 }
 
 impl ImageContext<'_> {
@@ -391,18 +427,19 @@ impl ImageContext<'_> {
     }
 
     fn manifest(&self, m: &ManifestMeta) -> ManifestData {
-        let layers: Vec<(String, u64)> = m
+        let s = &self.strings;
+        let layers: Vec<(Arc<str>, u64)> = m
             .layers
             .iter()
             .enumerate()
-            .map(|(i, d)| (d.clone(), m.layer_sizes.get(i).copied().unwrap_or(0)))
+            .map(|(i, d)| (s.get(d), m.layer_sizes.get(i).copied().unwrap_or(0)))
             .collect();
         ManifestData {
-            digest: m.digest.clone(),
-            config: m.config.clone(),
-            artifact_type: m.artifact_type.clone(),
+            digest: s.get(&m.digest),
+            config: s.opt(m.config.as_deref()),
+            artifact_type: s.opt(m.artifact_type.as_deref()),
             size: m.size + m.config_size + layers.iter().map(|(_, s)| s).sum::<u64>(),
-            platform: Platform::of(m),
+            platform: Platform::of(m, s),
             layers,
             last_updated: built_at(m),
             downloads: self.downloads(&m.digest).count,
@@ -432,19 +469,20 @@ impl ImageContext<'_> {
         let labels = std::iter::once(top).chain(children.iter().copied());
         sources.extend(labels.filter_map(|m| m.image.as_ref().map(|i| &i.labels)));
         let stats = self.downloads(digest);
+        let s = &self.strings;
         Some(ImageData {
             repo: repo.clone(),
             tag: tag.to_string(),
-            digest: digest.to_string(),
-            media_type: top.media_type.clone(),
-            artifact_type: top.artifact_type.clone(),
+            digest: s.get(digest),
+            media_type: s.get(&top.media_type),
+            artifact_type: s.opt(top.artifact_type.as_deref()),
             size,
             last_updated: manifests
                 .iter()
                 .filter_map(|m| m.last_updated)
                 .max()
                 .unwrap_or(top.pushed_at as i64),
-            described: Described::from_sources(&sources),
+            described: s.described(Described::from_sources(&sources)),
             downloads: stats.count,
             last_pull: stats.last_pulled,
             pushed_at: top.pushed_at,
@@ -479,9 +517,20 @@ mod tests {
 
     #[test]
     fn platforms_carry_the_variant_in_the_architecture() {
-        let p = Platform::parse("linux/arm/v7").expect("platform");
-        assert_eq!((p.os.as_str(), p.arch.as_str()), ("linux", "arm/v7"));
+        assert_eq!(Platform::parse("linux/arm/v7"), Some(("linux", "arm/v7")));
         assert!(Platform::parse("linux").is_none());
+    }
+
+    #[test]
+    fn equal_strings_are_kept_once() {
+        let strings = Interner::default();
+        let (a, b) = (strings.get("sha256:abc"), strings.get("sha256:abc"));
+        assert!(Arc::ptr_eq(&a, &b));
+        let (x, y) = (
+            strings.described(Described::default()),
+            strings.described(Described::default()),
+        );
+        assert!(Arc::ptr_eq(&x, &y));
     }
 
     #[test]

@@ -59,7 +59,7 @@ impl QueryData {
     fn image(&self, reference: &str) -> Result<Arc<ImageData>> {
         let (repo, pick): (&str, &dyn Fn(&ImageData) -> bool) =
             if let Some((repo, digest)) = reference.split_once('@') {
-                (repo, &move |i: &ImageData| i.digest == digest)
+                (repo, &move |i: &ImageData| *i.digest == *digest)
             } else if let Some((repo, tag)) = reference.rsplit_once(':') {
                 (repo, &move |i: &ImageData| i.tag == tag)
             } else {
@@ -92,7 +92,7 @@ impl QueryData {
         {
             return false;
         }
-        platform_matches(filter, repo.platforms.iter().map(|p| (&p.os, &p.arch)))
+        platform_matches(filter, repo.platforms.iter().map(|p| (&*p.os, &*p.arch)))
     }
 
     fn image_matches(&self, image: &ImageData, filter: &Filter) -> bool {
@@ -103,7 +103,7 @@ impl QueryData {
         {
             return false;
         }
-        platform_matches(filter, image.platforms().map(|p| (&p.os, &p.arch)))
+        platform_matches(filter, image.platforms().map(|p| (&*p.os, &*p.arch)))
     }
 
     fn page_of_repos(
@@ -165,8 +165,8 @@ impl QueryData {
         let mine: Vec<Vec<&str>> = me
             .manifests
             .iter()
-            .filter(|m| digest.is_none_or(|d| m.digest == d))
-            .map(|m| m.layers.iter().map(|(l, _)| l.as_str()).collect())
+            .filter(|m| digest.is_none_or(|d| *m.digest == *d))
+            .map(|m| m.layers.iter().map(|(l, _)| &**l).collect())
             .filter(|l: &Vec<&str>| !l.is_empty())
             .collect();
         let mut out = Vec::new();
@@ -180,7 +180,7 @@ impl QueryData {
                     .iter()
                     .enumerate()
                     .filter(|(_, m)| {
-                        let theirs: Vec<&str> = m.layers.iter().map(|(l, _)| l.as_str()).collect();
+                        let theirs: Vec<&str> = m.layers.iter().map(|(l, _)| &**l).collect();
                         mine.iter().any(|ours| {
                             let (short, long) = if derived {
                                 (ours.as_slice(), theirs.as_slice())
@@ -226,7 +226,7 @@ fn image_rank(query: &str, repo: &str, tag: &str, image: &ImageData) -> Option<u
 /// architectures (each list, when given, must match; case ignored).
 fn platform_matches<'a>(
     filter: &Filter,
-    platforms: impl Iterator<Item = (&'a String, &'a String)>,
+    platforms: impl Iterator<Item = (&'a str, &'a str)>,
 ) -> bool {
     let wanted = |list: &Option<Vec<Option<String>>>| -> Vec<String> {
         list.iter()
@@ -339,7 +339,7 @@ impl Query {
         let mut found = Vec::new();
         for repo in data.visible() {
             for image in &repo.images {
-                if image.digest == id {
+                if *image.digest == *id {
                     found.push((image.clone(), None));
                     continue;
                 }
@@ -348,9 +348,9 @@ impl Query {
                     .iter()
                     .enumerate()
                     .filter(|(_, m)| {
-                        m.digest == id
+                        *m.digest == *id
                             || m.config.as_deref() == Some(id.as_str())
-                            || m.layers.iter().any(|(l, _)| *l == id)
+                            || m.layers.iter().any(|(l, _)| **l == *id)
                     })
                     .map(|(i, _)| i)
                     .collect();

@@ -123,8 +123,8 @@ pub(crate) struct Platform {
 impl From<&model::Platform> for Platform {
     fn from(p: &model::Platform) -> Self {
         Self {
-            os: Some(p.os.clone()),
-            arch: Some(p.arch.clone()),
+            os: Some(p.os.to_string()),
+            arch: Some(p.arch.to_string()),
         }
     }
 }
@@ -468,7 +468,7 @@ impl ManifestSummary {
 #[Object(name = "ManifestSummary", rename_fields = "PascalCase")]
 impl ManifestSummary {
     async fn digest(&self) -> Option<&str> {
-        self.data().map(|m| m.digest.as_str())
+        self.data().map(|m| &*m.digest)
     }
     async fn config_digest(&self) -> Option<&str> {
         self.data().and_then(|m| m.config.as_deref())
@@ -530,7 +530,7 @@ impl ManifestSummary {
 /// marked `empty_layer` made none. Without history, each layer stands
 /// alone.
 fn pair_history(
-    layers: &[(String, u64)],
+    layers: &[(Arc<str>, u64)],
     history: &[crate::meta::HistoryMeta],
 ) -> Vec<Option<LayerHistory>> {
     if history.is_empty() {
