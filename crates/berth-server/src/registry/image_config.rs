@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 
 use berth_oci::manifest::Descriptor;
 use berth_oci::{Digest, RepoName};
-use futures_util::StreamExt as _;
 use serde_json::{Map, Value};
 
 use super::Registry;
@@ -165,36 +164,19 @@ impl Registry {
         parse_config(&config.media_type, &bytes)
     }
 
-    /// At most `size` bytes of a blob (its descriptor's size): a range
-    /// read, so a config descriptor naming a large layer reads no more.
+    /// A blob of at most `size` bytes (its descriptor's size), read in
+    /// one step: a config descriptor naming a large layer reads no more.
     /// `None` if it is missing, longer, or fails to read (logged).
     async fn read_config(&self, repo: &RepoName, digest: &Digest, size: u64) -> Option<Vec<u8>> {
-        let failed = |e: &dyn std::fmt::Display| {
-            tracing::debug!(%repo, %digest, "reading an image config failed: {e}");
-        };
         let blobs = &self.store(repo).blobs;
-        let mut stream = match blobs.read_blob_range(repo, digest, 0, size).await {
-            Ok(stream) => stream?,
+        match blobs.read_small_blob(repo, digest, size).await {
+            Ok(Some(bytes)) if bytes.len() as u64 <= size => Some(bytes),
+            Ok(_) => None,
             Err(e) => {
-                failed(&e);
-                return None;
+                tracing::debug!(%repo, %digest, "reading an image config failed: {e}");
+                None
             }
-        };
-        let mut out = Vec::with_capacity(size as usize);
-        while let Some(chunk) = stream.next().await {
-            let chunk = match chunk {
-                Ok(chunk) => chunk,
-                Err(e) => {
-                    failed(&e);
-                    return None;
-                }
-            };
-            if (out.len() + chunk.len()) as u64 > size {
-                return None;
-            }
-            out.extend_from_slice(&chunk);
         }
-        Some(out)
     }
 }
 

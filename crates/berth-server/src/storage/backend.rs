@@ -24,7 +24,9 @@ use berth_oci::{Digest, RepoName};
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 
-use super::{IndexVersion, OciIndex, RepoGuard, RepoLocks, StorageResult, UploadGuard};
+use super::{
+    IndexVersion, OciIndex, RepoGuard, RepoLocks, StorageError, StorageResult, UploadGuard,
+};
 
 /// A blob's bytes as they are read.
 pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
@@ -104,6 +106,30 @@ pub trait Blobs: Send + Sync {
     ) -> StorageResult<Option<ByteStream>>;
     /// A whole blob (manifests, which are small).
     async fn read_blob(&self, repo: &RepoName, digest: &Digest) -> StorageResult<Option<Vec<u8>>>;
+    /// A small blob (an image config), read whole if it has at most `max`
+    /// bytes; a longer one gives its first `max + 1` bytes, so the caller
+    /// can tell. A store may do it in one step (the disk store: one hop to
+    /// the blocking pool, where a stream takes several).
+    async fn read_small_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        max: u64,
+    ) -> StorageResult<Option<Vec<u8>>> {
+        use futures_util::StreamExt as _;
+        let Some(mut stream) = self.read_blob_range(repo, digest, 0, max + 1).await? else {
+            return Ok(None);
+        };
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|source| StorageError::Io {
+                path: format!("{repo}/blobs/{digest}").into(),
+                source,
+            })?;
+            out.extend_from_slice(&chunk);
+        }
+        Ok(Some(out))
+    }
     /// Stores a small blob whose digest the caller has checked.
     async fn put_blob_bytes(
         &self,

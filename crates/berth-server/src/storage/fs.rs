@@ -409,6 +409,27 @@ impl Blobs for FsStore {
         ))))
     }
 
+    async fn read_small_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        max: u64,
+    ) -> StorageResult<Option<Vec<u8>>> {
+        use std::io::Read as _;
+        let p = self.blob_path(repo, digest);
+        on_blocking(p.clone(), move || {
+            let file = match std::fs::File::open(&p) {
+                Ok(f) => f,
+                Err(e) if not_found(&e) => return Ok(None),
+                Err(e) => return Err(e).at(&p),
+            };
+            let mut out = Vec::new();
+            file.take(max + 1).read_to_end(&mut out).at(&p)?;
+            Ok(Some(out))
+        })
+        .await
+    }
+
     async fn read_blob(&self, repo: &RepoName, digest: &Digest) -> StorageResult<Option<Vec<u8>>> {
         let p = self.blob_path(repo, digest);
         match tokio::fs::read(&p).await {

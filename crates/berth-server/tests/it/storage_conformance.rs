@@ -167,6 +167,22 @@ async fn blobs(s: &Store) {
         .expect("range")
         .expect("present");
     assert_eq!(collect(part).await, body[2..7].to_vec(), "a range read");
+    // A small blob whole, or one byte past the bound to tell it is longer.
+    let n = body.len() as u64;
+    assert_eq!(
+        s.blobs.read_small_blob(&a, &d, n).await.expect("small"),
+        Some(body.clone())
+    );
+    assert_eq!(
+        s.blobs.read_small_blob(&a, &d, 4).await.expect("small"),
+        Some(body[..5].to_vec()),
+        "a longer blob gives max + 1 bytes"
+    );
+    assert_eq!(
+        s.blobs.read_small_blob(&b, &d, n).await.expect("small"),
+        None,
+        "another repository's blob is not there"
+    );
     let modified = s
         .blobs
         .blob_modified(&a, &d)
