@@ -117,6 +117,8 @@ pub(crate) struct RankedImage {
     pub image: Arc<ImageData>,
     pub rank: u32,
     pub stars: u64,
+    /// Which of its manifests matched (`None`: all of them).
+    pub only: Option<Vec<usize>>,
 }
 
 /// Sorts images; ties go by repository, then tag.

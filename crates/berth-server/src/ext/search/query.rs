@@ -135,7 +135,10 @@ impl QueryData {
             page: Some(PageInfo::new(total, items.len())),
             results: items
                 .into_iter()
-                .map(|r| ImageSummary::new(r.image))
+                .map(|r| ImageSummary {
+                    image: r.image,
+                    only: r.only,
+                })
                 .collect(),
         }
     }
@@ -149,6 +152,7 @@ impl QueryData {
                 .repos
                 .get(&*image.repo)
                 .map_or(0, |r| r.stars()),
+            only: None,
         }
     }
 
@@ -360,17 +364,13 @@ impl Query {
             }
         }
         let ranked = found
-            .iter()
-            .map(|(image, _)| data.ranked(image, 0))
+            .into_iter()
+            .map(|(image, only)| RankedImage {
+                only,
+                ..data.ranked(&image, 0)
+            })
             .collect();
-        let mut result = data.page_of_images(ranked, &page);
-        for summary in &mut result.results {
-            summary.only = found
-                .iter()
-                .find(|(i, _)| Arc::ptr_eq(i, &summary.image))
-                .and_then(|(_, only)| only.clone());
-        }
-        Ok(result)
+        Ok(data.page_of_images(ranked, &page))
     }
 
     /// Every repository the caller may read, with its newest image.
@@ -609,13 +609,12 @@ fn page_with_only(
     found: Vec<(Arc<ImageData>, Vec<usize>)>,
     page: &PageRequest,
 ) -> PaginatedImagesResult {
-    let ranked = found.iter().map(|(i, _)| data.ranked(i, 0)).collect();
-    let mut result = data.page_of_images(ranked, page);
-    for summary in &mut result.results {
-        summary.only = found
-            .iter()
-            .find(|(i, _)| Arc::ptr_eq(i, &summary.image))
-            .map(|(_, only)| only.clone());
-    }
-    result
+    let ranked = found
+        .into_iter()
+        .map(|(image, only)| RankedImage {
+            only: Some(only),
+            ..data.ranked(&image, 0)
+        })
+        .collect();
+    data.page_of_images(ranked, page)
 }
