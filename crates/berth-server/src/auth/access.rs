@@ -18,6 +18,8 @@ pub struct AccessControl {
     config: AccessControlConfig,
     /// Each repository glob, compiled, with its length for "longest wins".
     globs: Vec<(String, GlobMatcher)>,
+    /// A hash of the rules (see [`AccessControl::fingerprint`]).
+    fingerprint: u64,
 }
 
 impl AccessControl {
@@ -33,7 +35,24 @@ impl AccessControl {
                     .map(|m| (g.clone(), m.compile_matcher()))
             })
             .collect();
-        Self { config, globs }
+        let fingerprint = {
+            use std::hash::{Hash as _, Hasher as _};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            format!("{config:?}").hash(&mut h);
+            h.finish()
+        };
+        Self {
+            config,
+            globs,
+            fingerprint,
+        }
+    }
+
+    /// A hash of the rules: equal rules give equal fingerprints, so what
+    /// was worked out under some rules (a search answer) can be told from
+    /// what other rules would give, across reloads.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     /// Whether any rule lets anonymous callers do anything (then requests

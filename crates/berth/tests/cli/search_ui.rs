@@ -466,3 +466,56 @@ fn bad_queries_get_graphql_errors_not_server_errors() {
     );
     f.check("bad queries");
 }
+
+/// An answer is never reused across a change of the access rules: the
+/// same document, asked again after the config file gives alice more (and
+/// then less again), answers by the rules in force.
+#[test]
+fn answers_follow_the_access_rules_as_they_reload() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let http = alice_and_bob(tmp.path());
+    let b = start(tmp.path(), http.clone(), search_and_ui());
+    let _ds = DataSet::push(tmp.path(), &b.addr, Some("bob:builder"));
+    let alice = Search::new(&b, Some(("alice", "wonderland")));
+    let list = "{ImageList(repo: \"\") {Page {TotalCount} Results {RepoName Tag}}}";
+    let total = || alice.data(list)["ImageList"]["Page"]["TotalCount"].clone();
+    let narrow = total();
+    assert_eq!(narrow, json!(2), "alice reads app* only");
+    let rewrite = |http: &Value| {
+        let root = tmp.path().join("root");
+        let config = json!({"storage": {"rootDirectory": root},
+            "http": {"address": "127.0.0.1", "port": "0"}, "extensions": search_and_ui()});
+        let mut config = config;
+        if let (Some(h), Some(extra)) = (config["http"].as_object_mut(), http.as_object()) {
+            h.extend(extra.clone());
+        }
+        std::fs::write(tmp.path().join("config.json"), config.to_string()).expect("config");
+    };
+    let wait_for = |want: &Value| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if total() == *want {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never {want}: {}",
+                total()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    let mut wider = http.clone();
+    wider["accessControl"]["repositories"]["**"]["policies"]
+        .as_array_mut()
+        .expect("policies")
+        .push(json!({"users": ["alice"], "actions": ["read"]}));
+    rewrite(&wider);
+    let everything =
+        Search::new(&b, Some(("bob", "builder"))).data(list)["ImageList"]["Page"]["TotalCount"]
+            .clone();
+    assert_ne!(everything, narrow);
+    wait_for(&everything);
+    rewrite(&http);
+    wait_for(&narrow);
+}

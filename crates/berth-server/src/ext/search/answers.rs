@@ -3,14 +3,14 @@
 //!
 //! An answer depends on the index (the store's write generation), on who
 //! asks (their identity and groups, which decide what they may read and
-//! what they starred) and on the access rules in force (replaced, never
-//! edited, when the config reloads). All three are in the key, so a hit is
+//! what they starred) and on the access rules in force (a hash of their
+//! content: a reload may reuse the old rules' memory). All three are in
+//! the key, so a hit is
 //! always the answer a fresh execution would give. zot's clients send the
 //! same few documents over and over (a UI page load, `zli image list`), and
 //! a large answer (every image of a 10,000-tag repository) costs far more
 //! to resolve than to copy.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -53,13 +53,12 @@ impl Answers {
         if caller.scopes.is_some() {
             return None;
         }
-        let rules = caller
-            .access
-            .as_ref()
-            .map_or(0, |a| Arc::as_ptr(a) as usize);
+        // The rules' content, not their address: a reload may put new
+        // rules where the old ones were freed.
+        let rules = caller.access.as_ref().map(|a| a.fingerprint());
         let variables = variables.map(|v| v.to_string()).unwrap_or_default();
         Some(format!(
-            "{generation}\n{rules}\n{:?}\n{}\n{variables}\n{query}",
+            "{generation}\n{rules:?}\n{:?}\n{}\n{variables}\n{query}",
             caller.identity,
             operation.unwrap_or("")
         ))
