@@ -171,6 +171,24 @@ pub async fn run(store: &dyn MetaStore) {
         store.manifest(&repo("a/b"), &dg("m1")).await.expect("m"),
         None
     );
+    // What a pull reads of the same row.
+    assert_eq!(
+        store
+            .manifest_head(&repo("a"), &dg("m1"))
+            .await
+            .expect("head"),
+        Some(super::ManifestHead {
+            media_type: m1.media_type.clone(),
+            size: m1.size,
+        })
+    );
+    assert_eq!(
+        store
+            .manifest_head(&repo("a/b"), &dg("m1"))
+            .await
+            .expect("head"),
+        None
+    );
     assert_eq!(store.manifests(&repo("a")).await.expect("ms").len(), 2);
     assert_eq!(refs(store, "a", "shared").await, 2);
     assert_eq!(refs(store, "a", "l1").await, 1);

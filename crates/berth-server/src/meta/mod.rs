@@ -198,6 +198,14 @@ impl ManifestMeta {
     }
 }
 
+/// The part of a [`ManifestMeta`] row a manifest pull needs (decoded from
+/// the same row; the other fields are skipped, not built).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ManifestHead {
+    pub media_type: String,
+    pub size: u64,
+}
+
 /// Pull statistics of one manifest.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullStats {
@@ -289,6 +297,13 @@ pub trait MetaStore: Send + Sync {
     async fn tag(&self, repo: &RepoName, tag: &Tag) -> MetaResult<Option<String>>;
     /// What is recorded of one manifest.
     async fn manifest(&self, repo: &RepoName, digest: &Digest) -> MetaResult<Option<ManifestMeta>>;
+    /// What a pull needs of one manifest's row, without decoding the rest
+    /// (its config's history and labels, which only search reads).
+    async fn manifest_head(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> MetaResult<Option<ManifestHead>>;
     /// Every manifest of the repository, sorted by digest.
     async fn manifests(&self, repo: &RepoName) -> MetaResult<Vec<ManifestMeta>>;
     /// Manifests whose `subject` is `digest`, sorted by digest.

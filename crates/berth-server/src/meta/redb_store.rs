@@ -26,8 +26,8 @@ use berth_oci::{Digest, RepoName, Tag};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::{
-    IndexVersion, ManifestMeta, MetaError, MetaResult, MetaStore, PULL_TOTALS, PullStats,
-    RepoChange, RepoStamp, UserList,
+    IndexVersion, ManifestHead, ManifestMeta, MetaError, MetaResult, MetaStore, PULL_TOTALS,
+    PullStats, RepoChange, RepoStamp, UserList,
 };
 
 /// repo → the `index.json` version (opaque, as storage spells it).
@@ -93,6 +93,22 @@ fn prefix(p: &str) -> (String, String) {
 /// pool's threads, which run its durable writes.
 pub struct RedbMetaStore {
     db: Arc<Database>,
+}
+
+impl RedbMetaStore {
+    /// A manifest's row, decoded as `T` (the whole row or a part of it).
+    fn manifest_row<T: serde::de::DeserializeOwned>(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> MetaResult<Option<T>> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let t = txn.open_table(MANIFESTS).map_err(err)?;
+        match t.get(key(repo, digest).as_str()).map_err(err)? {
+            Some(v) => serde_json::from_str(v.value()).map(Some).map_err(corrupt),
+            None => Ok(None),
+        }
+    }
 }
 
 /// The most memory redb keeps pages of the store in.
@@ -485,12 +501,15 @@ impl MetaStore for RedbMetaStore {
     }
 
     async fn manifest(&self, repo: &RepoName, digest: &Digest) -> MetaResult<Option<ManifestMeta>> {
-        let txn = self.db.begin_read().map_err(err)?;
-        let t = txn.open_table(MANIFESTS).map_err(err)?;
-        match t.get(key(repo, digest).as_str()).map_err(err)? {
-            Some(v) => serde_json::from_str(v.value()).map(Some).map_err(corrupt),
-            None => Ok(None),
-        }
+        self.manifest_row(repo, digest)
+    }
+
+    async fn manifest_head(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> MetaResult<Option<ManifestHead>> {
+        self.manifest_row(repo, digest)
     }
 
     async fn manifests(&self, repo: &RepoName) -> MetaResult<Vec<ManifestMeta>> {

@@ -72,8 +72,8 @@ use redis::Script;
 use super::redis_conn::{Redis, RedisOptions};
 use super::redis_locks::RedisLocks;
 use super::{
-    IndexVersion, ManifestMeta, MetaError, MetaResult, MetaStore, PULL_TOTALS, PullStats,
-    RepoChange, RepoStamp, UserList,
+    IndexVersion, ManifestHead, ManifestMeta, MetaError, MetaResult, MetaStore, PULL_TOTALS,
+    PullStats, RepoChange, RepoStamp, UserList,
 };
 
 /// The script of [`MetaStore::apply`].
@@ -221,8 +221,22 @@ impl RedisMetaStore {
         }
     }
 
-    fn decode(&self, json: &str) -> MetaResult<ManifestMeta> {
+    fn decode<T: serde::de::DeserializeOwned>(&self, json: &str) -> MetaResult<T> {
         serde_json::from_str(json).map_err(|e| self.corrupt(e))
+    }
+
+    /// A manifest's row, decoded as `T` (the whole row or a part of it).
+    async fn manifest_row<T: serde::de::DeserializeOwned>(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> MetaResult<Option<T>> {
+        let k = RepoKeys::new(&self.redis, repo.as_str());
+        let json: Option<String> = self
+            .redis
+            .query(redis::cmd("HGET").arg(&k.manifests).arg(digest.to_string()))
+            .await?;
+        json.as_deref().map(|j| self.decode(j)).transpose()
     }
 
     /// `P:{list}:{user}`.
@@ -391,12 +405,15 @@ impl MetaStore for RedisMetaStore {
     }
 
     async fn manifest(&self, repo: &RepoName, digest: &Digest) -> MetaResult<Option<ManifestMeta>> {
-        let k = RepoKeys::new(&self.redis, repo.as_str());
-        let json: Option<String> = self
-            .redis
-            .query(redis::cmd("HGET").arg(&k.manifests).arg(digest.to_string()))
-            .await?;
-        json.as_deref().map(|j| self.decode(j)).transpose()
+        self.manifest_row(repo, digest).await
+    }
+
+    async fn manifest_head(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> MetaResult<Option<ManifestHead>> {
+        self.manifest_row(repo, digest).await
     }
 
     async fn manifests(&self, repo: &RepoName) -> MetaResult<Vec<ManifestMeta>> {
@@ -408,7 +425,7 @@ impl MetaStore for RedisMetaStore {
         let mut out = rows
             .iter()
             .map(|j| self.decode(j))
-            .collect::<MetaResult<Vec<_>>>()?;
+            .collect::<MetaResult<Vec<ManifestMeta>>>()?;
         // Sorted by digest, as the embedded store returns them.
         out.sort_by(|a, b| a.digest.cmp(&b.digest));
         Ok(out)

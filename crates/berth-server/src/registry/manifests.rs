@@ -45,7 +45,7 @@ impl Registry {
         };
         let m = self
             .meta
-            .manifest(repo, &digest)
+            .manifest_head(repo, &digest)
             .await?
             .ok_or_else(unknown)?;
         Ok(Descriptor {
