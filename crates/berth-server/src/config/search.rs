@@ -30,8 +30,8 @@ pub struct UiConfig {
     pub enable: bool,
 }
 
-/// `extensions.mgmt`: `/v2/_zot/ext/mgmt`, which is also on whenever
-/// search is.
+/// `extensions.mgmt`: `/v2/_zot/ext/mgmt`, which is on whenever search
+/// is (and refused without it).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MgmtConfig {
@@ -66,6 +66,12 @@ impl super::ExtensionsConfig {
             return Err(ConfigError::key(
                 "extensions.ui",
                 "needs extensions.search (the UI reads only the search API)",
+            ));
+        }
+        if self.mgmt.as_ref().is_some_and(|m| m.enable) && !self.search_enabled() {
+            return Err(ConfigError::key(
+                "extensions.mgmt",
+                "needs extensions.search (Berth serves it with search)",
             ));
         }
         Ok(())

@@ -191,6 +191,10 @@ fn extensions() {
             "extensions.ui: needs extensions.search",
         ),
         (
+            r#"{"storage":{"rootDirectory":"/a"},"extensions":{"mgmt":{}}}"#,
+            "extensions.mgmt: needs extensions.search",
+        ),
+        (
             r#"{"storage":{"rootDirectory":"/a"},"extensions":{"bogus":{}}}"#,
             "extensions.bogus: unknown key",
         ),

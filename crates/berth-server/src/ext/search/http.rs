@@ -269,12 +269,10 @@ pub(crate) fn mgmt(search: &Search, q: &Params, anonymous: bool) -> ApiResult {
 pub(crate) fn mgmt_config(config: &Config) -> serde_json::Value {
     let mut auth = serde_json::Map::new();
     if let Some(a) = &config.http.auth {
-        // zot shows a password login as `htpasswd`, whichever backs it.
+        // zot shows a password login as `htpasswd`, whichever backs it,
+        // and never where the directory is (this answer is public).
         if a.htpasswd.is_some() || a.ldap.is_some() {
             auth.insert("htpasswd".into(), json!({}));
-        }
-        if let Some(l) = &a.ldap {
-            auth.insert("ldap".into(), json!({ "address": l.address }));
         }
         if let Some(b) = &a.bearer {
             auth.insert(
@@ -341,4 +339,24 @@ pub(crate) fn discover(search: Option<&Search>) -> Response {
         }])
     };
     json_response(StatusCode::OK, &json!({ "extensions": extensions }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn management_names_the_logins_but_not_where_the_directory_is() {
+        let config = Config::from_value(json!({
+            "storage": {"rootDirectory": "/srv"},
+            "http": {"auth": {"ldap": {"address": "ldap.internal", "port": 389,
+                "baseDN": "ou=people,dc=example", "userAttribute": "uid"}}},
+            "extensions": {"search": {}},
+        }))
+        .expect("config");
+        let body = mgmt_config(&config);
+        assert_eq!(body["http"]["auth"], json!({"htpasswd": {}}), "{body}");
+        assert!(!body.to_string().contains("ldap.internal"), "{body}");
+        assert_eq!(body["binaryType"], "-search-mgmt");
+    }
 }

@@ -96,8 +96,9 @@ fn schema() -> Schema<query::Query, EmptyMutation, EmptySubscription> {
         .finish()
 }
 
-/// The schema in GraphQL's SDL (for the interface test and the docs).
-pub fn sdl() -> String {
+/// The schema in GraphQL's SDL (for the interface test).
+#[cfg(test)]
+fn sdl() -> String {
     schema().sdl()
 }
 
