@@ -86,8 +86,15 @@ impl SearchIndex {
                 repos.insert(name, data.clone());
                 continue;
             }
-            if let Some(data) = build_repo(self.meta.as_ref(), &name, stamp).await? {
-                repos.insert(name, Arc::new(data));
+            match build_repo(self.meta.as_ref(), &name, stamp).await {
+                Ok(Some(data)) => {
+                    repos.insert(name, Arc::new(data));
+                }
+                Ok(None) => {}
+                // A store that cannot be reached fails the query (503);
+                // one repository's unreadable rows only leave it out.
+                Err(e) if e.is_unavailable() => return Err(e),
+                Err(e) => tracing::warn!(repo = %name, "search leaves out a repository: {e}"),
             }
         }
         Ok(Snapshot {
