@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod ext;
+pub mod health;
 pub mod logging;
 pub mod meta;
 pub mod registry;

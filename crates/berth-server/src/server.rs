@@ -119,8 +119,11 @@ pub async fn build_state_with(
                 }),
             })?;
     }
+    let registry = Arc::new(registry);
+    let health = Arc::new(crate::health::Health::new(&registry, roots_signature));
     Ok(AppState {
-        registry: Arc::new(registry),
+        health,
+        registry,
         auth: None,
         allow_origin: config.http.allow_origin.clone(),
         audit: None,
@@ -199,6 +202,7 @@ async fn open_meta(config: &Config) -> Result<OpenedMeta, MetaError> {
             db: c.db,
             username: c.username.clone(),
             password: c.password.clone(),
+            command_timeout: c.command_timeout.0,
         };
         let store = crate::meta::RedisMetaStore::open(&opts).await?;
         let locks: Arc<dyn SharedLock> = Arc::new(store.locks());
@@ -270,12 +274,32 @@ pub async fn run(
             tracing::warn!("cannot set TCP_NODELAY: {e}");
         }
     });
+    let _checks = HealthChecks::spawn(&state);
     axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+/// The background health checks of a running server, stopped when
+/// dropped (when `run` returns).
+struct HealthChecks(tokio::task::JoinHandle<()>);
+
+impl HealthChecks {
+    fn spawn(state: &AppState) -> Self {
+        Self(crate::health::spawn(
+            state.health.clone(),
+            state.registry.clone(),
+        ))
+    }
+}
+
+impl Drop for HealthChecks {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Serves the API over HTTPS on `listener` until `shutdown` resolves, then
@@ -293,6 +317,7 @@ pub async fn run_tls(
         shutdown.await;
         stopper.graceful_shutdown(None);
     });
+    let _checks = HealthChecks::spawn(&state);
     let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
         .acceptor(axum_server::accept::NoDelayAcceptor::new());
     axum_server::from_tcp(listener.into_std()?)?

@@ -15,6 +15,7 @@ mod blobs;
 pub mod cors;
 pub mod endpoint;
 pub mod error;
+mod health;
 pub(crate) mod manifests;
 pub(crate) mod params;
 pub mod routes;
@@ -57,6 +58,9 @@ pub struct AppState {
     /// `extensions.search`, when on.
     #[cfg(feature = "search")]
     pub search: Option<Arc<crate::ext::search::Search>>,
+    /// What the background checks found of the metadata store and the
+    /// storage roots (the probes answer from it).
+    pub health: Arc<crate::health::Health>,
 }
 
 impl AppState {
@@ -110,9 +114,10 @@ pub fn v2_routes() -> Vec<(&'static str, &'static str)> {
 /// (the API document's routes come with their own router).
 fn fixed_handler(kind: Kind, method: &str) -> Option<MethodRouter<AppState>> {
     let filter = MethodFilter::try_from(Method::from_bytes(method.as_bytes()).ok()?).ok()?;
-    let health = || async { (StatusCode::OK, "ok") };
     Some(match kind {
-        Kind::Livez | Kind::Readyz | Kind::Startupz => on(filter, health),
+        Kind::Livez => on(filter, health::livez),
+        Kind::Readyz => on(filter, health::readyz),
+        Kind::Startupz => on(filter, health::startupz),
         #[cfg(feature = "metrics")]
         Kind::Metrics => on(filter, crate::ext::metrics::serve),
         Kind::ApiKeys => match method {

@@ -99,10 +99,18 @@ pub struct CacheDriverConfig {
     pub username: Option<String>,
     #[serde(default)]
     pub password: Option<String>,
+    /// Berth's: how long one Redis command may take (reconnecting
+    /// included) before the request that needs it answers 503; 1 s.
+    #[serde(default = "default_command_timeout", rename = "commandTimeout")]
+    pub command_timeout: super::value::DurationValue,
 }
 
 fn default_prefix() -> String {
     "berth".into()
+}
+
+fn default_command_timeout() -> super::value::DurationValue {
+    super::value::DurationValue(std::time::Duration::from_secs(1))
 }
 
 impl CacheDriverConfig {
@@ -125,6 +133,13 @@ impl CacheDriverConfig {
         }
         if self.url.is_none() && self.addr.is_empty() {
             return Err(ConfigError::key(format!("{at}.url"), "set url or addr"));
+        }
+        let timeout = self.command_timeout.0;
+        if timeout.is_zero() || timeout > std::time::Duration::from_secs(3) {
+            return Err(ConfigError::key(
+                format!("{at}.commandTimeout"),
+                "must be above zero and at most 3s (a third of the lease of the locks kept in Redis)",
+            ));
         }
         Ok(())
     }

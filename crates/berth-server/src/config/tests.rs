@@ -286,6 +286,12 @@ fn storage_and_cache_drivers() {
     assert!(c.storage.redirect_blob_url);
     let r = c.storage.cache_driver.as_ref().expect("cache");
     assert_eq!((r.keyprefix.as_str(), r.db), ("zot", 0));
+    assert_eq!(r.command_timeout.0, std::time::Duration::from_secs(1));
+    let short = Config::from_value(serde_json::json!({"storage":{"rootDirectory":"/x",
+        "cacheDriver":{"name":"redis","addr":["h:1"],"commandTimeout":"250ms"}}}))
+    .expect("valid");
+    let r = short.storage.cache_driver.as_ref().expect("cache");
+    assert_eq!(r.command_timeout.0, std::time::Duration::from_millis(250));
     let s3 = r#""storageDriver":{"name":"s3","bucket":"b"}"#;
     let cases = [
         (
@@ -311,6 +317,14 @@ fn storage_and_cache_drivers() {
         (
             r#"{"storage":{"rootDirectory":"/x","cacheDriver":{"name":"redis"}}}"#,
             "storage.cacheDriver.url: set url or addr",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/x","cacheDriver":{"name":"redis","url":"redis://h","commandTimeout":"5s"}}}"#,
+            "storage.cacheDriver.commandTimeout: must be above zero and at most 3s",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/x","cacheDriver":{"name":"redis","url":"redis://h","commandTimeout":"0s"}}}"#,
+            "storage.cacheDriver.commandTimeout: must be above zero",
         ),
     ];
     for (json, want) in cases {

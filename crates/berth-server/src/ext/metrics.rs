@@ -81,6 +81,12 @@ struct RootLabel {
     root: String,
 }
 
+/// A service the registry needs (see [`crate::health`]).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DependencyLabel {
+    dependency: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RootKind {
     root: String,
@@ -120,6 +126,8 @@ pub struct Metrics {
     repositories: Family<RootLabel, Gauge>,
     storage_bytes: Family<RootLabel, Gauge>,
     uploads_in_progress: Gauge,
+    dependency_up: Family<DependencyLabel, Gauge>,
+    dependency_failures: Family<DependencyLabel, Counter>,
     repos_created: Counter,
     gc_runs: Family<RootLabel, Counter>,
     gc_removed: Family<RootKind, Counter>,
@@ -133,6 +141,9 @@ pub struct Metrics {
     start_time: Gauge,
     /// Root directory → bytes, from the last walk.
     measured: Mutex<HashMap<String, i64>>,
+    /// Held while the failure counters catch up with the health checks',
+    /// so that two scrapes at once do not both add the same failures.
+    catching_up: Mutex<()>,
 }
 
 impl Metrics {
@@ -153,6 +164,8 @@ impl Metrics {
             repositories: Family::default(),
             storage_bytes: Family::default(),
             uploads_in_progress: Gauge::default(),
+            dependency_up: Family::default(),
+            dependency_failures: Family::default(),
             repos_created: Counter::default(),
             gc_runs: Family::default(),
             gc_removed: Family::default(),
@@ -165,6 +178,7 @@ impl Metrics {
             max_fds: Gauge::default(),
             start_time: Gauge::default(),
             measured: Mutex::new(HashMap::new()),
+            catching_up: Mutex::new(()),
             prom: PromRegistry::default(),
         };
         prom.register(
@@ -235,6 +249,16 @@ impl Metrics {
             "berth_uploads_in_progress",
             "Upload sessions open",
             m.uploads_in_progress.clone(),
+        );
+        prom.register(
+            "berth_dependency_up",
+            "Whether the last health check reached the dependency (metadata store, storage roots): 1 or 0",
+            m.dependency_up.clone(),
+        );
+        prom.register(
+            "berth_dependency_check_failures",
+            "Health checks of the dependency that failed",
+            m.dependency_failures.clone(),
         );
         prom.register(
             "berth_repositories_created",
@@ -373,9 +397,25 @@ impl Metrics {
     }
 
     /// Reads what is read at scrape time, then encodes everything.
-    async fn render(&self, registry: &Registry) -> Result<String, std::fmt::Error> {
+    async fn render(
+        &self,
+        registry: &Registry,
+        health: &crate::health::Health,
+    ) -> Result<String, std::fmt::Error> {
         self.uploads_in_progress
             .set(registry.uploads_in_progress() as i64);
+        let one_at_a_time = self.catching_up.lock().unwrap_or_else(|p| p.into_inner());
+        for dep in health.dependencies() {
+            let label = DependencyLabel {
+                dependency: dep.name().to_string(),
+            };
+            self.dependency_up
+                .get_or_create(&label)
+                .set(i64::from(dep.is_up()));
+            let counted = self.dependency_failures.get_or_create(&label);
+            counted.inc_by(dep.failures().saturating_sub(counted.get()));
+        }
+        drop(one_at_a_time);
         let mut per_root: HashMap<String, i64> = registry
             .roots()
             .all()
@@ -567,7 +607,7 @@ pub async fn serve(State(state): State<AppState>) -> Response {
     let Some(metrics) = state.metrics.clone() else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    match metrics.render(&state.registry).await {
+    match metrics.render(&state.registry, &state.health).await {
         Ok(text) => (
             [(
                 header::CONTENT_TYPE,

@@ -314,10 +314,16 @@ fn referrers() {}
 #[utoipa::path(get, path = "/livez", tag = "health", responses((status = 200, description = "Alive")))]
 fn livez() {}
 
-#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "Ready")))]
+#[utoipa::path(get, path = "/readyz", tag = "health", responses(
+    (status = 200, description = "Ready: the last checks reached the metadata store and every storage root"),
+    (status = 503, description = "Not ready: names the dependencies that cannot be reached")
+))]
 fn readyz() {}
 
-#[utoipa::path(get, path = "/startupz", tag = "health", responses((status = 200, description = "Started")))]
+#[utoipa::path(get, path = "/startupz", tag = "health", responses(
+    (status = 200, description = "Started: one round of checks reached every dependency"),
+    (status = 503, description = "Starting")
+))]
 fn startupz() {}
 
 #[utoipa::path(get, path = "/zot/auth/apikey", tag = "management",

@@ -388,6 +388,16 @@ pub async fn run(store: &dyn MetaStore) {
     search::stars_and_bookmarks(store).await;
     search::repo_stamps(store).await;
 
+    // A store in use keeps what was written to it, check after check.
+    for _ in 0..2 {
+        assert_eq!(
+            store.check().await.expect("check"),
+            super::StoreCheck::Kept,
+            "a store in use kept its data"
+        );
+    }
+    assert!(!store.repos().await.expect("repos").is_empty());
+
     // Forgetting a repository leaves its neighbours.
     store.remove_repo("a").await.expect("remove repo");
     assert_eq!(store.repos().await.expect("repos"), vec!["a/b", "b/x"]);

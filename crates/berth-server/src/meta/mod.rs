@@ -351,4 +351,20 @@ pub trait MetaStore: Send + Sync {
     async fn set_setting(&self, name: &str, value: &str) -> MetaResult<()>;
     /// Makes every write so far durable.
     async fn flush(&self) -> MetaResult<()>;
+    /// Reaches the store and checks that it still holds what was written
+    /// to it. A networked store that lost its data (a Redis server
+    /// restarted empty, or flushed) answers [`StoreCheck::Lost`] once —
+    /// the first caller to see it marks the store again — so that the
+    /// registry rebuilds it from storage; an embedded store keeps its file
+    /// open and so never loses it under a running server.
+    async fn check(&self) -> MetaResult<StoreCheck>;
+}
+
+/// What [`MetaStore::check`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreCheck {
+    /// Reachable, with its data.
+    Kept,
+    /// Reachable, but what was written to it is gone.
+    Lost,
 }

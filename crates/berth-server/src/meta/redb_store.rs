@@ -27,7 +27,7 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 
 use super::{
     IndexVersion, ManifestHead, ManifestMeta, MetaError, MetaResult, MetaStore, PULL_TOTALS,
-    PullStats, RepoChange, RepoStamp, UserList,
+    PullStats, RepoChange, RepoStamp, StoreCheck, UserList,
 };
 
 /// repo → the `index.json` version (opaque, as storage spells it).
@@ -621,6 +621,14 @@ impl MetaStore for RedbMetaStore {
     async fn flush(&self) -> MetaResult<()> {
         self.blocking(|db| db.begin_write().map_err(err)?.commit().map_err(err))
             .await
+    }
+
+    /// A read of the settings: the file is held open, so what was written
+    /// stays (a file replaced under the server is not the one it uses; it
+    /// is read at the next start).
+    async fn check(&self) -> MetaResult<StoreCheck> {
+        self.setting("roots").await?;
+        Ok(StoreCheck::Kept)
     }
 }
 

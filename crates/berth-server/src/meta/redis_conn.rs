@@ -8,7 +8,9 @@
 //! each reply matched to its command, so a command that timed out cannot
 //! have its late reply read as another's answer) that reconnects by itself
 //! once the server is back. Every command is bounded: one that has no
-//! reply within [`COMMAND_TIMEOUT`], or finds the server down, fails as
+//! reply within [`RedisOptions::command_timeout`] (1 s unless
+//! `storage.cacheDriver.commandTimeout` says otherwise), or finds the
+//! server down, fails as
 //! [`MetaError::Unavailable`] naming `the metadata store (redis at
 //! host:port)`, never the password. A single Redis node only: no cluster,
 //! no sentinel.
@@ -24,11 +26,12 @@ use super::{MetaError, MetaResult};
 
 /// How long connecting to Redis may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a command may take in all, waiting for a connection (a
-/// reconnect under way) and for its reply included: under a third of the
-/// default lease, so one stalled renewal fails in time for the next to
-/// keep the locks.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a command may take in all by default, waiting for a
+/// connection (a reconnect under way) and for its reply included: a
+/// request that needs a Redis that hangs is answered 503 within about
+/// this, and it is well under the locks' lease, so one stalled renewal
+/// fails in time for the next to keep the locks.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
 /// How often a lost connection is tried again before the command that
 /// found it lost fails (the next command tries anew): few, so that while
 /// the server is down each request is answered 503 at once.
@@ -55,6 +58,9 @@ pub struct RedisOptions {
     pub username: Option<String>,
     /// The password; overrides the URL's when set. Never logged.
     pub password: Option<String>,
+    /// How long one command may take, reconnecting included, before it
+    /// fails as unavailable (Berth's `commandTimeout`).
+    pub command_timeout: Duration,
 }
 
 impl Default for RedisOptions {
@@ -66,6 +72,7 @@ impl Default for RedisOptions {
             db: 0,
             username: None,
             password: None,
+            command_timeout: COMMAND_TIMEOUT,
         }
     }
 }
@@ -79,6 +86,7 @@ impl fmt::Debug for RedisOptions {
             .field("db", &self.db)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("command_timeout", &self.command_timeout)
             .finish()
     }
 }
@@ -192,6 +200,8 @@ pub(super) struct Redis {
     /// password).
     service: String,
     prefix: String,
+    /// [`RedisOptions::command_timeout`].
+    timeout: Duration,
 }
 
 impl Redis {
@@ -207,7 +217,7 @@ impl Redis {
         let client = redis::Client::open(info).map_err(unreachable)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(COMMAND_TIMEOUT))
+            .set_response_timeout(Some(o.command_timeout))
             .set_number_of_retries(RECONNECT_ATTEMPTS)
             .set_min_delay(RECONNECT_PAUSE);
         // Connects now, so that a wrong address or password fails here
@@ -226,6 +236,7 @@ impl Redis {
             con,
             service,
             prefix: o.key_prefix.clone(),
+            timeout: o.command_timeout,
         })
     }
 
@@ -235,14 +246,14 @@ impl Redis {
         self.con.clone()
     }
 
-    /// Awaits a command sent on [`Redis::con`], bounded by
-    /// [`COMMAND_TIMEOUT`], its error said as what happened.
+    /// Awaits a command sent on [`Redis::con`], bounded by the command
+    /// timeout, its error said as what happened.
     async fn run<T>(&self, command: impl Future<Output = RedisResult<T>>) -> MetaResult<T> {
-        match tokio::time::timeout(COMMAND_TIMEOUT, command).await {
+        match tokio::time::timeout(self.timeout, command).await {
             Ok(reply) => reply.map_err(|e| err(e, &self.service)),
             Err(_) => Err(MetaError::Unavailable {
                 service: self.service.clone(),
-                message: format!("no reply within {COMMAND_TIMEOUT:?}"),
+                message: format!("no reply within {:?}", self.timeout),
             }),
         }
     }

@@ -23,6 +23,7 @@
 //! | `P:repo:{repo}:pulls:count` | hash | manifest digest → pull count |
 //! | `P:repo:{repo}:pulls:last` | hash | manifest digest → last pull, seconds since the epoch |
 //! | `P:generation` | string | a counter every write search sees increments ([`MetaStore::generation`]) |
+//! | `P:epoch` | string | a random number set when the store is first marked, and again after it lost its data ([`MetaStore::check`]); added to the counter in what [`MetaStore::generation`] answers, so a counter restarted from zero never repeats an earlier answer |
 //! | `P:pulls` | hash | repository → every pull counted ([`RepoStamp::pulls`]) |
 //! | `P:stars` | hash | repository → how many users starred it (absent when none) |
 //! | `P:starred:{user}` | set | the repositories the user starred |
@@ -73,7 +74,7 @@ use super::redis_conn::{Redis, RedisOptions};
 use super::redis_locks::RedisLocks;
 use super::{
     IndexVersion, ManifestHead, ManifestMeta, MetaError, MetaResult, MetaStore, PULL_TOTALS,
-    PullStats, RepoChange, RepoStamp, UserList,
+    PullStats, RepoChange, RepoStamp, StoreCheck, UserList,
 };
 
 /// The script of [`MetaStore::apply`].
@@ -141,6 +142,8 @@ pub struct RedisMetaStore {
     settings_key: String,
     /// `P:generation`.
     generation_key: String,
+    /// `P:epoch`.
+    epoch_key: String,
     /// `P:stars`.
     stars_key: String,
     /// `P:pulls`.
@@ -160,6 +163,7 @@ impl RedisMetaStore {
             repos_key: redis.key("repos"),
             settings_key: redis.key("settings"),
             generation_key: redis.key("generation"),
+            epoch_key: redis.key("epoch"),
             stars_key: redis.key("stars"),
             pulls_key: redis.key("pulls"),
             redis,
@@ -168,7 +172,24 @@ impl RedisMetaStore {
             toggle: Script::new(TOGGLE),
         };
         store.add_pull_totals().await?;
+        store.mark().await?;
         Ok(store)
+    }
+
+    /// Sets `P:epoch` to a new random number unless it is set; whether it
+    /// was missing (a new store, or one that lost its data).
+    async fn mark(&self) -> MetaResult<bool> {
+        let (high, low) = uuid::Uuid::new_v4().as_u64_pair();
+        let set: Option<String> = self
+            .redis
+            .query(
+                redis::cmd("SET")
+                    .arg(&self.epoch_key)
+                    .arg(high ^ low)
+                    .arg("NX"),
+            )
+            .await?;
+        Ok(set.is_some())
     }
 
     /// Adds up, once per store, the pulls each repository's manifests
@@ -539,11 +560,15 @@ impl MetaStore for RedisMetaStore {
     }
 
     async fn generation(&self) -> MetaResult<u64> {
-        let n: Option<u64> = self
+        let (n, epoch): (Option<u64>, Option<u64>) = self
             .redis
-            .query(redis::cmd("GET").arg(&self.generation_key))
+            .query(
+                redis::cmd("MGET")
+                    .arg(&self.generation_key)
+                    .arg(&self.epoch_key),
+            )
             .await?;
-        Ok(n.unwrap_or(0))
+        Ok(epoch.unwrap_or(0).wrapping_add(n.unwrap_or(0)))
     }
 
     async fn toggle_user_repo(
@@ -586,6 +611,16 @@ impl MetaStore for RedisMetaStore {
                     .arg(value),
             )
             .await
+    }
+
+    /// One `SET NX` of the epoch: finding it missing means the server lost
+    /// what it held (restarted without its data, or flushed).
+    async fn check(&self) -> MetaResult<StoreCheck> {
+        Ok(if self.mark().await? {
+            StoreCheck::Lost
+        } else {
+            StoreCheck::Kept
+        })
     }
 
     /// Nothing to do: Redis's own persistence settings decide what

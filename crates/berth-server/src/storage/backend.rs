@@ -83,6 +83,10 @@ pub trait Layout: Send + Sync {
     async fn index_for_update(&self, guard: &RepoGuard) -> StorageResult<OciIndex>;
     /// Replaces the guard's repository's `index.json`.
     async fn write_index(&self, guard: &RepoGuard, index: OciIndex) -> StorageResult<()>;
+    /// Reaches the root itself, for the health checks: quickly and once
+    /// (no retries), an unreachable backend as [`StorageError::Unavailable`]
+    /// and a root that is gone or refuses access as the error it is.
+    async fn reachable(&self) -> StorageResult<()>;
 }
 
 /// Content by digest, per repository.

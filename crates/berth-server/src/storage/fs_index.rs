@@ -190,6 +190,21 @@ impl FsStore {
 
 #[async_trait::async_trait]
 impl Layout for FsStore {
+    /// The root must be a directory (a disk that went away, or a root
+    /// removed under the server, fails this).
+    async fn reachable(&self) -> StorageResult<()> {
+        let root = self.root().to_path_buf();
+        on_blocking(root.clone(), move || {
+            let meta = std::fs::metadata(&root).at(&root)?;
+            if meta.is_dir() {
+                Ok(())
+            } else {
+                Err(std::io::Error::other("not a directory")).at(&root)
+            }
+        })
+        .await
+    }
+
     async fn repo_exists(&self, repo: &RepoName) -> StorageResult<bool> {
         let p = self.repo_dir(repo).join(INDEX_JSON);
         match std::fs::metadata(&p) {

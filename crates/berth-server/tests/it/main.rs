@@ -13,6 +13,7 @@ mod library;
 mod listing;
 mod manifests;
 mod meta;
+mod outage;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "redis")]

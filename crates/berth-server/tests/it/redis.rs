@@ -525,3 +525,44 @@ async fn a_redis_outage_is_answered_as_unavailable() {
     }
     server.stop().await;
 }
+
+/// A server that lost its data (here flushed): `check` says so once (the
+/// store is marked again at once, so two instances do not both rebuild
+/// it), and the generation never repeats an answer given before the loss,
+/// so a search index built then is not taken as current.
+#[tokio::test]
+async fn a_store_that_lost_its_data_says_so_once() {
+    use berth_server::meta::StoreCheck;
+    let server = RedisServer::start();
+    let store = store(&server, "lost").await;
+    let other = self::store(&server, "lost").await;
+    assert_eq!(store.check().await.expect("check"), StoreCheck::Kept);
+    let app = repo("lib/app");
+    for n in 1..=3 {
+        store.apply(&app, &created(n), false).await.expect("apply");
+    }
+    let before = store.generation().await.expect("generation");
+
+    let mut con = ::redis::Client::open(server.url())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let _: () = ::redis::cmd("FLUSHALL")
+        .query_async(&mut con)
+        .await
+        .expect("flush");
+    assert_eq!(store.check().await.expect("check"), StoreCheck::Lost);
+    assert_eq!(store.check().await.expect("check"), StoreCheck::Kept);
+    assert_eq!(other.check().await.expect("check"), StoreCheck::Kept);
+    assert_eq!(store.repos().await.expect("repos"), Vec::<String>::new());
+    for n in 1..=3 {
+        store.apply(&app, &created(n), false).await.expect("apply");
+    }
+    assert_ne!(store.generation().await.expect("generation"), before);
+    assert_eq!(
+        store.generation().await.expect("generation"),
+        other.generation().await.expect("generation"),
+        "instances sharing the store agree"
+    );
+}

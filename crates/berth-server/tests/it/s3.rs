@@ -275,29 +275,14 @@ async fn a_chunk_that_fails_on_s3_is_sent_again() {
     let server = Server::start_with(local.path(), json!({"storageDriver": s3.driver("f")})).await;
     let blob: Vec<u8> = (0..(9 << 20) + 5).map(|i| (i % 241) as u8).collect();
     let d = Digest::sha256(&blob);
-    let r = server
-        .http
-        .post(server.url("/v2/flaky/blobs/uploads/"))
-        .send()
-        .await
-        .expect("start");
-    let location = r.headers()["location"].to_str().expect("loc").to_string();
+    let location = server.start_upload("flaky").await;
     let half = 6 << 20;
-    let patch = |from: usize, to: usize| {
-        server
-            .http
-            .patch(server.url(&location))
-            .header("content-range", format!("{from}-{}", to - 1))
-            .body(blob[from..to].to_vec())
-            .send()
-    };
-    assert_eq!(
-        patch(0, half).await.expect("patch").status(),
-        StatusCode::ACCEPTED
-    );
+    let r = server.patch_upload(&location, 0, &blob[..half]).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
     s3.stop();
-    let r = patch(half, blob.len()).await.expect("patch");
-    // An S3 that cannot be reached is a service down for now, not a fault.
+    let r = server.patch_upload(&location, half, &blob[half..]).await;
+    // An S3 that cannot be reached (after the retries) is a service down
+    // for now, not a fault.
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(r.headers()["retry-after"], "1");
     let body: serde_json::Value = r.json().await.expect("json");
@@ -310,17 +295,9 @@ async fn a_chunk_that_fails_on_s3_is_sent_again() {
         format!("0-{}", half - 1),
         "only the chunk that went through counts"
     );
-    assert_eq!(
-        patch(half, blob.len()).await.expect("patch").status(),
-        StatusCode::ACCEPTED
-    );
-    let sep = if location.contains('?') { '&' } else { '?' };
-    let r = server
-        .http
-        .put(server.url(&format!("{location}{sep}digest={d}")))
-        .send()
-        .await
-        .expect("finish");
+    let r = server.patch_upload(&location, half, &blob[half..]).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let r = server.finish_upload(&location, &d).await;
     assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
     let got = server.get(&format!("/v2/flaky/blobs/{d}")).await;
     assert!(got.bytes().await.expect("body") == blob);

@@ -58,6 +58,9 @@ async fn layout(s: &Store, reopen: &impl Fn() -> Store) {
     let a = repo("team/app");
     let b = repo("other");
 
+    // The root itself can be reached (the health checks), empty or not.
+    s.layout.reachable().await.expect("reachable");
+
     // Repositories.
     assert!(
         !s.layout.repo_exists(&a).await.expect("exists"),

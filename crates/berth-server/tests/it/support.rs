@@ -107,6 +107,45 @@ impl Server {
         d
     }
 
+    /// Starts an upload session; its location.
+    #[cfg(feature = "s3")]
+    pub async fn start_upload(&self, repo: &str) -> String {
+        let r = self
+            .http
+            .post(self.url(&format!("/v2/{repo}/blobs/uploads/")))
+            .send()
+            .await
+            .expect("start upload");
+        assert_eq!(r.status(), StatusCode::ACCEPTED, "start upload");
+        r.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_string()
+    }
+
+    /// Sends `data` as the chunk at `from` of the upload at `location`.
+    #[cfg(feature = "s3")]
+    pub async fn patch_upload(&self, location: &str, from: usize, data: &[u8]) -> Response {
+        self.http
+            .patch(self.url(location))
+            .header("content-range", format!("{from}-{}", from + data.len() - 1))
+            .body(data.to_vec())
+            .send()
+            .await
+            .expect("patch")
+    }
+
+    /// Completes the upload at `location` as `digest`.
+    #[cfg(feature = "s3")]
+    pub async fn finish_upload(&self, location: &str, digest: &Digest) -> Response {
+        let sep = if location.contains('?') { '&' } else { '?' };
+        self.http
+            .put(self.url(&format!("{location}{sep}digest={digest}")))
+            .send()
+            .await
+            .expect("finish upload")
+    }
+
     /// Pushes a manifest and returns the response.
     pub async fn put_manifest(
         &self,

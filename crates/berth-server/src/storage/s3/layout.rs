@@ -17,6 +17,18 @@ use crate::storage::{IndexVersion, StorageError, StorageResult};
 
 #[async_trait::async_trait]
 impl Layout for S3Store {
+    /// A `HEAD` of the root's marker key through the client without
+    /// retries: any answer of the service (the key need not exist) is
+    /// reachable; no answer, a refused connection or a 5xx is not, and a
+    /// refusal (bad credentials, no such bucket) is a backend error.
+    async fn reachable(&self) -> StorageResult<()> {
+        match self.probe.head(&self.key(".berth/reachable")).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
     async fn repo_exists(&self, repo: &RepoName) -> StorageResult<bool> {
         Ok(self
             .head(&self.repo_key(repo, "index.json"))

@@ -47,6 +47,8 @@ use super::{IndexVersion, StorageError, StorageResult};
 
 /// How long a failing request to S3 is retried.
 const RETRY_FOR: Duration = Duration::from_secs(10);
+/// How long a health check of the bucket may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a presigned blob URL stays valid.
 const PRESIGN_FOR: Duration = Duration::from_secs(20 * 60);
 
@@ -71,6 +73,9 @@ pub struct S3Options {
 /// The S3 store. Cheap to share behind an `Arc`.
 pub struct S3Store {
     s3: Arc<AmazonS3>,
+    /// The same bucket without retries and with a short timeout, for
+    /// [`Layout::reachable`](super::backend::Layout::reachable).
+    probe: Arc<AmazonS3>,
     prefix: String,
     location: String,
     redirect: bool,
@@ -129,6 +134,7 @@ impl S3Store {
             .with_bucket_name(&opts.bucket)
             .with_region(opts.region.as_deref().unwrap_or("us-east-1"))
             .with_virtual_hosted_style_request(!opts.force_path_style);
+        let mut allow_http = false;
         if let Some(ep) = &opts.region_endpoint {
             let ep = if ep.contains("://") {
                 ep.clone()
@@ -137,34 +143,56 @@ impl S3Store {
             } else {
                 format!("http://{ep}")
             };
-            b = b
-                .with_allow_http(ep.starts_with("http://"))
-                .with_endpoint(ep);
+            allow_http = ep.starts_with("http://");
+            b = b.with_endpoint(ep);
         }
         if let (Some(k), Some(s)) = (&opts.access_key, &opts.secret_key) {
             b = b.with_access_key_id(k).with_secret_access_key(s);
         }
-        if opts.skip_verify {
-            b = b.with_client_options(ClientOptions::new().with_allow_invalid_certificates(true));
-        }
-        // A few quick retries of a failed request: a client waiting on a
-        // registry should hear of an outage in seconds, not minutes (the
-        // default retries for three).
+        // Requests that fail are retried, with a backoff of 100 ms doubling
+        // up to 1 s, for about RETRY_FOR (whatever their count): a blip or
+        // a restart of the S3 service is ridden out, an outage is reported
+        // after that. object_store retries a request that could not be
+        // sent, or got a 5xx or 429, always; one sent but not answered in
+        // time only when it is idempotent (reads, deletes, plain puts and
+        // the multipart calls; not the conditional `index.json` writes nor
+        // CopyObject, which may have taken effect).
         let retry = object_store::RetryConfig {
             backoff: object_store::BackoffConfig {
                 init_backoff: Duration::from_millis(100),
-                max_backoff: Duration::from_secs(2),
+                max_backoff: Duration::from_secs(1),
                 base: 2.0,
             },
-            max_retries: 3,
+            max_retries: usize::MAX,
             retry_timeout: RETRY_FOR,
         };
+        let mut options = ClientOptions::new().with_allow_http(allow_http);
+        let mut probe_options = ClientOptions::new()
+            .with_allow_http(allow_http)
+            .with_connect_timeout(PROBE_TIMEOUT)
+            .with_timeout(PROBE_TIMEOUT);
+        if opts.skip_verify {
+            options = options.with_allow_invalid_certificates(true);
+            probe_options = probe_options.with_allow_invalid_certificates(true);
+        }
+        // The health checks' client: one try, answered within PROBE_TIMEOUT.
+        let probe = b
+            .clone()
+            .with_client_options(probe_options)
+            .with_retry(object_store::RetryConfig {
+                max_retries: 0,
+                ..Default::default()
+            })
+            .build()
+            .map_err(|e| backend_err(&location, e))?;
         let s3 = b
+            .with_client_options(options)
             .with_retry(retry)
             .build()
             .map_err(|e| backend_err(&location, e))?;
         Ok(Self {
             s3: Arc::new(s3),
+            probe: Arc::new(probe),
             prefix: opts.root_directory.trim_matches('/').to_string(),
             location,
             redirect: opts.redirect_blob_url,
