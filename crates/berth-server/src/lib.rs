@@ -13,6 +13,7 @@ pub mod ext;
 pub mod health;
 pub mod logging;
 pub mod meta;
+mod redb_file;
 pub mod registry;
 pub mod scrub;
 pub mod server;

@@ -16,6 +16,16 @@
 //! (`repo\0` up to `repo\x01`; names never hold control characters); a
 //! user's list is the range of `list \0 user`. Every write search sees
 //! bumps the generation counter in its own transaction.
+//!
+//! A file that is not a redb database or is damaged is moved aside
+//! (`meta.redb.damaged-<seconds>`, kept for the stars and bookmarks it may
+//! hold) and a new store is made, which the server derives from storage:
+//! the store is derived data, so a damaged one must not keep the registry
+//! from starting. A file another process holds is never moved.
+//! [`MetaStore::check`] notices the file replaced or truncated under the
+//! running server, which goes on with the file it opened (what it writes
+//! is then lost at the next start): it fails the check, so `/readyz` says
+//! so until a restart.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -93,6 +103,9 @@ fn prefix(p: &str) -> (String, String) {
 /// pool's threads, which run its durable writes.
 pub struct RedbMetaStore {
     db: Arc<Database>,
+    /// The file, and its identity (device, inode) when opened.
+    path: std::path::PathBuf,
+    opened_as: Option<(u64, u64)>,
 }
 
 impl RedbMetaStore {
@@ -122,12 +135,10 @@ impl RedbMetaStore {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
         let created = !path.exists();
-        // redb caches up to 1 GiB by default, which a large registry's
-        // store fills; the OS page cache keeps the rest close anyway.
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(path)
-            .map_err(err)?;
+        // A damaged file is moved aside and made anew: derived from
+        // storage again, as a new store is.
+        let (db, set_aside) = crate::redb_file::open(path, CACHE_BYTES).map_err(err)?;
+        let created = created || set_aside.is_some();
         let txn = db.begin_write().map_err(err)?;
         txn.open_table(REPOS).map_err(err)?;
         txn.open_table(TAGS).map_err(err)?;
@@ -143,7 +154,12 @@ impl RedbMetaStore {
         txn.open_table(REPO_PULLS).map_err(err)?;
         add_pull_totals(&txn)?;
         txn.commit().map_err(err)?;
-        Ok((Self { db: Arc::new(db) }, created))
+        let store = Self {
+            db: Arc::new(db),
+            path: path.to_path_buf(),
+            opened_as: file_identity(path),
+        };
+        Ok((store, created))
     }
 
     /// Runs `f` on the blocking pool: a commit that waits for the disk
@@ -157,6 +173,12 @@ impl RedbMetaStore {
             .await
             .map_err(err)?
     }
+}
+
+/// The (device, inode) of a file, if it can be read.
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// Adds up, once, the pulls each repository's manifests counted before
@@ -623,11 +645,19 @@ impl MetaStore for RedbMetaStore {
             .await
     }
 
-    /// A read of the settings: the file is held open, so what was written
-    /// stays (a file replaced under the server is not the one it uses; it
-    /// is read at the next start).
+    /// A read of the settings (the file is held open, so what was written
+    /// stays), and a look at the file: one replaced (another inode) or
+    /// truncated to nothing under the running server fails the check.
     async fn check(&self) -> MetaResult<StoreCheck> {
         self.setting("roots").await?;
+        let now = std::fs::metadata(&self.path).ok();
+        let replaced = file_identity(&self.path) != self.opened_as;
+        if replaced || now.is_none_or(|m| m.len() == 0) {
+            return Err(MetaError::Corrupt {
+                location: format!("the metadata store ({})", self.path.display()),
+                message: "its file was replaced, removed or truncated under the running server; restart berth to rebuild it".into(),
+            });
+        }
         Ok(StoreCheck::Kept)
     }
 }
@@ -645,6 +675,59 @@ mod tests {
         drop(store);
         let (_, created) = RedbMetaStore::open(&dir.path().join("meta.redb")).expect("reopen");
         assert!(!created);
+    }
+
+    /// A file that is not a redb database is moved aside and a new store
+    /// made (to be derived from storage); a file held by another open
+    /// store is refused, never moved.
+    #[tokio::test]
+    async fn a_damaged_file_is_moved_aside_and_made_anew() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("meta.redb");
+        std::fs::write(&path, b"not a database at all, but long enough to be read").expect("write");
+        let (store, created) = RedbMetaStore::open(&path).expect("open");
+        assert!(created, "a new store, so it is derived from storage");
+        assert_eq!(store.repos().await.expect("repos"), Vec::<String>::new());
+        let aside: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("meta.redb.damaged-"))
+            .collect();
+        assert_eq!(aside.len(), 1, "{aside:?}");
+        let held = RedbMetaStore::open(&path);
+        assert!(held.is_err(), "the file is held by the open store");
+        assert!(path.exists());
+        assert_eq!(store.check().await.expect("check"), StoreCheck::Kept);
+    }
+
+    /// The file replaced or truncated under the open store fails the
+    /// check (the store goes on with the file it opened).
+    #[tokio::test]
+    async fn a_file_replaced_or_truncated_under_the_store_fails_the_check() {
+        for how in ["replaced", "truncated", "removed"] {
+            let dir = tempfile::tempdir().expect("tmp");
+            let path = dir.path().join("meta.redb");
+            let (store, _) = RedbMetaStore::open(&path).expect("open");
+            assert_eq!(store.check().await.expect("check"), StoreCheck::Kept);
+            match how {
+                "replaced" => {
+                    let other = dir.path().join("restored");
+                    std::fs::copy(&path, &other).expect("copy");
+                    std::fs::rename(&other, &path).expect("rename");
+                }
+                "truncated" => {
+                    std::fs::File::options()
+                        .write(true)
+                        .open(&path)
+                        .expect("open file")
+                        .set_len(0)
+                        .expect("truncate");
+                }
+                _ => std::fs::remove_file(&path).expect("remove"),
+            }
+            let e = store.check().await.expect_err(how);
+            assert!(e.to_string().contains("restart berth"), "{how}: {e}");
+        }
     }
 
     /// The pulls of each repository, as its stamp counts them.

@@ -96,10 +96,7 @@ impl BlobIndex {
         }
         // redb caches up to 1 GiB by default; an index of every blob's
         // location needs far less to answer from memory.
-        let db = Database::builder()
-            .set_cache_size(16 << 20)
-            .create(&path)
-            .map_err(db_err)?;
+        let (db, _) = crate::redb_file::open(&path, 16 << 20).map_err(db_err)?;
         let txn = db.begin_write().map_err(db_err)?;
         txn.open_table(LOCATIONS).map_err(db_err)?;
         txn.open_table(FLAGS).map_err(db_err)?;
