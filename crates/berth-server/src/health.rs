@@ -219,11 +219,14 @@ impl Health {
     }
 }
 
-/// Checks the dependencies every [`CHECK_EVERY`] until aborted (the
-/// first round at once).
-pub fn spawn(health: Arc<Health>, registry: Arc<Registry>) -> tokio::task::JoinHandle<()> {
+/// Checks the dependencies once, then every [`CHECK_EVERY`] in a task
+/// until it is aborted: a server checks before it serves, so its probes
+/// answer from a check from the first request on.
+pub async fn start(health: Arc<Health>, registry: Arc<Registry>) -> tokio::task::JoinHandle<()> {
+    health.check(&registry).await;
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(CHECK_EVERY);
+        let mut every =
+            tokio::time::interval_at(tokio::time::Instant::now() + CHECK_EVERY, CHECK_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;

@@ -274,7 +274,7 @@ pub async fn run(
             tracing::warn!("cannot set TCP_NODELAY: {e}");
         }
     });
-    let _checks = HealthChecks::spawn(&state);
+    let _checks = HealthChecks::start(&state).await;
     axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -288,11 +288,9 @@ pub async fn run(
 struct HealthChecks(tokio::task::JoinHandle<()>);
 
 impl HealthChecks {
-    fn spawn(state: &AppState) -> Self {
-        Self(crate::health::spawn(
-            state.health.clone(),
-            state.registry.clone(),
-        ))
+    /// Checks once, then starts the task.
+    async fn start(state: &AppState) -> Self {
+        Self(crate::health::start(state.health.clone(), state.registry.clone()).await)
     }
 }
 
@@ -317,7 +315,7 @@ pub async fn run_tls(
         shutdown.await;
         stopper.graceful_shutdown(None);
     });
-    let _checks = HealthChecks::spawn(&state);
+    let _checks = HealthChecks::start(&state).await;
     let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
         .acceptor(axum_server::accept::NoDelayAcceptor::new());
     axum_server::from_tcp(listener.into_std()?)?
