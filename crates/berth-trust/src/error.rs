@@ -1,4 +1,5 @@
-//! The crate's one error type: why uploaded trust material is refused.
+//! The crate's one error type: why uploaded trust material is refused (and,
+//! with the `sign` feature, why a test signature could not be made).
 //!
 //! A signature that does not verify is not an error: it is a
 //! [`SignatureCheck`](crate::SignatureCheck) whose
@@ -62,4 +63,8 @@ pub enum TrustError {
     /// A trust store type other than notation's two.
     #[error("unknown trust store type \"{0}\": expected \"ca\" or \"signingAuthority\"")]
     UnknownTrustStoreType(String),
+    /// A signature could not be made (feature `sign`, for tests).
+    #[cfg(feature = "sign")]
+    #[error("signing failed: {0}")]
+    Signing(String),
 }

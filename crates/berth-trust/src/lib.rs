@@ -43,6 +43,9 @@ pub mod media;
 mod notation;
 mod verdict;
 
+#[cfg(feature = "sign")]
+pub mod sign;
+
 pub use cosign::{verify_cosign_bundle, verify_cosign_simple_signing};
 pub use error::TrustError;
 pub use material::{CosignKey, NotationCert, TrustStore, TrustStoreType};
