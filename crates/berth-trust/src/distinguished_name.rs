@@ -188,6 +188,59 @@ mod tests {
         assert_eq!(element.len(), 203);
     }
 
+    /// A certificate subject of these attributes, in this order, parsed
+    /// back; `go_name_string` of it.
+    #[cfg(feature = "sign")]
+    fn go_string_of(attributes: Vec<(rcgen::DnType, rcgen::DnValue)>) -> String {
+        use x509_parser::prelude::{FromDer, X509Certificate};
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        let mut name = rcgen::DistinguishedName::new();
+        for (kind, value) in attributes {
+            name.push(kind, value);
+        }
+        params.distinguished_name = name;
+        let cert = params.self_signed(&key).expect("certificate");
+        let (_, parsed) = X509Certificate::from_der(cert.der()).expect("parsed");
+        go_name_string(parsed.subject())
+    }
+
+    #[cfg(feature = "sign")]
+    #[test]
+    fn other_attributes_come_last_as_go_reencodes_them() {
+        use rcgen::{DnType, DnValue};
+        let email = DnType::CustomDnType(vec![1, 2, 840, 113549, 1, 9, 1]);
+        let ia5 = |text: &str| DnValue::Ia5String(text.try_into().expect("ascii"));
+        // Go decodes the IA5String and writes it back as a UTF8String ('@'
+        // is not printable): 0c, length 7, "a@b.com".
+        assert_eq!(
+            go_string_of(vec![
+                (email.clone(), ia5("a@b.com")),
+                (DnType::CommonName, "x".into()),
+            ]),
+            "CN=x,1.2.840.113549.1.9.1=#0c0761406 22e636f6d".replace(' ', "")
+        );
+        // A printable value is written back as a PrintableString (13).
+        assert_eq!(
+            go_string_of(vec![(email, ia5("ab"))]),
+            "1.2.840.113549.1.9.1=#13026162"
+        );
+        // Go's grouping order, whatever the certificate's (rcgen writes
+        // one value per type, so several values of a type, joined by `+`,
+        // are not shown here).
+        assert_eq!(
+            go_string_of(vec![
+                (DnType::OrganizationalUnitName, "unit".into()),
+                (DnType::CommonName, "name".into()),
+                (DnType::CountryName, "US".into()),
+                (DnType::LocalityName, "Town".into()),
+                (DnType::OrganizationName, "Org".into()),
+                (DnType::StateOrProvinceName, "State".into()),
+            ]),
+            "CN=name,OU=unit,O=Org,L=Town,ST=State,C=US"
+        );
+    }
+
     #[test]
     fn printable_excludes_at_and_star() {
         assert!(is_printable(b'a'));

@@ -579,3 +579,36 @@ fn malformed_envelopes_are_reasons_not_panics() {
         NotTrusted::UnsupportedCriticalHeader("io.cncf.notary.verificationPlugin".to_owned())
     );
 }
+
+#[test]
+fn an_uploaded_intermediate_is_trusted_as_notation_trusts_any_certificate_of_the_chain() {
+    let root = root(KeyAlgorithm::EcdsaP256);
+    let intermediate = root
+        .intermediate(
+            "Example Intermediate",
+            KeyAlgorithm::EcdsaP256,
+            Validity::days_from_now(200),
+        )
+        .expect("intermediate");
+    let identity = intermediate
+        .issue_signer(&signer_spec(KeyAlgorithm::EcdsaP256))
+        .expect("signer");
+    let store = store(&intermediate, TrustStoreType::Ca);
+    let target = image("app");
+    let check = verify(
+        &sign(
+            &identity,
+            &target,
+            NotationOptions::now(EnvelopeFormat::Jws),
+        ),
+        &target,
+        &store,
+    );
+    assert_trusted(&check);
+    let uploaded = store
+        .notation_certs(TrustStoreType::Ca)
+        .next()
+        .expect("intermediate");
+    assert_eq!(uploaded.subject(), "CN=Example Intermediate");
+    assert_eq!(check.trusted_by.as_deref(), Some(uploaded.id()));
+}
