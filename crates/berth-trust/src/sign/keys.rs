@@ -298,6 +298,31 @@ pub struct SigningIdentity {
     pub chain: Vec<Vec<u8>>,
 }
 
+impl SigningIdentity {
+    /// A self-signed signing certificate, as `notation cert generate-test`
+    /// makes one: its chain is itself, and it is uploaded as its own trust
+    /// anchor.
+    pub fn self_signed(spec: &SignerSpec) -> Result<Self, TrustError> {
+        let key = SigningKey::generate(spec.algorithm)?;
+        let params = signer_params(spec)?;
+        let cert = params
+            .self_signed(&key.rcgen_key()?)
+            .map_err(|e| TrustError::Signing(format!("self-signed certificate: {e}")))?;
+        Ok(SigningIdentity {
+            key,
+            chain: vec![cert.der().to_vec()],
+        })
+    }
+
+    /// The signing certificate, PEM.
+    pub fn certificate_pem(&self) -> String {
+        pem(
+            "CERTIFICATE",
+            self.chain.first().map_or(&[][..], Vec::as_slice),
+        )
+    }
+}
+
 /// A certificate authority that issues intermediates and signing
 /// certificates.
 #[derive(Debug, Clone)]
@@ -345,24 +370,7 @@ impl CertificateAuthority {
     /// A signing certificate and key issued by this CA.
     pub fn issue_signer(&self, spec: &SignerSpec) -> Result<SigningIdentity, TrustError> {
         let key = SigningKey::generate(spec.algorithm)?;
-        let mut params = base_params(&spec.common_name, spec.validity)?;
-        if let Some(organization) = &spec.organization {
-            params
-                .distinguished_name
-                .push(DnType::OrganizationName, organization.as_str());
-        }
-        if let Some(country) = &spec.country {
-            params
-                .distinguished_name
-                .push(DnType::CountryName, country.as_str());
-        }
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = match spec.extended_key_usage {
-            ExtendedKeyUsage::CodeSigning => vec![ExtendedKeyUsagePurpose::CodeSigning],
-            ExtendedKeyUsage::ServerAuth => vec![ExtendedKeyUsagePurpose::ServerAuth],
-            ExtendedKeyUsage::Absent => Vec::new(),
-        };
+        let params = signer_params(spec)?;
         let der = self.issue(&params, &key)?;
         let mut chain = vec![der];
         chain.extend(self.chain.iter().cloned());
@@ -397,6 +405,30 @@ fn base_params(common_name: &str, validity: Validity) -> Result<CertificateParam
     params.distinguished_name = name;
     params.not_before = validity.not_before.into();
     params.not_after = validity.not_after.into();
+    Ok(params)
+}
+
+/// A signing certificate's parameters: the subject, not a CA, key usage
+/// digitalSignature, the extended key usage asked for.
+fn signer_params(spec: &SignerSpec) -> Result<CertificateParams, TrustError> {
+    let mut params = base_params(&spec.common_name, spec.validity)?;
+    if let Some(organization) = &spec.organization {
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, organization.as_str());
+    }
+    if let Some(country) = &spec.country {
+        params
+            .distinguished_name
+            .push(DnType::CountryName, country.as_str());
+    }
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = match spec.extended_key_usage {
+        ExtendedKeyUsage::CodeSigning => vec![ExtendedKeyUsagePurpose::CodeSigning],
+        ExtendedKeyUsage::ServerAuth => vec![ExtendedKeyUsagePurpose::ServerAuth],
+        ExtendedKeyUsage::Absent => Vec::new(),
+    };
     Ok(params)
 }
 

@@ -7,4 +7,5 @@ mod cosign_simple;
 mod material;
 mod never_panics;
 mod notation;
+mod notation_refused;
 mod support;
