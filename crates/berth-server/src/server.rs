@@ -123,6 +123,7 @@ pub async fn build_state_with(
     let health = Arc::new(crate::health::Health::new(&registry, roots_signature));
     Ok(AppState {
         health,
+        pull_gate: None,
         registry,
         auth: None,
         allow_origin: config.http.allow_origin.clone(),
@@ -144,6 +145,8 @@ pub async fn build_state_with(
         )),
         #[cfg(feature = "search")]
         search: None,
+        #[cfg(feature = "trust")]
+        trust: None,
     })
 }
 

@@ -203,6 +203,28 @@ impl Caller {
         }
     }
 
+    /// The registry's own settings (the trust material): an admin of the
+    /// access rules; without rules, whoever authentication let through
+    /// (anyone, without authentication); never a token's grant or an API
+    /// key limited to some repositories.
+    fn require_admin(&self) -> Result<(), ApiError> {
+        let allowed = match (&self.identity, &self.access) {
+            (_, _) if self.scopes.is_some() => false,
+            (Identity::Token(_), _) => false,
+            (Identity::Anonymous, _) if self.auth.is_some() => false,
+            (identity, Some(access)) => access.is_admin(identity),
+            (_, None) => true,
+        };
+        match (allowed, &self.identity, &self.auth) {
+            (true, _, _) => Ok(()),
+            (false, Identity::Anonymous, Some(auth)) => Err(unauthorized(auth, None)),
+            (false, _, _) => Err(ApiError::new(
+                ErrorCode::Denied,
+                "only an admin (accessControl.adminPolicy) may do this",
+            )),
+        }
+    }
+
     /// API keys: managed by a user logged in with a password, never with
     /// a key, a certificate or a token.
     fn require_password_login(&self) -> Result<(), ApiError> {
@@ -316,6 +338,7 @@ pub(crate) async fn authorize(
         Access::User => return caller.require_name().and(decided),
         Access::Metrics => return caller.require_metrics().and(decided),
         Access::ApiKeys => return caller.require_password_login().and(decided),
+        Access::Admin => return caller.require_admin().and(decided),
         _ if !caller.restricted() => return decided,
         _ => {}
     }
@@ -355,7 +378,8 @@ pub(crate) async fn authorize(
             | Access::Metrics
             | Access::ApiKeys
             | Access::Search
-            | Access::User,
+            | Access::User
+            | Access::Admin,
             _,
         ) => {}
     }

@@ -37,6 +37,9 @@ pub struct Mounted<'a> {
     pub mgmt: bool,
     /// Whether `/v2/_zot/ext/userprefs` is served.
     pub userprefs: bool,
+    /// Whether `/v2/_zot/ext/cosign` and `/v2/_zot/ext/notation` are
+    /// served (`extensions.trust`).
+    pub trust: bool,
 }
 
 /// A route the server answers.
@@ -83,6 +86,10 @@ pub enum Endpoint {
     Mgmt,
     /// `/v2/_zot/ext/userprefs`
     UserPrefs,
+    /// `/v2/_zot/ext/cosign`
+    Cosign,
+    /// `/v2/_zot/ext/notation`
+    Notation,
 }
 
 impl Endpoint {
@@ -108,6 +115,8 @@ impl Endpoint {
             Self::Search => Kind::Search,
             Self::Mgmt => Kind::Mgmt,
             Self::UserPrefs => Kind::UserPrefs,
+            Self::Cosign => Kind::Cosign,
+            Self::Notation => Kind::Notation,
         }
     }
 
@@ -219,6 +228,8 @@ pub fn parse(path: &str, mounted: &Mounted<'_>) -> Result<Endpoint, PathError> {
         "/v2/_zot/ext/search" if mounted.search => return Ok(Endpoint::Search),
         "/v2/_zot/ext/mgmt" if mounted.mgmt => return Ok(Endpoint::Mgmt),
         "/v2/_zot/ext/userprefs" if mounted.userprefs => return Ok(Endpoint::UserPrefs),
+        "/v2/_zot/ext/cosign" if mounted.trust => return Ok(Endpoint::Cosign),
+        "/v2/_zot/ext/notation" if mounted.trust => return Ok(Endpoint::Notation),
         _ => {}
     }
     if mounted.docs {
@@ -444,6 +455,7 @@ mod tests {
             search: true,
             mgmt: true,
             userprefs: true,
+            trust: true,
         };
         let cases = [
             ("/custom/metrics", Ok(Endpoint::Metrics)),
@@ -452,6 +464,8 @@ mod tests {
             ("/v2/_zot/ext/search", Ok(Endpoint::Search)),
             ("/v2/_zot/ext/mgmt", Ok(Endpoint::Mgmt)),
             ("/v2/_zot/ext/userprefs", Ok(Endpoint::UserPrefs)),
+            ("/v2/_zot/ext/cosign", Ok(Endpoint::Cosign)),
+            ("/v2/_zot/ext/notation", Ok(Endpoint::Notation)),
             ("/zot/auth/apikey/", Err(PathError::NotFound)),
             ("/openapi.json", Ok(Endpoint::ApiDoc)),
             ("/swagger/v2", Ok(Endpoint::SwaggerUi)),
@@ -483,6 +497,7 @@ mod tests {
             search: true,
             mgmt: true,
             userprefs: true,
+            trust: true,
         };
         for r in super::super::routes::ROUTES {
             let path = r
@@ -506,7 +521,7 @@ mod tests {
 
         #[test]
         fn never_panics_anywhere(s in "\\PC*") {
-            let all = Mounted { metrics: Some("/metrics"), apikeys: true, docs: true, search: true, mgmt: true, userprefs: true };
+            let all = Mounted { metrics: Some("/metrics"), apikeys: true, docs: true, search: true, mgmt: true, userprefs: true, trust: true };
             let _ = parse(&s, &all);
         }
     }

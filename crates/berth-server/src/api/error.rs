@@ -81,6 +81,12 @@ impl ApiError {
         e
     }
 
+    /// `400` for a request the route cannot take (a missing or bad
+    /// parameter, a body that is no key), saying why.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unsupported, message).with_status(StatusCode::BAD_REQUEST)
+    }
+
     /// `405` for a method the route does not have.
     pub fn method_not_allowed() -> Self {
         Self::new(ErrorCode::Unsupported, "method not allowed on this route")

@@ -24,8 +24,19 @@ pub(crate) async fn get(
     name: &RepoName,
     reference: &Reference,
     head: bool,
+    gate: Option<&dyn crate::registry::PullGate>,
 ) -> ApiResult {
     let m = reg.get_manifest(name, reference).await?;
+    if let Some(gate) = gate {
+        use crate::registry::PullRefusal;
+        match gate.check(name, reference, &m.digest, &m.bytes).await {
+            Ok(()) => {}
+            Err(PullRefusal::Denied(message)) => {
+                return Err(ApiError::new(berth_oci::ErrorCode::Denied, message));
+            }
+            Err(PullRefusal::Failed(e)) => return Err(e.into()),
+        }
+    }
     if head {
         if let Reference::Digest(d) = reference {
             // A client checking before it pushes an index: GC spares it.

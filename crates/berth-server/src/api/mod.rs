@@ -61,6 +61,12 @@ pub struct AppState {
     /// What the background checks found of the metadata store and the
     /// storage roots (the probes answer from it).
     pub health: Arc<crate::health::Health>,
+    /// `extensions.trust`, when on.
+    #[cfg(feature = "trust")]
+    pub trust: Option<Arc<crate::ext::trust::Trust>>,
+    /// An extension's rule on pulls (the trust extension's
+    /// `requireSigned`), asked before a manifest is served.
+    pub pull_gate: Option<Arc<dyn crate::registry::PullGate>>,
 }
 
 impl AppState {
@@ -93,6 +99,10 @@ impl AppState {
             mgmt: false,
             #[cfg(not(feature = "search"))]
             userprefs: false,
+            #[cfg(feature = "trust")]
+            trust: self.trust.is_some(),
+            #[cfg(not(feature = "trust"))]
+            trust: false,
         }
     }
 
@@ -348,6 +358,29 @@ async fn route(
         }
         #[cfg(not(feature = "search"))]
         Endpoint::Search | Endpoint::Mgmt | Endpoint::UserPrefs => Err(ApiError::not_found()),
+        #[cfg(feature = "trust")]
+        Endpoint::Cosign | Endpoint::Notation => {
+            let Some(trust) = state.trust.as_deref() else {
+                return Err(ApiError::not_found());
+            };
+            use crate::config::SigningTool;
+            use crate::ext::trust;
+            let tool = if ok.endpoint == Endpoint::Cosign {
+                SigningTool::Cosign
+            } else {
+                SigningTool::Notation
+            };
+            match (method.as_str(), tool) {
+                ("POST", SigningTool::Cosign) => trust::upload_cosign(trust, headers, body).await,
+                ("POST", SigningTool::Notation) => {
+                    trust::upload_notation(trust, q, headers, body).await
+                }
+                ("DELETE", _) => trust::delete_material(trust, q).await,
+                _ => trust::list_material(trust, tool).await,
+            }
+        }
+        #[cfg(not(feature = "trust"))]
+        Endpoint::Cosign | Endpoint::Notation => Err(ApiError::not_found()),
         Endpoint::Tags { name } => manifests::tags(reg, &name, q).await,
         Endpoint::Manifest { name, reference } => match *method {
             Method::PUT => {
@@ -356,7 +389,7 @@ async fn route(
                 manifests::put(reg, &name, &reference, headers, body, ok.create_only, by).await
             }
             Method::DELETE => manifests::delete(reg, &name, &reference).await,
-            _ => manifests::get(reg, &name, &reference, head).await,
+            _ => manifests::get(reg, &name, &reference, head, state.pull_gate.as_deref()).await,
         },
         Endpoint::Referrers { name, digest } => manifests::referrers(reg, &name, &digest, q).await,
         Endpoint::Blob { name, digest } => match *method {

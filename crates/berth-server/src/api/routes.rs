@@ -50,6 +50,10 @@ pub enum Kind {
     Mgmt,
     /// `/v2/_zot/ext/userprefs`: stars and bookmarks.
     UserPrefs,
+    /// `/v2/_zot/ext/cosign`: cosign public keys (`extensions.trust`).
+    Cosign,
+    /// `/v2/_zot/ext/notation`: notation certificates (`extensions.trust`).
+    Notation,
 }
 
 impl Kind {
@@ -99,6 +103,10 @@ pub enum Access {
     /// A caller with a name (a user or a token's subject), never an
     /// anonymous one: user preferences.
     User,
+    /// An admin (`accessControl.adminPolicy` names the user or one of
+    /// its groups); without access control, whoever authentication let
+    /// through (anyone, without authentication): the trust material.
+    Admin,
 }
 
 /// One row of the table.
@@ -224,6 +232,12 @@ pub const ROUTES: &[Route] = &[
         Kind::UserPrefs,
         Access::User,
     ),
+    row("POST", "/v2/_zot/ext/cosign", Kind::Cosign, Access::Admin),
+    row("GET", "/v2/_zot/ext/cosign", Kind::Cosign, Access::Admin),
+    row("DELETE", "/v2/_zot/ext/cosign", Kind::Cosign, Access::Admin),
+    row("POST", "/v2/_zot/ext/notation", Kind::Notation, Access::Admin),
+    row("GET", "/v2/_zot/ext/notation", Kind::Notation, Access::Admin),
+    row("DELETE", "/v2/_zot/ext/notation", Kind::Notation, Access::Admin),
 ];
 
 /// The row for `method` on a path of `kind`, if the route has that method.
@@ -250,6 +264,7 @@ pub fn access(method: &str, kind: Kind) -> Access {
         Kind::Base | Kind::Discover => Access::Login,
         Kind::Search | Kind::Mgmt => Access::Search,
         Kind::UserPrefs => Access::User,
+        Kind::Cosign | Kind::Notation => Access::Admin,
         Kind::Catalog => Access::Catalog,
         Kind::UploadStart | Kind::Upload => CREATE,
         Kind::Tags | Kind::Manifest | Kind::Blob | Kind::Referrers => DELETE,

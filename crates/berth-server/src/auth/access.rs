@@ -95,6 +95,24 @@ impl AccessControl {
             .is_some_and(|p| Self::grants(p, name, &groups, Action::Read))
     }
 
+    /// Whether `identity` is an admin: a user `adminPolicy` names, by
+    /// name or by one of its groups (configured or from the directory).
+    pub fn is_admin(&self, identity: &Identity) -> bool {
+        let Identity::User {
+            name,
+            groups: directory_groups,
+        } = identity
+        else {
+            return false;
+        };
+        let Some(policy) = self.config.admin_policy.as_ref() else {
+            return false;
+        };
+        let mut groups = self.groups_of(name);
+        groups.extend(directory_groups.iter().map(String::as_str));
+        policy.users.iter().any(|u| u == name) || policy.groups.iter().any(|g| groups.contains(g.as_str()))
+    }
+
     fn rule_for(&self, repo: &str) -> Option<&RepoAccess> {
         self.globs
             .iter()

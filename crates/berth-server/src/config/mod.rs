@@ -13,6 +13,7 @@ mod drivers;
 mod model;
 mod retention;
 mod search;
+mod trust;
 mod value;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ pub use model::{
 };
 pub use retention::{KeepTagsRule, RetentionConfig, RetentionPolicy};
 pub use search::{MgmtConfig, SearchConfig, UiConfig};
+pub use trust::{RequireSigned, SigningTool, TrustConfig};
 pub use value::{DurationValue, PortValue};
 
 /// The port `berth serve` listens on when no config is given (zot's default).
@@ -184,6 +186,9 @@ impl Config {
             a.check()?;
         }
         self.extensions.check_search()?;
+        if let Some(t) = &self.extensions.trust {
+            t.check()?;
+        }
         crate::ext::check_built(self)?;
         if let Some(o) = &self.http.allow_origin {
             let _checked = crate::api::cors::layer(o)?;

@@ -50,6 +50,9 @@ pub struct ExtensionsConfig {
     /// `/v2/_zot/ext/mgmt`.
     #[serde(default)]
     pub mgmt: Option<super::search::MgmtConfig>,
+    /// zot's signature verification, and Berth's signature policy.
+    #[serde(default)]
+    pub trust: Option<super::trust::TrustConfig>,
 }
 
 /// `extensions.events`.
@@ -562,7 +565,6 @@ const NOT_YET: &[&str] = &[
     "extensions.sync",
     "extensions.lint",
     "extensions.userprefs",
-    "extensions.trust",
     "scheduler",
     "cluster",
     "storage.remoteCache",

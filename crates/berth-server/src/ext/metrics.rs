@@ -554,6 +554,7 @@ fn classify(path: &str) -> (String, Option<Endpoint>) {
         search: true,
         mgmt: true,
         userprefs: true,
+        trust: true,
     };
     match parse(path, &labelled) {
         Ok(ep) if ep.kind().is_v2() => (ep.template().to_string(), Some(ep)),

@@ -13,6 +13,8 @@ pub mod openapi;
 pub mod ratelimit;
 #[cfg(feature = "search")]
 pub mod search;
+#[cfg(feature = "trust")]
+pub mod trust;
 
 use crate::config::{Config, ConfigError};
 
@@ -33,6 +35,9 @@ pub fn check_built(config: &Config) -> Result<(), ConfigError> {
     }
     if config.extensions.search_enabled() && !cfg!(feature = "search") {
         return missing("extensions.search", "search");
+    }
+    if config.extensions.trust_enabled().is_some() && !cfg!(feature = "trust") {
+        return missing("extensions.trust", "trust");
     }
     if config.http.ratelimit.is_some() && !cfg!(feature = "ratelimit") {
         return missing("http.ratelimit", "ratelimit");

@@ -90,7 +90,8 @@ pub struct ApiKeyList {
         manifest_put, manifest_delete, blob_get, blob_head, blob_delete, upload_start,
         upload_status, upload_patch, upload_put, upload_cancel, referrers, livez, readyz,
         startupz, apikey_list, apikey_create, apikey_delete, metrics, search_get, search_post,
-        mgmt, userprefs
+        mgmt, userprefs, cosign_upload, cosign_list, cosign_delete, notation_upload,
+        notation_list, notation_delete
     ),
     components(schemas(ErrorBody, ErrorEntry, Catalog, TagList, NewApiKey, ApiKeyDetails, ApiKeyList)),
     tags(
@@ -99,7 +100,8 @@ pub struct ApiKeyList {
         (name = "push", description = "Uploads and manifests"),
         (name = "management", description = "Deletes and API keys"),
         (name = "health", description = "Probes"),
-        (name = "search", description = "zot's search extension (extensions.search): GraphQL, management, user preferences")
+        (name = "search", description = "zot's search extension (extensions.search): GraphQL, management, user preferences"),
+        (name = "trust", description = "Signature verification (extensions.trust): cosign keys and notation certificates")
     )
 )]
 pub struct ApiDoc;
@@ -387,6 +389,49 @@ fn mgmt() {}
               (status = 403, description = "The caller may not read the repository", body = ErrorBody),
               (status = 404, description = "No such repository", body = ErrorBody)))]
 fn userprefs() {}
+
+#[utoipa::path(post, path = "/v2/_zot/ext/cosign", tag = "trust",
+    request_body(content = String, description = "A PEM public key (ECDSA P-256/P-384/P-521, RSA, Ed25519)"),
+    responses((status = 201, description = "Stored; `{id}` names it"),
+              (status = 400, description = "No public key (a private key is refused and never stored)", body = ErrorBody),
+              (status = 401, description = "Credentials needed", body = ErrorBody),
+              (status = 403, description = "Not an admin", body = ErrorBody)))]
+fn cosign_upload() {}
+
+#[utoipa::path(get, path = "/v2/_zot/ext/cosign", tag = "trust",
+    responses((status = 200, description = "`{files: [{id, tool, description}]}`"),
+              (status = 401, description = "Credentials needed", body = ErrorBody),
+              (status = 403, description = "Not an admin", body = ErrorBody)))]
+fn cosign_list() {}
+
+#[utoipa::path(delete, path = "/v2/_zot/ext/cosign", tag = "trust",
+    params(("id" = String, Query, description = "The file's id, sha256:<hex>")),
+    responses((status = 204, description = "Removed"),
+              (status = 400, description = "No id", body = ErrorBody),
+              (status = 404, description = "No such file", body = ErrorBody)))]
+fn cosign_delete() {}
+
+#[utoipa::path(post, path = "/v2/_zot/ext/notation", tag = "trust",
+    params(("truststoreType" = Option<String>, Query, description = "ca (default) or signingAuthority")),
+    request_body(content = String, description = "PEM certificates (or one DER certificate)"),
+    responses((status = 201, description = "Stored; `{id}` names it"),
+              (status = 400, description = "No certificate, or another trust store type", body = ErrorBody),
+              (status = 401, description = "Credentials needed", body = ErrorBody),
+              (status = 403, description = "Not an admin", body = ErrorBody)))]
+fn notation_upload() {}
+
+#[utoipa::path(get, path = "/v2/_zot/ext/notation", tag = "trust",
+    responses((status = 200, description = "`{files: [{id, tool, truststoreType, description}]}`"),
+              (status = 401, description = "Credentials needed", body = ErrorBody),
+              (status = 403, description = "Not an admin", body = ErrorBody)))]
+fn notation_list() {}
+
+#[utoipa::path(delete, path = "/v2/_zot/ext/notation", tag = "trust",
+    params(("id" = String, Query, description = "The file's id, sha256:<hex>")),
+    responses((status = 204, description = "Removed"),
+              (status = 400, description = "No id", body = ErrorBody),
+              (status = 404, description = "No such file", body = ErrorBody)))]
+fn notation_delete() {}
 
 #[cfg(test)]
 mod tests {

@@ -156,6 +156,36 @@ pub struct ManifestMeta {
     /// not parse.
     #[serde(default)]
     pub image: Option<ImageConfigMeta>,
+    /// On a signature's row (cosign or notation), what verifying it
+    /// found, kept by the trust extension; `None` until it was checked.
+    /// A row derived again from storage has none: it is checked anew.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<TrustRecord>,
+}
+
+/// What verifying one signature manifest found: one verdict per
+/// signature it holds (a cosign `.sig` image holds one per layer).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustRecord {
+    /// The trust material it was checked against (a fingerprint of the
+    /// keys and certificates): another means it must be checked again.
+    pub material: String,
+    pub verdicts: Vec<SignatureVerdict>,
+    /// When a trusted verdict lapses (a certificate or the signature
+    /// expires), seconds since the epoch: it is checked again then.
+    #[serde(default)]
+    pub recheck_at: Option<u64>,
+}
+
+/// One signature's verdict, as zot's `SignatureSummary` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignatureVerdict {
+    /// `cosign` or `notation`.
+    pub tool: String,
+    pub trusted: bool,
+    /// zot's author: the key (cosign) or the certificate's subject
+    /// (notation); empty when nothing identifies the signer.
+    pub author: String,
 }
 
 /// What an image's config blob says, for search.

@@ -67,6 +67,7 @@ fn manifest_meta(
         config_size: m.config.as_ref().map_or(0, |c| c.size),
         config_media_type: m.config.as_ref().map(|c| c.media_type.clone()),
         image: None,
+        trust: None,
     }
 }
 

@@ -12,6 +12,7 @@ mod gc;
 mod image_config;
 mod manifests;
 mod meta_sync;
+mod pull_gate;
 mod push_batch;
 mod retention;
 mod uploads;
@@ -25,6 +26,7 @@ use berth_oci::{Digest, RepoName};
 pub use error::RegistryError;
 pub use gc::GcReport;
 pub use manifests::{ManifestContent, PutManifest};
+pub use pull_gate::{PullGate, PullRefusal};
 pub use uploads::{UploadId, Uploads};
 
 use crate::meta::MetaStore;

@@ -110,6 +110,20 @@ impl Server {
             tasks.push(tokio::spawn(async move { warm.warm_up().await }));
             state.search = Some(search);
         }
+        #[cfg(feature = "trust")]
+        if let Some(t) = config.extensions.trust_enabled() {
+            let opened = crate::ext::trust::Trust::open(t, state.registry.clone())
+                .await
+                .map_err(|source| ServeError::Storage {
+                    key: "extensions.trust".into(),
+                    source,
+                })?;
+            if let Some(trust) = opened {
+                tasks.extend(trust.spawn());
+                state.pull_gate = trust.gate();
+                state.trust = Some(trust);
+            }
+        }
         if let Some(p) = options.config_path {
             tasks.push(super::spawn_config_reload(p, &state));
         }

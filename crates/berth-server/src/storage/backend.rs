@@ -233,7 +233,8 @@ pub trait Uploads: Send + Sync {
     async fn remove_upload_entry(&self, repo: &RepoName, name: &str) -> StorageResult<bool>;
 }
 
-/// One storage root's backend: its three seams, its locks and, for a
+/// One storage root's backend: its three seams (and its root-level
+/// files, [`super::RootFiles`]), its locks and, for a
 /// local root, the directory store itself for what only works on a file
 /// system (dedupe reconciliation and its index flush, the storage-size
 /// walk). Cheap to clone.
@@ -272,6 +273,8 @@ pub struct Store {
     pub layout: Arc<dyn Layout>,
     pub blobs: Arc<dyn Blobs>,
     pub uploads: Arc<dyn Uploads>,
+    /// Files under the root itself, outside every repository.
+    pub files: Arc<dyn super::RootFiles>,
     /// The local store behind the seams; `None` for a bucket.
     pub local: Option<Arc<super::FsStore>>,
     locks: Arc<RepoLocks>,
@@ -281,7 +284,7 @@ pub struct Store {
 
 impl Store {
     /// A store whose three seams are one backend value.
-    pub fn new<B: Layout + Blobs + Uploads + 'static>(
+    pub fn new<B: Layout + Blobs + Uploads + super::RootFiles + 'static>(
         backend: Arc<B>,
         locks: Arc<RepoLocks>,
         location: String,
@@ -289,7 +292,8 @@ impl Store {
         Self {
             layout: backend.clone(),
             blobs: backend.clone(),
-            uploads: backend,
+            uploads: backend.clone(),
+            files: backend,
             local: None,
             locks,
             location,

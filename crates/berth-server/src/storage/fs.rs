@@ -47,7 +47,7 @@ const READ_CHUNK: usize = 256 << 10;
 /// thread: one go (`small_io`) instead of a trip per call.
 /// With `commit`, the file and its directory (and any directory created up
 /// to `root`) are synced.
-fn write_atomic_sync(
+pub(super) fn write_atomic_sync(
     root: &Path,
     commit: bool,
     tmp: &Path,

@@ -29,6 +29,7 @@ mod fs_uploads;
 mod index;
 mod locks;
 mod new_file;
+mod root_files;
 mod roots;
 #[cfg(feature = "s3")]
 mod s3;
@@ -41,6 +42,7 @@ pub use dedupe::ReconcileReport;
 pub use fs::FsStore;
 pub use index::{OciIndex, tag_of};
 pub use locks::{BlobGuard, HeldLock, RepoGuard, RepoLocks, UploadGuard};
+pub use root_files::RootFiles;
 pub use roots::{Root, Roots};
 #[cfg(feature = "s3")]
 pub use s3::{S3Options, S3Store};

@@ -221,6 +221,12 @@ async fn every_route_is_authorized_by_the_table() {
                 extensions.insert("search".into(), json!({"enable": true}));
                 extensions.insert("ui".into(), json!({"enable": true}));
             }
+            if cfg!(feature = "trust") {
+                extensions.insert(
+                    "trust".into(),
+                    json!({"enable": true, "cosign": true, "notation": true}),
+                );
+            }
             json!({ "extensions": extensions })
         },
     );
@@ -229,9 +235,11 @@ async fn every_route_is_authorized_by_the_table() {
     for r in ROUTES {
         let docs = matches!(r.kind, Kind::ApiDoc | Kind::SwaggerUi);
         let search = matches!(r.kind, Kind::Search | Kind::Mgmt | Kind::UserPrefs);
+        let trust = matches!(r.kind, Kind::Cosign | Kind::Notation);
         if (docs && !cfg!(feature = "openapi"))
             || (r.kind == Kind::Metrics && !cfg!(feature = "metrics"))
             || (search && !cfg!(feature = "search"))
+            || (trust && !cfg!(feature = "trust"))
         {
             continue;
         }
@@ -268,7 +276,8 @@ async fn every_route_is_authorized_by_the_table() {
                 Access::Login => user.is_some(),
                 // bob logged in with a password: he manages his own keys.
                 Access::ApiKeys => user.is_some(),
-                Access::Repo(_) | Access::Push | Access::Metrics => false,
+                // bob is no admin (the rules name none).
+                Access::Repo(_) | Access::Push | Access::Metrics | Access::Admin => false,
             };
             let refused = matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN);
             assert_eq!(

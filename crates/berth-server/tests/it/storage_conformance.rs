@@ -50,6 +50,82 @@ pub async fn run(store: Store, reopen: impl Fn() -> Store) {
     layout(&store, &reopen).await;
     blobs(&store).await;
     uploads(&store, &reopen).await;
+    root_files(&store, &reopen).await;
+}
+
+/// [`RootFiles`](berth_server::storage::RootFiles): small files under the
+/// root outside every repository, as zot keeps its trust material.
+async fn root_files(s: &Store, reopen: &impl Fn() -> Store) {
+    let f = &s.files;
+    assert_eq!(
+        f.list_files("_cosign").await.expect("list"),
+        Vec::<String>::new()
+    );
+    assert_eq!(f.read_file("_cosign/sha256:ab").await.expect("read"), None);
+    f.write_file("_cosign/sha256:ab", b"key one")
+        .await
+        .expect("write");
+    f.write_file("_cosign/sha256:aa", b"key two")
+        .await
+        .expect("write");
+    f.write_file("_notation/truststore/x509/ca/default/sha256:cd", b"cert")
+        .await
+        .expect("write nested");
+    f.write_file("_cosign/sha256:ab", b"key one, again")
+        .await
+        .expect("overwrite");
+    assert_eq!(
+        f.list_files("_cosign").await.expect("list"),
+        vec!["sha256:aa", "sha256:ab"],
+        "sorted, files only, no temporaries"
+    );
+    assert_eq!(
+        reopen()
+            .files
+            .read_file("_cosign/sha256:ab")
+            .await
+            .expect("read"),
+        Some(b"key one, again".to_vec()),
+        "another handle on the root sees it"
+    );
+    assert_eq!(
+        f.list_files("_notation/truststore/x509/ca/default")
+            .await
+            .expect("list"),
+        vec!["sha256:cd"]
+    );
+    assert!(f.delete_file("_cosign/sha256:aa").await.expect("delete"));
+    assert!(
+        !f.delete_file("_cosign/sha256:aa")
+            .await
+            .expect("delete again")
+    );
+    assert_eq!(
+        f.list_files("_cosign").await.expect("list"),
+        vec!["sha256:ab"]
+    );
+    // Never a path into a repository, out of the root, or odd.
+    for bad in [
+        "cosign/k",
+        "team/app/index.json",
+        "_cosign/../team",
+        "_a//b",
+        "/_a",
+        "_a/b c",
+        "",
+    ] {
+        assert!(f.write_file(bad, b"x").await.is_err(), "{bad:?}");
+        assert!(f.read_file(bad).await.is_err(), "{bad:?}");
+    }
+    assert!(
+        !s.layout
+            .list_repos()
+            .await
+            .expect("repos")
+            .iter()
+            .any(|r| r.as_str().starts_with('_')),
+        "root files are no repositories"
+    );
 }
 
 /// [`Layout`](berth_server::storage::Layout): repositories, `index.json`

@@ -41,7 +41,7 @@ struct GraphqlBody {
 }
 
 fn bad_request(message: impl Into<String>) -> ApiError {
-    ApiError::new(ErrorCode::Unsupported, message).with_status(StatusCode::BAD_REQUEST)
+    ApiError::bad_request(message)
 }
 
 fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {

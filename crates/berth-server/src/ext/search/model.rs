@@ -60,8 +60,8 @@ impl Platform {
     }
 }
 
-/// A signature found for a manifest; whether it is trusted comes with
-/// signature verification (until then never).
+/// A signature found for a manifest, with the trust extension's verdict
+/// (untrusted, with no author, where it has none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Signature {
     /// `cosign` or `notation`.
@@ -280,20 +280,37 @@ fn cosign_tag_subject(tag: &str) -> Option<String> {
 }
 
 /// Signatures found for each digest: cosign's tag scheme, and cosign and
-/// notation referrers.
+/// notation referrers; each with the verdicts the trust extension kept on
+/// the signature's row (one per signature it holds), or untrusted and
+/// without an author until it did.
 fn signatures_of(
     tags: &[(String, String)],
     metas: &HashMap<String, ManifestMeta>,
 ) -> HashMap<String, Vec<Signature>> {
     let mut out: HashMap<String, Vec<Signature>> = HashMap::new();
-    let sig = |tool| Signature {
-        tool,
-        author: String::new(),
-        trusted: false,
+    let verdicts = |tool: &'static str, row: Option<&ManifestMeta>| -> Vec<Signature> {
+        match row.and_then(|m| m.trust.as_ref()) {
+            Some(record) if !record.verdicts.is_empty() => record
+                .verdicts
+                .iter()
+                .map(|v| Signature {
+                    tool: if v.tool == "notation" { "notation" } else { "cosign" },
+                    author: v.author.clone(),
+                    trusted: v.trusted,
+                })
+                .collect(),
+            _ => vec![Signature {
+                tool,
+                author: String::new(),
+                trusted: false,
+            }],
+        }
     };
-    for (tag, _) in tags {
+    for (tag, digest) in tags {
         if let Some(subject) = cosign_tag_subject(tag) {
-            out.entry(subject).or_default().push(sig("cosign"));
+            out.entry(subject)
+                .or_default()
+                .extend(verdicts("cosign", metas.get(digest)));
         }
     }
     for m in metas.values() {
@@ -303,7 +320,13 @@ fn signatures_of(
             Some(NOTATION_ARTIFACT) => "notation",
             _ => continue,
         };
-        out.entry(subject.clone()).or_default().push(sig(tool));
+        out.entry(subject.clone())
+            .or_default()
+            .extend(verdicts(tool, Some(m)));
+    }
+    // The same order whatever order the rows came in.
+    for list in out.values_mut() {
+        list.sort_by(|a, b| (a.tool, !a.trusted, &a.author).cmp(&(b.tool, !b.trusted, &b.author)));
     }
     out
 }

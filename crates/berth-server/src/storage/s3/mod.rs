@@ -26,6 +26,7 @@
 //! (so at most 10,000 × 5 MiB, about 48 GiB, per blob). Objects appear
 //! whole: a PUT or a multipart completion, after the digest was checked.
 
+mod files;
 mod layout;
 mod shared;
 mod uploads;
