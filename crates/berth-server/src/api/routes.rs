@@ -235,9 +235,24 @@ pub const ROUTES: &[Route] = &[
     row("POST", "/v2/_zot/ext/cosign", Kind::Cosign, Access::Admin),
     row("GET", "/v2/_zot/ext/cosign", Kind::Cosign, Access::Admin),
     row("DELETE", "/v2/_zot/ext/cosign", Kind::Cosign, Access::Admin),
-    row("POST", "/v2/_zot/ext/notation", Kind::Notation, Access::Admin),
-    row("GET", "/v2/_zot/ext/notation", Kind::Notation, Access::Admin),
-    row("DELETE", "/v2/_zot/ext/notation", Kind::Notation, Access::Admin),
+    row(
+        "POST",
+        "/v2/_zot/ext/notation",
+        Kind::Notation,
+        Access::Admin,
+    ),
+    row(
+        "GET",
+        "/v2/_zot/ext/notation",
+        Kind::Notation,
+        Access::Admin,
+    ),
+    row(
+        "DELETE",
+        "/v2/_zot/ext/notation",
+        Kind::Notation,
+        Access::Admin,
+    ),
 ];
 
 /// The row for `method` on a path of `kind`, if the route has that method.

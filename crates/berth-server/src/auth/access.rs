@@ -110,7 +110,8 @@ impl AccessControl {
         };
         let mut groups = self.groups_of(name);
         groups.extend(directory_groups.iter().map(String::as_str));
-        policy.users.iter().any(|u| u == name) || policy.groups.iter().any(|g| groups.contains(g.as_str()))
+        policy.users.iter().any(|u| u == name)
+            || policy.groups.iter().any(|g| groups.contains(g.as_str()))
     }
 
     fn rule_for(&self, repo: &str) -> Option<&RepoAccess> {

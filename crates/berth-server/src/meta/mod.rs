@@ -256,6 +256,10 @@ pub struct RepoStamp {
     pub pulls: u64,
     /// How many users starred it.
     pub stars: u64,
+    /// How many changes were applied to its rows (any `apply`, also one
+    /// that keeps the `index.json` version, such as a row an extension
+    /// noted something on).
+    pub revision: u64,
 }
 
 /// A user's list of repositories (zot's user preferences).

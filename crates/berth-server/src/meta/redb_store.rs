@@ -63,6 +63,9 @@ const USER_REPOS: TableDefinition<&str, &str> = TableDefinition::new("user_repos
 const REPO_PULLS: TableDefinition<&str, u64> = TableDefinition::new("repo_pulls");
 /// repo → how many users starred it (absent when none).
 const STARS: TableDefinition<&str, u64> = TableDefinition::new("stars");
+/// repo → how many changes were applied to its rows
+/// ([`RepoStamp::revision`]).
+const REVISIONS: TableDefinition<&str, u64> = TableDefinition::new("revisions");
 /// name → value: counters of the whole store ([`GENERATION`]).
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 /// The row of [`COUNTERS`] every write search sees bumps
@@ -152,6 +155,7 @@ impl RedbMetaStore {
         txn.open_table(USER_REPOS).map_err(err)?;
         txn.open_table(STARS).map_err(err)?;
         txn.open_table(REPO_PULLS).map_err(err)?;
+        txn.open_table(REVISIONS).map_err(err)?;
         add_pull_totals(&txn)?;
         txn.commit().map_err(err)?;
         let store = Self {
@@ -337,6 +341,9 @@ fn apply_txn(db: &Database, repo: &str, change: &RepoChange, durable: bool) -> M
             };
         }
         repos.insert(repo, change.version.as_str()).map_err(err)?;
+        let mut revisions = txn.open_table(REVISIONS).map_err(err)?;
+        let revision = revisions.get(repo).map_err(err)?.map_or(0, |v| v.value());
+        revisions.insert(repo, revision + 1).map_err(err)?;
     }
     bump_generation(&txn)?;
     txn.commit().map_err(err)
@@ -360,7 +367,7 @@ fn remove_repo_txn(db: &Database, repo: &str) -> MetaResult<()> {
             .map_err(err)?
             .remove(repo)
             .map_err(err)?;
-        for def in [STARS, REPO_PULLS] {
+        for def in [STARS, REPO_PULLS, REVISIONS] {
             txn.open_table(def)
                 .map_err(err)?
                 .remove(repo)
@@ -440,6 +447,7 @@ impl MetaStore for RedbMetaStore {
         let repos = txn.open_table(REPOS).map_err(err)?;
         let pulls = txn.open_table(REPO_PULLS).map_err(err)?;
         let stars = txn.open_table(STARS).map_err(err)?;
+        let revisions = txn.open_table(REVISIONS).map_err(err)?;
         let mut out = Vec::new();
         for row in repos.iter().map_err(err)? {
             let (k, v) = row.map_err(err)?;
@@ -450,6 +458,7 @@ impl MetaStore for RedbMetaStore {
                 version: IndexVersion::new(v.value()),
                 pulls: count(&pulls)?,
                 stars: count(&stars)?,
+                revision: count(&revisions)?,
             };
             out.push((k.value().to_string(), stamp));
         }

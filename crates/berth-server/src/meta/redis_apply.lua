@@ -3,7 +3,8 @@
 --
 -- KEYS: 1 tags, 2 manifests, 3 referrers, 4 blob counts, 5 pull counts,
 --       6 last pulls, 7 the repository list, 8 the index.json version,
---       9 tag times, 10 the store's generation.
+--       9 tag times, 10 the store's generation, 11 the repositories'
+--       revisions.
 -- ARGV: 1 "1" for a replace, 2 the repository, 3 the version, then how
 --       many manifests are removed, put, tags removed and set (4 to 7),
 --       8 now (seconds since the epoch: the time of the tags set), then
@@ -208,4 +209,5 @@ end
 redis.call('ZADD', KEYS[7], 0, ARGV[2])
 redis.call('SET', KEYS[8], ARGV[3])
 redis.call('INCR', KEYS[10])
+redis.call('HINCRBY', KEYS[11], ARGV[2], 1)
 return false

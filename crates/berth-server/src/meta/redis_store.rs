@@ -26,6 +26,7 @@
 //! | `P:epoch` | string | a random number set when the store is first marked, and again after it lost its data ([`MetaStore::check`]); added to the counter in what [`MetaStore::generation`] answers, so a counter restarted from zero never repeats an earlier answer |
 //! | `P:pulls` | hash | repository → every pull counted ([`RepoStamp::pulls`]) |
 //! | `P:stars` | hash | repository → how many users starred it (absent when none) |
+//! | `P:revisions` | hash | repository → how many changes were applied to its rows ([`RepoStamp::revision`]) |
 //! | `P:starred:{user}` | set | the repositories the user starred |
 //! | `P:bookmarked:{user}` | set | the repositories the user bookmarked |
 //! | `P:settings` | hash | setting name → value |
@@ -52,7 +53,7 @@
 //! repository's total and the generation, or the user's set, the star
 //! count and the generation, change together. [`MetaStore::repo_stamps`]
 //! is two round trips however many repositories there are (the list,
-//! then one `MULTI` of `MGET` and two `HGETALL`s).
+//! then one `MULTI` of `MGET` and three `HGETALL`s).
 //!
 //! # Durability
 //!
@@ -148,6 +149,8 @@ pub struct RedisMetaStore {
     stars_key: String,
     /// `P:pulls`.
     pulls_key: String,
+    /// `P:revisions`.
+    revisions_key: String,
     apply: Script,
     pulls: Script,
     toggle: Script,
@@ -166,6 +169,7 @@ impl RedisMetaStore {
             epoch_key: redis.key("epoch"),
             stars_key: redis.key("stars"),
             pulls_key: redis.key("pulls"),
+            revisions_key: redis.key("revisions"),
             redis,
             apply: Script::new(APPLY),
             pulls: Script::new(PULLS),
@@ -287,8 +291,9 @@ impl MetaStore for RedisMetaStore {
             Vec<Option<String>>,
             BTreeMap<String, u64>,
             BTreeMap<String, u64>,
+            BTreeMap<String, u64>,
         );
-        let (versions, pulls, stars): Read = self
+        let (versions, pulls, stars, revisions): Read = self
             .redis
             .query_pipe(
                 redis::pipe()
@@ -298,7 +303,9 @@ impl MetaStore for RedisMetaStore {
                     .cmd("HGETALL")
                     .arg(&self.pulls_key)
                     .cmd("HGETALL")
-                    .arg(&self.stars_key),
+                    .arg(&self.stars_key)
+                    .cmd("HGETALL")
+                    .arg(&self.revisions_key),
             )
             .await?;
         Ok(repos
@@ -310,6 +317,7 @@ impl MetaStore for RedisMetaStore {
                     version: IndexVersion::new(version?),
                     pulls: pulls.get(&name).copied().unwrap_or(0),
                     stars: stars.get(&name).copied().unwrap_or(0),
+                    revision: revisions.get(&name).copied().unwrap_or(0),
                 };
                 Some((name, stamp))
             })
@@ -336,6 +344,7 @@ impl MetaStore for RedisMetaStore {
             &k.fp,
             &k.tag_times,
             &self.generation_key,
+            &self.revisions_key,
         ] {
             call.key(key);
         }
@@ -395,6 +404,10 @@ impl MetaStore for RedisMetaStore {
                     .ignore()
                     .cmd("HDEL")
                     .arg(&self.pulls_key)
+                    .arg(repo)
+                    .ignore()
+                    .cmd("HDEL")
+                    .arg(&self.revisions_key)
                     .arg(repo)
                     .ignore()
                     .cmd("INCR")

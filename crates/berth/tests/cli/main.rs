@@ -51,3 +51,5 @@ mod slapd;
 mod support;
 mod tls;
 mod token_server;
+#[cfg(all(feature = "trust", feature = "search"))]
+mod trust;

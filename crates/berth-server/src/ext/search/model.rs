@@ -294,7 +294,11 @@ fn signatures_of(
                 .verdicts
                 .iter()
                 .map(|v| Signature {
-                    tool: if v.tool == "notation" { "notation" } else { "cosign" },
+                    tool: if v.tool == "notation" {
+                        "notation"
+                    } else {
+                        "cosign"
+                    },
                     author: v.author.clone(),
                     trusted: v.trusted,
                 })

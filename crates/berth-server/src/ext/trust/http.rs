@@ -40,7 +40,11 @@ fn created(id: &str) -> Response {
 }
 
 /// `POST /v2/_zot/ext/cosign`.
-pub(crate) async fn upload_cosign(trust: &Trust, headers: &HeaderMap, body: axum::body::Body) -> Result<Response, ApiError> {
+pub(crate) async fn upload_cosign(
+    trust: &Trust,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
     if !trust.tools.contains(&SigningTool::Cosign) {
         return Err(ApiError::bad_request(
             "cosign verification is off (extensions.trust.cosign)",
@@ -85,7 +89,11 @@ pub(crate) async fn upload_notation(
         .await
         .map_err(stored)?;
     trust.material_written().await.map_err(stored)?;
-    tracing::info!(id, truststore = store.as_str(), "trust: notation certificate uploaded");
+    tracing::info!(
+        id,
+        truststore = store.as_str(),
+        "trust: notation certificate uploaded"
+    );
     Ok(created(&id))
 }
 

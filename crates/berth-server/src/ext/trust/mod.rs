@@ -32,7 +32,9 @@ use std::sync::{Arc, RwLock};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use tokio::sync::Notify;
 
-pub(crate) use http::{delete as delete_material, list as list_material, upload_cosign, upload_notation};
+pub(crate) use http::{
+    delete as delete_material, list as list_material, upload_cosign, upload_notation,
+};
 
 use crate::config::{SigningTool, TrustConfig};
 use crate::registry::Registry;
@@ -96,7 +98,11 @@ impl Trust {
         tracing::info!(
             files = material.files.len(),
             "trust: verifying {} signatures",
-            tools.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(" and ")
+            tools
+                .iter()
+                .map(|t| t.as_str())
+                .collect::<Vec<_>>()
+                .join(" and ")
         );
         Ok(Some(Arc::new(Self {
             tools,
@@ -130,7 +136,10 @@ impl Trust {
         let fresh = material::load(self.files()?.as_ref(), &self.tools).await?;
         let changed = fresh.fingerprint != self.material().fingerprint;
         if changed {
-            tracing::info!(files = fresh.files.len(), "trust: material changed; checking signatures again");
+            tracing::info!(
+                files = fresh.files.len(),
+                "trust: material changed; checking signatures again"
+            );
             *self.material.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
             self.decisions.invalidate_all();
             self.changed.notify_one();

@@ -58,6 +58,7 @@ impl Trust {
     ) -> RegistryResult<TrustRecord> {
         let material = self.material();
         let record = verify(&self.registry, &material, &self.tools, repo, sig).await?;
+        tracing::debug!(?sig, ?record, "trust: verdict");
         if let Ok(digest) = sig.digest.parse::<Digest>() {
             let kept = record.clone();
             self.registry
@@ -172,7 +173,8 @@ pub(super) fn spawn(trust: &Arc<Trust>) -> Vec<tokio::task::JoinHandle<()>> {
                 tokio::time::sleep(ANNOUNCED_EVERY).await;
                 since_reload += ANNOUNCED_EVERY;
                 let announced = trust.registry.meta().setting(MATERIAL_SETTING).await;
-                let differs = matches!(&announced, Ok(Some(fp)) if *fp != trust.material().fingerprint);
+                let differs =
+                    matches!(&announced, Ok(Some(fp)) if *fp != trust.material().fingerprint);
                 if differs || since_reload >= RELOAD_EVERY {
                     since_reload = Duration::ZERO;
                     if let Err(e) = trust.reload().await {

@@ -172,7 +172,10 @@ pub(crate) async fn verify(
 /// Adds one signature's check to `record`, and when it lapses.
 fn record_check(record: &mut TrustRecord, check: &SignatureCheck) {
     if let Some(detail) = &check.detail {
-        tracing::debug!(tool = check.tool.as_str(), "signature not trusted: {detail}");
+        tracing::debug!(
+            tool = check.tool.as_str(),
+            "signature not trusted: {detail}"
+        );
     }
     let tool = match check.tool {
         Tool::Cosign => "cosign",

@@ -234,16 +234,17 @@ async fn stamps(store: &dyn MetaStore) -> BTreeMap<String, RepoStamp> {
         .collect()
 }
 
-fn stamp(version: u64, pulls: u64, stars: u64) -> RepoStamp {
+fn stamp(version: u64, pulls: u64, stars: u64, revision: u64) -> RepoStamp {
     RepoStamp {
         version: fp(version),
         pulls,
         stars,
+        revision,
     }
 }
 
-/// A repository's stamp follows its version, its pulls and its stars,
-/// and no other repository's.
+/// A repository's stamp follows its version, its pulls, its stars and
+/// every change applied to it, and no other repository's.
 pub(super) async fn repo_stamps(store: &dyn MetaStore) {
     use UserList::{Bookmarked, Starred};
     let (a, b) = (repo("sp/a"), repo("sp/b"));
@@ -255,10 +256,16 @@ pub(super) async fn repo_stamps(store: &dyn MetaStore) {
     store.apply(&a, &created(1), false).await.expect("a");
     store.apply(&b, &created(1), false).await.expect("b");
     let want = |sa, sb| BTreeMap::from([("sp/a".to_string(), sa), ("sp/b".to_string(), sb)]);
-    assert_eq!(stamps(store).await, want(stamp(1, 0, 0), stamp(1, 0, 0)));
+    assert_eq!(
+        stamps(store).await,
+        want(stamp(1, 0, 0, 1), stamp(1, 0, 0, 1))
+    );
 
     store.apply(&a, &created(2), false).await.expect("a again");
-    assert_eq!(stamps(store).await, want(stamp(2, 0, 0), stamp(1, 0, 0)));
+    assert_eq!(
+        stamps(store).await,
+        want(stamp(2, 0, 0, 2), stamp(1, 0, 0, 1))
+    );
 
     store
         .record_pulls(&a, &dg("s-m1"), 3, 100)
@@ -268,7 +275,10 @@ pub(super) async fn repo_stamps(store: &dyn MetaStore) {
         .record_pulls(&a, &dg("s-m1"), 2, 110)
         .await
         .expect("pulls");
-    assert_eq!(stamps(store).await, want(stamp(2, 5, 0), stamp(1, 0, 0)));
+    assert_eq!(
+        stamps(store).await,
+        want(stamp(2, 5, 0, 2), stamp(1, 0, 0, 1))
+    );
     // Every pull ever counted: deleting the manifest keeps them.
     let gone = RepoChange {
         remove_manifests: vec![ds("s-m1")],
@@ -276,7 +286,22 @@ pub(super) async fn repo_stamps(store: &dyn MetaStore) {
         ..Default::default()
     };
     store.apply(&a, &gone, false).await.expect("delete");
-    assert_eq!(stamps(store).await, want(stamp(3, 5, 0), stamp(1, 0, 0)));
+    assert_eq!(
+        stamps(store).await,
+        want(stamp(3, 5, 0, 3), stamp(1, 0, 0, 1))
+    );
+    // A change that keeps the version (a row an extension noted something
+    // on) still changes the stamp.
+    let noted = RepoChange {
+        put_manifests: vec![manifest("s-m2", "s-c", &[], None)],
+        version: fp(3),
+        ..Default::default()
+    };
+    store.apply(&a, &noted, false).await.expect("note");
+    assert_eq!(
+        stamps(store).await,
+        want(stamp(3, 5, 0, 4), stamp(1, 0, 0, 1))
+    );
 
     for user in ["ann", "bob"] {
         assert!(
@@ -294,7 +319,7 @@ pub(super) async fn repo_stamps(store: &dyn MetaStore) {
     );
     assert_eq!(
         stamps(store).await,
-        want(stamp(3, 5, 2), stamp(1, 0, 0)),
+        want(stamp(3, 5, 2, 4), stamp(1, 0, 0, 1)),
         "a bookmark counts no star"
     );
     assert!(
@@ -303,16 +328,22 @@ pub(super) async fn repo_stamps(store: &dyn MetaStore) {
             .await
             .expect("unstar")
     );
-    assert_eq!(stamps(store).await, want(stamp(3, 5, 1), stamp(1, 0, 0)));
+    assert_eq!(
+        stamps(store).await,
+        want(stamp(3, 5, 1, 4), stamp(1, 0, 0, 1))
+    );
 
     // Removing a repository resets its counts; a new one starts afresh.
     store.remove_repo("sp/a").await.expect("remove");
     assert_eq!(
         stamps(store).await,
-        BTreeMap::from([("sp/b".to_string(), stamp(1, 0, 0))])
+        BTreeMap::from([("sp/b".to_string(), stamp(1, 0, 0, 1))])
     );
     store.apply(&a, &created(4), false).await.expect("again");
-    assert_eq!(stamps(store).await, want(stamp(4, 0, 0), stamp(1, 0, 0)));
+    assert_eq!(
+        stamps(store).await,
+        want(stamp(4, 0, 0, 1), stamp(1, 0, 0, 1))
+    );
     for name in ["sp/a", "sp/b"] {
         store.remove_repo(name).await.expect("remove");
     }
