@@ -5,7 +5,7 @@
 //! or S3 is away (`/livez` stays up: the process is fine).
 //!
 //! Every [`CHECK_EVERY`] one task checks each dependency (bounded by
-//! [`CHECK_TIMEOUT`]): [`MetaStore::check`] for the metadata store (which
+//! [`CHECK_TIMEOUT`]): [`MetaStore::check`](crate::meta::MetaStore::check) for the metadata store (which
 //! also tells a Redis that came back empty, and then the registry is
 //! rebuilt from storage in the background while serving), and
 //! [`Layout::reachable`](crate::storage::Layout::reachable) for each root. A

@@ -336,3 +336,45 @@ fn storage_and_cache_drivers() {
     );
     Config::from_value(serde_json::from_str(&sub).expect("json")).expect("a sub-path on s3");
 }
+
+#[cfg(feature = "trust")]
+#[test]
+fn trust_section() {
+    let c = Config::from_value(serde_json::json!({"storage":{"rootDirectory":"/x"},
+        "extensions":{"trust":{"enable":true,"cosign":true,
+            "requireSigned":[{"repositories":["prod/**"]}]}}}))
+    .expect("valid");
+    let t = c.extensions.trust_enabled().expect("on");
+    assert_eq!(t.tools(), vec![crate::config::SigningTool::Cosign]);
+    assert_eq!(t.require_signed[0].repositories, vec!["prod/**"]);
+    let off = Config::from_value(serde_json::json!({"storage":{"rootDirectory":"/x"},
+        "extensions":{"trust":{"enable":false}}}))
+    .expect("off");
+    assert!(off.extensions.trust_enabled().is_none());
+    let cases = [
+        (
+            r#"{"storage":{"rootDirectory":"/x"},"extensions":{"trust":{"enable":true}}}"#,
+            "extensions.trust: turn on cosign, notation or both",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/x"},"extensions":{"trust":{"cosign":true,"requireSigned":[{"repositories":["a"],"tools":["notation"]}]}}}"#,
+            "extensions.trust.requireSigned[0].tools: notation is not turned on",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/x"},"extensions":{"trust":{"cosign":true,"requireSigned":[{"repositories":[]}]}}}"#,
+            "extensions.trust.requireSigned[0].repositories: name at least one",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/x"},"extensions":{"trust":{"cosign":true,"requireSigned":[{"repositories":["a[b"]}]}}}"#,
+            "extensions.trust.requireSigned[0].repositories:",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/x"},"extensions":{"trust":{"cosign":true,"keys":[]}}}"#,
+            "extensions.trust.keys: unknown key",
+        ),
+    ];
+    for (json, want) in cases {
+        let got = err(json);
+        assert!(got.starts_with(want), "{json}: got {got:?}, want {want:?}");
+    }
+}

@@ -25,6 +25,15 @@ const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 /// A config with trust (both tools), search, and `extra` merged into
 /// `extensions.trust`; `http` keys merged too.
 fn start(root: &Path, trust: Value, http: Value) -> Berth {
+    start_logged(root, trust, http, json!({}))
+}
+
+/// [`start`], with `log` keys merged (debug logs by default).
+fn start_logged(root: &Path, trust: Value, http: Value, log: Value) -> Berth {
+    let mut log_obj = json!({"level": "debug"});
+    if let (Some(o), Value::Object(extra)) = (log_obj.as_object_mut(), log) {
+        o.extend(extra);
+    }
     let mut trust_obj = json!({"enable": true, "cosign": true, "notation": true});
     if let (Some(o), Value::Object(extra)) = (trust_obj.as_object_mut(), trust) {
         o.extend(extra);
@@ -39,7 +48,7 @@ fn start(root: &Path, trust: Value, http: Value) -> Berth {
         json!({
             "storage": {"rootDirectory": root},
             "http": http_obj,
-            "log": {"level": "debug"},
+            "log": log_obj,
             "extensions": {"search": {"enable": true}, "trust": trust_obj}
         })
         .to_string(),
@@ -160,6 +169,15 @@ fn upload(
     r.send().expect("upload")
 }
 
+/// The cosign keys listed by `GET /v2/_zot/ext/cosign`.
+fn list_cosign(b: &Berth, user: Option<(&str, &str)>) -> Value {
+    let mut r = Client::new().get(b.url("/v2/_zot/ext/cosign"));
+    if let Some((u, p)) = user {
+        r = r.basic_auth(u, Some(p));
+    }
+    r.send().expect("list").json().expect("json")
+}
+
 fn key(algorithm: KeyAlgorithm) -> SigningKey {
     SigningKey::generate(algorithm).expect("key")
 }
@@ -266,12 +284,7 @@ fn signatures_are_verified_against_uploaded_keys_and_certificates() {
     wait_for_signatures(&b, "other", &[]);
 
     // Listed, then removed: the cosign signature is untrusted again.
-    let listed: Value = Client::new()
-        .get(b.url("/v2/_zot/ext/cosign"))
-        .send()
-        .expect("list")
-        .json()
-        .expect("json");
+    let listed = list_cosign(&b, None);
     let files = listed["files"].as_array().expect("files");
     assert_eq!(files.len(), 1, "{listed}");
     let id = files[0]["id"].as_str().expect("id").to_string();
@@ -308,7 +321,8 @@ fn bad_uploads_are_refused_and_never_stored() {
     let line = |u: &str, p: &str| format!("{u}:{}\n", bcrypt::hash(p, 4).expect("bcrypt"));
     let htpasswd = tmp.path().join("htpasswd");
     std::fs::write(&htpasswd, line("admin", "secret") + &line("bob", "builder")).expect("htpasswd");
-    let b = start(
+    let audit = tmp.path().join("audit.log");
+    let b = start_logged(
         &root,
         json!({}),
         json!({
@@ -318,6 +332,7 @@ fn bad_uploads_are_refused_and_never_stored() {
                 "adminPolicy": {"users": ["admin"], "actions": ["read", "create", "update", "delete"]}
             }
         }),
+        json!({"audit": audit}),
     );
     const ADMIN: Option<(&str, &str)> = Some(("admin", "secret"));
     let k = key(KeyAlgorithm::EcdsaP256);
@@ -374,20 +389,23 @@ fn bad_uploads_are_refused_and_never_stored() {
         upload(&b, "/v2/_zot/ext/cosign", public.as_bytes(), ADMIN).status(),
         StatusCode::CREATED
     );
-    let listed: Value = Client::new()
-        .get(b.url("/v2/_zot/ext/cosign"))
-        .basic_auth("admin", Some("secret"))
-        .send()
-        .expect("list")
-        .json()
-        .expect("json");
+    let listed = list_cosign(&b, ADMIN);
     assert_eq!(
         listed["files"].as_array().map(Vec::len),
         Some(1),
         "{listed}"
     );
-    let audited = b.log.lock().expect("log").join("\n");
-    assert!(audited.contains("cosign public key uploaded"), "{audited}");
+    let logged = b.log.lock().expect("log").join("\n");
+    assert!(logged.contains("cosign public key uploaded"), "{logged}");
+    // In the audit log, with who did it.
+    let audited = std::fs::read_to_string(&audit).expect("audit log");
+    let upload_line = audited
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| {
+            e["object"] == "/v2/_zot/ext/cosign" && e["subject"] == "admin" && e["status"] == 201
+        });
+    assert!(upload_line.is_some(), "{audited}");
 }
 
 /// `requireSigned`: an unsigned image in a covered repository is refused
@@ -576,4 +594,78 @@ fn a_tool_that_is_off_takes_no_upload() {
             .expect("body")
             .contains("extensions.trust.notation")
     );
+}
+
+/// Two instances sharing an S3 bucket (a real `s3s-fs`) and a Redis (a
+/// real `redis-server`): a key uploaded to one is kept in the bucket and
+/// used by the other within seconds, verdicts one makes the other's
+/// search shows, and `requireSigned` holds on both.
+#[cfg(all(feature = "s3", feature = "redis"))]
+#[test]
+fn instances_sharing_a_bucket_and_redis_share_the_trust_material() {
+    use crate::redis_server::RedisServer;
+    use crate::s3_server::S3Server;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (s3, redis) = (S3Server::start(), RedisServer::start());
+    let start_one = |name: &str| {
+        let root = tmp.path().join(name);
+        std::fs::create_dir_all(&root).expect("root");
+        let config = tmp.path().join(format!("{name}.json"));
+        std::fs::write(
+            &config,
+            json!({
+                "storage": {
+                    "rootDirectory": root,
+                    "storageDriver": s3.driver("/trust"),
+                    "cacheDriver": {"name": "redis", "url": redis.url(), "keyprefix": "trust"},
+                },
+                "http": {"address": "127.0.0.1", "port": "0"},
+                "extensions": {"search": {}, "trust": {"cosign": true,
+                    "requireSigned": [{"repositories": ["prod/**"]}]}},
+            })
+            .to_string(),
+        )
+        .expect("config");
+        Berth::start_config(&config)
+    };
+    let (a, b) = (start_one("a"), start_one("b"));
+    let image = push_image(&a, tmp.path(), "prod/app", "amd64");
+    let status = |on: &Berth| {
+        Client::new()
+            .get(on.url("/v2/prod/app/manifests/v1"))
+            .header("accept", OCI_MANIFEST)
+            .send()
+            .expect("get")
+            .status()
+    };
+    assert_eq!(status(&b), StatusCode::FORBIDDEN);
+
+    let cosign_key = key(KeyAlgorithm::EcdsaP256);
+    let pem = cosign_key.public_key_pem();
+    assert_eq!(
+        upload(&a, "/v2/_zot/ext/cosign", pem.as_bytes(), None).status(),
+        StatusCode::CREATED
+    );
+    assert!(
+        !tmp.path().join("a/_cosign").exists(),
+        "kept in the bucket, not on the instance's disk"
+    );
+    let start = Instant::now();
+    loop {
+        let listed = list_cosign(&b, None);
+        if listed["files"].as_array().map(Vec::len) == Some(1) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "b never saw the key: {listed}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let sig = cosign_simple_signing(&cosign_key, &image, "prod/app").expect("sign");
+    push_artifact(&b, "prod/app", &sig.tag, &sig.tagged);
+    assert_eq!(status(&a), StatusCode::OK);
+    assert_eq!(status(&b), StatusCode::OK);
+    wait_for_signatures(&a, "prod/app", &[("cosign", true, &pem)]);
+    wait_for_signatures(&b, "prod/app", &[("cosign", true, &pem)]);
 }

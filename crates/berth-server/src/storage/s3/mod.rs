@@ -11,6 +11,7 @@
 //! <rootdirectory>/.berth/data/<id>            a blob's bytes (dedupe on)
 //! <rootdirectory>/.berth/blobs/<alg>/<hex>    "<size> <data key>": where a digest is stored
 //! <rootdirectory>/.berth/refs/<alg>/<hex>/<repo>   who links it
+//! <rootdirectory>/_cosign/…, _notation/…     root-level files (`files.rs`: trust material)
 //! ```
 //!
 //! With `dedupe` off this is the layout on disk, so a bucket synced to a
