@@ -169,6 +169,35 @@ fn upload(
     r.send().expect("upload")
 }
 
+/// `artifact` with its simple-signing payload changed after signing (the
+/// docker reference renamed), its manifest naming the new layer.
+fn tampered(artifact: &SignatureArtifact) -> SignatureArtifact {
+    use berth_trust::media::COSIGN_SIMPLE_SIGNING;
+    use berth_trust::sign::Blob;
+    let mut out = artifact.clone();
+    let payload = out
+        .blobs
+        .iter_mut()
+        .find(|b| b.media_type == COSIGN_SIMPLE_SIGNING)
+        .expect("payload");
+    let old = payload.digest.clone();
+    let text = String::from_utf8(payload.bytes.clone()).expect("utf-8");
+    assert!(text.contains("\"checks\""), "{text}");
+    *payload = Blob::new(
+        COSIGN_SIMPLE_SIGNING,
+        text.replace("\"checks\"", "\"checkz\"").into_bytes(),
+    );
+    let mut manifest: Value = serde_json::from_slice(&out.manifest.bytes).expect("manifest");
+    for layer in manifest["layers"].as_array_mut().expect("layers") {
+        if layer["digest"] == old.as_str() {
+            layer["digest"] = json!(payload.digest);
+            layer["size"] = json!(payload.bytes.len());
+        }
+    }
+    out.manifest = Blob::new(&out.manifest.media_type, manifest.to_string().into_bytes());
+    out
+}
+
 /// The cosign keys listed by `GET /v2/_zot/ext/cosign`.
 fn list_cosign(b: &Berth, user: Option<(&str, &str)>) -> Value {
     let mut r = Client::new().get(b.url("/v2/_zot/ext/cosign"));
@@ -282,6 +311,42 @@ fn signatures_are_verified_against_uploaded_keys_and_certificates() {
     );
     // The signed image itself knows nothing of it.
     wait_for_signatures(&b, "other", &[]);
+
+    // A payload changed after it was signed (by the trusted key), and a
+    // chain to a root nobody uploaded: both untrusted.
+    let checks = push_image(&b, tmp.path(), "checks", "ppc64le");
+    let honest = cosign_simple_signing(&cosign_key, &checks, "checks").expect("sign");
+    let changed = tampered(&honest.referrer);
+    push_artifact(&b, "checks", &changed.manifest.digest, &changed);
+    let other_root = CertificateAuthority::root(
+        "Other Root",
+        KeyAlgorithm::EcdsaP256,
+        Validity::days_from_now(30),
+    )
+    .expect("root");
+    let outsider = other_root
+        .issue_signer(&SignerSpec::code_signing(
+            "outsider",
+            KeyAlgorithm::EcdsaP256,
+        ))
+        .expect("signer");
+    let foreign = notation_sign(
+        &outsider,
+        &checks,
+        &NotationOptions::now(EnvelopeFormat::Jws),
+    )
+    .expect("jws");
+    push_artifact(
+        &b,
+        "checks",
+        &foreign.referrer.manifest.digest,
+        &foreign.referrer,
+    );
+    wait_for_signatures(
+        &b,
+        "checks",
+        &[("cosign", false, ""), ("notation", false, "CN=outsider")],
+    );
 
     // Listed, then removed: the cosign signature is untrusted again.
     let listed = list_cosign(&b, None);
