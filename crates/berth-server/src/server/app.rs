@@ -119,6 +119,11 @@ impl Server {
                     source,
                 })?;
             if let Some(trust) = opened {
+                if !t.require_signed.is_empty() && config.http.auth.is_none() {
+                    tracing::warn!(
+                        "extensions.trust.requireSigned without http.auth: anyone may upload a key and sign (and push); turn on authentication and access control"
+                    );
+                }
                 tasks.extend(trust.spawn());
                 state.pull_gate = trust.gate();
                 state.trust = Some(trust);

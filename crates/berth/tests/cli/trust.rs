@@ -552,6 +552,31 @@ fn require_signed_serves_only_images_with_a_trusted_signature() {
         .status(),
         StatusCode::OK
     );
+    // The same image posing as a referrer (a `subject` added) needs a
+    // signature of its own.
+    let layout = tmp.path().join("layout-prod-app");
+    let bytes = std::fs::read(
+        layout
+            .join("blobs/sha256")
+            .join(image.digest.trim_start_matches("sha256:")),
+    )
+    .expect("manifest");
+    let mut posing: Value = serde_json::from_slice(&bytes).expect("json");
+    posing["subject"] = json!({"mediaType": OCI_MANIFEST, "digest": dev.digest, "size": dev.size});
+    let posing = posing.to_string();
+    let posing_digest = berth_oci::Digest::sha256(posing.as_bytes()).to_string();
+    let r = http
+        .put(b.url(&format!("/v2/prod/app/manifests/{posing_digest}")))
+        .header("content-type", OCI_MANIFEST)
+        .body(posing)
+        .send()
+        .expect("put");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(
+        get(&format!("/v2/prod/app/manifests/{posing_digest}")).status(),
+        StatusCode::FORBIDDEN,
+        "a runnable image is no signature"
+    );
     // Signed by the key under the root: served, to skopeo too.
     let trusted = cosign_simple_signing(&cosign_key, &image, "prod/app").expect("sign");
     push_artifact(&b, "prod/app", &trusted.tag, &trusted.tagged);

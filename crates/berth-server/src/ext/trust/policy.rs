@@ -14,7 +14,7 @@ use berth_oci::{Digest, Reference, RepoName, Tag};
 
 use super::Trust;
 use super::sweep::stale;
-use super::verify::{SignatureRef, is_cosign_artifact_tag, referrer_signature};
+use super::verify::{SignatureRef, referrer_signature};
 use crate::config::SigningTool;
 use crate::meta::TrustRecord;
 use crate::registry::{PullGate, PullRefusal, RegistryError, RegistryResult};
@@ -97,20 +97,37 @@ impl Trust {
 }
 
 /// Whether a manifest is a signature, a referrer or one of cosign's
-/// tag-scheme artifacts: always served, so that clients can verify.
-fn exempt(reference: &Reference, manifest: &[u8]) -> bool {
-    if let Reference::Tag(t) = reference
-        && is_cosign_artifact_tag(t.as_str())
-    {
-        return true;
+/// tag-scheme artifacts, served without a signature so that clients can
+/// verify: an image manifest (never an index) with no layer a runtime
+/// could run (no tar or rootfs layer, no wasm module) that is either a
+/// referrer or holds only signature, attestation or SBOM layers. Judged
+/// by content, never by the tag it is asked by or a `subject` alone, so
+/// a runnable image cannot slip through as a `.sig` tag or a referrer.
+fn exempt(manifest: &[u8]) -> bool {
+    let Ok(m) = Manifest::parse(manifest, None) else {
+        return false;
+    };
+    if m.kind != berth_oci::media::ManifestKind::Image {
+        return false;
     }
-    Manifest::parse(manifest, None).is_ok_and(|m| {
-        m.subject.is_some()
-            || m.layers.iter().any(|l| {
-                l.media_type == berth_trust::media::COSIGN_SIMPLE_SIGNING
-                    || l.media_type == "application/vnd.dsse.envelope.v1+json"
-            })
-    })
+    let runnable = m.layers.iter().any(|l| {
+        let t = l.media_type.as_str();
+        t.contains("tar") || t.contains("rootfs") || t.contains("wasm")
+    });
+    let signature_like = !m.layers.is_empty()
+        && m.layers.iter().all(|l| {
+            let t = l.media_type.as_str();
+            t == berth_trust::media::COSIGN_SIMPLE_SIGNING
+                || t.starts_with("application/vnd.dev.sigstore.bundle")
+                || t == "application/vnd.dsse.envelope.v1+json"
+                || t == berth_trust::media::NOTATION_JWS
+                || t == berth_trust::media::NOTATION_COSE
+                || t.starts_with("text/spdx")
+                || t.starts_with("application/spdx")
+                || t.starts_with("application/vnd.cyclonedx")
+                || t.starts_with("application/vnd.in-toto")
+        });
+    !runnable && (m.subject.is_some() || signature_like)
 }
 
 #[async_trait::async_trait]
@@ -118,14 +135,14 @@ impl PullGate for Trust {
     async fn check(
         &self,
         repo: &RepoName,
-        reference: &Reference,
+        _reference: &Reference,
         digest: &Digest,
         manifest: &[u8],
     ) -> Result<(), PullRefusal> {
         let Some(tools) = self.required_tools(repo.as_str()) else {
             return Ok(());
         };
-        if exempt(reference, manifest) {
+        if exempt(manifest) {
             return Ok(());
         }
         let generation = self
@@ -153,6 +170,89 @@ impl PullGate for Trust {
             Ok(())
         } else {
             Err(PullRefusal::Denied(NOT_SIGNED.into()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(layers: &[&str], subject: bool, kind: &str) -> Vec<u8> {
+        let d = format!("sha256:{}", "a".repeat(64));
+        let layers: Vec<_> = layers
+            .iter()
+            .map(|t| serde_json::json!({"mediaType": t, "digest": d, "size": 1}))
+            .collect();
+        let mut m = serde_json::json!({"schemaVersion": 2, "mediaType": kind,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": d, "size": 1},
+            "layers": layers});
+        if kind.contains("index") {
+            m = serde_json::json!({"schemaVersion": 2, "mediaType": kind,
+                "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": d, "size": 1}]});
+        }
+        if subject {
+            m["subject"] = serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": d, "size": 1});
+        }
+        m.to_string().into_bytes()
+    }
+
+    #[test]
+    fn only_what_cannot_run_is_served_unsigned() {
+        const IMAGE: &str = "application/vnd.oci.image.manifest.v1+json";
+        const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+        const TGZ: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+        let cases = [
+            (
+                manifest(&[berth_trust::media::COSIGN_SIMPLE_SIGNING], false, IMAGE),
+                true,
+                "a cosign .sig image",
+            ),
+            (
+                manifest(&["application/vnd.dsse.envelope.v1+json"], false, IMAGE),
+                true,
+                "a cosign attestation",
+            ),
+            (
+                manifest(&[berth_trust::media::NOTATION_JWS], true, IMAGE),
+                true,
+                "a notation signature",
+            ),
+            (
+                manifest(&["application/vnd.example.report+json"], true, IMAGE),
+                true,
+                "another referrer artifact",
+            ),
+            (manifest(&[TGZ], false, IMAGE), false, "an image"),
+            (
+                manifest(&[TGZ], true, IMAGE),
+                false,
+                "an image posing as a referrer",
+            ),
+            (
+                manifest(
+                    &[berth_trust::media::COSIGN_SIMPLE_SIGNING, TGZ],
+                    false,
+                    IMAGE,
+                ),
+                false,
+                "a .sig image with a filesystem layer",
+            ),
+            (
+                manifest(&["application/vnd.wasm.content.layer.v1+wasm"], true, IMAGE),
+                false,
+                "a wasm module",
+            ),
+            (
+                manifest(&["application/vnd.example.report+json"], false, IMAGE),
+                false,
+                "an artifact that refers to nothing",
+            ),
+            (manifest(&[], true, INDEX), false, "an index"),
+            (b"not json".to_vec(), false, "garbage"),
+        ];
+        for (m, want, what) in cases {
+            assert_eq!(exempt(&m), want, "{what}");
         }
     }
 }
