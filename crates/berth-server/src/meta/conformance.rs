@@ -388,6 +388,24 @@ pub async fn run(store: &dyn MetaStore) {
     search::stars_and_bookmarks(store).await;
     search::repo_stamps(store).await;
 
+    // Scan reports, by digest, change the generation.
+    let image = dg("scanned");
+    assert_eq!(store.scan_report(&image).await.expect("report"), None);
+    let before = store.generation().await.expect("generation");
+    store
+        .set_scan_report(&image, Some("{\"findings\":[]}"))
+        .await
+        .expect("keep");
+    assert_eq!(
+        store.scan_report(&image).await.expect("report").as_deref(),
+        Some("{\"findings\":[]}")
+    );
+    let kept = store.generation().await.expect("generation");
+    assert_ne!(kept, before, "a report changes the generation");
+    store.set_scan_report(&image, None).await.expect("forget");
+    assert_eq!(store.scan_report(&image).await.expect("report"), None);
+    assert_ne!(store.generation().await.expect("generation"), kept);
+
     // A store in use keeps what was written to it, check after check.
     for _ in 0..2 {
         assert_eq!(

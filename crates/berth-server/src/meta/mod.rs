@@ -383,6 +383,14 @@ pub trait MetaStore: Send + Sync {
     async fn setting(&self, name: &str) -> MetaResult<Option<String>>;
     /// Sets a setting, durably.
     async fn set_setting(&self, name: &str, value: &str) -> MetaResult<()>;
+    /// The vulnerability scan report kept for a manifest (made by the
+    /// scanning extension, opaque here), by digest: the same image in two
+    /// repositories shares it.
+    async fn scan_report(&self, digest: &Digest) -> MetaResult<Option<String>>;
+    /// Keeps (`Some`) or forgets (`None`) a manifest's scan report, and
+    /// changes the generation (answers that showed the old one are stale).
+    /// Not durable: a lost report is made again.
+    async fn set_scan_report(&self, digest: &Digest, report: Option<&str>) -> MetaResult<()>;
     /// Makes every write so far durable.
     async fn flush(&self) -> MetaResult<()>;
     /// Reaches the store and checks that it still holds what was written

@@ -63,6 +63,8 @@ const USER_REPOS: TableDefinition<&str, &str> = TableDefinition::new("user_repos
 const REPO_PULLS: TableDefinition<&str, u64> = TableDefinition::new("repo_pulls");
 /// repo → how many users starred it (absent when none).
 const STARS: TableDefinition<&str, u64> = TableDefinition::new("stars");
+/// manifest digest → its scan report ([`MetaStore::scan_report`]).
+const SCANS: TableDefinition<&str, &str> = TableDefinition::new("scans");
 /// repo → how many changes were applied to its rows
 /// ([`RepoStamp::revision`]).
 const REVISIONS: TableDefinition<&str, u64> = TableDefinition::new("revisions");
@@ -156,6 +158,7 @@ impl RedbMetaStore {
         txn.open_table(STARS).map_err(err)?;
         txn.open_table(REPO_PULLS).map_err(err)?;
         txn.open_table(REVISIONS).map_err(err)?;
+        txn.open_table(SCANS).map_err(err)?;
         add_pull_totals(&txn)?;
         txn.commit().map_err(err)?;
         let store = Self {
@@ -644,6 +647,36 @@ impl MetaStore for RedbMetaStore {
                 .map_err(err)?
                 .insert(name.as_str(), value.as_str())
                 .map_err(err)?;
+            txn.commit().map_err(err)
+        })
+        .await
+    }
+
+    async fn scan_report(&self, digest: &Digest) -> MetaResult<Option<String>> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let t = txn.open_table(SCANS).map_err(err)?;
+        Ok(t.get(digest.to_string().as_str())
+            .map_err(err)?
+            .map(|v| v.value().to_string()))
+    }
+
+    async fn set_scan_report(&self, digest: &Digest, report: Option<&str>) -> MetaResult<()> {
+        let (digest, report) = (digest.to_string(), report.map(str::to_string));
+        self.blocking(move |db| {
+            let mut txn = db.begin_write().map_err(err)?;
+            txn.set_durability(Durability::None).map_err(err)?;
+            {
+                let mut t = txn.open_table(SCANS).map_err(err)?;
+                match &report {
+                    Some(r) => {
+                        t.insert(digest.as_str(), r.as_str()).map_err(err)?;
+                    }
+                    None => {
+                        t.remove(digest.as_str()).map_err(err)?;
+                    }
+                }
+            }
+            bump_generation(&txn)?;
             txn.commit().map_err(err)
         })
         .await

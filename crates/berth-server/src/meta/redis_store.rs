@@ -26,6 +26,7 @@
 //! | `P:epoch` | string | a random number set when the store is first marked, and again after it lost its data ([`MetaStore::check`]); added to the counter in what [`MetaStore::generation`] answers, so a counter restarted from zero never repeats an earlier answer |
 //! | `P:pulls` | hash | repository → every pull counted ([`RepoStamp::pulls`]) |
 //! | `P:stars` | hash | repository → how many users starred it (absent when none) |
+//! | `P:scans` | hash | manifest digest → its scan report ([`MetaStore::scan_report`]) |
 //! | `P:revisions` | hash | repository → how many changes were applied to its rows ([`RepoStamp::revision`]) |
 //! | `P:starred:{user}` | set | the repositories the user starred |
 //! | `P:bookmarked:{user}` | set | the repositories the user bookmarked |
@@ -151,6 +152,8 @@ pub struct RedisMetaStore {
     pulls_key: String,
     /// `P:revisions`.
     revisions_key: String,
+    /// `P:scans`.
+    scans_key: String,
     apply: Script,
     pulls: Script,
     toggle: Script,
@@ -170,6 +173,7 @@ impl RedisMetaStore {
             stars_key: redis.key("stars"),
             pulls_key: redis.key("pulls"),
             revisions_key: redis.key("revisions"),
+            scans_key: redis.key("scans"),
             redis,
             apply: Script::new(APPLY),
             pulls: Script::new(PULLS),
@@ -624,6 +628,35 @@ impl MetaStore for RedisMetaStore {
                     .arg(value),
             )
             .await
+    }
+
+    async fn scan_report(&self, digest: &Digest) -> MetaResult<Option<String>> {
+        self.redis
+            .query(
+                redis::cmd("HGET")
+                    .arg(&self.scans_key)
+                    .arg(digest.to_string()),
+            )
+            .await
+    }
+
+    async fn set_scan_report(&self, digest: &Digest, report: Option<&str>) -> MetaResult<()> {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        match report {
+            Some(r) => pipe
+                .cmd("HSET")
+                .arg(&self.scans_key)
+                .arg(digest.to_string())
+                .arg(r),
+            None => pipe
+                .cmd("HDEL")
+                .arg(&self.scans_key)
+                .arg(digest.to_string()),
+        }
+        .ignore();
+        pipe.cmd("INCR").arg(&self.generation_key).ignore();
+        self.redis.query_pipe(&pipe).await
     }
 
     /// One `SET NX` of the epoch: finding it missing means the server lost
