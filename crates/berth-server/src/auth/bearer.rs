@@ -54,9 +54,9 @@ impl Grant {
 
     /// Whether the token grants the catalog (`registry:catalog:*`).
     pub fn allows_catalog(&self) -> bool {
-        self.access
-            .iter()
-            .any(|e| e.kind == "registry" && e.name == "catalog" && !e.actions.is_empty())
+        self.access.iter().any(|e| {
+            e.kind == "registry" && e.name == "catalog" && e.actions.iter().any(|a| a == "*")
+        })
     }
 }
 
@@ -204,6 +204,18 @@ mod tests {
         }
         assert!(g.allows_catalog());
         assert!(!grant(serde_json::json!([])).allows_catalog());
+        // Only `*` grants the catalog, as in distribution: another action
+        // leaves it filtered to what the token may pull.
+        for actions in [
+            serde_json::json!(["pull"]),
+            serde_json::json!(["push", "delete"]),
+            serde_json::json!([]),
+        ] {
+            let g = grant(
+                serde_json::json!([{"type": "registry", "name": "catalog", "actions": actions}]),
+            );
+            assert!(!g.allows_catalog(), "{actions}");
+        }
     }
 
     #[test]

@@ -43,7 +43,11 @@ impl Registry {
     /// Deletes a blob from one repository. A manifest's blob is refused:
     /// it is deleted through the manifest route, which also untags it.
     pub async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> RegistryResult<()> {
-        let _guard = self.store(repo).lock_repo(repo).await?;
+        let guard = self.store(repo).lock_repo(repo).await?;
+        // What references the blob is read from the metadata store, in
+        // step with `index.json` first (under the lock a push takes too,
+        // so no manifest can come to reference it meanwhile).
+        self.refresh_locked(&guard).await?;
         let is_manifest = self
             .store(repo)
             .layout
@@ -53,6 +57,12 @@ impl Registry {
         if is_manifest {
             return Err(RegistryError::Unsupported(format!(
                 "{digest} is a manifest: delete it with DELETE /v2/{repo}/manifests/{digest}"
+            )));
+        }
+        let referenced = self.meta.blob_refs(repo, digest).await?;
+        if referenced > 0 {
+            return Err(RegistryError::Unsupported(format!(
+                "blob {digest} is referenced by {referenced} manifest(s) of {repo}: delete those manifests first"
             )));
         }
         if self.store(repo).blobs.delete_blob(repo, digest).await? {

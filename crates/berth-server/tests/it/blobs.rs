@@ -161,3 +161,59 @@ async fn repositories_cannot_nest_in_each_others_blobs() {
         .expect("post");
     assert_error(r, 400, "NAME_INVALID").await;
 }
+
+/// A blob a manifest still references — its config or a layer, of a
+/// tagged or an untagged manifest — cannot be deleted (the image would
+/// stay listed but no longer pull); once the manifest is gone it can.
+#[tokio::test]
+async fn a_referenced_blob_is_not_deleted() {
+    let s = Server::start().await;
+    let (m, md) = s.push_image("r", "v1", &[b"layer one", b"layer two"]).await;
+    let manifest: serde_json::Value = serde_json::from_slice(&m).expect("json");
+    let config = manifest["config"]["digest"]
+        .as_str()
+        .expect("config")
+        .to_string();
+    let layer = manifest["layers"][1]["digest"]
+        .as_str()
+        .expect("layer")
+        .to_string();
+    for blob in [&config, &layer] {
+        let r = s
+            .http
+            .delete(s.url(&format!("/v2/r/blobs/{blob}")))
+            .send()
+            .await
+            .expect("delete");
+        assert_eq!(r.status(), 405, "{blob}");
+        let body: serde_json::Value = r.json().await.expect("json");
+        assert_eq!(body["errors"][0]["code"], "UNSUPPORTED");
+        let message = body["errors"][0]["message"].as_str().expect("message");
+        assert!(message.contains("referenced by 1 manifest"), "{message}");
+        assert_eq!(s.get(&format!("/v2/r/blobs/{blob}")).await.status(), 200);
+    }
+    // An unreferenced blob goes; so does the layer once its manifest is
+    // deleted.
+    let loose = s.push_blob("r", b"nobody needs this").await;
+    let r = s
+        .http
+        .delete(s.url(&format!("/v2/r/blobs/{loose}")))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 202);
+    let r = s
+        .http
+        .delete(s.url(&format!("/v2/r/manifests/{md}")))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 202);
+    let r = s
+        .http
+        .delete(s.url(&format!("/v2/r/blobs/{layer}")))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 202);
+}
