@@ -18,9 +18,12 @@ const MAX_REMEMBERED: u64 = 10_000;
 pub struct Htpasswd {
     /// Swapped when the config file names another file.
     path: RwLock<PathBuf>,
-    /// A real bcrypt hash, at the cost of the file's hashes, checked for
-    /// unknown users, so a miss costs what a hit costs.
-    dummy: RwLock<String>,
+    /// A real bcrypt hash at the highest cost of the file's hashes,
+    /// checked for unknown users, and how long every failed check takes
+    /// at least (what checking that hash takes, with a margin), so the
+    /// time of a failure tells nothing of which users exist or the cost
+    /// of their hashes.
+    dummy: RwLock<(String, std::time::Duration)>,
     users: RwLock<HashMap<String, String>>,
     /// Successful checks (a hash of user, password and stored hash), kept
     /// until the file is re-read.
@@ -52,23 +55,22 @@ fn parse(path: &Path) -> Result<HashMap<String, String>, AuthConfigError> {
     Ok(users)
 }
 
-/// A bcrypt hash of nothing in particular, at the cost most of `users`'
-/// hashes have (`$2y$NN$…`), or bcrypt's default.
-fn dummy_for(users: &HashMap<String, String>) -> String {
-    let mut costs: HashMap<u32, usize> = HashMap::new();
-    for hash in users.values() {
-        if let Some(cost) = hash.get(4..6).and_then(|c| c.parse::<u32>().ok()) {
-            *costs.entry(cost).or_default() += 1;
-        }
-    }
-    let cost = costs
-        .into_iter()
-        .max_by_key(|(cost, n)| (*n, *cost))
-        .map(|(cost, _)| cost)
+/// A bcrypt hash of nothing in particular at the highest cost of
+/// `users`' hashes (`$2y$NN$…`; bcrypt's default without any), and the
+/// floor of a failed check: the time making it took (a bcrypt check costs
+/// what a hash costs), with a quarter more as margin.
+fn dummy_for(users: &HashMap<String, String>) -> (String, std::time::Duration) {
+    let cost = users
+        .values()
+        .filter_map(|hash| hash.get(4..6).and_then(|c| c.parse::<u32>().ok()))
+        .max()
         .unwrap_or(bcrypt::DEFAULT_COST);
-    bcrypt::hash("berth-unknown-user", cost)
+    let start = std::time::Instant::now();
+    let hash = bcrypt::hash("berth-unknown-user", cost)
         .or_else(|_| bcrypt::hash("berth-unknown-user", bcrypt::DEFAULT_COST))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    let took = start.elapsed();
+    (hash, took + took / 4)
 }
 
 impl Htpasswd {
@@ -133,9 +135,9 @@ impl Htpasswd {
             .unwrap_or_else(|p| p.into_inner())
             .get(user)
             .cloned();
-        let hash = stored
-            .clone()
-            .unwrap_or_else(|| self.dummy.read().unwrap_or_else(|p| p.into_inner()).clone());
+        let started = tokio::time::Instant::now();
+        let (dummy, floor) = self.dummy.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let hash = stored.clone().unwrap_or(dummy);
         let key = Self::remembered_key(user, password, &hash);
         if stored.is_some() && self.verified.contains_key(&key) {
             return true;
@@ -148,6 +150,9 @@ impl Htpasswd {
             self.verified.insert(key, ());
             return true;
         }
+        // Every failure ends at the same time after it began, whether the
+        // user exists and whatever the cost of their hash.
+        tokio::time::sleep_until(started + floor).await;
         false
     }
 
@@ -196,5 +201,34 @@ mod tests {
             "the old password is forgotten"
         );
         assert!(h.verify("alice", "two").await);
+    }
+
+    /// A failed check lasts at least what checking the costliest hash of
+    /// the file takes, whether the user is unknown, has a cheap hash, or
+    /// the costliest one: timing tells neither which users exist nor the
+    /// cost of their hashes.
+    #[tokio::test]
+    async fn failures_take_as_long_whoever_the_user_is() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let file = tmp.path().join("htpasswd");
+        let costly = bcrypt::hash("pw", 10).expect("hash");
+        let cheap = bcrypt::hash("pw", 4).expect("hash");
+        std::fs::write(&file, format!("costly:{costly}\ncheap:{cheap}\n")).expect("write");
+        let h = Htpasswd::load(&file).expect("load");
+        // What one check at the costliest cost takes here.
+        let start = std::time::Instant::now();
+        assert!(!bcrypt::verify("wrong", &costly).expect("verify"));
+        let one_check = start.elapsed();
+        for user in ["cheap", "costly", "nobody"] {
+            let start = std::time::Instant::now();
+            assert!(!h.verify(user, "wrong").await, "{user}");
+            let took = start.elapsed();
+            assert!(
+                took >= one_check.mul_f64(0.8),
+                "{user}: a failure took {took:?}, a costly check {one_check:?}"
+            );
+        }
+        // A good password is not held back.
+        assert!(h.verify("cheap", "pw").await);
     }
 }
