@@ -322,13 +322,26 @@ pub(crate) async fn authorize(
         _ => false,
     };
     let mount_from = match ep {
-        E::UploadStart { .. } if *method == Method::POST => {
+        E::UploadStart { name } if *method == Method::POST => {
             let params = Params::parse(query);
-            params
-                .get("mount")
-                .and(params.get("from"))
-                .and_then(|f| f.parse::<RepoName>().ok())
-                .filter(|f| caller.may(f, Action::Read))
+            match (params.get("mount"), params.get("from")) {
+                (Some(_), Some(from)) => from
+                    .parse::<RepoName>()
+                    .ok()
+                    .filter(|f| caller.may(f, Action::Read)),
+                // Automatic content discovery: a repository the store
+                // knows to hold the blob, among those the caller may read
+                // (never another).
+                (Some(mount), None) => match mount.parse::<berth_oci::Digest>() {
+                    Ok(digest) => reg
+                        .blob_holders(name, &digest)
+                        .await
+                        .into_iter()
+                        .find(|h| caller.may(h, Action::Read)),
+                    Err(_) => None,
+                },
+                _ => None,
+            }
         }
         _ => None,
     };

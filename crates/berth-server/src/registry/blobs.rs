@@ -72,6 +72,23 @@ impl Registry {
         }
     }
 
+    /// Other repositories on `repo`'s root known to hold `digest` (see
+    /// [`crate::storage::Blobs::holders`]): where a mount without `from`
+    /// may take it from. A store that cannot tell gives none.
+    pub async fn blob_holders(&self, repo: &RepoName, digest: &Digest) -> Vec<RepoName> {
+        let store = self.store(repo);
+        match store.blobs.holders(digest).await {
+            Ok(found) => found
+                .into_iter()
+                .filter(|h| h != repo && std::ptr::addr_eq(self.store(h), store))
+                .collect(),
+            Err(e) => {
+                tracing::debug!("where {digest} is stored is not known: {e}");
+                Vec::new()
+            }
+        }
+    }
+
     /// Mounts a blob from another repository; false if `from` lacks it.
     pub async fn mount_blob(
         &self,

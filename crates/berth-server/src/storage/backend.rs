@@ -178,6 +178,12 @@ pub trait Blobs: Send + Sync {
     async fn sweep(&self, _delay: Duration) -> StorageResult<usize> {
         Ok(0)
     }
+    /// Repositories of this store known to hold `digest`, found without
+    /// a walk (the dedupe index on disk, the links of a deduplicated
+    /// bucket; a hint, checked where cheap): what a mount without `from`
+    /// may mount from. Empty where the store keeps no such record
+    /// (dedupe off).
+    async fn holders(&self, digest: &Digest) -> StorageResult<Vec<RepoName>>;
     /// A URL the client may fetch the blob from directly
     /// (`storage.redirectBlobURL`), `None` where the backend has none.
     async fn blob_url(&self, _repo: &RepoName, _digest: &Digest) -> StorageResult<Option<String>> {

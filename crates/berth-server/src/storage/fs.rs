@@ -363,6 +363,24 @@ impl FsStore {
 
 #[async_trait::async_trait]
 impl Blobs for FsStore {
+    /// The dedupe index's holder, if it still holds the blob.
+    async fn holders(&self, digest: &Digest) -> StorageResult<Vec<RepoName>> {
+        let (Some(index), true) = (&self.index, self.dedupe) else {
+            return Ok(Vec::new());
+        };
+        let Some(holder) = index
+            .get(&digest.to_string())?
+            .and_then(|h| h.parse::<RepoName>().ok())
+        else {
+            return Ok(Vec::new());
+        };
+        Ok(if self.blob_len(&holder, digest).await?.is_some() {
+            vec![holder]
+        } else {
+            Vec::new()
+        })
+    }
+
     async fn blob_len(&self, repo: &RepoName, digest: &Digest) -> StorageResult<Option<u64>> {
         let p = self.blob_path(repo, digest);
         match std::fs::metadata(&p) {

@@ -113,7 +113,7 @@ async fn cross_repository_mount() {
         format!("mount={other}&from=src/a"),
         format!("mount={d}&from=BAD..name"),
         "mount=sha256:nothex&from=src/a".to_string(),
-        format!("mount={d}"),
+        format!("mount={other}"),
     ] {
         let r = s
             .http
@@ -124,6 +124,17 @@ async fn cross_repository_mount() {
         assert_eq!(r.status(), 202, "{q}");
         assert!(header(&r, "location").starts_with("/v2/dst/b/blobs/uploads/"));
     }
+    // Without `from`: the store knows where the blob is (automatic
+    // content discovery), so it is mounted.
+    let r = s
+        .http
+        .post(s.url(&format!("/v2/dst/c/blobs/uploads/?mount={d}")))
+        .send()
+        .await
+        .expect("mount");
+    assert_eq!(r.status(), 201);
+    assert_eq!(header(&r, "location"), format!("/v2/dst/c/blobs/{d}"));
+    assert_eq!(s.get(&format!("/v2/dst/c/blobs/{d}")).await.status(), 200);
 }
 
 #[tokio::test]

@@ -407,3 +407,82 @@ async fn the_router_answers_in_process() {
         .expect("body");
     assert_counts_one_upload_post(&String::from_utf8_lossy(&body), 202);
 }
+
+/// A mount without `from` (automatic content discovery, the conformance
+/// suite's optional check) mounts a blob the store knows from a
+/// repository the caller may read, and never from one it may not: then
+/// it is a plain upload session (202), as the spec asks.
+#[tokio::test]
+async fn a_mount_without_from_takes_only_what_the_caller_may_read() {
+    use berth_oci::Digest;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let c = config(
+        tmp.path(),
+        json!({"address": "127.0.0.1", "port": 0,
+               "auth": {"htpasswd": {"path": htpasswd(tmp.path())}},
+               "accessControl": {"repositories": {
+                   "shared/**": {"policies": [{"users": ["alice", "bob"], "actions": ["read", "create"]}]},
+                   "secret/**": {"policies": [{"users": ["alice"], "actions": ["read", "create"]}]},
+                   "bob/**": {"policies": [{"users": ["bob"], "actions": ["read", "create"]}]}}}}),
+        json!({}),
+    );
+    let s = Running::start(&c).await;
+    const ALICE: Option<(&str, &str)> = Some(("alice", "wonderland"));
+    const BOB: Option<(&str, &str)> = Some(("bob", "builder"));
+    let push = |repo: &str, data: &'static [u8]| {
+        let d = Digest::sha256(data);
+        s.request(
+            Method::POST,
+            &format!("/v2/{repo}/blobs/uploads/?digest={d}"),
+            ALICE,
+        )
+        .body(data)
+        .send()
+    };
+    let open = Digest::sha256(b"a layer anyone here may read");
+    let hidden = Digest::sha256(b"a layer only alice may read");
+    assert_eq!(
+        push("shared/base", b"a layer anyone here may read")
+            .await
+            .expect("push")
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        push("secret/base", b"a layer only alice may read")
+            .await
+            .expect("push")
+            .status(),
+        StatusCode::CREATED
+    );
+
+    let mount = |digest: &Digest| {
+        s.request(
+            Method::POST,
+            &format!("/v2/bob/app/blobs/uploads/?mount={digest}"),
+            BOB,
+        )
+        .send()
+    };
+    let r = mount(&open).await.expect("mount");
+    assert_eq!(r.status(), StatusCode::CREATED, "found where bob may read");
+    assert_eq!(
+        r.headers()["location"].to_str().expect("location"),
+        format!("/v2/bob/app/blobs/{open}")
+    );
+    let r = mount(&hidden).await.expect("mount");
+    assert_eq!(
+        r.status(),
+        StatusCode::ACCEPTED,
+        "never from where bob may not read"
+    );
+    let r = s
+        .request(Method::HEAD, &format!("/v2/bob/app/blobs/{hidden}"), BOB)
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = mount(&Digest::sha256(b"nowhere")).await.expect("mount");
+    assert_eq!(r.status(), StatusCode::ACCEPTED, "a blob nobody holds");
+    s.stop().await;
+}

@@ -601,3 +601,36 @@ async fn multipart_uploads_the_state_never_recorded_are_aborted() {
             .is_empty()
     );
 }
+
+/// On S3 with dedupe a mount without `from` finds the blob through its
+/// links (automatic content discovery); without dedupe nothing records
+/// where a blob is, so it is a plain session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mount_without_from_finds_the_blob_by_its_links() {
+    let s3 = S3Server::start();
+    for (dedupe, want) in [(true, StatusCode::CREATED), (false, StatusCode::ACCEPTED)] {
+        let local = tempfile::tempdir().expect("tempdir");
+        let prefix = format!("found-{dedupe}");
+        let server = Server::start_with(
+            local.path(),
+            json!({"storageDriver": s3.driver(&prefix), "dedupe": dedupe}),
+        )
+        .await;
+        let d = server.push_blob("team/src", b"a shared base layer").await;
+        let r = server
+            .http
+            .post(server.url(&format!("/v2/team/dst/blobs/uploads/?mount={d}")))
+            .send()
+            .await
+            .expect("mount");
+        assert_eq!(r.status(), want, "dedupe {dedupe}");
+        if dedupe {
+            let got = server.get(&format!("/v2/team/dst/blobs/{d}")).await;
+            assert_eq!(
+                got.bytes().await.expect("body").as_ref(),
+                b"a shared base layer"
+            );
+        }
+        server.stop().await;
+    }
+}

@@ -257,6 +257,21 @@ async fn blobs(s: &Store) {
         Some(body[..5].to_vec()),
         "a longer blob gives max + 1 bytes"
     );
+    // Where the blob is known to be (deduplicating stores keep a record;
+    // others none): never a repository that lacks it.
+    for holder in s.blobs.holders(&d).await.expect("holders") {
+        assert!(
+            s.blobs.blob_len(&holder, &d).await.expect("len").is_some(),
+            "{holder} is named a holder"
+        );
+    }
+    assert!(
+        s.blobs
+            .holders(&digest_of(b"held nowhere"))
+            .await
+            .expect("holders")
+            .is_empty()
+    );
     assert_eq!(
         s.blobs.read_small_blob(&b, &d, n).await.expect("small"),
         None,

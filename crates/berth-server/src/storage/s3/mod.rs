@@ -298,6 +298,15 @@ fn version_of(m: &object_store::ObjectMeta) -> IndexVersion {
 
 #[async_trait::async_trait]
 impl Blobs for S3Store {
+    /// With dedupe, the repositories linking the digest (its `refs/`
+    /// keys; at most 100).
+    async fn holders(&self, digest: &Digest) -> StorageResult<Vec<RepoName>> {
+        if !self.dedupe {
+            return Ok(Vec::new());
+        }
+        self.linking(digest, 100).await
+    }
+
     async fn blob_len(&self, repo: &RepoName, digest: &Digest) -> StorageResult<Option<u64>> {
         Ok(self.locate(repo, digest).await?.map(|(_, size, _)| size))
     }

@@ -55,6 +55,34 @@ fn alg_hex(digest: &Digest) -> String {
 }
 
 impl S3Store {
+    /// Up to `max` repositories whose links name `digest` (the keys under
+    /// `.berth/refs/<alg>/<hex>/`; repository names may hold `/`).
+    pub(super) async fn linking(
+        &self,
+        digest: &Digest,
+        max: usize,
+    ) -> StorageResult<Vec<RepoName>> {
+        let refs = self.key(&format!(".berth/refs/{}", alg_hex(digest)));
+        let prefix = format!("{refs}/");
+        let mut listing = self.s3.list(Some(&refs));
+        let mut out = Vec::new();
+        while let Some(item) = listing.next().await {
+            let meta = item.map_err(|e| self.err(e))?;
+            if let Some(repo) = meta
+                .location
+                .as_ref()
+                .strip_prefix(&prefix)
+                .and_then(|r| r.parse::<RepoName>().ok())
+            {
+                out.push(repo);
+                if out.len() >= max {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     pub(super) fn link_key(&self, repo: &RepoName, digest: &Digest) -> ObjPath {
         self.repo_key(repo, &format!("_links/{}", alg_hex(digest)))
     }
