@@ -252,9 +252,18 @@ impl Registry {
             {
                 continue;
             }
-            tracing::info!(target: "berth::gc", %repo, %digest, reason = "blob no manifest references", "deleted");
-            self.store(repo).blobs.delete_blob(repo, &digest).await?;
-            report.blobs += 1;
+            // One blob that cannot be removed (something foreign in its
+            // place) is logged and skipped; the others are still collected.
+            match self.store(repo).blobs.delete_blob(repo, &digest).await {
+                Ok(_) => {
+                    tracing::info!(target: "berth::gc", %repo, %digest, reason = "blob no manifest references", "deleted");
+                    report.blobs += 1;
+                }
+                Err(e) if !e.is_unavailable() => {
+                    tracing::warn!(target: "berth::gc", %repo, %digest, "not deleted, skipped: {e}");
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         drop(guard);
 

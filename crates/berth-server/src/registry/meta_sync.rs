@@ -71,6 +71,22 @@ fn manifest_meta(
     }
 }
 
+/// The names an OCI layout holds: a repository whose name has one of them
+/// as a component after the first would lie inside a shorter
+/// repository's layout (`a/blobs/sha256/<hex>` in `a`'s blob store), so
+/// it is refused whichever of the two is created first.
+const LAYOUT_NAMES: [&str; 3] = ["blobs", "index.json", "oci-layout"];
+
+fn refuse_layout_names(repo: &RepoName) -> RegistryResult<()> {
+    match repo.components().skip(1).find(|c| LAYOUT_NAMES.contains(c)) {
+        Some(c) => Err(crate::storage::StorageError::NameConflict(format!(
+            "{repo}: a repository name cannot hold {c:?} below its first component (it would lie inside a shorter repository's OCI layout)"
+        ))
+        .into()),
+        None => Ok(()),
+    }
+}
+
 /// Whether a recorded manifest was recorded by a Berth that did not keep
 /// config details yet (this one always sets the config's media type with
 /// the config), so a derive reads it again.
@@ -130,6 +146,7 @@ impl Registry {
     pub(super) async fn ensure_repo(&self, repo: &RepoName) -> RegistryResult<()> {
         let existed = self.store(repo).layout.repo_exists(repo).await?;
         if !existed {
+            refuse_layout_names(repo)?;
             let guard = self.store(repo).lock_repo(repo).await?;
             self.store(repo).layout.create_repo(&guard).await?;
         }

@@ -121,7 +121,25 @@ fn rename_into_sync(root: &Path, commit: bool, src: &Path, dest: &Path) -> Stora
     if created {
         std::fs::create_dir_all(parent).at(parent)?;
     }
-    std::fs::rename(src, dest).at(dest)?;
+    if let Err(e) = std::fs::rename(src, dest) {
+        // A directory where the file belongs (left by an older Berth that
+        // let a repository nest inside another's blobs): moved aside,
+        // kept, logged, and the write goes on.
+        if !std::fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir()) {
+            return Err(e).at(dest);
+        }
+        let aside = root
+            .join(".berth/foreign")
+            .join(uuid::Uuid::new_v4().simple().to_string());
+        std::fs::create_dir_all(root.join(".berth/foreign")).at(&aside)?;
+        std::fs::rename(dest, &aside).at(&aside)?;
+        tracing::warn!(
+            "a directory stood where {} belongs: moved to {}",
+            dest.display(),
+            aside.display()
+        );
+        std::fs::rename(src, dest).at(dest)?;
+    }
     if commit {
         sync_dirs(root, parent, created)?;
     }
@@ -568,12 +586,20 @@ impl Blobs for FsStore {
                 Err(e) => return Err(e).at(&dir),
             };
             while let Some(e) = entries.next_entry().await.at(&dir)? {
-                if let Some(d) = e
+                let Some(d) = e
                     .file_name()
                     .to_str()
                     .and_then(|n| format!("{alg}:{n}").parse::<Digest>().ok())
-                {
+                else {
+                    continue;
+                };
+                // Only files are blobs: anything else at a blob's name
+                // (a directory an older Berth let a repository put there)
+                // is no blob to serve or collect.
+                if e.file_type().await.is_ok_and(|t| t.is_file()) {
                     out.push(d);
+                } else {
+                    tracing::warn!(%repo, digest = %d, "not a file where a blob belongs: skipped");
                 }
             }
         }

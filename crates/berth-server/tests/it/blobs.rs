@@ -152,9 +152,30 @@ async fn mount_into_a_repository_that_has_the_blob() {
     assert_eq!(r.status(), 201);
 }
 
+/// A name with a layout's own names (`blobs`, `index.json`,
+/// `oci-layout`) below its first component would lie inside a shorter
+/// repository's layout: refused whichever of the two is created first
+/// (a squatter could otherwise take a blob's place in a repository that
+/// does not exist yet).
 #[tokio::test]
-async fn repositories_cannot_nest_in_each_others_blobs() {
+async fn repositories_cannot_nest_in_each_others_layout() {
     let s = Server::start().await;
+    let hex = "a".repeat(64);
+    for name in [
+        format!("victim/blobs/sha256/{hex}"),
+        "outer/blobs".to_string(),
+        "deep/blobs".to_string(),
+        "a/index.json".to_string(),
+        "a/b/oci-layout".to_string(),
+    ] {
+        let r = s
+            .http
+            .post(s.url(&format!("/v2/{name}/blobs/uploads/")))
+            .send()
+            .await
+            .expect("post");
+        assert_error(r, 400, "NAME_INVALID").await;
+    }
     s.push_blob("outer", b"x").await;
     let r = s
         .http
@@ -163,14 +184,48 @@ async fn repositories_cannot_nest_in_each_others_blobs() {
         .await
         .expect("post");
     assert_error(r, 400, "NAME_INVALID").await;
-    s.push_blob("deep/blobs", b"y").await;
-    let r = s
-        .http
-        .post(s.url("/v2/deep/blobs/uploads/"))
-        .send()
+    // A first component may be any name.
+    s.push_blob("blobs/x", b"z").await;
+}
+
+/// What an older Berth let happen — a directory where a blob belongs —
+/// breaks neither a push of that blob (the directory is moved aside,
+/// kept, logged) nor GC (skipped; the other blobs are collected).
+#[tokio::test]
+async fn a_directory_where_a_blob_belongs_is_survived() {
+    let s = Server::start().await;
+    s.push_blob("victim", b"first").await;
+    let squatted = Digest::sha256(b"a common base layer");
+    let blobs = s.root.join("victim/blobs/sha256");
+    std::fs::create_dir_all(blobs.join(squatted.hex()).join("blobs")).expect("squat");
+    assert_eq!(
+        s.get(&format!("/v2/victim/blobs/{squatted}"))
+            .await
+            .status(),
+        404
+    );
+    s.push_blob("victim", b"a common base layer").await;
+    let got = s.get(&format!("/v2/victim/blobs/{squatted}")).await;
+    assert_eq!(
+        got.bytes().await.expect("body").as_ref(),
+        b"a common base layer"
+    );
+    let aside: Vec<_> = std::fs::read_dir(s.root.join(".berth/foreign"))
+        .expect("moved aside")
+        .collect();
+    assert_eq!(aside.len(), 1);
+
+    // GC walks past another such directory and collects the rest.
+    let foreign = Digest::sha256(b"never pushed");
+    std::fs::create_dir_all(blobs.join(foreign.hex())).expect("squat");
+    let name: berth_oci::RepoName = "victim".parse().expect("name");
+    let report = s
+        .registry
+        .gc_repo(&name, std::time::Duration::ZERO)
         .await
-        .expect("post");
-    assert_error(r, 400, "NAME_INVALID").await;
+        .expect("gc");
+    assert_eq!(report.blobs, 2, "the two unreferenced blobs");
+    assert!(blobs.join(foreign.hex()).is_dir(), "left alone");
 }
 
 /// A blob a manifest still references — its config or a layer, of a
