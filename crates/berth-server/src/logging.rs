@@ -21,13 +21,23 @@ pub enum LoggingError {
     Install(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// The filter of a level: at `info`, object_store's line per retried S3
+/// request (dozens in an outage's first seconds) is left out; the request
+/// that finally fails, and the health checks' change of state, are logged.
+fn directives(level: crate::config::LogLevel) -> String {
+    match level {
+        crate::config::LogLevel::Info => "info,object_store=warn".into(),
+        other => other.directive().into(),
+    }
+}
+
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides
 /// `log.level`. Fails if the output file cannot be opened.
 pub fn init(config: &LogConfig) -> Result<(), LoggingError> {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|v| EnvFilter::try_new(v).ok())
-        .unwrap_or_else(|| EnvFilter::new(config.level.directive()));
+        .unwrap_or_else(|| EnvFilter::new(directives(config.level)));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let result = match (&config.output, config.format) {
         (Some(path), format) => {

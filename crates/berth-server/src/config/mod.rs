@@ -22,7 +22,7 @@ pub use access::{AccessControlConfig, Action, Group, MetricsAccess, Policy, Repo
 pub use auth::{AuthConfig, BearerConfig, HtpasswdConfig, LdapConfig, MtlsConfig};
 pub use drivers::{CacheDriverConfig, StorageDriverConfig};
 pub use model::{
-    Config, EventsConfig, ExtensionsConfig, HttpConfig, LogConfig, LogFormat, MethodRate,
+    Config, EventsConfig, ExtensionsConfig, HttpConfig, LogConfig, LogFormat, LogLevel, MethodRate,
     MetricsConfig, PrometheusConfig, RateLimitConfig, RootSettings, ScrubConfig, SinkConfig,
     SinkCredentials, StorageConfig, SubPathConfig, TlsConfig,
 };
