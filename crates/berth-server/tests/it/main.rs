@@ -30,4 +30,6 @@ mod scrub;
 mod storage_conformance;
 mod subpaths;
 mod support;
+#[cfg(feature = "s3")]
+mod tls_proxy;
 mod uploads;

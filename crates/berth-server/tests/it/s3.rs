@@ -634,3 +634,44 @@ async fn a_mount_without_from_finds_the_blob_by_its_links() {
         server.stop().await;
     }
 }
+
+/// `skipverify` (zot's MinIO examples use it) reaches an S3 endpoint over
+/// TLS with a self-signed certificate, given as `https://host:port` with
+/// `secure: false` or as `host:port` with `secure: true`; without it the
+/// certificate is refused and the server does not start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skipverify_reaches_an_endpoint_with_a_self_signed_certificate() {
+    let s3 = S3Server::start();
+    let proxy =
+        crate::tls_proxy::TlsProxy::start(std::net::SocketAddr::from(([127, 0, 0, 1], s3.port)))
+            .await;
+    for (endpoint, secure) in [(proxy.endpoint(), false), (proxy.addr.to_string(), true)] {
+        let mut driver = s3.driver(&format!("tls-{secure}"));
+        driver["regionendpoint"] = json!(endpoint);
+        driver["secure"] = json!(secure);
+        driver["skipverify"] = json!(true);
+        let local = tempfile::tempdir().expect("tempdir");
+        let server = Server::start_with(local.path(), json!({"storageDriver": driver})).await;
+        let d = server.push_blob("tls/app", b"over tls").await;
+        let got = server.get(&format!("/v2/tls/app/blobs/{d}")).await;
+        assert_eq!(
+            got.bytes().await.expect("body").as_ref(),
+            b"over tls",
+            "{endpoint}"
+        );
+        server.stop().await;
+    }
+    let mut driver = s3.driver("tls-checked");
+    driver["regionendpoint"] = json!(proxy.endpoint());
+    let local = tempfile::tempdir().expect("tempdir");
+    let config = berth_server::config::Config::from_value(json!({
+        "storage": {"rootDirectory": local.path(), "storageDriver": driver},
+        "http": {"address": "127.0.0.1", "port": 0}
+    }))
+    .expect("config");
+    let refused = berth_server::server::build_state(&config).await;
+    assert!(
+        refused.is_err(),
+        "an unknown certificate is refused without skipverify"
+    );
+}
