@@ -60,6 +60,22 @@ pub(crate) async fn get(
 }
 
 /// Reads a body of at most `limit` bytes, answering 413 past it.
+/// The most of a refused body read and dropped before the answer.
+const DRAIN_BOUND: u64 = 16 << 20;
+/// The longest that takes.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads `body` to its end and drops it, for at most [`DRAIN_TIME`] (the
+/// caller checked its declared length against [`DRAIN_BOUND`]).
+async fn drain(body: Body) {
+    use http_body_util::BodyExt as _;
+    let mut body = body;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(_frame)) = body.frame().await {}
+    })
+    .await;
+}
+
 pub(crate) async fn read_limited(
     headers: &HeaderMap,
     body: Body,
@@ -69,7 +85,13 @@ pub(crate) async fn read_limited(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if let Some(n) = declared.filter(|n| *n > limit as u64) {
+        // Read what the client sends on (within a bound) before answering:
+        // a client that writes its whole body before it reads would
+        // otherwise see the connection closed under it, not the 413.
+        if n <= DRAIN_BOUND {
+            drain(body).await;
+        }
         return Err(ApiError::too_large(limit));
     }
     let limited = http_body_util::Limited::new(body, limit);

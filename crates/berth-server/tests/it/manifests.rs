@@ -466,3 +466,27 @@ async fn registry_events_announce_what_happened() {
         "{seen:?}"
     );
 }
+
+/// A client that writes its whole body before it reads (Python's
+/// `http.client`, some proxies) is answered 413 for a manifest over the
+/// limit, not cut off mid-write: the body is read and dropped first.
+#[tokio::test]
+async fn an_oversized_manifest_is_answered_after_its_body() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let s = Server::start().await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut tcp = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let body = vec![b' '; 5 << 20];
+    let head = format!(
+        "PUT /v2/app/manifests/big HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    tcp.write_all(head.as_bytes()).await.expect("headers");
+    tcp.write_all(&body).await.expect("the whole body is taken");
+    let mut answer = vec![0; 1024];
+    let n = tcp.read(&mut answer).await.expect("answer");
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+}
