@@ -7,8 +7,11 @@
 //!   release, name, version, source package).
 //! - [`Severity`] and [`Finding`]: what a scan reports, in the terms of
 //!   zot's CVE API.
+//! - [`inventory`]: what an image's layers install
+//!   ([`inventory::scan_layers`]).
 
 mod finding;
+pub mod inventory;
 mod package;
 
 pub use finding::{Finding, Severity};
