@@ -47,9 +47,14 @@ pub(super) fn parse(data: &[u8], location: &str) -> Option<Found> {
         let (Some(version), Some(modinfo)) = (string(&mut rest), string(&mut rest)) else {
             continue;
         };
+        // The sentinels are not UTF-8: they go before the text is read.
+        let lines = match modinfo.len() {
+            n if n >= 33 && modinfo[n - 17] == b'\n' => &modinfo[16..n - 16],
+            _ => &[],
+        };
         return Some(packages(
             &String::from_utf8_lossy(version),
-            &String::from_utf8_lossy(modinfo),
+            &String::from_utf8_lossy(lines),
             location,
         ));
     }
@@ -82,7 +87,8 @@ fn string<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
     Some(s)
 }
 
-fn packages(go_version: &str, modinfo: &str, location: &str) -> Found {
+/// The packages of the module info's `lines` (sentinels removed).
+fn packages(go_version: &str, lines: &str, location: &str) -> Found {
     let mut found = Found::default();
     let package = |name: &str, version: &str| Package {
         ecosystem: "Go".into(),
@@ -103,12 +109,6 @@ fn packages(go_version: &str, modinfo: &str, location: &str) -> Found {
             "{location}: Go version {go_version:?} is not a release"
         )),
     }
-    let bytes = modinfo.as_bytes();
-    let lines = if bytes.len() >= 33 && bytes[bytes.len() - 17] == b'\n' {
-        modinfo.get(16..modinfo.len() - 16).unwrap_or("")
-    } else {
-        ""
-    };
     // Whether the last line was a module: a replacement applies to it.
     let mut last_was_module = false;
     for line in lines.lines() {
