@@ -10,6 +10,8 @@
 //! copy has its WAL checkpointed (rpm does so when it closes the
 //! database), and a `-wal` file left beside it is not read.
 
+use std::io::Read;
+
 use rusqlite::{Connection, MAIN_DB};
 
 use super::rpm_header;
@@ -75,18 +77,21 @@ pub(super) fn parse_sqlite(bytes: &[u8], location: &str, ecosystem: &str) -> Fou
 }
 
 fn read_blobs(bytes: &[u8]) -> rusqlite::Result<Vec<Vec<u8>>> {
-    let mut db = bytes.to_vec();
     // Bytes 18 and 19 of the file header are the read and write format
     // versions, 2 in WAL mode; an in-memory database has no WAL, and
     // SQLite refuses one that says it is in WAL mode. 1 is the rollback
-    // journal's (the same pages, read alike).
-    if db.len() >= 100 && db.starts_with(b"SQLite format 3\0") {
-        db[18] = 1;
-        db[19] = 1;
-    }
+    // journal's (the same pages, read alike). They are changed on the
+    // way into SQLite's copy, so the database is copied once, not twice.
+    let wal = bytes.len() >= 100 && bytes.starts_with(b"SQLite format 3\0");
+    let (head, tail) = if wal {
+        bytes.split_at(18)
+    } else {
+        (bytes, &[][..])
+    };
+    let patch: &[u8] = if wal { &[1, 1] } else { &[] };
+    let tail = tail.get(2..).unwrap_or_default();
     let mut conn = Connection::open_in_memory()?;
-    let len = db.len();
-    conn.deserialize_read_exact(MAIN_DB, db.as_slice(), len, true)?;
+    conn.deserialize_read_exact(MAIN_DB, head.chain(patch).chain(tail), bytes.len(), true)?;
     let mut statement = conn.prepare("SELECT blob FROM Packages")?;
     let blobs = statement.query_map([], |row| row.get::<_, Vec<u8>>(0))?;
     blobs.collect()
