@@ -13,9 +13,12 @@
 //! - [`version`]: each ecosystem's version order.
 //! - [`matching`]: OSV's rules for whether an advisory affects a package,
 //!   and the [`Finding`]s of a list of packages.
+//! - [`inventory`]: what an image's layers install
+//!   ([`inventory::scan_layers`]).
 
 pub mod advisory;
 mod finding;
+pub mod inventory;
 pub mod matching;
 mod package;
 pub mod version;

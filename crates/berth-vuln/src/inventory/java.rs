@@ -1,0 +1,180 @@
+//! Java archives (`.jar`, `.war`, `.ear`), read as zips from memory:
+//! each `META-INF/maven/<group>/<artifact>/pom.properties` names a Maven
+//! package `group:artifact` at its `version` (a shaded jar holds several,
+//! all reported). Archives inside (`WEB-INF/lib/*.jar`,
+//! `BOOT-INF/lib/*.jar`) are read one level deep, one at a time, within
+//! the bound per file; their location is `<outer>!/<inner>`.
+//!
+//! A jar without `pom.properties` (built without Maven's archiver, or
+//! stripped) has no Maven coordinates to report: it is noted, not
+//! guessed from its manifest or file name.
+
+use std::io::{Cursor, Read};
+
+use zip::ZipArchive;
+
+use super::tree::Found;
+use crate::Package;
+
+/// A `pom.properties` is a few hundred bytes; more is not one.
+const MAX_PROPERTIES: u64 = 64 * 1024;
+
+/// Whether `path` is a Java archive.
+pub(super) fn is_archive(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    [".jar", ".war", ".ear"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
+}
+
+/// The Maven packages an archive at `location` holds.
+pub(super) fn parse(bytes: &[u8], location: &str, max_file: u64) -> Found {
+    let mut found = Found::default();
+    let mut bare_nested = 0;
+    match scan(
+        bytes,
+        location,
+        Some(max_file),
+        &mut found,
+        &mut bare_nested,
+    ) {
+        Ok(0) if found.packages.is_empty() => {
+            found.notes.push(format!(
+                "{location} has no pom.properties: its Maven coordinates are unknown"
+            ));
+        }
+        Ok(_) => {}
+        Err(e) => found
+            .notes
+            .push(format!("{location} is not a readable zip: {e}")),
+    }
+    if bare_nested > 0 {
+        found.notes.push(format!(
+            "{bare_nested} archives inside {location} have no pom.properties or cannot be read"
+        ));
+    }
+    found
+}
+
+/// Scans one archive; `nested` is the bound for the archives inside it,
+/// `None` inside those (one level only). Returns the count of its own
+/// `pom.properties`.
+fn scan(
+    bytes: &[u8],
+    location: &str,
+    nested: Option<u64>,
+    found: &mut Found,
+    bare_nested: &mut usize,
+) -> zip::result::ZipResult<usize> {
+    let mut archive = ZipArchive::new(Cursor::new(bytes))?;
+    let mut own = 0;
+    for i in 0..archive.len() {
+        let Ok(mut file) = archive.by_index(i) else {
+            continue;
+        };
+        let Ok(name) = file.name().map(|n| n.into_owned()) else {
+            continue;
+        };
+        if is_pom_properties(&name) {
+            let mut text = String::new();
+            if file
+                .by_ref()
+                .take(MAX_PROPERTIES)
+                .read_to_string(&mut text)
+                .is_ok()
+                && let Some(package) = properties(&text, location)
+            {
+                found.packages.push(package);
+                own += 1;
+            }
+        } else if let Some(bound) = nested
+            && is_archive(&name)
+            && !file.is_dir()
+        {
+            let inner = format!("{location}!/{name}");
+            if file.size() > bound {
+                found.notes.push(format!(
+                    "{inner}: {} bytes, over the bound per file: not read",
+                    file.size()
+                ));
+                continue;
+            }
+            let mut data = Vec::new();
+            if file.by_ref().take(bound).read_to_end(&mut data).is_err() {
+                *bare_nested += 1;
+                continue;
+            }
+            drop(file);
+            match scan(&data, &inner, None, found, bare_nested) {
+                Ok(0) | Err(_) => *bare_nested += 1,
+                Ok(_) => {}
+            }
+        }
+    }
+    Ok(own)
+}
+
+fn is_pom_properties(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('/').collect();
+    matches!(parts.as_slice(), ["META-INF", "maven", g, a, "pom.properties"] if !g.is_empty() && !a.is_empty())
+}
+
+/// A `pom.properties`: Java properties, `key=value` (or `key: value`)
+/// lines, `#` and `!` comments.
+fn properties(text: &str, location: &str) -> Option<Package> {
+    let (mut group, mut artifact, mut version) = (None, None, None);
+    for line in text.lines().map(str::trim) {
+        if line.starts_with(['#', '!']) {
+            continue;
+        }
+        let Some((key, value)) = line.split_once(['=', ':']) else {
+            continue;
+        };
+        let slot = match key.trim() {
+            "groupId" => &mut group,
+            "artifactId" => &mut artifact,
+            "version" => &mut version,
+            _ => continue,
+        };
+        *slot = Some(value.trim()).filter(|v| !v.is_empty());
+    }
+    Some(Package {
+        ecosystem: "Maven".into(),
+        name: format!("{}:{}", group?, artifact?),
+        version: version?.to_owned(),
+        source: None,
+        location: location.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn properties_and_paths() {
+        let text = "#Generated by Maven\n#Tue Jan 01 00:00:00 UTC 2024\ngroupId=org.slf4j\nartifactId=slf4j-api\nversion=2.0.9\n";
+        let p = properties(text, "app.jar");
+        assert_eq!(
+            p.map(|p| (p.name, p.version)),
+            Some(("org.slf4j:slf4j-api".into(), "2.0.9".into()))
+        );
+        assert!(properties("groupId=a\nversion=1\n", "x").is_none());
+        assert!(is_pom_properties(
+            "META-INF/maven/org.slf4j/slf4j-api/pom.properties"
+        ));
+        assert!(!is_pom_properties("META-INF/maven/pom.properties"));
+        assert!(is_archive("opt/App.JAR"));
+    }
+
+    #[test]
+    fn garbage_is_a_note() {
+        let found = parse(b"PK\x03\x04 not really", "x.jar", 1024);
+        assert!(found.packages.is_empty());
+        assert!(
+            found.notes[0].contains("not a readable zip"),
+            "{:?}",
+            found.notes
+        );
+    }
+}
