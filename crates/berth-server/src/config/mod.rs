@@ -12,6 +12,7 @@ mod auth;
 mod drivers;
 mod model;
 mod retention;
+mod scan;
 mod search;
 mod trust;
 mod value;
@@ -27,6 +28,7 @@ pub use model::{
     SinkCredentials, StorageConfig, SubPathConfig, TlsConfig,
 };
 pub use retention::{KeepTagsRule, RetentionConfig, RetentionPolicy};
+pub use scan::{CveConfig, OSV_PUBLIC, OsvConfig};
 pub use search::{MgmtConfig, SearchConfig, UiConfig};
 pub use trust::{RequireSigned, SigningTool, TrustConfig};
 pub use value::{DurationValue, PortValue};

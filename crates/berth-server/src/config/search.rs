@@ -17,6 +17,10 @@ pub struct SearchConfig {
     /// zot's switch (default true when the section is present).
     #[serde(default = "yes")]
     pub enable: bool,
+    /// Vulnerability scanning (refused until it is wired in: see
+    /// `model.rs`'s list).
+    #[serde(default)]
+    pub cve: Option<super::scan::CveConfig>,
 }
 
 /// `extensions.ui`: with search on, it turns on user preferences (stars
