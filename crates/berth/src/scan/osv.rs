@@ -245,7 +245,7 @@ pub(crate) fn read_dump(
             first_error.get_or_insert_with(|| e.to_string());
         }
     });
-    read.map_err(|e| OsvError::Dump {
+    let count = read.map_err(|e| OsvError::Dump {
         at: source.location(folder),
         source: e,
     })?;
@@ -253,7 +253,7 @@ pub(crate) fn read_dump(
         into.notes.push((
             folder.to_owned(),
             format!(
-                "{unreadable} records of {} could not be read (the first: {first})",
+                "{unreadable} of the {count} records of {} could not be read (the first: {first})",
                 source.location(folder)
             ),
         ));

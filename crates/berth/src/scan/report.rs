@@ -5,7 +5,7 @@
 
 use berth_vuln::inventory::OsRelease;
 use berth_vuln::{Finding, Severity};
-use comfy_table::{ContentArrangement, Table, presets};
+use comfy_table::{ColumnConstraint, ContentArrangement, Row, Table, presets};
 use serde::Serialize;
 
 /// The report of one image: the JSON shape, field for field.
@@ -106,13 +106,15 @@ pub(crate) fn text(reports: &[Report], width: Option<u16>) -> String {
 }
 
 /// ID, severity, package, installed, fixed, title: plain aligned
-/// columns, titles wrapped to fit `width`.
+/// columns, one line per finding; within `width`, titles are cut (`…`)
+/// to fit, the other columns kept whole.
 fn table(findings: &[Finding], width: Option<u16>) -> String {
     let mut table = Table::new();
     table
         .load_style(presets::NOTHING)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(["ID", "SEVERITY", "PACKAGE", "INSTALLED", "FIXED", "TITLE"]);
+        .set_header(["ID", "SEVERITY", "PACKAGE", "INSTALLED", "FIXED", "TITLE"])
+        .set_constraints([ColumnConstraint::ContentWidth; 5]);
     if let Some(w) = width {
         table.set_width(w);
     }
@@ -123,7 +125,7 @@ fn table(findings: &[Finding], width: Option<u16>) -> String {
             }
             _ => f.package.name.clone(),
         };
-        table.add_row([
+        let mut row = Row::from([
             f.id.clone(),
             f.severity.as_str().to_owned(),
             package,
@@ -131,6 +133,8 @@ fn table(findings: &[Finding], width: Option<u16>) -> String {
             f.fixed_version.clone().unwrap_or_else(|| "-".into()),
             f.title.clone(),
         ]);
+        row.max_height(1);
+        table.add_row(row);
     }
     table
         .lines()
