@@ -47,13 +47,21 @@ or advisory source).";
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub(crate) struct ScanArgs {
-    /// The image: oci:PATH[:TAG] or a directory holding an OCI image layout
-    /// (default tag latest, or its only manifest), or a registry image,
-    /// docker://HOST/REPO[:TAG|@DIGEST] or HOST/REPO[:TAG|@DIGEST].
+    // The help texts of IMAGE and --osv are attributes, not doc comments:
+    // their brackets would be read as rustdoc links and tags.
+    #[arg(
+        help = "The image: oci:PATH[:TAG] or a directory holding an OCI image layout \
+(default tag latest, or its only manifest), or a registry image, \
+docker://HOST/REPO[:TAG|@DIGEST] or HOST/REPO[:TAG|@DIGEST]"
+    )]
     image: String,
-    /// OSV advisories: a directory laid out as OSV publishes them
-    /// (<SOURCE>/<Ecosystem>/all.zip), or an http(s) base URL of the same.
-    #[arg(long, value_name = "SOURCE", default_value = osv::DEFAULT_SOURCE)]
+    #[arg(
+        long,
+        value_name = "SOURCE",
+        default_value = osv::DEFAULT_SOURCE,
+        help = "OSV advisories: a directory laid out as OSV publishes them \
+(<SOURCE>/<Ecosystem>/all.zip), or an http(s) base URL of the same"
+    )]
     osv: String,
     /// Load this ecosystem's advisories (OSV's folder name: Debian,
     /// Alpine, PyPI, npm...) instead of those the image's packages need;
