@@ -76,6 +76,9 @@ pub struct ClientOptions {
     pub accept_invalid_certs: bool,
     /// Give up on a connection not made within this time.
     pub connect_timeout: Option<Duration>,
+    /// Give up on an answer (or a body) from which nothing arrives for
+    /// this long.
+    pub read_timeout: Option<Duration>,
 }
 
 /// A registry at one base URL.
@@ -115,6 +118,9 @@ impl Client {
             .tls_danger_accept_invalid_hostnames(options.accept_invalid_certs);
         if let Some(timeout) = options.connect_timeout {
             builder = builder.connect_timeout(timeout);
+        }
+        if let Some(timeout) = options.read_timeout {
+            builder = builder.read_timeout(timeout);
         }
         let http = builder.build().map_err(transport)?;
         Ok(Self { http, base, auth })

@@ -135,7 +135,7 @@ impl Source {
                 Manifest::Index(children) if depth < MAX_DEPTH => {
                     for child in children.into_iter().filter(is_platform_image) {
                         if let Some(p) = &child.platform {
-                            seen.push(p.to_string());
+                            remember(&mut seen, p);
                             if wanted.is_some_and(|w| !p.matches(w)) {
                                 continue;
                             }
@@ -155,7 +155,7 @@ impl Source {
                         None => config_platform(&self.small_blob(&config.digest).await?),
                     };
                     if let (Some(w), Some(p)) = (wanted, &platform) {
-                        seen.push(p.to_string());
+                        remember(&mut seen, p);
                         if !p.matches(w) {
                             continue;
                         }
@@ -169,7 +169,6 @@ impl Source {
             }
         }
         if images.is_empty() {
-            seen.dedup();
             return Err(SourceError::NoPlatform {
                 image: self.to_string(),
                 wanted: wanted.map_or_else(|| "any".into(), ToString::to_string),
@@ -321,11 +320,14 @@ impl std::fmt::Display for Source {
 
 /// A client for `host`, checked with `GET /v2/`: over HTTPS, and with
 /// `insecure` over HTTPS with any certificate or, when that fails to
-/// connect, plain HTTP. Any answer (401 included) counts as reached.
+/// connect, plain HTTP. Any answer (401 included) counts as reached. A
+/// connection must be made within 30 s, and a download that stalls for
+/// 2 minutes fails.
 async fn connect(host: &str, options: &RegistryOptions) -> Result<Client, SourceError> {
     let client_options = ClientOptions {
         accept_invalid_certs: options.insecure,
         connect_timeout: Some(Duration::from_secs(30)),
+        read_timeout: Some(Duration::from_secs(120)),
     };
     let make = |scheme: &str| {
         Client::with_options(
@@ -402,6 +404,14 @@ fn layout_top(dir: &Path, tag: Option<&str>) -> Result<Digest, SourceError> {
             ),
         }
     })
+}
+
+/// Adds a platform to those seen, once.
+fn remember(seen: &mut Vec<String>, platform: &Platform) {
+    let name = platform.to_string();
+    if !seen.contains(&name) {
+        seen.push(name);
+    }
 }
 
 fn blob_path(dir: &Path, digest: &Digest) -> PathBuf {
