@@ -11,6 +11,8 @@ pub mod metrics;
 pub mod openapi;
 #[cfg(feature = "ratelimit")]
 pub mod ratelimit;
+#[cfg(feature = "scan")]
+pub mod scan;
 #[cfg(feature = "search")]
 pub mod search;
 #[cfg(feature = "trust")]
