@@ -12,6 +12,7 @@
 //! was built from (and of the file's format), so the same dumps give the
 //! same version.
 
+mod error;
 mod file;
 mod source;
 #[cfg(test)]
@@ -22,11 +23,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use berth_vuln::advisory::{Advisory, AdvisoryError, normalize_name};
+use berth_vuln::advisory::{Advisory, normalize_name};
 use berth_vuln::{Finding, Package};
 use redb::{Database, ReadableDatabase};
 use sha2::{Digest, Sha256};
 
+pub use self::error::DbError;
+use self::error::InDb;
 use self::file::{ADVISORIES, CACHE_BYTES, FORMAT};
 use self::source::{DOWNLOAD_PREFIX, Source, Zip};
 use crate::config::OsvConfig;
@@ -35,102 +38,6 @@ use crate::config::OsvConfig;
 pub const FILE: &str = ".berth/osv.redb";
 /// The file a refresh writes before renaming it over [`FILE`].
 const NEW_NAME: &str = "osv.redb.new";
-
-/// Why the advisory database could not be opened, read or refreshed.
-#[derive(Debug, thiserror::Error)]
-pub enum DbError {
-    /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The redb file failed.
-    #[error("advisory database {}: {source}", path.display())]
-    Redb {
-        path: PathBuf,
-        #[source]
-        source: redb::Error,
-    },
-    /// A request failed (the URL without credentials or query).
-    #[error("{url}: {}", causes(source))]
-    Http {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
-    /// A request was answered with an error status.
-    #[error("{url}: answered {status}")]
-    Status {
-        url: String,
-        status: reqwest::StatusCode,
-    },
-    /// A response was larger than allowed.
-    #[error("{url}: larger than {limit} bytes")]
-    TooLarge { url: String, limit: u64 },
-    /// A response ended before the length it declared.
-    #[error("{url}: cut after {read} of {declared} bytes")]
-    Truncated {
-        url: String,
-        read: u64,
-        declared: u64,
-    },
-    /// The source cannot be used as it is.
-    #[error("osv source {at}: {reason}")]
-    Source { at: String, reason: String },
-    /// An ecosystem's dump could not be read.
-    #[error("{ecosystem} advisories: {source}")]
-    Zip {
-        ecosystem: String,
-        #[source]
-        source: AdvisoryError,
-    },
-    /// A stored advisory does not decode.
-    #[error("stored advisory {key:?}: {source}")]
-    Corrupt {
-        key: String,
-        #[source]
-        source: serde_json::Error,
-    },
-    /// A blocking task of the database panicked or was cancelled.
-    #[error("advisory database task: {0}")]
-    Task(#[from] tokio::task::JoinError),
-}
-
-impl DbError {
-    fn io(path: &Path, source: std::io::Error) -> Self {
-        Self::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-
-    fn redb(path: &Path, source: impl Into<redb::Error>) -> Self {
-        Self::Redb {
-            path: path.to_path_buf(),
-            source: source.into(),
-        }
-    }
-
-    fn http(url: &str, source: reqwest::Error) -> Self {
-        Self::Http {
-            url: url.to_owned(),
-            source: source.without_url(),
-        }
-    }
-}
-
-/// `?` for redb calls: the error names the database's file.
-trait InDb<T> {
-    fn in_db(self, path: &Path) -> Result<T, DbError>;
-}
-
-impl<T, E: Into<redb::Error>> InDb<T> for Result<T, E> {
-    fn in_db(self, path: &Path) -> Result<T, DbError> {
-        self.map_err(|e| DbError::redb(path, e))
-    }
-}
 
 /// What the database holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -309,7 +216,10 @@ impl AdvisoryDb {
         let ecosystems = if osv.ecosystems.is_empty() {
             source.ecosystems().await?
         } else {
-            osv.ecosystems.clone()
+            let mut configured = osv.ecosystems.clone();
+            configured.sort();
+            configured.dedup();
+            configured
         };
         if ecosystems.is_empty() {
             return Err(DbError::Source {
@@ -481,18 +391,22 @@ fn lookup_in(
     Ok(out)
 }
 
-/// Renames the new database over the old one and opens it (the old one
-/// stays open, on its unlinked file, for whoever still reads it).
+/// Opens the new database (so a file that does not open never replaces
+/// the old one), then renames it over the old one: the handle stays
+/// valid, and the old file stays open, unlinked, for whoever still
+/// reads it.
 fn replace(new: &Path, path: &Path, dir: &Path) -> Result<Database, DbError> {
-    std::fs::rename(new, path).map_err(|e| DbError::io(path, e))?;
-    // The rename durable before the new file is relied on.
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| DbError::io(dir, e))?;
-    Database::builder()
+    let db = Database::builder()
         .set_cache_size(CACHE_BYTES)
-        .open(path)
-        .in_db(path)
+        .open(new)
+        .in_db(new)?;
+    std::fs::rename(new, path).map_err(|e| DbError::io(path, e))?;
+    // The new file is in place either way; syncing the directory makes
+    // the rename survive a crash.
+    if let Err(e) = std::fs::File::open(dir).and_then(|d| d.sync_all()) {
+        tracing::warn!("cannot sync {}: {e}", dir.display());
+    }
+    Ok(db)
 }
 
 /// The version of a database built from `zips`.
@@ -532,17 +446,4 @@ fn remove_leftovers(dir: &Path) -> Result<(), DbError> {
 /// The source as logs show it (a URL without credentials).
 fn osv_source_shown(osv: &OsvConfig) -> String {
     Source::new(&osv.source).map_or_else(|_| "the configured source".into(), |s| s.to_string())
-}
-
-/// A request's error and its causes (reqwest's own says little:
-/// "error sending request"), `: `-separated.
-fn causes(e: &reqwest::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
 }

@@ -217,7 +217,18 @@ async fn the_version_changes_with_a_dump_and_only_then() {
         ("GHSA-h5c8-rqwp-cp95.json", fixtures::GHSA),
     ]);
     write_dir(osv_dir.path(), &dumps[2..]);
+    // A reader in flight across the swap ends on the old database.
+    let old = db.current();
+    let txn = old
+        .db
+        .as_ref()
+        .expect("a database")
+        .begin_read()
+        .expect("read");
     let changed = db.refresh(&config).await.expect("refresh");
+    let in_flight = lookup_in(&txn, &db.path, "PyPI", "jinja2").expect("lookup");
+    assert_eq!(in_flight.len(), 2, "GHSA and PYSEC, as before");
+    drop((txn, old));
     assert!(changed.changed);
     assert_ne!(changed.version, first.version);
     assert_eq!(db.version(), Some(changed.version.clone()));
