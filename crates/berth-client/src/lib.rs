@@ -29,6 +29,9 @@ pub enum ClientError {
     /// An answer that breaks the protocol.
     #[error("{0}")]
     Protocol(String),
+    /// Writing what was downloaded failed.
+    #[error("writing the download: {0}")]
+    Write(#[source] std::io::Error),
 }
 
 impl ClientError {
@@ -43,8 +46,17 @@ impl ClientError {
 
 pub type ClientResult<T> = Result<T, ClientError>;
 
+/// A transport error with its causes on one line (reqwest's own says
+/// only "error sending request for url (...)").
 fn transport(e: reqwest::Error) -> ClientError {
-    ClientError::Transport(e.to_string())
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    ClientError::Transport(text)
 }
 
 /// What a download measured.
@@ -53,6 +65,20 @@ pub struct Download {
     pub bytes: u64,
     /// From sending the request to the first byte of the body.
     pub ttfb: Duration,
+}
+
+/// How a [`Client`] connects, beyond its base URL and credentials.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientOptions {
+    /// Accept any TLS certificate and host name: a registry with a
+    /// self-signed certificate (`--insecure`, skopeo's
+    /// `--tls-verify=false`).
+    pub accept_invalid_certs: bool,
+    /// Give up on a connection not made within this time.
+    pub connect_timeout: Option<Duration>,
+    /// Give up on an answer (or a body) from which nothing arrives for
+    /// this long.
+    pub read_timeout: Option<Duration>,
 }
 
 /// A registry at one base URL.
@@ -67,6 +93,15 @@ impl Client {
     /// A client for `base` (`http://host:port`, or just `host:port` for
     /// plain HTTP); `auth` is `user:password`.
     pub fn new(base: &str, auth: Option<&str>) -> ClientResult<Self> {
+        Self::with_options(base, auth, ClientOptions::default())
+    }
+
+    /// [`Client::new`] with `options`.
+    pub fn with_options(
+        base: &str,
+        auth: Option<&str>,
+        options: ClientOptions,
+    ) -> ClientResult<Self> {
         let base = if base.contains("://") {
             base.trim_end_matches('/').to_string()
         } else {
@@ -76,11 +111,18 @@ impl Client {
             Some((u, p)) => (u.to_string(), p.to_string()),
             None => (a.to_string(), String::new()),
         });
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .tcp_nodelay(true)
             .pool_max_idle_per_host(256)
-            .build()
-            .map_err(transport)?;
+            .tls_danger_accept_invalid_certs(options.accept_invalid_certs)
+            .tls_danger_accept_invalid_hostnames(options.accept_invalid_certs);
+        if let Some(timeout) = options.connect_timeout {
+            builder = builder.connect_timeout(timeout);
+        }
+        if let Some(timeout) = options.read_timeout {
+            builder = builder.read_timeout(timeout);
+        }
+        let http = builder.build().map_err(transport)?;
         Ok(Self { http, base, auth })
     }
 
@@ -272,6 +314,52 @@ impl Client {
     pub async fn pull_blob(&self, repo: &str, digest: &Digest) -> ClientResult<Download> {
         let path = format!("/v2/{repo}/blobs/{digest}");
         self.download(&path).await
+    }
+
+    /// Downloads a blob into `out` as it arrives (never whole in memory),
+    /// checking its digest at the end; returns its length. A blob longer
+    /// than `max` bytes is refused when its length says so, or as soon as
+    /// more arrives; a digest that does not match is a
+    /// [`ClientError::Protocol`] (`out` then holds the bad bytes).
+    pub async fn pull_blob_to<W>(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        max: u64,
+        out: &mut W,
+    ) -> ClientResult<u64>
+    where
+        W: tokio::io::AsyncWrite + Unpin,
+    {
+        use tokio::io::AsyncWriteExt;
+        let path = format!("/v2/{repo}/blobs/{digest}");
+        let resp = self
+            .call(reqwest::Method::GET, &path, &[StatusCode::OK], |r| r)
+            .await?;
+        let too_large = |n: u64| ClientError::Protocol(format!("{path}: over {max} bytes ({n})"));
+        if let Some(n) = resp.content_length().filter(|n| *n > max) {
+            return Err(too_large(n));
+        }
+        let mut hasher = berth_oci::DigestHasher::new(digest.algorithm());
+        let mut stream = resp.bytes_stream();
+        let mut bytes = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(transport)?;
+            bytes += chunk.len() as u64;
+            if bytes > max {
+                return Err(too_large(bytes));
+            }
+            hasher.update(&chunk);
+            out.write_all(&chunk).await.map_err(ClientError::Write)?;
+        }
+        out.flush().await.map_err(ClientError::Write)?;
+        let got = hasher.finish();
+        if &got != digest {
+            return Err(ClientError::Protocol(format!(
+                "{path}: the blob's digest is {got}"
+            )));
+        }
+        Ok(bytes)
     }
 
     async fn download(&self, path: &str) -> ClientResult<Download> {

@@ -40,6 +40,12 @@ pub(crate) enum Command {
     /// Measure a registry the way zot's zb does (and, with --compare, two
     /// side by side).
     Bench(bench::BenchArgs),
+    /// Scan an image (an OCI layout or a registry's) for known
+    /// vulnerabilities with OSV's advisories, without a server; exit 1 when
+    /// something at or above --fail-on is found, 2 when the scan cannot
+    /// be made.
+    #[cfg(feature = "scan")]
+    Scan(crate::scan::ScanArgs),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]

@@ -1,8 +1,11 @@
 //! `berth`: the registry server and its tools in one binary. This file only
-//! reads arguments; the work is in `berth-server`.
+//! reads arguments; the work is in `berth-server` (and, for `berth scan`,
+//! in `scan/` over `berth-vuln`).
 
 mod bench;
 mod cli;
+#[cfg(feature = "scan")]
+mod scan;
 
 use std::fmt::Display;
 use std::future::Future;
@@ -47,6 +50,8 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail("berth bench: ", e, 1),
         },
+        #[cfg(feature = "scan")]
+        Command::Scan(args) => scan::main(&args),
         Command::Scrub { config, format } => match Config::load(&config) {
             Ok(c) => scrub(&c, format),
             Err(e) => fail("berth: invalid config: ", e, 1),

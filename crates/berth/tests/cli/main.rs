@@ -32,6 +32,8 @@ mod redis_server;
 mod s3_server;
 #[cfg(all(feature = "s3", feature = "redis"))]
 mod scaleout;
+#[cfg(feature = "scan")]
+mod scan;
 mod scrub;
 #[cfg(feature = "search")]
 mod search;
