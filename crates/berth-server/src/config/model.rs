@@ -561,7 +561,6 @@ pub enum LogFormat {
 /// zot keys Berth does not implement yet. A config that sets one (to
 /// anything but null or an empty object) is refused, naming the key.
 const NOT_YET: &[&str] = &[
-    "extensions.search.cve",
     "extensions.sync",
     "extensions.lint",
     "extensions.userprefs",

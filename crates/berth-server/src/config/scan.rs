@@ -2,8 +2,6 @@
 //! `updateInterval`; Berth's `osv` (where the OSV advisories come from)
 //! in place of zot's `trivy`, which is refused by name.
 //!
-//! Refused as a whole (in `model.rs`'s list of zot keys not implemented
-//! yet) until the scanning extension is wired into the server.
 
 use serde::Deserialize;
 

@@ -17,8 +17,7 @@ pub struct SearchConfig {
     /// zot's switch (default true when the section is present).
     #[serde(default = "yes")]
     pub enable: bool,
-    /// Vulnerability scanning (refused until it is wired in: see
-    /// `model.rs`'s list).
+    /// Vulnerability scanning.
     #[serde(default)]
     pub cve: Option<super::scan::CveConfig>,
 }
@@ -65,7 +64,18 @@ impl super::ExtensionsConfig {
         self.mgmt.as_ref().is_some_and(|m| m.enable) || self.search_enabled()
     }
 
+    /// `extensions.search.cve`, when scanning is on.
+    pub fn cve(&self) -> Option<&super::scan::CveConfig> {
+        self.search
+            .as_ref()
+            .filter(|s| s.enable)
+            .and_then(|s| s.cve.as_ref())
+    }
+
     pub(super) fn check_search(&self) -> Result<(), ConfigError> {
+        if let Some(c) = self.cve() {
+            c.check()?;
+        }
         if self.ui_enabled() && !self.search_enabled() {
             return Err(ConfigError::key(
                 "extensions.ui",

@@ -183,8 +183,8 @@ fn extensions() {
             "extensions.scrub.interval: must be at least 2h",
         ),
         (
-            r#"{"storage":{"rootDirectory":"/a"},"extensions":{"search":{"cve":{"updateInterval":"2h"}}}}"#,
-            "extensions.search.cve: zot key not supported",
+            r#"{"storage":{"rootDirectory":"/a"},"extensions":{"search":{"cve":{"updateInterval":"1h"}}}}"#,
+            "extensions.search.cve.updateInterval: must be at least 2h",
         ),
         (
             r#"{"storage":{"rootDirectory":"/a"},"extensions":{"ui":{"enable":true}}}"#,

@@ -38,6 +38,9 @@ pub fn check_built(config: &Config) -> Result<(), ConfigError> {
     if config.extensions.search_enabled() && !cfg!(feature = "search") {
         return missing("extensions.search", "search");
     }
+    if config.extensions.cve().is_some() && !cfg!(feature = "scan") {
+        return missing("extensions.search.cve", "scan");
+    }
     if config.extensions.trust_enabled().is_some() && !cfg!(feature = "trust") {
         return missing("extensions.trust", "trust");
     }

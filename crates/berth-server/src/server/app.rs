@@ -108,6 +108,20 @@ impl Server {
             let search = std::sync::Arc::new(search);
             let warm = search.clone();
             tasks.push(tokio::spawn(async move { warm.warm_up().await }));
+            #[cfg(feature = "scan")]
+            if let Some(cve) = config.extensions.cve() {
+                let scanning = crate::ext::scan::Scanning::open(
+                    cve,
+                    state.registry.clone(),
+                    &config.storage.root_directory,
+                )
+                .map_err(|e| ServeError::Storage {
+                    key: "extensions.search.cve".into(),
+                    source: crate::storage::StorageError::InvalidInput(e.to_string()),
+                })?;
+                search.set_cve_source(scanning.cve_source());
+                tasks.extend(scanning.spawn());
+            }
             state.search = Some(search);
         }
         #[cfg(feature = "trust")]

@@ -632,3 +632,452 @@ fn a_registry_image_is_scanned_as_its_layout() {
     let missing = format!("docker://{}/scan/app:v9", server.addr);
     assert_input_error(&[&missing, "--insecure", "--osv", osv], "404");
 }
+
+/// zot's CVE queries of a server scanning with `extensions.search.cve`
+/// (its advisories from the fixture's OSV directory): the image pushed
+/// with skopeo is scanned on the server (its layers read from storage),
+/// with the same findings as `berth scan`, filtered, counted and listed
+/// as zot's clients ask.
+#[test]
+fn a_server_answers_zot_cve_queries() {
+    let f = fixture();
+    let data = f.root.join("data");
+    std::fs::create_dir_all(&data).expect("data");
+    let config = f.root.join("config.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "storage": {"rootDirectory": data},
+            "http": {"address": "127.0.0.1", "port": "0"},
+            "extensions": {"search": {"cve": {"updateInterval": "2h",
+                "osv": {"source": f.osv}}}}
+        })
+        .to_string(),
+    )
+    .expect("config");
+    let server = Berth::start_config(&config);
+    let pushed = skopeo_push(
+        &f.root,
+        &f.layout,
+        &format!("{}/scan/app:v1", server.addr),
+        None,
+    );
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let http = reqwest::blocking::Client::new();
+    let query = |q: &str| -> Value {
+        http.post(server.url("/v2/_zot/ext/search"))
+            .json(&serde_json::json!({ "query": q }))
+            .send()
+            .expect("search")
+            .json()
+            .expect("json")
+    };
+    let list = r#"{ CVEListForImage(image: "scan/app:v1") { Tag CVEList { Id Severity PackageList { Name InstalledVersion FixedVersion } } Summary { Count MaxSeverity HighCount } Page { TotalCount } } }"#;
+    let start = std::time::Instant::now();
+    let answer = loop {
+        let v = query(list);
+        if v["errors"].is_null() {
+            break v;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "never answered: {v}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let result = &answer["data"]["CVEListForImage"];
+    let found: Vec<(String, String, String, String, String)> = result["CVEList"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|c| {
+            let p = &c["PackageList"][0];
+            (
+                c["Id"].as_str().unwrap_or_default().to_string(),
+                c["Severity"].as_str().unwrap_or_default().to_string(),
+                p["Name"].as_str().unwrap_or_default().to_string(),
+                p["InstalledVersion"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                p["FixedVersion"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String, String, String, String)> = expected()
+        .into_iter()
+        .map(|(id, sev, name, installed, fixed)| (id, sev.to_uppercase(), name, installed, fixed))
+        .collect();
+    assert_eq!(found, want, "{answer}");
+    assert_eq!(result["Tag"], "v1");
+    assert_eq!(result["Summary"]["Count"], 4);
+    assert_eq!(result["Summary"]["MaxSeverity"], "HIGH");
+    assert_eq!(result["Page"]["TotalCount"], 4);
+
+    // Filters and pages, as zot's UI and CLI send them.
+    let filtered = query(
+        r#"{ CVEListForImage(image: "scan/app:v1", severity: "LOW", requestedPage: {limit: 1, offset: 0}) { CVEList { Id } Page { TotalCount ItemCount } } }"#,
+    );
+    assert_eq!(
+        filtered["data"]["CVEListForImage"]["CVEList"][0]["Id"], "CVE-2023-5678",
+        "{filtered}"
+    );
+    let searched = query(
+        r#"{ CVEListForImage(image: "scan/app:v1", searchedCVE: "jinja") { CVEList { Id } } }"#,
+    );
+    assert_eq!(
+        searched["data"]["CVEListForImage"]["CVEList"][0]["Id"], "CVE-2024-22195",
+        "{searched}"
+    );
+    let excluded = query(
+        r#"{ CVEListForImage(image: "scan/app:v1", excludedCVE: "CVE-2024") { CVEList { Id } } }"#,
+    );
+    assert_eq!(
+        excluded["data"]["CVEListForImage"]["CVEList"]
+            .as_array()
+            .map(Vec::len),
+        Some(2),
+        "{excluded}"
+    );
+
+    // The images a vulnerability affects, and those it does not.
+    let affected =
+        query(r#"{ ImageListForCVE(id: "CVE-2024-0727") { Results { RepoName Tag } } }"#);
+    assert_eq!(
+        affected["data"]["ImageListForCVE"]["Results"][0]["Tag"], "v1",
+        "{affected}"
+    );
+    let none = query(r#"{ ImageListForCVE(id: "CVE-1999-0001") { Results { Tag } } }"#);
+    assert_eq!(
+        none["data"]["ImageListForCVE"]["Results"]
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+    let fixed = query(
+        r#"{ ImageListWithCVEFixed(id: "CVE-2024-0727", image: "scan/app") { Results { Tag } } }"#,
+    );
+    assert_eq!(
+        fixed["data"]["ImageListWithCVEFixed"]["Results"]
+            .as_array()
+            .map(Vec::len),
+        Some(0),
+        "{fixed}"
+    );
+    let diff = query(
+        r#"{ CVEDiffListForImages(minuend: {Repo: "scan/app", Tag: "v1"}, subtrahend: {Repo: "scan/app", Tag: "v1"}) { CVEList { Id } Summary { Count } } }"#,
+    );
+    assert_eq!(
+        diff["data"]["CVEDiffListForImages"]["Summary"]["Count"], 0,
+        "{diff}"
+    );
+
+    // Image summaries carry what the scan found.
+    let summary = query(
+        r#"{ ImageList(repo: "scan/app") { Results { Tag Vulnerabilities { MaxSeverity Count CriticalCount HighCount MediumCount LowCount UnknownCount } } } }"#,
+    );
+    let v = &summary["data"]["ImageList"]["Results"][0]["Vulnerabilities"];
+    assert_eq!(v["Count"], 4, "{summary}");
+    assert_eq!(
+        (
+            v["HighCount"].as_i64(),
+            v["MediumCount"].as_i64(),
+            v["LowCount"].as_i64(),
+            v["UnknownCount"].as_i64()
+        ),
+        (Some(1), Some(1), Some(1), Some(1))
+    );
+}
+
+/// Two servers sharing an S3 bucket (a real `s3s-fs`) and a Redis: one
+/// scans the image (its layers read from the bucket), the other shows
+/// what it found without scanning again (the report is kept in the shared
+/// metadata store, for the same advisories' version).
+#[cfg(all(feature = "s3", feature = "redis"))]
+#[test]
+fn servers_sharing_a_bucket_share_their_scans() {
+    use crate::redis_server::RedisServer;
+    use crate::s3_server::S3Server;
+    let f = fixture();
+    let (s3, redis) = (S3Server::start(), RedisServer::start());
+    let start_one = |name: &str| {
+        let root = f.root.join(name);
+        std::fs::create_dir_all(&root).expect("root");
+        let config = f.root.join(format!("{name}.json"));
+        std::fs::write(
+            &config,
+            serde_json::json!({
+                "storage": {
+                    "rootDirectory": root,
+                    "storageDriver": s3.driver("/scan"),
+                    "cacheDriver": {"name": "redis", "url": redis.url(), "keyprefix": "scan"},
+                },
+                "http": {"address": "127.0.0.1", "port": "0"},
+                "extensions": {"search": {"cve": {"osv": {"source": f.osv}}}}
+            })
+            .to_string(),
+        )
+        .expect("config");
+        Berth::start_config(&config)
+    };
+    let (a, b) = (start_one("a"), start_one("b"));
+    let pushed = skopeo_push(
+        &f.root,
+        &f.layout,
+        &format!("{}/shared/app:v1", a.addr),
+        None,
+    );
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let http = reqwest::blocking::Client::new();
+    let query = |on: &Berth, q: &str| -> Value {
+        http.post(on.url("/v2/_zot/ext/search"))
+            .json(&serde_json::json!({ "query": q }))
+            .send()
+            .expect("search")
+            .json()
+            .expect("json")
+    };
+    let summary = r#"{ ImageList(repo: "shared/app") { Results { Vulnerabilities { Count MaxSeverity } } } }"#;
+    let start = std::time::Instant::now();
+    loop {
+        let v = query(
+            &b,
+            r#"{ CVEListForImage(image: "shared/app:v1") { Summary { Count } } }"#,
+        );
+        if v["errors"].is_null() {
+            assert_eq!(v["data"]["CVEListForImage"]["Summary"]["Count"], 4, "{v}");
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "b never answered: {v}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let start = std::time::Instant::now();
+    loop {
+        let v = query(&a, summary);
+        let found = &v["data"]["ImageList"]["Results"][0]["Vulnerabilities"];
+        if found["Count"] == 4 {
+            assert_eq!(found["MaxSeverity"], "HIGH");
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "a never showed b's scan: {v}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// A layer cut short: the scan of that image is an error (logged, no
+/// findings shown for it), not a crash or a stalled queue; another image
+/// is still scanned.
+#[test]
+fn a_broken_layer_fails_only_its_image() {
+    let f = fixture();
+    let data = f.root.join("data");
+    std::fs::create_dir_all(&data).expect("data");
+    let config = f.root.join("config.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "storage": {"rootDirectory": data},
+            "http": {"address": "127.0.0.1", "port": "0"},
+            "extensions": {"search": {"cve": {"osv": {"source": f.osv}}}}
+        })
+        .to_string(),
+    )
+    .expect("config");
+    let server = Berth::start_config(&config);
+    let http = reqwest::blocking::Client::new();
+    // An image whose one layer is a gzip stream cut in half.
+    let (gz, _) = tar_gz(&[
+        ("etc/os-release", OS_RELEASE),
+        ("var/lib/dpkg/status", DPKG_STATUS),
+    ]);
+    let cut = gz[..gz.len() / 2].to_vec();
+    let push = |data: &[u8]| {
+        let d = Digest::sha256(data);
+        let r = http
+            .post(server.url(&format!("/v2/broken/app/blobs/uploads/?digest={d}")))
+            .body(data.to_vec())
+            .send()
+            .expect("push");
+        assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+        (d, data.len())
+    };
+    let config_blob =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let (cd, cl) = push(config_blob);
+    let (ld, ll) = push(&cut);
+    let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd.to_string(), "size": cl},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld.to_string(), "size": ll}]});
+    let r = http
+        .put(server.url("/v2/broken/app/manifests/v1"))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(manifest.to_string())
+        .send()
+        .expect("put");
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    let pushed = skopeo_push(
+        &f.root,
+        &f.layout,
+        &format!("{}/good/app:v1", server.addr),
+        None,
+    );
+    assert!(pushed.status.success());
+    let query = |q: &str| -> Value {
+        http.post(server.url("/v2/_zot/ext/search"))
+            .json(&serde_json::json!({ "query": q }))
+            .send()
+            .expect("search")
+            .json()
+            .expect("json")
+    };
+    let start = std::time::Instant::now();
+    let broken = loop {
+        let v = query(
+            r#"{ CVEListForImage(image: "broken/app:v1") { CVEList { Id } Summary { Count } } }"#,
+        );
+        if v["errors"].to_string().contains("could not be scanned") {
+            break v;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "never answered: {v}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(
+        broken["errors"].to_string().contains("broken/app"),
+        "{broken}"
+    );
+    let summary =
+        query(r#"{ ImageList(repo: "broken/app") { Results { Vulnerabilities { Count } } } }"#);
+    assert!(
+        summary["data"]["ImageList"]["Results"][0]["Vulnerabilities"].is_null(),
+        "not shown clean: {summary}"
+    );
+    let good = query(r#"{ CVEListForImage(image: "good/app:v1") { Summary { Count } } }"#);
+    assert_eq!(
+        good["data"]["CVEListForImage"]["Summary"]["Count"], 4,
+        "{good}"
+    );
+    let log = server.log.lock().expect("log").join("\n");
+    assert!(
+        log.contains("scan error"),
+        "the broken image's error is logged: {log}"
+    );
+}
+
+/// The 8 CVE documents zot's CLI and UI send (`tests/zot/graphql-queries.json`),
+/// each as its client sends it (`GET ?query=`) and as a `POST`, answer a
+/// scanning server with real findings.
+#[cfg(feature = "search")]
+#[test]
+fn zot_clients_cve_documents_answer_with_findings() {
+    let f = fixture();
+    let data = f.root.join("data");
+    std::fs::create_dir_all(&data).expect("data");
+    let config = f.root.join("config.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "storage": {"rootDirectory": data},
+            "http": {"address": "127.0.0.1", "port": "0"},
+            "extensions": {"search": {"cve": {"osv": {"source": f.osv}}}, "ui": {}}
+        })
+        .to_string(),
+    )
+    .expect("config");
+    let server = Berth::start_config(&config);
+    let pushed = skopeo_push(
+        &f.root,
+        &f.layout,
+        &format!("{}/scan/app:v1", server.addr),
+        None,
+    );
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let http = reqwest::blocking::Client::new();
+    let docs: Vec<Value> = crate::search_client::documents()
+        .into_iter()
+        .filter(|d| {
+            d["needs"]
+                .as_array()
+                .is_some_and(|n| n.contains(&json!("cve")))
+        })
+        .collect();
+    assert_eq!(docs.len(), 8);
+    for doc in docs {
+        let name = doc["name"].as_str().expect("name");
+        let query = doc["query"]
+            .as_str()
+            .expect("query")
+            .replace("{{REPO}}", "scan/app")
+            .replace("{{TAG}}", "v1")
+            .replace("{{CVE}}", "CVE-2024-0727");
+        let start = std::time::Instant::now();
+        let answers = loop {
+            let mut url = reqwest::Url::parse(&server.url("/v2/_zot/ext/search")).expect("url");
+            url.query_pairs_mut().append_pair("query", &query);
+            let get: Value = http.get(url).send().expect("get").json().expect("json");
+            let post: Value = http
+                .post(server.url("/v2/_zot/ext/search"))
+                .json(&json!({ "query": query }))
+                .send()
+                .expect("post")
+                .json()
+                .expect("json");
+            if get["errors"].is_null() && post["errors"].is_null() {
+                break [get, post];
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(30),
+                "{name}: {get} {post}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        };
+        for answer in &answers {
+            let text = answer["data"].to_string();
+            let has = |s: &str| text.contains(s);
+            match name {
+                "zli-image-cve" | "zui-tag-cves-page" | "zui-tag-cves-all" => {
+                    for id in [
+                        "CVE-2024-0727",
+                        "CVE-2024-22195",
+                        "CVE-2023-5678",
+                        "DSA-5532-1",
+                    ] {
+                        assert!(has(id), "{name}: {id} in {text}");
+                    }
+                }
+                "zui-tag-cves-filtered" => {
+                    assert!(
+                        has("CVE-2024-0727") && !has("CVE-2024-22195"),
+                        "{name}: {text}"
+                    );
+                }
+                "zli-cve-affected" => assert!(has("\"Tag\":\"v1\""), "{name}: {text}"),
+                "zli-cve-fixed" | "zui-cve-fixed-in" => {
+                    assert!(!has("\"Tag\":\"v1\""), "{name}: {text}");
+                }
+                "zli-cve-diff" => assert!(has("\"Count\":0"), "{name}: {text}"),
+                other => panic!("an unexpected CVE document {other}"),
+            }
+        }
+    }
+}

@@ -21,3 +21,50 @@ pub mod db;
 pub(crate) mod report;
 pub(crate) mod scanner;
 pub(crate) mod service;
+
+use std::sync::Arc;
+
+use crate::config::CveConfig;
+use crate::registry::Registry;
+
+/// Scanning in a running server: the advisory database (refreshed in the
+/// background) and the scanning service, which answers search's CVE
+/// queries.
+pub struct Scanning {
+    db: Arc<db::AdvisoryDb>,
+    scans: Arc<service::Scans>,
+    config: CveConfig,
+}
+
+impl Scanning {
+    /// Opens the database under `root` (the main root's local directory).
+    pub fn open(
+        config: &CveConfig,
+        registry: Arc<Registry>,
+        root: &std::path::Path,
+    ) -> Result<Self, db::DbError> {
+        let db = Arc::new(db::AdvisoryDb::open(root)?);
+        let scans = service::Scans::new(registry, db.clone());
+        Ok(Self {
+            db,
+            scans,
+            config: config.clone(),
+        })
+    }
+
+    /// What search asks for vulnerabilities.
+    pub fn cve_source(&self) -> Arc<dyn crate::ext::search::cve::CveSource> {
+        self.scans.clone()
+    }
+
+    /// Starts the database's refresh and the scanning service.
+    pub fn spawn(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = vec![
+            self.db
+                .clone()
+                .spawn_refresh(self.config.osv.clone(), self.config.update_interval.0),
+        ];
+        tasks.extend(self.scans.spawn());
+        tasks
+    }
+}

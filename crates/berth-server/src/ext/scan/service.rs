@@ -276,3 +276,88 @@ impl Scans {
         vec![worker, listener, sweeper]
     }
 }
+
+impl Advisories for super::db::AdvisoryDb {
+    fn version(&self) -> Option<String> {
+        super::db::AdvisoryDb::version(self)
+    }
+
+    fn lookup(&self, ecosystem: &str, name: &str) -> Vec<Advisory> {
+        super::db::AdvisoryDb::lookup(self, ecosystem, name).unwrap_or_else(|e| {
+            tracing::warn!("advisories of {ecosystem}/{name} cannot be read: {e}");
+            Vec::new()
+        })
+    }
+}
+
+/// zot's severity word of a finding.
+fn severity_word(s: berth_vuln::Severity) -> &'static str {
+    s.as_str()
+}
+
+/// The records search shows of some reports (a report that could not be
+/// made shows none: its error was logged).
+fn records(reports: &[ScanReport]) -> Vec<crate::ext::search::cve::CveRecord> {
+    use crate::ext::search::cve::{CvePackage, CveRecord};
+    reports
+        .iter()
+        .flat_map(|r| r.findings.iter())
+        .map(|f| CveRecord {
+            id: f.id.clone(),
+            title: f.title.clone(),
+            description: f.description.clone(),
+            reference: f.reference.clone(),
+            severity: severity_word(f.severity),
+            packages: vec![CvePackage {
+                name: f.package.name.clone(),
+                path: f.package.location.clone(),
+                installed: f.package.version.clone(),
+                fixed: f.fixed_version.clone(),
+            }],
+        })
+        .collect()
+}
+
+#[async_trait::async_trait]
+impl crate::ext::search::cve::CveSource for Scans {
+    async fn vulnerabilities(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<Option<Vec<crate::ext::search::cve::CveRecord>>, RegistryError> {
+        let Some(reports) = self.reports(repo, digest).await? else {
+            return Ok(None);
+        };
+        // An image that could not be read is not shown clean.
+        if let Some(e) = reports.iter().find_map(|r| r.error.as_deref()) {
+            return Err(RegistryError::Unsupported(format!(
+                "{repo}@{digest} could not be scanned: {e}"
+            )));
+        }
+        Ok(Some(records(&reports)))
+    }
+
+    async fn known(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<Option<Vec<crate::ext::search::cve::CveRecord>>, RegistryError> {
+        let Some(version) = self.advisories.version() else {
+            return Ok(None);
+        };
+        let mut kept = Vec::new();
+        for image in self.images_of(repo, digest).await? {
+            match self.kept(&image, &version).await? {
+                // Scanned, but not readable: no summary to show.
+                Some(r) if r.error.is_some() => return Ok(None),
+                Some(r) => kept.push(r),
+                None => {
+                    // Not scanned yet: queued, and shown once it is.
+                    self.enqueue(repo.clone(), image);
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(Some(records(&kept)))
+    }
+}

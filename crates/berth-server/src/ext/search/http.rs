@@ -149,6 +149,7 @@ pub(crate) async fn graphql(
         meta: search.meta.clone(),
         starred,
         bookmarked,
+        cve: search.cve.get().cloned(),
     };
     let resp = search.schema.execute(doc.into_request().data(data)).await;
     // A document that does not parse or validate has errors without a

@@ -18,6 +18,7 @@
 //! are its; the schema and resolvers are ours.
 
 mod answers;
+pub mod cve;
 pub(crate) mod http;
 mod index;
 mod model;
@@ -52,6 +53,8 @@ pub struct Search {
     mgmt_config: serde_json::Value,
     /// Answers already given (see `answers`).
     answers: answers::Answers,
+    /// Where vulnerabilities come from, once scanning is on.
+    cve: cve::SharedSource,
 }
 
 impl Search {
@@ -68,7 +71,14 @@ impl Search {
             mgmt: config.extensions.mgmt_enabled(),
             mgmt_config: http::mgmt_config(config),
             answers: answers::Answers::default(),
+            cve: cve::SharedSource::default(),
         })
+    }
+
+    /// Answers the CVE queries from `source` from now on (set once: the
+    /// scanning extension, when `extensions.search.cve` is on).
+    pub fn set_cve_source(&self, source: Arc<dyn cve::CveSource>) {
+        let _ = self.cve.set(source);
     }
 
     /// Whether `/v2/_zot/ext/userprefs` is served.

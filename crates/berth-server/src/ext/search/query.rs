@@ -34,6 +34,8 @@ pub(crate) struct QueryData {
     pub starred: HashSet<String>,
     /// The caller's bookmarked repositories.
     pub bookmarked: HashSet<String>,
+    /// Where vulnerabilities come from (`None`: scanning is off).
+    pub cve: Option<Arc<dyn super::cve::CveSource>>,
 }
 
 impl QueryData {
@@ -70,6 +72,37 @@ impl QueryData {
         self.repo(repo)
             .and_then(|r| r.images.iter().find(|i| pick(i)).cloned())
             .ok_or_else(|| format!("image {reference:?} not found").into())
+    }
+
+    /// The vulnerabilities of an image (every platform of an index),
+    /// scanned now if it was not; zot's error while scanning is off.
+    pub(crate) async fn vulnerabilities(
+        &self,
+        image: &ImageData,
+    ) -> Result<Vec<super::cve::CveRecord>> {
+        let Some(source) = &self.cve else {
+            return Err(CVE_DISABLED.into());
+        };
+        let (Ok(repo), Ok(digest)) = (image.repo.parse(), image.digest.parse()) else {
+            return Ok(Vec::new());
+        };
+        match source.vulnerabilities(&repo, &digest).await? {
+            Some(records) => Ok(super::cve::merged(records)),
+            None => Err("the vulnerability database is not loaded yet".into()),
+        }
+    }
+
+    /// What a scan already found of an image, without scanning (`None`:
+    /// scanning is off, or the image was not scanned yet).
+    pub(crate) async fn known_vulnerabilities(
+        &self,
+        repo: &str,
+        digest: &str,
+    ) -> Result<Option<Vec<super::cve::CveRecord>>> {
+        let (Some(source), Ok(repo), Ok(digest)) = (&self.cve, repo.parse(), digest.parse()) else {
+            return Ok(None);
+        };
+        Ok(source.known(&repo, &digest).await?.map(super::cve::merged))
     }
 
     /// The history recorded for a manifest's config.
@@ -260,6 +293,28 @@ fn page(input: Option<PageInput>, default_sort: SortBy) -> Result<PageRequest> {
     )?)
 }
 
+/// A page of vulnerabilities (in their order: worst first, then id).
+fn cve_page(
+    records: &[super::cve::CveRecord],
+    requested: Option<PageInput>,
+) -> Result<(Vec<Option<crate::ext::search::types::Cve>>, PageInfo)> {
+    let input = requested.unwrap_or_default();
+    let offset = usize::try_from(input.offset.unwrap_or(0).max(0)).unwrap_or(0);
+    let limit = input
+        .limit
+        .filter(|l| *l > 0)
+        .and_then(|l| usize::try_from(l).ok())
+        .unwrap_or(usize::MAX);
+    let list: Vec<_> = records
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|r| Some(super::cve::to_cve(r)))
+        .collect();
+    let info = PageInfo::new(records.len(), list.len());
+    Ok((list, info))
+}
+
 fn data<'a>(ctx: &Context<'a>) -> Result<&'a QueryData> {
     ctx.data::<QueryData>()
 }
@@ -269,64 +324,147 @@ pub(crate) struct Query;
 
 #[Object(name = "Query")]
 impl Query {
-    /// The vulnerabilities of an image (needs scanning).
+    /// The vulnerabilities of an image, filtered and paged.
     #[graphql(name = "CVEListForImage")]
     async fn cve_list_for_image(
         &self,
+        ctx: &Context<'_>,
         image: String,
         requested_page: Option<PageInput>,
         #[graphql(name = "searchedCVE")] searched_cve: Option<String>,
         #[graphql(name = "excludedCVE")] excluded_cve: Option<String>,
         severity: Option<String>,
     ) -> Result<CveResultForImage> {
-        let _ = (image, requested_page, searched_cve, excluded_cve, severity);
-        Err(CVE_DISABLED.into())
+        let data = data(ctx)?;
+        let found = data.image(&image)?;
+        let records = data.vulnerabilities(&found).await?;
+        let records = super::cve::filtered(
+            records,
+            searched_cve.as_deref(),
+            excluded_cve.as_deref(),
+            severity.as_deref(),
+        );
+        let summary = super::cve::summary(&records);
+        let (list, info) = cve_page(&records, requested_page)?;
+        Ok(CveResultForImage {
+            tag: Some(found.tag.clone()),
+            cve_list: Some(list),
+            summary: Some(summary),
+            page: Some(info),
+        })
     }
 
-    /// The vulnerabilities of one image that another lacks (needs scanning).
+    /// The vulnerabilities of one image that another lacks.
     #[graphql(name = "CVEDiffListForImages")]
     async fn cve_diff_list_for_images(
         &self,
+        ctx: &Context<'_>,
         minuend: ImageInput,
         subtrahend: ImageInput,
         requested_page: Option<PageInput>,
         #[graphql(name = "searchedCVE")] searched_cve: Option<String>,
         #[graphql(name = "excludedCVE")] excluded_cve: Option<String>,
     ) -> Result<CveDiffResult> {
-        let _ = (
-            minuend,
-            subtrahend,
-            requested_page,
-            searched_cve,
-            excluded_cve,
+        let data = data(ctx)?;
+        let reference = |i: &ImageInput| match &i.digest {
+            Some(d) if !d.is_empty() => format!("{}@{d}", i.repo),
+            _ => format!("{}:{}", i.repo, i.tag),
+        };
+        let (a, b) = (
+            data.image(&reference(&minuend))?,
+            data.image(&reference(&subtrahend))?,
         );
-        Err(CVE_DISABLED.into())
+        let less: HashSet<String> = data
+            .vulnerabilities(&b)
+            .await?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        let records: Vec<_> = data
+            .vulnerabilities(&a)
+            .await?
+            .into_iter()
+            .filter(|r| !less.contains(&r.id))
+            .collect();
+        let records = super::cve::filtered(
+            records,
+            searched_cve.as_deref(),
+            excluded_cve.as_deref(),
+            None,
+        );
+        let summary = super::cve::summary(&records);
+        let (list, info) = cve_page(&records, requested_page)?;
+        let identify =
+            |i: &ImageInput, found: &ImageData| crate::ext::search::types::ImageIdentifier {
+                repo: i.repo.clone(),
+                tag: found.tag.clone(),
+                digest: Some(found.digest.to_string()),
+                platform: None,
+            };
+        Ok(CveDiffResult {
+            minuend: identify(&minuend, &a),
+            subtrahend: identify(&subtrahend, &b),
+            cve_list: Some(list),
+            summary: Some(summary),
+            page: Some(info),
+        })
     }
 
-    /// Images affected by a vulnerability (needs scanning).
+    /// The images a vulnerability affects.
     #[graphql(name = "ImageListForCVE")]
     async fn image_list_for_cve(
         &self,
+        ctx: &Context<'_>,
         id: String,
         filter: Option<Filter>,
         requested_page: Option<PageInput>,
     ) -> Result<PaginatedImagesResult> {
-        let _ = (id, filter, requested_page);
-        Err(CVE_DISABLED.into())
+        let data = data(ctx)?;
+        let filter = filter.unwrap_or_default();
+        let page = page(requested_page, SortBy::AlphabeticAsc)?;
+        let mut found = Vec::new();
+        for repo in data.visible() {
+            for image in &repo.images {
+                if data.image_matches(image, &filter)
+                    && data
+                        .vulnerabilities(image)
+                        .await?
+                        .iter()
+                        .any(|r| r.id == id)
+                {
+                    found.push(data.ranked(image, 0));
+                }
+            }
+        }
+        Ok(data.page_of_images(found, &page))
     }
 
-    /// Images of a repository no longer affected by a vulnerability
-    /// (needs scanning).
+    /// The images of a repository a vulnerability does not affect (those
+    /// scanned).
     #[graphql(name = "ImageListWithCVEFixed")]
     async fn image_list_with_cve_fixed(
         &self,
+        ctx: &Context<'_>,
         id: String,
         image: String,
         filter: Option<Filter>,
         requested_page: Option<PageInput>,
     ) -> Result<PaginatedImagesResult> {
-        let _ = (id, image, filter, requested_page);
-        Err(CVE_DISABLED.into())
+        let data = data(ctx)?;
+        let filter = filter.unwrap_or_default();
+        let page = page(requested_page, SortBy::AlphabeticAsc)?;
+        let repo = data
+            .repo(&image)
+            .ok_or_else(|| format!("repository {image:?} not found"))?;
+        let mut found = Vec::new();
+        for i in &repo.images {
+            if data.image_matches(i, &filter)
+                && !data.vulnerabilities(i).await?.iter().any(|r| r.id == id)
+            {
+                found.push(data.ranked(i, 0));
+            }
+        }
+        Ok(data.page_of_images(found, &page))
     }
 
     /// Images whose manifest, a manifest of whose index, whose config or

@@ -432,9 +432,17 @@ impl ImageSummary {
     async fn authors(&self) -> Option<&str> {
         Self::text(&self.image.described.authors)
     }
-    /// `null` until vulnerability scanning exists: not scanned.
-    async fn vulnerabilities(&self) -> Option<ImageVulnerabilitySummary> {
-        None
+    /// What the last scan found (every platform of an index); `null`
+    /// while scanning is off or the image was not scanned yet.
+    async fn vulnerabilities(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<ImageVulnerabilitySummary>> {
+        let data = ctx.data::<QueryData>()?;
+        Ok(data
+            .known_vulnerabilities(&self.image.repo, &self.image.digest)
+            .await?
+            .map(|records| super::cve::summary(&records)))
     }
     async fn referrers(&self) -> Option<Vec<Option<Referrer>>> {
         referrers(&self.image.referrers)
@@ -514,9 +522,20 @@ impl ManifestSummary {
         let history = data.history(&self.image.repo, &m.digest).await?;
         Ok(Some(pair_history(&m.layers, &history)))
     }
-    /// `null` until vulnerability scanning exists: not scanned.
-    async fn vulnerabilities(&self) -> Option<ImageVulnerabilitySummary> {
-        None
+    /// What the last scan of this manifest found; `null` while scanning
+    /// is off or it was not scanned yet.
+    async fn vulnerabilities(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<ImageVulnerabilitySummary>> {
+        let Some(m) = self.data() else {
+            return Ok(None);
+        };
+        let data = ctx.data::<QueryData>()?;
+        Ok(data
+            .known_vulnerabilities(&self.image.repo, &m.digest)
+            .await?
+            .map(|records| super::cve::summary(&records)))
     }
     async fn referrers(&self) -> Option<Vec<Option<Referrer>>> {
         referrers(&self.data()?.referrers)
