@@ -49,6 +49,10 @@ pub(crate) struct Scans {
     /// The other end, taken by the worker when it starts.
     jobs: Mutex<Option<mpsc::Receiver<(RepoName, Digest)>>>,
     limits: Limits,
+    /// Reports read back, decoded, by digest (a report of thousands of
+    /// findings costs milliseconds to decode; queries ask for the same
+    /// images again and again). Checked against the database's version.
+    decoded: moka::sync::Cache<String, Arc<ScanReport>>,
 }
 
 impl Scans {
@@ -62,6 +66,10 @@ impl Scans {
             queue,
             jobs: Mutex::new(Some(jobs)),
             limits: Limits::default(),
+            decoded: moka::sync::Cache::builder()
+                .max_capacity(256)
+                .time_to_idle(Duration::from_secs(600))
+                .build(),
         })
     }
 
@@ -74,12 +82,21 @@ impl Scans {
     /// The kept report of an image manifest, if it was made with the
     /// database's current version.
     async fn kept(&self, digest: &Digest, version: &str) -> RegistryResult<Option<ScanReport>> {
+        let key = digest.to_string();
+        if let Some(r) = self.decoded.get(&key).filter(|r| r.db_version == version) {
+            return Ok(Some((*r).clone()));
+        }
         let Some(json) = self.registry.meta().scan_report(digest).await? else {
             return Ok(None);
         };
-        Ok(serde_json::from_str::<ScanReport>(&json)
+        let Some(report) = serde_json::from_str::<ScanReport>(&json)
             .ok()
-            .filter(|r| r.db_version == version))
+            .filter(|r| r.db_version == version)
+        else {
+            return Ok(None);
+        };
+        self.decoded.insert(key, Arc::new(report.clone()));
+        Ok(Some(report))
     }
 
     /// Scans an image manifest and keeps its report.
@@ -98,6 +115,7 @@ impl Scans {
         if let Some(done) = self.kept(digest, version).await? {
             return Ok(done);
         }
+        let started = std::time::Instant::now();
         let report = scan_image(
             &self.registry,
             repo,
@@ -107,8 +125,16 @@ impl Scans {
             self.limits,
         )
         .await?;
-        if let Some(e) = &report.error {
-            tracing::warn!(%repo, %digest, "scan error: {e}");
+        match &report.error {
+            Some(e) => tracing::warn!(%repo, %digest, "scan error: {e}"),
+            None => tracing::info!(
+                %repo,
+                %digest,
+                packages = report.packages,
+                findings = report.findings.len(),
+                took = ?started.elapsed(),
+                "scanned"
+            ),
         }
         let json = serde_json::to_string(&report)
             .map_err(|_| RegistryError::Internal("a scan report does not encode"))?;
