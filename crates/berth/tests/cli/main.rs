@@ -34,6 +34,8 @@ mod s3_server;
 mod scaleout;
 #[cfg(feature = "scan")]
 mod scan;
+#[cfg(feature = "scan")]
+mod scan_server;
 mod scrub;
 #[cfg(feature = "search")]
 mod search;
