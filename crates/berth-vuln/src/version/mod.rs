@@ -119,6 +119,22 @@ pub(crate) fn all_digits(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Checks that `compare` orders `ascending` as listed, both ways, every
+/// pair (the table tests of each scheme).
+#[cfg(test)]
+fn assert_ascending(compare: impl Fn(&str, &str) -> Option<Ordering>, ascending: &[&str]) {
+    for (i, low) in ascending.iter().enumerate() {
+        for high in &ascending[i + 1..] {
+            assert_eq!(compare(low, high), Some(Ordering::Less), "{low} < {high}");
+            assert_eq!(
+                compare(high, low),
+                Some(Ordering::Greater),
+                "{high} > {low}"
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,16 +51,7 @@ mod tests {
             "2.1.0",
             "2.1.1",
         ];
-        for (i, low) in ascending.iter().enumerate() {
-            for high in &ascending[i + 1..] {
-                assert_eq!(compare(low, high), Some(Ordering::Less), "{low} < {high}");
-                assert_eq!(
-                    compare(high, low),
-                    Some(Ordering::Greater),
-                    "{high} > {low}"
-                );
-            }
-        }
+        super::super::assert_ascending(compare, &ascending);
     }
 
     #[test]
