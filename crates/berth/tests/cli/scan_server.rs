@@ -355,6 +355,24 @@ fn a_broken_layer_fails_only_its_image() {
         good["data"]["CVEListForImage"]["Summary"]["Count"], 4,
         "{good}"
     );
+    // A list over every image answers despite the broken one, which is in
+    // neither the affected nor the fixed list.
+    let affected = graphql(
+        &server,
+        r#"{ ImageListForCVE(id: "CVE-2024-0727") { Results { RepoName } } }"#,
+    );
+    assert!(answered(&affected), "{affected}");
+    let text = affected["data"].to_string();
+    assert!(
+        text.contains("good/app") && !text.contains("broken/app"),
+        "{text}"
+    );
+    let fixed = graphql(
+        &server,
+        r#"{ ImageListWithCVEFixed(id: "CVE-2024-0727", image: "broken/app") { Results { Tag } } }"#,
+    );
+    assert!(answered(&fixed), "{fixed}");
+    assert!(!fixed["data"].to_string().contains("v1"), "{fixed}");
     let log = server.log.lock().expect("log").join("\n");
     assert!(
         log.contains("scan error"),

@@ -43,7 +43,9 @@ pub struct CvePackage {
 pub trait CveSource: Send + Sync {
     /// The vulnerabilities of the image (an image manifest, or every
     /// manifest of an index) `digest` of `repo`, scanned now if it was not
-    /// yet; `None` while nothing can be scanned (no advisories yet).
+    /// yet; `None` while nothing can be scanned (no advisories yet); an
+    /// image that could not be read is `RegistryError::Unsupported`,
+    /// saying why.
     async fn vulnerabilities(
         &self,
         repo: &RepoName,

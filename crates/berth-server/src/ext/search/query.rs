@@ -92,6 +92,46 @@ impl QueryData {
         }
     }
 
+    /// Whether vulnerability `id` affects `image` (scanned now if it was
+    /// not); `None` for an image that could not be scanned, which is
+    /// neither affected nor free of it (one broken image does not fail a
+    /// query over many).
+    async fn affected_by(&self, image: &ImageData, id: &str) -> Result<Option<bool>> {
+        let Some(source) = &self.cve else {
+            return Err(CVE_DISABLED.into());
+        };
+        let (Ok(repo), Ok(digest)) = (image.repo.parse(), image.digest.parse()) else {
+            return Ok(None);
+        };
+        match source.vulnerabilities(&repo, &digest).await {
+            Ok(Some(records)) => Ok(Some(records.iter().any(|r| r.id == id))),
+            Ok(None) => Err("the vulnerability database is not loaded yet".into()),
+            Err(crate::registry::RegistryError::Unsupported(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The page of `images` matching `filter` that vulnerability `id`
+    /// affects (`affected`) or does not.
+    async fn images_by_cve(
+        &self,
+        images: Vec<&Arc<ImageData>>,
+        id: &str,
+        affected: bool,
+        filter: &Filter,
+        page: &PageRequest,
+    ) -> Result<PaginatedImagesResult> {
+        let mut found = Vec::new();
+        for image in images {
+            if self.image_matches(image, filter)
+                && self.affected_by(image, id).await? == Some(affected)
+            {
+                found.push(self.ranked(image, 0));
+            }
+        }
+        Ok(self.page_of_images(found, page))
+    }
+
     /// What a scan already found of an image, without scanning (`None`:
     /// scanning is off, or the image was not scanned yet).
     pub(crate) async fn known_vulnerabilities(
@@ -422,25 +462,12 @@ impl Query {
         let data = data(ctx)?;
         let filter = filter.unwrap_or_default();
         let page = page(requested_page, SortBy::AlphabeticAsc)?;
-        let mut found = Vec::new();
-        for repo in data.visible() {
-            for image in &repo.images {
-                if data.image_matches(image, &filter)
-                    && data
-                        .vulnerabilities(image)
-                        .await?
-                        .iter()
-                        .any(|r| r.id == id)
-                {
-                    found.push(data.ranked(image, 0));
-                }
-            }
-        }
-        Ok(data.page_of_images(found, &page))
+        let images: Vec<&Arc<ImageData>> = data.visible().flat_map(|r| r.images.iter()).collect();
+        data.images_by_cve(images, &id, true, &filter, &page).await
     }
 
-    /// The images of a repository a vulnerability does not affect (those
-    /// scanned).
+    /// The images of a repository a vulnerability does not affect (an
+    /// image that could not be scanned is in neither list).
     #[graphql(name = "ImageListWithCVEFixed")]
     async fn image_list_with_cve_fixed(
         &self,
@@ -456,15 +483,8 @@ impl Query {
         let repo = data
             .repo(&image)
             .ok_or_else(|| format!("repository {image:?} not found"))?;
-        let mut found = Vec::new();
-        for i in &repo.images {
-            if data.image_matches(i, &filter)
-                && !data.vulnerabilities(i).await?.iter().any(|r| r.id == id)
-            {
-                found.push(data.ranked(i, 0));
-            }
-        }
-        Ok(data.page_of_images(found, &page))
+        data.images_by_cve(repo.images.iter().collect(), &id, false, &filter, &page)
+            .await
     }
 
     /// Images whose manifest, a manifest of whose index, whose config or
