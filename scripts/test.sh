@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every Berth test. Installs what the tests need when it is missing:
-# skopeo, buildah, podman, slapd, ldap-utils and redis-server (Debian packages),
-# oras-py and schemathesis (PyPI, into ./.venv), the S3 server s3s-fs and
-# cargo-deny (crates.io, `cargo install`, about 4 and 6 minutes the first
-# time).
+# skopeo, buildah, podman, slapd, ldap-utils, redis-server and docker-registry
+# (Debian packages), oras-py and schemathesis (PyPI, into ./.venv), the S3
+# server s3s-fs and cargo-deny (crates.io, `cargo install`, about 4 and 6
+# minutes the first time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +11,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
 # command:package
-for pair in skopeo:skopeo buildah:buildah podman:podman slapd:slapd ldapadd:ldap-utils redis-server:redis-server; do
+for pair in skopeo:skopeo buildah:buildah podman:podman slapd:slapd ldapadd:ldap-utils redis-server:redis-server docker-registry:docker-registry; do
   tool=${pair%%:*}
   command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("${pair#*:}")
 done
@@ -24,6 +24,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [[ " ${missing[*]} " == *" redis-server "* ]]; then
     as_root systemctl disable --now redis-server >/dev/null 2>&1 \
       || as_root service redis-server stop >/dev/null 2>&1 || true
+  fi
+  # Likewise docker-registry (CNCF distribution, the sync tests' upstream):
+  # the tests start their own; the packaged one would listen on 5000.
+  if [[ " ${missing[*]} " == *" docker-registry "* ]]; then
+    as_root systemctl disable --now docker-registry >/dev/null 2>&1 \
+      || as_root service docker-registry stop >/dev/null 2>&1 || true
   fi
 fi
 

@@ -15,11 +15,16 @@ mod config;
 mod cors;
 #[cfg(feature = "events")]
 mod events;
+// Fixtures for the sync tests (not all of them used yet).
+#[allow(dead_code)]
+mod images;
 mod ldap;
 mod lifecycle;
 mod matrix;
 #[cfg(feature = "metrics")]
 mod metrics;
+#[allow(dead_code)]
+mod proxy;
 #[cfg(feature = "ratelimit")]
 mod ratelimit;
 #[cfg(all(feature = "s3", feature = "redis"))]
@@ -57,3 +62,6 @@ mod tls;
 mod token_server;
 #[cfg(all(feature = "trust", feature = "search"))]
 mod trust;
+#[allow(dead_code)]
+mod upstream;
+mod upstream_smoke;
