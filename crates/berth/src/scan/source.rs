@@ -328,12 +328,13 @@ async fn connect(host: &str, options: &RegistryOptions) -> Result<Client, Source
         accept_invalid_certs: options.insecure,
         connect_timeout: Some(Duration::from_secs(30)),
         read_timeout: Some(Duration::from_secs(120)),
+        ..Default::default()
     };
     let make = |scheme: &str| {
         Client::with_options(
             &format!("{scheme}://{host}"),
             options.creds.as_deref(),
-            client_options,
+            client_options.clone(),
         )
         .map_err(|source| SourceError::Registry {
             what: format!("registry {host}"),
