@@ -14,6 +14,7 @@ mod model;
 mod retention;
 mod scan;
 mod search;
+mod sync;
 mod trust;
 mod value;
 
@@ -30,6 +31,7 @@ pub use model::{
 pub use retention::{KeepTagsRule, RetentionConfig, RetentionPolicy};
 pub use scan::{CveConfig, OSV_PUBLIC, OsvConfig};
 pub use search::{MgmtConfig, SearchConfig, UiConfig};
+pub use sync::{ContentRule, SemverFilter, SyncConfig, SyncRegistry, TagFilter};
 pub use trust::{RequireSigned, SigningTool, TrustConfig};
 pub use value::{DurationValue, PortValue};
 
@@ -192,6 +194,9 @@ impl Config {
             t.check()?;
         }
         crate::ext::check_built(self)?;
+        if let Some(s) = &self.extensions.sync {
+            s.check()?;
+        }
         if let Some(o) = &self.http.allow_origin {
             let _checked = crate::api::cors::layer(o)?;
         }

@@ -53,6 +53,9 @@ pub struct ExtensionsConfig {
     /// zot's signature verification, and Berth's signature policy.
     #[serde(default)]
     pub trust: Option<super::trust::TrustConfig>,
+    /// zot's sync: mirroring upstream registries.
+    #[serde(default)]
+    pub sync: Option<super::sync::SyncConfig>,
 }
 
 /// `extensions.events`.
@@ -561,7 +564,6 @@ pub enum LogFormat {
 /// zot keys Berth does not implement yet. A config that sets one (to
 /// anything but null or an empty object) is refused, naming the key.
 const NOT_YET: &[&str] = &[
-    "extensions.sync",
     "extensions.lint",
     "extensions.userprefs",
     "scheduler",

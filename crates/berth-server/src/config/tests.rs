@@ -378,3 +378,105 @@ fn trust_section() {
         assert!(got.starts_with(want), "{json}: got {got:?}, want {want:?}");
     }
 }
+
+#[cfg(not(feature = "sync"))]
+#[test]
+fn sync_needs_the_sync_feature() {
+    let got = err(
+        r#"{"storage":{"rootDirectory":"/x"},"extensions":{"sync":{"registries":[{"urls":["https://h"],"onDemand":true}]}}}"#,
+    );
+    assert!(
+        got.starts_with("extensions.sync: this berth was built without the \"sync\" feature"),
+        "{got}"
+    );
+    Config::from_value(serde_json::json!({"storage":{"rootDirectory":"/x"},
+        "extensions":{"sync":{"enable":false}}}))
+    .expect("off is fine");
+}
+
+#[cfg(feature = "sync")]
+#[test]
+fn sync_section() {
+    let c = Config::from_value(serde_json::json!({"storage":{"rootDirectory":"/x"},
+        "extensions":{"sync":{"registries":[{"urls":["https://registry-1.docker.io"],
+            "onDemand":true,"maxRetries":3,"retryDelay":"5m",
+            "content":[{"prefix":"**","destination":"/mirror/docker.io"}]}]}}}))
+    .expect("zot's example");
+    let s = c.extensions.sync_enabled().expect("on");
+    assert_eq!(
+        s.registries[0].retry_delay,
+        Some(std::time::Duration::from_secs(300))
+    );
+    assert!(
+        Config::from_value(serde_json::json!({"storage":{"rootDirectory":"/x"},
+            "extensions":{"sync":{"enable":false,"registries":[{"urls":[]}]}}}))
+        .expect("off")
+        .extensions
+        .sync_enabled()
+        .is_none()
+    );
+    let sync = |registry: &str| {
+        format!(
+            r#"{{"storage":{{"rootDirectory":"/x"}},"extensions":{{"sync":{{"registries":[{registry}]}}}}}}"#
+        )
+    };
+    let cases = [
+        (
+            sync(r#"{"urls":["h"],"onDemand":true,"content":[{"prefix":"a"},{"prefix":"b","tags":{"regex":"(x"}}]}"#),
+            "extensions.sync.registries[0].content[1].tags.regex: regex parse error",
+        ),
+        (
+            sync(r#"{"urls":["h"],"onDemand":true,"content":[{"prefix":"a","tags":{"semver":">=x"}}]}"#),
+            "extensions.sync.registries[0].content[0].tags.semver: \">=x\" is no version range",
+        ),
+        (
+            sync(r#"{"urls":["h"],"onDemand":true,"content":[{"prefix":"a","platforms":["linux/amd64","plan9"]}]}"#),
+            "extensions.sync.registries[0].content[0].platforms: \"plan9\": name os/arch",
+        ),
+        (
+            sync(r#"{"urls":["h"],"onDemand":true,"platforms":["linux"],"content":[{"prefix":"a"}]}"#),
+            "extensions.sync.registries[0].platforms: \"linux\": name os/arch",
+        ),
+        (
+            sync(r#"{"urls":["h"],"onDemand":true,"content":[{"prefix":"a","destination":"/Up"}]}"#),
+            "extensions.sync.registries[0].content[0].destination: \"Up\" is not a repository name",
+        ),
+        (
+            sync(r#"{"urls":["h"],"onDemand":true,"content":[{"prefix":"a/[b"}]}"#),
+            "extensions.sync.registries[0].content[0].prefix: bad glob",
+        ),
+        (
+            sync(r#"{"urls":["h"],"pollInterval":"soon"}"#),
+            "extensions.sync.registries[0].pollInterval: invalid duration",
+        ),
+        (
+            sync(r#"{"urls":["h"],"onDemand":true,"content":[{"prefix":"a","tags":{"semver":1}}]}"#),
+            "extensions.sync.registries[0].content[0].tags.semver: invalid type",
+        ),
+        (
+            sync(r#"{"urls":["h"],"onDemand":true,"stream":true}"#),
+            "extensions.sync.registries[0].stream: unknown key",
+        ),
+        (
+            sync(r#"{"urls":["h"],"onDemand":true,"content":[{"prefix":"a","tag":{}}]}"#),
+            "extensions.sync.registries[0].content[0].tag: unknown key",
+        ),
+        (
+            sync(r#"{"urls":["h"],"onDemand":true,"credentialHelper":"ecr"}"#),
+            "extensions.sync.registries[0].credentialHelper: zot's cloud credential helpers",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/x"},"extensions":{"sync":{"credentialsFile":"/nonexistent/creds.json"}}}"#.to_string(),
+            "extensions.sync.credentialsFile: cannot read /nonexistent/creds.json",
+        ),
+        (
+            sync(r#"{"urls":["h"],"onDemand":true,"certDir":"/nonexistent/certs"}"#),
+            "extensions.sync.registries[0].certDir: cannot read /nonexistent/certs",
+        ),
+    ];
+    for (json, want) in cases {
+        let got = err(&json);
+        assert!(got.starts_with(want), "{json}: got {got:?}, want {want:?}");
+        assert!(!got.contains('\n'), "one line: {got:?}");
+    }
+}

@@ -15,6 +15,8 @@ pub mod ratelimit;
 pub mod scan;
 #[cfg(feature = "search")]
 pub mod search;
+#[cfg(feature = "sync")]
+pub mod sync;
 #[cfg(feature = "trust")]
 pub mod trust;
 
@@ -43,6 +45,9 @@ pub fn check_built(config: &Config) -> Result<(), ConfigError> {
     }
     if config.extensions.trust_enabled().is_some() && !cfg!(feature = "trust") {
         return missing("extensions.trust", "trust");
+    }
+    if config.extensions.sync_enabled().is_some() && !cfg!(feature = "sync") {
+        return missing("extensions.sync", "sync");
     }
     if config.http.ratelimit.is_some() && !cfg!(feature = "ratelimit") {
         return missing("http.ratelimit", "ratelimit");
