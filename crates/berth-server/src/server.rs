@@ -124,6 +124,9 @@ pub async fn build_state_with(
     Ok(AppState {
         health,
         pull_gate: None,
+        mirror: None,
+        #[cfg(feature = "sync")]
+        sync: None,
         registry,
         auth: None,
         allow_origin: config.http.allow_origin.clone(),
@@ -419,6 +422,8 @@ pub fn spawn_config_reload(
                 tracing::warn!(path = %path.display(), "config changed but is invalid, keeping the running rules: {e}");
                 return;
             }
+            #[cfg(feature = "sync")]
+            reload_sync(&state, c.extensions.sync.as_ref());
             state.set_access_control(c.http.access_control.map(AccessControl::new));
             tracing::info!(path = %path.display(), "config changed: access control, htpasswd and LDAP settings reloaded");
         }
@@ -426,6 +431,31 @@ pub fn spawn_config_reload(
             tracing::warn!(path = %path.display(), "config changed but is invalid, keeping the running rules: {e}")
         }
     })
+}
+
+/// Puts an edited `extensions.sync` in force (registries, rules,
+/// credentials); turning sync on or off needs a restart.
+#[cfg(feature = "sync")]
+fn reload_sync(state: &AppState, config: Option<&crate::config::SyncConfig>) {
+    match (&state.sync, config) {
+        (Some(sync), Some(c)) => match sync.reload(c) {
+            Ok(()) => tracing::info!("config changed: sync registries reloaded"),
+            Err(e) => tracing::warn!(
+                "config changed but its sync section cannot be used, keeping the running one: {e}"
+            ),
+        },
+        (None, Some(c)) if c.enable => {
+            tracing::warn!(
+                "config changed: extensions.sync was added; it starts at the next restart"
+            )
+        }
+        (Some(_), None) => {
+            tracing::warn!(
+                "config changed: extensions.sync was removed; sync stops at the next restart"
+            )
+        }
+        _ => {}
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

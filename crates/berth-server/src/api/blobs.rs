@@ -8,7 +8,7 @@ use http::{HeaderMap, StatusCode, header};
 
 use super::error::ApiError;
 use super::{ApiResult, set_header};
-use crate::registry::Registry;
+use crate::registry::{MirroredBlob, Registry, RegistryError};
 
 /// `GET`/`HEAD /v2/<name>/blobs/<digest>`, with single `Range` support.
 pub(crate) async fn get(
@@ -17,8 +17,17 @@ pub(crate) async fn get(
     digest: &Digest,
     headers: &HeaderMap,
     head: bool,
+    mirror: Option<&dyn crate::registry::Mirror>,
 ) -> ApiResult {
-    let len = reg.blob_len(name, digest).await?;
+    let len = match (reg.blob_len(name, digest).await, mirror) {
+        (Err(RegistryError::BlobUnknown(d)), Some(mirror)) => {
+            return match mirror.blob(name, digest).await? {
+                Some(blob) => Ok(mirrored(blob, digest, head)),
+                None => Err(RegistryError::BlobUnknown(d).into()),
+            };
+        }
+        (found, _) => found?,
+    };
     if !head && let Some(url) = reg.blob_url(name, digest).await? {
         // `storage.redirectBlobURL`: the client fetches from the object
         // store directly.
@@ -70,6 +79,25 @@ pub(crate) async fn get(
         );
     }
     Ok(resp)
+}
+
+/// A blob the mirror is fetching: its bytes as they arrive (a `Range` is
+/// not honoured until the copy is stored; the whole blob is a valid
+/// answer to one).
+fn mirrored(blob: MirroredBlob, digest: &Digest, head: bool) -> Response {
+    let body = if head {
+        Body::empty()
+    } else {
+        Body::from_stream(blob.stream)
+    };
+    let mut resp = (StatusCode::OK, body).into_response();
+    set_header(&mut resp, "content-type", "application/octet-stream");
+    if let Some(len) = blob.len {
+        set_header(&mut resp, "content-length", &len.to_string());
+    }
+    set_header(&mut resp, "docker-content-digest", &digest.to_string());
+    set_header(&mut resp, "etag", &format!("\"{digest}\""));
+    resp
 }
 
 /// `DELETE /v2/<name>/blobs/<digest>`.

@@ -13,10 +13,19 @@ use super::blobs::accepted_empty;
 use super::error::ApiError;
 use super::params::Params;
 use super::{ApiResult, body_response, set_header};
-use crate::registry::Registry;
+use crate::registry::{Registry, RegistryError};
 
 /// The largest manifest accepted, as zot and the CNCF registry.
 pub(crate) const MAX_MANIFEST_BYTES: usize = 4 << 20;
+
+/// Whom a manifest read asks besides storage.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Ask<'a> {
+    /// An extension's rule on pulls.
+    pub gate: Option<&'a dyn crate::registry::PullGate>,
+    /// Where a miss is fetched from.
+    pub mirror: Option<&'a dyn crate::registry::Mirror>,
+}
 
 /// `GET`/`HEAD /v2/<name>/manifests/<reference>`.
 pub(crate) async fn get(
@@ -24,10 +33,23 @@ pub(crate) async fn get(
     name: &RepoName,
     reference: &Reference,
     head: bool,
-    gate: Option<&dyn crate::registry::PullGate>,
+    ask: Ask<'_>,
 ) -> ApiResult {
-    let m = reg.get_manifest(name, reference).await?;
-    if let Some(gate) = gate {
+    let m = match (reg.get_manifest(name, reference).await, ask.mirror) {
+        (Ok(local), Some(mirror)) => match reference {
+            Reference::Tag(t) if mirror.recheck_due(name, t.as_str()) => mirror
+                .manifest(name, reference, Some(&local.digest))
+                .await?
+                .unwrap_or(local),
+            _ => local,
+        },
+        (Err(RegistryError::ManifestUnknown(r)), Some(mirror)) => mirror
+            .manifest(name, reference, None)
+            .await?
+            .ok_or(RegistryError::ManifestUnknown(r))?,
+        (found, _) => found?,
+    };
+    if let Some(gate) = ask.gate {
         use crate::registry::PullRefusal;
         match gate.check(name, reference, &m.digest, &m.bytes).await {
             Ok(()) => {}

@@ -67,6 +67,12 @@ pub struct AppState {
     /// An extension's rule on pulls (the trust extension's
     /// `requireSigned`), asked before a manifest is served.
     pub pull_gate: Option<Arc<dyn crate::registry::PullGate>>,
+    /// Where a miss is fetched from (the sync extension's on-demand
+    /// mirroring), asked before a 404.
+    pub mirror: Option<Arc<dyn crate::registry::Mirror>>,
+    /// `extensions.sync`, when on (reloaded with the config file).
+    #[cfg(feature = "sync")]
+    pub sync: Option<Arc<crate::ext::sync::Sync>>,
 }
 
 impl AppState {
@@ -389,12 +395,23 @@ async fn route(
                 manifests::put(reg, &name, &reference, headers, body, ok.create_only, by).await
             }
             Method::DELETE => manifests::delete(reg, &name, &reference).await,
-            _ => manifests::get(reg, &name, &reference, head, state.pull_gate.as_deref()).await,
+            _ => {
+                let ask = manifests::Ask {
+                    gate: state.pull_gate.as_deref(),
+                    mirror: state.mirror.as_deref(),
+                };
+                manifests::get(reg, &name, &reference, head, ask).await
+            }
         },
-        Endpoint::Referrers { name, digest } => manifests::referrers(reg, &name, &digest, q).await,
+        Endpoint::Referrers { name, digest } => {
+            if let Some(mirror) = &state.mirror {
+                mirror.referrers(&name, &digest).await;
+            }
+            manifests::referrers(reg, &name, &digest, q).await
+        }
         Endpoint::Blob { name, digest } => match *method {
             Method::DELETE => blobs::delete(reg, &name, &digest).await,
-            _ => blobs::get(reg, &name, &digest, headers, head).await,
+            _ => blobs::get(reg, &name, &digest, headers, head, state.mirror.as_deref()).await,
         },
         Endpoint::UploadStart { name } => uploads::start(reg, &name, q, body, ok.mount_from).await,
         Endpoint::Upload { name, id } => match *method {

@@ -73,6 +73,25 @@ pub fn cloud_event(event: &RegistryEvent) -> Option<CloudEvent> {
                 "mediaType": media_type,
             }),
         ),
+        RegistryEvent::Synced {
+            upstream,
+            repo,
+            reference,
+            outcome,
+            message,
+        } => (
+            match outcome {
+                crate::registry::events::SyncOutcome::Failed => "io.berth.sync.image.failed",
+                _ => "io.berth.sync.image.synced",
+            },
+            json!({
+                "upstream": upstream,
+                "name": repo,
+                "reference": reference,
+                "outcome": outcome.as_str(),
+                "message": message,
+            }),
+        ),
         RegistryEvent::ManifestPulled { .. }
         | RegistryEvent::GcFinished { .. }
         | RegistryEvent::ScrubFinished { .. } => return None,

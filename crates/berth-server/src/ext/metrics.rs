@@ -87,6 +87,13 @@ struct DependencyLabel {
     dependency: String,
 }
 
+/// An upstream of the sync extension, and what became of an image.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SyncLabel {
+    upstream: String,
+    outcome: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RootKind {
     root: String,
@@ -132,6 +139,7 @@ pub struct Metrics {
     gc_runs: Family<RootLabel, Counter>,
     gc_removed: Family<RootKind, Counter>,
     scrub_runs: Counter,
+    sync_images: Family<SyncLabel, Counter>,
     scrub_affected: Gauge,
     resident: Gauge,
     virtual_memory: Gauge,
@@ -170,6 +178,7 @@ impl Metrics {
             gc_runs: Family::default(),
             gc_removed: Family::default(),
             scrub_runs: Counter::default(),
+            sync_images: Family::default(),
             scrub_affected: Gauge::default(),
             resident: Gauge::default(),
             virtual_memory: Gauge::default(),
@@ -272,6 +281,11 @@ impl Metrics {
             m.gc_removed.clone(),
         );
         prom.register("berth_scrub_runs", "Scrub runs", m.scrub_runs.clone());
+        prom.register(
+            "berth_sync_images",
+            "Images the sync extension copied, skipped or failed to copy, by upstream",
+            m.sync_images.clone(),
+        );
         prom.register(
             "berth_scrub_affected_images",
             "Images the last scrub found damaged",
@@ -389,6 +403,16 @@ impl Metrics {
             RegistryEvent::ScrubFinished { affected, .. } => {
                 self.scrub_runs.inc();
                 self.scrub_affected.set(*affected as i64);
+            }
+            RegistryEvent::Synced {
+                upstream, outcome, ..
+            } => {
+                self.sync_images
+                    .get_or_create(&SyncLabel {
+                        upstream: upstream.clone(),
+                        outcome: outcome.as_str().into(),
+                    })
+                    .inc();
             }
             RegistryEvent::ManifestPushed { .. }
             | RegistryEvent::ManifestDeleted { .. }

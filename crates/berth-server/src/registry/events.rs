@@ -38,4 +38,40 @@ pub enum RegistryEvent {
     GcFinished { root: String, report: GcReport },
     /// A scrub of every root finished; `affected` images were damaged.
     ScrubFinished { checked: usize, affected: usize },
+    /// The sync extension dealt with one image of an upstream (an image
+    /// already up to date is not announced).
+    Synced {
+        /// The upstream's first URL.
+        upstream: String,
+        repo: String,
+        reference: String,
+        outcome: SyncOutcome,
+        /// Why it was skipped or failed.
+        message: Option<String>,
+    },
+}
+
+/// What became of one image the sync extension looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncOutcome {
+    /// Copied, or brought up to date.
+    Copied,
+    /// The same here already.
+    UpToDate,
+    /// Left out (`onlySigned`, or not upstream).
+    Skipped,
+    /// The copy failed (it is tried again by the next run or pull).
+    Failed,
+}
+
+impl SyncOutcome {
+    /// The metrics' and events' word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Copied => "copied",
+            Self::UpToDate => "up_to_date",
+            Self::Skipped => "skipped",
+            Self::Failed => "failed",
+        }
+    }
 }

@@ -145,6 +145,44 @@ impl Registry {
         create_only: bool,
         pushed_by: Option<&str>,
     ) -> RegistryResult<PutManifest> {
+        self.put_manifest_with(
+            repo,
+            reference,
+            content_type,
+            bytes,
+            create_only,
+            pushed_by,
+            true,
+        )
+        .await
+    }
+
+    /// Stores a manifest copied from an upstream registry: as
+    /// [`Registry::put_manifest`], except that an index may name
+    /// manifests this repository does not hold (a mirror that copies only
+    /// some platforms keeps the index as its upstream signed it).
+    pub async fn put_mirrored_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        bytes: &[u8],
+    ) -> RegistryResult<PutManifest> {
+        self.put_manifest_with(repo, reference, content_type, bytes, false, None, false)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn put_manifest_with(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        bytes: &[u8],
+        create_only: bool,
+        pushed_by: Option<&str>,
+        children_required: bool,
+    ) -> RegistryResult<PutManifest> {
         let manifest = Manifest::parse(bytes, content_type).map_err(|e| match e {
             ManifestError::Invalid(m) => RegistryError::ManifestInvalid(m),
             ManifestError::UnsupportedMediaType(m) => {
@@ -169,11 +207,12 @@ impl Registry {
                 .required_blobs()
                 .map(|d| d.digest.clone())
                 .collect(),
-            ManifestKind::Index => manifest
+            ManifestKind::Index if children_required => manifest
                 .manifests
                 .iter()
                 .map(|d| d.digest.clone())
                 .collect(),
+            ManifestKind::Index => Vec::new(),
         };
         if create_only
             && let Reference::Tag(t) = reference

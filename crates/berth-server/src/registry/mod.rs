@@ -12,6 +12,7 @@ mod gc;
 mod image_config;
 mod manifests;
 mod meta_sync;
+mod mirror;
 mod pull_gate;
 mod push_batch;
 mod retention;
@@ -26,6 +27,7 @@ use berth_oci::{Digest, RepoName};
 pub use error::RegistryError;
 pub use gc::GcReport;
 pub use manifests::{ManifestContent, PutManifest};
+pub use mirror::{Mirror, MirroredBlob};
 pub use pull_gate::{PullGate, PullRefusal};
 pub use uploads::{UploadId, Uploads};
 

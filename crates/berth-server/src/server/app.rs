@@ -143,6 +143,17 @@ impl Server {
                 state.trust = Some(trust);
             }
         }
+        #[cfg(feature = "sync")]
+        if let Some(sync) = config.extensions.sync.as_ref().filter(|s| s.enable) {
+            let sync = crate::ext::sync::Sync::start(
+                sync,
+                state.registry.clone(),
+                &config.storage.root_directory,
+            )
+            .await?;
+            state.mirror = Some(sync.mirror());
+            state.sync = Some(sync);
+        }
         if let Some(p) = options.config_path {
             tasks.push(super::spawn_config_reload(p, &state));
         }

@@ -57,6 +57,10 @@ pub enum ServeError {
     #[error("scrub runs offline, but something listens on {addr}: stop the server first")]
     Running { addr: String },
     /// An offline scrub could not read storage.
+    /// The sync extension could not start (its message names the key).
+    #[cfg(feature = "sync")]
+    #[error(transparent)]
+    Sync(#[from] crate::ext::sync::SyncError),
     #[error(transparent)]
     Scrub(StorageError),
 }
@@ -71,6 +75,8 @@ impl ServeError {
             Self::Auth(_) => Some("http.auth"),
             Self::Tls(_) => Some("http.tls"),
             Self::Listen { .. } | Self::Running { .. } => Some("http"),
+            #[cfg(feature = "sync")]
+            Self::Sync(_) => Some("extensions.sync"),
             Self::Config(_) | Self::LocalAddr(_) | Self::Serve(_) | Self::Scrub(_) => None,
         }
     }

@@ -77,7 +77,7 @@ pub(crate) enum Source {
         tag: Option<String>,
     },
     Registry {
-        client: Client,
+        client: Box<Client>,
         repo: String,
         reference: ManifestRef,
     },
@@ -111,7 +111,7 @@ impl Source {
             } => {
                 let client = connect(host, options).await?;
                 Ok(Self::Registry {
-                    client,
+                    client: Box::new(client),
                     repo: repo.as_str().to_owned(),
                     reference: reference.clone(),
                 })

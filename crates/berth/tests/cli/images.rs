@@ -36,14 +36,18 @@ pub struct Pushed {
     pub layers: Vec<(Digest, u64)>,
 }
 
-/// Runs `future` to its end on a runtime of its own: the helpers from a
-/// plain `#[test]` (not from inside an async one).
+/// Runs `future` to its end on the tests' shared runtime: the helpers
+/// from a plain `#[test]` (not from inside an async one). One runtime for
+/// every call, so a client's pooled connections outlive each call.
 pub fn block_on<F: Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(future)
+    static RUNTIME: std::sync::LazyLock<tokio::runtime::Runtime> = std::sync::LazyLock::new(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    });
+    RUNTIME.block_on(future)
 }
 
 /// Pushes `data` as a blob of `repo`; answers its digest.

@@ -58,6 +58,10 @@ mod search_shared;
 mod search_ui;
 mod slapd;
 mod support;
+#[cfg(feature = "sync")]
+mod sync;
+#[cfg(feature = "sync")]
+mod sync_on_demand;
 mod tls;
 mod token_server;
 #[cfg(all(feature = "trust", feature = "search"))]

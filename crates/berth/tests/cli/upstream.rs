@@ -146,15 +146,17 @@ pub trait Upstream {
         format!("{scheme}://{}", self.host())
     }
 
-    /// A client for it with `creds` (`user:password`). Over HTTPS it
-    /// accepts any certificate for now (to put content in;
-    /// [`https_client`] checks the CA).
+    /// A client for it with `creds` (`user:password`), trusting its test
+    /// CA over HTTPS.
     fn client(&self, creds: Option<&str>) -> Client {
         Client::with_options(
             &self.url(),
             creds,
             ClientOptions {
-                accept_invalid_certs: self.is_tls(),
+                ca_certs_pem: self
+                    .ca_pem()
+                    .map(|p| vec![p.as_bytes().to_vec()])
+                    .unwrap_or_default(),
                 ..ClientOptions::default()
             },
         )
