@@ -8,8 +8,15 @@
 //! (prefix globs, `destination`, `stripPrefix`, tag and platform filters)
 //! are compiled and checked by `ext::sync::content`; the files the section
 //! names (`credentialsFile`, `certDir`) are read at start by
-//! `ext::sync::upstream_files`, so a bad one stops the start. zot's cloud
-//! credential helpers are refused by name.
+//! `ext::sync::upstream_files`, so a bad one stops the start.
+//!
+//! Every sync key zot has had is known here. The ones that only switch on
+//! what Berth always does (streaming on-demand blobs, copying referrers
+//! of referrers) are accepted when they ask for it and refused when they
+//! ask for the opposite; the ones Berth cannot honour (zot's cloud
+//! credential helpers, a download rate, answering a miss before the
+//! sync, keys of zot's development builds) are refused by name with the
+//! reason, never read and ignored.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -42,6 +49,17 @@ pub struct SyncConfig {
     /// The upstream registries, each synced on its own.
     #[serde(default)]
     pub registries: Vec<SyncRegistry>,
+    /// zot's switch (`enableStreaming`; `enableStream` in some of zot's
+    /// development builds) to serve on-demand blobs while they arrive:
+    /// Berth always does, so `true` is accepted and `false` refused.
+    #[serde(default)]
+    enable_streaming: Option<bool>,
+    #[serde(default)]
+    enable_stream: Option<bool>,
+    /// zot's `asyncManifest` (development builds): answer an on-demand
+    /// miss before the image is synced. Refused when `true`.
+    #[serde(default)]
+    async_manifest: Option<bool>,
 }
 
 /// One of `extensions.sync.registries`, resolved (see the module
@@ -96,8 +114,17 @@ pub struct SyncRegistry {
     /// What to sync and under which local names; empty: every upstream
     /// repository, under its own name.
     pub content: Vec<ContentRule>,
-    /// zot keys set that Berth refuses (checked by `check`).
-    refused: Vec<&'static str>,
+    /// zot's `stream: true`. Berth streams every on-demand blob to its
+    /// clients as it arrives whatever this says; it is kept to check
+    /// `maxConcurrentStreams` and that `onDemand` is on, as zot asks.
+    stream: bool,
+    /// zot's cap on blobs streamed at once, shared by the streaming
+    /// registries. Berth has no cap of its own; `check` makes sure its
+    /// own bound (`reqConcurrent` per URL) stays under it.
+    max_concurrent_streams: Option<usize>,
+    /// The zot keys set here that Berth refuses, each with the key (below
+    /// the registry) and why; `check` reports the first.
+    refused: Vec<(String, &'static str)>,
 }
 
 /// One rule of `content`: which upstream repositories (and tags, and
@@ -216,11 +243,29 @@ struct RegistryFile {
     platforms: Vec<String>,
     #[serde(default)]
     content: Vec<ContentFile>,
-    /// zot's `ecr`/`gcp`/`oauth2` helpers: refused.
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    max_concurrent_streams: Option<usize>,
+    #[serde(default)]
+    sync_referrers_recursive: Option<bool>,
+    #[serde(default)]
+    on_demand_in_background: Option<bool>,
+    /// zot's `ecr`/`gcp`/`oauth2` helpers and their settings (under their
+    /// older name too): refused.
     #[serde(default)]
     credential_helper: Option<serde_json::Value>,
     #[serde(default)]
     oauth2_credential_helper: Option<serde_json::Value>,
+    #[serde(default)]
+    credential_helper_config: Option<serde_json::Value>,
+    /// zot keys Berth cannot honour, refused by name (see `refusals`).
+    #[serde(default)]
+    architectures: Option<serde_json::Value>,
+    #[serde(default)]
+    download_rate: Option<serde_json::Value>,
+    #[serde(default)]
+    stream_cache: Option<serde_json::Value>,
 }
 
 /// A content rule as written in the file: `platforms` absent (the
@@ -228,7 +273,12 @@ struct RegistryFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ContentFile {
-    prefix: String,
+    /// Required; optional here so that a rule of zot's development builds
+    /// (`images` instead of `prefix`) is refused by name.
+    #[serde(default)]
+    prefix: Option<String>,
+    #[serde(default)]
+    images: Option<serde_json::Value>,
     #[serde(default)]
     tags: Option<TagFilter>,
     #[serde(default)]
@@ -250,7 +300,7 @@ fn three() -> usize {
 impl From<ContentFile> for ContentRule {
     fn from(f: ContentFile) -> Self {
         ContentRule {
-            prefix: f.prefix,
+            prefix: f.prefix.unwrap_or_default(),
             tags: f.tags,
             destination: f.destination,
             strip_prefix: f.strip_prefix,
@@ -259,25 +309,94 @@ impl From<ContentFile> for ContentRule {
     }
 }
 
-/// Whether a JSON value sets something (zot treats `""` as unset).
+/// Whether a JSON value sets something (zot treats `""`, `[]` and `{}` as
+/// unset).
 fn set(v: &Option<serde_json::Value>) -> bool {
     match v {
         None | Some(serde_json::Value::Null) => false,
-        Some(serde_json::Value::String(s)) => !s.is_empty(),
+        Some(serde_json::Value::String(s)) => !s.trim().is_empty(),
+        Some(serde_json::Value::Array(a)) => !a.is_empty(),
         Some(serde_json::Value::Object(o)) => !o.is_empty(),
         Some(_) => true,
     }
 }
 
+/// Why a streaming switch cannot be `false`.
+const ALWAYS_STREAMS: &str = "berth always streams on-demand blobs to clients as they arrive and cannot turn it off; remove the key";
+
+/// Why zot's cloud credential helpers are refused.
+const NO_HELPERS: &str = "zot's cloud credential helpers are not supported by berth: put the upstream's login in extensions.sync.credentialsFile";
+
+/// The zot keys set in a registry that Berth refuses, with why.
+fn refusals(f: &RegistryFile) -> Vec<(String, &'static str)> {
+    let mut refused = Vec::new();
+    let mut refuse = |key: &str, why: &'static str| refused.push((key.to_string(), why));
+    if set(&f.credential_helper) {
+        refuse("credentialHelper", NO_HELPERS);
+    }
+    if set(&f.oauth2_credential_helper) {
+        refuse("oauth2CredentialHelper", NO_HELPERS);
+    }
+    if set(&f.credential_helper_config) {
+        refuse("credentialHelperConfig", NO_HELPERS);
+    }
+    if set(&f.architectures) {
+        refuse(
+            "architectures",
+            "zot's older key, replaced by platforms: list them there (\"linux/amd64\"; an architecture alone means linux/<arch>, where architectures took any OS)",
+        );
+    }
+    if set(&f.download_rate) {
+        refuse(
+            "downloadRate",
+            "berth does not limit the rate of sync downloads (reqPerSec limits requests a second); remove the key",
+        );
+    }
+    let cache_off = f
+        .stream_cache
+        .as_ref()
+        .and_then(|c| c.get("enable"))
+        .is_some_and(|e| e == &serde_json::Value::Bool(false));
+    if set(&f.stream_cache) && !cache_off {
+        refuse(
+            "streamCache",
+            "zot's stream cache (development builds) is not supported: berth stages each on-demand blob once, under downloadDir, with no size cap; remove the key",
+        );
+    }
+    if f.stream == Some(false) {
+        refuse("stream", ALWAYS_STREAMS);
+    }
+    if f.on_demand_in_background == Some(true) {
+        refuse(
+            "onDemandInBackground",
+            "berth answers an on-demand miss with the manifest once fetched, streaming the blobs; answering 404 and syncing in the background is not supported",
+        );
+    }
+    if f.sync_referrers_recursive == Some(false) {
+        refuse(
+            "syncReferrersRecursive",
+            "berth always copies the referrers of referrers; remove the key",
+        );
+    }
+    for (i, c) in f.content.iter().enumerate() {
+        if set(&c.images) {
+            refuse(
+                &format!("content[{i}].images"),
+                "zot's images rules (development builds) are not supported: write a rule per repository, {\"prefix\": \"<repo>\", \"tags\": {\"regex\": \"^(<tag>|<tag>)$\"}}",
+            );
+        } else if c.prefix.is_none() {
+            refuse(
+                &format!("content[{i}].prefix"),
+                "required: a glob naming the upstream repositories the rule takes",
+            );
+        }
+    }
+    refused
+}
+
 impl From<RegistryFile> for SyncRegistry {
     fn from(f: RegistryFile) -> Self {
-        let mut refused = Vec::new();
-        if set(&f.credential_helper) {
-            refused.push("credentialHelper");
-        }
-        if set(&f.oauth2_credential_helper) {
-            refused.push("oauth2CredentialHelper");
-        }
+        let refused = refusals(&f);
         let mut content: Vec<ContentRule> = f
             .content
             .into_iter()
@@ -319,6 +438,8 @@ impl From<RegistryFile> for SyncRegistry {
             max_idle_conns_per_host: f.max_idle_conns_per_host,
             platforms: f.platforms,
             content,
+            stream: f.stream == Some(true),
+            max_concurrent_streams: f.max_concurrent_streams,
             refused,
         }
     }
@@ -361,13 +482,8 @@ fn check_url(url: &str) -> Result<(), String> {
 
 impl SyncRegistry {
     /// The first zot key set that Berth refuses, and why.
-    fn refusal(&self) -> Option<(&'static str, &'static str)> {
-        self.refused.first().map(|k| {
-            (
-                *k,
-                "zot's cloud credential helpers are not supported by berth: put the upstream's login in extensions.sync.credentialsFile",
-            )
-        })
+    fn refusal(&self) -> Option<(&str, &'static str)> {
+        self.refused.first().map(|(k, why)| (k.as_str(), *why))
     }
 }
 
@@ -378,6 +494,24 @@ impl SyncConfig {
     pub(super) fn check(&self) -> Result<(), ConfigError> {
         if !self.enable {
             return Ok(());
+        }
+        let switches = [
+            ("enableStreaming", self.enable_streaming),
+            ("enableStream", self.enable_stream),
+        ];
+        for (key, on) in switches {
+            if on == Some(false) {
+                return Err(ConfigError::key(
+                    format!("extensions.sync.{key}"),
+                    ALWAYS_STREAMS,
+                ));
+            }
+        }
+        if self.async_manifest == Some(true) {
+            return Err(ConfigError::key(
+                "extensions.sync.asyncManifest",
+                "zot's asynchronous on-demand answers (development builds) are not supported: berth answers a miss with the manifest once fetched, streaming the blobs",
+            ));
         }
         for (r, reg) in self.registries.iter().enumerate() {
             let at = |k: &str| format!("extensions.sync.registries[{r}].{k}");
@@ -393,11 +527,28 @@ impl SyncConfig {
             for (u, url) in reg.urls.iter().enumerate() {
                 check_url(url).map_err(|m| ConfigError::key(at(&format!("urls[{u}]")), m))?;
             }
-            if !reg.on_demand && reg.poll_interval.is_none() {
+            // Neither `onDemand` nor `pollInterval`: the registry does
+            // nothing, as in zot, whose examples hold such entries.
+            if reg.stream && !reg.on_demand {
                 return Err(ConfigError::key(
-                    format!("extensions.sync.registries[{r}]"),
-                    "set pollInterval (periodic sync), onDemand: true, or both (nothing would be synced)",
+                    at("stream"),
+                    "streams on-demand syncs: set onDemand: true (as zot asks)",
                 ));
+            }
+            match reg.max_concurrent_streams {
+                Some(_) if !reg.stream => {
+                    return Err(ConfigError::key(
+                        at("maxConcurrentStreams"),
+                        "applies only with stream: true",
+                    ));
+                }
+                Some(0) => {
+                    return Err(ConfigError::key(
+                        at("maxConcurrentStreams"),
+                        "must be at least 1",
+                    ));
+                }
+                _ => {}
             }
             let positive = [
                 ("pollInterval", reg.poll_interval),
@@ -434,8 +585,45 @@ impl SyncConfig {
                 })?;
             }
         }
+        self.check_stream_cap()?;
         #[cfg(feature = "sync")]
         crate::ext::sync::upstream_files::check_files(self)?;
+        Ok(())
+    }
+
+    /// zot's `maxConcurrentStreams`: one cap shared by the streaming
+    /// registries, so they must agree on it. Berth has no cap of its own,
+    /// but a blob download holds one of its URL's `reqConcurrent` requests
+    /// while it streams, so at most `reqConcurrent` × URLs blobs stream at
+    /// once per registry: the cap is honoured when that sum is within it.
+    fn check_stream_cap(&self) -> Result<(), ConfigError> {
+        let streaming = || self.registries.iter().enumerate().filter(|(_, r)| r.stream);
+        let Some((first, cap)) =
+            streaming().find_map(|(r, reg)| reg.max_concurrent_streams.map(|c| (r, c)))
+        else {
+            return Ok(());
+        };
+        for (r, reg) in streaming() {
+            if reg.max_concurrent_streams.is_some_and(|c| c != cap) {
+                return Err(ConfigError::key(
+                    format!("extensions.sync.registries[{r}].maxConcurrentStreams"),
+                    format!(
+                        "must be the same in every streaming registry (one cap for all, as in zot): registries[{first}] says {cap}"
+                    ),
+                ));
+            }
+        }
+        let most: usize = streaming()
+            .map(|(_, reg)| reg.req_concurrent.saturating_mul(reg.urls.len()))
+            .fold(0, usize::saturating_add);
+        if most > cap {
+            return Err(ConfigError::key(
+                format!("extensions.sync.registries[{first}].maxConcurrentStreams"),
+                format!(
+                    "berth streams up to reqConcurrent blobs at once per URL of a streaming registry, {most} in all here: set at least {most}, or lower reqConcurrent"
+                ),
+            ));
+        }
         Ok(())
     }
 }
@@ -448,160 +636,4 @@ impl super::ExtensionsConfig {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(v: serde_json::Value) -> SyncConfig {
-        serde_json::from_value(v).expect("parses")
-    }
-
-    #[test]
-    fn zot_keys_and_defaults() {
-        let c = parse(serde_json::json!({
-            "credentialsFile": "/etc/berth/creds.json",
-            "registries": [{
-                "urls": ["registry-1.docker.io", "http://mirror:5000"],
-                "onDemand": true,
-                "content": [{"prefix": "library/**", "destination": "/docker", "stripPrefix": true,
-                    "tags": {"regex": "^3\\.", "excludeRegex": "-rc", "semver": true}}]
-            }, {
-                "urls": ["https://ghcr.io"], "pollInterval": "6h", "tlsVerify": false,
-                "maxRetries": 3, "retryDelay": "5m", "maxRetryDelay": "20m", "onlySigned": true,
-                "syncLegacyCosignTags": false, "manifestCheckInterval": "1h", "syncTimeout": "30m",
-                "reqConcurrent": 8, "reqPerSec": 2.5, "disableHTTP2": true, "maxIdleConnsPerHost": 8,
-                "preserveDigest": true, "certDir": "/etc/berth/ghcr",
-                "content": [{"prefix": "org/app", "tags": {"semver": ">=1.2, <2"}}]
-            }]
-        }));
-        assert!(c.enable);
-        let a = &c.registries[0];
-        assert_eq!(
-            a.urls,
-            ["https://registry-1.docker.io", "http://mirror:5000"]
-        );
-        assert!(a.on_demand && a.tls_verify && a.sync_legacy_cosign_tags);
-        assert_eq!((a.poll_interval, a.req_concurrent), (None, 3));
-        assert_eq!(a.sync_timeout, Duration::from_secs(3 * 3600));
-        let tags = a.content[0].tags.as_ref().expect("tags");
-        assert_eq!(tags.semver, Some(SemverFilter::Any));
-        assert_eq!(a.content[0].destination.as_deref(), Some("/docker"));
-        assert!(a.content[0].strip_prefix);
-        let b = &c.registries[1];
-        assert_eq!(b.poll_interval, Some(Duration::from_secs(6 * 3600)));
-        assert_eq!(b.max_retry_delay, Some(Duration::from_secs(1200)));
-        assert_eq!((b.req_concurrent, b.req_per_sec), (8, Some(2.5)));
-        assert!(b.disable_http2 && !b.tls_verify && b.only_signed && !b.sync_legacy_cosign_tags);
-        assert_eq!(
-            b.content[0].tags.as_ref().and_then(|t| t.semver.clone()),
-            Some(SemverFilter::Range(">=1.2, <2".into()))
-        );
-        let off = parse(
-            serde_json::json!({"registries": [{"urls": ["h"], "onDemand": true,
-            "content": [{"prefix": "a", "tags": {"semver": false}}]}]}),
-        );
-        assert_eq!(
-            off.registries[0].content[0]
-                .tags
-                .as_ref()
-                .and_then(|t| t.semver.clone()),
-            None
-        );
-    }
-
-    #[test]
-    fn platforms_are_inherited_unless_a_rule_names_its_own() {
-        let c = parse(serde_json::json!({"registries": [{
-            "urls": ["h"], "onDemand": true, "platforms": ["linux/amd64"],
-            "content": [
-                {"prefix": "a/**"},
-                {"prefix": "b/**", "platforms": ["linux/arm64"]},
-                {"prefix": "c/**", "platforms": []}
-            ]}, {"urls": ["h"], "onDemand": true, "platforms": ["linux/amd64"]}]}));
-        let rules = &c.registries[0].content;
-        assert_eq!(rules[0].platforms, ["linux/amd64"]);
-        assert_eq!(rules[1].platforms, ["linux/arm64"]);
-        assert!(rules[2].platforms.is_empty());
-        // No rules and a registry-wide list: one rule over everything.
-        let all = &c.registries[1].content;
-        assert_eq!(all.len(), 1);
-        assert_eq!(
-            (all[0].prefix.as_str(), all[0].platforms.as_slice()),
-            ("**", &["linux/amd64".to_string()][..])
-        );
-    }
-
-    #[test]
-    fn checks_name_the_key() {
-        let cases = [
-            (
-                serde_json::json!({"registries": [{"urls": [], "onDemand": true}]}),
-                "extensions.sync.registries[0].urls: name at least one",
-            ),
-            (
-                serde_json::json!({"registries": [{"urls": ["ftp://h"], "onDemand": true}]}),
-                "extensions.sync.registries[0].urls[0]: \"ftp://h\": must be an http",
-            ),
-            (
-                serde_json::json!({"registries": [{"urls": ["https://u:p@h"], "onDemand": true}]}),
-                "extensions.sync.registries[0].urls[0]: \"https://u:p@h\": no credentials",
-            ),
-            (
-                serde_json::json!({"registries": [{"urls": ["https://h/v2"], "onDemand": true}]}),
-                "extensions.sync.registries[0].urls[0]: \"https://h/v2\": a registry URL",
-            ),
-            (
-                serde_json::json!({"registries": [{"urls": ["h"]}]}),
-                "extensions.sync.registries[0]: set pollInterval",
-            ),
-            (
-                serde_json::json!({"registries": [{"urls": ["h"], "pollInterval": "0s"}]}),
-                "extensions.sync.registries[0].pollInterval: must be above zero",
-            ),
-            (
-                serde_json::json!({"registries": [{"urls": ["h"], "onDemand": true, "syncTimeout": 0}]}),
-                "extensions.sync.registries[0].syncTimeout: must be above zero",
-            ),
-            (
-                serde_json::json!({"registries": [{"urls": ["h"], "onDemand": true, "reqConcurrent": 0}]}),
-                "extensions.sync.registries[0].reqConcurrent: must be at least 1",
-            ),
-            (
-                serde_json::json!({"registries": [{"urls": ["h"], "onDemand": true, "reqPerSec": 0}]}),
-                "extensions.sync.registries[0].reqPerSec: must be above zero",
-            ),
-            (
-                serde_json::json!({"registries": [{"urls": ["h"], "onDemand": true, "retryDelay": "5m", "maxRetryDelay": "1m"}]}),
-                "extensions.sync.registries[0].maxRetryDelay: must be at least retryDelay",
-            ),
-            (
-                serde_json::json!({"registries": [{"urls": ["h"], "onDemand": true}, {"urls": ["h"], "onDemand": true, "credentialHelper": "ecr"}]}),
-                "extensions.sync.registries[1].credentialHelper: zot's cloud credential helpers are not supported",
-            ),
-            (
-                serde_json::json!({"registries": [{"urls": ["h"], "onDemand": true, "oauth2CredentialHelper": {"tokenURL": "https://t"}}]}),
-                "extensions.sync.registries[0].oauth2CredentialHelper: zot's cloud",
-            ),
-        ];
-        for (v, want) in cases {
-            let got = parse(v.clone()).check().expect_err("refused").to_string();
-            assert!(got.starts_with(want), "{v}: got {got:?}, want {want:?}");
-        }
-        // Off: nothing is checked. An empty helper is zot's "unset".
-        parse(serde_json::json!({"enable": false, "registries": [{"urls": []}]}))
-            .check()
-            .expect("off");
-        parse(serde_json::json!({"registries": [{"urls": ["h"], "onDemand": true, "credentialHelper": ""}]}))
-            .check()
-            .expect("empty helper");
-    }
-
-    #[test]
-    fn semver_accepts_bool_string_or_null_only() {
-        let bad: Result<TagFilter, _> = serde_json::from_value(serde_json::json!({"semver": 1}));
-        let msg = bad.expect_err("a number").to_string();
-        assert!(msg.contains("true, false or a version range"), "{msg}");
-        let null: TagFilter =
-            serde_json::from_value(serde_json::json!({"semver": null})).expect("null");
-        assert_eq!(null.semver, None);
-    }
-}
+mod tests;

@@ -454,8 +454,12 @@ fn sync_section() {
             "extensions.sync.registries[0].content[0].tags.semver: invalid type",
         ),
         (
-            sync(r#"{"urls":["h"],"onDemand":true,"stream":true}"#),
-            "extensions.sync.registries[0].stream: unknown key",
+            sync(r#"{"urls":["h"],"onDemand":true,"stream":false}"#),
+            "extensions.sync.registries[0].stream: berth always streams on-demand blobs",
+        ),
+        (
+            sync(r#"{"urls":["h"],"onDemand":true,"streem":true}"#),
+            "extensions.sync.registries[0].streem: unknown key",
         ),
         (
             sync(r#"{"urls":["h"],"onDemand":true,"content":[{"prefix":"a","tag":{}}]}"#),
