@@ -152,6 +152,12 @@ pub struct ClientOptions {
     /// Speak HTTP/1.1 only, even where the registry offers HTTP/2 (zot's
     /// `disableHTTP2`).
     pub http1_only: bool,
+    /// Start at most this many requests a second (zot's `reqPerSec`):
+    /// requests are spaced evenly, the first is not delayed.
+    pub max_per_second: Option<f64>,
+    /// Idle connections kept per host (zot's `maxIdleConnsPerHost`;
+    /// default 256).
+    pub max_idle_per_host: Option<usize>,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -168,6 +174,8 @@ impl std::fmt::Debug for ClientOptions {
             .field("max_retry_delay", &self.max_retry_delay)
             .field("max_concurrent", &self.max_concurrent)
             .field("http1_only", &self.http1_only)
+            .field("max_per_second", &self.max_per_second)
+            .field("max_idle_per_host", &self.max_idle_per_host)
             .finish()
     }
 }
@@ -185,6 +193,8 @@ impl Default for ClientOptions {
             max_retry_delay: Duration::from_secs(30),
             max_concurrent: None,
             http1_only: false,
+            max_per_second: None,
+            max_idle_per_host: None,
         }
     }
 }
@@ -208,6 +218,8 @@ pub struct Client {
     /// Bounds the requests in flight (`max_concurrent`); an owned permit
     /// goes with each answer, so a streamed body keeps its place.
     limit: Option<Arc<tokio::sync::Semaphore>>,
+    /// When the next request may start (`max_per_second`).
+    pace: Option<Arc<request::Pace>>,
     retry: retry::RetryPolicy,
 }
 
@@ -272,7 +284,7 @@ impl Client {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
             .tcp_nodelay(true)
-            .pool_max_idle_per_host(256);
+            .pool_max_idle_per_host(options.max_idle_per_host.unwrap_or(256));
         if let Some(timeout) = options.connect_timeout {
             builder = builder.connect_timeout(timeout);
         }
@@ -296,6 +308,10 @@ impl Client {
             limit: options
                 .max_concurrent
                 .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1)))),
+            pace: options
+                .max_per_second
+                .filter(|r| r.is_finite() && *r > 0.0)
+                .map(|r| Arc::new(request::Pace::new(r))),
             retry: retry::RetryPolicy::from_options(&options),
         })
     }

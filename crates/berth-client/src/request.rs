@@ -236,13 +236,60 @@ impl Client {
         }
     }
 
-    /// A place among the requests in flight, when they are limited.
+    /// A place among the requests in flight, when they are limited, and
+    /// the request's turn, when they are paced.
     async fn permit(&self) -> ClientResult<Option<OwnedSemaphorePermit>> {
+        if let Some(pace) = &self.pace {
+            pace.wait().await;
+        }
         match &self.limit {
             None => Ok(None),
             Some(limit) => limit.clone().acquire_owned().await.map(Some).map_err(|_| {
                 ClientError::Transport("the client's request limit was closed".to_string())
             }),
         }
+    }
+}
+
+/// Requests spaced to a rate: each takes the next free slot.
+#[derive(Debug)]
+pub(crate) struct Pace {
+    every: std::time::Duration,
+    next: std::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Pace {
+    pub(crate) fn new(per_second: f64) -> Self {
+        Self {
+            every: std::time::Duration::from_secs_f64(1.0 / per_second),
+            next: std::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    /// Waits for this request's slot.
+    pub(crate) async fn wait(&self) {
+        let slot = {
+            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+            let slot = (*next).max(tokio::time::Instant::now());
+            *next = slot + self.every;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+#[cfg(test)]
+mod pace_tests {
+    use super::Pace;
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_are_spaced_to_the_rate() {
+        let pace = Pace::new(4.0);
+        let start = tokio::time::Instant::now();
+        for _ in 0..5 {
+            pace.wait().await;
+        }
+        // The first at once, then one every 250 ms (paused clock: exact).
+        assert_eq!(start.elapsed(), std::time::Duration::from_millis(1000));
     }
 }

@@ -184,7 +184,23 @@ impl Checker<'_> {
                 }
             }
             ManifestKind::Index => {
+                // A mirror's index kept without some platforms: those
+                // children are absent by design.
+                let partial = desc
+                    .annotations
+                    .as_ref()
+                    .is_some_and(|a| a.contains_key(crate::registry::PARTIAL_INDEX_ANNOTATION));
                 for child in &manifest.manifests {
+                    if partial
+                        && self
+                            .store
+                            .blobs
+                            .blob_len(self.repo, &child.digest)
+                            .await?
+                            .is_none()
+                    {
+                        continue;
+                    }
                     if media::manifest_kind(&child.media_type).is_none() {
                         // An index may list artifacts that are not manifests
                         // Berth understands; their bytes must still be there.

@@ -239,6 +239,17 @@ impl Registry {
         }
         // The config exists by now: what it says of the image is read
         // before the lock too.
+        // A mirrored index whose platforms were not all copied says so in
+        // its `index.json` entry (scrub then expects the gaps).
+        let mut partial = false;
+        if !children_required && manifest.kind == ManifestKind::Index {
+            for child in &manifest.manifests {
+                if store.blobs.blob_len(repo, &child.digest).await?.is_none() {
+                    partial = true;
+                    break;
+                }
+            }
+        }
         let mut meta = self
             .describe(repo, &digest, bytes.len() as u64, &manifest, None)
             .await;
@@ -250,7 +261,13 @@ impl Registry {
                 digest: digest.clone(),
                 size: bytes.len() as u64,
                 artifact_type: manifest.artifact_type.clone(),
-                annotations: None,
+                annotations: partial.then(|| {
+                    [(
+                        super::PARTIAL_INDEX_ANNOTATION.to_string(),
+                        "true".to_string(),
+                    )]
+                    .into()
+                }),
                 extra: Default::default(),
             },
             content,

@@ -9,6 +9,10 @@ use futures_util::stream::BoxStream;
 
 use super::{ManifestContent, RegistryResult};
 
+/// The `index.json` annotation of a mirrored index stored without some of
+/// the manifests it lists (the platforms a sync rule left upstream).
+pub const PARTIAL_INDEX_ANNOTATION: &str = "io.berth.sync.partial-index";
+
 /// A blob a mirror is fetching (or has fetched): its bytes arrive as the
 /// mirror receives them.
 pub struct MirroredBlob {

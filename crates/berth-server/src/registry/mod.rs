@@ -27,7 +27,7 @@ use berth_oci::{Digest, RepoName};
 pub use error::RegistryError;
 pub use gc::GcReport;
 pub use manifests::{ManifestContent, PutManifest};
-pub use mirror::{Mirror, MirroredBlob};
+pub use mirror::{Mirror, MirroredBlob, PARTIAL_INDEX_ANNOTATION};
 pub use pull_gate::{PullGate, PullRefusal};
 pub use uploads::{UploadId, Uploads};
 

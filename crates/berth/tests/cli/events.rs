@@ -14,11 +14,11 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-type Received = Arc<Mutex<Vec<(HashMap<String, String>, Value)>>>;
+pub type Received = Arc<Mutex<Vec<(HashMap<String, String>, Value)>>>;
 
 /// A webhook receiver: records what it gets; answers 500 to the first
 /// `fail_first` requests; with `hang`, never answers at all.
-fn receiver(fail_first: usize, hang: bool) -> (String, Received) {
+pub fn receiver(fail_first: usize, hang: bool) -> (String, Received) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
     let got: Received = Arc::default();

@@ -290,6 +290,19 @@ fn a_platform_filter_copies_only_those_platforms_keeping_or_rewriting_the_index(
             None,
             "linux/arm/v7 left upstream"
         );
+        // Scrub knows the index was kept without that platform.
+        mirror.terminate();
+        let out = crate::support::berth()
+            .arg("scrub")
+            .arg(dir.path().join("mirror.json"))
+            .output()
+            .expect("scrub");
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -366,5 +379,65 @@ fn wrong_credentials_and_an_untrusted_certificate_copy_nothing_and_say_why() {
         block_on(client_of(&mirror).catalog(None))
             .expect("catalog")
             .is_empty()
+    );
+}
+
+#[test]
+fn a_bearer_token_upstream_is_reached_through_the_docker_token_flow() {
+    use crate::token_server::{SERVICE, Signer, TokenServer};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let signer = Signer::new(dir.path(), "issuer");
+    let cert = signer.cert.clone();
+    let tokens = TokenServer::start(signer);
+    let up = BerthUpstream::start_with(
+        UpstreamOptions::new(),
+        json!({"auth": {"bearer": {"realm": tokens.realm, "service": SERVICE, "cert": cert}}}),
+    );
+    // The push itself goes through the token flow.
+    let pushed = block_on(push_image(
+        &up.client(Some("alice:wonderland")),
+        "vendor/tool",
+        "1.0",
+        &[b"tool layer"],
+    ));
+    let creds = dir.path().join("creds.json");
+    std::fs::write(
+        &creds,
+        json!({ up.host(): {"username": "alice", "password": "wonderland"} }).to_string(),
+    )
+    .expect("creds");
+    let mirror = start_mirror(
+        dir.path(),
+        json!({
+            "credentialsFile": creds,
+            "registries": [sync_registry(&[up.url()], json!({
+                "onDemand": true,
+                "pollInterval": "1h",
+                "content": [{"prefix": "vendor/**"}],
+            }))]
+        }),
+    );
+    let local = client_of(&mirror);
+    // The periodic run at start copies it (catalog, tags, manifest, blob:
+    // each with a token for its scope).
+    wait_for(&mirror, "vendor/tool synced", || {
+        block_on(local.tags("vendor/tool"))
+            .ok()
+            .filter(|t| !t.is_empty())
+    });
+    assert_eq!(
+        digest_at(&local, "vendor/tool", "1.0"),
+        Some(pushed.digest.to_string())
+    );
+    // On demand too: a tag pushed after the run.
+    let later = block_on(push_image(
+        &up.client(Some("alice:wonderland")),
+        "vendor/tool",
+        "1.1",
+        &[b"newer"],
+    ));
+    assert_eq!(
+        digest_at(&local, "vendor/tool", "1.1"),
+        Some(later.digest.to_string())
     );
 }

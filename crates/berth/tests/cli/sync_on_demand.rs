@@ -194,3 +194,80 @@ fn a_repository_no_rule_covers_is_not_fetched() {
     assert!(matches!(err, Ok(None)), "{err:?}");
     assert_eq!(proxy.total(), 0);
 }
+
+#[cfg(all(feature = "metrics", feature = "events"))]
+#[test]
+fn each_copy_is_counted_in_the_metrics_and_sent_as_an_event() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let up = DockerRegistry::start(UpstreamOptions::new());
+    let pushed = block_on(push_image(&up.client(None), "app", "v1", &[b"layer"]));
+    let (hook, got) = crate::events::receiver(0, false);
+    let mirror = crate::sync::start_mirror_with(
+        dir.path(),
+        on_demand(&up.url(), json!({})),
+        json!({"metrics": {}, "events": {"sinks": [{"type": "http", "address": hook}]}}),
+    );
+    let local = client_of(&mirror);
+    assert_eq!(
+        digest_at(&local, "app", "v1"),
+        Some(pushed.digest.to_string())
+    );
+    let event = wait_for(&mirror, "the sync event", || {
+        got.lock()
+            .expect("events")
+            .iter()
+            .find(|(h, _)| {
+                h.get("ce-type").map(String::as_str) == Some("io.berth.sync.image.synced")
+            })
+            .cloned()
+    });
+    assert_eq!(event.1["name"], "app");
+    assert_eq!(event.1["reference"], "v1");
+    assert_eq!(event.1["outcome"], "copied");
+    assert_eq!(event.1["upstream"], up.url());
+    let metrics = wait_for(&mirror, "the sync counter", || {
+        let text = reqwest::blocking::get(mirror.url("/metrics"))
+            .ok()?
+            .text()
+            .ok()?;
+        text.contains("berth_sync_images_total{").then_some(text)
+    });
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("berth_sync_images_total{"))
+        .expect("counter");
+    assert!(
+        line.contains("outcome=\"copied\"") && line.ends_with(" 1"),
+        "{line}"
+    );
+}
+
+#[test]
+fn an_edited_sync_section_is_put_in_force_without_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let up = DockerRegistry::start(UpstreamOptions::new());
+    let pushed = block_on(push_image(&up.client(None), "later/app", "v1", &[b"x"]));
+    let mut sync = on_demand(&up.url(), json!({}));
+    sync["registries"][0]["content"] = json!([{"prefix": "first/**"}]);
+    let mirror = start_mirror(dir.path(), sync.clone());
+    let local = client_of(&mirror);
+    assert_eq!(
+        digest_at(&local, "later/app", "v1"),
+        None,
+        "no rule covers it yet"
+    );
+    let config_path = dir.path().join("mirror.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config_path).expect("read")).expect("json");
+    config["extensions"]["sync"]["registries"][0]["content"] = json!([{"prefix": "later/**"}]);
+    std::fs::write(&config_path, config.to_string()).expect("write");
+    wait_for(&mirror, "the reload", || {
+        log_of(&mirror)
+            .contains("sync registries reloaded")
+            .then_some(())
+    });
+    assert_eq!(
+        digest_at(&local, "later/app", "v1"),
+        Some(pushed.digest.to_string())
+    );
+}

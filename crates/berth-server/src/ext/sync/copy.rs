@@ -98,8 +98,10 @@ impl Copy<'_> {
                 Some((os, arch, variant)) => {
                     rules.platform_allowed(self.rule, &os, &arch, variant.as_deref())
                 }
-                // A child without a platform (an artifact) is kept.
-                None => true,
+                // A child without a platform (an attestation, an
+                // artifact): kept with no filter, or when the filter
+                // names `""`.
+                None => rules.platform_allowed(self.rule, "", "", None),
             })
             .cloned()
             .collect();

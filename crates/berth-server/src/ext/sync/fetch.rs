@@ -18,9 +18,9 @@ use std::sync::{Arc, Mutex};
 
 use berth_oci::{Digest, DigestHasher, RepoName};
 use bytes::Bytes;
-use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use futures_util::{FutureExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::watch;
 
 use super::SyncError;
@@ -186,7 +186,9 @@ fn io_error(message: &str) -> std::io::Error {
 }
 
 /// The most read from the staging file at once.
-const CHUNK: usize = 256 << 10;
+const CHUNK: usize = 1 << 20;
+/// The most of the upstream's body written to the staging file at once.
+const BATCH: usize = 1 << 20;
 
 /// Where a blob is fetched from and stored to.
 #[derive(Clone)]
@@ -307,6 +309,11 @@ impl FetchTask {
         let _ = self.tx.send(last);
     }
 
+    /// A chunk of the upstream's body, or why it broke off.
+    fn chunk(&self, chunk: berth_client::ClientResult<Bytes>) -> Result<Bytes, SyncError> {
+        chunk.map_err(|e| SyncError::upstream(self.source.upstream.name(), e))
+    }
+
     /// Fetches into the staging file, checks, stores; the length, or
     /// `None` when the upstream lacks the blob.
     async fn copy(&self) -> Result<Option<u64>, SyncError> {
@@ -319,28 +326,76 @@ impl FetchTask {
         else {
             return Ok(None);
         };
-        let mut file = tokio::fs::File::create(path)
-            .await
-            .map_err(|e| SyncError::Staging(path.clone(), e))?;
+        let started = std::time::Instant::now();
+        let staging_error = |e| SyncError::Staging(path.clone(), e);
+        let create = path.clone();
+        let file = std::sync::Arc::new(
+            tokio::task::spawn_blocking(move || std::fs::File::create(create))
+                .await
+                .map_err(|e| SyncError::Fetch(format!("creating the staging file: {e}")))?
+                .map_err(staging_error)?,
+        );
         let _ = self.tx.send(Progress::Running {
             written: 0,
             len: blob.len,
         });
-        let mut hasher = DigestHasher::new(self.digest.algorithm());
+        // Hashed on a thread of its own, beside the download: a client
+        // streaming the blob is not held up by the hashing.
+        let (to_hash, hashed) = std::sync::mpsc::channel::<Vec<Bytes>>();
+        let algorithm = self.digest.algorithm();
+        let hashing = tokio::task::spawn_blocking(move || {
+            let mut hasher = DigestHasher::new(algorithm);
+            for chunks in hashed {
+                for c in &chunks {
+                    hasher.update(c);
+                }
+            }
+            hasher.finish()
+        });
         let mut written = 0u64;
         let mut stream = blob.stream;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| SyncError::upstream(self.source.upstream.name(), e))?;
-            // Flushed before it is announced: tokio's file hands writes to
-            // a blocking thread, and a reader must find what it is told of.
-            file.write_all(&chunk)
-                .await
-                .map_err(|e| SyncError::Staging(path.clone(), e))?;
-            file.flush()
-                .await
-                .map_err(|e| SyncError::Staging(path.clone(), e))?;
-            hasher.update(&chunk);
-            written += chunk.len() as u64;
+        let mut ended = false;
+        while !ended {
+            // Waits for the next chunk, then takes whatever else has
+            // arrived (up to a batch) without waiting: few writes when
+            // the upstream is fast, no delay when it is slow. The chunks
+            // are written as they came (no copy into one buffer).
+            let mut batch = Vec::new();
+            let mut size = 0;
+            match stream.next().await {
+                Some(chunk) => {
+                    let c = self.chunk(chunk)?;
+                    size += c.len();
+                    batch.push(c);
+                }
+                None => break,
+            }
+            while size < BATCH {
+                match stream.next().now_or_never() {
+                    Some(Some(chunk)) => {
+                        let c = self.chunk(chunk)?;
+                        size += c.len();
+                        batch.push(c);
+                    }
+                    Some(None) => {
+                        ended = true;
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            let _ = to_hash.send(batch.clone());
+            // Written (to the page cache) before it is announced: a reader
+            // must find what it is told of.
+            let f = file.clone();
+            tokio::task::spawn_blocking(move || {
+                use std::io::Write;
+                batch.iter().try_for_each(|c| (&*f).write_all(c))
+            })
+            .await
+            .map_err(|e| SyncError::Fetch(format!("writing the staging file: {e}")))?
+            .map_err(staging_error)?;
+            written += size as u64;
             if let Some(len) = blob.len
                 && written > len
             {
@@ -354,11 +409,11 @@ impl FetchTask {
                 len: blob.len,
             });
         }
-        file.flush()
-            .await
-            .map_err(|e| SyncError::Staging(path.clone(), e))?;
         drop(file);
-        let actual = hasher.finish();
+        drop(to_hash);
+        let actual = hashing
+            .await
+            .map_err(|e| SyncError::Fetch(format!("hashing the download: {e}")))?;
         if actual != self.digest {
             return Err(SyncError::Invalid(format!(
                 "blob {} arrived as {actual}",
@@ -373,6 +428,7 @@ impl FetchTask {
                 self.digest
             )));
         }
+        let fetched = started.elapsed();
         let file = tokio::fs::File::open(path)
             .await
             .map_err(|e| SyncError::Staging(path.clone(), e))?;
@@ -380,6 +436,7 @@ impl FetchTask {
         self.registry
             .put_blob(&self.source.local, &self.digest, body)
             .await?;
+        tracing::debug!(target: "berth::sync", upstream = %self.source.upstream.name(), repo = %self.source.local, digest = %self.digest, bytes = written, fetch_secs = fetched.as_secs_f64(), store_secs = (started.elapsed() - fetched).as_secs_f64(), "blob copied");
         Ok(Some(written))
     }
 }

@@ -167,5 +167,7 @@ fn client_options(config: &SyncRegistry, certs: Option<&CertDir>) -> ClientOptio
         max_retry_delay: config.max_retry_delay.unwrap_or(Duration::from_secs(30)),
         max_concurrent: Some(config.req_concurrent.max(1)),
         http1_only: config.disable_http2,
+        max_per_second: config.req_per_sec,
+        max_idle_per_host: config.max_idle_conns_per_host,
     }
 }
