@@ -15,6 +15,8 @@
 //!   command line;
 //! - `upstream.rs` — what sync needs of an upstream registry: raw
 //!   manifests, blob streams, referrers, whole catalogs and tag lists;
+//! - `copy/` — copying an image between any source and target (sync,
+//!   the command line), over two small seams;
 //! - `image.rs` — small image manifests to push (bench, tests).
 //!
 //! Authentication is transparent: Basic credentials go with every request
@@ -24,6 +26,7 @@
 //! go to another origin, redirects included.
 
 mod auth;
+pub mod copy;
 mod image;
 mod ops;
 mod request;

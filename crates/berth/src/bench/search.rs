@@ -128,7 +128,7 @@ pub(crate) async fn fill(
         return Ok(());
     }
     let next = Arc::new(AtomicUsize::new(0));
-    let mut workers = Vec::new();
+    let mut workers: Vec<tokio::task::JoinHandle<Result<(), ClientError>>> = Vec::new();
     for _ in 0..concurrency.max(1) {
         let (client, next, base) = (client.clone(), next.clone(), base.to_string());
         workers.push(tokio::spawn(async move {

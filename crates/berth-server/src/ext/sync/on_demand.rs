@@ -13,7 +13,9 @@ use std::time::Instant;
 use berth_oci::{Digest, Reference, RepoName};
 use tokio::sync::watch;
 
-use super::copy::{Copy, Outcome};
+use berth_client::copy::Outcome;
+
+use super::copy::Job;
 use super::upstream::Upstream;
 use super::{Inner, SyncError, periodic};
 use crate::registry::{ManifestContent, Mirror, MirroredBlob, RegistryResult};
@@ -75,15 +77,15 @@ impl Inner {
         })
     }
 
-    fn copy_for<'a>(self: &'a Arc<Self>, route: &'a Route, repo: &RepoName) -> Copy<'a> {
-        Copy {
-            registry: &self.registry,
-            fetches: &self.fetches,
-            upstream: &route.upstream,
-            rule: route.rule,
-            local: repo.clone(),
-            remote: route.remote.clone(),
-        }
+    fn job_for<'a>(self: &'a Arc<Self>, route: &'a Route, repo: &RepoName) -> Job<'a> {
+        Job::new(
+            &self.registry,
+            &self.fetches,
+            &route.upstream,
+            route.rule,
+            repo.clone(),
+            route.remote.clone(),
+        )
     }
 
     /// Joins or starts the flight of `reference` in `repo`.
@@ -138,7 +140,9 @@ impl Inner {
         reference: &str,
         flight: &Flight,
     ) {
-        let copy = self.copy_for(route, repo);
+        let job = self.job_for(route, repo);
+        let options = job.options();
+        let copy = job.copy(&options);
         let limit = route.upstream.config.sync_timeout;
         let answer = |r: FlightResult| {
             flight.send_replace(Some(r));
@@ -150,7 +154,7 @@ impl Inner {
             Err(_) => return answer(Err(Arc::new(SyncError::Timeout(limit)))),
         };
         if route.upstream.config.only_signed {
-            match copy.signed(&resolved.content.digest).await {
+            match copy.signed(&resolved.manifest.digest).await {
                 Ok(true) => {}
                 Ok(false) => {
                     tracing::info!(target: "berth::sync", upstream = %route.upstream.name(), "{repo}:{reference} is not signed upstream: not copied (onlySigned)");
@@ -159,10 +163,14 @@ impl Inner {
                 Err(e) => return answer(Err(Arc::new(e))),
             }
         }
-        answer(Ok(Some(resolved.content.clone())));
+        answer(Ok(Some(ManifestContent {
+            bytes: resolved.manifest.bytes.to_vec(),
+            media_type: resolved.manifest.media_type.clone(),
+            digest: resolved.manifest.digest.clone(),
+        })));
         let tag = (!reference.contains(':')).then_some(reference);
         let done = match tokio::time::timeout(limit, copy.complete(&resolved, tag)).await {
-            Ok(r) => r.map(|()| Outcome::Copied(resolved.content.digest.clone())),
+            Ok(r) => r.map(|()| Outcome::Copied(resolved.manifest.digest.clone())),
             Err(_) => Err(SyncError::Timeout(limit)),
         };
         periodic::record(self, &route.upstream, repo, reference, done);
@@ -262,7 +270,9 @@ impl Mirror for OnDemand {
         let Some(route) = self.0.route(repo) else {
             return;
         };
-        let copy = self.0.copy_for(&route, repo);
+        let job = self.0.job_for(&route, repo);
+        let options = job.options();
+        let copy = job.copy(&options);
         let limit = route.upstream.config.sync_timeout;
         let result = match tokio::time::timeout(limit, copy.referrers(digest, 0)).await {
             Ok(r) => r,

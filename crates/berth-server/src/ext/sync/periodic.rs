@@ -11,7 +11,9 @@ use std::time::Duration;
 use berth_oci::RepoName;
 use futures_util::StreamExt;
 
-use super::copy::{Copy, Outcome};
+use berth_client::copy::Outcome;
+
+use super::copy::Job;
 use super::upstream::Upstream;
 use super::{Inner, SyncError, SyncOutcome};
 
@@ -93,14 +95,16 @@ pub(super) async fn run_once(inner: &Arc<Inner>, up: &Arc<Upstream>) -> RunRepor
             let inner = inner.clone();
             let up = up.clone();
             async move {
-                let copy = Copy {
-                    registry: &inner.registry,
-                    fetches: &inner.fetches,
-                    upstream: &up,
+                let job = Job::new(
+                    &inner.registry,
+                    &inner.fetches,
+                    &up,
                     rule,
-                    local: local.clone(),
+                    local.clone(),
                     remote,
-                };
+                );
+                let options = job.options();
+                let copy = job.copy(&options);
                 let result =
                     match tokio::time::timeout(up.config.sync_timeout, copy.image(&tag)).await {
                         Ok(r) => r,
