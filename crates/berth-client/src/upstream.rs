@@ -90,6 +90,29 @@ const GENERIC_TYPES: [&str; 4] = [
 ];
 
 impl Client {
+    /// `method` on a manifest, accepting every manifest type: the path
+    /// and the answer, or `None` on 404.
+    async fn manifest_call(
+        &self,
+        method: Method,
+        repo: &str,
+        reference: &str,
+    ) -> ClientResult<Option<(String, crate::request::Answer)>> {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        let answer = self
+            .call(
+                method,
+                &path,
+                &[StatusCode::OK, StatusCode::NOT_FOUND],
+                |r| r.header("accept", ACCEPT_MANIFESTS),
+            )
+            .await?;
+        if answer.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        Ok(Some((path, answer)))
+    }
+
     /// `GET` a manifest by tag or digest; `None` if the upstream has no
     /// such manifest. When `reference` is a digest, the bytes must hash to
     /// it; when the upstream sends `Docker-Content-Digest`, the bytes must
@@ -99,18 +122,9 @@ impl Client {
         repo: &str,
         reference: &str,
     ) -> ClientResult<Option<RawManifest>> {
-        let path = format!("/v2/{repo}/manifests/{reference}");
-        let answer = self
-            .call(
-                Method::GET,
-                &path,
-                &[StatusCode::OK, StatusCode::NOT_FOUND],
-                |r| r.header("accept", ACCEPT_MANIFESTS),
-            )
-            .await?;
-        if answer.status() == StatusCode::NOT_FOUND {
+        let Some((path, answer)) = self.manifest_call(Method::GET, repo, reference).await? else {
             return Ok(None);
-        }
+        };
         let what = format!("{}{path}", self.base);
         let content_type = answer.header("content-type").map(str::to_string);
         let said = answer.header("docker-content-digest").map(str::to_string);
@@ -157,18 +171,9 @@ impl Client {
         repo: &str,
         reference: &str,
     ) -> ClientResult<Option<ManifestHead>> {
-        let path = format!("/v2/{repo}/manifests/{reference}");
-        let answer = self
-            .call(
-                Method::HEAD,
-                &path,
-                &[StatusCode::OK, StatusCode::NOT_FOUND],
-                |r| r.header("accept", ACCEPT_MANIFESTS),
-            )
-            .await?;
-        if answer.status() == StatusCode::NOT_FOUND {
+        let Some((path, answer)) = self.manifest_call(Method::HEAD, repo, reference).await? else {
             return Ok(None);
-        }
+        };
         let digest = answer
             .header("docker-content-digest")
             .and_then(|d| d.trim().parse::<Digest>().ok());
