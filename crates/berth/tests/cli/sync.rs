@@ -84,6 +84,17 @@ pub fn digest_at(client: &Client, repo: &str, reference: &str) -> Option<String>
         .map(|m| m.digest.to_string())
 }
 
+/// zot's `credentialsFile` with one login for `host`.
+fn write_credentials(dir: &Path, host: &str, user: &str, password: &str) -> std::path::PathBuf {
+    let path = dir.join("creds.json");
+    std::fs::write(
+        &path,
+        json!({ host: {"username": user, "password": password} }).to_string(),
+    )
+    .expect("creds");
+    path
+}
+
 fn sync_registry(urls: &[String], extra: Value) -> Value {
     let mut r = json!({ "urls": urls, "pollInterval": "1s", "tlsVerify": true });
     if let (Some(o), Value::Object(more)) = (r.as_object_mut(), extra) {
@@ -109,12 +120,7 @@ fn periodic_sync_copies_what_each_content_rule_takes_and_nothing_else() {
         }
         push_image(&c, "infra/db", "v1", &[b"db"]).await;
     });
-    let creds = dir.path().join("creds.json");
-    std::fs::write(
-        &creds,
-        json!({ up.host(): {"username": "puller", "password": "s3cret"} }).to_string(),
-    )
-    .expect("creds");
+    let creds = write_credentials(dir.path(), up.host(), "puller", "s3cret");
     let mirror = start_mirror(
         dir.path(),
         json!({
@@ -348,12 +354,7 @@ fn wrong_credentials_and_an_untrusted_certificate_copy_nothing_and_say_why() {
         "v1",
         &[b"x"],
     ));
-    let creds = dir.path().join("creds.json");
-    std::fs::write(
-        &creds,
-        json!({ up.host(): {"username": "puller", "password": "wrong"} }).to_string(),
-    )
-    .expect("creds");
+    let creds = write_credentials(dir.path(), up.host(), "puller", "wrong");
     // The first registry trusts the CA but has the wrong password; the
     // second (same upstream, no certDir) does not trust the certificate.
     let mirror = start_mirror(
@@ -400,12 +401,7 @@ fn a_bearer_token_upstream_is_reached_through_the_docker_token_flow() {
         "1.0",
         &[b"tool layer"],
     ));
-    let creds = dir.path().join("creds.json");
-    std::fs::write(
-        &creds,
-        json!({ up.host(): {"username": "alice", "password": "wonderland"} }).to_string(),
-    )
-    .expect("creds");
+    let creds = write_credentials(dir.path(), up.host(), "alice", "wonderland");
     let mirror = start_mirror(
         dir.path(),
         json!({
