@@ -5,6 +5,7 @@
 mod base;
 mod blobs;
 mod concurrency;
+mod connections;
 mod dedupe;
 mod gc;
 mod image_meta;
