@@ -78,7 +78,11 @@ pub async fn build_state_with(
     let created = opened.created || setting("roots").await?.is_none();
     let roots_changed = setting("roots").await?.as_deref() != Some(roots_signature.as_str());
     let unclean = opened.shared.is_none() && setting(CLEAN).await?.as_deref() != Some("1");
-    let registry = Registry::new(roots, meta);
+    let mut registry = Registry::new(roots, meta);
+    registry.set_upload_limits(
+        config.http.max_uploads_per_repository,
+        config.http.max_uploads_per_client,
+    );
     if created || force_reparse || roots_changed || unclean {
         let n = registry.reparse().await.map_err(|e| match e {
             // Listing a root failed: named by that root's key.

@@ -33,4 +33,5 @@ mod subpaths;
 mod support;
 #[cfg(feature = "s3")]
 mod tls_proxy;
+mod upload_limits;
 mod uploads;
