@@ -7,16 +7,17 @@
 //! tests use.
 
 mod app;
+mod conn;
 mod error;
 
 pub use app::{ServeOptions, Server, bind, load_config, scrub_offline};
+pub use conn::{ConnLimits, OpenFiles, default_max_connections, raise_open_files_limit};
 pub use error::ServeError;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::api::{AppState, app};
@@ -77,7 +78,11 @@ pub async fn build_state_with(
     let created = opened.created || setting("roots").await?.is_none();
     let roots_changed = setting("roots").await?.as_deref() != Some(roots_signature.as_str());
     let unclean = opened.shared.is_none() && setting(CLEAN).await?.as_deref() != Some("1");
-    let registry = Registry::new(roots, meta);
+    let mut registry = Registry::new(roots, meta);
+    registry.set_upload_limits(
+        config.http.max_uploads_per_repository,
+        config.http.max_uploads_per_client,
+    );
     if created || force_reparse || roots_changed || unclean {
         let n = registry.reparse().await.map_err(|e| match e {
             // Listing a root failed: named by that root's key.
@@ -268,25 +273,51 @@ pub async fn open_root(
     Ok(Store::local(fs))
 }
 
-/// Serves the API on `listener` until `shutdown` resolves, then lets
-/// in-flight requests finish. Every connection gets `TCP_NODELAY`.
+/// Serves the API over plain HTTP on `listener` until `shutdown`
+/// resolves, then lets in-flight requests finish, with the default
+/// connection limits (see [`serve`]).
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!("cannot set TCP_NODELAY: {e}");
-        }
-    });
+    serve(listener, state, None, ConnLimits::default(), shutdown).await
+}
+
+/// Serves the API on `listener`, over HTTPS with `tls` (swapped in place
+/// when the certificate files change, see [`crate::tls::spawn_reload`]),
+/// until `shutdown` resolves, then lets in-flight requests finish. Every
+/// connection gets `TCP_NODELAY`, and `limits` (see [`conn`]): past
+/// `max_connections` a new connection is answered 503 (plain HTTP) or
+/// closed (HTTPS) at once.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    limits: ConnLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let _checks = HealthChecks::start(&state).await;
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let router = app(state);
+    match tls {
+        None => {
+            let acceptor = axum_server::accept::DefaultAcceptor::new();
+            conn::serve(
+                listener,
+                acceptor,
+                router,
+                limits,
+                Some(conn::BUSY),
+                shutdown,
+            )
+            .await
+        }
+        Some(tls) => {
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+                .handshake_timeout(limits.handshake_timeout());
+            conn::serve(listener, acceptor, router, limits, None, shutdown).await
+        }
+    }
 }
 
 /// The background health checks of a running server, stopped when
@@ -304,31 +335,6 @@ impl Drop for HealthChecks {
     fn drop(&mut self) {
         self.0.abort();
     }
-}
-
-/// Serves the API over HTTPS on `listener` until `shutdown` resolves, then
-/// lets in-flight requests finish. `tls` is swapped in place when the
-/// certificate files change (see [`crate::tls::spawn_reload`]).
-pub async fn run_tls(
-    listener: TcpListener,
-    state: AppState,
-    tls: axum_server::tls_rustls::RustlsConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let handle = axum_server::Handle::new();
-    let stopper = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        stopper.graceful_shutdown(None);
-    });
-    let _checks = HealthChecks::start(&state).await;
-    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
-        .acceptor(axum_server::accept::NoDelayAcceptor::new());
-    axum_server::from_tcp(listener.into_std()?)?
-        .acceptor(acceptor)
-        .handle(handle)
-        .serve(app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .await
 }
 
 /// Starts background garbage collection (`gc`) for every storage root

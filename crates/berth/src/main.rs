@@ -81,11 +81,15 @@ fn serve(config: &Config, options: ServeOptions) -> ExitCode {
     if let Err(e) = berth_server::logging::init(&config.log) {
         return fail("berth: ", e, 1);
     }
+    // Before the server is built: the default of `http.maxConnections`
+    // is sized from the limit.
+    let open_files = server::raise_open_files_limit();
     let served = block_on(1, async {
         // The port first: a server already running on it must not see its
         // storage opened a second time.
         let listener = server::bind(config).await?;
         let server = Server::build(config, options).await?;
+        open_files.log();
         server.run(listener, server::shutdown_signal()).await
     });
     served.map_or_else(|code| code, |()| ExitCode::SUCCESS)

@@ -14,6 +14,10 @@ use crate::storage::StorageError;
 /// an S3 endpoint to be noticed, short enough for a client to wait.
 const RETRY_AFTER_SECS: &str = "1";
 
+/// The `Retry-After` of a 429 for too many upload sessions: a session
+/// ends when its client completes or cancels it, which takes a while.
+const UPLOADS_RETRY_AFTER_SECS: &str = "5";
+
 /// A response-extension carrying the real cause of a 500, for the access
 /// log; the client only sees a generic message.
 #[derive(Debug, Clone)]
@@ -149,6 +153,8 @@ impl From<RegistryError> for ApiError {
             R::SizeInvalid(_) => Self::new(ErrorCode::SizeInvalid, msg),
             R::TagExists(_) => Self::new(ErrorCode::Denied, msg),
             R::BodyRead(_) => Self::new(ErrorCode::BlobUploadInvalid, msg),
+            R::TooManyUploads { .. } => Self::new(ErrorCode::TooManyRequests, msg)
+                .with_header(header::RETRY_AFTER, UPLOADS_RETRY_AFTER_SECS),
             R::Storage(StorageError::NameConflict(m)) => Self::new(ErrorCode::NameInvalid, m),
             R::Storage(StorageError::Unavailable { service, .. })
             | R::Meta(MetaError::Unavailable { service, .. }) => {

@@ -291,7 +291,21 @@ async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
     let result = match parts.extensions.remove::<authz::Authorized>() {
         Some(ok) => {
             let params = Params::parse(parts.uri.query());
-            route(&state, ok, &parts.method, &params, &parts.headers, body).await
+            // The client's address, for the caps on upload sessions.
+            let client = parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip());
+            route(
+                &state,
+                ok,
+                &parts.method,
+                &params,
+                &parts.headers,
+                body,
+                client,
+            )
+            .await
         }
         None => match parse_path(parts.uri.path()) {
             // A malformed tag names no manifest: only a push is told it
@@ -322,6 +336,7 @@ async fn route(
     q: &Params,
     headers: &http::HeaderMap,
     body: Body,
+    client: Option<std::net::IpAddr>,
 ) -> ApiResult {
     let reg = &state.registry;
     let head = method == Method::HEAD;
@@ -413,7 +428,9 @@ async fn route(
             Method::DELETE => blobs::delete(reg, &name, &digest).await,
             _ => blobs::get(reg, &name, &digest, headers, head, state.mirror.as_deref()).await,
         },
-        Endpoint::UploadStart { name } => uploads::start(reg, &name, q, body, ok.mount_from).await,
+        Endpoint::UploadStart { name } => {
+            uploads::start(reg, &name, q, body, ok.mount_from, client).await
+        }
         Endpoint::Upload { name, id } => match *method {
             Method::PATCH => uploads::patch(reg, &name, id, headers, body).await,
             Method::PUT => uploads::put(reg, &name, id, q, headers, body).await,

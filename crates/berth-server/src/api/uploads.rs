@@ -1,6 +1,8 @@
 //! Upload sessions: start (plain, monolithic, mount), status, chunks,
 //! completion and cancellation.
 
+use std::net::IpAddr;
+
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use berth_oci::digest::DigestError;
@@ -86,13 +88,16 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 
 /// `POST /v2/<name>/blobs/uploads/`: a new session, a monolithic upload
 /// (`?digest=`), or a cross-repository mount (`?mount=&from=`) from
-/// `mount_from`, the source authorization found the caller may read.
+/// `mount_from`, the source authorization found the caller may read. A
+/// session counts against the caps on sessions open per repository and
+/// per `client` address (429 past one).
 pub(crate) async fn start(
     reg: &Registry,
     name: &RepoName,
     q: &Params,
     body: Body,
     mount_from: Option<RepoName>,
+    client: Option<IpAddr>,
 ) -> ApiResult {
     if q.get("mount").is_some() {
         // A mount that cannot happen (bad digest, bad, unknown or
@@ -108,7 +113,7 @@ pub(crate) async fn start(
         reg.put_blob(name, &digest, body.into_data_stream()).await?;
         return Ok(created(name, &digest));
     }
-    let id = reg.start_upload(name).await?;
+    let id = reg.open_upload(name, client).await?;
     Ok(session(StatusCode::ACCEPTED, name, id, 0))
 }
 

@@ -389,6 +389,52 @@ pub struct HttpConfig {
     /// default (no CORS headers).
     #[serde(default)]
     pub allow_origin: Option<String>,
+    /// zot's `readTimeout` (Go's `ReadTimeout`), kept from cutting blob
+    /// transfers: how long a client may take to finish a TLS handshake and
+    /// to send each request's header (for HTTP/1.1 the wait for the next
+    /// request on a kept-alive connection counts), and how long a request
+    /// body may go without a byte (default 30s; 0: no limit).
+    #[serde(default = "thirty_seconds")]
+    pub read_timeout: DurationValue,
+    /// zot's `writeTimeout` (Go's `WriteTimeout`), kept from cutting blob
+    /// transfers: how long a response may go without the client taking a
+    /// byte of it before the connection is closed (default 60s; 0: no
+    /// limit).
+    #[serde(default = "one_minute")]
+    pub write_timeout: DurationValue,
+    /// Berth's: a connection with no request in flight for this long is
+    /// closed (HTTP/2 gets a GOAWAY; default 120s; 0: no limit).
+    #[serde(default = "two_minutes")]
+    pub idle_timeout: DurationValue,
+    /// Berth's: connections served at once; past it a new connection is
+    /// closed at once, the others served as before (default: from the
+    /// open-files limit, see `server::conn::default_max_connections`).
+    #[serde(default)]
+    pub max_connections: Option<std::num::NonZeroUsize>,
+    /// Berth's: upload sessions open at once in one repository; past it
+    /// starting one is 429 (default 1,000; 0: no cap).
+    #[serde(default = "default_uploads_per_repository")]
+    pub max_uploads_per_repository: usize,
+    /// Berth's: upload sessions open at once from one client address; past
+    /// it starting one is 429 (default 100; 0: no cap).
+    #[serde(default = "default_uploads_per_client")]
+    pub max_uploads_per_client: usize,
+}
+
+fn one_minute() -> DurationValue {
+    DurationValue(Duration::from_secs(60))
+}
+
+fn two_minutes() -> DurationValue {
+    DurationValue(Duration::from_secs(120))
+}
+
+fn default_uploads_per_repository() -> usize {
+    1000
+}
+
+fn default_uploads_per_client() -> usize {
+    100
 }
 
 /// `http.ratelimit`.
@@ -468,6 +514,12 @@ impl Default for HttpConfig {
             access_control: None,
             ratelimit: None,
             allow_origin: None,
+            read_timeout: thirty_seconds(),
+            write_timeout: one_minute(),
+            idle_timeout: two_minutes(),
+            max_connections: None,
+            max_uploads_per_repository: default_uploads_per_repository(),
+            max_uploads_per_client: default_uploads_per_client(),
         }
     }
 }
@@ -579,8 +631,6 @@ const NOT_YET: &[&str] = &[
     "http.auth.sessionDriver",
     "http.auth.secureSession",
     "http.externalUrl",
-    "http.readTimeout",
-    "http.writeTimeout",
 ];
 
 pub(super) fn refuse_unimplemented(value: &mut serde_json::Value) -> Result<(), ConfigError> {

@@ -484,3 +484,41 @@ fn sync_section() {
         assert!(!got.contains('\n'), "one line: {got:?}");
     }
 }
+
+#[test]
+fn connection_limits() {
+    let c =
+        Config::from_value(serde_json::json!({"storage":{"rootDirectory":"/x"}})).expect("valid");
+    assert_eq!(c.http.read_timeout.0.as_secs(), 30);
+    assert_eq!(c.http.write_timeout.0.as_secs(), 60);
+    assert_eq!(c.http.idle_timeout.0.as_secs(), 120);
+    assert_eq!(c.http.max_connections, None);
+    // zot's keys, as Go durations or nanoseconds; zero turns a limit off.
+    let c = Config::from_value(serde_json::json!({"storage":{"rootDirectory":"/x"},
+        "http":{"readTimeout":"5s","writeTimeout":90000000000u64,"idleTimeout":"0s",
+            "maxConnections":500}}))
+    .expect("valid");
+    assert_eq!(c.http.read_timeout.0.as_secs(), 5);
+    assert_eq!(c.http.write_timeout.0.as_secs(), 90);
+    assert!(c.http.idle_timeout.0.is_zero());
+    assert_eq!(c.http.max_connections.map(|n| n.get()), Some(500));
+    let limits = crate::server::ConnLimits::from_config(&c.http);
+    assert_eq!(limits.read_timeout, Some(std::time::Duration::from_secs(5)));
+    assert_eq!(limits.idle_timeout, None);
+    assert_eq!(limits.max_connections, 500);
+    // Without a cap in the config, one sized from the open-files limit.
+    assert!(crate::server::ConnLimits::default().max_connections >= 16);
+    for (json, want) in [
+        (
+            r#"{"storage":{"rootDirectory":"/x"},"http":{"readTimeout":"soon"}}"#,
+            "http.readTimeout: invalid duration",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/x"},"http":{"maxConnections":0}}"#,
+            "http.maxConnections: invalid value",
+        ),
+    ] {
+        let got = err(json);
+        assert!(got.contains(want), "{json}: got {got:?}, want {want:?}");
+    }
+}

@@ -37,6 +37,12 @@ pub enum RegistryError {
     TagExists(String),
     #[error("reading the request body failed: {0}")]
     BodyRead(String),
+    /// As many upload sessions are open as `scope` (`repository` or
+    /// `client`) may hold.
+    #[error(
+        "{limit} upload sessions are open for this {scope}, the most allowed; complete or cancel one"
+    )]
+    TooManyUploads { scope: &'static str, limit: usize },
     #[error(transparent)]
     Storage(#[from] StorageError),
     /// Listing one storage root failed: `prefix` says which (`None` for
@@ -77,6 +83,10 @@ impl RegistryError {
             Self::SizeInvalid(s) => Self::SizeInvalid(s.clone()),
             Self::TagExists(s) => Self::TagExists(s.clone()),
             Self::BodyRead(s) => Self::BodyRead(s.clone()),
+            Self::TooManyUploads { scope, limit } => Self::TooManyUploads {
+                scope,
+                limit: *limit,
+            },
             Self::Storage(e) => Self::Storage(e.duplicate()),
             Self::Root { prefix, source } => Self::Root {
                 prefix: prefix.clone(),

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -79,6 +80,126 @@ struct Live {
     last_used: Instant,
 }
 
+/// How many upload sessions a client may hold open at once
+/// (`http.maxUploadsPerRepository`, `http.maxUploadsPerClient`; 0: no
+/// cap). Only sessions opened to outlive their request count (`POST`
+/// without a digest, a mount that falls back to one), not a monolithic
+/// upload, which ends with its request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct UploadLimits {
+    per_repository: usize,
+    per_client: usize,
+}
+
+/// A session counted against the caps.
+struct Place {
+    repo: RepoName,
+    client: Option<IpAddr>,
+    /// Last used through this instance (for a store shared with other
+    /// instances, which may end the session without this one knowing).
+    last_used: Instant,
+}
+
+/// The sessions counted against [`UploadLimits`], and how many each
+/// repository and client holds. A session's place is freed when it ends
+/// here (completed, cancelled, failed its digest) or GC removes it; on a
+/// store shared with other instances also once it has gone unused here
+/// for [`IDLE`] (another instance may have ended it). Sessions left from
+/// before a restart are not counted (GC removes them).
+#[derive(Default)]
+struct Ledger {
+    sessions: HashMap<UploadId, Place>,
+    repos: HashMap<RepoName, usize>,
+    clients: HashMap<IpAddr, usize>,
+}
+
+impl Ledger {
+    fn free(&mut self, id: UploadId) {
+        let Some(place) = self.sessions.remove(&id) else {
+            return;
+        };
+        let drop_one = |n: &mut usize| {
+            *n -= 1;
+            *n > 0
+        };
+        if let Some(n) = self.repos.get_mut(&place.repo)
+            && !drop_one(n)
+        {
+            self.repos.remove(&place.repo);
+        }
+        if let Some(c) = place.client
+            && let Some(n) = self.clients.get_mut(&c)
+            && !drop_one(n)
+        {
+            self.clients.remove(&c);
+        }
+    }
+
+    /// The cap `repo` or `client` is at, if either is.
+    fn full(
+        &self,
+        limits: UploadLimits,
+        repo: &RepoName,
+        client: Option<IpAddr>,
+    ) -> Option<RegistryError> {
+        let at = |held: Option<&usize>, cap: usize| cap > 0 && held.copied().unwrap_or(0) >= cap;
+        if at(self.repos.get(repo), limits.per_repository) {
+            return Some(RegistryError::TooManyUploads {
+                scope: "repository",
+                limit: limits.per_repository,
+            });
+        }
+        if let Some(c) = client
+            && at(self.clients.get(&c), limits.per_client)
+        {
+            return Some(RegistryError::TooManyUploads {
+                scope: "client",
+                limit: limits.per_client,
+            });
+        }
+        None
+    }
+
+    /// Counts a new session, unless a cap is reached; on a shared store
+    /// the places unused here for [`IDLE`] are freed first when one is.
+    fn admit(
+        &mut self,
+        limits: UploadLimits,
+        id: UploadId,
+        repo: &RepoName,
+        client: Option<IpAddr>,
+        shared: bool,
+    ) -> RegistryResult<()> {
+        if shared && self.full(limits, repo, client).is_some() {
+            let stale: Vec<UploadId> = self
+                .sessions
+                .iter()
+                .filter(|(_, p)| p.last_used.elapsed() >= IDLE)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in stale {
+                self.free(id);
+            }
+        }
+        if let Some(e) = self.full(limits, repo, client) {
+            return Err(e);
+        }
+        *self.repos.entry(repo.clone()).or_default() += 1;
+        if let Some(c) = client {
+            *self.clients.entry(c).or_default() += 1;
+        }
+        self.sessions.insert(
+            id,
+            Place {
+                repo: repo.clone(),
+                client,
+                last_used: Instant::now(),
+            },
+        );
+        Ok(())
+    }
+}
+
 /// Sessions in use, each behind its own lock so chunks of one upload are
 /// applied one at a time while other uploads run freely. A session not in
 /// the map is loaded from disk on first use; idle ones are dropped from the
@@ -88,12 +209,32 @@ struct Live {
 /// dropped while a request holds it (a second request would load a second
 /// copy, and the per-session lock would no longer exclude anything), and
 /// `moka` evicts by size or age without asking whether an entry is in use.
+///
+/// Beside it, the ledger of sessions counted against [`UploadLimits`].
 #[derive(Default)]
 pub struct Uploads {
     live: Mutex<HashMap<UploadId, Live>>,
+    ledger: Mutex<Ledger>,
+    limits: UploadLimits,
 }
 
 impl Uploads {
+    fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sessions counted against the caps now.
+    pub(super) fn counted(&self) -> usize {
+        self.ledger().sessions.len()
+    }
+
+    /// The session was used through this instance just now.
+    fn touch(&self, id: UploadId) {
+        if let Some(p) = self.ledger().sessions.get_mut(&id) {
+            p.last_used = Instant::now();
+        }
+    }
+
     /// Sessions open now.
     pub(super) fn count(&self) -> usize {
         self.live.lock().unwrap_or_else(|p| p.into_inner()).len()
@@ -130,6 +271,7 @@ impl Uploads {
             .is_some_and(|e| Arc::strong_count(&e.session) > 1 || e.session.try_lock().is_err());
         if !busy {
             live.remove(&id);
+            self.ledger().free(id);
         }
         !busy
     }
@@ -145,19 +287,63 @@ impl Uploads {
         }
     }
 
+    /// Forgets a session that ended, and frees its place.
     pub(super) fn remove(&self, id: UploadId) {
         self.live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&id);
+        self.ledger().free(id);
     }
 }
 
 impl Registry {
-    /// Starts an upload session in `repo`, creating the repository.
-    pub async fn start_upload(&self, repo: &RepoName) -> RegistryResult<UploadId> {
-        self.ensure_repo(repo).await?;
+    /// Caps the upload sessions open at once per repository and per
+    /// client address (0: no cap; see [`Registry::open_upload`]), before
+    /// the registry is shared.
+    pub fn set_upload_limits(&mut self, per_repository: usize, per_client: usize) {
+        self.uploads.limits = UploadLimits {
+            per_repository,
+            per_client,
+        };
+    }
+
+    /// Upload sessions counted against the caps now.
+    pub fn uploads_counted(&self) -> usize {
+        self.uploads.counted()
+    }
+
+    /// Opens an upload session in `repo` for `client` (its address, when
+    /// known), which then holds a place among the caps
+    /// ([`Registry::set_upload_limits`]) until the session ends; past a
+    /// cap, [`RegistryError::TooManyUploads`].
+    pub async fn open_upload(
+        &self,
+        repo: &RepoName,
+        client: Option<IpAddr>,
+    ) -> RegistryResult<UploadId> {
         let id = UploadId::new();
+        let shared = self.store(repo).is_shared();
+        self.uploads
+            .ledger()
+            .admit(self.uploads.limits, id, repo, client, shared)?;
+        let started = self.start_upload_as(repo, id).await;
+        if started.is_err() {
+            self.uploads.ledger().free(id);
+        }
+        started.map(|()| id)
+    }
+
+    /// Starts an upload session in `repo`, creating the repository; it
+    /// counts against no cap (a monolithic upload's, which ends with its
+    /// request; see [`Registry::open_upload`]).
+    pub async fn start_upload(&self, repo: &RepoName) -> RegistryResult<UploadId> {
+        let id = UploadId::new();
+        self.start_upload_as(repo, id).await.map(|()| id)
+    }
+
+    async fn start_upload_as(&self, repo: &RepoName, id: UploadId) -> RegistryResult<()> {
+        self.ensure_repo(repo).await?;
         let state = self
             .store(repo)
             .uploads
@@ -174,7 +360,7 @@ impl Registry {
                 },
             );
         }
-        Ok(id)
+        Ok(())
     }
 
     /// The session, locked: from memory if this process has it and it is
@@ -189,6 +375,7 @@ impl Registry {
     ) -> RegistryResult<(LockedSession, Option<UploadGuard>)> {
         let store = self.store(repo);
         if store.is_shared() {
+            self.uploads.touch(id);
             let guard = store.lock_upload(&id.to_string()).await?;
             let session = self.load_session(repo, id).await?;
             let locked = Arc::new(tokio::sync::Mutex::new(session))
@@ -481,4 +668,85 @@ async fn hash_stream(mut data: ByteStream, algorithm: Algorithm) -> RegistryResu
         h.update(&b);
     }
     Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo(s: &str) -> RepoName {
+        s.parse().expect("name")
+    }
+
+    #[test]
+    fn the_ledger_counts_per_repository_and_client() {
+        let limits = UploadLimits {
+            per_repository: 2,
+            per_client: 3,
+        };
+        let (a, b) = (Some([10, 0, 0, 1].into()), Some([10, 0, 0, 2].into()));
+        let mut l = Ledger::default();
+        let ids: Vec<UploadId> = (0..4).map(|_| UploadId::new()).collect();
+        l.admit(limits, ids[0], &repo("x"), a, false).expect("1");
+        l.admit(limits, ids[1], &repo("x"), b, false).expect("2");
+        let full = l.admit(limits, ids[2], &repo("x"), a, false);
+        assert!(matches!(
+            full,
+            Err(RegistryError::TooManyUploads {
+                scope: "repository",
+                limit: 2
+            })
+        ));
+        l.admit(limits, ids[2], &repo("y"), a, false).expect("3");
+        l.admit(limits, ids[3], &repo("z"), a, false).expect("4");
+        let full = l.admit(limits, UploadId::new(), &repo("w"), a, false);
+        assert!(matches!(
+            full,
+            Err(RegistryError::TooManyUploads {
+                scope: "client",
+                ..
+            })
+        ));
+        // Without an address only the repository counts.
+        l.admit(limits, UploadId::new(), &repo("w"), None, false)
+            .expect("no address");
+        l.free(ids[0]);
+        l.free(ids[0]);
+        assert_eq!(l.repos.get(&repo("x")), Some(&1));
+        assert_eq!(l.clients.get(&a.expect("a")), Some(&2));
+        l.free(ids[1]);
+        assert!(!l.repos.contains_key(&repo("x")));
+        assert!(!l.clients.contains_key(&b.expect("b")));
+    }
+
+    #[test]
+    fn on_a_shared_store_places_unused_here_lapse_at_the_cap() {
+        let limits = UploadLimits {
+            per_repository: 1,
+            per_client: 0,
+        };
+        let mut l = Ledger::default();
+        let old = UploadId::new();
+        l.admit(limits, old, &repo("x"), None, true).expect("1");
+        // Not yet lapsed: refused.
+        assert!(
+            l.admit(limits, UploadId::new(), &repo("x"), None, true)
+                .is_err()
+        );
+        // (Lapsed ten minutes ago: the monotonic clock started longer ago.)
+        let Some(lapsed) = Instant::now().checked_sub(IDLE + Duration::from_secs(1)) else {
+            return;
+        };
+        if let Some(p) = l.sessions.get_mut(&old) {
+            p.last_used = lapsed;
+        }
+        // A local store keeps it counted until it ends or GC removes it.
+        assert!(
+            l.admit(limits, UploadId::new(), &repo("x"), None, false)
+                .is_err()
+        );
+        l.admit(limits, UploadId::new(), &repo("x"), None, true)
+            .expect("lapsed place freed");
+        assert!(!l.sessions.contains_key(&old));
+    }
 }

@@ -57,6 +57,8 @@ pub struct Server {
     tls: Option<(TlsConfig, Arc<rustls::ServerConfig>)>,
     /// The main root, for the start-up log line.
     root: PathBuf,
+    /// `http.readTimeout`, `writeTimeout`, `idleTimeout`, `maxConnections`.
+    limits: super::ConnLimits,
     tasks: Tasks,
 }
 
@@ -173,6 +175,7 @@ impl Server {
             state,
             tls,
             root: config.storage.root_directory.clone(),
+            limits: super::ConnLimits::from_config(&config.http),
             tasks,
         })
     }
@@ -204,9 +207,24 @@ impl Server {
             state,
             tls,
             root,
+            limits,
             mut tasks,
         } = self;
         let local = listener.local_addr().map_err(ServeError::LocalAddr)?;
+        let off = |d: Option<std::time::Duration>| {
+            d.map_or_else(
+                || "off".to_string(),
+                |d| humantime::format_duration(d).to_string(),
+            )
+        };
+        // Before the line that says the server is up.
+        tracing::info!(
+            "serving at most {} connections at once (http.maxConnections); readTimeout {}, writeTimeout {}, idleTimeout {}",
+            limits.max_connections,
+            off(limits.read_timeout),
+            off(limits.write_timeout),
+            off(limits.idle_timeout)
+        );
         tracing::info!(
             root = %root.display(),
             "berth {} listening on {}://{local}",
@@ -214,15 +232,14 @@ impl Server {
             if tls.is_some() { "https" } else { "http" }
         );
         let registry = state.registry.clone();
-        let served = match tls {
-            Some((settings, server_config)) => {
-                let live = axum_server::tls_rustls::RustlsConfig::from_config(server_config);
-                tasks.push(crate::tls::spawn_reload(settings, live.clone()));
-                super::run_tls(listener, state, live, shutdown).await
-            }
-            None => super::run(listener, state, shutdown).await,
-        }
-        .map_err(ServeError::Serve);
+        let live = tls.map(|(settings, server_config)| {
+            let live = axum_server::tls_rustls::RustlsConfig::from_config(server_config);
+            tasks.push(crate::tls::spawn_reload(settings, live.clone()));
+            live
+        });
+        let served = super::serve(listener, state, live, limits, shutdown)
+            .await
+            .map_err(ServeError::Serve);
         drop(tasks);
         registry.flush_meta().await;
         served

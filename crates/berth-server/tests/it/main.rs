@@ -5,6 +5,7 @@
 mod base;
 mod blobs;
 mod concurrency;
+mod connections;
 mod dedupe;
 mod gc;
 mod image_meta;
@@ -32,4 +33,5 @@ mod subpaths;
 mod support;
 #[cfg(feature = "s3")]
 mod tls_proxy;
+mod upload_limits;
 mod uploads;

@@ -12,6 +12,9 @@ mod bearer;
 mod bench;
 mod clients;
 mod config;
+// Open-files limits, read from /proc.
+#[cfg(target_os = "linux")]
+mod connections;
 mod cors;
 #[cfg(feature = "events")]
 mod events;
