@@ -287,7 +287,7 @@ pub async fn run(
 /// Serves the API on `listener`, over HTTPS with `tls` (swapped in place
 /// when the certificate files change, see [`crate::tls::spawn_reload`]),
 /// until `shutdown` resolves, then lets in-flight requests finish. Every
-/// connection gets `TCP_NODELAY`, and `limits` (see [`conn`]): past
+/// connection gets `TCP_NODELAY`, and `limits` (see `server::conn`): past
 /// `max_connections` a new connection is answered 503 (plain HTTP) or
 /// closed (HTTPS) at once.
 pub async fn serve(

@@ -210,7 +210,7 @@ impl Ledger {
 /// copy, and the per-session lock would no longer exclude anything), and
 /// `moka` evicts by size or age without asking whether an entry is in use.
 ///
-/// Beside it, the ledger of sessions counted against [`UploadLimits`].
+/// Beside it, the ledger of sessions counted against `UploadLimits`.
 #[derive(Default)]
 pub struct Uploads {
     live: Mutex<HashMap<UploadId, Live>>,

@@ -103,7 +103,7 @@ impl Default for ConnLimits {
 }
 
 /// The connection cap when the config sets none: half of what the
-/// open-files limit leaves after [`RESERVED_FDS`] (a connection's request
+/// open-files limit leaves after `RESERVED_FDS` (a connection's request
 /// may hold a file open too: an upload's data, a blob being sent), at
 /// least 16.
 pub fn default_max_connections() -> usize {

@@ -143,8 +143,10 @@ impl Sync {
     }
 
     /// Puts an edited config in force: the registries, their rules and
-    /// credentials are replaced and the periodic runs restarted (a copy
-    /// under way finishes). An invalid config leaves the running one.
+    /// credentials are replaced and the periodic runs restarted (a run
+    /// under way stops where it is: nothing half-copied is tagged, and
+    /// blob downloads already started finish in their own tasks; on-demand
+    /// copies under way finish). An invalid config leaves the running one.
     pub fn reload(&self, config: &SyncConfig) -> Result<(), SyncError> {
         let upstreams = build_upstreams(config)?;
         *self
