@@ -135,8 +135,21 @@ impl Config {
                 "the config must be an object",
             ));
         }
-        model::refuse_unimplemented(&mut value)?;
-        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+        // zot (viper) reads keys in any case: a key Berth does not know is
+        // looked up again ignoring case, and renamed when it matches one
+        // (`rootdirectory`, `PollInterval`), until none is left.
+        let mut renames = 0;
+        let parsed = loop {
+            let mut attempt = value.clone();
+            model::refuse_unimplemented(&mut attempt)?;
+            match serde_path_to_error::deserialize::<_, Config>(attempt) {
+                Err(e) if renames < MAX_CASE_RENAMES && rename_case(&mut value, &e) => {
+                    renames += 1;
+                }
+                other => break other,
+            }
+        };
+        let config: Config = parsed.map_err(|e| {
             let key = e.path().to_string();
             let message = e.inner().to_string();
             match message.strip_prefix("unknown field `") {
@@ -280,6 +293,69 @@ fn absolute(path: &std::path::Path) -> PathBuf {
         }
     }
     out
+}
+
+/// The most keys renamed to their known case in one config.
+const MAX_CASE_RENAMES: usize = 256;
+
+/// When `error` is an unknown key whose name matches an expected one but
+/// for case, renames it in `value` and says so (no rename when the known
+/// spelling is present beside it).
+fn rename_case(
+    value: &mut serde_json::Value,
+    error: &serde_path_to_error::Error<serde_json::Error>,
+) -> bool {
+    let message = error.inner().to_string();
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return false;
+    };
+    let Some((field, expected)) = rest.split_once('`') else {
+        return false;
+    };
+    let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    let Some(wanted) = known
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(field) && **k != field)
+    else {
+        return false;
+    };
+    let mut segments: Vec<&serde_path_to_error::Segment> = error.path().iter().collect();
+    if let Some(serde_path_to_error::Segment::Map { key }) = segments.last()
+        && key == field
+    {
+        segments.pop();
+    }
+    let mut at = value;
+    for segment in segments {
+        at = match (segment, at) {
+            (serde_path_to_error::Segment::Map { key }, serde_json::Value::Object(o)) => {
+                match o.get_mut(key) {
+                    Some(v) => v,
+                    None => return false,
+                }
+            }
+            (serde_path_to_error::Segment::Seq { index }, serde_json::Value::Array(a)) => {
+                match a.get_mut(*index) {
+                    Some(v) => v,
+                    None => return false,
+                }
+            }
+            _ => return false,
+        };
+    }
+    let Some(object) = at.as_object_mut() else {
+        return false;
+    };
+    if object.contains_key(*wanted) {
+        return false;
+    }
+    match object.remove(field) {
+        Some(v) => {
+            object.insert((*wanted).to_string(), v);
+            true
+        }
+        None => false,
+    }
 }
 
 #[cfg(test)]

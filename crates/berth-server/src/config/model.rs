@@ -635,13 +635,25 @@ const NOT_YET: &[&str] = &[
 
 pub(super) fn refuse_unimplemented(value: &mut serde_json::Value) -> Result<(), ConfigError> {
     for key in NOT_YET {
-        let (parent, leaf) = match key.rsplit_once('.') {
-            Some((p, l)) => (format!("/{}", p.replace('.', "/")), l),
-            None => (String::new(), *key),
+        // Keys in any case, as zot reads them.
+        let (parents, leaf) = match key.rsplit_once('.') {
+            Some((p, l)) => (p.split('.').collect::<Vec<_>>(), l),
+            None => (Vec::new(), *key),
         };
-        let Some(obj) = value.pointer_mut(&parent).and_then(|v| v.as_object_mut()) else {
+        let mut at = Some(&mut *value);
+        for p in parents {
+            at = at
+                .and_then(|v| v.as_object_mut())
+                .and_then(|o| o.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(p)))
+                .map(|(_, v)| v);
+        }
+        let Some(obj) = at.and_then(|v| v.as_object_mut()) else {
             continue;
         };
+        let Some(leaf) = obj.keys().find(|k| k.eq_ignore_ascii_case(leaf)).cloned() else {
+            continue;
+        };
+        let leaf = leaf.as_str();
         let Some(v) = obj.get(leaf) else {
             continue;
         };

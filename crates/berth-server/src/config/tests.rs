@@ -522,3 +522,63 @@ fn connection_limits() {
         assert!(got.contains(want), "{json}: got {got:?}, want {want:?}");
     }
 }
+
+#[test]
+fn keys_are_read_in_any_case_as_zot_reads_them() {
+    let c = Config::from_value(serde_json::json!({
+        "DistSpecVersion": "1.1.1",
+        "Storage": {"RootDirectory": "/tmp/x", "GCDelay": "2h", "dedupe": false},
+        "HTTP": {"Address": "127.0.0.1", "Port": "9999"},
+        "log": {"LEVEL": "debug"},
+    }))
+    .expect("valid in any case");
+    assert_eq!(c.storage.root_directory, std::path::Path::new("/tmp/x"));
+    assert_eq!(c.storage.gc_delay.0, std::time::Duration::from_secs(7200));
+    assert!(!c.storage.dedupe);
+    assert_eq!(c.http.address, "127.0.0.1");
+    // zot's own lowercase YAML (`config-example.yaml`'s spelling).
+    let lower = Config::from_value(serde_json::json!({
+        "distspecversion": "1.1.1",
+        "storage": {"rootdirectory": "/tmp/y", "gcdelay": "1h"},
+        "http": {"address": "127.0.0.1", "port": "8080"},
+    }))
+    .expect("lowercase keys");
+    assert_eq!(lower.storage.root_directory, std::path::Path::new("/tmp/y"));
+}
+
+#[cfg(feature = "sync")]
+#[test]
+fn nested_keys_in_lists_are_read_in_any_case() {
+    let c = Config::from_value(serde_json::json!({
+        "storage": {"rootDirectory": "/tmp/x"},
+        "extensions": {"Sync": {"Registries": [
+            {"URLs": ["https://up.example"], "PollInterval": "6h", "OnDemand": true,
+             "Content": [{"Prefix": "a/**", "Destination": "/m"}]}
+        ]}},
+    }))
+    .expect("valid");
+    let r = &c.extensions.sync.as_ref().expect("sync").registries[0];
+    assert_eq!(
+        r.poll_interval,
+        Some(std::time::Duration::from_secs(6 * 3600))
+    );
+    assert!(r.on_demand);
+    assert_eq!(r.content[0].destination.as_deref(), Some("/m"));
+}
+
+#[test]
+fn a_key_unknown_in_every_case_is_still_named_and_a_refused_one_refused() {
+    assert!(
+        err(r#"{"storage":{"rootDirectory":"/x","RootDirectoryy":"/y"}}"#)
+            .contains("storage.RootDirectoryy: unknown key")
+    );
+    // Both spellings at once: the second is not taken for the first.
+    assert!(
+        err(r#"{"storage":{"rootDirectory":"/x","rootdirectory":"/y"}}"#).contains("rootdirectory")
+    );
+    // A key Berth refuses is refused whatever its case.
+    let refused =
+        err(r#"{"storage":{"rootDirectory":"/x"},"Extensions":{"Lint":{"enable":true}}}"#);
+    assert!(refused.contains("extensions.lint"), "{refused}");
+    assert!(refused.contains("not supported"), "{refused}");
+}
