@@ -437,3 +437,38 @@ fn a_bearer_token_upstream_is_reached_through_the_docker_token_flow() {
         Some(later.digest.to_string())
     );
 }
+
+#[test]
+fn an_mtls_upstream_is_reached_with_the_client_certificate_of_cert_dir() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let up = BerthUpstream::start(UpstreamOptions::new().mtls());
+    let pushed = block_on(push_image(&up.client(None), "secure/app", "v1", &[b"mtls"]));
+    let cert_dir = up.cert_dir().expect("cert dir");
+    // The same CA without the client certificate: the upstream refuses.
+    let ca_only = dir.path().join("ca-only");
+    std::fs::create_dir_all(&ca_only).expect("mkdir");
+    std::fs::copy(cert_dir.join("ca.crt"), ca_only.join("ca.crt")).expect("copy");
+    let mirror = start_mirror(
+        dir.path(),
+        json!({"registries": [
+            sync_registry(&[up.url()], json!({"certDir": cert_dir, "content": [{"prefix": "secure/**"}]})),
+            sync_registry(&[up.url()], json!({"certDir": ca_only, "content": [{"prefix": "secure/**", "destination": "/nocert"}]})),
+        ]}),
+    );
+    let local = client_of(&mirror);
+    let got = wait_for(&mirror, "secure/app synced over mTLS", || {
+        digest_at(&local, "secure/app", "v1")
+    });
+    assert_eq!(got, pushed.digest.to_string());
+    wait_for(
+        &mirror,
+        "the registry without a client certificate failing",
+        || {
+            log_of(&mirror)
+                .lines()
+                .any(|l| l.contains("listing the upstream's repositories failed"))
+                .then_some(())
+        },
+    );
+    assert!(tags_of(&mirror, "nocert/secure/app").is_empty());
+}

@@ -25,6 +25,9 @@ pub struct UpstreamOptions {
     users: Vec<(String, String)>,
     /// HTTPS with a certificate from a fresh test CA.
     tls: bool,
+    /// With `tls`, clients must present a certificate of the test CA
+    /// (a second Berth only: `http.tls.cacert`).
+    mtls: bool,
     /// docker-registry's `storage.delete.enabled` (manifest and blob
     /// deletes; Berth always allows them).
     delete: bool,
@@ -41,6 +44,7 @@ impl UpstreamOptions {
         Self {
             users: Vec::new(),
             tls: false,
+            mtls: false,
             delete: true,
         }
     }
@@ -55,6 +59,15 @@ impl UpstreamOptions {
     /// test CA (see [`Upstream::ca_pem`]).
     pub fn tls(mut self) -> Self {
         self.tls = true;
+        self
+    }
+
+    /// HTTPS that asks every client for a certificate of the test CA
+    /// (mTLS; [`BerthUpstream`] only). Its `cert_dir` then holds the
+    /// client certificate and key too, as zot's `certDir` would.
+    pub fn mtls(mut self) -> Self {
+        self.tls = true;
+        self.mtls = true;
         self
     }
 
@@ -92,7 +105,18 @@ impl UpstreamOptions {
         let cert_dir = dir.join("ca");
         std::fs::create_dir_all(&cert_dir).expect("mkdir");
         std::fs::copy(pki.join("ca.crt"), cert_dir.join("ca.crt")).expect("copy ca");
+        if self.mtls {
+            for f in ["client.cert", "client.key"] {
+                std::fs::copy(pki.join(f), cert_dir.join(f)).expect("copy client certificate");
+            }
+        }
+        let identity_pem = self.mtls.then(|| {
+            let mut pem = std::fs::read(pki.join("client.cert")).expect("client cert");
+            pem.extend(std::fs::read(pki.join("client.key")).expect("client key"));
+            pem
+        });
         Some(Pki {
+            identity_pem,
             ca_pem: std::fs::read_to_string(pki.join("ca.crt")).expect("read ca"),
             ca: pki.join("ca.crt"),
             cert_dir,
@@ -105,6 +129,8 @@ impl UpstreamOptions {
 /// The files of a test CA and the server certificate it signed.
 #[derive(Debug, Clone)]
 struct Pki {
+    /// The client certificate and key a client presents under mTLS.
+    identity_pem: Option<Vec<u8>>,
     ca_pem: String,
     ca: PathBuf,
     /// A directory holding only `ca.crt`.
@@ -128,9 +154,15 @@ pub trait Upstream {
     /// The CA's file, when it serves HTTPS (curl's `--cacert`).
     fn ca_path(&self) -> Option<&Path>;
 
-    /// A directory holding only the CA, as `ca.crt`, when it serves HTTPS
-    /// (a sync config's `certDir`, skopeo's `--src-cert-dir`).
+    /// A directory holding the CA, as `ca.crt`, when it serves HTTPS (a
+    /// sync config's `certDir`, skopeo's `--src-cert-dir`); under mTLS
+    /// also `client.cert` and `client.key`.
     fn cert_dir(&self) -> Option<&Path>;
+
+    /// The client certificate and key to present, under mTLS.
+    fn identity_pem(&self) -> Option<Vec<u8>> {
+        None
+    }
 
     /// Kills the process (no graceful shutdown: it dies). Its port then
     /// refuses connections; its data stays.
@@ -157,6 +189,7 @@ pub trait Upstream {
                     .ca_pem()
                     .map(|p| vec![p.as_bytes().to_vec()])
                     .unwrap_or_default(),
+                identity_pem: self.identity_pem(),
                 ..ClientOptions::default()
             },
         )
@@ -401,6 +434,9 @@ impl BerthUpstream {
         }
         if let Some(pki) = &pki {
             http_obj["tls"] = json!({"cert": pki.cert, "key": pki.key});
+            if options.mtls {
+                http_obj["tls"]["cacert"] = json!(pki.ca);
+            }
         }
         if let (Some(o), serde_json::Value::Object(extra)) = (http_obj.as_object_mut(), http) {
             o.extend(extra);
@@ -413,7 +449,11 @@ impl BerthUpstream {
             addr,
             pki,
         };
-        wait_answers(&up.url(), up.ca_pem(), || up.log());
+        // (Under mTLS the probe, which has no client certificate, would be
+        // refused; `start_full` waited for the server's "listening" line.)
+        if !options.mtls {
+            wait_answers(&up.url(), up.ca_pem(), || up.log());
+        }
         up
     }
 
@@ -455,6 +495,10 @@ impl Upstream for BerthUpstream {
 
     fn cert_dir(&self) -> Option<&Path> {
         self.pki.as_ref().map(|p| p.cert_dir.as_path())
+    }
+
+    fn identity_pem(&self) -> Option<Vec<u8>> {
+        self.pki.as_ref().and_then(|p| p.identity_pem.clone())
     }
 
     fn stop(&mut self) {
