@@ -185,6 +185,13 @@ fn io_error(message: &str) -> std::io::Error {
     std::io::Error::other(message.to_string())
 }
 
+/// `<digest hex>-<32 hex>`, the name of a staging file.
+fn is_staging_name(name: &str) -> bool {
+    let hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
+    name.split_once('-')
+        .is_some_and(|(d, u)| matches!(d.len(), 64 | 128) && hex(d) && u.len() == 32 && hex(u))
+}
+
 /// The most read from the staging file at once.
 const CHUNK: usize = 1 << 20;
 /// The most of the upstream's body written to the staging file at once.
@@ -276,13 +283,16 @@ impl BlobFetches {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Staging files left by a run that stopped midway.
+    /// Staging files left by a run that stopped midway: only files named
+    /// as a fetch names them (`downloadDir` may be shared with others).
     pub(super) async fn clear_leftovers(dir: &Path) {
         let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
             return;
         };
         while let Ok(Some(e)) = entries.next_entry().await {
-            let _ = tokio::fs::remove_file(e.path()).await;
+            if e.file_name().to_str().is_some_and(is_staging_name) {
+                let _ = tokio::fs::remove_file(e.path()).await;
+            }
         }
     }
 }
@@ -438,5 +448,19 @@ impl FetchTask {
             .await?;
         tracing::debug!(target: "berth::sync", upstream = %self.source.upstream.name(), repo = %self.source.local, digest = %self.digest, bytes = written, fetch_secs = fetched.as_secs_f64(), store_secs = (started.elapsed() - fetched).as_secs_f64(), "blob copied");
         Ok(Some(written))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_staging_name;
+
+    #[test]
+    fn only_staging_files_are_taken_for_leftovers() {
+        let ours = format!("{}-{}", "a".repeat(64), "b".repeat(32));
+        assert!(is_staging_name(&ours));
+        assert!(!is_staging_name("notes.txt"));
+        assert!(!is_staging_name(&format!("{}-x", "a".repeat(64))));
+        assert!(!is_staging_name(&"a".repeat(64)));
     }
 }
