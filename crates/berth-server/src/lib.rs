@@ -6,6 +6,10 @@
 //! request path parsed into a typed endpoint, handlers, the one place errors
 //! become OCI error bodies) and [`server`] (binding, logging, shutdown).
 
+/// The git commit this server was built from, when it was built from a
+/// checkout (see `build.rs`).
+pub const COMMIT: Option<&str> = option_env!("BERTH_COMMIT");
+
 pub mod api;
 pub mod auth;
 pub mod config;

@@ -6,8 +6,41 @@ use clap::{Parser, Subcommand};
 
 use crate::bench;
 
+/// `berth --version`: the version, the commit it was built from and the
+/// features compiled in.
+fn version_text() -> &'static str {
+    static TEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let features: Vec<&str> = [
+            ("metrics", cfg!(feature = "metrics")),
+            ("ratelimit", cfg!(feature = "ratelimit")),
+            ("events", cfg!(feature = "events")),
+            ("openapi", cfg!(feature = "openapi")),
+            ("s3", cfg!(feature = "s3")),
+            ("redis", cfg!(feature = "redis")),
+            ("search", cfg!(feature = "search")),
+            ("trust", cfg!(feature = "trust")),
+            ("scan", cfg!(feature = "scan")),
+            ("sync", cfg!(feature = "sync")),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect();
+        format!(
+            "{} (commit {}; features: {})",
+            env!("CARGO_PKG_VERSION"),
+            berth_server::COMMIT.unwrap_or("unknown"),
+            if features.is_empty() {
+                "none".to_string()
+            } else {
+                features.join(" ")
+            }
+        )
+    });
+    &TEXT
+}
+
 #[derive(Parser)]
-#[command(name = "berth", version, about = "An OCI container registry")]
+#[command(name = "berth", version = version_text(), about = "An OCI container registry")]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,

@@ -96,8 +96,42 @@ fn bad_configs_exit_non_zero_naming_the_key() {
 }
 
 #[test]
-fn version() {
+fn version_names_the_commit_and_the_features_compiled_in() {
     let out = berth().arg("--version").output().expect("run");
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("berth "));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.starts_with(&format!("berth {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    let commit = text
+        .split("(commit ")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .expect("commit");
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{text}"
+    );
+    // The same commit git gives, when the tests run in a checkout.
+    if let Ok(git) = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(workspace())
+        .output()
+        && git.status.success()
+    {
+        assert_eq!(
+            commit,
+            String::from_utf8_lossy(&git.stdout).trim(),
+            "{text}"
+        );
+    }
+    for (feature, on) in [
+        ("metrics", cfg!(feature = "metrics")),
+        ("search", cfg!(feature = "search")),
+        ("sync", cfg!(feature = "sync")),
+    ] {
+        assert_eq!(text.contains(feature), on, "{feature}: {text}");
+    }
 }

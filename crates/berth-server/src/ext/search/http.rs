@@ -292,7 +292,7 @@ pub(crate) fn mgmt_config(config: &Config) -> serde_json::Value {
     json!({
         "distSpecVersion": config.dist_spec_version,
         "binaryType": binary_type(config),
-        "commit": option_env!("BERTH_COMMIT").unwrap_or(""),
+        "commit": crate::COMMIT.unwrap_or(""),
         "releaseTag": concat!("v", env!("CARGO_PKG_VERSION")),
         "http": http,
     })
