@@ -93,6 +93,7 @@ pub fn cloud_event(event: &RegistryEvent) -> Option<CloudEvent> {
             }),
         ),
         RegistryEvent::ManifestPulled { .. }
+        | RegistryEvent::SyncedBlob { .. }
         | RegistryEvent::GcFinished { .. }
         | RegistryEvent::ScrubFinished { .. } => return None,
     };

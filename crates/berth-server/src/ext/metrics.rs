@@ -87,6 +87,12 @@ struct DependencyLabel {
     dependency: String,
 }
 
+/// An upstream of the sync extension.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabel {
+    upstream: String,
+}
+
 /// An upstream of the sync extension, and what became of an image.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SyncLabel {
@@ -140,6 +146,7 @@ pub struct Metrics {
     gc_removed: Family<RootKind, Counter>,
     scrub_runs: Counter,
     sync_images: Family<SyncLabel, Counter>,
+    sync_bytes: Family<UpstreamLabel, Counter>,
     scrub_affected: Gauge,
     resident: Gauge,
     virtual_memory: Gauge,
@@ -179,6 +186,7 @@ impl Metrics {
             gc_removed: Family::default(),
             scrub_runs: Counter::default(),
             sync_images: Family::default(),
+            sync_bytes: Family::default(),
             scrub_affected: Gauge::default(),
             resident: Gauge::default(),
             virtual_memory: Gauge::default(),
@@ -285,6 +293,11 @@ impl Metrics {
             "berth_sync_images",
             "Images the sync extension copied, skipped or failed to copy, by upstream",
             m.sync_images.clone(),
+        );
+        prom.register(
+            "berth_sync_bytes",
+            "Blob bytes the sync extension downloaded and stored, by upstream",
+            m.sync_bytes.clone(),
         );
         prom.register(
             "berth_scrub_affected_images",
@@ -413,6 +426,13 @@ impl Metrics {
                         outcome: outcome.as_str().into(),
                     })
                     .inc();
+            }
+            RegistryEvent::SyncedBlob { upstream, bytes } => {
+                self.sync_bytes
+                    .get_or_create(&UpstreamLabel {
+                        upstream: upstream.clone(),
+                    })
+                    .inc_by(*bytes);
             }
             RegistryEvent::ManifestPushed { .. }
             | RegistryEvent::ManifestDeleted { .. }

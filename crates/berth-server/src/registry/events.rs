@@ -49,6 +49,12 @@ pub enum RegistryEvent {
         /// Why it was skipped or failed.
         message: Option<String>,
     },
+    /// The sync extension stored a blob it downloaded from an upstream.
+    SyncedBlob {
+        /// The upstream's first URL.
+        upstream: String,
+        bytes: u64,
+    },
 }
 
 /// What became of one image the sync extension looked at.

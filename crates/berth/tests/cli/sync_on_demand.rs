@@ -240,6 +240,34 @@ fn each_copy_is_counted_in_the_metrics_and_sent_as_an_event() {
         line.contains("outcome=\"copied\"") && line.ends_with(" 1"),
         "{line}"
     );
+    // The blobs' bytes: the config's and the layer's, as the manifest says.
+    let manifest = block_on(local.get_manifest_raw("app", "v1"))
+        .expect("manifest")
+        .expect("found");
+    let doc: serde_json::Value = serde_json::from_slice(&manifest.bytes).expect("json");
+    let expected = doc["config"]["size"].as_u64().expect("config size")
+        + doc["layers"]
+            .as_array()
+            .expect("layers")
+            .iter()
+            .map(|l| l["size"].as_u64().expect("size"))
+            .sum::<u64>();
+    let counted = wait_for(&mirror, "the byte counter", || {
+        let text = reqwest::blocking::get(mirror.url("/metrics"))
+            .ok()?
+            .text()
+            .ok()?;
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("berth_sync_bytes_total{"))?
+            .to_string();
+        let n: u64 = line.rsplit(' ').next()?.parse().ok()?;
+        (n == expected).then_some(line)
+    });
+    assert!(
+        counted.contains(&format!("upstream=\"{}\"", up.url())),
+        "{counted}"
+    );
 }
 
 #[test]

@@ -446,6 +446,11 @@ impl FetchTask {
         self.registry
             .put_blob(&self.source.local, &self.digest, body)
             .await?;
+        self.registry
+            .emit(crate::registry::events::RegistryEvent::SyncedBlob {
+                upstream: self.source.upstream.name().to_string(),
+                bytes: written,
+            });
         tracing::debug!(target: "berth::sync", upstream = %self.source.upstream.name(), repo = %self.source.local, digest = %self.digest, bytes = written, fetch_secs = fetched.as_secs_f64(), store_secs = (started.elapsed() - fetched).as_secs_f64(), "blob copied");
         Ok(Some(written))
     }
