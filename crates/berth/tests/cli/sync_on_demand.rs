@@ -160,6 +160,20 @@ fn a_mirrored_tag_is_served_when_every_upstream_is_gone_and_the_log_says_so() {
     wait_for(&mirror, "the tag stored", || {
         block_on(local.tags("app")).ok().filter(|t| !t.is_empty())
     });
+    // Checked again while the upstream is up and the tag has not moved:
+    // nothing is copied again.
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(
+        digest_at(&local, "app", "v1"),
+        Some(pushed.digest.to_string())
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        log_of(&mirror).matches("copied app:v1").count(),
+        1,
+        "{}",
+        log_of(&mirror)
+    );
     up.stop();
     std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(

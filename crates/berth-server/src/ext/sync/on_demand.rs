@@ -13,7 +13,7 @@ use std::time::Instant;
 use berth_oci::{Digest, Reference, RepoName};
 use tokio::sync::watch;
 
-use berth_client::copy::Outcome;
+use berth_client::copy::{CopyTarget, Outcome};
 
 use super::copy::Job;
 use super::upstream::Upstream;
@@ -169,6 +169,20 @@ impl Inner {
             digest: resolved.manifest.digest.clone(),
         })));
         let tag = (!reference.contains(':')).then_some(reference);
+        if let Some(t) = tag
+            && copy.target.tag_digest(t).await.as_ref() == Some(&resolved.manifest.digest)
+        {
+            // A tag checked again (`manifestCheckInterval`) that has not
+            // moved: nothing to copy, nothing to announce.
+            periodic::record(
+                self,
+                &route.upstream,
+                repo,
+                reference,
+                Ok(Outcome::UpToDate),
+            );
+            return;
+        }
         let done = match tokio::time::timeout(limit, copy.complete(&resolved, tag)).await {
             Ok(r) => r.map(|()| Outcome::Copied(resolved.manifest.digest.clone())),
             Err(_) => Err(SyncError::Timeout(limit)),
