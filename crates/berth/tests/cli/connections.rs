@@ -2,11 +2,11 @@
 //! half-sent connections neither starves the server of file descriptors
 //! nor stays open; and the soft limit is raised to the hard one at start.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use berth_oci::Digest;
@@ -28,7 +28,7 @@ fn start_limited(root: &Path, http: serde_json::Value, limits: &str) -> Berth {
         json!({"storage": storage, "http": http_obj}).to_string(),
     )
     .expect("config");
-    let mut child = std::process::Command::new("sh")
+    let child = std::process::Command::new("sh")
         .arg("-c")
         .arg(format!("{limits} && exec \"$0\" serve \"$1\""))
         .arg(env!("CARGO_BIN_EXE_berth"))
@@ -38,25 +38,7 @@ fn start_limited(root: &Path, http: serde_json::Value, limits: &str) -> Berth {
         .stdout(Stdio::null())
         .spawn()
         .expect("spawn");
-    let stderr = child.stderr.take().expect("stderr");
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let (tx, rx) = mpsc::channel();
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-            }
-            sink.lock().expect("log").push(line);
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|e| {
-            let log = log.lock().expect("log").join("\n");
-            panic!("berth did not start ({e}):\n{log}")
-        });
-    Berth { child, addr, log }
+    Berth::attach(child)
 }
 
 /// The (soft, hard) open-files limits of process `pid`.

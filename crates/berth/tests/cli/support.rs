@@ -69,7 +69,7 @@ impl Berth {
     }
 
     fn start_config_args(config: &Path, args: &[&str]) -> Self {
-        let mut child = berth()
+        let child = berth()
             .arg("serve")
             .arg(config)
             .args(args)
@@ -78,6 +78,12 @@ impl Berth {
             .stdout(Stdio::null())
             .spawn()
             .expect("spawn berth");
+        Self::attach(child)
+    }
+
+    /// Takes over a spawned `berth serve` (its standard error piped):
+    /// gathers its log and waits for the address it listens on.
+    pub fn attach(mut child: Child) -> Self {
         let stderr = child.stderr.take().expect("stderr");
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
