@@ -24,7 +24,7 @@ use crate::api::{AppState, app};
 use crate::auth::access::AccessControl;
 use crate::config::{Config, RootSettings, StorageConfig};
 use crate::meta::{MetaError, MetaStore, RedbMetaStore, SharedLock};
-use crate::registry::Registry;
+use crate::registry::{Policies, Registry};
 use crate::scrub;
 use crate::storage::{FsStore, RepoLocks, Roots, StorageError, Store};
 
@@ -83,6 +83,7 @@ pub async fn build_state_with(
         config.http.max_uploads_per_repository,
         config.http.max_uploads_per_client,
     );
+    registry.set_policies(Policies::from_config(&config.storage)?);
     if created || force_reparse || roots_changed || unclean {
         let n = registry.reparse().await.map_err(|e| match e {
             // Listing a root failed: named by that root's key.
@@ -402,7 +403,7 @@ pub fn spawn_scrub(state: &AppState, interval: Duration) -> tokio::task::JoinHan
 }
 
 /// Re-reads the config file when it changes and puts its
-/// `http.accessControl` in force; an invalid edit is logged and the running
+/// `http.accessControl`, its quotas and immutable tags in force; an invalid edit is logged and the running
 /// rules kept. (Other settings need a restart.)
 pub fn spawn_config_reload(
     path: std::path::PathBuf,
@@ -428,10 +429,18 @@ pub fn spawn_config_reload(
                 tracing::warn!(path = %path.display(), "config changed but is invalid, keeping the running rules: {e}");
                 return;
             }
+            let policies = match Policies::from_config(&c.storage) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "config changed but is invalid, keeping the running rules: {e}");
+                    return;
+                }
+            };
             #[cfg(feature = "sync")]
             reload_sync(&state, c.extensions.sync.as_ref());
             state.set_access_control(c.http.access_control.map(AccessControl::new));
-            tracing::info!(path = %path.display(), "config changed: access control, htpasswd and LDAP settings reloaded");
+            state.registry.set_policies(policies);
+            tracing::info!(path = %path.display(), "config changed: access control, htpasswd, LDAP, quotas and immutable tags reloaded");
         }
         Err(e) => {
             tracing::warn!(path = %path.display(), "config changed but is invalid, keeping the running rules: {e}")

@@ -155,6 +155,27 @@ impl From<RegistryError> for ApiError {
             R::BodyRead(_) => Self::new(ErrorCode::BlobUploadInvalid, msg),
             R::TooManyUploads { .. } => Self::new(ErrorCode::TooManyRequests, msg)
                 .with_header(header::RETRY_AFTER, UPLOADS_RETRY_AFTER_SECS),
+            // zot's answer to a push past `maxRepos`, with its detail.
+            R::TooManyRepos { count, limit } => Self::new(ErrorCode::TooManyRequests, msg)
+                .with_detail(json!({
+                    "current": count.to_string(),
+                    "projected": (count + 1).to_string(),
+                    "limit": limit.to_string(),
+                })),
+            R::QuotaExceeded {
+                rule,
+                limit,
+                used,
+                projected,
+            } => Self::new(ErrorCode::Denied, msg).with_detail(json!({
+                "quota": rule,
+                "current": used.to_string(),
+                "projected": projected.to_string(),
+                "limit": limit.to_string(),
+            })),
+            R::TagImmutable { tag, rule } => {
+                Self::new(ErrorCode::Denied, msg).with_detail(json!({ "tag": tag, "rule": rule }))
+            }
             R::Storage(StorageError::NameConflict(m)) => Self::new(ErrorCode::NameInvalid, m),
             R::Storage(StorageError::Unavailable { service, .. })
             | R::Meta(MetaError::Unavailable { service, .. }) => {

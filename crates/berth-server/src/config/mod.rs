@@ -11,6 +11,7 @@ mod access;
 mod auth;
 mod drivers;
 mod model;
+mod policy;
 mod retention;
 mod scan;
 mod search;
@@ -28,6 +29,7 @@ pub use model::{
     MetricsConfig, PrometheusConfig, RateLimitConfig, RootSettings, ScrubConfig, SinkConfig,
     SinkCredentials, StorageConfig, SubPathConfig, TlsConfig,
 };
+pub use policy::{ImmutableTagsConfig, QuotaConfig, anchored as anchored_pattern};
 pub use retention::{KeepTagsRule, RetentionConfig, RetentionPolicy};
 pub use scan::{CveConfig, OSV_PUBLIC, OsvConfig};
 pub use search::{MgmtConfig, SearchConfig, UiConfig};
@@ -225,6 +227,7 @@ impl Config {
         if let Some(r) = &self.storage.retention {
             r.check("storage.retention")?;
         }
+        policy::check(&self.storage.quotas, &self.storage.immutable_tags)?;
         if let Some(d) = &self.storage.storage_driver {
             d.check("storage.storageDriver")?;
         }

@@ -256,6 +256,21 @@ pub struct StorageConfig {
     /// Further storage roots, keyed by `/<first name component>`.
     #[serde(default, rename = "subPaths")]
     pub sub_paths: std::collections::BTreeMap<String, SubPathConfig>,
+    /// zot's cap on the number of repositories (default none; 0: none). A
+    /// push that would create one more is refused (429).
+    #[serde(default, rename = "maxRepos")]
+    pub max_repos: Option<u64>,
+    /// zot's byte quota of every repository on this root that no
+    /// `quotas` entry matches (default none; 0: none).
+    #[serde(default, rename = "maxRepoBytes")]
+    pub max_repo_bytes: Option<u64>,
+    /// Byte quotas per repository glob, the first match applying (default
+    /// none).
+    #[serde(default)]
+    pub quotas: Vec<super::policy::QuotaConfig>,
+    /// Tags that cannot be moved or deleted once pushed (default none).
+    #[serde(default, rename = "immutableTags")]
+    pub immutable_tags: Vec<super::policy::ImmutableTagsConfig>,
 }
 
 /// `storage.subPaths."/<prefix>"`: a root of its own for the repositories
@@ -280,6 +295,10 @@ pub struct SubPathConfig {
     /// This sub-path's own S3 store (default: none, its `rootDirectory`).
     #[serde(default, rename = "storageDriver")]
     pub storage_driver: Option<super::drivers::StorageDriverConfig>,
+    /// zot's byte quota of this root's repositories that no
+    /// `storage.quotas` entry matches (default: the main root's).
+    #[serde(default, rename = "maxRepoBytes")]
+    pub max_repo_bytes: Option<u64>,
 }
 
 /// The settings one storage root runs with (the main root's or a
@@ -297,6 +316,8 @@ pub struct RootSettings {
     pub retention: Option<RetentionConfig>,
     /// Where its blobs live when not in `root_directory`.
     pub storage_driver: Option<super::drivers::StorageDriverConfig>,
+    /// zot's `maxRepoBytes` for this root (0 or none: no quota).
+    pub max_repo_bytes: Option<u64>,
 }
 
 impl StorageConfig {
@@ -312,6 +333,7 @@ impl StorageConfig {
             gc_interval: self.gc_interval.0,
             retention: self.retention.clone(),
             storage_driver: self.storage_driver.clone(),
+            max_repo_bytes: self.max_repo_bytes,
         }];
         out.extend(self.sub_paths.iter().map(|(k, s)| RootSettings {
             prefix: Some(k.trim_start_matches('/').to_string()),
@@ -323,6 +345,7 @@ impl StorageConfig {
             gc_interval: s.gc_interval.0,
             retention: s.retention.clone(),
             storage_driver: s.storage_driver.clone(),
+            max_repo_bytes: s.max_repo_bytes.or(self.max_repo_bytes),
         }));
         out
     }
@@ -343,6 +366,10 @@ impl StorageConfig {
             cache_driver: None,
             redirect_blob_url: false,
             sub_paths: Default::default(),
+            max_repos: None,
+            max_repo_bytes: None,
+            quotas: Vec::new(),
+            immutable_tags: Vec::new(),
         }
     }
 }
@@ -621,7 +648,6 @@ const NOT_YET: &[&str] = &[
     "scheduler",
     "cluster",
     "storage.remoteCache",
-    "storage.maxRepos",
     "storage.gcTimeWindow",
     "http.auth.bearer.awsSecretsManager",
     "http.auth.bearer.upstreamTokenEndpoint",

@@ -94,6 +94,7 @@ pub fn cloud_event(event: &RegistryEvent) -> Option<CloudEvent> {
         ),
         RegistryEvent::ManifestPulled { .. }
         | RegistryEvent::SyncedBlob { .. }
+        | RegistryEvent::QuotaUsage { .. }
         | RegistryEvent::GcFinished { .. }
         | RegistryEvent::ScrubFinished { .. } => return None,
     };

@@ -147,6 +147,8 @@ pub struct Metrics {
     scrub_runs: Counter,
     sync_images: Family<SyncLabel, Counter>,
     sync_bytes: Family<UpstreamLabel, Counter>,
+    quota_used: Family<RepoLabel, Gauge>,
+    quota_limit: Family<RepoLabel, Gauge>,
     scrub_affected: Gauge,
     resident: Gauge,
     virtual_memory: Gauge,
@@ -187,6 +189,8 @@ impl Metrics {
             scrub_runs: Counter::default(),
             sync_images: Family::default(),
             sync_bytes: Family::default(),
+            quota_used: Family::default(),
+            quota_limit: Family::default(),
             scrub_affected: Gauge::default(),
             resident: Gauge::default(),
             virtual_memory: Gauge::default(),
@@ -298,6 +302,16 @@ impl Metrics {
             "berth_sync_bytes",
             "Blob bytes the sync extension downloaded and stored, by upstream",
             m.sync_bytes.clone(),
+        );
+        prom.register(
+            "berth_quota_used_bytes",
+            "Bytes a repository under a quota references, as of its last write",
+            m.quota_used.clone(),
+        );
+        prom.register(
+            "berth_quota_limit_bytes",
+            "The byte quota of a repository, as of its last write",
+            m.quota_limit.clone(),
         );
         prom.register(
             "berth_scrub_affected_images",
@@ -433,6 +447,12 @@ impl Metrics {
                         upstream: upstream.clone(),
                     })
                     .inc_by(*bytes);
+            }
+            RegistryEvent::QuotaUsage { repo, used, limit } => {
+                let repo = RepoLabel { repo: repo.clone() };
+                let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                self.quota_used.get_or_create(&repo).set(gauge(*used));
+                self.quota_limit.get_or_create(&repo).set(gauge(*limit));
             }
             RegistryEvent::ManifestPushed { .. }
             | RegistryEvent::ManifestDeleted { .. }

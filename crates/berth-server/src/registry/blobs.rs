@@ -107,20 +107,29 @@ impl Registry {
             .blob_len(repo, digest)
             .await?
             .is_some();
-        if !here
-            && self
-                .store(from)
-                .blobs
-                .blob_len(from, digest)
-                .await?
-                .is_none()
+        let size = match here {
+            true => 0,
+            false => match self.store(from).blobs.blob_len(from, digest).await? {
+                Some(n) => n,
+                None => return Ok(false),
+            },
+        };
+        if size > 0
+            && let Some((q, used)) = self.upload_usage(repo, 0).await?
+            && used + size > q.max_bytes
         {
-            return Ok(false);
+            return Err(RegistryError::QuotaExceeded {
+                rule: q.rule,
+                limit: q.max_bytes,
+                used,
+                projected: used + size,
+            });
         }
         self.ensure_repo(repo).await?;
         let linked = self.store(repo).blobs.link_blob(from, repo, digest).await?;
         if linked {
             self.touch_blob(repo, digest);
+            self.count_unreferenced(repo, digest, size);
         }
         Ok(linked)
     }

@@ -43,6 +43,22 @@ pub enum RegistryError {
         "{limit} upload sessions are open for this {scope}, the most allowed; complete or cancel one"
     )]
     TooManyUploads { scope: &'static str, limit: usize },
+    /// zot's `maxRepos`: as many repositories exist as may.
+    #[error("{count} repositories exist, the most storage.maxRepos allows ({limit})")]
+    TooManyRepos { count: u64, limit: u64 },
+    /// The push would take the repository past its byte quota.
+    #[error(
+        "the repository would use {projected} bytes, over its quota of {limit} ({rule}); it uses {used}"
+    )]
+    QuotaExceeded {
+        rule: String,
+        limit: u64,
+        used: u64,
+        projected: u64,
+    },
+    /// The tag is immutable: it cannot be moved or deleted.
+    #[error("tag {tag} is immutable ({rule}): it cannot be moved or deleted")]
+    TagImmutable { tag: String, rule: String },
     #[error(transparent)]
     Storage(#[from] StorageError),
     /// Listing one storage root failed: `prefix` says which (`None` for
@@ -86,6 +102,25 @@ impl RegistryError {
             Self::TooManyUploads { scope, limit } => Self::TooManyUploads {
                 scope,
                 limit: *limit,
+            },
+            Self::TooManyRepos { count, limit } => Self::TooManyRepos {
+                count: *count,
+                limit: *limit,
+            },
+            Self::QuotaExceeded {
+                rule,
+                limit,
+                used,
+                projected,
+            } => Self::QuotaExceeded {
+                rule: rule.clone(),
+                limit: *limit,
+                used: *used,
+                projected: *projected,
+            },
+            Self::TagImmutable { tag, rule } => Self::TagImmutable {
+                tag: tag.clone(),
+                rule: rule.clone(),
             },
             Self::Storage(e) => Self::Storage(e.duplicate()),
             Self::Root { prefix, source } => Self::Root {

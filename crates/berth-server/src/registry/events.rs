@@ -34,6 +34,9 @@ pub enum RegistryEvent {
     },
     /// A manifest was read (GET, not HEAD).
     ManifestPulled { repo: String },
+    /// A repository under a byte quota was written to: the bytes its
+    /// manifests reference now, and its quota.
+    QuotaUsage { repo: String, used: u64, limit: u64 },
     /// A GC run of one storage root finished.
     GcFinished { root: String, report: GcReport },
     /// A scrub of every root finished; `affected` images were damaged.

@@ -304,7 +304,13 @@ impl Registry {
                 last_pulled,
             });
         }
-        let remove = retention::tags_to_remove(policy, &facts, now_secs());
+        let mut remove = retention::tags_to_remove(policy, &facts, now_secs());
+        // Immutable tags stay whatever retention says.
+        let pinned = super::policy::immutable_tags(&self.policies(), repo, &remove);
+        for tag in &pinned {
+            tracing::info!(target: "berth::gc", %repo, tag, reason = "immutable tag", "retention keeps it");
+        }
+        remove.retain(|t| !pinned.contains(t));
         if remove.is_empty() {
             return Ok(0);
         }

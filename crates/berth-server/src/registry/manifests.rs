@@ -1,5 +1,7 @@
 //! Manifests, tags, referrers and the catalog.
 
+use std::collections::HashMap;
+
 use berth_oci::manifest::{Descriptor, Manifest, ManifestError};
 use berth_oci::media::ManifestKind;
 use berth_oci::{Digest, Reference, RepoName, Tag};
@@ -8,6 +10,7 @@ use super::meta_sync::now_secs;
 use super::push_batch::IndexOp;
 use super::{Registry, RegistryError, RegistryResult};
 use crate::meta::{MetaStore, RepoChange};
+use crate::storage::tag_of;
 
 /// A manifest as served: the exact bytes pushed, with their media type.
 #[derive(Debug, Clone)]
@@ -306,9 +309,45 @@ impl Registry {
         }
         let guard = self.store(repo).lock_repo(repo).await?;
         let in_step = self.in_step(&guard).await?;
+        let policies = self.policies();
+        // An index named by an immutable tag pins its children too.
+        let children: HashMap<String, Vec<String>> =
+            if policies.has_immutable(repo) && matches!(reference, Reference::Digest(_)) {
+                self.meta
+                    .manifests(repo)
+                    .await?
+                    .into_iter()
+                    .filter(|m| !m.children.is_empty())
+                    .map(|m| (m.digest, m.children))
+                    .collect()
+            } else {
+                HashMap::new()
+            };
         let removed = self
             .store(repo)
             .update_index(&guard, |index| {
+                let pinned = match reference {
+                    Reference::Tag(t) => policies
+                        .immutable_rule(repo, t.as_str())
+                        .filter(|_| index.find_tag(t.as_str()).is_some())
+                        .map(|rule| (t.to_string(), rule.to_string())),
+                    Reference::Digest(d) => {
+                        let tags: Vec<(&str, String)> = index
+                            .manifests()
+                            .filter_map(|m| tag_of(m).map(|t| (t, m.digest.to_string())))
+                            .collect();
+                        super::policy::pinned_by(
+                            &policies,
+                            repo,
+                            tags.iter().map(|(t, d)| (*t, d.as_str())),
+                            &children,
+                            &d.to_string(),
+                        )
+                    }
+                };
+                if let Some((tag, rule)) = pinned {
+                    return (false, Err(RegistryError::TagImmutable { tag, rule }));
+                }
                 let desc = match reference {
                     Reference::Tag(t) => index.find_tag(t.as_str()),
                     Reference::Digest(d) => index.find_digest(d),
@@ -318,9 +357,9 @@ impl Registry {
                     Reference::Tag(t) => index.remove_tag(t.as_str()),
                     Reference::Digest(d) => index.remove_digest(d),
                 };
-                (removed, removed.then_some(desc))
+                (removed, Ok(removed.then_some(desc)))
             })
-            .await?;
+            .await??;
         let Some(desc) = removed else {
             return Err(RegistryError::ManifestUnknown(reference.to_string()));
         };

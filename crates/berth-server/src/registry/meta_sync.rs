@@ -145,8 +145,14 @@ impl Registry {
     /// read derive it.
     pub(super) async fn ensure_repo(&self, repo: &RepoName) -> RegistryResult<()> {
         let existed = self.store(repo).layout.repo_exists(repo).await?;
-        if !existed {
+        // Held until the repository is recorded: the `maxRepos` count.
+        let _cap = if existed {
+            None
+        } else {
             refuse_layout_names(repo)?;
+            self.repo_cap(repo).await?
+        };
+        if !existed {
             let guard = self.store(repo).lock_repo(repo).await?;
             self.store(repo).layout.create_repo(&guard).await?;
         }

@@ -13,13 +13,14 @@ mod image_config;
 mod manifests;
 mod meta_sync;
 mod mirror;
+mod policy;
 mod pull_gate;
 mod push_batch;
 mod retention;
 mod uploads;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use berth_oci::{Digest, RepoName};
@@ -28,6 +29,8 @@ pub use error::RegistryError;
 pub use gc::GcReport;
 pub use manifests::{ManifestContent, PutManifest};
 pub use mirror::{Mirror, MirroredBlob, PARTIAL_INDEX_ANNOTATION};
+pub(crate) use policy::referenced;
+pub use policy::{Policies, Quota, QuotaUsage};
 pub use pull_gate::{PullGate, PullRefusal};
 pub use uploads::{UploadId, Uploads};
 
@@ -65,6 +68,11 @@ pub struct Registry {
     recent: Mutex<HashMap<(RepoName, Digest), Instant>>,
     /// What happened, for listeners (see `events`).
     events: tokio::sync::broadcast::Sender<events::RegistryEvent>,
+    /// Quotas, the repository cap and immutable tags (see `policy`).
+    policies: RwLock<Arc<Policies>>,
+    /// Uploads into repositories under a quota that no manifest
+    /// references yet.
+    unreferenced: policy::Unreferenced,
 }
 
 impl Registry {
@@ -78,6 +86,8 @@ impl Registry {
             pending_pulls: Arc::default(),
             recent: Mutex::new(HashMap::new()),
             events: tokio::sync::broadcast::channel(events::CAPACITY).0,
+            policies: RwLock::default(),
+            unreferenced: policy::Unreferenced::default(),
         }
     }
 

@@ -243,8 +243,10 @@ impl Registry {
     }
 
     /// One `index.json` update and one metadata change for every op, in
-    /// order; a create-only op whose tag exists by then (perhaps from an
-    /// earlier op of the same batch) is refused on its own.
+    /// order; an op is refused on its own when its create-only tag exists
+    /// by then (perhaps from an earlier op of the same batch), when it
+    /// would move an immutable tag, or when it would take the repository
+    /// past its quota (counting the ops before it).
     async fn record_ops(
         &self,
         guard: &RepoGuard,
@@ -252,33 +254,76 @@ impl Registry {
     ) -> RegistryResult<Vec<RegistryResult<()>>> {
         let repo = guard.repo();
         let in_step = self.in_step(guard).await?;
+        let policies = self.policies();
+        let immutable: Vec<Option<&str>> = ops
+            .iter()
+            .map(|(op, _)| match &op.reference {
+                Reference::Tag(t) => policies.immutable_rule(repo, t.as_str()),
+                Reference::Digest(_) => None,
+            })
+            .collect();
+        let quota = policies.quota(repo);
+        let mut usage = match quota {
+            Some(_) => Some(self.referenced_blobs(repo).await?),
+            None => None,
+        };
         let verdicts = self
             .store(repo)
             .update_index(guard, |index| {
                 let verdicts: Vec<RegistryResult<()>> = ops
                     .iter()
-                    .map(|(op, _)| match &op.reference {
-                        Reference::Tag(t)
-                            if op.create_only
-                                && index
-                                    .find_tag(t.as_str())
-                                    .is_some_and(|d| !(op.retry && d.digest == op.desc.digest)) =>
+                    .zip(&immutable)
+                    .map(|((op, _), immutable)| {
+                        let existing = match &op.reference {
+                            Reference::Tag(t) => index.find_tag(t.as_str()).map(|d| &d.digest),
+                            Reference::Digest(_) => None,
+                        };
+                        let moved = existing.is_some_and(|d| *d != op.desc.digest);
+                        if let (Reference::Tag(t), Some(rule), true) =
+                            (&op.reference, immutable, moved)
                         {
-                            Err(RegistryError::TagExists(t.to_string()))
+                            return Err(RegistryError::TagImmutable {
+                                tag: t.to_string(),
+                                rule: rule.to_string(),
+                            });
                         }
-                        Reference::Tag(t) => {
-                            index.set_tag(op.desc.clone(), t.as_str());
-                            Ok(())
+                        if let Reference::Tag(t) = &op.reference
+                            && op.create_only
+                            && existing.is_some_and(|d| !(op.retry && *d == op.desc.digest))
+                        {
+                            return Err(RegistryError::TagExists(t.to_string()));
                         }
-                        Reference::Digest(_) => {
-                            index.add_untagged(op.desc.clone());
-                            Ok(())
+                        if let (Some(q), Some(usage)) = (quota, usage.as_mut()) {
+                            let used: u64 = usage.values().sum();
+                            let adds = super::policy::push_adds(&op.meta, usage);
+                            if adds > 0 && used + adds > q.max_bytes {
+                                return Err(RegistryError::QuotaExceeded {
+                                    rule: q.rule.clone(),
+                                    limit: q.max_bytes,
+                                    used,
+                                    projected: used + adds,
+                                });
+                            }
+                            super::policy::add_blobs(usage, &op.meta);
                         }
+                        match &op.reference {
+                            Reference::Tag(t) => index.set_tag(op.desc.clone(), t.as_str()),
+                            Reference::Digest(_) => index.add_untagged(op.desc.clone()),
+                        }
+                        Ok(())
                     })
                     .collect();
                 (verdicts.iter().any(Result::is_ok), verdicts)
             })
             .await?;
+        if let (Some(q), Some(usage)) = (quota, &usage) {
+            self.unreferenced.settle(repo, Some(usage));
+            self.emit(super::events::RegistryEvent::QuotaUsage {
+                repo: repo.to_string(),
+                used: usage.values().sum(),
+                limit: q.max_bytes,
+            });
+        }
         let mut change = RepoChange::default();
         for ((op, _), verdict) in ops.iter().zip(&verdicts) {
             if verdict.is_err() {

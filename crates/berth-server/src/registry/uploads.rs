@@ -478,7 +478,8 @@ impl Registry {
             return Err(RegistryError::UploadOutOfOrder { size: s.state.size });
         }
         let before = s.state.size;
-        let result = self.write_body(repo, id, s, body, save_state).await;
+        let quota = self.upload_usage(repo, before).await?;
+        let result = self.write_body(repo, id, s, body, save_state, quota).await;
         let size = s.state.size;
         if let Some((start, end)) = range
             && result.is_ok()
@@ -497,7 +498,9 @@ impl Registry {
 
     /// Hashes the body as it arrives and hands it to the backend through a
     /// bounded channel, so hashing overlaps with writing and memory stays
-    /// flat.
+    /// flat. With `quota` (the quota and what counts against it so far),
+    /// the body is cut before the chunk that would exceed it: nothing past
+    /// the quota is stored.
     async fn write_body<S, E>(
         &self,
         repo: &RepoName,
@@ -505,6 +508,7 @@ impl Registry {
         s: &mut Session,
         mut body: S,
         save_state: bool,
+        quota: Option<(super::Quota, u64)>,
     ) -> RegistryResult<()>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -525,6 +529,18 @@ impl Registry {
             while let Some(chunk) = body.next().await {
                 match chunk {
                     Ok(b) => {
+                        if let Some((q, used)) = &quota {
+                            let projected = used + received + b.len() as u64;
+                            if projected > q.max_bytes {
+                                outcome = Err(RegistryError::QuotaExceeded {
+                                    rule: q.rule.clone(),
+                                    limit: q.max_bytes,
+                                    used: used + received,
+                                    projected,
+                                });
+                                break;
+                            }
+                        }
                         hasher.update(&b);
                         received += b.len() as u64;
                         if tx.send(b).await.is_err() {
@@ -614,6 +630,7 @@ impl Registry {
             .upload_commit(repo, &name, s.state.clone(), digest)
             .await?;
         self.uploads.remove(id);
+        self.count_unreferenced(repo, digest, s.state.size);
         Ok(())
     }
 
@@ -649,7 +666,9 @@ impl Registry {
         let result = self.finish_upload(repo, id, digest, None, body).await;
         if matches!(
             result,
-            Err(RegistryError::BodyRead(_) | RegistryError::Storage(_))
+            Err(RegistryError::BodyRead(_)
+                | RegistryError::Storage(_)
+                | RegistryError::QuotaExceeded { .. })
         ) {
             let _ = self.cancel_upload(repo, id).await;
         }

@@ -105,7 +105,7 @@ impl Server {
         }
         #[cfg(feature = "search")]
         if let Some(search) =
-            crate::ext::search::Search::from_config(config, state.registry.meta_shared())
+            crate::ext::search::Search::from_config(config, state.registry.clone())
         {
             let search = std::sync::Arc::new(search);
             let warm = search.clone();

@@ -339,6 +339,12 @@ impl Store {
         self.locks.lock_repo(repo).await
     }
 
+    /// Takes a lock of the registry's own, by name (see
+    /// [`RepoLocks::lock_named`]).
+    pub async fn lock_named(&self, name: &str) -> StorageResult<super::HeldLock> {
+        self.locks.lock_named(name).await
+    }
+
     /// Takes the repository's lock if it is free.
     pub async fn try_lock_repo(&self, repo: &RepoName) -> StorageResult<Option<RepoGuard>> {
         self.locks.try_lock_repo(repo).await

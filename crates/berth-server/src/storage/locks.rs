@@ -159,6 +159,14 @@ impl RepoLocks {
         })
     }
 
+    /// Waits for and takes a lock of the registry's own (`name` must not
+    /// start with `repo:`, `upload:` or `blob:`).
+    pub async fn lock_named(&self, name: &str) -> StorageResult<HeldLock> {
+        Ok(HeldLock {
+            _held: self.lock(&format!("registry:{name}")).await?,
+        })
+    }
+
     /// Waits for and takes the lock `name`.
     async fn lock(&self, name: &str) -> StorageResult<Arc<Held>> {
         let local = self.get(name).lock_owned().await;

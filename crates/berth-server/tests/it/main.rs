@@ -15,6 +15,7 @@ mod listing;
 mod manifests;
 mod meta;
 mod outage;
+mod policies;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "redis")]

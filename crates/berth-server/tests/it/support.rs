@@ -108,7 +108,6 @@ impl Server {
     }
 
     /// Starts an upload session; its location.
-    #[cfg(feature = "s3")]
     pub async fn start_upload(&self, repo: &str) -> String {
         let r = self
             .http
@@ -124,7 +123,6 @@ impl Server {
     }
 
     /// Sends `data` as the chunk at `from` of the upload at `location`.
-    #[cfg(feature = "s3")]
     pub async fn patch_upload(&self, location: &str, from: usize, data: &[u8]) -> Response {
         self.http
             .patch(self.url(location))

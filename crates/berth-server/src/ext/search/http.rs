@@ -123,6 +123,8 @@ pub(crate) async fn graphql(
 ) -> ApiResult {
     let doc = graphql_request(method, q, headers, body).await?;
     let snapshot = search.index.snapshot().await.map_err(RegistryError::from)?;
+    // Quotas shown are those in force: a reload gives new answers.
+    let policies = search.registry.policies();
     let key = snapshot.generation().and_then(|g| {
         Answers::key(
             g,
@@ -131,6 +133,7 @@ pub(crate) async fn graphql(
             doc.variables.as_ref(),
             doc.operation_name.as_deref(),
         )
+        .map(|k| format!("{}:{k}", policies.revision()))
     });
     if let Some(answer) = key.as_deref().and_then(|k| search.answers.get(k)) {
         return Ok(json_bytes(StatusCode::OK, answer));
@@ -150,6 +153,7 @@ pub(crate) async fn graphql(
         starred,
         bookmarked,
         cve: search.cve.get().cloned(),
+        policies,
     };
     let resp = search.schema.execute(doc.into_request().data(data)).await;
     // A document that does not parse or validate has errors without a

@@ -55,14 +55,17 @@ pub struct Search {
     answers: answers::Answers,
     /// Where vulnerabilities come from, once scanning is on.
     cve: cve::SharedSource,
+    /// The registry, for the quotas in force (they are reloaded).
+    registry: Arc<crate::registry::Registry>,
 }
 
 impl Search {
     /// The extension for `config`, when `extensions.search` is on.
-    pub fn from_config(config: &Config, meta: Arc<dyn MetaStore>) -> Option<Self> {
+    pub fn from_config(config: &Config, registry: Arc<crate::registry::Registry>) -> Option<Self> {
         if !config.extensions.search_enabled() {
             return None;
         }
+        let meta = registry.meta_shared();
         Some(Self {
             index: SearchIndex::new(meta.clone()),
             schema: schema(),
@@ -72,6 +75,7 @@ impl Search {
             mgmt_config: http::mgmt_config(config),
             answers: answers::Answers::default(),
             cve: cve::SharedSource::default(),
+            registry,
         })
     }
 
@@ -176,8 +180,15 @@ mod tests {
     }
 
     /// What Berth's schema has beyond zot's: a field zot's web UI asks
-    /// for (on an image's page) that zot's schema lacks.
-    const BEYOND_ZOT: &[&str] = &["type ImageSummary.ArtifactType: String"];
+    /// for (on an image's page) that zot's schema lacks, and quotas.
+    const BEYOND_ZOT: &[&str] = &[
+        "type ImageSummary.ArtifactType: String",
+        // A repository's quota and usage.
+        "type RepoSummary.Quota: RepoQuota",
+        "type RepoQuota.Rule: String",
+        "type RepoQuota.MaxBytes: String",
+        "type RepoQuota.UsedBytes: String",
+    ];
 
     #[test]
     fn the_schema_is_zots_type_for_type_and_argument_for_argument() {

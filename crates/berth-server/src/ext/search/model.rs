@@ -189,6 +189,9 @@ pub(crate) struct RepoData {
     pub images: Vec<Arc<ImageData>>,
     /// Every distinct blob of its images (manifests, configs, layers).
     pub size: u64,
+    /// Every distinct blob of all its manifests, tagged or not: what
+    /// counts against a quota.
+    pub used: u64,
     pub last_updated: i64,
     pub platforms: Vec<Platform>,
     pub vendors: Vec<String>,
@@ -428,6 +431,9 @@ fn assemble(repo: RepoName, stamp: RepoStamp, rows: &Rows) -> RepoData {
     RepoData {
         stamp,
         size: blobs.values().sum(),
+        used: crate::registry::referenced(rows.metas.values())
+            .values()
+            .sum(),
         last_updated: newest.as_ref().map_or(0, |n| n.last_updated),
         platforms: platforms.into_iter().collect(),
         vendors: vendors.into_iter().collect(),

@@ -36,6 +36,8 @@ pub(crate) struct QueryData {
     pub bookmarked: HashSet<String>,
     /// Where vulnerabilities come from (`None`: scanning is off).
     pub cve: Option<Arc<dyn super::cve::CveSource>>,
+    /// The quotas in force.
+    pub policies: Arc<crate::registry::Policies>,
 }
 
 impl QueryData {

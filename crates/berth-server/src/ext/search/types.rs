@@ -630,4 +630,28 @@ impl RepoSummary {
     async fn rank(&self) -> Option<i32> {
         Some(int(u64::from(self.rank)))
     }
+    /// Berth's byte quota of the repository (`storage.quotas`, or
+    /// `maxRepoBytes`) and its usage; null when none applies.
+    async fn quota(&self, ctx: &Context<'_>) -> Option<RepoQuota> {
+        let data = ctx.data_opt::<QueryData>()?;
+        let quota = data.policies.quota(&self.repo.repo)?;
+        Some(RepoQuota {
+            rule: Some(quota.rule.clone()),
+            max_bytes: Some(quota.max_bytes.to_string()),
+            used_bytes: Some(self.repo.used.to_string()),
+        })
+    }
+}
+
+/// Berth's quota of a repository (beyond zot's schema). Sizes are strings,
+/// as zot's `Size`.
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(name = "RepoQuota", rename_fields = "PascalCase")]
+pub(crate) struct RepoQuota {
+    /// The config key the quota comes from.
+    pub rule: Option<String>,
+    pub max_bytes: Option<String>,
+    /// The distinct blobs and manifests of every manifest of the
+    /// repository (tagged or not, referrers included).
+    pub used_bytes: Option<String>,
 }
