@@ -243,6 +243,57 @@ fn retention_errors_name_the_key() {
     }
 }
 
+#[test]
+fn quota_and_immutable_tag_errors_name_the_key() {
+    let cases = [
+        (
+            r#"{"storage":{"rootDirectory":"/a","quotas":[{"repositories":[],"maxBytes":1}]}}"#,
+            "storage.quotas[0].repositories: must name",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/a","quotas":[{"repositories":["a"],"maxBytes":0}]}}"#,
+            "storage.quotas[0].maxBytes: must be more than 0",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/a","quotas":[{"repositories":["a"]}]}}"#,
+            "storage.quotas[0]: missing field `maxBytes`",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/a","quotas":[{"repositories":["a"],"maxBytes":"10GB"}]}}"#,
+            "storage.quotas[0].maxBytes",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/a","immutableTags":[{"repositories":["a/[z-a]"]}]}}"#,
+            "storage.immutableTags[0].repositories: bad glob",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/a","immutableTags":[{"repositories":["**"],"patterns":["(v"]}]}}"#,
+            "storage.immutableTags[0].patterns: bad regular expression",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/a","immutableTags":[{"repositories":["**"],"tags":["v1"]}]}}"#,
+            "storage.immutableTags[0].tags: unknown",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/a","maxRepos":-1}}"#,
+            "storage.maxRepos",
+        ),
+    ];
+    for (json, want) in cases {
+        let got = err(json);
+        assert!(got.contains(want), "{json}: got {got:?}, want {want:?}");
+    }
+    // zot's keys, in any case, are taken.
+    let c = Config::from_value(serde_json::json!({"storage": {"rootDirectory": "/a",
+        "maxrepos": 5, "MaxRepoBytes": 100, "subPaths": {"/t": {"rootDirectory": "/b", "maxRepoBytes": 7}}}}))
+    .expect("config");
+    assert_eq!(
+        (c.storage.max_repos, c.storage.max_repo_bytes),
+        (Some(5), Some(100))
+    );
+    assert_eq!(c.storage.roots()[1].max_repo_bytes, Some(7));
+}
+
 #[cfg(not(feature = "s3"))]
 #[test]
 fn storage_driver_needs_the_s3_feature() {

@@ -29,6 +29,7 @@ pub use error::RegistryError;
 pub use gc::GcReport;
 pub use manifests::{ManifestContent, PutManifest};
 pub use mirror::{Mirror, MirroredBlob, PARTIAL_INDEX_ANNOTATION};
+#[cfg(feature = "search")]
 pub(crate) use policy::referenced;
 pub use policy::{Policies, Quota, QuotaUsage};
 pub use pull_gate::{PullGate, PullRefusal};

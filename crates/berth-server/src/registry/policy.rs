@@ -211,17 +211,18 @@ pub(crate) fn add_blobs(blobs: &mut HashMap<String, u64>, m: &ManifestMeta) {
     }
 }
 
+/// Digest → size and when it was stored.
+type UploadedBlobs = HashMap<String, (u64, Instant)>;
+
 /// Blobs uploaded on this instance that no manifest references yet, by
 /// repository (only for repositories under a quota).
 #[derive(Default)]
 pub(super) struct Unreferenced {
-    blobs: std::sync::Mutex<HashMap<RepoName, HashMap<String, (u64, Instant)>>>,
+    blobs: std::sync::Mutex<HashMap<RepoName, UploadedBlobs>>,
 }
 
 impl Unreferenced {
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<RepoName, HashMap<String, (u64, Instant)>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RepoName, UploadedBlobs>> {
         self.blobs.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -26,6 +26,13 @@ mod lifecycle;
 mod matrix;
 #[cfg(feature = "metrics")]
 mod metrics;
+#[cfg(all(
+    feature = "metrics",
+    feature = "search",
+    feature = "s3",
+    feature = "redis"
+))]
+mod policies;
 #[allow(dead_code)]
 mod proxy;
 #[cfg(feature = "ratelimit")]
