@@ -499,8 +499,9 @@ impl Registry {
     /// Hashes the body as it arrives and hands it to the backend through a
     /// bounded channel, so hashing overlaps with writing and memory stays
     /// flat. With `quota` (the quota and what counts against it so far),
-    /// the body is cut before the chunk that would exceed it: nothing past
-    /// the quota is stored.
+    /// a body declared longer than the room left is refused unread, and
+    /// any other is cut before the chunk that would exceed it: nothing
+    /// past the quota is stored.
     async fn write_body<S, E>(
         &self,
         repo: &RepoName,
@@ -514,6 +515,19 @@ impl Registry {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: fmt::Display,
     {
+        // A body whose declared length (`Content-Length`) would pass the
+        // quota is refused before any of it is read.
+        if let Some((q, used)) = &quota {
+            let declared = body.size_hint().0 as u64;
+            if declared > 0 && used + declared > q.max_bytes {
+                return Err(RegistryError::QuotaExceeded {
+                    rule: q.rule.clone(),
+                    limit: q.max_bytes,
+                    used: *used,
+                    projected: used + declared,
+                });
+            }
+        }
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
         let store = self.store(repo);
         let name = id.to_string();

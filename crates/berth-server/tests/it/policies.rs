@@ -79,11 +79,39 @@ async fn a_push_past_the_quota_is_refused_and_its_bytes_not_kept() {
         .expect("head");
     assert_eq!(head.status(), StatusCode::NOT_FOUND);
 
-    // A chunked upload is cut where it would pass the quota.
+    // A chunk declared past the quota is refused unread.
     let location = s.start_upload("small/app").await;
     let r = s.patch_upload(&location, 0, &big).await;
     let body = error_body(r, 403).await;
     assert_eq!(body["errors"][0]["code"], "DENIED", "{body}");
+    let r = s.get(&location).await;
+    assert_eq!(
+        header(&r, "range"),
+        "0-0",
+        "bytes of a refused chunk were kept"
+    );
+    // One streamed without a length is cut where it would pass it, nothing
+    // past the quota kept.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        big.chunks(8192).map(|c| Ok(c.to_vec())).collect();
+    let r = s
+        .http
+        .patch(s.url(&location))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .expect("patch");
+    let body = error_body(r, 403).await;
+    assert_eq!(body["errors"][0]["code"], "DENIED", "{body}");
+    let r = s.get(&location).await;
+    let kept: u64 = header(&r, "range")
+        .split('-')
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("range");
+    assert!(kept > 0 && kept < 40_000, "kept {kept} bytes");
 
     // Elsewhere the same blob is welcome.
     s.push_image("free/app", "v1", &[&big]).await;
