@@ -83,7 +83,9 @@ pub async fn build_state_with(
         config.http.max_uploads_per_repository,
         config.http.max_uploads_per_client,
     );
-    registry.set_policies(Policies::from_config(&config.storage)?);
+    registry.set_policies(
+        Policies::from_config(&config.storage)?.with_lint(config.extensions.lint.as_ref()),
+    );
     if created || force_reparse || roots_changed || unclean {
         let n = registry.reparse().await.map_err(|e| match e {
             // Listing a root failed: named by that root's key.
@@ -430,7 +432,7 @@ pub fn spawn_config_reload(
                 return;
             }
             let policies = match Policies::from_config(&c.storage) {
-                Ok(p) => p,
+                Ok(p) => p.with_lint(c.extensions.lint.as_ref()),
                 Err(e) => {
                     tracing::warn!(path = %path.display(), "config changed but is invalid, keeping the running rules: {e}");
                     return;

@@ -173,6 +173,9 @@ impl From<RegistryError> for ApiError {
                 "projected": projected.to_string(),
                 "limit": limit.to_string(),
             })),
+            // zot's answer: 400 MANIFEST_INVALID naming the reference.
+            R::LintFailed { reference, missing } => Self::new(ErrorCode::ManifestInvalid, msg)
+                .with_detail(json!({ "reference": reference, "missingAnnotations": missing })),
             R::TagImmutable { tag, rule } => {
                 Self::new(ErrorCode::Denied, msg).with_detail(json!({ "tag": tag, "rule": rule }))
             }

@@ -29,7 +29,7 @@ pub use model::{
     MetricsConfig, PrometheusConfig, RateLimitConfig, RootSettings, ScrubConfig, SinkConfig,
     SinkCredentials, StorageConfig, SubPathConfig, TlsConfig,
 };
-pub use policy::{ImmutableTagsConfig, QuotaConfig, anchored as anchored_pattern};
+pub use policy::{ImmutableTagsConfig, LintConfig, QuotaConfig, anchored as anchored_pattern};
 pub use retention::{KeepTagsRule, RetentionConfig, RetentionPolicy};
 pub use scan::{CveConfig, OSV_PUBLIC, OsvConfig};
 pub use search::{MgmtConfig, SearchConfig, UiConfig};
@@ -228,6 +228,9 @@ impl Config {
             r.check("storage.retention")?;
         }
         policy::check(&self.storage.quotas, &self.storage.immutable_tags)?;
+        if let Some(l) = &self.extensions.lint {
+            l.check()?;
+        }
         if let Some(d) = &self.storage.storage_driver {
             d.check("storage.storageDriver")?;
         }

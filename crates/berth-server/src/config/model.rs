@@ -56,6 +56,9 @@ pub struct ExtensionsConfig {
     /// zot's sync: mirroring upstream registries.
     #[serde(default)]
     pub sync: Option<super::sync::SyncConfig>,
+    /// zot's linter: mandatory annotations.
+    #[serde(default)]
+    pub lint: Option<super::policy::LintConfig>,
 }
 
 /// `extensions.events`.
@@ -643,7 +646,6 @@ pub enum LogFormat {
 /// zot keys Berth does not implement yet. A config that sets one (to
 /// anything but null or an empty object) is refused, naming the key.
 const NOT_YET: &[&str] = &[
-    "extensions.lint",
     "extensions.userprefs",
     "scheduler",
     "cluster",

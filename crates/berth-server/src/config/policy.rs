@@ -34,6 +34,50 @@ pub struct ImmutableTagsConfig {
     pub patterns: Vec<String>,
 }
 
+/// zot's `extensions.lint`: an image manifest missing one of
+/// `mandatoryAnnotations` (in its annotations or its config's labels) is
+/// refused.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LintConfig {
+    /// zot's switch (default true when the section is present).
+    #[serde(default = "yes")]
+    pub enable: bool,
+    #[serde(default)]
+    pub mandatory_annotations: Vec<String>,
+    /// zot's newer signature requirement; not supported (Berth's
+    /// `extensions.trust.requireSigned` does the like at pull time).
+    #[serde(default)]
+    pub mandatory_signatures: Option<serde_json::Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl LintConfig {
+    pub(crate) fn check(&self) -> Result<(), ConfigError> {
+        let set = |v: &serde_json::Value| {
+            !(v.is_null()
+                || v.as_array().is_some_and(Vec::is_empty)
+                || v.as_object().is_some_and(serde_json::Map::is_empty))
+        };
+        if self.mandatory_signatures.as_ref().is_some_and(set) {
+            return Err(ConfigError::key(
+                "extensions.lint.mandatorySignatures",
+                "zot key not supported by this version of berth (extensions.trust.requireSigned refuses unsigned images at pull time)",
+            ));
+        }
+        if let Some(a) = self.mandatory_annotations.iter().find(|a| a.is_empty()) {
+            return Err(ConfigError::key(
+                "extensions.lint.mandatoryAnnotations",
+                format!("{a:?}: an annotation name must not be empty"),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Checks repository globs; `at` is the key of the list.
 pub(crate) fn check_globs(at: &str, globs: &[String]) -> Result<(), ConfigError> {
     if globs.is_empty() {

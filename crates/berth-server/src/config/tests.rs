@@ -629,7 +629,25 @@ fn a_key_unknown_in_every_case_is_still_named_and_a_refused_one_refused() {
     );
     // A key Berth refuses is refused whatever its case.
     let refused =
-        err(r#"{"storage":{"rootDirectory":"/x"},"Extensions":{"Lint":{"enable":true}}}"#);
-    assert!(refused.contains("extensions.lint"), "{refused}");
+        err(r#"{"storage":{"rootDirectory":"/x"},"Extensions":{"UserPrefs":{"enable":true}}}"#);
+    assert!(refused.contains("extensions.userprefs"), "{refused}");
     assert!(refused.contains("not supported"), "{refused}");
+}
+
+#[test]
+fn zots_linter_is_read_and_its_signature_rule_refused_by_name() {
+    let c = Config::from_value(serde_json::json!({"storage": {"rootDirectory": "/x"},
+        "extensions": {"lint": {"enable": true, "mandatoryAnnotations": ["a", "b"]}}}))
+    .expect("config");
+    let lint = c.extensions.lint.expect("lint");
+    assert_eq!(lint.mandatory_annotations, ["a", "b"]);
+    let refused = err(
+        r#"{"storage":{"rootDirectory":"/x"},"extensions":{"lint":{"mandatorySignatures":["prod/**"]}}}"#,
+    );
+    assert!(
+        refused.contains("extensions.lint.mandatorySignatures: zot key not supported"),
+        "{refused}"
+    );
+    assert!(err(r#"{"storage":{"rootDirectory":"/x"},"extensions":{"lint":{"mandatoryAnnotations":[""]}}}"#)
+        .contains("extensions.lint.mandatoryAnnotations"));
 }

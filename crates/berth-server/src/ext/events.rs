@@ -49,8 +49,18 @@ pub fn cloud_event(event: &RegistryEvent) -> Option<CloudEvent> {
             digest,
             media_type,
             manifest,
+        }
+        | RegistryEvent::LintFailed {
+            repo,
+            reference,
+            digest,
+            media_type,
+            manifest,
         } => (
-            "zotregistry.image.updated",
+            match event {
+                RegistryEvent::LintFailed { .. } => "zotregistry.image.lint_failed",
+                _ => "zotregistry.image.updated",
+            },
             json!({
                 "name": repo,
                 "reference": reference,
@@ -249,5 +259,15 @@ mod tests {
         let created = cloud_event(&RegistryEvent::RepoCreated { repo: "x".into() }).expect("event");
         assert_eq!(created.kind, "zotregistry.repository.created");
         assert!(cloud_event(&RegistryEvent::ManifestPulled { repo: "x".into() }).is_none());
+        let lint = cloud_event(&RegistryEvent::LintFailed {
+            repo: "a/b".into(),
+            reference: "v2".into(),
+            digest: d.clone(),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            manifest: Arc::new(b"{}".to_vec()),
+        })
+        .expect("event");
+        assert_eq!(lint.kind, "zotregistry.image.lint_failed");
+        assert_eq!(lint.data["reference"], "v2");
     }
 }

@@ -455,6 +455,7 @@ impl Metrics {
                 self.quota_limit.get_or_create(&repo).set(gauge(*limit));
             }
             RegistryEvent::ManifestPushed { .. }
+            | RegistryEvent::LintFailed { .. }
             | RegistryEvent::ManifestDeleted { .. }
             | RegistryEvent::ManifestPulled { .. } => {}
         }

@@ -56,6 +56,12 @@ pub enum RegistryError {
         used: u64,
         projected: u64,
     },
+    /// zot's linter: the image lacks mandatory annotations.
+    #[error("the image is missing the mandatory annotations {}", .missing.join(", "))]
+    LintFailed {
+        reference: String,
+        missing: Vec<String>,
+    },
     /// The tag is immutable: it cannot be moved or deleted.
     #[error("tag {tag} is immutable ({rule}): it cannot be moved or deleted")]
     TagImmutable { tag: String, rule: String },
@@ -117,6 +123,10 @@ impl RegistryError {
                 limit: *limit,
                 used: *used,
                 projected: *projected,
+            },
+            Self::LintFailed { reference, missing } => Self::LintFailed {
+                reference: reference.clone(),
+                missing: missing.clone(),
             },
             Self::TagImmutable { tag, rule } => Self::TagImmutable {
                 tag: tag.clone(),

@@ -32,6 +32,14 @@ pub enum RegistryEvent {
         digest: Option<Digest>,
         media_type: Option<String>,
     },
+    /// zot's linter refused a manifest push.
+    LintFailed {
+        repo: String,
+        reference: String,
+        digest: Digest,
+        media_type: String,
+        manifest: std::sync::Arc<Vec<u8>>,
+    },
     /// A manifest was read (GET, not HEAD).
     ManifestPulled { repo: String },
     /// A repository under a byte quota was written to: the bytes its

@@ -257,6 +257,7 @@ impl Registry {
             .describe(repo, &digest, bytes.len() as u64, &manifest, None)
             .await;
         meta.pushed_by = pushed_by.map(str::to_string);
+        self.lint(repo, reference, &digest, &manifest, &meta, bytes)?;
         let op = IndexOp {
             reference: reference.clone(),
             desc: Descriptor {
@@ -293,6 +294,43 @@ impl Registry {
         Ok(PutManifest {
             digest,
             subject: manifest.subject.map(|s| s.digest),
+        })
+    }
+
+    /// zot's linter: an OCI image manifest (not a cosign signature tag)
+    /// must carry every mandatory annotation, in its annotations or its
+    /// config's labels; a refusal is announced (`LintFailed`).
+    fn lint(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        digest: &Digest,
+        manifest: &Manifest,
+        meta: &crate::meta::ManifestMeta,
+        bytes: &[u8],
+    ) -> RegistryResult<()> {
+        let cosign_tag = matches!(reference, Reference::Tag(t)
+            if t.as_str().starts_with("sha256-") && t.as_str().ends_with(".sig"));
+        if manifest.media_type != berth_oci::media::OCI_MANIFEST || cosign_tag {
+            return Ok(());
+        }
+        let labels = meta.image.as_ref().map(|i| &i.labels);
+        let missing = self
+            .policies()
+            .missing_annotations(manifest.annotations.as_ref(), labels);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        self.emit(super::events::RegistryEvent::LintFailed {
+            repo: repo.to_string(),
+            reference: reference.to_string(),
+            digest: digest.clone(),
+            media_type: manifest.media_type.clone(),
+            manifest: std::sync::Arc::new(bytes.to_vec()),
+        });
+        Err(RegistryError::LintFailed {
+            reference: reference.to_string(),
+            missing,
         })
     }
 

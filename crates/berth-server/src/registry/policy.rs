@@ -69,6 +69,8 @@ pub struct Policies {
     /// `maxRepoBytes` of each sub-path root, by prefix (`None`: none).
     sub_bytes: HashMap<String, Option<Quota>>,
     immutable: Vec<ImmutableRule>,
+    /// `extensions.lint.mandatoryAnnotations` (when the linter is on).
+    mandatory_annotations: Vec<String>,
     /// Tells one set of policies from the next (answers cached under one
     /// are not given under another).
     revision: u64,
@@ -143,7 +145,35 @@ impl Policies {
             main_bytes: bytes("storage.maxRepoBytes".into(), storage.max_repo_bytes),
             sub_bytes,
             immutable,
+            mandatory_annotations: Vec::new(),
         })
+    }
+
+    /// With zot's linter (`extensions.lint`), when it is on.
+    pub fn with_lint(mut self, lint: Option<&crate::config::LintConfig>) -> Self {
+        self.mandatory_annotations = lint
+            .filter(|l| l.enable)
+            .map(|l| l.mandatory_annotations.clone())
+            .unwrap_or_default();
+        self
+    }
+
+    /// The mandatory annotations an image manifest with `annotations`
+    /// and a config with `labels` lacks (zot's linter: either may carry
+    /// one).
+    pub fn missing_annotations(
+        &self,
+        annotations: Option<&std::collections::BTreeMap<String, String>>,
+        labels: Option<&std::collections::BTreeMap<String, String>>,
+    ) -> Vec<String> {
+        self.mandatory_annotations
+            .iter()
+            .filter(|a| {
+                !annotations.is_some_and(|m| m.contains_key(*a))
+                    && !labels.is_some_and(|m| m.contains_key(*a))
+            })
+            .cloned()
+            .collect()
     }
 
     /// The quota of `repo`, if any: the first `quotas` entry matching it,

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use berth_server::config::{Config, RetentionConfig, StorageConfig};
+use berth_server::config::{Config, LintConfig, RetentionConfig, StorageConfig};
 use berth_server::registry::Policies;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -325,4 +325,64 @@ async fn an_immutable_index_pins_its_children() {
         .await
         .expect("delete");
     assert_eq!(r.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn the_linter_refuses_an_image_missing_a_mandatory_annotation() {
+    let s = Server::start().await;
+    let lint: LintConfig = serde_json::from_value(json!({
+        "mandatoryAnnotations": ["org.opencontainers.image.source", "team"]
+    }))
+    .expect("lint");
+    s.registry
+        .set_policies(Policies::default().with_lint(Some(&lint)));
+    let mut events = s.registry.subscribe();
+    let layer = s.push_blob("lint", b"layer").await;
+    let layers = vec![desc(OCI_LAYER, &layer, 5)];
+    // The config's labels count as well as the manifest's annotations.
+    let labelled = br#"{"architecture":"amd64","os":"linux","config":{"Labels":{"team":"core"}}}"#;
+    let cfg = s.push_blob("lint", labelled).await;
+    let cfg = desc(OCI_CONFIG, &cfg, labelled.len());
+
+    let bare = image_manifest(cfg.clone(), layers.clone(), None);
+    let r = s.put_manifest("lint", "v1", OCI_MANIFEST, &bare).await;
+    let body = error_body(r, 400).await;
+    assert_eq!(body["errors"][0]["code"], "MANIFEST_INVALID", "{body}");
+    assert_eq!(
+        body["errors"][0]["detail"]["missingAnnotations"],
+        json!(["org.opencontainers.image.source"]),
+        "{body}"
+    );
+    assert_eq!(
+        s.get("/v2/lint/manifests/v1").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let refused = loop {
+        match events.recv().await.expect("event") {
+            berth_server::registry::events::RegistryEvent::LintFailed { reference, .. } => {
+                break reference;
+            }
+            _ => continue,
+        }
+    };
+    assert_eq!(refused, "v1");
+
+    let annotated = image_manifest(
+        cfg.clone(),
+        layers.clone(),
+        Some(json!({"annotations": {"org.opencontainers.image.source": "https://example.com/x"}})),
+    );
+    let r = s.put_manifest("lint", "v1", OCI_MANIFEST, &annotated).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    // A cosign signature tag and an index are not linted.
+    let sig_tag = format!("sha256-{}.sig", "a".repeat(64));
+    let r = s.put_manifest("lint", &sig_tag, OCI_MANIFEST, &bare).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let d = berth_oci::Digest::sha256(&annotated);
+    let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": d.to_string(), "size": annotated.len()}]}))
+    .expect("json");
+    let r = s.put_manifest("lint", "all", OCI_INDEX, &index).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
 }
