@@ -341,8 +341,9 @@ impl Drop for HealthChecks {
 }
 
 /// Starts background garbage collection (`gc`) for every storage root
-/// with it on: every `gcInterval`, each repository of the root in turn,
-/// removing what is older than `gcDelay`.
+/// with it on: every `gcInterval` (a run due outside the root's
+/// `gcTimeWindow` waits for it to open), each repository of the root in
+/// turn, removing what is older than `gcDelay`.
 pub fn spawn_gc(state: &AppState, storage: &StorageConfig) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
     for settings in storage.roots().into_iter().filter(|r| r.gc) {
@@ -353,10 +354,17 @@ pub fn spawn_gc(state: &AppState, storage: &StorageConfig) -> Vec<tokio::task::J
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
+                let root_dir = settings.root_directory.display();
+                if let Some(window) = settings.gc_time_window {
+                    let wait = until_window_opens(window);
+                    if !wait.is_zero() {
+                        tracing::debug!(target: "berth::gc", root = %root_dir, "outside gcTimeWindow: the next run waits {}s for it", wait.as_secs());
+                        tokio::time::sleep(wait).await;
+                    }
+                }
                 let Some(root) = registry.roots().all().iter().find(|r| r.prefix == settings.prefix) else {
                     return;
                 };
-                let root_dir = settings.root_directory.display();
                 match registry.gc_root_with(root, delay, settings.retention.as_ref()).await {
                     Ok(r) => {
                         tracing::info!(target: "berth::gc", root = %root_dir, tags = r.tags, manifests = r.manifests, blobs = r.blobs, uploads = r.uploads, "gc run finished");
@@ -368,6 +376,17 @@ pub fn spawn_gc(state: &AppState, storage: &StorageConfig) -> Vec<tokio::task::J
         }));
     }
     tasks
+}
+
+/// How long until `window` opens in the local time zone (zero inside it).
+fn until_window_opens(window: crate::config::TimeWindow) -> Duration {
+    use chrono::Timelike;
+    let now = chrono::Local::now();
+    let minute = now.hour() * 60 + now.minute();
+    match window.minutes_until_open(minute) {
+        0 => Duration::ZERO,
+        m => Duration::from_secs(u64::from(m) * 60 - u64::from(now.second())),
+    }
 }
 
 /// Brings existing blobs of every root in line with its `dedupe` setting in

@@ -35,7 +35,7 @@ pub use scan::{CveConfig, OSV_PUBLIC, OsvConfig};
 pub use search::{MgmtConfig, SearchConfig, UiConfig};
 pub use sync::{ContentRule, SemverFilter, SyncConfig, SyncRegistry, TagFilter};
 pub use trust::{RequireSigned, SigningTool, TrustConfig};
-pub use value::{DurationValue, PortValue};
+pub use value::{DurationValue, PortValue, TimeWindow};
 
 /// The port `berth serve` listens on when no config is given (zot's default).
 pub const DEFAULT_PORT: u16 = 8080;

@@ -236,6 +236,9 @@ pub struct StorageConfig {
     /// Interval between GC runs (default 1h).
     #[serde(default = "one_hour", rename = "gcInterval")]
     pub gc_interval: DurationValue,
+    /// zot's window of the day GC may start in (default: any time).
+    #[serde(default, rename = "gcTimeWindow")]
+    pub gc_time_window: Option<super::TimeWindow>,
     /// zot's switch to skip re-reading storage at start. Berth never
     /// re-reads storage at start, so this is accepted and has no effect.
     #[serde(default)]
@@ -293,6 +296,8 @@ pub struct SubPathConfig {
     pub gc_delay: DurationValue,
     #[serde(default = "one_hour", rename = "gcInterval")]
     pub gc_interval: DurationValue,
+    #[serde(default, rename = "gcTimeWindow")]
+    pub gc_time_window: Option<super::TimeWindow>,
     #[serde(default)]
     pub retention: Option<RetentionConfig>,
     /// This sub-path's own S3 store (default: none, its `rootDirectory`).
@@ -316,6 +321,8 @@ pub struct RootSettings {
     pub gc: bool,
     pub gc_delay: Duration,
     pub gc_interval: Duration,
+    /// When GC may start (`None`: any time).
+    pub gc_time_window: Option<super::TimeWindow>,
     pub retention: Option<RetentionConfig>,
     /// Where its blobs live when not in `root_directory`.
     pub storage_driver: Option<super::drivers::StorageDriverConfig>,
@@ -334,6 +341,7 @@ impl StorageConfig {
             gc: self.gc,
             gc_delay: self.gc_delay.0,
             gc_interval: self.gc_interval.0,
+            gc_time_window: self.gc_time_window,
             retention: self.retention.clone(),
             storage_driver: self.storage_driver.clone(),
             max_repo_bytes: self.max_repo_bytes,
@@ -346,6 +354,7 @@ impl StorageConfig {
             gc: s.gc,
             gc_delay: s.gc_delay.0,
             gc_interval: s.gc_interval.0,
+            gc_time_window: s.gc_time_window,
             retention: s.retention.clone(),
             storage_driver: s.storage_driver.clone(),
             max_repo_bytes: s.max_repo_bytes.or(self.max_repo_bytes),
@@ -363,6 +372,7 @@ impl StorageConfig {
             gc: true,
             gc_delay: one_hour(),
             gc_interval: one_hour(),
+            gc_time_window: None,
             fast_restart: false,
             retention: None,
             storage_driver: None,
@@ -650,7 +660,6 @@ const NOT_YET: &[&str] = &[
     "scheduler",
     "cluster",
     "storage.remoteCache",
-    "storage.gcTimeWindow",
     "http.auth.bearer.awsSecretsManager",
     "http.auth.bearer.upstreamTokenEndpoint",
     "http.auth.bearer.oidc",

@@ -105,3 +105,92 @@ mod tests {
         }
     }
 }
+
+/// zot's `gcTimeWindow`: `"HH:MM - HH:MM"` (or with dots, `"01.00 -
+/// 08.00"`; spaces optional), in the server's local time zone as in zot
+/// (UTC in a container without one), the end excluded; a window may cross
+/// midnight (`"23:30 - 02:15"`). Empty: any time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeWindow {
+    /// Minutes after midnight.
+    pub start: u32,
+    pub end: u32,
+}
+
+impl TimeWindow {
+    /// Whether `minute` (after midnight) falls inside the window.
+    pub fn contains(&self, minute: u32) -> bool {
+        if *self == Self::ALWAYS {
+            true
+        } else if self.start < self.end {
+            (self.start..self.end).contains(&minute)
+        } else {
+            minute >= self.start || minute < self.end
+        }
+    }
+
+    /// Minutes from `minute` until the window opens (0 inside it).
+    pub fn minutes_until_open(&self, minute: u32) -> u32 {
+        if self.contains(minute) {
+            0
+        } else {
+            (self.start + 24 * 60 - minute) % (24 * 60)
+        }
+    }
+
+    /// Any time of day.
+    pub const ALWAYS: Self = Self { start: 0, end: 0 };
+
+    fn parse(s: &str) -> Option<Self> {
+        if s.trim().is_empty() {
+            return Some(Self::ALWAYS);
+        }
+        let clock = |t: &str| {
+            let (h, m) = t.trim().split_once([':', '.'])?;
+            let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+            (h < 24 && m < 60 && t.trim().len() == 5).then_some(h * 60 + m)
+        };
+        let (a, b) = s.split_once('-')?;
+        let (start, end) = (clock(a)?, clock(b)?);
+        (start != end).then_some(Self { start, end })
+    }
+}
+
+impl<'de> Deserialize<'de> for TimeWindow {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "invalid time window {s:?}: expected \"HH:MM - HH:MM\" (a different start and end, e.g. \"01:00 - 05:00\")"
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::TimeWindow;
+
+    #[test]
+    fn windows_parse_as_zot_writes_them_and_may_cross_midnight() {
+        let w = TimeWindow::parse("01.00 - 08.00").expect("dots");
+        assert!(w.contains(60) && w.contains(7 * 60 + 59));
+        assert!(!w.contains(59) && !w.contains(8 * 60));
+        assert_eq!(w.minutes_until_open(0), 60);
+        assert_eq!(w.minutes_until_open(9 * 60), 16 * 60);
+        assert!(TimeWindow::parse("").expect("empty").contains(12 * 60));
+        let night = TimeWindow::parse("23:30-02:15").expect("colons");
+        assert!(night.contains(23 * 60 + 30) && night.contains(60));
+        assert!(!night.contains(2 * 60 + 15) && !night.contains(12 * 60));
+        for bad in [
+            "24.00 - 08.00",
+            "10.60 - 12.00",
+            "10.00 12.00",
+            "08.00 - 08.00",
+            "bad - 08.00",
+            "1:00 - 2:00",
+        ] {
+            assert!(TimeWindow::parse(bad).is_none(), "{bad}");
+        }
+    }
+}

@@ -18,6 +18,7 @@ mod connections;
 mod cors;
 #[cfg(feature = "events")]
 mod events;
+mod gc_window;
 // Fixtures for the sync tests (not all of them used yet).
 #[allow(dead_code)]
 mod images;
