@@ -30,7 +30,7 @@ pub use model::{
     SinkCredentials, StorageConfig, SubPathConfig, TlsConfig,
 };
 pub use policy::{ImmutableTagsConfig, LintConfig, QuotaConfig, anchored as anchored_pattern};
-pub use retention::{KeepTagsRule, RetentionConfig, RetentionPolicy};
+pub use retention::{KeepTagsRule, KeepUntaggedRule, RetentionConfig, RetentionPolicy};
 pub use scan::{CveConfig, OSV_PUBLIC, OsvConfig};
 pub use search::{MgmtConfig, SearchConfig, UiConfig};
 pub use sync::{ContentRule, SemverFilter, SyncConfig, SyncRegistry, TagFilter};

@@ -39,9 +39,39 @@ pub struct RetentionPolicy {
     /// is kept.
     #[serde(default)]
     pub keep_tags: Vec<KeepTagsRule>,
-    /// zot's rules for untagged manifests; not supported yet.
+    /// Untagged manifests kept although `deleteUntagged` would remove
+    /// them: those meeting any of the criteria (all of them when it sets
+    /// none).
     #[serde(default)]
-    pub keep_untagged: Option<serde_json::Value>,
+    pub keep_untagged: Option<KeepUntaggedRule>,
+}
+
+/// zot's `keepUntagged`: `keepTags`' criteria, for manifests without a
+/// tag (so without `patterns`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KeepUntaggedRule {
+    #[serde(default)]
+    pub pulled_within: Option<DurationValue>,
+    #[serde(default)]
+    pub pushed_within: Option<DurationValue>,
+    #[serde(default)]
+    pub most_recently_pushed_count: Option<usize>,
+    #[serde(default)]
+    pub most_recently_pulled_count: Option<usize>,
+}
+
+impl KeepUntaggedRule {
+    /// The same criteria as a `keepTags` rule matching every name.
+    pub fn as_rule(&self) -> KeepTagsRule {
+        KeepTagsRule {
+            patterns: Vec::new(),
+            pulled_within: self.pulled_within,
+            pushed_within: self.pushed_within,
+            most_recently_pushed_count: self.most_recently_pushed_count,
+            most_recently_pulled_count: self.most_recently_pulled_count,
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -85,12 +115,6 @@ impl RetentionConfig {
                         format!("bad glob {g:?}: {e}"),
                     )
                 })?;
-            }
-            if p.keep_untagged.is_some() {
-                return Err(ConfigError::key(
-                    format!("{here}.keepUntagged"),
-                    "zot key not supported by this version of berth",
-                ));
             }
             for (j, r) in p.keep_tags.iter().enumerate() {
                 for pat in &r.patterns {

@@ -225,8 +225,8 @@ fn retention_errors_name_the_key() {
             "storage.retention.policies[0].repositories: must name",
         ),
         (
-            r#"{"storage":{"rootDirectory":"/a","retention":{"policies":[{"repositories":["**"],"keepUntagged":{}}]}}}"#,
-            "storage.retention.policies[0].keepUntagged: zot key not supported",
+            r#"{"storage":{"rootDirectory":"/a","retention":{"policies":[{"repositories":["**"],"keepUntagged":{"patterns":["x"]}}]}}}"#,
+            "storage.retention.policies[0].keepUntagged.patterns: unknown key",
         ),
         (
             r#"{"storage":{"rootDirectory":"/a","retention":{"policies":[{"repositories":["**"],"keepTags":[{"pushedWithin":"soon"}]}]}}}"#,

@@ -160,6 +160,9 @@ impl Registry {
             subjects.extend(m.subject.iter().map(|s| s.digest.clone()));
         }
         let mut doomed = HashSet::new();
+        let keep_untagged = self
+            .kept_untagged(repo, policy, &index, &tagged, &listed_by_index, &subjects)
+            .await?;
         for d in index.manifests() {
             if tagged.contains(&d.digest)
                 || listed_by_index.contains(&d.digest)
@@ -184,6 +187,7 @@ impl Registry {
             };
             if kept_referrer
                 || policy.is_some_and(|p| !p.delete_untagged)
+                || keep_untagged.contains(&d.digest.to_string())
                 || self.touched_within(repo, &d.digest, manifest_delay)
                 || !older_than(
                     self.store(repo)
@@ -269,6 +273,44 @@ impl Registry {
 
         report.uploads = self.gc_uploads(repo, delay).await?;
         Ok(report)
+    }
+
+    /// The untagged manifests (by digest) that `policy`'s `keepUntagged`
+    /// keeps, among those nothing else keeps.
+    async fn kept_untagged(
+        &self,
+        repo: &RepoName,
+        policy: Option<&RetentionPolicy>,
+        index: &crate::storage::OciIndex,
+        tagged: &HashSet<&Digest>,
+        listed: &HashSet<Digest>,
+        subjects: &HashSet<Digest>,
+    ) -> RegistryResult<HashSet<String>> {
+        let Some(rule) = policy.and_then(|p| p.keep_untagged.as_ref()) else {
+            return Ok(HashSet::new());
+        };
+        // Pulls still gathered in memory count too.
+        self.write_pulls().await;
+        let mut facts = Vec::new();
+        for d in index.manifests().map(|d| &d.digest) {
+            if tagged.contains(d) || listed.contains(d) || subjects.contains(d) {
+                continue;
+            }
+            facts.push(TagFacts {
+                tag: d.to_string(),
+                pushed_at: self
+                    .meta
+                    .manifest(repo, d)
+                    .await?
+                    .map_or(0, |m| m.pushed_at),
+                last_pulled: self.meta.pull_stats(repo, d).await?.last_pulled,
+            });
+        }
+        let kept = retention::kept_by(&rule.as_rule(), &facts, now_secs());
+        for d in &kept {
+            tracing::debug!(target: "berth::gc", %repo, digest = %d, reason = "retention: keepUntagged", "kept");
+        }
+        Ok(kept)
     }
 
     /// Removes the tags `policy` does not keep (with `dry_run`, only logs

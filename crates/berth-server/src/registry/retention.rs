@@ -42,8 +42,8 @@ fn within(at: Option<u64>, window: Duration, now: u64) -> bool {
     at.is_some_and(|t| now.saturating_sub(t) <= window.as_secs())
 }
 
-/// The tags of one rule keeps.
-fn kept_by(rule: &KeepTagsRule, tags: &[TagFacts], now: u64) -> HashSet<String> {
+/// The tags (or, for `keepUntagged`, the digests) one rule keeps.
+pub(super) fn kept_by(rule: &KeepTagsRule, tags: &[TagFacts], now: u64) -> HashSet<String> {
     let patterns: Vec<regex::Regex> = rule
         .patterns
         .iter()

@@ -169,3 +169,71 @@ async fn delete_untagged_and_delete_referrers() {
         404
     );
 }
+
+#[tokio::test]
+async fn keep_untagged_keeps_the_untagged_manifests_its_rules_name() {
+    let s = Server::start().await;
+    // Two images pushed by digest only; one of them pulled lately.
+    let mut digests = Vec::new();
+    for n in ["one", "two"] {
+        let (m, d) = s.push_image("ku/app", "tmp", &[n.as_bytes()]).await;
+        let r = s
+            .put_manifest("ku/app", &d.to_string(), OCI_MANIFEST, &m)
+            .await;
+        assert_eq!(r.status(), 201);
+        digests.push(d);
+    }
+    let r = s
+        .http
+        .delete(s.url("/v2/ku/app/manifests/tmp"))
+        .send()
+        .await
+        .expect("untag");
+    assert_eq!(r.status(), 202);
+    let pulled = &digests[0];
+    assert_eq!(
+        s.get(&format!("/v2/ku/app/manifests/{pulled}"))
+            .await
+            .status(),
+        200
+    );
+    let policy = retention(json!({"policies": [{"repositories": ["ku/**"],
+        "keepUntagged": {"pulledWithin": "1h"}}]}));
+    let name = "ku/app".parse().expect("name");
+    let report = s
+        .registry
+        .gc_repo_with(&name, Duration::ZERO, Some(&policy))
+        .await
+        .expect("gc");
+    assert_eq!(report.manifests, 1, "{report:?}");
+    assert_eq!(
+        s.get(&format!("/v2/ku/app/manifests/{pulled}"))
+            .await
+            .status(),
+        200
+    );
+    let gone = &digests[1];
+    assert_eq!(
+        s.get(&format!("/v2/ku/app/manifests/{gone}"))
+            .await
+            .status(),
+        404
+    );
+
+    // No criterion: every untagged manifest is kept.
+    let keep_all = retention(json!({"policies": [{"repositories": ["**"], "keepUntagged": {}}]}));
+    let (m, d) = s.push_image("ku/app", "tmp", &[b"three"]).await;
+    s.put_manifest("ku/app", &d.to_string(), OCI_MANIFEST, &m)
+        .await;
+    s.http
+        .delete(s.url("/v2/ku/app/manifests/tmp"))
+        .send()
+        .await
+        .expect("untag");
+    let report = s
+        .registry
+        .gc_repo_with(&name, Duration::ZERO, Some(&keep_all))
+        .await
+        .expect("gc");
+    assert_eq!(report.manifests, 0, "{report:?}");
+}
