@@ -83,6 +83,7 @@ pub async fn build_state_with(
         config.http.max_uploads_per_repository,
         config.http.max_uploads_per_client,
     );
+    registry.set_background_workers(config.background_workers());
     registry.set_policies(
         Policies::from_config(&config.storage)?.with_lint(config.extensions.lint.as_ref()),
     );
@@ -414,7 +415,9 @@ pub fn spawn_scrub(state: &AppState, interval: Duration) -> tokio::task::JoinHan
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            let slot = registry.background_slot().await;
             let summary = scrub::scrub_pass(registry.roots()).await;
+            drop(slot);
             registry.emit(crate::registry::events::RegistryEvent::ScrubFinished {
                 checked: summary.ok + summary.affected,
                 affected: summary.affected,

@@ -26,8 +26,8 @@ pub use auth::{AuthConfig, BearerConfig, HtpasswdConfig, LdapConfig, MtlsConfig}
 pub use drivers::{CacheDriverConfig, StorageDriverConfig};
 pub use model::{
     Config, EventsConfig, ExtensionsConfig, HttpConfig, LogConfig, LogFormat, LogLevel, MethodRate,
-    MetricsConfig, PrometheusConfig, RateLimitConfig, RootSettings, ScrubConfig, SinkConfig,
-    SinkCredentials, StorageConfig, SubPathConfig, TlsConfig,
+    MetricsConfig, PrometheusConfig, RateLimitConfig, RootSettings, SchedulerConfig, ScrubConfig,
+    SinkConfig, SinkCredentials, StorageConfig, SubPathConfig, TlsConfig,
 };
 pub use policy::{ImmutableTagsConfig, LintConfig, QuotaConfig, anchored as anchored_pattern};
 pub use retention::{KeepTagsRule, KeepUntaggedRule, RetentionConfig, RetentionPolicy};
@@ -90,6 +90,7 @@ impl Config {
             http: HttpConfig::default(),
             log: LogConfig::default(),
             extensions: ExtensionsConfig::default(),
+            scheduler: None,
         }
     }
 
@@ -228,6 +229,16 @@ impl Config {
             r.check("storage.retention")?;
         }
         policy::check(&self.storage.quotas, &self.storage.immutable_tags)?;
+        if self
+            .scheduler
+            .as_ref()
+            .is_some_and(|s| s.num_workers == Some(0))
+        {
+            return Err(ConfigError::key(
+                "scheduler.numWorkers",
+                "must be at least 1",
+            ));
+        }
         if let Some(l) = &self.extensions.lint {
             l.check()?;
         }

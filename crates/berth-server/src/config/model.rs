@@ -26,6 +26,31 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub extensions: ExtensionsConfig,
+    /// zot's background task pool.
+    #[serde(default)]
+    pub scheduler: Option<SchedulerConfig>,
+}
+
+/// `scheduler`: how much background work (GC of a repository, a scrub
+/// pass, an image scan, a sync copy) runs at once.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SchedulerConfig {
+    /// Default: 4 per CPU, as zot.
+    #[serde(default)]
+    pub num_workers: Option<usize>,
+}
+
+impl Config {
+    /// How many background jobs may run at once.
+    pub fn background_workers(&self) -> usize {
+        self.scheduler
+            .as_ref()
+            .and_then(|s| s.num_workers)
+            .unwrap_or_else(|| {
+                4 * std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            })
+    }
 }
 
 /// `extensions`: each one present (even as `{}`) is enabled, as in zot.
@@ -657,7 +682,6 @@ pub enum LogFormat {
 /// anything but null or an empty object) is refused, naming the key.
 const NOT_YET: &[&str] = &[
     "extensions.userprefs",
-    "scheduler",
     "cluster",
     "storage.remoteCache",
     "http.auth.bearer.awsSecretsManager",

@@ -278,6 +278,14 @@ fn quota_and_immutable_tag_errors_name_the_key() {
             r#"{"storage":{"rootDirectory":"/a","maxRepos":-1}}"#,
             "storage.maxRepos",
         ),
+        (
+            r#"{"storage":{"rootDirectory":"/a"},"scheduler":{"numWorkers":0}}"#,
+            "scheduler.numWorkers: must be at least 1",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/a"},"scheduler":{"workers":2}}"#,
+            "scheduler.workers: unknown key",
+        ),
     ];
     for (json, want) in cases {
         let got = err(json);

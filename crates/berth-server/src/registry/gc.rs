@@ -95,6 +95,7 @@ impl Registry {
             tracing::warn!(target: "berth::gc", "reconciling the catalog failed: {e}");
         }
         for repo in on_disk {
+            let _slot = self.background_slot().await;
             match self.gc_repo_with(&repo, delay, retention).await {
                 Ok(r) => total.add(r),
                 Err(e) => {

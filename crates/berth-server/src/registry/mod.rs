@@ -40,6 +40,10 @@ use crate::storage::{Roots, Store};
 
 pub type RegistryResult<T> = Result<T, RegistryError>;
 
+/// Background jobs at once when `scheduler.numWorkers` is not set and the
+/// registry was built without a config.
+const DEFAULT_WORKERS: usize = 8;
+
 /// The registry: storage plus the live upload sessions. Shared by all
 /// requests behind an `Arc`.
 pub struct Registry {
@@ -74,6 +78,9 @@ pub struct Registry {
     /// Uploads into repositories under a quota that no manifest
     /// references yet.
     unreferenced: policy::Unreferenced,
+    /// zot's `scheduler.numWorkers`: places for background work (GC of a
+    /// repository, a scrub pass, an image scan, a sync copy).
+    workers: Arc<tokio::sync::Semaphore>,
 }
 
 impl Registry {
@@ -89,6 +96,25 @@ impl Registry {
             events: tokio::sync::broadcast::channel(events::CAPACITY).0,
             policies: RwLock::default(),
             unreferenced: policy::Unreferenced::default(),
+            workers: Arc::new(tokio::sync::Semaphore::new(DEFAULT_WORKERS)),
+        }
+    }
+
+    /// Sets how many background jobs run at once (before the registry is
+    /// shared).
+    pub fn set_background_workers(&mut self, n: usize) {
+        self.workers = Arc::new(tokio::sync::Semaphore::new(n.max(1)));
+    }
+
+    /// Waits for a place among the background workers, held while the
+    /// returned permit lives.
+    pub async fn background_slot(&self) -> tokio::sync::OwnedSemaphorePermit {
+        loop {
+            // The semaphore is never closed; if it were, wait for none.
+            if let Ok(p) = self.workers.clone().acquire_owned().await {
+                return p;
+            }
+            tokio::task::yield_now().await;
         }
     }
 

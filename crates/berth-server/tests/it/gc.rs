@@ -351,3 +351,41 @@ async fn an_unreadable_manifest_stops_blob_collection() {
         200
     );
 }
+
+#[tokio::test]
+async fn gc_waits_for_a_place_among_the_background_workers() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config = berth_server::config::Config::from_value(serde_json::json!({
+        "storage": {"rootDirectory": tmp.path()},
+        "scheduler": {"numWorkers": 1}
+    }))
+    .expect("config");
+    assert_eq!(config.background_workers(), 1);
+    let state = berth_server::server::build_state(&config)
+        .await
+        .expect("state");
+    let registry = state.registry.clone();
+    registry
+        .start_upload(&"a".parse().expect("name"))
+        .await
+        .expect("a repository");
+    // The one place is taken: GC waits for it.
+    let slot = registry.background_slot().await;
+    let gc = tokio::spawn({
+        let registry = registry.clone();
+        async move {
+            let root = &registry.roots().all()[0];
+            registry
+                .gc_root_with(root, std::time::Duration::ZERO, None)
+                .await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!gc.is_finished(), "GC ran without a worker's place");
+    drop(slot);
+    tokio::time::timeout(std::time::Duration::from_secs(10), gc)
+        .await
+        .expect("GC ran once the place was free")
+        .expect("task")
+        .expect("gc");
+}

@@ -236,6 +236,7 @@ impl Scans {
             tokio::spawn(async move {
                 let Some(mut jobs) = jobs else { return };
                 while let Some((repo, digest)) = jobs.recv().await {
+                    let _slot = scans.registry.background_slot().await;
                     if let Some(version) = scans.advisories.version()
                         && let Err(e) = scans.scan_and_keep(&repo, &digest, &version).await
                     {

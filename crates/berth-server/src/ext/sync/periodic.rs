@@ -95,6 +95,7 @@ pub(super) async fn run_once(inner: &Arc<Inner>, up: &Arc<Upstream>) -> RunRepor
             let inner = inner.clone();
             let up = up.clone();
             async move {
+                let _slot = inner.registry.background_slot().await;
                 let job = Job::new(
                     &inner.registry,
                     &inner.fetches,
