@@ -401,7 +401,7 @@ pub fn spawn_scrub(state: &AppState, interval: Duration) -> tokio::task::JoinHan
     })
 }
 
-/// Re-reads the config file when it changes and puts its
+/// Re-reads the config file when it changes, or at SIGHUP, and puts its
 /// `http.accessControl` in force; an invalid edit is logged and the running
 /// rules kept. (Other settings need a restart.)
 pub fn spawn_config_reload(
