@@ -7,7 +7,8 @@
 #   scripts/bench-compare.sh [bench arguments...]   e.g. -c 16 -n 200 -t 'Pull 1KB'
 #
 # With BENCH_B=/path/to/another/berth, B is that build of Berth instead of
-# distribution (an A/B of two builds: A is this checkout's release build).
+# distribution (an A/B of two builds: A is this checkout's release build,
+# under $CARGO_TARGET_DIR when it is set).
 #
 # With BENCH_FS=ext4 (needs root, or sudo, for mount), each registry gets
 # its own fresh ext4 file system with mkfs's defaults (a journal among
@@ -32,6 +33,7 @@ if [ -z "${BENCH_B:-}" ] && ! command -v docker-registry >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq docker-registry >/dev/null
 fi
 cargo build --release --quiet -p berth
+berth=${CARGO_TARGET_DIR:-target}/release/berth
 work=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/berth-compare.XXXXXX")
 pids=()
 mounts=()
@@ -62,7 +64,7 @@ hwm() { awk '/^VmHWM/ {print int($2 / 1024)}' "/proc/$1/status"; }
 
 bport=$(free_port)
 printf '{"storage":{"rootDirectory":"%s/berth/root"},"http":{"port":"%s"},"log":{"level":"warn"},"extensions":%s}' "$work" "$bport" "${BENCH_A_EXT:-{\}}" > "$work/berth.json"
-./target/release/berth serve "$work/berth.json" 2> "$work/berth.log" &
+"$berth" serve "$work/berth.json" 2> "$work/berth.log" &
 pids+=($!); bpid=$!
 dport=$(free_port)
 if [ -n "${BENCH_B:-}" ]; then
@@ -81,6 +83,6 @@ pids+=($!); dpid=$!
 wait_up "127.0.0.1:$bport"
 wait_up "127.0.0.1:$dport"
 if [ -n "${BENCH_B:-}" ]; then b_name="berth at $BENCH_B"; else b_name="distribution $(docker-registry --version 2>/dev/null | head -1)"; fi
-echo "A = berth $(./target/release/berth --version 2>/dev/null || true), B = $b_name"
-./target/release/berth bench "http://127.0.0.1:$bport" --compare "http://127.0.0.1:$dport" "$@"
+echo "A = berth $("$berth" --version 2>/dev/null || true), B = $b_name"
+"$berth" bench "http://127.0.0.1:$bport" --compare "http://127.0.0.1:$dport" "$@"
 echo "peak RSS: A $(hwm "$bpid") MiB, B $(hwm "$dpid") MiB"

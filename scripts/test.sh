@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every Berth test. Installs what the tests need when it is missing:
-# skopeo, buildah, podman, slapd, ldap-utils, redis-server and docker-registry
-# (Debian packages), oras-py and schemathesis (PyPI, into ./.venv), the S3
-# server s3s-fs and cargo-deny (crates.io, `cargo install`, about 4 and 6
-# minutes the first time).
+# skopeo, buildah, podman, slapd, ldap-utils, redis-server, docker-registry,
+# systemd (systemd-analyze), man-db and binutils (objcopy) (Debian
+# packages), oras-py, schemathesis, helm-python-sdk (Helm's Go SDK) and
+# kubernetes-validate (PyPI, into ./.venv), the S3 server s3s-fs and
+# cargo-deny (crates.io, `cargo install`, about 4 and 6 minutes the first
+# time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +13,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
 # command:package
-for pair in skopeo:skopeo buildah:buildah podman:podman slapd:slapd ldapadd:ldap-utils redis-server:redis-server docker-registry:docker-registry; do
+for pair in skopeo:skopeo buildah:buildah podman:podman slapd:slapd ldapadd:ldap-utils redis-server:redis-server docker-registry:docker-registry systemd-analyze:systemd man:man-db objcopy:binutils; do
   tool=${pair%%:*}
   command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("${pair#*:}")
 done
@@ -33,10 +35,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-if ! .venv/bin/python -c "import oras" >/dev/null 2>&1 || [ ! -x .venv/bin/schemathesis ]; then
-  echo "installing oras-py and schemathesis into .venv (pip)"
+# helm-python-sdk carries Helm's own Go SDK (4.2) as a library (the chart
+# test lints, renders, packages, pushes and pulls with it);
+# kubernetes-validate carries Kubernetes' JSON schemas, checked offline.
+if ! .venv/bin/python -c "import oras, helm_python, kubernetes_validate" >/dev/null 2>&1 \
+    || [ ! -x .venv/bin/schemathesis ]; then
+  echo "installing oras-py, schemathesis, helm-python-sdk and kubernetes-validate into .venv (pip)"
   [ -x .venv/bin/pip ] || python3 -m venv .venv
-  .venv/bin/pip install --quiet "oras==0.2.43" "schemathesis==4.32.5"
+  .venv/bin/pip install --quiet "oras==0.2.43" "schemathesis==4.32.5" \
+    "helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0"
 fi
 export BERTH_TEST_PYTHON="$PWD/.venv/bin/python"
 

@@ -17,6 +17,7 @@ pub mod ext;
 pub mod health;
 pub mod logging;
 pub mod meta;
+mod os;
 mod redb_file;
 pub mod registry;
 pub mod scrub;

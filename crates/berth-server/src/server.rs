@@ -426,8 +426,9 @@ pub fn spawn_scrub(state: &AppState, interval: Duration) -> tokio::task::JoinHan
     })
 }
 
-/// Re-reads the config file when it changes and puts its
-/// `http.accessControl`, its quotas and immutable tags in force; an invalid edit is logged and the running
+/// Re-reads the config file when it changes, or at SIGHUP, and puts its
+/// `http.accessControl`, its quotas, immutable tags, linter and sync
+/// registries in force; an invalid edit is logged and the running
 /// rules kept. (Other settings need a restart.)
 pub fn spawn_config_reload(
     path: std::path::PathBuf,

@@ -13,13 +13,16 @@
 //! missing is the callback's to report; the next event (the file written
 //! again) calls it again.
 //!
+//! SIGHUP (on unix; `systemctl reload`) calls every watcher's callback at
+//! once, changed files or not: for edits no event reports (a file system
+//! without inotify, a link re-pointed where nothing is watched).
+//!
 //! Besides events naming a watched file, a change of a watched file's
 //! stamp (modification time, size, inode, read through symbolic links)
 //! counts, so a symlink swapped elsewhere in the directory (as Kubernetes
 //! updates a mounted secret) is seen too.
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -61,6 +64,7 @@ fn spawn_with(
     force_poll: bool,
 ) -> tokio::task::JoinHandle<()> {
     let on_change = Arc::new(Mutex::new(on_change));
+    let mut hangups = Hangups::listen();
     tokio::spawn(async move {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let mut dirs = Dirs::new(files.what, tx, force_poll);
@@ -77,6 +81,10 @@ fn spawn_with(
                     watched = Watched::new(&(files.paths)());
                     dirs.follow(&watched);
                     continue;
+                }
+                () = hangups.next() => {
+                    tracing::info!(what = files.what, "SIGHUP: reading the files again");
+                    true
                 }
             };
             // Let the writer finish: wait until the events stop.
@@ -111,12 +119,59 @@ fn spawn_with(
     })
 }
 
+/// SIGHUP, as a stream (unix; never elsewhere). Each listener is told of
+/// each signal, so every watcher has its own. Listening replaces the
+/// default action (ending the process) for good.
+struct Hangups {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangups {
+    /// Needs a runtime.
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signal = signal(SignalKind::hangup())
+                .inspect_err(|e| tracing::warn!("cannot listen for SIGHUP: {e}"))
+                .ok();
+            Self { signal }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// Resolves at the next SIGHUP.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some(s) = &mut self.signal
+            && s.recv().await.is_some()
+        {
+            return;
+        }
+        std::future::pending::<()>().await
+    }
+}
+
+/// Keeps SIGHUP from ending a server that has no config file to read
+/// again (it serves the embedded default): each one is logged.
+pub(crate) fn ignore_hangups() -> tokio::task::JoinHandle<()> {
+    let mut hangups = Hangups::listen();
+    tokio::spawn(async move {
+        loop {
+            hangups.next().await;
+            tracing::info!("SIGHUP: no config file to read again");
+        }
+    })
+}
+
 /// A file's modification time, size and inode, `None` while it is missing.
 type Stamp = Option<(SystemTime, u64, u64)>;
 
 fn stamp(path: &Path) -> Stamp {
     let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len(), m.ino()))
+    Some((m.modified().ok()?, m.len(), crate::os::inode(&m)))
 }
 
 /// The files watched, by absolute path, with the stamps last acted on.

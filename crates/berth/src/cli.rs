@@ -79,6 +79,27 @@ pub(crate) enum Command {
     /// be made.
     #[cfg(feature = "scan")]
     Scan(crate::scan::ScanArgs),
+    /// Print the shell completion script for SHELL (from this command
+    /// line's own definitions), e.g. `berth completions bash >
+    /// /usr/share/bash-completion/completions/berth`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (berth.1 and one per subcommand, berth-serve.1
+    /// …) into DIR, e.g. /usr/local/share/man/man1.
+    Man {
+        /// The directory (created if missing).
+        dir: PathBuf,
+    },
+    /// Exit 0 if URL answers 200 within 5 seconds, 1 otherwise: a health
+    /// probe for where there is no curl (the container image's
+    /// HEALTHCHECK).
+    Health {
+        /// What to ask.
+        #[arg(default_value = "http://127.0.0.1:5000/livez")]
+        url: String,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]

@@ -4,6 +4,8 @@
 
 mod bench;
 mod cli;
+mod generate;
+mod health;
 #[cfg(feature = "scan")]
 mod scan;
 
@@ -52,6 +54,18 @@ fn main() -> ExitCode {
         },
         #[cfg(feature = "scan")]
         Command::Scan(args) => scan::main(&args),
+        Command::Completions { shell } => {
+            generate::completions(shell);
+            ExitCode::SUCCESS
+        }
+        Command::Man { dir } => match generate::man_pages(&dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&format!("berth man: {}: ", dir.display()), e, 1),
+        },
+        Command::Health { url } => match block_on(1, health::probe(&url)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(code) => code,
+        },
         Command::Scrub { config, format } => match Config::load(&config) {
             Ok(c) => scrub(&c, format),
             Err(e) => fail("berth: invalid config: ", e, 1),

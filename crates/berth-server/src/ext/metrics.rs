@@ -16,7 +16,6 @@
 //! `http.accessControl.metrics` ([`serve`]).
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -600,7 +599,7 @@ fn disk_bytes(dir: &Path) -> u64 {
             let Ok(meta) = e.metadata() else { continue };
             if meta.is_dir() {
                 stack.push(e.path());
-            } else if meta.is_file() && seen.insert((meta.dev(), meta.ino())) {
+            } else if meta.is_file() && crate::os::file_id(&meta).is_none_or(|id| seen.insert(id)) {
                 total += meta.len();
             }
         }

@@ -184,8 +184,9 @@ impl RedbMetaStore {
 
 /// The (device, inode) of a file, if it can be read.
 fn file_identity(path: &Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt as _;
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    std::fs::metadata(path)
+        .ok()
+        .and_then(|m| crate::os::file_id(&m))
 }
 
 /// Adds up, once, the pulls each repository's manifests counted before

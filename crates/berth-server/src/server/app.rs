@@ -156,8 +156,9 @@ impl Server {
             state.mirror = Some(sync.mirror());
             state.sync = Some(sync);
         }
-        if let Some(p) = options.config_path {
-            tasks.push(super::spawn_config_reload(p, &state));
+        match options.config_path {
+            Some(p) => tasks.push(super::spawn_config_reload(p, &state)),
+            None => tasks.push(crate::watch::ignore_hangups()),
         }
         tasks.extend(super::spawn_gc(&state, &config.storage));
         tasks.push(super::spawn_dedupe_reconcile(&state));

@@ -38,8 +38,7 @@
 //! what it read only if the file did not change while it read and
 //! `index.json` still is that file; otherwise it reads again.
 
-use std::io::ErrorKind;
-use std::os::unix::fs::{FileExt as _, MetadataExt as _};
+use std::io::{ErrorKind, Write as _};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -86,11 +85,15 @@ const READ_ATTEMPTS: u32 = 10;
 pub(super) type IndexStamp = (u64, u64, i128);
 
 pub(super) fn stamp_of(meta: &std::fs::Metadata) -> IndexStamp {
-    (
-        meta.ino(),
-        meta.size(),
-        i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-    )
+    let mtime_ns = match meta
+        .modified()
+        .map(|t| t.duration_since(SystemTime::UNIX_EPOCH))
+    {
+        Ok(Ok(after)) => i128::try_from(after.as_nanos()).unwrap_or(i128::MAX),
+        Ok(Err(before)) => -i128::try_from(before.duration().as_nanos()).unwrap_or(i128::MAX),
+        Err(_) => 0,
+    };
+    (crate::os::inode(meta), meta.len(), mtime_ns)
 }
 
 fn mtime_of(meta: &std::fs::Metadata) -> SystemTime {
@@ -344,13 +347,13 @@ fn write_index_sync(
         Err(e) => return Err(e).at(&dest),
     };
     let (slot, previous) = free_slot(&uploads, current.as_ref())?;
-    let file = std::fs::OpenOptions::new()
+    let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .open(&slot)
         .at(&slot)?;
-    file.write_all_at(bytes, 0).at(&slot)?;
+    file.write_all(bytes).at(&slot)?;
     let floor = [previous.as_ref(), current.as_ref()]
         .into_iter()
         .flatten()
@@ -380,11 +383,13 @@ fn free_slot(
     uploads: &Path,
     current: Option<&std::fs::Metadata>,
 ) -> StorageResult<(std::path::PathBuf, Option<std::fs::Metadata>)> {
-    let current_ino = current.map(|m| m.ino());
+    let current_ino = current.map(crate::os::inode);
     for name in INDEX_SLOTS {
         let slot = uploads.join(name);
         match std::fs::symlink_metadata(&slot) {
-            Ok(m) if m.is_file() && Some(m.ino()) != current_ino => return Ok((slot, Some(m))),
+            Ok(m) if m.is_file() && Some(crate::os::inode(&m)) != current_ino => {
+                return Ok((slot, Some(m)));
+            }
             Ok(m) if m.is_file() => continue,
             // Not a plain file (somebody else's): out of the way.
             Ok(_) => {
@@ -561,7 +566,7 @@ mod tests {
             );
             let meta = std::fs::metadata(repo.join(INDEX_JSON)).expect("stat");
             assert_eq!(stamp_of(&meta), stamp);
-            inodes.insert(meta.ino());
+            inodes.insert(crate::os::inode(&meta));
             assert_eq!(std::fs::read(repo.join(INDEX_JSON)).expect("read"), bytes);
             assert!(!tmp.exists(), "the temporary link is gone");
         }

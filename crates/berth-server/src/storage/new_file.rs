@@ -20,28 +20,20 @@
 //! apply the umask to `O_TMPFILE` files. (In a directory with a default
 //! ACL the kernel would skip the umask for a file created by name; here it
 //! is applied all the same, so such files may be less open.)
+//!
+//! `O_TMPFILE` and `/proc` are Linux's: on other systems (macOS, the BSDs,
+//! Windows) every file is created by name.
 
 use std::fs::File;
 use std::io;
 use std::path::Path;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use rustix::fs::{AtFlags, CWD, Mode, OFlags};
-
-/// Set once anonymous creation has failed in a way that will not change.
-static BY_NAME_ONLY: AtomicBool = AtomicBool::new(false);
 
 /// Creates the file `path`, which must not exist yet (callers pass fresh
 /// names), open for writing. A missing directory is `NotFound`.
 pub(super) fn create_new(path: &Path) -> io::Result<File> {
-    if !BY_NAME_ONLY.load(Ordering::Relaxed) {
-        match create_anonymous(path) {
-            Ok(f) => return Ok(f),
-            Err(Fallback::Never(e)) => return Err(e),
-            Err(Fallback::ByName) => BY_NAME_ONLY.store(true, Ordering::Relaxed),
-            Err(Fallback::Once) => {}
-        }
+    #[cfg(target_os = "linux")]
+    if let Some(created) = anonymous::create_new(path) {
+        return created;
     }
     std::fs::OpenOptions::new()
         .write(true)
@@ -49,60 +41,92 @@ pub(super) fn create_new(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-enum Fallback {
-    /// The error stands whichever way the file is created.
-    Never(io::Error),
-    /// This file system or process cannot do it: create by name.
-    ByName,
-    /// Create this one by name.
-    Once,
-}
+/// `O_TMPFILE` and `linkat` through `/proc` (Linux).
+#[cfg(target_os = "linux")]
+mod anonymous {
+    use std::fs::File;
+    use std::io;
+    use std::path::Path;
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
-/// The process umask, from `/proc/self/status` (read once: reading it
-/// with `umask(2)` means setting it, which races with other threads).
-/// A failed read (too many open files, say) is tried again next time.
-/// One line of one file read by hand: `procfs` is an optional dependency
-/// of the `metrics` feature, and this runs in every build.
-fn umask() -> Option<u32> {
-    static UMASK: OnceLock<u32> = OnceLock::new();
-    if let Some(m) = UMASK.get() {
-        return Some(*m);
+    use rustix::fs::{AtFlags, CWD, Mode, OFlags};
+
+    /// Set once anonymous creation has failed in a way that will not change.
+    static BY_NAME_ONLY: AtomicBool = AtomicBool::new(false);
+
+    /// The file created anonymously and linked at `path`, or its error; `None`
+    /// when it is to be created by name.
+    pub(super) fn create_new(path: &Path) -> Option<io::Result<File>> {
+        if BY_NAME_ONLY.load(Ordering::Relaxed) {
+            return None;
+        }
+        match create_anonymous(path) {
+            Ok(f) => Some(Ok(f)),
+            Err(Fallback::Never(e)) => Some(Err(e)),
+            Err(Fallback::ByName) => {
+                BY_NAME_ONLY.store(true, Ordering::Relaxed);
+                None
+            }
+            Err(Fallback::Once) => None,
+        }
     }
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("Umask:"))?;
-    let mask = u32::from_str_radix(line.trim_start_matches("Umask:").trim(), 8).ok()?;
-    Some(*UMASK.get_or_init(|| mask))
-}
 
-fn create_anonymous(path: &Path) -> Result<File, Fallback> {
-    use rustix::io::Errno;
-    let Some(mask) = umask() else {
-        // Created by name this time; anonymously again once it reads.
-        return Err(Fallback::Once);
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let fd = rustix::fs::openat(
-        CWD,
-        dir,
-        OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o666 & !mask),
-    )
-    .map_err(|e| match e {
-        // The file system (or kernel) has no O_TMPFILE.
-        Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL => Fallback::ByName,
-        _ => Fallback::Never(e.into()),
-    })?;
-    let file = File::from(fd);
-    let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
-    rustix::fs::linkat(CWD, proc_path.as_str(), CWD, path, AtFlags::SYMLINK_FOLLOW).map_err(
-        |e| match e {
-            // No /proc, or linking through it is not allowed here.
-            Errno::NOENT if !Path::new("/proc/self/fd").is_dir() => Fallback::ByName,
-            Errno::PERM | Errno::XDEV | Errno::OPNOTSUPP => Fallback::ByName,
+    enum Fallback {
+        /// The error stands whichever way the file is created.
+        Never(io::Error),
+        /// This file system or process cannot do it: create by name.
+        ByName,
+        /// Create this one by name.
+        Once,
+    }
+
+    /// The process umask, from `/proc/self/status` (read once: reading it
+    /// with `umask(2)` means setting it, which races with other threads).
+    /// A failed read (too many open files, say) is tried again next time.
+    /// One line of one file read by hand: `procfs` is an optional dependency
+    /// of the `metrics` feature, and this runs in every build.
+    pub(super) fn umask() -> Option<u32> {
+        static UMASK: OnceLock<u32> = OnceLock::new();
+        if let Some(m) = UMASK.get() {
+            return Some(*m);
+        }
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with("Umask:"))?;
+        let mask = u32::from_str_radix(line.trim_start_matches("Umask:").trim(), 8).ok()?;
+        Some(*UMASK.get_or_init(|| mask))
+    }
+
+    fn create_anonymous(path: &Path) -> Result<File, Fallback> {
+        use rustix::io::Errno;
+        let Some(mask) = umask() else {
+            // Created by name this time; anonymously again once it reads.
+            return Err(Fallback::Once);
+        };
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let fd = rustix::fs::openat(
+            CWD,
+            dir,
+            OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o666 & !mask),
+        )
+        .map_err(|e| match e {
+            // The file system (or kernel) has no O_TMPFILE.
+            Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL => Fallback::ByName,
             _ => Fallback::Never(e.into()),
-        },
-    )?;
-    Ok(file)
+        })?;
+        let file = File::from(fd);
+        let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
+        rustix::fs::linkat(CWD, proc_path.as_str(), CWD, path, AtFlags::SYMLINK_FOLLOW).map_err(
+            |e| match e {
+                // No /proc, or linking through it is not allowed here.
+                Errno::NOENT if !Path::new("/proc/self/fd").is_dir() => Fallback::ByName,
+                Errno::PERM | Errno::XDEV | Errno::OPNOTSUPP => Fallback::ByName,
+                _ => Fallback::Never(e.into()),
+            },
+        )?;
+        Ok(file)
+    }
 }
 
 #[cfg(test)]
@@ -130,6 +154,7 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 1);
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn the_mode_is_what_creating_by_name_gives() {
         use std::os::unix::fs::PermissionsExt as _;
@@ -140,6 +165,6 @@ mod tests {
         drop(File::create(&by_name).expect("create"));
         let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
         assert_eq!(mode(&ours), mode(&by_name));
-        assert!(umask().is_some(), "the umask is readable here");
+        assert!(anonymous::umask().is_some(), "the umask is readable here");
     }
 }

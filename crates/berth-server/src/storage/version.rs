@@ -28,10 +28,7 @@ impl IndexVersion {
     /// existing metadata store stay valid.
     pub fn of_file(path: &Path) -> Option<Self> {
         let m = std::fs::metadata(path).ok()?;
-        #[cfg(unix)]
-        let inode = std::os::unix::fs::MetadataExt::ino(&m);
-        #[cfg(not(unix))]
-        let inode = 0u64;
+        let inode = crate::os::inode(&m);
         let mtime_ns = m
             .modified()
             .ok()?

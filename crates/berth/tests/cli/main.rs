@@ -16,6 +16,9 @@ mod config;
 #[cfg(target_os = "linux")]
 mod connections;
 mod cors;
+// The image, the Helm chart, the systemd unit, SIGHUP, completions and man
+// pages.
+mod deploy;
 #[cfg(feature = "events")]
 mod events;
 mod gc_window;
