@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every Berth test. Installs what the tests need when it is missing:
 # skopeo, buildah, podman, slapd, ldap-utils, redis-server, docker-registry,
-# systemd (systemd-analyze), man-db and binutils (objcopy) (Debian
+# systemd (systemd-analyze), man-db, binutils (objcopy) and nats-server (Debian
 # packages), oras-py, schemathesis, helm-python-sdk (Helm's Go SDK) and
 # kubernetes-validate (PyPI, into ./.venv), the S3 server s3s-fs and
 # cargo-deny (crates.io, `cargo install`, about 4 and 6 minutes the first
@@ -13,7 +13,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
 # command:package
-for pair in skopeo:skopeo buildah:buildah podman:podman slapd:slapd ldapadd:ldap-utils redis-server:redis-server docker-registry:docker-registry systemd-analyze:systemd man:man-db objcopy:binutils; do
+for pair in skopeo:skopeo buildah:buildah podman:podman slapd:slapd ldapadd:ldap-utils redis-server:redis-server docker-registry:docker-registry systemd-analyze:systemd man:man-db objcopy:binutils nats-server:nats-server; do
   tool=${pair%%:*}
   command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("${pair#*:}")
 done
@@ -26,6 +26,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [[ " ${missing[*]} " == *" redis-server "* ]]; then
     as_root systemctl disable --now redis-server >/dev/null 2>&1 \
       || as_root service redis-server stop >/dev/null 2>&1 || true
+  fi
+  # Likewise nats-server (the events tests start their own).
+  if [[ " ${missing[*]} " == *" nats-server "* ]]; then
+    as_root systemctl disable --now nats-server >/dev/null 2>&1 \
+      || as_root service nats-server stop >/dev/null 2>&1 || true
   fi
   # Likewise docker-registry (CNCF distribution, the sync tests' upstream):
   # the tests start their own; the packaged one would listen on 5000.

@@ -102,10 +102,11 @@ pub struct EventsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SinkConfig {
-    /// `http` (zot's `nats` is not supported).
+    /// `http` or `nats`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// The URL events are POSTed to.
+    /// The URL events are POSTed to (`http`), or the NATS server
+    /// (`nats://host:port`, several separated by commas).
     pub address: String,
     /// How long one delivery may take (default 30s).
     #[serde(default = "thirty_seconds")]
@@ -116,9 +117,13 @@ pub struct SinkConfig {
     /// `{username, password}` (Basic) or `{token}` (Bearer).
     #[serde(default)]
     pub credentials: Option<SinkCredentials>,
-    /// Sent as the CloudEvents `channel` extension attribute.
+    /// Sent as the CloudEvents `channel` extension attribute (`http`);
+    /// the subject events are published on (`nats`, required).
     #[serde(default)]
     pub channel: Option<String>,
+    /// zot's TLS settings for a sink; not supported (refused by name).
+    #[serde(default)]
+    pub tls: Option<serde_json::Value>,
 }
 
 /// `extensions.events.sinks[].credentials`.
@@ -131,6 +136,9 @@ pub struct SinkCredentials {
     pub password: Option<String>,
     #[serde(default)]
     pub token: Option<String>,
+    /// A NATS credentials file (`nats` only).
+    #[serde(default)]
+    pub file: Option<std::path::PathBuf>,
 }
 
 fn thirty_seconds() -> DurationValue {
@@ -141,16 +149,56 @@ impl EventsConfig {
     pub(super) fn check(&self) -> Result<(), ConfigError> {
         for (i, sink) in self.sinks.iter().enumerate() {
             let at = |k: &str| format!("extensions.events.sinks.{i}.{k}");
-            if sink.kind != "http" {
-                return Err(ConfigError::key(
-                    at("type"),
-                    format!("{:?} is not supported (only \"http\")", sink.kind),
-                ));
+            match sink.kind.as_str() {
+                "http" => {
+                    if !(sink.address.starts_with("http://")
+                        || sink.address.starts_with("https://"))
+                    {
+                        return Err(ConfigError::key(
+                            at("address"),
+                            "must be an http:// or https:// URL",
+                        ));
+                    }
+                    if sink.credentials.as_ref().is_some_and(|c| c.file.is_some()) {
+                        return Err(ConfigError::key(
+                            at("credentials.file"),
+                            "a credentials file is for a nats sink",
+                        ));
+                    }
+                }
+                "nats" => {
+                    if sink.address.trim().is_empty() {
+                        return Err(ConfigError::key(at("address"), "must name a NATS server"));
+                    }
+                    if sink.channel.as_deref().is_none_or(str::is_empty) {
+                        return Err(ConfigError::key(
+                            at("channel"),
+                            "a nats sink needs the subject to publish on",
+                        ));
+                    }
+                    if !sink.headers.is_empty() {
+                        return Err(ConfigError::key(at("headers"), "headers are for an http sink"));
+                    }
+                    if let Some(f) = sink.credentials.as_ref().and_then(|c| c.file.as_ref())
+                        && !f.is_file()
+                    {
+                        return Err(ConfigError::key(
+                            at("credentials.file"),
+                            format!("{} is not a readable file", f.display()),
+                        ));
+                    }
+                }
+                other => {
+                    return Err(ConfigError::key(
+                        at("type"),
+                        format!("{other:?} is not supported (\"http\" or \"nats\")"),
+                    ));
+                }
             }
-            if !(sink.address.starts_with("http://") || sink.address.starts_with("https://")) {
+            if sink.tls.as_ref().is_some_and(|t| !t.is_null()) {
                 return Err(ConfigError::key(
-                    at("address"),
-                    "must be an http:// or https:// URL",
+                    at("tls"),
+                    "zot key not supported by this version of berth",
                 ));
             }
             if sink.timeout.0.is_zero() {

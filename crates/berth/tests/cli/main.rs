@@ -21,6 +21,8 @@ mod cors;
 mod deploy;
 #[cfg(feature = "events")]
 mod events;
+#[cfg(feature = "events")]
+mod events_nats;
 mod gc_window;
 // Fixtures for the sync tests (not all of them used yet).
 #[allow(dead_code)]

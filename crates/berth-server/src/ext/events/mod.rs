@@ -1,13 +1,16 @@
-//! Events (`extensions.events`): CloudEvents 1.0 over HTTP (binary mode:
-//! `ce-*` headers, JSON data) to each configured sink, with zot's event
-//! types: `zotregistry.repository.created`, `zotregistry.image.updated`,
-//! `zotregistry.image.deleted`.
+//! Events (`extensions.events`): CloudEvents 1.0 to each configured sink,
+//! over HTTP (binary mode: `ce-*` headers, JSON data) or NATS (structured
+//! mode on the sink's subject, see [`nats`]), with zot's event types:
+//! `zotregistry.repository.created`, `zotregistry.image.updated`,
+//! `zotregistry.image.deleted`, `zotregistry.image.lint_failed`.
 //!
 //! A push never waits for a sink: events come from the registry's
 //! broadcast channel into one bounded queue per sink ([`QUEUE`] events;
 //! when full, new events for that sink are dropped and counted in the
 //! log). Each sink's worker delivers in order, retrying a failed delivery
 //! with growing pauses ([`ATTEMPTS`] tries) before giving it up.
+
+mod nats;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -127,18 +130,33 @@ enum DeliveryError {
     /// The sink answered, but not with success.
     #[error("answered {0}")]
     Status(reqwest::StatusCode),
+    /// Connecting to, or publishing on, a NATS server failed.
+    #[error("{0}")]
+    Nats(String),
+}
+
+/// How a sink is reached.
+enum Transport {
+    Http(reqwest::Client),
+    Nats(nats::NatsSink),
 }
 
 /// A sink's delivery worker.
 struct Sink {
     config: SinkConfig,
-    client: reqwest::Client,
+    transport: Transport,
 }
 
 impl Sink {
     async fn deliver(&self, event: &CloudEvent) -> Result<(), DeliveryError> {
-        let mut req = self
-            .client
+        match &self.transport {
+            Transport::Http(client) => self.post(client, event).await,
+            Transport::Nats(nats) => nats.publish(event).await,
+        }
+    }
+
+    async fn post(&self, client: &reqwest::Client, event: &CloudEvent) -> Result<(), DeliveryError> {
+        let mut req = client
             .post(&self.config.address)
             .timeout(self.config.timeout.0)
             .header("ce-specversion", "1.0")
@@ -206,9 +224,13 @@ pub fn spawn(
     let mut queues = Vec::new();
     for sink in &config.sinks {
         let (tx, rx) = mpsc::channel(QUEUE);
+        let transport = match sink.kind.as_str() {
+            "nats" => Transport::Nats(nats::NatsSink::new(sink.clone())),
+            _ => Transport::Http(client.clone()),
+        };
         let worker = Sink {
             config: sink.clone(),
-            client: client.clone(),
+            transport,
         };
         tasks.push(tokio::spawn(worker.run(rx)));
         queues.push((sink.address.clone(), tx));

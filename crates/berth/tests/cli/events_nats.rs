@@ -1,0 +1,180 @@
+//! The events extension's NATS sink against a real `nats-server`
+//! (Debian's) that asks for a login: pushes arrive on the sink's subject as
+//! structured CloudEvents with zot's types; a sink with a wrong password
+//! delivers nothing and holds no push up; a server started after Berth
+//! still gets the events (the connection is made when delivering).
+
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use berth_oci::Digest;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+use crate::images::block_on;
+use crate::support::*;
+
+/// A `nats-server` on 127.0.0.1 with a username and password.
+struct NatsServer {
+    child: Child,
+    url: String,
+}
+
+impl NatsServer {
+    fn start(port: u16) -> Self {
+        // Debian puts it in /usr/sbin, which a user's PATH may lack.
+        let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or("nats-server");
+        let child = Command::new(bin)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(["--user", "berth", "--pass", "s3cret"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server is required (the README's test command installs it)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port()
+}
+
+/// Subscribes to `subject`; the messages, as JSON, arrive on the channel.
+fn subscribe(url: &str, subject: &str) -> std::sync::mpsc::Receiver<Value> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (url, subject) = (url.to_string(), subject.to_string());
+    block_on(async move {
+        let client = async_nats::ConnectOptions::with_user_and_password(
+            "berth".into(),
+            "s3cret".into(),
+        )
+        .connect(url.as_str())
+        .await
+        .expect("subscriber connects");
+        let mut sub = client.subscribe(subject).await.expect("subscribe");
+        client.flush().await.expect("flush");
+        tokio::spawn(async move {
+            let _keep = client;
+            while let Some(m) = sub.next().await {
+                let v = serde_json::from_slice(&m.payload).unwrap_or(Value::Null);
+                if tx.send(v).is_err() {
+                    return;
+                }
+            }
+        });
+    });
+    rx
+}
+
+fn push(b: &Berth, repo: &str, tag: &str) {
+    let c = reqwest::blocking::Client::new();
+    let config_blob = b"{}".to_vec();
+    let cd = Digest::sha256(&config_blob);
+    let r = c
+        .post(b.url(&format!("/v2/{repo}/blobs/uploads/?digest={cd}")))
+        .body(config_blob)
+        .send()
+        .expect("blob");
+    assert_eq!(r.status(), 201);
+    let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd.to_string(), "size": 2},
+        "layers": []})
+    .to_string();
+    let r = c
+        .put(b.url(&format!("/v2/{repo}/manifests/{tag}")))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(manifest)
+        .send()
+        .expect("manifest");
+    assert_eq!(r.status(), 201);
+}
+
+#[test]
+fn events_are_published_on_nats_as_structured_cloudevents() {
+    let port = free_port();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let url = format!("nats://127.0.0.1:{port}");
+    let config = tmp.path().join("events.json");
+    std::fs::write(
+        &config,
+        json!({"storage": {"rootDirectory": tmp.path().join("root")},
+        "http": {"address": "127.0.0.1", "port": "0"},
+        "extensions": {"events": {"sinks": [
+            {"type": "nats", "address": url, "channel": "registry.events", "timeout": "2s",
+             "credentials": {"username": "berth", "password": "s3cret"}},
+            {"type": "nats", "address": url, "channel": "refused.events", "timeout": "1s",
+             "credentials": {"username": "berth", "password": "wrong"}}
+        ]}}})
+        .to_string(),
+    )
+    .expect("config");
+    // Berth first: the server comes up after it, before the first push.
+    let b = Berth::start_config(&config);
+    let nats = NatsServer::start(port);
+    let got = subscribe(&nats.url, "registry.events");
+    let refused = subscribe(&nats.url, "refused.events");
+
+    let started = Instant::now();
+    push(&b, "team/app", "v1");
+    push(&b, "team/app", "v2");
+    // The pushes did not wait for the refused sink's retries.
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    let mut events = Vec::new();
+    while events.len() < 3 {
+        let e = got
+            .recv_timeout(Duration::from_secs(30))
+            .expect("an event on NATS");
+        events.push(e);
+    }
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap_or("")).collect();
+    assert_eq!(
+        types,
+        [
+            "zotregistry.repository.created",
+            "zotregistry.image.updated",
+            "zotregistry.image.updated"
+        ],
+        "{events:#?}"
+    );
+    for e in &events {
+        assert_eq!(e["specversion"], "1.0", "{e}");
+        assert_eq!(e["source"], "berth", "{e}");
+        assert!(e["id"].as_str().is_some_and(|i| !i.is_empty()), "{e}");
+    }
+    assert_eq!(events[0]["data"]["name"], "team/app");
+    assert_eq!(events[2]["data"]["reference"], "v2");
+    // The wrong password delivers nothing, and says why in the log.
+    assert!(refused.recv_timeout(Duration::from_secs(2)).is_err());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = b.log.lock().expect("log").join("\n");
+        if log.contains("refused.events") || log.contains("event delivery failed") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no delivery failure logged:\n{log}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
