@@ -177,7 +177,10 @@ impl EventsConfig {
                         ));
                     }
                     if !sink.headers.is_empty() {
-                        return Err(ConfigError::key(at("headers"), "headers are for an http sink"));
+                        return Err(ConfigError::key(
+                            at("headers"),
+                            "headers are for an http sink",
+                        ));
                     }
                     if let Some(f) = sink.credentials.as_ref().and_then(|c| c.file.as_ref())
                         && !f.is_file()

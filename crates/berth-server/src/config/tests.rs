@@ -643,6 +643,52 @@ fn a_key_unknown_in_every_case_is_still_named_and_a_refused_one_refused() {
 }
 
 #[test]
+fn event_sink_errors_name_the_key() {
+    let sink = |s: &str| {
+        format!(
+            r#"{{"storage":{{"rootDirectory":"/x"}},"extensions":{{"events":{{"sinks":[{s}]}}}}}}"#
+        )
+    };
+    let cases = [
+        (
+            sink(r#"{"type":"nats","address":"nats://127.0.0.1:4222"}"#),
+            "extensions.events.sinks.0.channel: a nats sink needs the subject",
+        ),
+        (
+            sink(r#"{"type":"nats","address":"nats://h","channel":"c","headers":{"a":"b"}}"#),
+            "extensions.events.sinks.0.headers",
+        ),
+        (
+            sink(
+                r#"{"type":"nats","address":"nats://h","channel":"c","tls":{"caCertFile":"/ca"}}"#,
+            ),
+            "extensions.events.sinks.0.tls: zot key not supported",
+        ),
+        (
+            sink(
+                r#"{"type":"nats","address":"nats://h","channel":"c","credentials":{"file":"/nonexistent.creds"}}"#,
+            ),
+            "extensions.events.sinks.0.credentials.file",
+        ),
+        (
+            sink(r#"{"type":"http","address":"http://h","credentials":{"file":"/a"}}"#),
+            "extensions.events.sinks.0.credentials.file",
+        ),
+        (
+            sink(r#"{"type":"kafka","address":"k:9092"}"#),
+            "extensions.events.sinks.0.type",
+        ),
+    ];
+    for (json, want) in cases {
+        let got = err(&json);
+        assert!(got.contains(want), "{json}: got {got:?}, want {want:?}");
+    }
+    let ok =
+        sink(r#"{"type":"nats","address":"nats://a:4222,nats://b:4222","channel":"registry"}"#);
+    Config::from_value(serde_json::from_str(&ok).expect("json")).expect("a nats sink");
+}
+
+#[test]
 fn zots_linter_is_read_and_its_signature_rule_refused_by_name() {
     let c = Config::from_value(serde_json::json!({"storage": {"rootDirectory": "/x"},
         "extensions": {"lint": {"enable": true, "mandatoryAnnotations": ["a", "b"]}}}))

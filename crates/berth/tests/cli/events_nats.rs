@@ -66,13 +66,11 @@ fn subscribe(url: &str, subject: &str) -> std::sync::mpsc::Receiver<Value> {
     let (tx, rx) = std::sync::mpsc::channel();
     let (url, subject) = (url.to_string(), subject.to_string());
     block_on(async move {
-        let client = async_nats::ConnectOptions::with_user_and_password(
-            "berth".into(),
-            "s3cret".into(),
-        )
-        .connect(url.as_str())
-        .await
-        .expect("subscriber connects");
+        let client =
+            async_nats::ConnectOptions::with_user_and_password("berth".into(), "s3cret".into())
+                .connect(url.as_str())
+                .await
+                .expect("subscriber connects");
         let mut sub = client.subscribe(subject).await.expect("subscribe");
         client.flush().await.expect("flush");
         tokio::spawn(async move {
@@ -149,7 +147,10 @@ fn events_are_published_on_nats_as_structured_cloudevents() {
             .expect("an event on NATS");
         events.push(e);
     }
-    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap_or("")).collect();
+    let types: Vec<&str> = events
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or(""))
+        .collect();
     assert_eq!(
         types,
         [
@@ -174,7 +175,10 @@ fn events_are_published_on_nats_as_structured_cloudevents() {
         if log.contains("refused.events") || log.contains("event delivery failed") {
             break;
         }
-        assert!(Instant::now() < deadline, "no delivery failure logged:\n{log}");
+        assert!(
+            Instant::now() < deadline,
+            "no delivery failure logged:\n{log}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -1,6 +1,6 @@
 //! Events (`extensions.events`): CloudEvents 1.0 to each configured sink,
 //! over HTTP (binary mode: `ce-*` headers, JSON data) or NATS (structured
-//! mode on the sink's subject, see [`nats`]), with zot's event types:
+//! mode on the sink's subject, see `nats.rs`), with zot's event types:
 //! `zotregistry.repository.created`, `zotregistry.image.updated`,
 //! `zotregistry.image.deleted`, `zotregistry.image.lint_failed`.
 //!
@@ -138,7 +138,7 @@ enum DeliveryError {
 /// How a sink is reached.
 enum Transport {
     Http(reqwest::Client),
-    Nats(nats::NatsSink),
+    Nats(Box<nats::NatsSink>),
 }
 
 /// A sink's delivery worker.
@@ -155,7 +155,11 @@ impl Sink {
         }
     }
 
-    async fn post(&self, client: &reqwest::Client, event: &CloudEvent) -> Result<(), DeliveryError> {
+    async fn post(
+        &self,
+        client: &reqwest::Client,
+        event: &CloudEvent,
+    ) -> Result<(), DeliveryError> {
         let mut req = client
             .post(&self.config.address)
             .timeout(self.config.timeout.0)
@@ -225,7 +229,7 @@ pub fn spawn(
     for sink in &config.sinks {
         let (tx, rx) = mpsc::channel(QUEUE);
         let transport = match sink.kind.as_str() {
-            "nats" => Transport::Nats(nats::NatsSink::new(sink.clone())),
+            "nats" => Transport::Nats(Box::new(nats::NatsSink::new(sink.clone()))),
             _ => Transport::Http(client.clone()),
         };
         let worker = Sink {

@@ -51,8 +51,8 @@ impl NatsSink {
             } else if let Some(token) = &c.token {
                 options = options.token(token.clone());
             } else if let Some(user) = &c.username {
-                options = options
-                    .user_and_password(user.clone(), c.password.clone().unwrap_or_default());
+                options =
+                    options.user_and_password(user.clone(), c.password.clone().unwrap_or_default());
             }
         }
         options
@@ -86,7 +86,9 @@ impl NatsSink {
         };
         let outcome = match tokio::time::timeout(self.config.timeout.0, sent).await {
             Ok(r) => r,
-            Err(_) => Err(DeliveryError::Nats("the server did not take it in time".into())),
+            Err(_) => Err(DeliveryError::Nats(
+                "the server did not take it in time".into(),
+            )),
         };
         if outcome.is_err() {
             // Connect again for the next attempt.
