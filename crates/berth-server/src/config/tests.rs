@@ -642,6 +642,7 @@ fn a_key_unknown_in_every_case_is_still_named_and_a_refused_one_refused() {
     assert!(refused.contains("not supported"), "{refused}");
 }
 
+#[cfg(feature = "events")]
 #[test]
 fn event_sink_errors_name_the_key() {
     let sink = |s: &str| {
