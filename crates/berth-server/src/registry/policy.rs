@@ -263,16 +263,13 @@ impl Unreferenced {
             .insert(digest.to_string(), (size, Instant::now()));
     }
 
-    /// Forgets the blobs now referenced (or all of `repo`'s).
-    pub(super) fn settle(&self, repo: &RepoName, referenced: Option<&HashMap<String, u64>>) {
+    /// Forgets `repo`'s blobs that `referenced` now names.
+    pub(super) fn settle(&self, repo: &RepoName, referenced: &HashMap<String, u64>) {
         let mut all = self.lock();
         let Some(blobs) = all.get_mut(repo) else {
             return;
         };
-        match referenced {
-            Some(r) => blobs.retain(|d, _| !r.contains_key(d)),
-            None => blobs.clear(),
-        }
+        blobs.retain(|d, _| !referenced.contains_key(d));
         if blobs.is_empty() {
             all.remove(repo);
         }
@@ -401,7 +398,8 @@ pub(super) fn pinned_by<'a>(
     None
 }
 
-/// Digests of the blobs a manifest push adds to its repository's usage.
+/// The bytes a manifest push adds to its repository's usage (what
+/// `usage` does not hold yet).
 pub(super) fn push_adds(meta: &ManifestMeta, usage: &HashMap<String, u64>) -> u64 {
     let mut own = HashMap::new();
     add_blobs(&mut own, meta);

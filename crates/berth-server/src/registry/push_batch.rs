@@ -317,7 +317,7 @@ impl Registry {
             })
             .await?;
         if let (Some(q), Some(usage)) = (quota, &usage) {
-            self.unreferenced.settle(repo, Some(usage));
+            self.unreferenced.settle(repo, usage);
             self.emit(super::events::RegistryEvent::QuotaUsage {
                 repo: repo.to_string(),
                 used: usage.values().sum(),

@@ -35,15 +35,6 @@ async fn error_body(r: reqwest::Response, status: u16) -> Value {
     r.json().await.expect("json error body")
 }
 
-async fn tags(s: &Server, repo: &str) -> Value {
-    s.get(&format!("/v2/{repo}/tags/list"))
-        .await
-        .json::<Value>()
-        .await
-        .expect("json")["tags"]
-        .clone()
-}
-
 #[tokio::test]
 async fn a_push_past_the_quota_is_refused_and_its_bytes_not_kept() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -129,7 +120,7 @@ async fn a_push_past_the_quota_is_refused_and_its_bytes_not_kept() {
         .expect("manifest");
     let r = s.put_manifest("small/app", "again", OCI_MANIFEST, &m).await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    assert_eq!(tags(&s, "small/app").await, json!(["again", "v1"]));
+    assert_eq!(s.tags("small/app").await, json!(["again", "v1"]));
     let usage = s
         .registry
         .quota_usage(&"small/app".parse().expect("name"))
@@ -283,7 +274,7 @@ async fn an_immutable_tag_is_neither_moved_nor_deleted() {
         .await
         .expect("gc");
     assert_eq!(report.tags, 1, "{report:?}");
-    assert_eq!(tags(&s, "prod/app").await, json!(["v1"]));
+    assert_eq!(s.tags("prod/app").await, json!(["v1"]));
 
     // Without the rule (a reload), the tag goes.
     s.registry.set_policies(Policies::default());

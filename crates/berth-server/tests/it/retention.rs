@@ -14,15 +14,6 @@ fn retention(v: Value) -> RetentionConfig {
     c.storage.retention.expect("retention")
 }
 
-async fn tags(s: &Server, repo: &str) -> Value {
-    s.get(&format!("/v2/{repo}/tags/list"))
-        .await
-        .json::<Value>()
-        .await
-        .expect("json")["tags"]
-        .clone()
-}
-
 #[tokio::test]
 async fn tags_no_rule_keeps_are_removed_and_their_images_collected() {
     let s = Server::start().await;
@@ -68,7 +59,7 @@ async fn tags_no_rule_keeps_are_removed_and_their_images_collected() {
         .await
         .expect("gc");
     assert_eq!(report.tags, 1);
-    assert_eq!(tags(&s, "ret/app").await, json!(["a1", "a2", "b1", "b2"]));
+    assert_eq!(s.tags("ret/app").await, json!(["a1", "a2", "b1", "b2"]));
 
     let report = s
         .registry
@@ -76,7 +67,7 @@ async fn tags_no_rule_keeps_are_removed_and_their_images_collected() {
         .await
         .expect("gc");
     assert_eq!((report.tags, report.manifests), (1, 1), "{report:?}");
-    assert_eq!(tags(&s, "ret/app").await, json!(["a1", "a2", "b2"]));
+    assert_eq!(s.tags("ret/app").await, json!(["a1", "a2", "b2"]));
     assert_eq!(
         s.get(&format!("/v2/ret/app/manifests/{}", digests[2]))
             .await
@@ -90,7 +81,7 @@ async fn tags_no_rule_keeps_are_removed_and_their_images_collected() {
         .await
         .expect("gc");
     assert_eq!(
-        tags(&s, "other/app").await,
+        s.tags("other/app").await,
         json!(["b1"]),
         "no policy matches: everything kept"
     );

@@ -93,6 +93,16 @@ impl Server {
         self.http.get(self.url(path)).send().await.expect("request")
     }
 
+    /// The tags `/tags/list` names for `repo` (JSON `null` when none).
+    pub async fn tags(&self, repo: &str) -> Value {
+        self.get(&format!("/v2/{repo}/tags/list"))
+            .await
+            .json::<Value>()
+            .await
+            .expect("json")["tags"]
+            .clone()
+    }
+
     /// Pushes a blob monolithically and returns its digest.
     pub async fn push_blob(&self, repo: &str, data: &[u8]) -> Digest {
         let d = Digest::sha256(data);

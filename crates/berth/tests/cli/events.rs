@@ -72,6 +72,32 @@ pub fn receiver(fail_first: usize, hang: bool) -> (String, Received) {
     (url, got)
 }
 
+/// Pushes an image of an empty config and no layer as `repo:tag`;
+/// answers the manifest's digest and text.
+pub fn push_empty_image(b: &Berth, repo: &str, tag: &str) -> (Digest, String) {
+    let c = reqwest::blocking::Client::new();
+    let config_blob = b"{}".to_vec();
+    let cd = Digest::sha256(&config_blob);
+    let r = c
+        .post(b.url(&format!("/v2/{repo}/blobs/uploads/?digest={cd}")))
+        .body(config_blob)
+        .send()
+        .expect("blob");
+    assert_eq!(r.status(), 201);
+    let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd.to_string(), "size": 2},
+        "layers": []})
+    .to_string();
+    let r = c
+        .put(b.url(&format!("/v2/{repo}/manifests/{tag}")))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(manifest.clone())
+        .send()
+        .expect("manifest");
+    assert_eq!(r.status(), 201);
+    (Digest::sha256(manifest.as_bytes()), manifest)
+}
+
 fn wait_for(got: &Received, n: usize) -> Vec<(HashMap<String, String>, Value)> {
     for _ in 0..200 {
         if got.lock().expect("lock").len() >= n {
@@ -112,28 +138,10 @@ fn events_reach_webhooks_without_holding_pushes_up() {
     let c = reqwest::blocking::Client::new();
 
     // Pushes go through while one sink hangs and one is gone.
-    let config_blob = b"{}".to_vec();
-    let cd = Digest::sha256(&config_blob);
-    let r = c
-        .post(b.url(&format!("/v2/team/app/blobs/uploads/?digest={cd}")))
-        .body(config_blob)
-        .send()
-        .expect("blob");
-    assert_eq!(r.status(), 201);
-    let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd.to_string(), "size": 2},
-        "layers": []})
-    .to_string();
-    let md = Digest::sha256(manifest.as_bytes());
-    for tag in ["v1", "v2", "v3"] {
-        let r = c
-            .put(b.url(&format!("/v2/team/app/manifests/{tag}")))
-            .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-            .body(manifest.clone())
-            .send()
-            .expect("manifest");
-        assert_eq!(r.status(), 201);
-    }
+    // The same manifest under three tags.
+    push_empty_image(&b, "team/app", "v1");
+    push_empty_image(&b, "team/app", "v2");
+    let (md, manifest) = push_empty_image(&b, "team/app", "v3");
     let r = c
         .delete(b.url("/v2/team/app/manifests/v3"))
         .send()

@@ -8,10 +8,10 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use berth_oci::Digest;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
+use crate::events::push_empty_image;
 use crate::images::block_on;
 use crate::support::*;
 
@@ -86,29 +86,6 @@ fn subscribe(url: &str, subject: &str) -> std::sync::mpsc::Receiver<Value> {
     rx
 }
 
-fn push(b: &Berth, repo: &str, tag: &str) {
-    let c = reqwest::blocking::Client::new();
-    let config_blob = b"{}".to_vec();
-    let cd = Digest::sha256(&config_blob);
-    let r = c
-        .post(b.url(&format!("/v2/{repo}/blobs/uploads/?digest={cd}")))
-        .body(config_blob)
-        .send()
-        .expect("blob");
-    assert_eq!(r.status(), 201);
-    let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd.to_string(), "size": 2},
-        "layers": []})
-    .to_string();
-    let r = c
-        .put(b.url(&format!("/v2/{repo}/manifests/{tag}")))
-        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-        .body(manifest)
-        .send()
-        .expect("manifest");
-    assert_eq!(r.status(), 201);
-}
-
 #[test]
 fn events_are_published_on_nats_as_structured_cloudevents() {
     let port = free_port();
@@ -135,8 +112,8 @@ fn events_are_published_on_nats_as_structured_cloudevents() {
     let refused = subscribe(&nats.url, "refused.events");
 
     let started = Instant::now();
-    push(&b, "team/app", "v1");
-    push(&b, "team/app", "v2");
+    push_empty_image(&b, "team/app", "v1");
+    push_empty_image(&b, "team/app", "v2");
     // The pushes did not wait for the refused sink's retries.
     assert!(started.elapsed() < Duration::from_secs(10));
 

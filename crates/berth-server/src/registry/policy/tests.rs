@@ -119,6 +119,6 @@ fn unreferenced_uploads_count_until_referenced() {
     let referenced: HashMap<String, u64> = [(d.to_string(), 40)].into();
     // Referenced already: not counted twice.
     assert_eq!(u.bytes(&r, &referenced), 0);
-    u.settle(&r, Some(&referenced));
+    u.settle(&r, &referenced);
     assert_eq!(u.bytes(&r, &HashMap::new()), 0);
 }
