@@ -317,8 +317,10 @@ pub async fn serve(
             .await
         }
         Some(tls) => {
-            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
-                .handshake_timeout(limits.handshake_timeout());
+            let acceptor = crate::tls::VersionedTls(
+                axum_server::tls_rustls::RustlsAcceptor::new(tls)
+                    .handshake_timeout(limits.handshake_timeout()),
+            );
             conn::serve(listener, acceptor, router, limits, None, shutdown).await
         }
     }

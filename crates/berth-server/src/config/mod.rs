@@ -21,7 +21,9 @@ mod value;
 
 use std::path::{Path, PathBuf};
 
-pub use access::{AccessControlConfig, Action, Group, MetricsAccess, Policy, RepoAccess};
+pub use access::{
+    AccessControlConfig, Action, ConditionConfig, Group, MetricsAccess, Policy, RepoAccess,
+};
 pub use auth::{AuthConfig, BearerConfig, HtpasswdConfig, LdapConfig, MtlsConfig};
 pub use drivers::{CacheDriverConfig, StorageDriverConfig};
 pub use model::{

@@ -11,6 +11,7 @@ mod auth;
 mod bearer;
 mod bench;
 mod clients;
+mod conditions;
 mod config;
 // Open-files limits, read from /proc.
 #[cfg(target_os = "linux")]
