@@ -9,6 +9,7 @@
 
 mod access;
 mod auth;
+mod cluster;
 mod drivers;
 mod model;
 mod policy;
@@ -25,6 +26,7 @@ pub use access::{
     AccessControlConfig, Action, ConditionConfig, Group, MetricsAccess, Policy, RepoAccess,
 };
 pub use auth::{AuthConfig, BearerConfig, HtpasswdConfig, LdapConfig, MtlsConfig};
+pub use cluster::{ClusterConfig, ClusterTls};
 pub use drivers::{CacheDriverConfig, StorageDriverConfig};
 pub use model::{
     Config, EventsConfig, ExtensionsConfig, HttpConfig, LogConfig, LogFormat, LogLevel, MethodRate,
@@ -93,6 +95,7 @@ impl Config {
             log: LogConfig::default(),
             extensions: ExtensionsConfig::default(),
             scheduler: None,
+            cluster: None,
         }
     }
 
@@ -243,6 +246,9 @@ impl Config {
         }
         if let Some(l) = &self.extensions.lint {
             l.check()?;
+        }
+        if let Some(c) = &self.cluster {
+            c.check()?;
         }
         if let Some(d) = &self.storage.storage_driver {
             d.check("storage.storageDriver")?;

@@ -29,6 +29,9 @@ pub struct Config {
     /// zot's background task pool.
     #[serde(default)]
     pub scheduler: Option<SchedulerConfig>,
+    /// zot's scale-out members (`ext/cluster.rs`).
+    #[serde(default)]
+    pub cluster: Option<super::cluster::ClusterConfig>,
 }
 
 /// `scheduler`: how much background work (GC of a repository, a scrub
@@ -733,7 +736,6 @@ pub enum LogFormat {
 /// anything but null or an empty object) is refused, naming the key.
 const NOT_YET: &[&str] = &[
     "extensions.userprefs",
-    "cluster",
     "storage.remoteCache",
     "http.auth.bearer.awsSecretsManager",
     "http.auth.bearer.upstreamTokenEndpoint",

@@ -11,6 +11,8 @@ mod auth;
 mod bearer;
 mod bench;
 mod clients;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod conditions;
 mod config;
 // Open-files limits, read from /proc.
