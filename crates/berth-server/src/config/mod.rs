@@ -31,7 +31,7 @@ pub use drivers::{CacheDriverConfig, StorageDriverConfig};
 pub use model::{
     Config, EventsConfig, ExtensionsConfig, HttpConfig, LogConfig, LogFormat, LogLevel, MethodRate,
     MetricsConfig, PrometheusConfig, RateLimitConfig, RootSettings, SchedulerConfig, ScrubConfig,
-    SinkConfig, SinkCredentials, StorageConfig, SubPathConfig, TlsConfig,
+    SinkConfig, SinkCredentials, SinkTls, StorageConfig, SubPathConfig, TlsConfig,
 };
 pub use policy::{ImmutableTagsConfig, LintConfig, QuotaConfig, anchored as anchored_pattern};
 pub use retention::{KeepTagsRule, KeepUntaggedRule, RetentionConfig, RetentionPolicy};
