@@ -179,6 +179,10 @@ impl From<RegistryError> for ApiError {
             R::TagImmutable { tag, rule } => {
                 Self::new(ErrorCode::Denied, msg).with_detail(json!({ "tag": tag, "rule": rule }))
             }
+            // zot's answer to a deletion its `detectManifestCollision` stops.
+            R::ManifestCollision { digest, tags } => Self::new(ErrorCode::ManifestInvalid, msg)
+                .with_status(StatusCode::CONFLICT)
+                .with_detail(json!({ "digest": digest, "tags": tags })),
             R::Storage(StorageError::NameConflict(m)) => Self::new(ErrorCode::NameInvalid, m),
             R::Storage(StorageError::Unavailable { service, .. })
             | R::Meta(MetaError::Unavailable { service, .. }) => {

@@ -168,8 +168,14 @@ pub(crate) async fn put(
 }
 
 /// `DELETE /v2/<name>/manifests/<reference>`.
-pub(crate) async fn delete(reg: &Registry, name: &RepoName, reference: &Reference) -> ApiResult {
-    reg.delete_manifest(name, reference).await?;
+pub(crate) async fn delete(
+    reg: &Registry,
+    name: &RepoName,
+    reference: &Reference,
+    detect_collision: bool,
+) -> ApiResult {
+    reg.delete_manifest_checked(name, reference, detect_collision)
+        .await?;
     Ok(accepted_empty())
 }
 

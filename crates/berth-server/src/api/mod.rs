@@ -419,7 +419,15 @@ async fn route(
                 let by = Some(ok.caller.identity.name()).filter(|n| !n.is_empty());
                 manifests::put(reg, &name, &reference, headers, body, ok.create_only, by).await
             }
-            Method::DELETE => manifests::delete(reg, &name, &reference).await,
+            Method::DELETE => {
+                // zot's `detectManifestCollision`: held only where access
+                // rules grant it.
+                let detect = ok.caller.access.is_some()
+                    && ok
+                        .caller
+                        .may(&name, crate::config::Action::DetectManifestCollision);
+                manifests::delete(reg, &name, &reference, detect).await
+            }
             _ => {
                 let ask = manifests::Ask {
                     gate: state.pull_gate.as_deref(),

@@ -14,8 +14,8 @@ pub enum Action {
     Create,
     Update,
     Delete,
-    /// zot's: may see that a digest push collides. Accepted; Berth has no
-    /// collision check to guard.
+    /// zot's behaviour action: a caller holding it cannot delete by
+    /// digest a manifest that several tags name (409).
     DetectManifestCollision,
 }
 

@@ -62,6 +62,10 @@ pub enum RegistryError {
         reference: String,
         missing: Vec<String>,
     },
+    /// A deletion by digest of a manifest several tags name, by a caller
+    /// holding zot's `detectManifestCollision`.
+    #[error("{digest} is tagged {}: deleting it would remove every one", tags.join(", "))]
+    ManifestCollision { digest: String, tags: Vec<String> },
     /// The tag is immutable: it cannot be moved or deleted.
     #[error("tag {tag} is immutable ({rule}): it cannot be moved or deleted")]
     TagImmutable { tag: String, rule: String },
@@ -127,6 +131,10 @@ impl RegistryError {
             Self::LintFailed { reference, missing } => Self::LintFailed {
                 reference: reference.clone(),
                 missing: missing.clone(),
+            },
+            Self::ManifestCollision { digest, tags } => Self::ManifestCollision {
+                digest: digest.clone(),
+                tags: tags.clone(),
             },
             Self::TagImmutable { tag, rule } => Self::TagImmutable {
                 tag: tag.clone(),

@@ -342,6 +342,19 @@ impl Registry {
         repo: &RepoName,
         reference: &Reference,
     ) -> RegistryResult<()> {
+        self.delete_manifest_checked(repo, reference, false).await
+    }
+
+    /// [`Registry::delete_manifest`]; with `detect_collision` (zot's
+    /// `detectManifestCollision` action, held by the caller), a digest
+    /// that several tags name is not deleted: the deletion would take
+    /// every one of them.
+    pub async fn delete_manifest_checked(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        detect_collision: bool,
+    ) -> RegistryResult<()> {
         if !self.store(repo).layout.repo_exists(repo).await? {
             return Err(RegistryError::ManifestUnknown(reference.to_string()));
         }
@@ -385,6 +398,21 @@ impl Registry {
                 };
                 if let Some((tag, rule)) = pinned {
                     return (false, Err(RegistryError::TagImmutable { tag, rule }));
+                }
+                if let (true, Reference::Digest(d)) = (detect_collision, reference) {
+                    let mut tags: Vec<String> = index
+                        .manifests()
+                        .filter(|m| m.digest == *d)
+                        .filter_map(|m| tag_of(m).map(String::from))
+                        .collect();
+                    tags.sort();
+                    if tags.len() > 1 {
+                        let digest = d.to_string();
+                        return (
+                            false,
+                            Err(RegistryError::ManifestCollision { digest, tags }),
+                        );
+                    }
                 }
                 let desc = match reference {
                     Reference::Tag(t) => index.find_tag(t.as_str()),

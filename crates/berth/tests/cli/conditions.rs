@@ -167,3 +167,60 @@ fn a_bad_condition_is_refused_naming_its_key() {
         "{err}"
     );
 }
+
+#[test]
+fn detect_manifest_collision_stops_a_deletion_that_would_take_several_tags() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let htpasswd = htpasswd_file(tmp.path(), &[("ops", "o"), ("root", "r")]);
+    let b = Berth::start_full(
+        &tmp.path().join("root"),
+        json!({}),
+        json!({"auth": {"htpasswd": {"path": htpasswd}, "failDelay": 0},
+               "accessControl": {"repositories": {"**": {"policies": [
+                   {"users": ["ops"], "actions": ["read", "create", "update", "delete", "detectManifestCollision"]},
+                   {"users": ["root"], "actions": ["read", "create", "update", "delete"]}]}}}}),
+        &[],
+    );
+    let c = reqwest::blocking::Client::new();
+    let config = b"{}".to_vec();
+    let cd = berth_oci::Digest::sha256(&config);
+    let r = c
+        .post(b.url(&format!("/v2/app/blobs/uploads/?digest={cd}")))
+        .basic_auth("ops", Some("o"))
+        .body(config)
+        .send()
+        .expect("blob");
+    assert_eq!(r.status(), 201);
+    let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd.to_string(), "size": 2},
+        "layers": []})
+    .to_string();
+    let digest = berth_oci::Digest::sha256(manifest.as_bytes());
+    for tag in ["v1", "stable"] {
+        let r = c
+            .put(b.url(&format!("/v2/app/manifests/{tag}")))
+            .basic_auth("ops", Some("o"))
+            .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+            .body(manifest.clone())
+            .send()
+            .expect("manifest");
+        assert_eq!(r.status(), 201);
+    }
+    let by_digest = b.url(&format!("/v2/app/manifests/{digest}"));
+    let r = c
+        .delete(&by_digest)
+        .basic_auth("ops", Some("o"))
+        .send()
+        .expect("delete");
+    assert_eq!(r.status(), 409);
+    let body: serde_json::Value = r.json().expect("json");
+    assert_eq!(body["errors"][0]["code"], "MANIFEST_INVALID");
+    assert_eq!(body["errors"][0]["detail"]["tags"], json!(["stable", "v1"]));
+    // A user without the action deletes it, every tag with it (as zot).
+    let r = c
+        .delete(&by_digest)
+        .basic_auth("root", Some("r"))
+        .send()
+        .expect("delete");
+    assert_eq!(r.status(), 202);
+}
