@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 pub use access::{AccessControlConfig, Action, Group, MetricsAccess, Policy, RepoAccess};
 pub use auth::{AuthConfig, BearerConfig, HtpasswdConfig, LdapConfig, MtlsConfig};
-pub use drivers::{CacheDriverConfig, StorageDriverConfig};
+pub use drivers::{AzureCredentialsConfig, CacheDriverConfig, StorageDriverConfig};
 pub use model::{
     Config, EventsConfig, ExtensionsConfig, HttpConfig, LogConfig, LogFormat, LogLevel, MethodRate,
     MetricsConfig, PrometheusConfig, RateLimitConfig, RootSettings, SchedulerConfig, ScrubConfig,

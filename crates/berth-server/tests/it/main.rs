@@ -2,6 +2,10 @@
 
 //! Integration tests: a real server on 127.0.0.1:0 driven over HTTP.
 
+#[cfg(feature = "azure")]
+mod azure;
+#[cfg(feature = "azure")]
+pub mod azurite_server;
 mod base;
 mod blobs;
 mod concurrency;
@@ -11,6 +15,8 @@ mod gc;
 mod image_meta;
 mod layout;
 mod library;
+#[cfg(any(feature = "s3", feature = "azure"))]
+pub mod listening;
 mod listing;
 mod manifests;
 mod meta;

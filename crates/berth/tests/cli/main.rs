@@ -47,6 +47,9 @@ mod ratelimit;
 #[path = "../../../berth-server/tests/it/redis_server.rs"]
 #[allow(dead_code)]
 mod redis_server;
+#[cfg(any(all(feature = "s3", feature = "redis"), feature = "azure"))]
+#[path = "../../../berth-server/tests/it/listening.rs"]
+mod listening;
 #[cfg(all(feature = "s3", feature = "redis"))]
 #[path = "../../../berth-server/tests/it/s3_server.rs"]
 #[allow(dead_code)]
