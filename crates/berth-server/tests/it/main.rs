@@ -12,6 +12,8 @@ mod concurrency;
 mod connections;
 mod dedupe;
 mod gc;
+#[cfg(feature = "gcs")]
+mod gcs;
 mod image_meta;
 mod layout;
 mod library;
