@@ -321,7 +321,7 @@ impl StorageDriverConfig {
             if self.keys_set().iter().any(|(k, _)| *k == key) {
                 return Err(ConfigError::key(
                     format!("{at}.{key}"),
-                    "zot key not supported: berth retries a failing request for about 10s and copies blobs within one account, which completes at once",
+                    "zot key not supported: berth retries a failing request for about 10s and copies blobs only within one account and does not poll a copy (Azure completes those synchronously as a rule)",
                 ));
             }
         }

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::s3_server::S3Server;
 use crate::support::{
     OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Server, assert_presigned_redirect, assert_pulls,
-    assert_upload_goes_on, desc, image_manifest,
+    assert_upload_goes_on, desc, image_manifest, push_chunked,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,41 +40,7 @@ async fn push_pull_delete_and_gc_on_s3() {
 
     // A chunked upload across parts, then an image using it.
     let layer: Vec<u8> = (0..(7 << 20) + 99).map(|i| (i % 253) as u8).collect();
-    let ld = Digest::sha256(&layer);
-    let r = server
-        .http
-        .post(server.url("/v2/s3/app/blobs/uploads/"))
-        .send()
-        .await
-        .expect("start");
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let mut location = r.headers()["location"].to_str().expect("loc").to_string();
-    let mut offset = 0;
-    for chunk in layer.chunks(3 << 20) {
-        let r = server
-            .http
-            .patch(server.url(&location))
-            .header("content-type", "application/octet-stream")
-            .header(
-                "content-range",
-                format!("{}-{}", offset, offset + chunk.len() - 1),
-            )
-            .body(chunk.to_vec())
-            .send()
-            .await
-            .expect("patch");
-        assert_eq!(r.status(), StatusCode::ACCEPTED, "{:?}", r.text().await);
-        offset += chunk.len();
-        location = r.headers()["location"].to_str().expect("loc").to_string();
-    }
-    let sep = if location.contains('?') { '&' } else { '?' };
-    let r = server
-        .http
-        .put(server.url(&format!("{location}{sep}digest={ld}")))
-        .send()
-        .await
-        .expect("finish");
-    assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
+    let ld = push_chunked(&server, "s3/app", &layer, 3 << 20).await;
     let (manifest, md) = server.push_image("s3/app", "v1", &[b"small layer"]).await;
     // The image config was read from the bucket (a range read) at push.
     let app: berth_oci::RepoName = "s3/app".parse().expect("name");
