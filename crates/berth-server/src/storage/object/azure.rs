@@ -7,7 +7,7 @@
 
 use object_store::azure::MicrosoftAzureBuilder;
 
-use super::{BucketSettings, BucketStore, Clients};
+use super::{BucketSettings, BucketStore, Clients, Limits};
 use crate::storage::StorageResult;
 use crate::storage::locks::RepoLocks;
 
@@ -92,7 +92,11 @@ impl BucketStore {
             AzureCredentials::Default => b,
         };
         let allow_http = url.starts_with("http://");
-        let clients = Clients::build(location, None, allow_http, false, |options, retry| {
+        let limits = Limits {
+            max_copy: None,
+            max_parts: 50_000,
+        };
+        let clients = Clients::build(location, limits, allow_http, false, |options, retry| {
             b.clone()
                 .with_client_options(options)
                 .with_retry(retry)

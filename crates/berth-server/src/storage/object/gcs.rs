@@ -10,7 +10,7 @@
 
 use object_store::gcp::GoogleCloudStorageBuilder;
 
-use super::{BucketSettings, BucketStore, Clients, backend_err};
+use super::{BucketSettings, BucketStore, Clients, Limits, backend_err};
 use crate::storage::StorageResult;
 use crate::storage::locks::RepoLocks;
 
@@ -49,7 +49,11 @@ impl BucketStore {
             allow_http = base_url.is_some_and(|u| u.starts_with("http://"));
             b = b.with_service_account_key(key);
         }
-        let clients = Clients::build(location, None, allow_http, false, |options, retry| {
+        let limits = Limits {
+            max_copy: None,
+            max_parts: 10_000,
+        };
+        let clients = Clients::build(location, limits, allow_http, false, |options, retry| {
             b.clone()
                 .with_client_options(options)
                 .with_retry(retry)

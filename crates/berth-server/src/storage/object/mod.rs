@@ -88,9 +88,18 @@ struct Clients {
     probe: Arc<dyn Bucket>,
     /// `scheme://bucket/prefix`, for errors and the logs.
     location: String,
+    limits: Limits,
+}
+
+/// What a provider takes.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
     /// The largest object one server-side copy moves, if the provider
     /// has such a bound (S3's CopyObject: 5 GiB).
     max_copy: Option<u64>,
+    /// The most parts of one multipart upload (S3 and GCS 10,000; Azure
+    /// 50,000 blocks).
+    max_parts: usize,
 }
 
 /// What every provider's options share: zot's `rootdirectory` and the two
@@ -115,8 +124,7 @@ pub struct BucketStore {
     location: String,
     redirect: bool,
     dedupe: bool,
-    /// See [`Clients::max_copy`].
-    max_copy: Option<u64>,
+    limits: Limits,
     locks: Arc<RepoLocks>,
     /// The version (ETag and generation) of each `index.json` read for an
     /// update, which the write that follows must still find (see
@@ -214,7 +222,7 @@ impl Clients {
     /// the HTTP options and the retries).
     fn build<B: Bucket + 'static>(
         location: String,
-        max_copy: Option<u64>,
+        limits: Limits,
         allow_http: bool,
         skip_verify: bool,
         build: impl Fn(ClientOptions, object_store::RetryConfig) -> object_store::Result<B>,
@@ -226,7 +234,7 @@ impl Clients {
             bucket: Arc::new(bucket),
             probe: Arc::new(probe),
             location,
-            max_copy,
+            limits,
         })
     }
 }
@@ -242,7 +250,7 @@ impl BucketStore {
             location: clients.location,
             redirect: settings.redirect_blob_url,
             dedupe: settings.dedupe,
-            max_copy: clients.max_copy,
+            limits: clients.limits,
             locks: Arc::new(locks),
             index_versions: std::sync::Mutex::default(),
         }

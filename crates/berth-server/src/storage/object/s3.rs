@@ -3,7 +3,7 @@
 
 use object_store::aws::AmazonS3Builder;
 
-use super::{BucketSettings, BucketStore, Clients};
+use super::{BucketSettings, BucketStore, Clients, Limits};
 use crate::storage::StorageResult;
 use crate::storage::locks::RepoLocks;
 
@@ -57,7 +57,10 @@ impl BucketStore {
         }
         let clients = Clients::build(
             location,
-            Some(MAX_COPY),
+            Limits {
+                max_copy: Some(MAX_COPY),
+                max_parts: 10_000,
+            },
             allow_http,
             opts.skip_verify,
             |options, retry| {

@@ -129,6 +129,12 @@ impl BucketStore {
                     u
                 }
             };
+            if mp.parts.len() >= self.limits.max_parts {
+                return Err(self.fail(format!(
+                    "upload {id} is larger than {} parts of 5 MiB, the most one upload of this store takes",
+                    self.limits.max_parts
+                )));
+            }
             let n = tail.len().min(PART);
             let pid = self
                 .bucket
@@ -500,7 +506,7 @@ impl Uploads for BucketStore {
                     .await?
                     .is_some_and(|m| m.size == state.size);
                 if !placed {
-                    if let Some(max) = self.max_copy
+                    if let Some(max) = self.limits.max_copy
                         && state.size > max
                     {
                         return Err(self.fail(format!(
