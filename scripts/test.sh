@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every Berth test. Installs what the tests need when it is missing:
 # skopeo, buildah, podman, slapd, ldap-utils, redis-server, docker-registry,
-# systemd (systemd-analyze), man-db, binutils (objcopy) and nats-server (Debian
-# packages), oras-py, schemathesis, helm-python-sdk (Helm's Go SDK) and
-# kubernetes-validate (PyPI, into ./.venv), the S3 server s3s-fs and
+# systemd (systemd-analyze), man-db, binutils (objcopy), nats-server, nodejs
+# and npm (Debian packages), oras-py, schemathesis, helm-python-sdk (Helm's
+# Go SDK) and kubernetes-validate (PyPI, into ./.venv), the Azure Blob
+# emulator Azurite (npm, into ./.npm-test), the S3 server s3s-fs and
 # cargo-deny (crates.io, `cargo install`, about 4 and 6 minutes the first
 # time).
 set -euo pipefail
@@ -13,7 +14,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
 # command:package
-for pair in skopeo:skopeo buildah:buildah podman:podman slapd:slapd ldapadd:ldap-utils redis-server:redis-server docker-registry:docker-registry systemd-analyze:systemd man:man-db objcopy:binutils nats-server:nats-server; do
+for pair in skopeo:skopeo buildah:buildah podman:podman slapd:slapd ldapadd:ldap-utils redis-server:redis-server docker-registry:docker-registry systemd-analyze:systemd man:man-db objcopy:binutils nats-server:nats-server node:nodejs npm:npm; do
   tool=${pair%%:*}
   command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("${pair#*:}")
 done
@@ -52,6 +53,13 @@ if ! .venv/bin/python -c "import oras, helm_python, kubernetes_validate" >/dev/n
 fi
 export BERTH_TEST_PYTHON="$PWD/.venv/bin/python"
 
+# The Azure tests run against Azurite, the Azure Blob Storage emulator,
+# with Debian's nodejs.
+if [ ! -x .npm-test/node_modules/.bin/azurite-blob ]; then
+  echo "installing azurite into .npm-test (npm)"
+  npm install --silent --no-audit --no-fund --prefix .npm-test azurite@3.37.0 >/dev/null
+fi
+
 # The S3 tests run against a real S3 protocol server that checks
 # signatures. 0.14.1: later versions need a newer rustc.
 if ! command -v s3s-fs >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" ]; then
@@ -75,7 +83,7 @@ timeout 2400 cargo test --workspace --all-targets "$@" 2>&1 | tee "$log" || stat
 # The core-only build: each extension feature builds on its own, and the
 # binary without any passes the tests that do not need them.
 if [ $# -eq 0 ]; then
-  for feature in metrics ratelimit events openapi s3 redis search trust scan sync cluster; do
+  for feature in metrics ratelimit events openapi s3 gcs azure redis search trust scan sync cluster; do
     echo "checking the build with only the $feature feature"
     cargo check -q -p berth --no-default-features --features "$feature" || status=1
   done

@@ -62,7 +62,7 @@ pub async fn build_state_with(
         .iter()
         .map(|r| {
             let at = match &r.storage_driver {
-                Some(d) => format!("s3://{}/{}", d.bucket, d.rootdirectory.trim_matches('/')),
+                Some(d) => d.location(),
                 None => r.root_directory.display().to_string(),
             };
             format!("{}={at}", r.prefix.as_deref().unwrap_or(""))
@@ -291,22 +291,9 @@ pub async fn open_root(
         Some(s) => RepoLocks::with_shared(s),
         None => RepoLocks::default(),
     };
-    #[cfg(feature = "s3")]
+    #[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
     if let Some(d) = &r.storage_driver {
-        let opts = crate::storage::S3Options {
-            root_directory: d.rootdirectory.clone(),
-            region: d.region.clone(),
-            region_endpoint: d.regionendpoint.clone(),
-            bucket: d.bucket.clone(),
-            force_path_style: d.forcepathstyle,
-            secure: d.secure,
-            skip_verify: d.skipverify,
-            access_key: d.accesskey.clone(),
-            secret_key: d.secretkey.clone(),
-            redirect_blob_url: config.storage.redirect_blob_url,
-            dedupe: r.dedupe,
-        };
-        return Ok(crate::storage::S3Store::open(&opts, locks)?.into_store());
+        return Ok(open_bucket(config, r, d, locks)?.into_store());
     }
     let _ = config;
     if offline {
@@ -317,6 +304,82 @@ pub async fn open_root(
     let mut fs = FsStore::open_with_dedupe(r.root_directory.clone(), r.commit, r.dedupe).await?;
     fs.set_locks(locks);
     Ok(Store::local(fs))
+}
+
+/// The store of a root whose data is in a bucket, from its
+/// `storageDriver` (checked at load: the driver's feature is built in).
+#[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
+fn open_bucket(
+    config: &Config,
+    r: &RootSettings,
+    d: &crate::config::StorageDriverConfig,
+    locks: RepoLocks,
+) -> Result<crate::storage::BucketStore, StorageError> {
+    use crate::storage::BucketStore;
+    let settings = crate::storage::BucketSettings {
+        root_directory: d.rootdirectory.clone(),
+        redirect_blob_url: config.storage.redirect_blob_url,
+        dedupe: r.dedupe,
+    };
+    match d.name.as_str() {
+        #[cfg(feature = "gcs")]
+        "gcs" => {
+            let opts = crate::storage::GcsOptions {
+                settings,
+                bucket: d.bucket.clone(),
+                key_file: d.keyfile.clone().or_else(|| d.credentials_file.clone()),
+                key: d.gcs_key(),
+            };
+            BucketStore::open_gcs(&opts, locks)
+        }
+        #[cfg(feature = "azure")]
+        "azure" => {
+            use crate::config::AzureCredentialsConfig as Given;
+            use crate::storage::AzureCredentials;
+            let credentials = match d.azure_credentials() {
+                Given::SharedKey(key) => AzureCredentials::SharedKey(key),
+                Given::ClientSecret {
+                    client_id,
+                    tenant_id,
+                    secret,
+                } => AzureCredentials::ClientSecret {
+                    client_id,
+                    tenant_id,
+                    secret,
+                },
+                Given::Default => AzureCredentials::Default,
+            };
+            let opts = crate::storage::AzureOptions {
+                settings,
+                account_name: d.accountname.clone().unwrap_or_default(),
+                container: d.container.clone().unwrap_or_default(),
+                credentials,
+                realm: d.realm.clone(),
+                service_url: d.serviceurl.clone(),
+            };
+            BucketStore::open_azure(&opts, locks)
+        }
+        #[cfg(feature = "s3")]
+        "s3" => {
+            let opts = crate::storage::S3Options {
+                root_directory: settings.root_directory,
+                region: d.region.clone(),
+                region_endpoint: d.regionendpoint.clone(),
+                bucket: d.bucket.clone(),
+                force_path_style: d.forcepathstyle.unwrap_or(false),
+                secure: d.secure.unwrap_or(true),
+                skip_verify: d.skipverify.unwrap_or(false),
+                access_key: d.accesskey.clone(),
+                secret_key: d.secretkey.clone(),
+                redirect_blob_url: settings.redirect_blob_url,
+                dedupe: settings.dedupe,
+            };
+            BucketStore::open_s3(&opts, locks)
+        }
+        other => Err(StorageError::InvalidInput(format!(
+            "storage driver {other:?} is not built in"
+        ))),
+    }
 }
 
 /// Serves the API over plain HTTP on `listener` until `shutdown`

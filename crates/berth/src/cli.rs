@@ -16,6 +16,8 @@ fn version_text() -> &'static str {
             ("events", cfg!(feature = "events")),
             ("openapi", cfg!(feature = "openapi")),
             ("s3", cfg!(feature = "s3")),
+            ("gcs", cfg!(feature = "gcs")),
+            ("azure", cfg!(feature = "azure")),
             ("redis", cfg!(feature = "redis")),
             ("search", cfg!(feature = "search")),
             ("trust", cfg!(feature = "trust")),

@@ -28,7 +28,7 @@ pub use access::{
 };
 pub use auth::{AuthConfig, BearerConfig, HtpasswdConfig, LdapConfig, MtlsConfig};
 pub use cluster::{ClusterConfig, ClusterTls};
-pub use drivers::{CacheDriverConfig, StorageDriverConfig};
+pub use drivers::{AzureCredentialsConfig, CacheDriverConfig, StorageDriverConfig};
 pub use model::{
     Config, EventsConfig, ExtensionsConfig, HttpConfig, LogConfig, LogFormat, LogLevel, MethodRate,
     MetricsConfig, PrometheusConfig, RateLimitConfig, RootSettings, SchedulerConfig, ScrubConfig,

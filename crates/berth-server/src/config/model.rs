@@ -370,8 +370,9 @@ pub struct StorageConfig {
     /// Tag retention (none by default: every tag is kept).
     #[serde(default)]
     pub retention: Option<RetentionConfig>,
-    /// Keep blobs and layouts in S3 instead of `rootDirectory` (which still
-    /// holds the local metadata store). Default: none, the local directory.
+    /// Keep blobs and layouts in a bucket (S3, GCS, Azure) instead of
+    /// `rootDirectory` (which still holds the local metadata store).
+    /// Default: none, the local directory.
     #[serde(default, rename = "storageDriver")]
     pub storage_driver: Option<super::drivers::StorageDriverConfig>,
     /// Keep metadata in Redis, shared by every instance using it, with the
@@ -379,7 +380,7 @@ pub struct StorageConfig {
     /// the embedded store in `rootDirectory`.
     #[serde(default, rename = "cacheDriver")]
     pub cache_driver: Option<super::drivers::CacheDriverConfig>,
-    /// Answer blob GETs on S3 with a 307 to a presigned URL (default
+    /// Answer blob GETs in a bucket with a 307 to a presigned URL (default
     /// false: Berth streams the blob).
     #[serde(default, rename = "redirectBlobURL")]
     pub redirect_blob_url: bool,
@@ -424,7 +425,7 @@ pub struct SubPathConfig {
     pub gc_time_window: Option<super::TimeWindow>,
     #[serde(default)]
     pub retention: Option<RetentionConfig>,
-    /// This sub-path's own S3 store (default: none, its `rootDirectory`).
+    /// This sub-path's own bucket (default: none, its `rootDirectory`).
     #[serde(default, rename = "storageDriver")]
     pub storage_driver: Option<super::drivers::StorageDriverConfig>,
     /// zot's byte quota of this root's repositories that no

@@ -340,7 +340,7 @@ fn storage_and_cache_drivers() {
     let d = c.storage.storage_driver.as_ref().expect("driver");
     assert_eq!(
         (d.bucket.as_str(), d.forcepathstyle, d.secure),
-        ("b", true, false)
+        ("b", Some(true), Some(false))
     );
     assert!(c.storage.redirect_blob_url);
     let r = c.storage.cache_driver.as_ref().expect("cache");
@@ -354,8 +354,8 @@ fn storage_and_cache_drivers() {
     let s3 = r#""storageDriver":{"name":"s3","bucket":"b"}"#;
     let cases = [
         (
-            r#"{"storage":{"rootDirectory":"/x","storageDriver":{"name":"gcs","bucket":"b"}}}"#,
-            "storage.storageDriver.name: unsupported storage driver \"gcs\"",
+            r#"{"storage":{"rootDirectory":"/x","storageDriver":{"name":"swift","bucket":"b"}}}"#,
+            "storage.storageDriver.name: unsupported storage driver \"swift\"",
         ),
         (
             r#"{"storage":{"rootDirectory":"/x","storageDriver":{"name":"s3","bucket":""}}}"#,
@@ -367,7 +367,7 @@ fn storage_and_cache_drivers() {
         ),
         (
             r#"{"storage":{"rootDirectory":"/x","storageDriver":{"name":"s3","bucket":"b","chunksize":5}}}"#,
-            "storage.storageDriver.chunksize: unknown key",
+            "storage.storageDriver.chunksize: not a key of the s3 driver",
         ),
         (
             r#"{"storage":{"rootDirectory":"/x","cacheDriver":{"name":"dynamodb"}}}"#,
@@ -394,6 +394,101 @@ fn storage_and_cache_drivers() {
         r#"{{"storage":{{"rootDirectory":"/x","subPaths":{{"/a":{{"rootDirectory":"/y",{s3}}}}}}}}}"#
     );
     Config::from_value(serde_json::from_str(&sub).expect("json")).expect("a sub-path on s3");
+}
+
+#[cfg(all(feature = "gcs", feature = "azure"))]
+#[test]
+fn gcs_and_azure_drivers() {
+    // zot's examples (config-gcs.json, config-azure.json with a key that is
+    // base64), keys in any case.
+    let c = Config::from_value(serde_json::json!({"storage":{
+        "rootDirectory":"/tmp/zot", "dedupe": false,
+        "storageDriver":{"name":"gcs","bucket":"zot-storage",
+            "credentialsFile":"/path/to/gcs-credentials.json"},
+        "subPaths":{"/a":{"rootDirectory":"/tmp/zot1","storageDriver":{
+            "name":"azure","rootdirectory":"/zot-a","container":"zot-storage",
+            "AccountName":"zot-storage","accountkey":"a2V5","serviceurl":"http://localhost:10000"}}}
+    }}))
+    .expect("valid");
+    let g = c.storage.storage_driver.as_ref().expect("gcs");
+    assert_eq!(g.location(), "gs://zot-storage/");
+    let a = c.storage.sub_paths["/a"]
+        .storage_driver
+        .as_ref()
+        .expect("azure");
+    assert_eq!(a.location(), "azure://zot-storage/zot-storage/zot-a");
+    assert_eq!(
+        a.azure_credentials(),
+        super::AzureCredentialsConfig::SharedKey("a2V5".into())
+    );
+    let service = Config::from_value(serde_json::json!({"storage":{"rootDirectory":"/x",
+        "storageDriver":{"name":"azure","accountname":"a","container":"c",
+            "credentials":{"Type":"client_secret","clientid":"i","tenantid":"t","secret":"s"}}}}))
+    .expect("valid");
+    assert_eq!(
+        service
+            .storage
+            .storage_driver
+            .expect("azure")
+            .azure_credentials(),
+        super::AzureCredentialsConfig::ClientSecret {
+            client_id: "i".into(),
+            tenant_id: "t".into(),
+            secret: "s".into()
+        }
+    );
+    let at = |driver: &str| {
+        format!(r#"{{"storage":{{"rootDirectory":"/x","storageDriver":{driver}}}}}"#)
+    };
+    let cases = [
+        (
+            r#"{"name":"azure","bucket":"b","accountname":"a","container":"c"}"#,
+            "storage.storageDriver.bucket: not a key of the azure driver",
+        ),
+        (
+            r#"{"name":"gcs","bucket":"b","region":"r"}"#,
+            "storage.storageDriver.region: not a key of the gcs driver",
+        ),
+        (
+            r#"{"name":"gcs","bucket":"b","chunksize":262144}"#,
+            "storage.storageDriver.chunksize: berth uploads in parts of 5 MiB",
+        ),
+        (
+            r#"{"name":"gcs","bucket":"b","keyfile":"/k","credentials":{"type":"service_account"}}"#,
+            "storage.storageDriver.credentials: give one of keyfile, credentialsFile and credentials",
+        ),
+        (
+            r#"{"name":"gcs","bucket":""}"#,
+            "storage.storageDriver.bucket: must not be empty",
+        ),
+        (
+            r#"{"name":"azure","accountname":"a"}"#,
+            "storage.storageDriver.container: must be set",
+        ),
+        (
+            r#"{"name":"azure","accountname":"a","container":"c","maxretries":3}"#,
+            "storage.storageDriver.maxretries: zot key not supported",
+        ),
+        (
+            r#"{"name":"azure","accountname":"a","container":"c","credentials":{"type":"client_secret","clientid":"i"}}"#,
+            "storage.storageDriver.credentials.tenantid: must be set for type client_secret",
+        ),
+        (
+            r#"{"name":"azure","accountname":"a","container":"c","credentials":{"type":"shared_key"}}"#,
+            "storage.storageDriver.accountkey: credentials of type shared_key need accountkey",
+        ),
+        (
+            r#"{"name":"azure","accountname":"a","container":"c","credentials":{"type":"sas"}}"#,
+            "storage.storageDriver.credentials.type: must be shared_key, client_secret or default_credentials",
+        ),
+    ];
+    for (driver, want) in cases {
+        let got = err(&at(driver));
+        assert!(
+            got.starts_with(want),
+            "{driver}: got {got:?}, want {want:?}"
+        );
+    }
 }
 
 #[cfg(feature = "trust")]

@@ -1,8 +1,8 @@
 //! The storage seams, three small traits along what a backend does:
 //! [`Layout`] (repositories and their `index.json`), [`Blobs`] (content by
 //! digest) and [`Uploads`] (upload sessions). The local filesystem
-//! ([`super::FsStore`]) and S3 (`super::S3Store`) implement all three, each
-//! in the file that holds its logic; [`Store`] bundles one root's three
+//! ([`super::FsStore`]) and a bucket (`super::BucketStore`: S3, GCS,
+//! Azure) implement all three, each in the file that holds its logic; [`Store`] bundles one root's three
 //! handles with its locks, and `tests/it/storage_conformance.rs` runs one
 //! suite per seam against both backends.
 //!

@@ -29,10 +29,10 @@ mod fs_uploads;
 mod index;
 mod locks;
 mod new_file;
+#[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
+mod object;
 mod root_files;
 mod roots;
-#[cfg(feature = "s3")]
-mod s3;
 mod version;
 
 pub use backend::{
@@ -42,10 +42,16 @@ pub use dedupe::ReconcileReport;
 pub use fs::FsStore;
 pub use index::{OciIndex, tag_of};
 pub use locks::{BlobGuard, HeldLock, RepoGuard, RepoLocks, UploadGuard};
+#[cfg(feature = "gcs")]
+pub use object::GcsOptions;
+#[cfg(feature = "s3")]
+pub use object::S3Options;
+#[cfg(feature = "azure")]
+pub use object::{AzureCredentials, AzureOptions};
+#[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
+pub use object::{BucketSettings, BucketStore};
 pub use root_files::RootFiles;
 pub use roots::{Root, Roots};
-#[cfg(feature = "s3")]
-pub use s3::{S3Options, S3Store};
 pub use version::IndexVersion;
 
 /// One step of the walk that finds repositories (on disk and in a bucket

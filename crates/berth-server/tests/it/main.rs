@@ -2,15 +2,23 @@
 
 //! Integration tests: a real server on 127.0.0.1:0 driven over HTTP.
 
+#[cfg(feature = "azure")]
+mod azure;
+#[cfg(feature = "azure")]
+pub mod azurite_server;
 mod base;
 mod blobs;
 mod concurrency;
 mod connections;
 mod dedupe;
 mod gc;
+#[cfg(feature = "gcs")]
+mod gcs;
 mod image_meta;
 mod layout;
 mod library;
+#[cfg(any(feature = "s3", feature = "azure"))]
+pub mod listening;
 mod listing;
 mod manifests;
 mod meta;

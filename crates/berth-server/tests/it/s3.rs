@@ -2,19 +2,22 @@
 //! `s3s-fs` that checks signatures.
 
 use berth_oci::Digest;
-use berth_server::storage::{RepoLocks, S3Store};
+use berth_server::storage::{BucketStore, RepoLocks};
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::s3_server::S3Server;
-use crate::support::{OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Server, desc, image_manifest};
+use crate::support::{
+    OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Server, assert_presigned_redirect, assert_pulls,
+    assert_upload_goes_on, desc, image_manifest, push_chunked,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_secret_is_refused_by_the_server() {
     let s3 = S3Server::start();
     let mut opts = s3.options("x");
     opts.secret_key = Some("not-the-secret".into());
-    let store = S3Store::open(&opts, RepoLocks::default())
+    let store = BucketStore::open_s3(&opts, RepoLocks::default())
         .expect("open")
         .into_store();
     let err = store
@@ -37,41 +40,7 @@ async fn push_pull_delete_and_gc_on_s3() {
 
     // A chunked upload across parts, then an image using it.
     let layer: Vec<u8> = (0..(7 << 20) + 99).map(|i| (i % 253) as u8).collect();
-    let ld = Digest::sha256(&layer);
-    let r = server
-        .http
-        .post(server.url("/v2/s3/app/blobs/uploads/"))
-        .send()
-        .await
-        .expect("start");
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let mut location = r.headers()["location"].to_str().expect("loc").to_string();
-    let mut offset = 0;
-    for chunk in layer.chunks(3 << 20) {
-        let r = server
-            .http
-            .patch(server.url(&location))
-            .header("content-type", "application/octet-stream")
-            .header(
-                "content-range",
-                format!("{}-{}", offset, offset + chunk.len() - 1),
-            )
-            .body(chunk.to_vec())
-            .send()
-            .await
-            .expect("patch");
-        assert_eq!(r.status(), StatusCode::ACCEPTED, "{:?}", r.text().await);
-        offset += chunk.len();
-        location = r.headers()["location"].to_str().expect("loc").to_string();
-    }
-    let sep = if location.contains('?') { '&' } else { '?' };
-    let r = server
-        .http
-        .put(server.url(&format!("{location}{sep}digest={ld}")))
-        .send()
-        .await
-        .expect("finish");
-    assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
+    let ld = push_chunked(&server, "s3/app", &layer, 3 << 20).await;
     let (manifest, md) = server.push_image("s3/app", "v1", &[b"small layer"]).await;
     // The image config was read from the bucket (a range read) at push.
     let app: berth_oci::RepoName = "s3/app".parse().expect("name");
@@ -111,40 +80,7 @@ async fn push_pull_delete_and_gc_on_s3() {
     assert!(!local.path().join("s3").exists(), "nothing stored locally");
 
     // Pull back: blob (whole and a range), manifest by tag, tags, catalog.
-    let r = server.get(&format!("/v2/s3/app/blobs/{ld}")).await;
-    assert_eq!(r.status(), StatusCode::OK);
-    assert!(
-        r.bytes().await.expect("body") == layer,
-        "the layer reads back"
-    );
-    let r = server
-        .http
-        .get(server.url(&format!("/v2/s3/app/blobs/{ld}")))
-        .header("range", "bytes=10-19")
-        .send()
-        .await
-        .expect("range");
-    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(
-        r.bytes().await.expect("body").to_vec(),
-        layer[10..20].to_vec()
-    );
-    let r = server
-        .http
-        .get(server.url("/v2/s3/app/manifests/v1"))
-        .header("accept", OCI_MANIFEST)
-        .send()
-        .await
-        .expect("manifest");
-    assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.bytes().await.expect("body").to_vec(), manifest);
-    let tags: serde_json::Value = server
-        .get("/v2/s3/app/tags/list")
-        .await
-        .json()
-        .await
-        .expect("tags");
-    assert_eq!(tags["tags"], json!(["v1"]));
+    assert_pulls(&server, "s3/app", (&ld, &layer), &manifest).await;
     let catalog: serde_json::Value = server
         .get("/v2/_catalog")
         .await
@@ -274,7 +210,6 @@ async fn a_chunk_that_fails_on_s3_is_sent_again() {
     let local = tempfile::tempdir().expect("tempdir");
     let server = Server::start_with(local.path(), json!({"storageDriver": s3.driver("f")})).await;
     let blob: Vec<u8> = (0..(9 << 20) + 5).map(|i| (i % 241) as u8).collect();
-    let d = Digest::sha256(&blob);
     let location = server.start_upload("flaky").await;
     let half = 6 << 20;
     let r = server.patch_upload(&location, 0, &blob[..half]).await;
@@ -288,19 +223,8 @@ async fn a_chunk_that_fails_on_s3_is_sent_again() {
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["errors"][0]["code"], "UNAVAILABLE", "{body}");
     s3.restart();
-    let r = server.get(&location).await;
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert_eq!(
-        r.headers()["range"].to_str().expect("range"),
-        format!("0-{}", half - 1),
-        "only the chunk that went through counts"
-    );
-    let r = server.patch_upload(&location, half, &blob[half..]).await;
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let r = server.finish_upload(&location, &d).await;
-    assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
-    let got = server.get(&format!("/v2/flaky/blobs/{d}")).await;
-    assert!(got.bytes().await.expect("body") == blob);
+    // Only the chunk that went through counts.
+    assert_upload_goes_on(&server, "flaky", &location, &blob, half).await;
     server.stop().await;
 }
 
@@ -314,29 +238,19 @@ async fn redirect_blob_url_answers_a_presigned_url_that_works() {
     )
     .await;
     let d = server.push_blob("red/x", b"redirected bytes").await;
+    let endpoint = s3.endpoint();
+    assert_presigned_redirect(
+        &server,
+        "red/x",
+        &d,
+        (&endpoint, "X-Amz-Signature"),
+        b"redirected bytes",
+    )
+    .await;
     let no_follow = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
-    let r = no_follow
-        .get(server.url(&format!("/v2/red/x/blobs/{d}")))
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(r.status(), StatusCode::TEMPORARY_REDIRECT);
-    let to = r.headers()["location"]
-        .to_str()
-        .expect("location")
-        .to_string();
-    assert!(to.starts_with(&s3.endpoint()), "{to}");
-    assert!(to.contains("X-Amz-Signature"), "presigned: {to}");
-    let body = reqwest::get(&to)
-        .await
-        .expect("fetch")
-        .bytes()
-        .await
-        .expect("body");
-    assert_eq!(&body[..], b"redirected bytes");
     // HEAD is answered by Berth itself.
     let r = no_follow
         .head(server.url(&format!("/v2/red/x/blobs/{d}")))
@@ -417,55 +331,7 @@ async fn an_index_write_after_a_lost_lock_is_refused() {
     let s3 = S3Server::start();
     // Two handles with separate locks: as two instances whose shared lock
     // failed.
-    let a = s3.store("fence");
-    let b = s3.store("fence");
-    let repo: berth_oci::RepoName = "fenced".parse().expect("repo");
-    let ga = a.lock_repo(&repo).await.expect("lock");
-    a.layout.create_repo(&ga).await.expect("create");
-    let mut mine = a.layout.index_for_update(&ga).await.expect("read");
-    let gb = b.lock_repo(&repo).await.expect("lock");
-    b.layout
-        .create_repo(&gb)
-        .await
-        .expect("creating an existing repository leaves it alone");
-    let mut theirs = b.layout.index_for_update(&gb).await.expect("read");
-    theirs.extra.insert("by".into(), json!("b"));
-    b.layout.write_index(&gb, theirs).await.expect("b writes");
-    mine.extra.insert("by".into(), json!("a"));
-    let err = a
-        .layout
-        .write_index(&ga, mine)
-        .await
-        .expect_err("a's write must not replace b's");
-    assert!(
-        err.to_string().contains("changed while its lock was held"),
-        "{err}"
-    );
-    let now = a
-        .layout
-        .read_index(&repo)
-        .await
-        .expect("read")
-        .expect("index");
-    assert_eq!(now.extra["by"], json!("b"), "b's write stands");
-    // Read again under the lock, a's next write goes through.
-    let mut again = a.layout.index_for_update(&ga).await.expect("read");
-    again.extra.insert("by".into(), json!("a"));
-    a.layout
-        .write_index(&ga, again.clone())
-        .await
-        .expect("a writes");
-    // Written once, it must be read again before the next write: a write
-    // with nothing read under the lock would be unconditional.
-    let err = a
-        .layout
-        .write_index(&ga, again)
-        .await
-        .expect_err("not read under the lock");
-    assert!(
-        err.to_string().contains("must be read under its lock"),
-        "{err}"
-    );
+    crate::storage_conformance::fenced_index_writes(&s3.store("fence"), &s3.store("fence")).await;
 }
 
 /// A commit retried after it went through (its reply or its last step

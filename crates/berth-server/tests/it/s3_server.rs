@@ -3,12 +3,12 @@
 //! directory on a free loopback port and checking every request's SigV4
 //! signature against its access key. Killed when dropped.
 
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use berth_server::storage::{RepoLocks, S3Options, S3Store, Store};
+use crate::listening::{free_port, wait_listening};
+use berth_server::storage::{BucketStore, RepoLocks, S3Options, Store};
 
 pub const ACCESS_KEY: &str = "berth-test";
 pub const SECRET_KEY: &str = "berth-test-secret-0123456789";
@@ -41,13 +41,6 @@ pub fn binary() -> PathBuf {
         })
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
 fn spawn(dir: &std::path::Path, port: u16) -> Child {
     Command::new(binary())
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
@@ -61,21 +54,6 @@ fn spawn(dir: &std::path::Path, port: u16) -> Child {
         .expect("start s3s-fs")
 }
 
-/// Waits until `port` accepts connections or `child` exits.
-fn wait_listening(child: &mut Child, port: u16) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return true;
-        }
-        if let Ok(Some(_)) = child.try_wait() {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
-
 impl S3Server {
     /// Stops the server (its data stays), as an outage would.
     pub fn stop(&mut self) {
@@ -87,7 +65,7 @@ impl S3Server {
     pub fn restart(&mut self) {
         for _ in 0..50 {
             self.child = spawn(self.dir.path(), self.port);
-            if wait_listening(&mut self.child, self.port) {
+            if wait_listening(&mut self.child, self.port, Duration::from_secs(10)) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -102,7 +80,7 @@ impl S3Server {
         for _ in 0..5 {
             let port = free_port();
             let mut child = spawn(dir.path(), port);
-            if wait_listening(&mut child, port) {
+            if wait_listening(&mut child, port, Duration::from_secs(10)) {
                 return Self { child, port, dir };
             }
             let _ = child.kill();
@@ -149,7 +127,7 @@ impl S3Server {
 
     /// A store on this server, keys under `rootdirectory`.
     pub fn store(&self, rootdirectory: &str) -> Store {
-        S3Store::open(&self.options(rootdirectory), RepoLocks::default())
+        BucketStore::open_s3(&self.options(rootdirectory), RepoLocks::default())
             .expect("open")
             .into_store()
     }

@@ -144,7 +144,7 @@ impl Server {
     }
 
     /// Completes the upload at `location` as `digest`.
-    #[cfg(feature = "s3")]
+    #[cfg(any(feature = "s3", feature = "azure"))]
     pub async fn finish_upload(&self, location: &str, digest: &Digest) -> Response {
         let sep = if location.contains('?') { '&' } else { '?' };
         self.http
@@ -200,6 +200,117 @@ impl Server {
         let d = Digest::sha256(&m);
         (m, d)
     }
+}
+
+/// Reads blob `digest` of `repo` without following redirects: a 307 to a
+/// URL of `endpoint`, presigned (holding `signature`), that serves `body`.
+#[cfg(any(feature = "s3", feature = "azure"))]
+pub async fn assert_presigned_redirect(
+    server: &Server,
+    repo: &str,
+    digest: &Digest,
+    (endpoint, signature): (&str, &str),
+    body: &[u8],
+) {
+    let no_follow = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let r = no_follow
+        .get(server.url(&format!("/v2/{repo}/blobs/{digest}")))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::TEMPORARY_REDIRECT);
+    let to = r.headers()["location"].to_str().expect("location");
+    assert!(to.starts_with(endpoint), "{to}");
+    assert!(to.contains(signature), "presigned: {to}");
+    let got = reqwest::get(to)
+        .await
+        .expect("fetch")
+        .bytes()
+        .await
+        .expect("body");
+    assert_eq!(&got[..], body);
+}
+
+/// Pulls back what was pushed to `repo`: the `layer` (whole and a range),
+/// the `manifest` by its tag `v1`, the tag list.
+#[cfg(any(feature = "s3", feature = "azure"))]
+pub async fn assert_pulls(server: &Server, repo: &str, layer: (&Digest, &[u8]), manifest: &[u8]) {
+    let (ld, layer) = layer;
+    let r = server.get(&format!("/v2/{repo}/blobs/{ld}")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.bytes().await.expect("body") == layer,
+        "the layer reads back"
+    );
+    let r = server
+        .http
+        .get(server.url(&format!("/v2/{repo}/blobs/{ld}")))
+        .header("range", "bytes=10-19")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        r.bytes().await.expect("body").to_vec(),
+        layer[10..20].to_vec()
+    );
+    let r = server
+        .http
+        .get(server.url(&format!("/v2/{repo}/manifests/v1")))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .expect("manifest");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.expect("body").to_vec(), manifest);
+    assert_eq!(server.tags(repo).await, serde_json::json!(["v1"]));
+}
+
+/// Goes on with the upload of `blob` at `location` of which the first
+/// `sent` bytes were received: its range says so, the rest completes it,
+/// and `blob` reads back from `repo`.
+#[cfg(any(feature = "s3", feature = "azure"))]
+pub async fn assert_upload_goes_on(
+    server: &Server,
+    repo: &str,
+    location: &str,
+    blob: &[u8],
+    sent: usize,
+) {
+    let d = Digest::sha256(blob);
+    let r = server.get(location).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        r.headers()["range"].to_str().expect("range"),
+        format!("0-{}", sent - 1)
+    );
+    let r = server.patch_upload(location, sent, &blob[sent..]).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED, "{:?}", r.text().await);
+    let r = server.finish_upload(location, &d).await;
+    assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
+    let got = server.get(&format!("/v2/{repo}/blobs/{d}")).await;
+    assert!(got.bytes().await.expect("body") == blob);
+}
+
+/// Pushes `blob` in chunks of `chunk` bytes; its digest.
+#[cfg(any(feature = "s3", feature = "azure"))]
+pub async fn push_chunked(server: &Server, repo: &str, blob: &[u8], chunk: usize) -> Digest {
+    let d = Digest::sha256(blob);
+    let mut location = server.start_upload(repo).await;
+    for (i, part) in blob.chunks(chunk).enumerate() {
+        let r = server.patch_upload(&location, i * chunk, part).await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED, "{:?}", r.text().await);
+        location = r.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_string();
+    }
+    let r = server.finish_upload(&location, &d).await;
+    assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
+    d
 }
 
 pub fn desc(media_type: &str, digest: &Digest, size: usize) -> Value {

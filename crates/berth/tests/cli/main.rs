@@ -28,10 +28,19 @@ mod events;
 mod events_nats;
 mod gc_window;
 // Fixtures for the sync tests (not all of them used yet).
+#[cfg(feature = "azure")]
+#[path = "../../../berth-server/tests/it/azurite_server.rs"]
+#[allow(dead_code)]
+mod azurite_server;
+#[cfg(all(feature = "gcs", feature = "azure"))]
+mod cloud;
 #[allow(dead_code)]
 mod images;
 mod ldap;
 mod lifecycle;
+#[cfg(any(all(feature = "s3", feature = "redis"), feature = "azure"))]
+#[path = "../../../berth-server/tests/it/listening.rs"]
+mod listening;
 mod login;
 mod matrix;
 #[cfg(feature = "metrics")]

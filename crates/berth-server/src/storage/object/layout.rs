@@ -1,4 +1,4 @@
-//! The [`Layout`] of [`S3Store`]: repositories found by listing the bucket
+//! The [`Layout`] of [`BucketStore`]: repositories found by listing the bucket
 //! level by level, and each one's `index.json`, whose writes are
 //! conditional on the version read under the lock (If-Match), so a holder
 //! whose lock lapsed fails instead of undoing another instance's write.
@@ -9,14 +9,14 @@ use bytes::Bytes;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 
-use super::{S3Store, is_not_found, version_of};
+use super::{BucketStore, IndexRead, is_not_found, version_of};
 use crate::storage::backend::Layout;
 use crate::storage::index::OciIndex;
 use crate::storage::locks::RepoGuard;
 use crate::storage::{IndexVersion, StorageError, StorageResult};
 
 #[async_trait::async_trait]
-impl Layout for S3Store {
+impl Layout for BucketStore {
     /// A `HEAD` of the root's marker key through the client without
     /// retries: any answer of the service (the key need not exist) is
     /// reachable; no answer, a refused connection or a 5xx is not, and a
@@ -48,7 +48,7 @@ impl Layout for S3Store {
         // Only if absent: another writer's index is never replaced by an
         // empty one.
         let created = self
-            .s3
+            .bucket
             .put_opts(
                 &self.repo_key(repo, "index.json"),
                 PutPayload::from(index),
@@ -69,7 +69,7 @@ impl Layout for S3Store {
         let mut stack = vec![(root, String::new())];
         while let Some((dir, name)) = stack.pop() {
             let listed = self
-                .s3
+                .bucket
                 .list_with_delimiter(dir.as_ref())
                 .await
                 .map_err(|e| self.err(e))?;
@@ -115,32 +115,36 @@ impl Layout for S3Store {
             .map(|m| version_of(&m)))
     }
 
-    /// Remembers the ETag read, for `write_index`.
+    /// Remembers the version read (ETag and generation), for `write_index`.
     async fn index_for_update(&self, guard: &RepoGuard) -> StorageResult<OciIndex> {
         let repo = guard.repo();
         let key = self.repo_key(repo, "index.json");
-        let (index, etag) = match self.s3.get(&key).await {
+        let (index, read) = match self.bucket.get(&key).await {
             Ok(r) => {
-                let etag = r.meta.e_tag.clone();
+                let read = IndexRead {
+                    e_tag: r.meta.e_tag.clone(),
+                    version: r.meta.version.clone(),
+                };
                 let bytes = r.bytes().await.map_err(|e| self.err(e))?;
                 let index = serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt {
                     path: key.to_string().into(),
                     message: e.to_string(),
                 })?;
-                (index, etag)
+                (index, Some(read))
             }
             Err(e) if is_not_found(&e) => (OciIndex::default(), None),
             Err(e) => return Err(self.err(e)),
         };
-        self.index_etags
+        self.index_versions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(repo.to_string(), etag);
+            .insert(repo.to_string(), read);
         Ok(index)
     }
 
     /// A conditional PUT: `index.json` must still be the version
-    /// `index_for_update` read (If-Match on its ETag; If-None-Match when
+    /// `index_for_update` read (If-Match on its ETag, or on GCS
+    /// `x-goog-if-generation-match` on its generation; If-None-Match when
     /// there was none). Under the lock it always is, unless the lock was
     /// lost (its lease lapsed while Redis was unreachable) and another
     /// instance wrote meanwhile: then this write fails instead of undoing
@@ -150,14 +154,14 @@ impl Layout for S3Store {
         let repo = guard.repo();
         let bytes = index.to_json().map_err(|e| self.fail(e))?;
         let read = self
-            .index_etags
+            .index_versions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(repo.as_str());
         let mode = match read {
-            Some(Some(e_tag)) => PutMode::Update(UpdateVersion {
-                e_tag: Some(e_tag),
-                version: None,
+            Some(Some(read)) => PutMode::Update(UpdateVersion {
+                e_tag: read.e_tag,
+                version: read.version,
             }),
             Some(None) => PutMode::Create,
             // Not read under this lock (or written once already since):
@@ -169,7 +173,7 @@ impl Layout for S3Store {
             }
         };
         let put = self
-            .s3
+            .bucket
             .put_opts(
                 &self.repo_key(repo, "index.json"),
                 PutPayload::from(bytes),

@@ -1,5 +1,8 @@
-//! [`S3Store`]: OCI image layouts in an S3 bucket (or any S3-compatible
-//! store), through `object_store`.
+//! [`BucketStore`]: OCI image layouts in an object store bucket (S3 or
+//! any S3-compatible store, Google Cloud Storage, an Azure Blob container),
+//! through `object_store`. One implementation serves the three providers:
+//! each provider's file (`s3.rs`, `gcs.rs`, `azure.rs`, one cargo feature
+//! each) only builds its client from zot's keys and says its limits.
 //!
 //! ```text
 //! <rootdirectory>/<repo>/oci-layout
@@ -16,19 +19,28 @@
 //!
 //! With `dedupe` off this is the layout on disk, so a bucket synced to a
 //! directory is an OCI layout; completing an upload copies its object to
-//! the blob's key (S3 has no rename; one CopyObject, so up to 5 GiB). With
-//! `dedupe` on (the default, as on disk) a blob's bytes are stored once,
-//! where its upload put them, and each repository holding it has a link;
-//! a commit or a mount writes small objects and copies no bytes (see
-//! `shared.rs`). Reads follow a link first and fall back to a plain blob,
-//! so content written with either setting stays readable after a change.
+//! the blob's key (no provider has a rename; on S3 one CopyObject, so up to
+//! 5 GiB). With `dedupe` on (the default, as on disk) a blob's bytes are
+//! stored once, where its upload put them, and each repository holding it
+//! has a link; a commit or a mount writes small objects and copies no bytes
+//! (see `shared.rs`). Reads follow a link first and fall back to a plain
+//! blob, so content written with either setting stays readable after a
+//! change.
 //!
-//! Uploads (`uploads.rs`) are S3 multipart uploads of fixed 5 MiB parts
-//! (so at most 10,000 × 5 MiB, about 48 GiB, per blob). Objects appear
-//! whole: a PUT or a multipart completion, after the digest was checked.
+//! Uploads (`uploads.rs`) are multipart uploads of fixed 5 MiB parts (S3's
+//! and GCS's minimum part; Azure's blocks have none): S3 and GCS take
+//! 10,000 parts (about 48 GiB per blob), Azure 50,000 blocks (about
+//! 244 GiB). Objects appear whole: a PUT or a multipart completion, after
+//! the digest was checked.
 
+#[cfg(feature = "azure")]
+mod azure;
 mod files;
+#[cfg(feature = "gcs")]
+mod gcs;
 mod layout;
+#[cfg(feature = "s3")]
+mod s3;
 mod shared;
 mod uploads;
 
@@ -38,7 +50,7 @@ use std::time::{Duration, SystemTime};
 use berth_oci::{Digest, RepoName};
 use bytes::Bytes;
 use futures_util::TryStreamExt;
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::multipart::MultipartStore;
 use object_store::path::Path as ObjPath;
 use object_store::signer::Signer;
 use object_store::{ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload};
@@ -47,53 +59,93 @@ use super::backend::{Blobs, ByteStream, Store};
 use super::locks::RepoLocks;
 use super::{IndexVersion, StorageError, StorageResult};
 
-/// How long a failing request to S3 is retried.
+#[cfg(feature = "azure")]
+pub use azure::{AzureCredentials, AzureOptions};
+#[cfg(feature = "gcs")]
+pub use gcs::GcsOptions;
+#[cfg(feature = "s3")]
+pub use s3::S3Options;
+
+/// How long a failing request to the bucket is retried.
 const RETRY_FOR: Duration = Duration::from_secs(10);
 /// How long a health check of the bucket may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a presigned blob URL stays valid.
 const PRESIGN_FOR: Duration = Duration::from_secs(20 * 60);
 
-/// zot's `storage.storageDriver` keys for `s3`.
+/// What the store needs of a provider's client: objects, multipart uploads
+/// that span requests, and presigned URLs. `object_store` implements all
+/// three for S3, GCS and Azure.
+trait Bucket: ObjectStore + MultipartStore + Signer {}
+
+impl<T: ObjectStore + MultipartStore + Signer> Bucket for T {}
+
+/// A provider's two clients for one bucket, as its file builds them.
+struct Clients {
+    /// Requests of the registry: retried for about [`RETRY_FOR`].
+    bucket: Arc<dyn Bucket>,
+    /// The health checks': one try, answered within [`PROBE_TIMEOUT`].
+    probe: Arc<dyn Bucket>,
+    /// `scheme://bucket/prefix`, for errors and the logs.
+    location: String,
+    limits: Limits,
+}
+
+/// What a provider takes.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    /// The largest object one server-side copy moves, if the provider
+    /// has such a bound (S3's CopyObject: 5 GiB).
+    max_copy: Option<u64>,
+    /// The most parts of one multipart upload (S3 and GCS 10,000; Azure
+    /// 50,000 blocks).
+    max_parts: usize,
+}
+
+/// What every provider's options share: zot's `rootdirectory` and the two
+/// `storage` settings the store acts on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct S3Options {
+pub struct BucketSettings {
+    /// The key prefix inside the bucket (`rootdirectory`).
     pub root_directory: String,
-    pub region: Option<String>,
-    pub region_endpoint: Option<String>,
-    pub bucket: String,
-    pub force_path_style: bool,
-    pub secure: bool,
-    pub skip_verify: bool,
-    pub access_key: Option<String>,
-    pub secret_key: Option<String>,
     /// `storage.redirectBlobURL`: blob GETs answer 307 to a presigned URL.
     pub redirect_blob_url: bool,
     /// `storage.dedupe`: store each blob once, linked from repositories.
     pub dedupe: bool,
 }
 
-/// The S3 store. Cheap to share behind an `Arc`.
-pub struct S3Store {
-    s3: Arc<AmazonS3>,
+/// The store in a bucket. Cheap to share behind an `Arc`.
+pub struct BucketStore {
+    bucket: Arc<dyn Bucket>,
     /// The same bucket without retries and with a short timeout, for
     /// [`Layout::reachable`](super::backend::Layout::reachable).
-    probe: Arc<AmazonS3>,
+    probe: Arc<dyn Bucket>,
     prefix: String,
     location: String,
     redirect: bool,
     dedupe: bool,
+    limits: Limits,
     locks: Arc<RepoLocks>,
-    /// The ETag of each `index.json` read for an update, which the write
-    /// that follows must still find (see `write_index`).
-    index_etags: std::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
+    /// The version (ETag and generation) of each `index.json` read for an
+    /// update, which the write that follows must still find (see
+    /// `write_index`).
+    index_versions: std::sync::Mutex<std::collections::HashMap<String, Option<IndexRead>>>,
+}
+
+/// The version of an `index.json` read under its lock: its ETag (S3,
+/// Azure: If-Match) and its generation (GCS: `x-goog-if-generation-match`).
+#[derive(Debug, Clone)]
+struct IndexRead {
+    e_tag: Option<String>,
+    version: Option<String>,
 }
 
 /// An error of the bucket as what happened. object_store gives no
 /// "unreachable" variant: a request that could not be sent or got no
 /// answer (after the retries) is a `Generic` error whose source chain holds
 /// an I/O error or a timeout, so the chain is searched for one. Anything
-/// else (a status S3 answered, a body that does not parse) is a backend
-/// error.
+/// else (a status the service answered, a body that does not parse) is a
+/// backend error.
 fn backend_err(location: &str, e: impl std::fmt::Display) -> StorageError {
     StorageError::Backend {
         location: location.to_string(),
@@ -124,84 +176,84 @@ fn is_not_found(e: &object_store::Error) -> bool {
     matches!(e, object_store::Error::NotFound { .. })
 }
 
-impl S3Store {
-    /// Connects to the bucket (no request is made until the first use).
-    pub fn open(opts: &S3Options, locks: RepoLocks) -> StorageResult<Self> {
-        let location = format!(
-            "s3://{}/{}",
-            opts.bucket,
-            opts.root_directory.trim_matches('/')
-        );
-        let mut b = AmazonS3Builder::new()
-            .with_bucket_name(&opts.bucket)
-            .with_region(opts.region.as_deref().unwrap_or("us-east-1"))
-            .with_virtual_hosted_style_request(!opts.force_path_style);
-        let mut allow_http = false;
-        if let Some(ep) = &opts.region_endpoint {
-            let ep = if ep.contains("://") {
-                ep.clone()
-            } else if opts.secure {
-                format!("https://{ep}")
-            } else {
-                format!("http://{ep}")
-            };
-            allow_http = ep.starts_with("http://");
-            b = b.with_endpoint(ep);
-        }
-        if let (Some(k), Some(s)) = (&opts.access_key, &opts.secret_key) {
-            b = b.with_access_key_id(k).with_secret_access_key(s);
-        }
-        // Requests that fail are retried, with a backoff of 100 ms doubling
-        // up to 1 s, for about RETRY_FOR (whatever their count): a blip or
-        // a restart of the S3 service is ridden out, an outage is reported
-        // after that. object_store retries a request that could not be
-        // sent, or got a 5xx or 429, always; one sent but not answered in
-        // time only when it is idempotent (reads, deletes, plain puts and
-        // the multipart calls; not the conditional `index.json` writes nor
-        // CopyObject, which may have taken effect).
-        let retry = object_store::RetryConfig {
-            backoff: object_store::BackoffConfig {
-                init_backoff: Duration::from_millis(100),
-                max_backoff: Duration::from_secs(1),
-                base: 2.0,
-            },
-            max_retries: usize::MAX,
-            retry_timeout: RETRY_FOR,
-        };
-        let mut options = ClientOptions::new().with_allow_http(allow_http);
-        let mut probe_options = ClientOptions::new()
-            .with_allow_http(allow_http)
-            .with_connect_timeout(PROBE_TIMEOUT)
-            .with_timeout(PROBE_TIMEOUT);
-        if opts.skip_verify {
-            options = options.with_allow_invalid_certificates(true);
-            probe_options = probe_options.with_allow_invalid_certificates(true);
-        }
-        // The health checks' client: one try, answered within PROBE_TIMEOUT.
-        let probe = b
-            .clone()
-            .with_client_options(probe_options)
-            .with_retry(object_store::RetryConfig {
-                max_retries: 0,
-                ..Default::default()
-            })
-            .build()
-            .map_err(|e| backend_err(&location, e))?;
-        let s3 = b
-            .with_client_options(options)
-            .with_retry(retry)
-            .build()
-            .map_err(|e| backend_err(&location, e))?;
+/// The retries of the registry's client: a failing request is retried,
+/// with a backoff of 100 ms doubling up to 1 s, for about [`RETRY_FOR`]
+/// (whatever their count): a blip or a restart of the service is ridden
+/// out, an outage is reported after that. object_store retries a request
+/// that could not be sent, or got a 5xx or 429, always; one sent but not
+/// answered in time only when it is idempotent (reads, deletes, plain puts
+/// and the multipart calls; not the conditional `index.json` writes nor
+/// copies, which may have taken effect).
+fn retry() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        backoff: object_store::BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            base: 2.0,
+        },
+        max_retries: usize::MAX,
+        retry_timeout: RETRY_FOR,
+    }
+}
+
+/// The health checks' retries: none.
+fn no_retry() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        max_retries: 0,
+        ..Default::default()
+    }
+}
+
+/// The HTTP options of the registry's client and of the probe's.
+fn client_options(allow_http: bool, skip_verify: bool) -> (ClientOptions, ClientOptions) {
+    let main = ClientOptions::new()
+        .with_allow_http(allow_http)
+        .with_allow_invalid_certificates(skip_verify);
+    let probe = ClientOptions::new()
+        .with_allow_http(allow_http)
+        .with_allow_invalid_certificates(skip_verify)
+        .with_connect_timeout(PROBE_TIMEOUT)
+        .with_timeout(PROBE_TIMEOUT);
+    (main, probe)
+}
+
+impl Clients {
+    /// Builds a provider's two clients with `build` (its builder, given
+    /// the HTTP options and the retries).
+    fn build<B: Bucket + 'static>(
+        location: String,
+        limits: Limits,
+        allow_http: bool,
+        skip_verify: bool,
+        build: impl Fn(ClientOptions, object_store::RetryConfig) -> object_store::Result<B>,
+    ) -> StorageResult<Self> {
+        let (options, probe_options) = client_options(allow_http, skip_verify);
+        let probe = build(probe_options, no_retry()).map_err(|e| backend_err(&location, e))?;
+        let bucket = build(options, retry()).map_err(|e| backend_err(&location, e))?;
         Ok(Self {
-            s3: Arc::new(s3),
+            bucket: Arc::new(bucket),
             probe: Arc::new(probe),
-            prefix: opts.root_directory.trim_matches('/').to_string(),
             location,
-            redirect: opts.redirect_blob_url,
-            dedupe: opts.dedupe,
-            locks: Arc::new(locks),
-            index_etags: std::sync::Mutex::default(),
+            limits,
         })
+    }
+}
+
+impl BucketStore {
+    /// The store over a provider's clients (no request is made until the
+    /// first use).
+    fn new(clients: Clients, settings: &BucketSettings, locks: RepoLocks) -> Self {
+        Self {
+            bucket: clients.bucket,
+            probe: clients.probe,
+            prefix: settings.root_directory.trim_matches('/').to_string(),
+            location: clients.location,
+            redirect: settings.redirect_blob_url,
+            dedupe: settings.dedupe,
+            limits: clients.limits,
+            locks: Arc::new(locks),
+            index_versions: std::sync::Mutex::default(),
+        }
     }
 
     /// The store as the registry uses it: its three seams and its locks.
@@ -248,7 +300,7 @@ impl S3Store {
     }
 
     async fn get_bytes(&self, key: &ObjPath) -> StorageResult<Option<Bytes>> {
-        match self.s3.get(key).await {
+        match self.bucket.get(key).await {
             Ok(r) => Ok(Some(r.bytes().await.map_err(|e| self.err(e))?)),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(self.err(e)),
@@ -256,7 +308,7 @@ impl S3Store {
     }
 
     async fn head(&self, key: &ObjPath) -> StorageResult<Option<object_store::ObjectMeta>> {
-        match self.s3.head(key).await {
+        match self.bucket.head(key).await {
             Ok(m) => Ok(Some(m)),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(self.err(e)),
@@ -267,7 +319,7 @@ impl S3Store {
         if self.head(key).await?.is_none() {
             return Ok(false);
         }
-        match self.s3.delete(key).await {
+        match self.bucket.delete(key).await {
             Ok(()) => Ok(true),
             Err(e) if is_not_found(&e) => Ok(false),
             Err(e) => Err(self.err(e)),
@@ -275,7 +327,7 @@ impl S3Store {
     }
 
     async fn put(&self, key: &ObjPath, bytes: Bytes) -> StorageResult<()> {
-        self.s3
+        self.bucket
             .put(key, PutPayload::from_bytes(bytes))
             .await
             .map(|_| ())
@@ -283,7 +335,7 @@ impl S3Store {
     }
 }
 
-/// The version of an object: its ETag, which S3 changes with every
+/// The version of an object: its ETag, which the service changes with every
 /// write (with its size and time where a service gives no ETag).
 fn version_of(m: &object_store::ObjectMeta) -> IndexVersion {
     match &m.e_tag {
@@ -297,7 +349,7 @@ fn version_of(m: &object_store::ObjectMeta) -> IndexVersion {
 }
 
 #[async_trait::async_trait]
-impl Blobs for S3Store {
+impl Blobs for BucketStore {
     /// With dedupe, the repositories linking the digest (its `refs/`
     /// keys; at most 100).
     async fn holders(&self, digest: &Digest) -> StorageResult<Vec<RepoName>> {
@@ -336,7 +388,7 @@ impl Blobs for S3Store {
             range: Some(GetRange::Bounded(start..start + count)),
             ..Default::default()
         };
-        match self.s3.get_opts(&key, opts).await {
+        match self.bucket.get_opts(&key, opts).await {
             Ok(r) => Ok(Some(Box::pin(
                 r.into_stream().map_err(std::io::Error::other),
             ))),
@@ -392,7 +444,7 @@ impl Blobs for S3Store {
             for alg in ["sha256", "sha512"] {
                 let prefix = self.repo_key(repo, &format!("{dir}/{alg}"));
                 let listed = self
-                    .s3
+                    .bucket
                     .list_with_delimiter(Some(&prefix))
                     .await
                     .map_err(|e| self.err(e))?;
@@ -414,7 +466,7 @@ impl Blobs for S3Store {
             return Ok(None);
         };
         let url = self
-            .s3
+            .bucket
             .signed_url(http::Method::GET, &key, PRESIGN_FOR)
             .await
             .map_err(|e| self.err(e))?;

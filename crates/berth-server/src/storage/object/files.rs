@@ -1,18 +1,18 @@
-//! [`RootFiles`] on S3: each file one object under the root's prefix.
+//! [`RootFiles`] in a bucket: each file one object under the root's prefix.
 
 use bytes::Bytes;
 use object_store::ObjectStore;
 
-use super::S3Store;
+use super::BucketStore;
 use crate::storage::StorageResult;
 use crate::storage::root_files::{RootFiles, check_path};
 
 #[async_trait::async_trait]
-impl RootFiles for S3Store {
+impl RootFiles for BucketStore {
     async fn list_files(&self, dir: &str) -> StorageResult<Vec<String>> {
         check_path(dir)?;
         let listed = self
-            .s3
+            .bucket
             .list_with_delimiter(Some(&self.key(dir)))
             .await
             .map_err(|e| self.err(e))?;

@@ -1,4 +1,4 @@
-//! Dedupe on S3: a blob's bytes stored once, linked from repositories.
+//! Dedupe in a bucket: a blob's bytes stored once, linked from repositories.
 //!
 //! - `.berth/data/<id>`: the bytes, where an upload completed them (no
 //!   copy; any key will do since the pointer names it);
@@ -21,7 +21,7 @@ use futures_util::StreamExt;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-use super::{S3Store, is_not_found};
+use super::{BucketStore, is_not_found};
 use crate::storage::{BlobGuard, StorageError, StorageResult};
 
 /// Where a digest's bytes are: `"<size> <data key>"`.
@@ -54,7 +54,7 @@ fn alg_hex(digest: &Digest) -> String {
     format!("{}/{}", digest.algorithm().as_str(), digest.hex())
 }
 
-impl S3Store {
+impl BucketStore {
     /// Up to `max` repositories whose links name `digest` (the keys under
     /// `.berth/refs/<alg>/<hex>/`; repository names may hold `/`).
     pub(super) async fn linking(
@@ -64,7 +64,7 @@ impl S3Store {
     ) -> StorageResult<Vec<RepoName>> {
         let refs = self.key(&format!(".berth/refs/{}", alg_hex(digest)));
         let prefix = format!("{refs}/");
-        let mut listing = self.s3.list(Some(&refs));
+        let mut listing = self.bucket.list(Some(&refs));
         let mut out = Vec::new();
         while let Some(item) = listing.next().await {
             let meta = item.map_err(|e| self.err(e))?;
@@ -105,7 +105,7 @@ impl S3Store {
     }
 
     async fn read_pointer(&self, key: &ObjPath) -> StorageResult<Option<(Pointer, SystemTime)>> {
-        match self.s3.get(key).await {
+        match self.bucket.get(key).await {
             Ok(r) => {
                 let modified: SystemTime = r.meta.last_modified.into();
                 let body = r.bytes().await.map_err(|e| self.err(e))?;
@@ -220,7 +220,7 @@ impl S3Store {
             return Ok(false);
         };
         if !self.dedupe {
-            return match self.s3.copy(&key, &self.blob_key(to, digest)).await {
+            return match self.bucket.copy(&key, &self.blob_key(to, digest)).await {
                 Ok(()) => Ok(true),
                 Err(e) if is_not_found(&e) => Ok(false),
                 Err(e) => Err(self.err(e)),
@@ -235,7 +235,7 @@ impl S3Store {
                     size,
                     data: self.shared_data(&uuid::Uuid::new_v4().to_string()),
                 };
-                match self.s3.copy(&key, &self.key(&p.data)).await {
+                match self.bucket.copy(&key, &self.key(&p.data)).await {
                     Ok(()) => {}
                     Err(e) if is_not_found(&e) => return Ok(false),
                     Err(e) => return Err(self.err(e)),
@@ -254,7 +254,7 @@ impl S3Store {
         for alg in ["sha256", "sha512"] {
             let prefix = self.key(&format!(".berth/blobs/{alg}"));
             let listed = self
-                .s3
+                .bucket
                 .list_with_delimiter(Some(&prefix))
                 .await
                 .map_err(|e| self.err(e))?;
@@ -276,7 +276,7 @@ impl S3Store {
             }
             let _blob = self.lock_blob(&digest).await?;
             let refs = self.key(&format!(".berth/refs/{}", alg_hex(&digest)));
-            let mut listing = self.s3.list(Some(&refs));
+            let mut listing = self.bucket.list(Some(&refs));
             match listing.next().await {
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => return Err(self.err(e)),

@@ -1,5 +1,6 @@
-//! Upload sessions on S3: one multipart upload of fixed 5 MiB parts (S3's
-//! minimum; R2 wants equal parts) per session.
+//! Upload sessions in a bucket: one multipart upload of fixed 5 MiB parts
+//! (S3's and GCS's minimum; R2 wants equal parts; on Azure, blocks of a
+//! block list) per session.
 //!
 //! The session's state object `<repo>/.uploads/<id>` is one JSON line
 //! (size, SHA-256 state, the multipart upload, its part ids, where it
@@ -7,7 +8,7 @@
 //! is rewritten by one PUT after each chunk, so the next chunk can go to
 //! any instance, and after every step of a commit that cannot be repeated
 //! (the completion), so a retried commit picks up where the last stopped.
-//! A part leaves the tail only once S3 has it; the size is checked against
+//! A part leaves the tail only once the bucket has it; the size is checked against
 //! parts and tail before anything is completed.
 
 use std::time::SystemTime;
@@ -15,20 +16,18 @@ use std::time::SystemTime;
 use berth_oci::{Digest, RepoName};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
-use object_store::multipart::{MultipartStore, PartId};
+use object_store::multipart::PartId;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
-use super::S3Store;
+use super::BucketStore;
 use super::shared::Pointer;
 use crate::storage::backend::{ByteStream, ChunkReceiver, UploadEntry, UploadState, Uploads};
 use crate::storage::{StorageError, StorageResult};
 
 /// The part size of multipart uploads.
 pub(super) const PART: usize = 5 << 20;
-/// The largest object one CopyObject moves.
-const MAX_COPY: u64 = 5 << 30;
 /// Names `<id>.mp-<n>`: a multipart upload a session began, written as it
 /// begins (before the session's state can record it), so one begun by a
 /// request that then failed or died is still found and aborted.
@@ -37,7 +36,7 @@ pub(super) const MARKER: &str = ".mp-";
 /// What a session keeps besides its size and hash state.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct MultipartState {
-    /// The S3 multipart upload, once a first part was sent.
+    /// The multipart upload, once a first part was sent.
     multipart: Option<String>,
     /// Where it completes, relative to the store's prefix (fixed when it
     /// starts: dedupe may be switched between two chunks).
@@ -80,7 +79,7 @@ fn join_backend(state: &MultipartState, tail: &[u8]) -> Vec<u8> {
     out
 }
 
-impl S3Store {
+impl BucketStore {
     /// Where a new multipart upload of session `id` completes.
     fn target(&self, repo: &RepoName, id: &str) -> String {
         if self.dedupe {
@@ -99,7 +98,7 @@ impl S3Store {
 
     /// Sends the tail's whole parts (and with `last`, what is left of it
     /// once a multipart upload exists). A part leaves the tail only once
-    /// S3 has it.
+    /// the bucket has it.
     async fn send_parts(
         &self,
         repo: &RepoName,
@@ -115,7 +114,7 @@ impl S3Store {
                 Some(u) => u.clone(),
                 None => {
                     let u = self
-                        .s3
+                        .bucket
                         .create_multipart(&key)
                         .await
                         .map_err(|e| self.err(e))?;
@@ -130,9 +129,15 @@ impl S3Store {
                     u
                 }
             };
+            if mp.parts.len() >= self.limits.max_parts {
+                return Err(self.fail(format!(
+                    "upload {id} is larger than {} parts of 5 MiB, the most one upload of this store takes",
+                    self.limits.max_parts
+                )));
+            }
             let n = tail.len().min(PART);
             let pid = self
-                .s3
+                .bucket
                 .put_part(
                     &key,
                     &upload,
@@ -185,7 +190,7 @@ impl S3Store {
                 content_id: c.clone(),
             })
             .collect();
-        self.s3
+        self.bucket
             .complete_multipart(&self.key(key), upload, parts)
             .await
             .map_err(|e| self.err(e))?;
@@ -232,7 +237,7 @@ impl S3Store {
     /// Best effort: what is left, GC finds again.
     async fn drop_markers(&self, repo: &RepoName, id: &str) {
         let listed = match self
-            .s3
+            .bucket
             .list_with_delimiter(Some(&self.repo_key(repo, ".uploads")))
             .await
         {
@@ -267,7 +272,7 @@ impl S3Store {
         {
             // An upload completed or aborted before answers NoSuchUpload.
             let _ = self
-                .s3
+                .bucket
                 .abort_multipart(&self.key(key), &upload.to_string())
                 .await;
         }
@@ -306,7 +311,7 @@ impl S3Store {
             if !own {
                 match (&mp.multipart, &mp.key, mp.completed) {
                     (Some(upload), Some(key), false) => {
-                        let _ = self.s3.abort_multipart(&self.key(key), upload).await;
+                        let _ = self.bucket.abort_multipart(&self.key(key), upload).await;
                     }
                     (_, Some(_), true) => {
                         self.delete(&self.completed_key(mp)?).await?;
@@ -327,7 +332,7 @@ impl S3Store {
             if mp.key.as_deref() != Some(shared.as_str()) {
                 // Started with dedupe off: moved where shared bytes live.
                 let from = self.completed_key(mp)?;
-                self.s3
+                self.bucket
                     .copy(&from, &self.key(&shared))
                     .await
                     .map_err(|e| self.err(e))?;
@@ -359,7 +364,7 @@ impl S3Store {
 }
 
 #[async_trait::async_trait]
-impl Uploads for S3Store {
+impl Uploads for BucketStore {
     async fn upload_create(&self, repo: &RepoName, id: &str) -> StorageResult<UploadState> {
         let state = UploadState {
             trusted: true,
@@ -457,7 +462,11 @@ impl Uploads for S3Store {
         let Some(key) = mp.key.as_deref().filter(|_| mp.completed) else {
             return Ok(Box::pin(tail_stream));
         };
-        let r = self.s3.get(&self.key(key)).await.map_err(|e| self.err(e))?;
+        let r = self
+            .bucket
+            .get(&self.key(key))
+            .await
+            .map_err(|e| self.err(e))?;
         Ok(Box::pin(
             r.into_stream()
                 .map_err(std::io::Error::other)
@@ -497,13 +506,19 @@ impl Uploads for S3Store {
                     .await?
                     .is_some_and(|m| m.size == state.size);
                 if !placed {
-                    if state.size > MAX_COPY {
+                    if let Some(max) = self.limits.max_copy
+                        && state.size > max
+                    {
                         return Err(self.fail(format!(
-                            "a blob over 5 GiB cannot be moved into place without dedupe ({} bytes)",
+                            "a blob over {} GiB cannot be moved into place without dedupe ({} bytes)",
+                            max >> 30,
                             state.size
                         )));
                     }
-                    self.s3.copy(&data, &dest).await.map_err(|e| self.err(e))?;
+                    self.bucket
+                        .copy(&data, &dest)
+                        .await
+                        .map_err(|e| self.err(e))?;
                 }
                 self.delete(&data).await?;
             }
@@ -530,7 +545,7 @@ impl Uploads for S3Store {
         if let (Some(upload), Some(key)) = (&mp.multipart, &mp.key)
             && !mp.completed
         {
-            let _ = self.s3.abort_multipart(&self.key(key), upload).await;
+            let _ = self.bucket.abort_multipart(&self.key(key), upload).await;
         }
         self.drop_markers(repo, id).await;
         if mp.completed
@@ -553,7 +568,7 @@ impl Uploads for S3Store {
     async fn list_uploads(&self, repo: &RepoName) -> StorageResult<Vec<UploadEntry>> {
         let prefix = self.repo_key(repo, ".uploads");
         let listed = self
-            .s3
+            .bucket
             .list_with_delimiter(Some(&prefix))
             .await
             .map_err(|e| self.err(e))?;
