@@ -7,6 +7,12 @@ mod blobs;
 mod concurrency;
 mod connections;
 mod dedupe;
+#[cfg(feature = "dynamodb")]
+mod dynamo;
+#[cfg(feature = "dynamodb")]
+mod dynamo_locks;
+#[cfg(feature = "dynamodb")]
+pub mod dynamo_server;
 mod gc;
 mod image_meta;
 mod layout;
@@ -14,6 +20,8 @@ mod library;
 mod listing;
 mod manifests;
 mod meta;
+#[cfg(any(feature = "redis", feature = "dynamodb"))]
+mod meta_backends;
 mod outage;
 mod policies;
 #[cfg(feature = "redis")]
