@@ -10,6 +10,7 @@
 mod access;
 mod auth;
 mod drivers;
+mod dynamodb;
 mod model;
 mod policy;
 mod retention;
@@ -247,7 +248,12 @@ impl Config {
         }
         if let Some(c) = &self.storage.cache_driver {
             c.check()?;
+            c.check_api_keys(self.http.auth.as_ref().is_some_and(|a| a.apikey))?;
         }
+        dynamodb::check_remote_cache(
+            self.storage.remote_cache,
+            self.storage.cache_driver.as_ref(),
+        )?;
         for (key, sub) in &self.storage.sub_paths {
             let at = |field: &str| format!("storage.subPaths.{key}{field}");
             if let Some(r) = &sub.retention {

@@ -326,11 +326,16 @@ pub struct StorageConfig {
     /// holds the local metadata store). Default: none, the local directory.
     #[serde(default, rename = "storageDriver")]
     pub storage_driver: Option<super::drivers::StorageDriverConfig>,
-    /// Keep metadata in Redis, shared by every instance using it, with the
-    /// locks that let several instances serve one S3 store. Default: none,
-    /// the embedded store in `rootDirectory`.
+    /// Keep metadata in Redis or DynamoDB, shared by every instance using
+    /// it, with the locks that let several instances serve one S3 store.
+    /// Default: none, the embedded store in `rootDirectory`.
     #[serde(default, rename = "cacheDriver")]
     pub cache_driver: Option<super::drivers::CacheDriverConfig>,
+    /// zot's "the cache driver is remote": `true` only with a
+    /// `cacheDriver`, `false` only without (`dynamodb.rs`). Default: as
+    /// `cacheDriver` says.
+    #[serde(default, rename = "remoteCache")]
+    pub remote_cache: Option<bool>,
     /// Answer blob GETs on S3 with a 307 to a presigned URL (default
     /// false: Berth streams the blob).
     #[serde(default, rename = "redirectBlobURL")]
@@ -453,6 +458,7 @@ impl StorageConfig {
             retention: None,
             storage_driver: None,
             cache_driver: None,
+            remote_cache: None,
             redirect_blob_url: false,
             sub_paths: Default::default(),
             max_repos: None,
@@ -734,7 +740,6 @@ pub enum LogFormat {
 const NOT_YET: &[&str] = &[
     "extensions.userprefs",
     "cluster",
-    "storage.remoteCache",
     "http.auth.bearer.awsSecretsManager",
     "http.auth.bearer.upstreamTokenEndpoint",
     "http.auth.bearer.oidc",
