@@ -141,6 +141,27 @@ pub(super) fn check_remote_cache(
     }
 }
 
+/// A sub-path's `remoteCache` (zot gives each root its own cache): every
+/// Berth root shares the one metadata store, so a sub-path may only say
+/// what the main root does (`shared`: it has a cache driver).
+pub(super) fn check_sub_path_remote_cache(
+    key: &str,
+    remote_cache: Option<bool>,
+    shared: bool,
+) -> Result<(), ConfigError> {
+    match remote_cache {
+        Some(v) if v != shared => Err(ConfigError::key(
+            key,
+            format!(
+                "every root shares the main root's metadata store, which is {}: \
+                 remove the key or set it to {shared}",
+                if shared { "remote" } else { "local" }
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -155,9 +176,11 @@ mod tests {
             .to_string()
     }
 
-    /// zot's `examples/config-dynamodb.json`, its storage as zot has it.
-    fn zots() -> serde_json::Value {
-        json!({
+    #[cfg(all(feature = "dynamodb", feature = "s3"))]
+    #[test]
+    fn zots_dynamodb_example_is_accepted_with_its_table_names() {
+        // zot's `examples/config-dynamodb.json`, its storage as zot has it.
+        let zots = json!({
             "rootDirectory": "/tmp/zot",
             "dedupe": true,
             "remoteCache": true,
@@ -170,13 +193,8 @@ mod tests {
                 "imageMetaTablename": "ZotImageMetaTable",
                 "repoBlobsInfoTablename": "ZotRepoBlobsInfoTable",
                 "userDataTablename": "ZotUserDataTable", "versionTablename": "ZotVersion"}
-        })
-    }
-
-    #[cfg(all(feature = "dynamodb", feature = "s3"))]
-    #[test]
-    fn zots_dynamodb_example_is_accepted_with_its_table_names() {
-        let c = Config::from_value(json!({"storage": zots()})).expect("valid");
+        });
+        let c = Config::from_value(json!({"storage": zots})).expect("valid");
         assert_eq!(c.storage.remote_cache, Some(true));
         let d = c.storage.cache_driver.as_ref().expect("driver");
         let t = d.dynamo_tables();
@@ -262,6 +280,16 @@ mod tests {
         // Without a cache driver, false says what Berth does anyway.
         Config::from_value(json!({"storage": {"rootDirectory": "/x", "remoteCache": false}}))
             .expect("valid");
+        // A sub-path says what the main root does, or nothing.
+        let got =
+            refused(json!({"subPaths": {"/a": {"rootDirectory": "/y", "remoteCache": true}}}));
+        assert!(
+            got.starts_with("storage.subPaths./a.remoteCache: every root shares"),
+            "{got}"
+        );
+        Config::from_value(json!({"storage": {"rootDirectory": "/x",
+            "subPaths": {"/a": {"rootDirectory": "/y", "remoteCache": false}}}}))
+        .expect("valid");
         if cfg!(feature = "redis") {
             let got = refused(
                 json!({"remoteCache": false, "cacheDriver": {"name": "redis", "url": "redis://h"}}),

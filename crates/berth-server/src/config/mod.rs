@@ -256,6 +256,11 @@ impl Config {
         )?;
         for (key, sub) in &self.storage.sub_paths {
             let at = |field: &str| format!("storage.subPaths.{key}{field}");
+            dynamodb::check_sub_path_remote_cache(
+                &at(".remoteCache"),
+                sub.remote_cache,
+                self.storage.cache_driver.is_some(),
+            )?;
             if let Some(r) = &sub.retention {
                 r.check(&at(".retention"))?;
             }

@@ -388,6 +388,10 @@ pub struct SubPathConfig {
     /// `storage.quotas` entry matches (default: the main root's).
     #[serde(default, rename = "maxRepoBytes")]
     pub max_repo_bytes: Option<u64>,
+    /// zot's per-root `remoteCache`: every root shares the main metadata
+    /// store, so only the main root's answer is accepted (`dynamodb.rs`).
+    #[serde(default, rename = "remoteCache")]
+    pub remote_cache: Option<bool>,
 }
 
 /// The settings one storage root runs with (the main root's or a

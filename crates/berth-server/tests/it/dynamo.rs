@@ -256,3 +256,31 @@ async fn an_unreachable_server_is_unavailable() {
         .expect_err("down");
     assert!(e.is_unavailable(), "{e}");
 }
+
+/// Tables deleted under a running store: the next check finds the store
+/// lost its data (once: it makes the tables again and marks them), so the
+/// registry rebuilds it from storage.
+#[tokio::test]
+async fn a_store_whose_tables_were_deleted_is_found_lost_once() {
+    use berth_server::meta::StoreCheck;
+    let server = DynamoServer::start();
+    let store = store(&server, "lost").await;
+    assert_eq!(store.check().await.expect("check"), StoreCheck::Kept);
+    let client = raw_client(&server);
+    let tables = client.list_tables().send().await.expect("list");
+    for t in tables.table_names.unwrap_or_default() {
+        client
+            .delete_table()
+            .table_name(t)
+            .send()
+            .await
+            .expect("delete");
+    }
+    assert_eq!(store.check().await.expect("check"), StoreCheck::Lost);
+    assert_eq!(store.check().await.expect("check"), StoreCheck::Kept);
+    store
+        .apply(&repo("a"), &created(1), false)
+        .await
+        .expect("apply to the new tables");
+    assert_eq!(store.repos().await.expect("repos"), ["a"]);
+}

@@ -20,6 +20,7 @@ use aws_sdk_dynamodb::types::{
 };
 use futures_util::{StreamExt, TryStreamExt};
 
+use super::items::built;
 use super::{DynamoOptions, DynamoTables};
 use crate::meta::MetaError;
 
@@ -51,6 +52,9 @@ pub(super) enum DynamoError {
     /// An item does not read back as Berth writes it.
     #[error("{service} is corrupt: {message}")]
     Corrupt { service: String, message: String },
+    /// A table is missing (deleted under a running store).
+    #[error("{service}: {message}")]
+    NoTable { service: String, message: String },
     /// A table exists with keys Berth cannot use, or a setting is wrong.
     #[error("{0}")]
     Invalid(String),
@@ -63,7 +67,8 @@ impl From<DynamoError> for MetaError {
                 MetaError::Unavailable { service, message }
             }
             DynamoError::Conflict(m) => MetaError::Contended(m),
-            DynamoError::Failed { service, message } => MetaError::Failed {
+            DynamoError::Failed { service, message }
+            | DynamoError::NoTable { service, message } => MetaError::Failed {
                 location: service,
                 message,
             },
@@ -176,6 +181,10 @@ impl Dynamo {
                 Some("ConditionalCheckFailedException" | "TransactionConflictException") => {
                     DynamoError::Conflict(message)
                 }
+                Some("ResourceNotFoundException") => DynamoError::NoTable {
+                    service: self.service.clone(),
+                    message,
+                },
                 Some(
                     "ProvisionedThroughputExceededException"
                     | "RequestLimitExceeded"
@@ -399,15 +408,14 @@ impl Dynamo {
                 .key_type(kind)
                 .build()
         };
-        let build = |e: aws_sdk_dynamodb::error::BuildError| self.corrupt(e);
         let made = self
             .client
             .create_table()
             .table_name(table)
-            .attribute_definitions(attr(PK).map_err(build)?)
-            .attribute_definitions(attr(SK).map_err(build)?)
-            .key_schema(key(PK, KeyType::Hash).map_err(build)?)
-            .key_schema(key(SK, KeyType::Range).map_err(build)?)
+            .attribute_definitions(built(attr(PK))?)
+            .attribute_definitions(built(attr(SK))?)
+            .key_schema(built(key(PK, KeyType::Hash))?)
+            .key_schema(built(key(SK, KeyType::Range))?)
             .billing_mode(BillingMode::PayPerRequest)
             .send()
             .await;

@@ -150,7 +150,9 @@ pub(super) fn names(expr: &str) -> Option<std::collections::HashMap<String, Stri
     (!out.is_empty()).then_some(out)
 }
 
-fn built<T>(r: Result<T, aws_sdk_dynamodb::error::BuildError>) -> DynamoResult<T> {
+/// A request part the SDK's builder refused (a required field left out:
+/// a bug here, said as such).
+pub(super) fn built<T>(r: Result<T, aws_sdk_dynamodb::error::BuildError>) -> DynamoResult<T> {
     r.map_err(|e| DynamoError::Invalid(format!("dynamodb request: {e}")))
 }
 

@@ -94,8 +94,8 @@ impl DynamoMetaStore {
         }
     }
 
-    /// Every item of a partition of the repository metadata table, by the
-    /// rest of its sort key after `prefix`.
+    /// Every item of partition `pk` of `table` whose sort key starts with
+    /// `prefix`, with the rest of its sort key.
     async fn partition(
         &self,
         table: &str,
@@ -436,7 +436,7 @@ impl MetaStore for DynamoMetaStore {
     async fn check(&self) -> MetaResult<StoreCheck> {
         let marked = match self.mark().await {
             Ok(m) => m,
-            Err(super::client::DynamoError::Failed { .. }) => {
+            Err(super::client::DynamoError::NoTable { .. }) => {
                 self.db.ensure_tables().await?;
                 self.mark().await?
             }
