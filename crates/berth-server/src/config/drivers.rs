@@ -109,6 +109,9 @@ pub struct CacheDriverConfig {
     pub api_key_tablename: Option<String>,
     #[serde(default, rename = "versionTablename")]
     pub version_tablename: Option<String>,
+    /// zot's older single table (refused by name).
+    #[serde(default, rename = "tableName")]
+    pub table_name: Option<String>,
     // zot's `redis` keys.
     /// `redis://[user:password@]host:port[/db]`; or `addr`.
     #[serde(default)]

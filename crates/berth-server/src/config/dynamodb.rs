@@ -24,6 +24,7 @@ impl CacheDriverConfig {
             ("userDataTablename", self.user_data_tablename.as_ref()),
             ("apiKeyTablename", self.api_key_tablename.as_ref()),
             ("versionTablename", self.version_tablename.as_ref()),
+            ("tableName", self.table_name.as_ref()),
         ]
     }
 
@@ -61,6 +62,13 @@ impl CacheDriverConfig {
                 "a redis key, not used by the dynamodb driver",
             ));
         }
+        if self.table_name.is_some() {
+            return Err(ConfigError::key(
+                format!("{at}.tableName"),
+                "zot key not supported by this version of berth (zot's older single table: \
+                 name the tables with cacheTablename, repoMetaTablename, … instead)",
+            ));
+        }
         if let Some(e) = &self.endpoint
             && !(e.starts_with("http://") || e.starts_with("https://"))
         {
@@ -70,7 +78,9 @@ impl CacheDriverConfig {
             ));
         }
         for (key, value) in self.dynamodb_keys() {
-            if key != "tablenamePrefix" && value.is_some_and(|v| v.is_empty()) {
+            if !matches!(key, "tablenamePrefix" | "tableName")
+                && value.is_some_and(|v| v.is_empty())
+            {
                 return Err(ConfigError::key(format!("{at}.{key}"), "must not be empty"));
             }
         }
@@ -261,7 +271,7 @@ mod tests {
             ),
             (
                 json!({"cacheDriver": {"name": "dynamodb", "tableName": "T"}}),
-                "storage.cacheDriver.tableName: unknown key",
+                "storage.cacheDriver.tableName: zot key not supported",
             ),
         ];
         for (storage, want) in cases {

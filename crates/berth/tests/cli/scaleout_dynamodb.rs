@@ -2,7 +2,8 @@
 //! and one DynamoDB (a real moto server), configured as zot's
 //! `examples/config-dynamodb.json` is (`remoteCache: true`, zot's table
 //! names): an upload's chunks alternate between them, what one pushes the
-//! other serves and lists. (A DynamoDB that cannot be reached at start:
+//! other serves and lists; with DynamoDB gone what needs metadata is a
+//! 503 naming the store. (A DynamoDB that cannot be reached at start:
 //! `scaleout.rs`.)
 
 use std::path::Path;
@@ -64,7 +65,7 @@ fn config(dir: &Path, s3: &S3Server, dynamo: &DynamoServer) -> std::path::PathBu
 #[test]
 fn two_instances_share_one_bucket_and_one_dynamodb() {
     let s3 = S3Server::start();
-    let dynamo = DynamoServer::start();
+    let mut dynamo = DynamoServer::start();
     let (_dirs, nodes, http) = start_nodes(2, |_, dir| serve(&config(dir, &s3, &dynamo)));
 
     // One upload, its chunks alternating between the two instances (the
@@ -99,5 +100,26 @@ fn two_instances_share_one_bucket_and_one_dynamodb() {
             .json()
             .expect("json");
         assert_eq!(catalog["repositories"], json!(["team/app"]), "instance {i}");
+    }
+
+    // DynamoDB gone: what needs the metadata answers 503 UNAVAILABLE with
+    // Retry-After, naming the store, while a blob read goes on.
+    dynamo.kill();
+    for i in 0..2 {
+        let r = http
+            .get(node(&nodes, i).url("/v2/team/app/tags/list"))
+            .send()
+            .expect("tags");
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "instance {i}");
+        assert!(r.headers().contains_key("retry-after"), "instance {i}");
+        let body: Value = r.json().expect("json");
+        assert_eq!(body["errors"][0]["code"], "UNAVAILABLE", "{body}");
+        let message = body["errors"][0]["message"].as_str().expect("message");
+        assert!(message.contains("metadata store"), "{message}");
+        let r = http
+            .get(node(&nodes, i).url(&format!("/v2/team/app/blobs/{digest}")))
+            .send()
+            .expect("blob");
+        assert_eq!(r.status(), StatusCode::OK, "instance {i}: a blob read");
     }
 }
