@@ -284,3 +284,55 @@ async fn a_store_whose_tables_were_deleted_is_found_lost_once() {
         .expect("apply to the new tables");
     assert_eq!(store.repos().await.expect("repos"), ["a"]);
 }
+
+/// A large change (written in chunks) racing small ones on the same
+/// repository: each small one waits for the claim or fails as contended,
+/// never lands in the middle, so every count matches the rows in the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_changes_racing_a_large_one_keep_the_counts_right() {
+    let server = DynamoServer::start();
+    let store = Arc::new(store(&server, "mixed").await);
+    let r = repo("mixed/app");
+    store.apply(&r, &created(0), false).await.expect("create");
+    let large = {
+        let (store, r) = (store.clone(), r.clone());
+        tokio::spawn(async move {
+            let mut change = created(1);
+            change.replace = true;
+            for i in 0..120 {
+                change
+                    .put_manifests
+                    .push(manifest(&format!("big{i}"), &["shared"]));
+            }
+            store.apply(&r, &change, false).await.expect("large");
+        })
+    };
+    let mut applied = 0;
+    for i in 0..20 {
+        let mut change = created(100 + i);
+        change
+            .put_manifests
+            .push(manifest(&format!("small{i}"), &["shared"]));
+        match store.apply(&r, &change, false).await {
+            Ok(()) => applied += 1,
+            Err(e) => assert!(e.is_unavailable(), "only contention may refuse: {e}"),
+        }
+    }
+    large.await.expect("large");
+    let manifests = store.manifests(&r).await.expect("ms");
+    assert!(manifests.len() >= 120, "{}", manifests.len());
+    let using = manifests
+        .iter()
+        .filter(|m| m.layers.contains(&dg("shared").to_string()));
+    assert_eq!(
+        store.blob_refs(&r, &dg("shared")).await.expect("refs"),
+        using.count() as u64,
+        "the count is the rows'"
+    );
+    assert_eq!(
+        store.blob_refs(&r, &dg("config")).await.expect("refs"),
+        manifests.len() as u64
+    );
+    let stamps = store.repo_stamps().await.expect("stamps");
+    assert_eq!(stamps[0].1.revision, 2 + applied, "one per change applied");
+}
