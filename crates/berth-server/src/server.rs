@@ -219,7 +219,7 @@ async fn open_meta(config: &Config) -> Result<OpenedMeta, MetaError> {
     {
         let region = c.region.clone().unwrap_or_else(|| "us-east-1".into());
         let mut opts =
-            crate::meta::DynamoOptions::from_env(c.endpoint.clone(), region, c.dynamo_tables());
+            crate::meta::DynamoOptions::new(c.endpoint.clone(), region, c.dynamo_tables());
         opts.command_timeout = c.command_timeout.0;
         let store = crate::meta::DynamoMetaStore::open(&opts).await?;
         let locks: Arc<dyn SharedLock> = Arc::new(store.locks());

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
@@ -99,6 +99,24 @@ impl fmt::Debug for Dynamo {
     }
 }
 
+/// An error and its sources on one line (`a: b: c`), each said once.
+fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
+}
+
 /// A string attribute.
 pub(super) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -115,34 +133,34 @@ pub(super) fn key(pk: &str, sk: &str) -> Item {
 }
 
 impl Dynamo {
-    /// A client for `o`'s server (no call is made yet).
-    pub(super) fn new(o: &DynamoOptions) -> DynamoResult<Self> {
+    /// A client for `o`'s server (no call is made yet): `o`'s credentials
+    /// when it has them, else AWS's chain (the environment, profile files,
+    /// web identity, ECS and instance roles), found on the first call.
+    pub(super) async fn new(o: &DynamoOptions) -> DynamoResult<Self> {
         let service = match &o.endpoint {
             Some(e) => format!("the metadata store (dynamodb at {e})"),
             None => format!("the metadata store (dynamodb in {})", o.region),
         };
-        let (Some(access), Some(secret)) = (&o.access_key, &o.secret_key) else {
-            return Err(DynamoError::Invalid(
-                "dynamodb: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
-            ));
-        };
-        let credentials = Credentials::new(
-            access,
-            secret,
-            o.session_token.clone(),
-            None,
-            "berth-config",
-        );
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(o.region.clone()))
+            .load()
+            .await;
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(o.command_timeout)
             .operation_timeout(o.command_timeout)
             .build();
-        let mut config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(o.region.clone()))
-            .credentials_provider(credentials)
+        let mut config = aws_sdk_dynamodb::config::Builder::from(&sdk)
             .timeout_config(timeouts)
             .retry_config(RetryConfig::standard().with_max_attempts(3));
+        if let (Some(access), Some(secret)) = (&o.access_key, &o.secret_key) {
+            config = config.credentials_provider(Credentials::new(
+                access,
+                secret,
+                o.session_token.clone(),
+                None,
+                "berth",
+            ));
+        }
         if let Some(e) = &o.endpoint {
             config = config.endpoint_url(e);
         }
@@ -166,9 +184,9 @@ impl Dynamo {
     pub(super) fn err<E, R>(&self, e: SdkError<E, R>) -> DynamoError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: fmt::Debug,
+        R: fmt::Debug + 'static,
     {
-        let message = DisplayErrorContext(&e).to_string();
+        let message = describe(&e);
         let unavailable = DynamoError::Unavailable {
             service: self.service.clone(),
             message: message.clone(),

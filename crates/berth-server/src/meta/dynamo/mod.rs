@@ -141,9 +141,9 @@ impl Default for DynamoTables {
 }
 
 /// Where the DynamoDB metadata store lives: zot's `storage.cacheDriver`
-/// keys for its `dynamodb` driver, and the credentials (from the
-/// environment, as `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
-/// `AWS_SESSION_TOKEN`).
+/// keys for its `dynamodb` driver, and credentials (none: AWS's chain, as
+/// zot's SDK finds them: the environment, profile files, web identity, ECS
+/// and instance roles).
 #[derive(Clone)]
 pub struct DynamoOptions {
     /// A DynamoDB-compatible endpoint URL (`http://host:port`); `None`:
@@ -151,6 +151,7 @@ pub struct DynamoOptions {
     pub endpoint: Option<String>,
     pub region: String,
     pub tables: DynamoTables,
+    /// Static credentials (with `secret_key`); `None`: AWS's chain.
     pub access_key: Option<String>,
     /// Never logged.
     pub secret_key: Option<String>,
@@ -162,16 +163,16 @@ pub struct DynamoOptions {
 }
 
 impl DynamoOptions {
-    /// `endpoint` and `region` with the credentials of the environment.
-    pub fn from_env(endpoint: Option<String>, region: String, tables: DynamoTables) -> Self {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    /// `endpoint`, `region` and `tables`, with AWS's credential chain and a
+    /// command timeout of 1 s.
+    pub fn new(endpoint: Option<String>, region: String, tables: DynamoTables) -> Self {
         Self {
             endpoint,
             region,
             tables,
-            access_key: var("AWS_ACCESS_KEY_ID"),
-            secret_key: var("AWS_SECRET_ACCESS_KEY"),
-            session_token: var("AWS_SESSION_TOKEN"),
+            access_key: None,
+            secret_key: None,
+            session_token: None,
             command_timeout: Duration::from_secs(1),
         }
     }

@@ -31,7 +31,7 @@ impl DynamoMetaStore {
     /// unavailable, naming its endpoint.
     pub async fn open(options: &DynamoOptions) -> MetaResult<Self> {
         let store = Self {
-            db: Dynamo::new(options)?,
+            db: Dynamo::new(options).await?,
         };
         store.db.ensure_tables().await?;
         store.mark().await?;
