@@ -136,6 +136,8 @@ pub async fn build_state_with(
         mirror: None,
         #[cfg(feature = "sync")]
         sync: None,
+        #[cfg(feature = "cluster")]
+        cluster: cluster(config)?,
         registry,
         auth: None,
         allow_origin: config.http.allow_origin.clone(),
@@ -200,6 +202,28 @@ pub async fn open_roots(
     Ok(Roots::new(main, sub))
 }
 
+/// zot's `cluster`, when it routes: members that share storage need no
+/// owners (each serves everything), nor does a cluster of one.
+#[cfg(feature = "cluster")]
+fn cluster(config: &Config) -> Result<Option<Arc<crate::ext::cluster::Cluster>>, ServeError> {
+    let Some(c) = config.cluster.as_ref().filter(|c| c.members.len() > 1) else {
+        return Ok(None);
+    };
+    if config.shares_storage() {
+        tracing::info!(
+            members = c.members.len(),
+            "cluster: the members share storage and metadata, so each serves every repository"
+        );
+        return Ok(None);
+    }
+    let cluster = crate::ext::cluster::Cluster::new(c, &config.http)?;
+    tracing::info!(
+        member = %c.members[cluster.local()],
+        "cluster: each repository is served by the member its name hashes to"
+    );
+    Ok(Some(Arc::new(cluster)))
+}
+
 /// The metadata store a config asks for, with the shared lock that comes
 /// with a networked one.
 struct OpenedMeta {
@@ -236,14 +260,32 @@ async fn open_meta(config: &Config) -> Result<OpenedMeta, MetaError> {
         .as_ref()
         .filter(|c| c.name == "redis")
     {
+        let client = c
+            .redis_client()
+            .map_err(|e| MetaError::InvalidConfig(e.to_string()))?;
+        if c.root_dir.is_some() {
+            tracing::warn!(
+                "storage.cacheDriver.rootDir is zot's embedded-cache directory, meaningless with redis: ignored"
+            );
+        }
+        let defaults = crate::meta::RedisOptions::default();
         let opts = crate::meta::RedisOptions {
-            url: c.url.clone(),
+            url: client.url,
             addr: c.addr.clone(),
             key_prefix: c.keyprefix.clone(),
             db: c.db,
             username: c.username.clone(),
             password: c.password.clone(),
-            command_timeout: c.command_timeout.0,
+            command_timeout: client.command_timeout,
+            connect_timeout: client.connect_timeout.unwrap_or(defaults.connect_timeout),
+            reconnect_attempts: client
+                .reconnect_attempts
+                .unwrap_or(defaults.reconnect_attempts),
+            reconnect_pause: client.min_backoff.unwrap_or(defaults.reconnect_pause),
+            reconnect_max_pause: client.max_backoff,
+            resp3: client.resp3,
+            identity: client.identity,
+            connections: client.connections,
         };
         let store = crate::meta::RedisMetaStore::open(&opts).await?;
         let locks: Arc<dyn SharedLock> = Arc::new(store.locks());
@@ -343,8 +385,10 @@ pub async fn serve(
             .await
         }
         Some(tls) => {
-            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
-                .handshake_timeout(limits.handshake_timeout());
+            let acceptor = crate::tls::VersionedTls(
+                axum_server::tls_rustls::RustlsAcceptor::new(tls)
+                    .handshake_timeout(limits.handshake_timeout()),
+            );
             conn::serve(listener, acceptor, router, limits, None, shutdown).await
         }
     }

@@ -12,6 +12,7 @@
 pub mod access;
 pub mod apikeys;
 pub mod bearer;
+pub mod conditions;
 mod credentials;
 mod error;
 pub mod htpasswd;

@@ -55,11 +55,38 @@ impl CacheDriverConfig {
             ("db", self.db != 0),
             ("username", self.username.is_some()),
             ("password", self.password.is_some()),
+            ("rootDir", self.root_dir.is_some()),
         ];
         if let Some((key, _)) = redis_keys.iter().find(|(_, set)| *set) {
             return Err(ConfigError::key(
                 format!("{at}.{key}"),
                 "a redis key, not used by the dynamodb driver",
+            ));
+        }
+        // Any of zot's go-redis options: everything but the DynamoDB keys
+        // and the shared `commandTimeout` must be as a bare
+        // `{"name": "dynamodb"}` leaves it.
+        let bare: CacheDriverConfig = serde_json::from_value(serde_json::json!({
+            "name": "dynamodb",
+            "commandTimeout": format!("{}ms", self.command_timeout.0.as_millis()),
+        }))
+        .map_err(|e| ConfigError::key(at, e.to_string()))?;
+        let mut redis_part = self.clone();
+        redis_part.endpoint = None;
+        redis_part.region = None;
+        redis_part.tablename_prefix = None;
+        redis_part.cache_tablename = None;
+        redis_part.repo_meta_tablename = None;
+        redis_part.image_meta_tablename = None;
+        redis_part.repo_blobs_info_tablename = None;
+        redis_part.user_data_tablename = None;
+        redis_part.api_key_tablename = None;
+        redis_part.version_tablename = None;
+        redis_part.table_name = None;
+        if redis_part != bare {
+            return Err(ConfigError::key(
+                at,
+                "a go-redis option is set, which the dynamodb driver does not use",
             ));
         }
         if self.table_name.is_some() {
@@ -252,6 +279,10 @@ mod tests {
             (
                 json!({"cacheDriver": {"name": "dynamodb", "url": "redis://h"}}),
                 "storage.cacheDriver.url: a redis key, not used by the dynamodb driver",
+            ),
+            (
+                json!({"cacheDriver": {"name": "dynamodb", "pool_size": 10}}),
+                "storage.cacheDriver: a go-redis option is set",
             ),
             (
                 json!({"cacheDriver": {"name": "redis", "url": "redis://h", "cacheTablename": "T"}}),

@@ -9,10 +9,12 @@
 
 mod access;
 mod auth;
+mod cluster;
 mod drivers;
 mod dynamodb;
 mod model;
 mod policy;
+mod redis_client;
 mod retention;
 mod scan;
 mod search;
@@ -22,15 +24,19 @@ mod value;
 
 use std::path::{Path, PathBuf};
 
-pub use access::{AccessControlConfig, Action, Group, MetricsAccess, Policy, RepoAccess};
+pub use access::{
+    AccessControlConfig, Action, ConditionConfig, Group, MetricsAccess, Policy, RepoAccess,
+};
 pub use auth::{AuthConfig, BearerConfig, HtpasswdConfig, LdapConfig, MtlsConfig};
+pub use cluster::{ClusterConfig, ClusterTls};
 pub use drivers::{CacheDriverConfig, StorageDriverConfig};
 pub use model::{
     Config, EventsConfig, ExtensionsConfig, HttpConfig, LogConfig, LogFormat, LogLevel, MethodRate,
     MetricsConfig, PrometheusConfig, RateLimitConfig, RootSettings, SchedulerConfig, ScrubConfig,
-    SinkConfig, SinkCredentials, StorageConfig, SubPathConfig, TlsConfig,
+    SinkConfig, SinkCredentials, SinkTls, StorageConfig, SubPathConfig, TlsConfig,
 };
 pub use policy::{ImmutableTagsConfig, LintConfig, QuotaConfig, anchored as anchored_pattern};
+pub use redis_client::RedisClient;
 pub use retention::{KeepTagsRule, KeepUntaggedRule, RetentionConfig, RetentionPolicy};
 pub use scan::{CveConfig, OSV_PUBLIC, OsvConfig};
 pub use search::{MgmtConfig, SearchConfig, UiConfig};
@@ -92,6 +98,7 @@ impl Config {
             log: LogConfig::default(),
             extensions: ExtensionsConfig::default(),
             scheduler: None,
+            cluster: None,
         }
     }
 
@@ -242,6 +249,9 @@ impl Config {
         }
         if let Some(l) = &self.extensions.lint {
             l.check()?;
+        }
+        if let Some(c) = &self.cluster {
+            c.check()?;
         }
         if let Some(d) = &self.storage.storage_driver {
             d.check("storage.storageDriver")?;

@@ -11,6 +11,9 @@ mod auth;
 mod bearer;
 mod bench;
 mod clients;
+#[cfg(feature = "cluster")]
+mod cluster;
+mod conditions;
 mod config;
 // Open-files limits, read from /proc.
 #[cfg(target_os = "linux")]
