@@ -17,10 +17,12 @@ fn version_text() -> &'static str {
             ("openapi", cfg!(feature = "openapi")),
             ("s3", cfg!(feature = "s3")),
             ("redis", cfg!(feature = "redis")),
+            ("dynamodb", cfg!(feature = "dynamodb")),
             ("search", cfg!(feature = "search")),
             ("trust", cfg!(feature = "trust")),
             ("scan", cfg!(feature = "scan")),
             ("sync", cfg!(feature = "sync")),
+            ("cluster", cfg!(feature = "cluster")),
         ]
         .into_iter()
         .filter_map(|(name, on)| on.then_some(name))
@@ -92,6 +94,11 @@ pub(crate) enum Command {
         /// The directory (created if missing).
         dir: PathBuf,
     },
+    /// Log in to a registry: the credentials are checked, then kept in the
+    /// Docker/Podman auth file (so docker, podman and skopeo use them too).
+    Login(crate::login::LoginArgs),
+    /// Forget a registry's credentials (in every auth file berth reads).
+    Logout(crate::login::LogoutArgs),
     /// Exit 0 if URL answers 200 within 5 seconds, 1 otherwise: a health
     /// probe for where there is no curl (the container image's
     /// HEALTHCHECK).

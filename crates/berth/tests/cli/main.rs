@@ -36,6 +36,7 @@ mod dynamo_server;
 mod images;
 mod ldap;
 mod lifecycle;
+mod login;
 mod matrix;
 #[cfg(feature = "metrics")]
 mod metrics;
