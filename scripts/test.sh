@@ -3,8 +3,9 @@
 # skopeo, buildah, podman, slapd, ldap-utils, redis-server, docker-registry,
 # systemd (systemd-analyze), man-db, binutils (objcopy), nats-server, nodejs
 # and npm (Debian packages), oras-py, schemathesis, helm-python-sdk (Helm's
-# Go SDK) and kubernetes-validate (PyPI, into ./.venv), the Azure Blob
-# emulator Azurite (npm, into ./.npm-test), the S3 server s3s-fs and
+# Go SDK), kubernetes-validate and moto's server (the DynamoDB tests' server)
+# (PyPI, into ./.venv), the Azure Blob emulator Azurite (npm, into
+# ./.npm-test), the S3 server s3s-fs and
 # cargo-deny (crates.io, `cargo install`, about 4 and 6 minutes the first
 # time).
 set -euo pipefail
@@ -43,13 +44,14 @@ fi
 
 # helm-python-sdk carries Helm's own Go SDK (4.2) as a library (the chart
 # test lints, renders, packages, pushes and pulls with it);
-# kubernetes-validate carries Kubernetes' JSON schemas, checked offline.
-if ! .venv/bin/python -c "import oras, helm_python, kubernetes_validate" >/dev/null 2>&1 \
-    || [ ! -x .venv/bin/schemathesis ]; then
-  echo "installing oras-py, schemathesis, helm-python-sdk and kubernetes-validate into .venv (pip)"
+# kubernetes-validate carries Kubernetes' JSON schemas, checked offline;
+# moto_server is the DynamoDB-compatible server the DynamoDB tests start.
+if ! .venv/bin/python -c "import oras, helm_python, kubernetes_validate, moto" >/dev/null 2>&1 \
+    || [ ! -x .venv/bin/schemathesis ] || [ ! -x .venv/bin/moto_server ]; then
+  echo "installing oras-py, schemathesis, helm-python-sdk, kubernetes-validate and moto into .venv (pip)"
   [ -x .venv/bin/pip ] || python3 -m venv .venv
   .venv/bin/pip install --quiet "oras==0.2.43" "schemathesis==4.32.5" \
-    "helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0"
+    "helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0" "moto[server]==5.2.5"
 fi
 export BERTH_TEST_PYTHON="$PWD/.venv/bin/python"
 
@@ -83,7 +85,7 @@ timeout 2400 cargo test --workspace --all-targets "$@" 2>&1 | tee "$log" || stat
 # The core-only build: each extension feature builds on its own, and the
 # binary without any passes the tests that do not need them.
 if [ $# -eq 0 ]; then
-  for feature in metrics ratelimit events openapi s3 gcs azure redis search trust scan sync cluster; do
+  for feature in metrics ratelimit events openapi s3 gcs azure redis dynamodb search trust scan sync cluster; do
     echo "checking the build with only the $feature feature"
     cargo check -q -p berth --no-default-features --features "$feature" || status=1
   done

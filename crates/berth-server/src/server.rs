@@ -164,10 +164,12 @@ pub async fn build_state_with(
     })
 }
 
-/// The key the metadata store is configured by: Redis's, or the main
-/// root's (the redb file lives there).
+/// The key the metadata store is configured by: the cache driver's (Redis
+/// or DynamoDB), or the main root's (the redb file lives there).
 fn meta_key(config: &Config) -> &'static str {
-    if cfg!(feature = "redis") && config.storage.cache_driver.is_some() {
+    if (cfg!(feature = "redis") || cfg!(feature = "dynamodb"))
+        && config.storage.cache_driver.is_some()
+    {
         "storage.cacheDriver"
     } else {
         "storage.rootDirectory"
@@ -232,8 +234,32 @@ struct OpenedMeta {
 }
 
 async fn open_meta(config: &Config) -> Result<OpenedMeta, MetaError> {
+    #[cfg(feature = "dynamodb")]
+    if let Some(c) = config
+        .storage
+        .cache_driver
+        .as_ref()
+        .filter(|c| c.name == "dynamodb")
+    {
+        let region = c.region.clone().unwrap_or_else(|| "us-east-1".into());
+        let mut opts =
+            crate::meta::DynamoOptions::new(c.endpoint.clone(), region, c.dynamo_tables());
+        opts.command_timeout = c.command_timeout.0;
+        let store = crate::meta::DynamoMetaStore::open(&opts).await?;
+        let locks: Arc<dyn SharedLock> = Arc::new(store.locks());
+        return Ok(OpenedMeta {
+            store: Arc::new(store),
+            created: false,
+            shared: Some(locks),
+        });
+    }
     #[cfg(feature = "redis")]
-    if let Some(c) = &config.storage.cache_driver {
+    if let Some(c) = config
+        .storage
+        .cache_driver
+        .as_ref()
+        .filter(|c| c.name == "redis")
+    {
         let client = c
             .redis_client()
             .map_err(|e| MetaError::InvalidConfig(e.to_string()))?;

@@ -19,6 +19,7 @@ fn version_text() -> &'static str {
             ("gcs", cfg!(feature = "gcs")),
             ("azure", cfg!(feature = "azure")),
             ("redis", cfg!(feature = "redis")),
+            ("dynamodb", cfg!(feature = "dynamodb")),
             ("search", cfg!(feature = "search")),
             ("trust", cfg!(feature = "trust")),
             ("scan", cfg!(feature = "scan")),

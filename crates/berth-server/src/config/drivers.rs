@@ -364,12 +364,41 @@ impl StorageDriverConfig {
     }
 }
 
-/// `storage.cacheDriver`: zot's `redis` keys.
+/// `storage.cacheDriver`: zot's `redis` keys, and its `dynamodb` keys
+/// (checked in `dynamodb.rs`).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct CacheDriverConfig {
-    /// Only `redis`.
+    /// `redis` or `dynamodb`.
     pub name: String,
+    // zot's `dynamodb` keys (refused with `redis`; see `dynamodb.rs`).
+    /// A DynamoDB-compatible endpoint URL (default: AWS's, by region).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The AWS region (default `us-east-1`).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Put before each default table name (newer zot's).
+    #[serde(default, rename = "tablenamePrefix")]
+    pub tablename_prefix: Option<String>,
+    #[serde(default, rename = "cacheTablename")]
+    pub cache_tablename: Option<String>,
+    #[serde(default, rename = "repoMetaTablename")]
+    pub repo_meta_tablename: Option<String>,
+    #[serde(default, rename = "imageMetaTablename")]
+    pub image_meta_tablename: Option<String>,
+    #[serde(default, rename = "repoBlobsInfoTablename")]
+    pub repo_blobs_info_tablename: Option<String>,
+    #[serde(default, rename = "userDataTablename")]
+    pub user_data_tablename: Option<String>,
+    #[serde(default, rename = "apiKeyTablename")]
+    pub api_key_tablename: Option<String>,
+    #[serde(default, rename = "versionTablename")]
+    pub version_tablename: Option<String>,
+    /// zot's older single table (refused by name).
+    #[serde(default, rename = "tableName")]
+    pub table_name: Option<String>,
+    // zot's `redis` keys.
     /// `redis://[user:password@]host:port[/db]`; or `addr`.
     #[serde(default)]
     pub url: Option<String>,
@@ -463,15 +492,19 @@ fn default_command_timeout() -> super::value::DurationValue {
 impl CacheDriverConfig {
     pub(super) fn check(&self) -> Result<(), ConfigError> {
         let at = "storage.cacheDriver";
+        if self.name == "dynamodb" {
+            return self.check_dynamodb(at);
+        }
         if self.name != "redis" {
             return Err(ConfigError::key(
                 format!("{at}.name"),
                 format!(
-                    "unsupported cache driver {:?} (berth has \"redis\")",
+                    "unsupported cache driver {:?} (berth has \"redis\" and \"dynamodb\")",
                     self.name
                 ),
             ));
         }
+        self.refuse_dynamodb_keys(at)?;
         if !cfg!(feature = "redis") {
             return Err(ConfigError::key(
                 at,

@@ -11,6 +11,7 @@ mod access;
 mod auth;
 mod cluster;
 mod drivers;
+mod dynamodb;
 mod model;
 mod policy;
 mod redis_client;
@@ -257,9 +258,19 @@ impl Config {
         }
         if let Some(c) = &self.storage.cache_driver {
             c.check()?;
+            c.check_api_keys(self.http.auth.as_ref().is_some_and(|a| a.apikey))?;
         }
+        dynamodb::check_remote_cache(
+            self.storage.remote_cache,
+            self.storage.cache_driver.as_ref(),
+        )?;
         for (key, sub) in &self.storage.sub_paths {
             let at = |field: &str| format!("storage.subPaths.{key}{field}");
+            dynamodb::check_sub_path_remote_cache(
+                &at(".remoteCache"),
+                sub.remote_cache,
+                self.storage.cache_driver.is_some(),
+            )?;
             if let Some(r) = &sub.retention {
                 r.check(&at(".retention"))?;
             }

@@ -375,11 +375,16 @@ pub struct StorageConfig {
     /// Default: none, the local directory.
     #[serde(default, rename = "storageDriver")]
     pub storage_driver: Option<super::drivers::StorageDriverConfig>,
-    /// Keep metadata in Redis, shared by every instance using it, with the
-    /// locks that let several instances serve one S3 store. Default: none,
-    /// the embedded store in `rootDirectory`.
+    /// Keep metadata in Redis or DynamoDB, shared by every instance using
+    /// it, with the locks that let several instances serve one S3 store.
+    /// Default: none, the embedded store in `rootDirectory`.
     #[serde(default, rename = "cacheDriver")]
     pub cache_driver: Option<super::drivers::CacheDriverConfig>,
+    /// zot's "the cache driver is remote": `true` only with a
+    /// `cacheDriver`, `false` only without (`dynamodb.rs`). Default: as
+    /// `cacheDriver` says.
+    #[serde(default, rename = "remoteCache")]
+    pub remote_cache: Option<bool>,
     /// Answer blob GETs in a bucket with a 307 to a presigned URL (default
     /// false: Berth streams the blob).
     #[serde(default, rename = "redirectBlobURL")]
@@ -432,6 +437,10 @@ pub struct SubPathConfig {
     /// `storage.quotas` entry matches (default: the main root's).
     #[serde(default, rename = "maxRepoBytes")]
     pub max_repo_bytes: Option<u64>,
+    /// zot's per-root `remoteCache`: every root shares the main metadata
+    /// store, so only the main root's answer is accepted (`dynamodb.rs`).
+    #[serde(default, rename = "remoteCache")]
+    pub remote_cache: Option<bool>,
 }
 
 /// The settings one storage root runs with (the main root's or a
@@ -502,6 +511,7 @@ impl StorageConfig {
             retention: None,
             storage_driver: None,
             cache_driver: None,
+            remote_cache: None,
             redirect_blob_url: false,
             sub_paths: Default::default(),
             max_repos: None,
@@ -782,7 +792,6 @@ pub enum LogFormat {
 /// anything but null or an empty object) is refused, naming the key.
 const NOT_YET: &[&str] = &[
     "extensions.userprefs",
-    "storage.remoteCache",
     "http.auth.bearer.awsSecretsManager",
     "http.auth.bearer.upstreamTokenEndpoint",
     "http.auth.bearer.oidc",

@@ -370,8 +370,8 @@ fn storage_and_cache_drivers() {
             "storage.storageDriver.chunksize: not a key of the s3 driver",
         ),
         (
-            r#"{"storage":{"rootDirectory":"/x","cacheDriver":{"name":"dynamodb"}}}"#,
-            "storage.cacheDriver.name: unsupported cache driver \"dynamodb\"",
+            r#"{"storage":{"rootDirectory":"/x","cacheDriver":{"name":"memcached"}}}"#,
+            "storage.cacheDriver.name: unsupported cache driver \"memcached\"",
         ),
         (
             r#"{"storage":{"rootDirectory":"/x","cacheDriver":{"name":"redis"}}}"#,

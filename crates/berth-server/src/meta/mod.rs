@@ -24,10 +24,15 @@
 //! backend (synchronous inside: reads inline, durable writes on the
 //! blocking pool); `RedisMetaStore` the networked one (feature `redis`,
 //! over one async connection it shares with `RedisLocks`, the
-//! [`SharedLock`] of several instances); [`conformance::run`] the one
-//! suite every backend must pass.
+//! [`SharedLock`] of several instances); `DynamoMetaStore` the same in
+//! DynamoDB (feature `dynamodb`, with `DynamoLocks`); [`conformance::run`]
+//! the one suite every backend must pass.
 
 pub mod conformance;
+#[cfg(feature = "dynamodb")]
+mod dynamo;
+#[cfg(any(feature = "redis", feature = "dynamodb"))]
+mod lease_locks;
 mod redb_store;
 #[cfg(feature = "redis")]
 mod redis_conn;
@@ -44,6 +49,8 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::storage::IndexVersion;
 
+#[cfg(feature = "dynamodb")]
+pub use dynamo::{DynamoLocks, DynamoMetaStore, DynamoOptions, DynamoTables};
 pub use redb_store::RedbMetaStore;
 #[cfg(feature = "redis")]
 pub use redis_conn::RedisOptions;

@@ -239,7 +239,7 @@ impl RedisMetaStore {
     /// Shared locks on the same server, key prefix and connection, with
     /// the default lease.
     pub fn locks(&self) -> RedisLocks {
-        RedisLocks::new(self.redis.clone(), super::redis_locks::DEFAULT_LEASE)
+        RedisLocks::new(self.redis.clone(), super::lease_locks::DEFAULT_LEASE)
     }
 
     /// A row that does not read back as written.

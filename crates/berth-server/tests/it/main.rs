@@ -11,6 +11,12 @@ mod blobs;
 mod concurrency;
 mod connections;
 mod dedupe;
+#[cfg(feature = "dynamodb")]
+mod dynamo;
+#[cfg(feature = "dynamodb")]
+mod dynamo_locks;
+#[cfg(feature = "dynamodb")]
+pub mod dynamo_server;
 mod gc;
 #[cfg(feature = "gcs")]
 mod gcs;
@@ -22,6 +28,8 @@ pub mod listening;
 mod listing;
 mod manifests;
 mod meta;
+#[cfg(any(feature = "redis", feature = "dynamodb"))]
+mod meta_backends;
 mod outage;
 mod policies;
 #[cfg(feature = "redis")]

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ::redis::aio::MultiplexedConnection;
-use berth_oci::{Digest, RepoName, Tag};
+use berth_oci::Tag;
 use berth_server::meta::{
-    IndexVersion, ManifestMeta, MetaStore, RedisLocks, RedisMetaStore, RedisOptions, RepoChange,
-    conformance,
+    IndexVersion, MetaStore, RedisLocks, RedisMetaStore, RedisOptions, conformance,
 };
 
+use crate::meta_backends::{self, created, dg, manifest, repo};
 use crate::redis_server::RedisServer;
 
 pub(crate) fn options(server: &RedisServer, prefix: &str) -> RedisOptions {
@@ -25,33 +25,6 @@ pub(crate) async fn store(server: &RedisServer, prefix: &str) -> RedisMetaStore 
     RedisMetaStore::open(&options(server, prefix))
         .await
         .expect("open")
-}
-
-/// The digest the tests call `name`.
-fn dg(name: &str) -> Digest {
-    Digest::sha256(name.as_bytes())
-}
-
-fn repo(name: &str) -> RepoName {
-    name.parse().expect("name")
-}
-
-fn created(n: u64) -> RepoChange {
-    RepoChange {
-        version: IndexVersion::new(format!("v{n}")),
-        ..Default::default()
-    }
-}
-
-fn manifest(digest: &str, layers: &[&str]) -> ManifestMeta {
-    ManifestMeta {
-        digest: dg(digest).to_string(),
-        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
-        size: 10,
-        config: Some(dg("config").to_string()),
-        layers: layers.iter().map(|l| dg(l).to_string()).collect(),
-        ..Default::default()
-    }
 }
 
 #[tokio::test]
@@ -134,38 +107,8 @@ async fn key_prefixes_and_databases_keep_stores_apart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_applies_to_one_repository_lose_nothing() {
     let server = RedisServer::start();
-    let store = Arc::new(store(&server, "race").await);
-    let r = repo("r");
-    store.apply(&r, &created(0), true).await.expect("create");
-    let writers: Vec<_> = (0..4)
-        .map(|t| {
-            let (store, r) = (store.clone(), r.clone());
-            tokio::spawn(async move {
-                for i in 0..15 {
-                    let mut change = created(i);
-                    let name = format!("m-{t}-{i}");
-                    change
-                        .put_manifests
-                        .push(manifest(&name, &["shared", &format!("own-{t}-{i}")]));
-                    change
-                        .set_tags
-                        .push((format!("t{t}-{i}"), dg(&name).to_string()));
-                    store.apply(&r, &change, false).await.expect("apply");
-                }
-            })
-        })
-        .collect();
-    for w in writers {
-        w.await.expect("writer");
-    }
-    assert_eq!(store.manifests(&r).await.expect("ms").len(), 60);
-    assert_eq!(store.tags(&r).await.expect("tags").len(), 60);
-    assert_eq!(
-        store.blob_refs(&r, &dg("shared")).await.expect("refs"),
-        60,
-        "every apply counted, none lost to a race"
-    );
-    assert_eq!(store.blob_refs(&r, &dg("config")).await.expect("refs"), 60);
+    meta_backends::concurrent_applies_lose_nothing(Arc::new(store(&server, "race").await), 15)
+        .await;
 }
 
 /// A field of a hash, read raw.
@@ -195,95 +138,12 @@ async fn blob_count(con: &mut MultiplexedConnection, blob: &str) -> Option<Strin
     hget(con, "fmt:repo:lib/app:blobs", &dg(blob).to_string()).await
 }
 
-/// The same changes, drawn at random from a few manifests, blobs and
-/// tags (removals, overwrites, subjects, index children, full replaces),
-/// leave Redis answering exactly as the embedded store does.
+/// The same random changes leave Redis answering exactly as the embedded
+/// store does.
 #[tokio::test]
 async fn redis_answers_as_redb_does_after_any_changes() {
     let server = RedisServer::start();
-    let redis = store(&server, "diff").await;
-    let dir = tempfile::tempdir().expect("tmp");
-    let (redb, _) =
-        berth_server::meta::RedbMetaStore::open(&dir.path().join("meta.redb")).expect("redb");
-    let r = repo("diff/app");
-    let names = |prefix: &str, n: u64| (0..n).map(|i| format!("{prefix}{i}")).collect::<Vec<_>>();
-    let (digests, blobs, tags) = (names("m", 6), names("b", 5), names("t", 4));
-    // A small deterministic generator (xorshift), so a failure replays.
-    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut next = move |n: usize| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        (seed % n as u64) as usize
-    };
-    for round in 0..150 {
-        let mut change = created(round);
-        change.replace = next(10) == 0;
-        for _ in 0..next(3) {
-            change
-                .remove_manifests
-                .push(dg(&digests[next(6)]).to_string());
-        }
-        for _ in 0..next(3) {
-            let mut m = manifest(&digests[next(6)], &[&blobs[next(5)], &blobs[next(5)]]);
-            m.config = Some(dg(&blobs[next(5)]).to_string());
-            if next(3) == 0 {
-                m.subject = Some(dg(&digests[next(6)]).to_string());
-            }
-            if next(4) == 0 {
-                m.children = vec![dg(&digests[next(6)]).to_string()];
-            }
-            change.put_manifests.push(m);
-        }
-        for _ in 0..next(2) {
-            change.remove_tags.push(tags[next(4)].clone());
-        }
-        for _ in 0..next(3) {
-            change
-                .set_tags
-                .push((tags[next(4)].clone(), dg(&digests[next(6)]).to_string()));
-        }
-        redis.apply(&r, &change, false).await.expect("redis");
-        redb.apply(&r, &change, false).await.expect("redb");
-
-        let context = format!("round {round}: {change:?}");
-        assert_eq!(
-            redis.tags(&r).await.expect("tags"),
-            redb.tags(&r).await.expect("tags"),
-            "{context}"
-        );
-        assert_eq!(
-            redis.manifests(&r).await.expect("ms"),
-            redb.manifests(&r).await.expect("ms"),
-            "{context}"
-        );
-        assert_eq!(
-            redis.version(&r).await.expect("v"),
-            redb.version(&r).await.expect("v"),
-            "{context}"
-        );
-        // The same tags are timed (the clocks may differ by a second).
-        let timed = |t: std::collections::BTreeMap<String, u64>| t.into_keys().collect::<Vec<_>>();
-        assert_eq!(
-            timed(redis.tag_times(&r).await.expect("times")),
-            timed(redb.tag_times(&r).await.expect("times")),
-            "{context}"
-        );
-        for name in blobs.iter().chain(&digests) {
-            assert_eq!(
-                redis.blob_refs(&r, &dg(name)).await.expect("refs"),
-                redb.blob_refs(&r, &dg(name)).await.expect("refs"),
-                "{name} in {context}"
-            );
-        }
-        for name in &digests {
-            assert_eq!(
-                redis.referrers(&r, &dg(name)).await.expect("referrers"),
-                redb.referrers(&r, &dg(name)).await.expect("referrers"),
-                "{name} in {context}"
-            );
-        }
-    }
+    meta_backends::answers_as_redb_does(&store(&server, "diff").await, 150).await;
 }
 
 /// While the server is down every command fails as unavailable, at once

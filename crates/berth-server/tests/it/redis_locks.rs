@@ -2,11 +2,11 @@
 //! holder's renewal, a dead holder's lease, the renewing task's end.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use berth_server::meta::{RedisLocks, SharedLock};
 
+use crate::meta_backends;
 use crate::redis::{options, store};
 use crate::redis_server::RedisServer;
 
@@ -82,23 +82,7 @@ async fn a_live_holder_keeps_its_lock_past_the_lease() {
     let lease = Duration::from_secs(2);
     let a = locks(&server, "renew").await.with_lease(lease);
     let b = locks(&server, "renew").await.with_lease(lease);
-    let held = a.acquire("long", Duration::ZERO).await.expect("acquire");
-    assert!(held.is_some());
-    tokio::time::sleep(lease * 2).await;
-    assert!(
-        b.acquire("long", Duration::ZERO)
-            .await
-            .expect("try")
-            .is_none(),
-        "renewed past its lease"
-    );
-    assert!(
-        b.acquire("long", lease).await.expect("wait").is_none(),
-        "and while another waits"
-    );
-    drop(held);
-    // Well within a lease: released, not lapsed.
-    assert!(b.acquire("long", lease / 4).await.expect("try").is_some());
+    meta_backends::a_live_holder_keeps_its_lock(Arc::new(a), Arc::new(b), lease).await;
 }
 
 #[tokio::test]
@@ -228,37 +212,9 @@ async fn the_renewing_task_ends_with_the_handle_and_its_guards() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn contending_tasks_are_mutually_excluded() {
     let server = RedisServer::start();
-    let handles = [
-        store(&server, "many").await.locks(),
-        locks(&server, "many").await,
+    let handles: [Arc<dyn SharedLock>; 2] = [
+        Arc::new(store(&server, "many").await.locks()),
+        Arc::new(locks(&server, "many").await),
     ];
-    let inside = Arc::new(AtomicBool::new(false));
-    let counter = Arc::new(AtomicU64::new(0));
-    let tasks: Vec<_> = (0..8)
-        .map(|t| {
-            let locks = handles[t % 2].clone();
-            let inside = inside.clone();
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                for _ in 0..25 {
-                    let guard = locks
-                        .acquire("counter", Duration::from_secs(30))
-                        .await
-                        .expect("acquire")
-                        .expect("taken within the wait");
-                    assert!(!inside.swap(true, Ordering::SeqCst), "two holders at once");
-                    // A read-modify-write that only the lock makes safe.
-                    let n = counter.load(Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_micros(200)).await;
-                    counter.store(n + 1, Ordering::SeqCst);
-                    inside.store(false, Ordering::SeqCst);
-                    drop(guard);
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.expect("task");
-    }
-    assert_eq!(counter.load(Ordering::SeqCst), 200);
+    meta_backends::contenders_are_mutually_excluded(handles, 8, 25).await;
 }

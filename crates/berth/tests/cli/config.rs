@@ -131,6 +131,7 @@ fn version_names_the_commit_and_the_features_compiled_in() {
         ("metrics", cfg!(feature = "metrics")),
         ("search", cfg!(feature = "search")),
         ("sync", cfg!(feature = "sync")),
+        ("dynamodb", cfg!(feature = "dynamodb")),
     ] {
         assert_eq!(text.contains(feature), on, "{feature}: {text}");
     }

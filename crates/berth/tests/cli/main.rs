@@ -34,6 +34,10 @@ mod gc_window;
 mod azurite_server;
 #[cfg(all(feature = "gcs", feature = "azure"))]
 mod cloud;
+#[cfg(all(feature = "s3", feature = "dynamodb"))]
+#[path = "../../../berth-server/tests/it/dynamo_server.rs"]
+#[allow(dead_code)]
+mod dynamo_server;
 #[allow(dead_code)]
 mod images;
 mod ldap;
@@ -60,12 +64,14 @@ mod ratelimit;
 #[path = "../../../berth-server/tests/it/redis_server.rs"]
 #[allow(dead_code)]
 mod redis_server;
-#[cfg(all(feature = "s3", feature = "redis"))]
+#[cfg(all(feature = "s3", any(feature = "redis", feature = "dynamodb")))]
 #[path = "../../../berth-server/tests/it/s3_server.rs"]
 #[allow(dead_code)]
 mod s3_server;
-#[cfg(all(feature = "s3", feature = "redis"))]
+#[cfg(all(feature = "s3", any(feature = "redis", feature = "dynamodb")))]
 mod scaleout;
+#[cfg(all(feature = "s3", feature = "dynamodb"))]
+mod scaleout_dynamodb;
 #[cfg(feature = "scan")]
 mod scan;
 #[cfg(feature = "scan")]

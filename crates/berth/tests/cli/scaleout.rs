@@ -12,6 +12,7 @@ use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
+#[cfg(feature = "redis")]
 use crate::redis_server::RedisServer;
 use crate::s3_server::S3Server;
 use crate::support::{Berth, berth};
@@ -19,15 +20,21 @@ use crate::support::{Berth, berth};
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// A config for one instance: its own local directory, the shared bucket
-/// and Redis. `gc` on only where asked.
-fn write_config(dir: &Path, s3: &S3Server, redis: &RedisServer, gc: bool) -> std::path::PathBuf {
+/// and the shared `cache` driver (Redis or DynamoDB). `gc` on only where
+/// asked.
+pub(crate) fn write_config(
+    dir: &Path,
+    s3: &S3Server,
+    cache: Value,
+    gc: bool,
+) -> std::path::PathBuf {
     let root = dir.join("local");
     std::fs::create_dir_all(&root).expect("root");
     let config = dir.join("config.json");
     let mut storage = json!({
         "rootDirectory": root,
         "storageDriver": s3.driver("/shared"),
-        "cacheDriver": {"name": "redis", "url": format!("redis://127.0.0.1:{}", redis.port), "keyprefix": "scaleout"},
+        "cacheDriver": cache,
         "gc": gc,
     });
     if gc {
@@ -79,7 +86,7 @@ fn finish(http: &Client, base: &Berth, location: &str, digest: &Digest) -> Statu
         .status()
 }
 
-fn push_blob(http: &Client, base: &Berth, repo: &str, data: &[u8]) -> Digest {
+pub(crate) fn push_blob(http: &Client, base: &Berth, repo: &str, data: &[u8]) -> Digest {
     let d = Digest::sha256(data);
     let r = http
         .post(base.url(&format!("/v2/{repo}/blobs/uploads/?digest={d}")))
@@ -103,7 +110,13 @@ fn manifest(config: (&Digest, usize), layers: &[(&Digest, usize)]) -> Vec<u8> {
 }
 
 /// Pushes a small image tagged `tag` through `base`; returns the manifest.
-fn push_image(http: &Client, base: &Berth, repo: &str, tag: &str, seed: usize) -> Vec<u8> {
+pub(crate) fn push_image(
+    http: &Client,
+    base: &Berth,
+    repo: &str,
+    tag: &str,
+    seed: usize,
+) -> Vec<u8> {
     let config = format!("{{\"seed\":{seed}}}");
     let layer = format!("layer of image {seed} ").repeat(50);
     let cd = push_blob(http, base, repo, config.as_bytes());
@@ -120,7 +133,7 @@ fn push_image(http: &Client, base: &Berth, repo: &str, tag: &str, seed: usize) -
 }
 
 /// Pulls `tag` through `base` and checks every blob it names.
-fn pull_image(http: &Client, base: &Berth, repo: &str, tag: &str) -> Vec<u8> {
+pub(crate) fn pull_image(http: &Client, base: &Berth, repo: &str, tag: &str) -> Vec<u8> {
     let r = http
         .get(base.url(&format!("/v2/{repo}/manifests/{tag}")))
         .header("accept", MANIFEST)
@@ -149,37 +162,47 @@ fn pull_image(http: &Client, base: &Berth, repo: &str, tag: &str) -> Vec<u8> {
     body
 }
 
-fn node(nodes: &[Option<Berth>], i: usize) -> &Berth {
-    nodes[i].as_ref().expect("running")
-}
-
-#[test]
-fn three_instances_share_one_bucket_and_one_redis() {
-    let s3 = S3Server::start();
-    let redis = RedisServer::start();
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("tmp")).collect();
-    let configs: Vec<_> = dirs
+/// `n` instances, each in a directory of its own, started by `start`
+/// (given its index and directory), and a client for them.
+pub(crate) fn start_nodes(
+    n: usize,
+    start: impl Fn(usize, &Path) -> Berth,
+) -> (Vec<tempfile::TempDir>, Vec<Option<Berth>>, Client) {
+    let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir().expect("tmp")).collect();
+    let nodes = dirs
         .iter()
         .enumerate()
-        .map(|(i, d)| write_config(d.path(), &s3, &redis, i == 0))
-        .collect();
-    let mut nodes: Vec<Option<Berth>> = configs
-        .iter()
-        .map(|c| Some(Berth::start_config(c)))
+        .map(|(i, d)| Some(start(i, d.path())))
         .collect();
     let http = Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
         .expect("client");
+    (dirs, nodes, http)
+}
 
-    // One upload, its chunks round-robin over all three instances.
-    let blob: Vec<u8> = (0..(12 << 20) + 7).map(|i| (i * 31 % 255) as u8).collect();
-    let digest = Digest::sha256(&blob);
-    let mut location = post_upload(&http, node(&nodes, 0), "team/app");
-    let chunks: Vec<&[u8]> = blob.chunks(2 << 20).collect();
+/// Uploads `blob` to `repo` in chunks of `chunk_mib` MiB: started on the
+/// first instance, each chunk sent to the next instance round-robin, and
+/// finished on the last one; returns its digest.
+pub(crate) fn upload_round_robin(
+    http: &Client,
+    nodes: &[Option<Berth>],
+    repo: &str,
+    blob: &[u8],
+    chunk_mib: usize,
+) -> Digest {
+    let digest = Digest::sha256(blob);
+    let mut location = post_upload(http, node(nodes, 0), repo);
     let mut offset = 0;
-    for (i, chunk) in chunks.iter().enumerate() {
-        let r = patch(&http, node(&nodes, (i + 1) % 3), &location, offset, chunk).expect("patch");
+    for (i, chunk) in blob.chunks(chunk_mib << 20).enumerate() {
+        let r = patch(
+            http,
+            node(nodes, (i + 1) % nodes.len()),
+            &location,
+            offset,
+            chunk,
+        )
+        .expect("patch");
         assert_eq!(
             r.status(),
             StatusCode::ACCEPTED,
@@ -192,10 +215,28 @@ fn three_instances_share_one_bucket_and_one_redis() {
             .to_string();
         offset += chunk.len();
     }
-    assert_eq!(
-        finish(&http, node(&nodes, 2), &location, &digest),
-        StatusCode::CREATED
-    );
+    let last = node(nodes, nodes.len() - 1);
+    assert_eq!(finish(http, last, &location, &digest), StatusCode::CREATED);
+    digest
+}
+
+pub(crate) fn node(nodes: &[Option<Berth>], i: usize) -> &Berth {
+    nodes[i].as_ref().expect("running")
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn three_instances_share_one_bucket_and_one_redis() {
+    let s3 = S3Server::start();
+    let redis = RedisServer::start();
+    let cache = json!({"name": "redis", "url": format!("redis://127.0.0.1:{}", redis.port), "keyprefix": "scaleout"});
+    let (dirs, mut nodes, http) = start_nodes(3, |i, dir| {
+        Berth::start_config(&write_config(dir, &s3, cache.clone(), i == 0))
+    });
+
+    // One upload, its chunks round-robin over all three instances.
+    let blob: Vec<u8> = (0..(12 << 20) + 7).map(|i| (i * 31 % 255) as u8).collect();
+    let digest = upload_round_robin(&http, &nodes, "team/app", &blob, 2);
     for i in 0..3 {
         let r = http
             .get(node(&nodes, i).url(&format!("/v2/team/app/blobs/{digest}")))
@@ -309,7 +350,7 @@ fn three_instances_share_one_bucket_and_one_redis() {
     }
     let out = berth()
         .arg("scrub")
-        .arg(&configs[1])
+        .arg(dirs[1].path().join("config.json"))
         .args(["--format", "json"])
         .output()
         .expect("scrub");
@@ -327,8 +368,8 @@ fn three_instances_share_one_bucket_and_one_redis() {
     );
 }
 
-/// An S3 service or a Redis that cannot be reached at start is one line
-/// naming the key, and a non-zero exit.
+/// An S3 service, a Redis or a DynamoDB that cannot be reached at start
+/// is one line naming the key, and a non-zero exit.
 #[test]
 fn unreachable_backends_are_named_at_start() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -336,25 +377,31 @@ fn unreachable_backends_are_named_at_start() {
         .and_then(|l| l.local_addr())
         .expect("port")
         .port();
-    for (key, extra) in [
-        (
-            "storage.storageDriver",
-            json!({"storageDriver": {"name": "s3", "bucket": "b", "forcepathstyle": true,
-                "regionendpoint": format!("http://127.0.0.1:{closed}"),
-                "accesskey": "a", "secretkey": "s"}}),
-        ),
-        (
-            "storage.cacheDriver",
-            json!({"cacheDriver": {"name": "redis", "url": format!("redis://127.0.0.1:{closed}")}}),
-        ),
-    ] {
-        let root = dir.path().join(key);
+    let mut cases = vec![(
+        "storage.storageDriver",
+        json!({"storageDriver": {"name": "s3", "bucket": "b", "forcepathstyle": true,
+            "regionendpoint": format!("http://127.0.0.1:{closed}"),
+            "accesskey": "a", "secretkey": "s"}}),
+    )];
+    #[cfg(feature = "redis")]
+    cases.push((
+        "storage.cacheDriver",
+        json!({"cacheDriver": {"name": "redis", "url": format!("redis://127.0.0.1:{closed}")}}),
+    ));
+    #[cfg(feature = "dynamodb")]
+    cases.push((
+        "storage.cacheDriver",
+        json!({"remoteCache": true, "cacheDriver": crate::scaleout_dynamodb::zot_cache_driver(
+            &format!("http://127.0.0.1:{closed}"))}),
+    ));
+    for (i, (key, extra)) in cases.into_iter().enumerate() {
+        let root = dir.path().join(i.to_string());
         let mut storage = json!({"rootDirectory": root});
         storage
             .as_object_mut()
             .expect("object")
             .extend(extra.as_object().expect("object").clone());
-        let config = dir.path().join(format!("{key}.json"));
+        let config = dir.path().join(format!("{i}.json"));
         std::fs::write(
             &config,
             json!({"storage": storage, "http": {"address": "127.0.0.1", "port": "0"}}).to_string(),
@@ -364,6 +411,8 @@ fn unreachable_backends_are_named_at_start() {
             .arg("serve")
             .arg(&config)
             .env("NO_COLOR", "1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
             .output()
             .expect("run");
         assert!(!out.status.success(), "{key}: must not start");
