@@ -269,6 +269,12 @@ async fn authenticate(
                 .insert(crate::auth::Login::from(crate::auth::Identity::Anonymous));
             next.run(req).await
         }
+        // What checks the token is down: 503, as for any backend.
+        Err(crate::auth::AuthFailure::Unavailable(service)) => ApiError::unavailable(
+            &format!("{service} is unavailable"),
+            "bearer token not checked",
+        )
+        .into_response(),
         Err(failure) => {
             if failure == crate::auth::AuthFailure::Rejected {
                 tokio::time::sleep(auth.fail_delay()).await;

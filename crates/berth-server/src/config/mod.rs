@@ -9,6 +9,7 @@
 
 mod access;
 mod auth;
+mod bearer;
 mod drivers;
 mod model;
 mod policy;
@@ -22,7 +23,11 @@ mod value;
 use std::path::{Path, PathBuf};
 
 pub use access::{AccessControlConfig, Action, Group, MetricsAccess, Policy, RepoAccess};
-pub use auth::{AuthConfig, BearerConfig, HtpasswdConfig, LdapConfig, MtlsConfig};
+pub use auth::{AuthConfig, HtpasswdConfig, LdapConfig, MtlsConfig};
+pub use bearer::{
+    AwsSecretsManagerConfig, BearerConfig, ClaimMappingConfig, ClaimValidation, ClaimVariable,
+    OidcProviderConfig,
+};
 pub use drivers::{CacheDriverConfig, StorageDriverConfig};
 pub use model::{
     Config, EventsConfig, ExtensionsConfig, HttpConfig, LogConfig, LogFormat, LogLevel, MethodRate,
