@@ -9,6 +9,9 @@ mod apidocs;
 mod apikeys;
 mod auth;
 mod bearer;
+mod bearer_oidc;
+#[cfg(feature = "secretsmanager")]
+mod bearer_secrets;
 mod bench;
 mod clients;
 mod config;
@@ -32,6 +35,7 @@ mod lifecycle;
 mod matrix;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod oidc_issuer;
 #[cfg(all(
     feature = "metrics",
     feature = "search",
