@@ -2,8 +2,9 @@
 # Runs every Berth test. Installs what the tests need when it is missing:
 # skopeo, buildah, podman, slapd, ldap-utils, redis-server, docker-registry,
 # systemd (systemd-analyze), man-db, binutils (objcopy) and nats-server (Debian
-# packages), oras-py, schemathesis, helm-python-sdk (Helm's Go SDK) and
-# kubernetes-validate (PyPI, into ./.venv), the S3 server s3s-fs and
+# packages), oras-py, schemathesis, helm-python-sdk (Helm's Go SDK),
+# kubernetes-validate and moto's server (the DynamoDB tests' server) (PyPI,
+# into ./.venv), the S3 server s3s-fs and
 # cargo-deny (crates.io, `cargo install`, about 4 and 6 minutes the first
 # time).
 set -euo pipefail
@@ -42,15 +43,17 @@ fi
 
 # helm-python-sdk carries Helm's own Go SDK (4.2) as a library (the chart
 # test lints, renders, packages, pushes and pulls with it);
-# kubernetes-validate carries Kubernetes' JSON schemas, checked offline.
-if ! .venv/bin/python -c "import oras, helm_python, kubernetes_validate" >/dev/null 2>&1 \
-    || [ ! -x .venv/bin/schemathesis ]; then
-  echo "installing oras-py, schemathesis, helm-python-sdk and kubernetes-validate into .venv (pip)"
+# kubernetes-validate carries Kubernetes' JSON schemas, checked offline;
+# moto_server is the DynamoDB-compatible server the DynamoDB tests start.
+if ! .venv/bin/python -c "import oras, helm_python, kubernetes_validate, moto" >/dev/null 2>&1 \
+    || [ ! -x .venv/bin/schemathesis ] || [ ! -x .venv/bin/moto_server ]; then
+  echo "installing oras-py, schemathesis, helm-python-sdk, kubernetes-validate and moto into .venv (pip)"
   [ -x .venv/bin/pip ] || python3 -m venv .venv
   .venv/bin/pip install --quiet "oras==0.2.43" "schemathesis==4.32.5" \
-    "helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0"
+    "helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0" "moto[server]==5.2.5"
 fi
 export BERTH_TEST_PYTHON="$PWD/.venv/bin/python"
+# moto_server is also the AWS Secrets Manager the bearer tests start.
 
 # The S3 tests run against a real S3 protocol server that checks
 # signatures. 0.14.1: later versions need a newer rustc.
@@ -79,6 +82,8 @@ if [ $# -eq 0 ]; then
     echo "checking the build with only the $feature feature"
     cargo check -q -p berth --no-default-features --features "$feature" || status=1
   done
+  echo "checking the build with only the secretsmanager feature"
+  cargo check -q -p berth --no-default-features --features secretsmanager || status=1
   echo "testing the build without extensions"
   timeout 1800 cargo test -p berth-server -p berth --no-default-features --lib --bins --tests 2>&1 \
     | tee -a "$log" || status=$?

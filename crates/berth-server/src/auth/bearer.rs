@@ -11,7 +11,7 @@
 //! the config file changes, so a signing key can be rotated live.
 //!
 //! Instead of `cert`, the keys may come from AWS Secrets Manager
-//! (`awsSecretsManager`, [`super::secrets`]): then a token names its key
+//! (`awsSecretsManager`, `secrets.rs`): then a token names its key
 //! with `kid`. Workload identity tokens (`oidc`) are [`super::oidc`]'s.
 
 use std::path::Path;

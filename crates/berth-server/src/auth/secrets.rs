@@ -13,7 +13,7 @@
 //! the last good keys go on serving for up to [`GRACE`] past their
 //! deadline (a broken rotation or an AWS outage does not lock every client
 //! out at once); without such keys the request is answered 503. The next
-//! read is tried [`RETRY`] later.
+//! read is tried a few seconds later.
 //!
 //! The client is the AWS SDK's, configured from the environment as the
 //! metadata store's DynamoDB client is: `AWS_ACCESS_KEY_ID`,
