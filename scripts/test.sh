@@ -62,6 +62,18 @@ if ! command -v s3s-fs >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bi
   cargo install --quiet --locked s3s-fs@0.14.1 --features binary
 fi
 
+# A real OpenID provider for the workload identity tests: panva's
+# oidc-provider (npm, pinned by tests/oidc-provider/package-lock.json) on
+# Debian's Node.js.
+if [ ! -d tests/oidc-provider/node_modules/oidc-provider ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  echo "installing oidc-provider (npm ci)"
+  npm ci --prefix tests/oidc-provider --no-audit --no-fund --silent
+fi
+
 # Licences, sources and wildcards of the dependency tree (deny.toml).
 if ! command -v cargo-deny >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo-deny" ]; then
   echo "installing cargo-deny (cargo install)"

@@ -754,8 +754,8 @@ fn bearer_oidc_and_secrets_manager_keys() {
             "http.auth.bearer.oidc[1].claimMapping.username: invalid CEL expression",
         ),
         (
-            r#"{"oidc":[{"issuer":"https://j","audiences":["a"],"claimMapping":{"validations":[{"expression":"request.x","message":"m"}]}}]}"#.into(),
-            "http.auth.bearer.oidc[0].claimMapping.validations[0].expression: invalid CEL expression: unknown variable `request`",
+            r#"{"oidc":[{"issuer":"https://j","audiences":["a"],"claimMapping":{"validations":[{"expression":"claims.x ==","message":"m"}]}}]}"#.into(),
+            "http.auth.bearer.oidc[0].claimMapping.validations[0].expression: invalid CEL expression",
         ),
         (
             r#"{"oidc":[{"issuer":"https://j","audiences":["a"],"certificateAuthority":"x","certificateAuthorityFile":"/y"}]}"#.into(),

@@ -5,13 +5,38 @@
 //! key is picked up; skopeo pushes with the token; an issuer that cannot
 //! be reached is 503; a bad expression is refused by `berth verify`.
 
+use std::path::Path;
 use std::process::Command;
 
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 
-use crate::oidc_issuer::{Issuer, SigningKey, now};
+use crate::oidc_issuer::{Issuer, OidcProvider, SigningKey, now};
 use crate::support::*;
+
+/// `skopeo copy` of the layout `src` (tag v1) to `addr/repo:v1` over
+/// plain HTTP with a bearer token (`--dest-registry-token`).
+fn push_with_token(
+    dir: &Path,
+    src: &Path,
+    addr: &str,
+    token: &str,
+    repo: &str,
+) -> std::process::Output {
+    Command::new("skopeo")
+        .arg("--policy")
+        .arg(skopeo_policy(dir))
+        .args([
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-registry-token",
+            token,
+        ])
+        .arg(format!("oci:{}:v1", src.display()))
+        .arg(format!("docker://{addr}/{repo}:v1"))
+        .output()
+        .expect("skopeo is required (the README's test command installs it)")
+}
 
 fn get(url: &str, token: Option<&str>) -> reqwest::blocking::Response {
     let mut req = reqwest::blocking::Client::new().get(url);
@@ -93,21 +118,7 @@ fn oidc_tokens_name_users_the_access_rules_judge() {
     // skopeo pushes with the token (`--dest-registry-token`).
     let src = tmp.path().join("src");
     write_layout(&src, "v1", &["amd64"]);
-    let push = |token: &str, repo: &str| {
-        Command::new("skopeo")
-            .arg("--policy")
-            .arg(skopeo_policy(tmp.path()))
-            .args([
-                "copy",
-                "--dest-tls-verify=false",
-                "--dest-registry-token",
-                token,
-            ])
-            .arg(format!("oci:{}:v1", src.display()))
-            .arg(format!("docker://{}/{repo}:v1", b.addr))
-            .output()
-            .expect("skopeo is required (the README's test command installs it)")
-    };
+    let push = |token: &str, repo: &str| push_with_token(tmp.path(), &src, &b.addr, token, repo);
     let out = push(&builder, "acme/app");
     assert!(
         out.status.success(),
@@ -285,4 +296,53 @@ fn oidc_bad_cel_is_refused_by_verify() {
         assert!(!out.status.success());
         assert!(err.contains(key), "{key}: {err}");
     }
+}
+
+/// A real OpenID provider (oidc-provider): its client credentials tokens
+/// (JWT access tokens for a resource) name the client, whom the access
+/// rules let push; skopeo pushes with the token.
+#[test]
+fn oidc_provider_tokens_push_with_skopeo() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let provider = OidcProvider::start();
+    let b = Berth::start_full(
+        &tmp.path().join("root"),
+        json!({}),
+        json!({
+            "auth": {"bearer": {"oidc": [{
+                "issuer": provider.url,
+                "audiences": ["https://berth.test"],
+                "claimMapping": {
+                    "validations": [{"expression": "claims.scope.split(' ').exists(s, s == 'push')", "message": "needs the push scope"}],
+                    "username": "claims.client_id",
+                },
+            }]}},
+            "accessControl": {"repositories": {"ci/**": {"policies": [
+                {"users": ["ci"], "actions": ["read", "create", "update"]},
+            ]}}},
+        }),
+        &[],
+    );
+    let token = provider.token("https://berth.test");
+    assert_eq!(get(&b.url("/v2/"), Some(&token)).status(), 200);
+    let src = tmp.path().join("src");
+    write_layout(&src, "v1", &["amd64"]);
+    let push = |token: &str, repo: &str| push_with_token(tmp.path(), &src, &b.addr, token, repo);
+    let out = push(&token, "ci/app");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        get(&b.url("/v2/ci/app/manifests/v1"), Some(&token)).status(),
+        200
+    );
+    assert!(
+        !push(&token, "other/app").status.success(),
+        "no rule for other/"
+    );
+    // A token for another resource (audience): 401.
+    let other = provider.token("https://other.test");
+    assert_eq!(get(&b.url("/v2/"), Some(&other)).status(), 401);
 }

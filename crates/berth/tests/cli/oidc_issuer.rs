@@ -188,3 +188,73 @@ fn serve(mut stream: TcpStream, url: &str, published: &Mutex<Published>, fetches
         body.len()
     );
 }
+
+/// A real OpenID provider: panva's oidc-provider (npm, pinned in
+/// `tests/oidc-provider/`, installed by the README's test command) on
+/// Debian's Node.js, killed when dropped.
+pub struct OidcProvider {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl OidcProvider {
+    pub fn start() -> Self {
+        let dir = crate::support::workspace().join("tests/oidc-provider");
+        assert!(
+            dir.join("node_modules/oidc-provider").is_dir(),
+            "{} has no node_modules: the README's test command installs oidc-provider (npm ci)",
+            dir.display()
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut child = std::process::Command::new("node")
+            .arg(dir.join("server.mjs"))
+            .arg(port.to_string())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("node is required (the README's test command installs nodejs)");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(url) = line.strip_prefix("listening on ") {
+                        break url.to_string();
+                    }
+                }
+                _ => panic!("oidc-provider did not start"),
+            }
+        };
+        Self { child, url }
+    }
+
+    /// An access token (JWT) of the client `ci` for `resource`, by the
+    /// client credentials grant.
+    pub fn token(&self, resource: &str) -> String {
+        let r = reqwest::blocking::Client::new()
+            .post(format!("{}/token", self.url))
+            .basic_auth("ci", Some("ci-secret"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=client_credentials&scope=push&resource={}",
+                resource.replace(':', "%3A").replace('/', "%2F")
+            ))
+            .send()
+            .expect("token request");
+        let body: Value = r.json().expect("token json");
+        body["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token: {body}"))
+            .to_string()
+    }
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -37,6 +37,10 @@ const NBF_LEEWAY_SECS: u64 = 300;
 
 const SERVICE: &str = "the OIDC issuer";
 
+/// Google's issuer, whose tokens may name it without the scheme.
+const GOOGLE: &str = "https://accounts.google.com";
+const GOOGLE_SHORT: &str = "accounts.google.com";
+
 /// What the issuer publishes, as fetched.
 struct Published {
     /// `id_token_signing_alg_values_supported` that Berth can verify
@@ -138,7 +142,7 @@ impl Provider {
         self.skip_issuer_verification
             || iss == self.issuer
             // Google's tokens say either.
-            || (self.issuer == "https://accounts.google.com" && iss == "accounts.google.com")
+            || (self.issuer == GOOGLE && iss == GOOGLE_SHORT)
     }
 
     /// The user a token of this issuer names.
@@ -209,7 +213,10 @@ impl Provider {
         if self.skip_issuer_verification {
             validation.set_required_spec_claims(&["exp"]);
         } else {
-            validation.set_issuer(&[&self.issuer]);
+            match self.issuer == GOOGLE {
+                true => validation.set_issuer(&[GOOGLE, GOOGLE_SHORT]),
+                false => validation.set_issuer(&[&self.issuer]),
+            }
             validation.set_required_spec_claims(&["exp", "iss"]);
         }
         jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
