@@ -269,17 +269,20 @@ async fn authenticate(
                 .insert(crate::auth::Login::from(crate::auth::Identity::Anonymous));
             next.run(req).await
         }
-        // What checks the token is down: 503, as for any backend.
-        Err(crate::auth::AuthFailure::Unavailable(service)) => ApiError::unavailable(
-            &format!("{service} is unavailable"),
-            "bearer token not checked",
-        )
-        .into_response(),
         Err(failure) => {
-            if failure == crate::auth::AuthFailure::Rejected {
-                tokio::time::sleep(auth.fail_delay()).await;
+            let mut resp = match failure {
+                // What checks the token is down: 503, as for any backend.
+                crate::auth::AuthFailure::Unavailable(service) => ApiError::unavailable(
+                    &format!("{service} is unavailable"),
+                    "bearer token not checked",
+                ),
+                crate::auth::AuthFailure::Rejected => {
+                    tokio::time::sleep(auth.fail_delay()).await;
+                    authz::unauthorized(auth, None)
+                }
+                crate::auth::AuthFailure::Missing => authz::unauthorized(auth, None),
             }
-            let mut resp = authz::unauthorized(auth, None).into_response();
+            .into_response();
             resp.headers_mut().insert(
                 "Docker-Distribution-API-Version",
                 HeaderValue::from_static("registry/2.0"),

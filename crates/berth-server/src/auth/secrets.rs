@@ -4,7 +4,8 @@
 //! The secret's `SecretString` is a JSON object from key id to key: a PEM
 //! public key (or certificate), or a JWKS document holding one key (a lone
 //! JWK is taken too); RSA, ECDSA (P-256, P-384) and Ed25519. A token names
-//! its key by `kid`.
+//! its key by `kid`. (A P-521 key is read, but ES512 tokens are not
+//! verified: the JWT library has no ES512; such a token is refused.)
 //!
 //! Nothing is fetched at start-up. The keys are read on first use and used
 //! until `refreshInterval` has passed, then read again by the next request

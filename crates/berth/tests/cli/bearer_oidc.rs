@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::oidc_issuer::{Issuer, OidcProvider, SigningKey, now};
 use crate::support::*;
+use crate::token_server::{SERVICE, Signer};
 
 /// `skopeo copy` of the layout `src` (tag v1) to `addr/repo:v1` over
 /// plain HTTP with a bearer token (`--dest-registry-token`).
@@ -345,4 +346,60 @@ fn oidc_provider_tokens_push_with_skopeo() {
     // A token for another resource (audience): 401.
     let other = provider.token("https://other.test");
     assert_eq!(get(&b.url("/v2/"), Some(&other)).status(), 401);
+}
+
+/// OIDC beside classic tokens: a workload identity token is tried first
+/// and judged by the access rules; a classic token (its iss no configured
+/// issuer) still carries its own grant; the challenge is the token
+/// server's.
+#[test]
+fn oidc_beside_classic_tokens() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let issuer = Issuer::start(vec![SigningKey::new("r1", Algorithm::RS256)], &["RS256"]);
+    let signer = Signer::new(tmp.path(), "classic");
+    let b = Berth::start_full(
+        &tmp.path().join("root"),
+        json!({}),
+        json!({
+            "auth": {"bearer": {
+                "realm": "http://127.0.0.1:9/token", "service": SERVICE, "cert": signer.cert,
+                "oidc": [{"issuer": issuer.url, "audiences": ["berth"], "claimMapping": {"username": "claims.sub"}}],
+            }},
+            "accessControl": {"repositories": {"ci/**": {"policies": [
+                {"users": ["builder"], "actions": ["read"]},
+            ]}}},
+        }),
+        &[],
+    );
+    let r = get(&b.url("/v2/ci/app/tags/list"), None);
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        format!("Bearer realm=\"http://127.0.0.1:9/token\",service=\"{SERVICE}\",scope=\"repository:ci/app:pull\"").as_str()
+    );
+    let oidc = issuer
+        .key("r1")
+        .sign(&issuer.claims("builder", json!("berth"), json!({})));
+    assert_eq!(
+        get(&b.url("/v2/ci/app/tags/list"), Some(&oidc)).status(),
+        404
+    );
+    assert_eq!(
+        get(&b.url("/v2/other/tags/list"), Some(&oidc)).status(),
+        403
+    );
+    let classic = signer.token(
+        "alice",
+        SERVICE,
+        json!([{"type": "repository", "name": "other", "actions": ["pull"]}]),
+        300,
+    );
+    assert_eq!(
+        get(&b.url("/v2/other/tags/list"), Some(&classic)).status(),
+        404
+    );
+    assert_eq!(
+        get(&b.url("/v2/ci/app/tags/list"), Some(&classic)).status(),
+        403
+    );
 }
