@@ -90,7 +90,7 @@ timeout 2400 cargo test --workspace --all-targets "$@" 2>&1 | tee "$log" || stat
 # The core-only build: each extension feature builds on its own, and the
 # binary without any passes the tests that do not need them.
 if [ $# -eq 0 ]; then
-  for feature in metrics ratelimit events openapi s3 redis search trust scan sync; do
+  for feature in metrics ratelimit events openapi s3 redis search trust scan sync cluster; do
     echo "checking the build with only the $feature feature"
     cargo check -q -p berth --no-default-features --features "$feature" || status=1
   done

@@ -136,6 +136,8 @@ pub async fn build_state_with(
         mirror: None,
         #[cfg(feature = "sync")]
         sync: None,
+        #[cfg(feature = "cluster")]
+        cluster: cluster(config)?,
         registry,
         auth: None,
         allow_origin: config.http.allow_origin.clone(),
@@ -196,6 +198,28 @@ pub async fn open_roots(
         source: StorageError::InvalidInput("no main storage root".into()),
     })?;
     Ok(Roots::new(main, sub))
+}
+
+/// zot's `cluster`, when it routes: members that share storage need no
+/// owners (each serves everything), nor does a cluster of one.
+#[cfg(feature = "cluster")]
+fn cluster(config: &Config) -> Result<Option<Arc<crate::ext::cluster::Cluster>>, ServeError> {
+    let Some(c) = config.cluster.as_ref().filter(|c| c.members.len() > 1) else {
+        return Ok(None);
+    };
+    if config.shares_storage() {
+        tracing::info!(
+            members = c.members.len(),
+            "cluster: the members share storage and metadata, so each serves every repository"
+        );
+        return Ok(None);
+    }
+    let cluster = crate::ext::cluster::Cluster::new(c, &config.http)?;
+    tracing::info!(
+        member = %c.members[cluster.local()],
+        "cluster: each repository is served by the member its name hashes to"
+    );
+    Ok(Some(Arc::new(cluster)))
 }
 
 /// The metadata store a config asks for, with the shared lock that comes
@@ -317,8 +341,10 @@ pub async fn serve(
             .await
         }
         Some(tls) => {
-            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
-                .handshake_timeout(limits.handshake_timeout());
+            let acceptor = crate::tls::VersionedTls(
+                axum_server::tls_rustls::RustlsAcceptor::new(tls)
+                    .handshake_timeout(limits.handshake_timeout()),
+            );
             conn::serve(listener, acceptor, router, limits, None, shutdown).await
         }
     }

@@ -112,3 +112,47 @@ pub fn spawn_reload(tls: TlsConfig, live: RustlsConfig) -> tokio::task::JoinHand
         }
     })
 }
+
+/// The TLS version a request's connection negotiated (`"1.2"`, `"1.3"`),
+/// left in each request's extensions by [`VersionedTls`] (what the
+/// access-control conditions see as `req.tls.version`).
+#[derive(Debug, Clone)]
+pub struct TlsVersion(pub String);
+
+/// The rustls acceptor, with each connection's [`TlsVersion`] added to its
+/// requests (axum-server's `TlsInfo` does not carry the version).
+#[derive(Clone)]
+pub struct VersionedTls(pub axum_server::tls_rustls::RustlsAcceptor);
+
+impl<I, S> axum_server::accept::Accept<I, S> for VersionedTls
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: Send + 'static,
+{
+    type Stream =
+        <axum_server::tls_rustls::RustlsAcceptor as axum_server::accept::Accept<I, S>>::Stream;
+    type Service = tower_http::add_extension::AddExtension<
+        <axum_server::tls_rustls::RustlsAcceptor as axum_server::accept::Accept<I, S>>::Service,
+        TlsVersion,
+    >;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = std::io::Result<(Self::Stream, Self::Service)>> + Send>,
+    >;
+
+    fn accept(&self, stream: I, service: S) -> Self::Future {
+        let accepting = self.0.accept(stream, service);
+        Box::pin(async move {
+            let (stream, service) = accepting.await?;
+            let version = match stream.get_ref().1.protocol_version() {
+                Some(rustls::ProtocolVersion::TLSv1_3) => "1.3",
+                Some(rustls::ProtocolVersion::TLSv1_2) => "1.2",
+                _ => "",
+            };
+            let service = tower_http::add_extension::AddExtension::new(
+                service,
+                TlsVersion(version.to_string()),
+            );
+            Ok((stream, service))
+        })
+    }
+}

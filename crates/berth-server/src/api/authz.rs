@@ -20,11 +20,13 @@ use super::endpoint::{Endpoint, parse};
 use super::error::ApiError;
 use super::params::Params;
 use super::routes::{self, Access};
-use crate::auth::access::AccessControl;
+use crate::auth::access::{AccessControl, Asking, Verdict};
 use crate::auth::bearer::{CATALOG_SCOPE, repo_scope};
+use crate::auth::conditions::RequestFacts;
 use crate::auth::{Auth, Identity, Login, LoginMethod};
 use crate::config::Action;
 use crate::registry::Registry;
+use crate::tls::TlsVersion;
 
 /// The `401 UNAUTHORIZED` answer with the challenge of `auth` (for a
 /// token, with `scope`): the one place it is built.
@@ -47,12 +49,16 @@ pub(crate) struct Caller {
     pub(crate) scopes: Option<GlobSet>,
     /// How the caller logged in (`None`: no authentication configured).
     pub(crate) method: Option<LoginMethod>,
+    /// What the access-control conditions see of the request.
+    pub(crate) facts: Arc<RequestFacts>,
 }
 
 impl Caller {
     /// The caller of a request that authentication let through with
     /// `login` (`None`: no authentication configured).
-    pub(crate) fn new(state: &AppState, login: Option<&Login>) -> Self {
+    pub(crate) fn new(state: &AppState, login: Option<&Login>, mut facts: RequestFacts) -> Self {
+        // A workload identity token's claims, for `req.claims`.
+        facts.claims = login.and_then(|l| l.claims.clone());
         // A scope that is no valid glob (refused when keys are made)
         // leaves the key limited to nothing, not unlimited.
         let scopes = login.filter(|l| !l.scopes.is_empty()).map(|l| {
@@ -72,6 +78,7 @@ impl Caller {
             auth: state.auth.clone(),
             scopes,
             method: login.map(|l| l.method),
+            facts: Arc::new(facts),
         }
     }
 
@@ -89,24 +96,35 @@ impl Caller {
     }
 
     pub(crate) fn may(&self, repo: &RepoName, action: Action) -> bool {
+        self.verdict(repo, action, None).allowed
+    }
+
+    /// Whether the caller may do `action` on `repo` (at `reference`, for
+    /// the conditions), and why not when a condition says so.
+    fn verdict(&self, repo: &RepoName, action: Action, reference: Option<&Reference>) -> Verdict {
+        let plain = |allowed| Verdict {
+            allowed,
+            reason: None,
+        };
         if let Some(scopes) = &self.scopes
             && !scopes.is_match(repo.as_str())
         {
-            return false;
+            return plain(false);
         }
-        match &self.identity {
-            Identity::Token(grant) => grant.allows_repo(repo.as_str(), action),
+        let asking = Asking {
+            facts: &self.facts,
+            reference,
+        };
+        let decide =
+            |a: &Arc<AccessControl>| a.decide(&self.identity, repo.as_str(), action, asking);
+        match (&self.identity, &self.access) {
+            (Identity::Token(grant), _) => plain(grant.allows_repo(repo.as_str(), action)),
+            (_, Some(access)) => decide(access),
             // Anonymous where authentication is configured: only what the
             // access rules give anonymous callers, never "no rules, so
             // everything".
-            Identity::Anonymous if self.auth.is_some() => self
-                .access
-                .as_ref()
-                .is_some_and(|a| a.allowed(&self.identity, repo.as_str(), action)),
-            _ => self
-                .access
-                .as_ref()
-                .is_none_or(|a| a.allowed(&self.identity, repo.as_str(), action)),
+            (Identity::Anonymous, None) => plain(self.auth.is_none()),
+            (_, None) => plain(true),
         }
     }
 
@@ -140,11 +158,24 @@ impl Caller {
         }
     }
 
-    fn require(&self, repo: &RepoName, action: Action) -> Result<(), ApiError> {
-        if self.may(repo, action) {
-            Ok(())
-        } else {
-            Err(self.deny(Some(&repo_scope(repo.as_str(), action))))
+    fn require(
+        &self,
+        repo: &RepoName,
+        action: Action,
+        reference: Option<&Reference>,
+    ) -> Result<(), ApiError> {
+        let verdict = self.verdict(repo, action, reference);
+        if verdict.allowed {
+            return Ok(());
+        }
+        let denied = self.deny(Some(&repo_scope(repo.as_str(), action)));
+        match verdict.reason {
+            // A condition's message, for a caller who is logged in (one
+            // who is not is asked to, as without conditions).
+            Some(reason) if denied.code() == ErrorCode::Denied => {
+                Err(denied.with_detail(serde_json::json!({ "reason": reason })))
+            }
+            _ => Err(denied),
         }
     }
 
@@ -271,7 +302,15 @@ pub(crate) async fn authorize_request(
     if access == Access::Public && !endpoint.kind().is_v2() {
         return next.run(req).await;
     }
-    let caller = Caller::new(&state, req.extensions().get::<Login>());
+    let facts = RequestFacts::from_request(
+        req.method(),
+        req.headers(),
+        req.extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0),
+        req.extensions().get::<TlsVersion>().map(|v| v.0.clone()),
+    );
+    let caller = Caller::new(&state, req.extensions().get::<Login>(), facts);
     match authorize(
         &caller,
         &state.registry,
@@ -316,9 +355,15 @@ pub(crate) async fn authorize(
     query: Option<&str>,
 ) -> Result<(bool, Option<RepoName>), ApiError> {
     use Endpoint as E;
+    let reference = match ep {
+        E::Manifest { reference, .. } => Some(reference),
+        _ => None,
+    };
     // Decided whether or not rules apply; without rules they allow all.
     let create_only = match ep {
-        E::Manifest { name, .. } if access == Access::Push => !caller.may(name, Action::Update),
+        E::Manifest { name, .. } if access == Access::Push => {
+            !caller.verdict(name, Action::Update, reference).allowed
+        }
         _ => false,
     };
     let mount_from = match ep {
@@ -358,7 +403,7 @@ pub(crate) async fn authorize(
     match (access, ep.repo()) {
         (Access::Login, _) => caller.require_login()?,
         (Access::Catalog, _) => caller.require_catalog()?,
-        (Access::Repo(action), Some(name)) => caller.require(name, action)?,
+        (Access::Repo(action), Some(name)) => caller.require(name, action, reference)?,
         (Access::Push, Some(name)) => {
             // Moving an existing tag is an update; anything else creates.
             let moves_tag = match ep {
@@ -375,6 +420,7 @@ pub(crate) async fn authorize(
                 } else {
                     Action::Create
                 },
+                reference,
             )?
         }
         // A repository's access on a route without one: the table is

@@ -73,6 +73,10 @@ pub struct AppState {
     /// `extensions.sync`, when on (reloaded with the config file).
     #[cfg(feature = "sync")]
     pub sync: Option<Arc<crate::ext::sync::Sync>>,
+    /// `cluster`, when its members do not share storage: who owns which
+    /// repository.
+    #[cfg(feature = "cluster")]
+    pub cluster: Option<Arc<crate::ext::cluster::Cluster>>,
 }
 
 impl AppState {
@@ -187,6 +191,12 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             audit::record,
         ));
+    // Outside authentication and audit: the owner does both.
+    #[cfg(feature = "cluster")]
+    let router = router.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::ext::cluster::route_to_owner,
+    ));
     #[cfg(feature = "ratelimit")]
     let router = router.layer(axum::middleware::from_fn_with_state(
         state.clone(),

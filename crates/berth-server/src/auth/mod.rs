@@ -13,6 +13,7 @@
 pub mod access;
 pub mod apikeys;
 pub mod bearer;
+pub mod conditions;
 mod credentials;
 mod error;
 pub mod htpasswd;
@@ -72,6 +73,9 @@ pub struct Login {
     /// For an API key with scopes: the repository globs it is limited to.
     pub scopes: Vec<String>,
     pub method: LoginMethod,
+    /// A workload identity token's claims, for access-control
+    /// `conditions` (`req.claims`).
+    pub claims: Option<Arc<serde_json::Value>>,
 }
 
 /// How a caller proved who they are.
@@ -98,6 +102,7 @@ impl From<Identity> for Login {
             },
             identity,
             scopes: Vec::new(),
+            claims: None,
         }
     }
 }
@@ -350,6 +355,7 @@ impl Auth {
                         identity: Identity::user(name),
                         scopes: Vec::new(),
                         method: LoginMethod::Certificate,
+                        claims: None,
                     })
                     .ok_or(AuthFailure::Rejected),
                 _ => Err(AuthFailure::Missing),
@@ -381,6 +387,7 @@ impl Auth {
                         identity: Identity::User { name, groups },
                         scopes: key.scopes,
                         method: LoginMethod::ApiKey,
+                        claims: None,
                     });
                 }
                 Ok(apikeys::KeyCheck::Expired) => return Err(AuthFailure::Rejected),
@@ -423,6 +430,7 @@ impl Auth {
                         },
                         scopes: Vec::new(),
                         method: LoginMethod::Token,
+                        claims: Some(user.claims),
                     });
                 }
                 Some(Err(e)) => oidc_verdict = Some(e),

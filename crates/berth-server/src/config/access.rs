@@ -29,6 +29,20 @@ pub struct Policy {
     pub groups: Vec<String>,
     #[serde(default)]
     pub actions: Vec<Action>,
+    /// zot's CEL conditions: the entry grants only when all hold
+    /// (`auth/conditions.rs` says what they see).
+    #[serde(default)]
+    pub conditions: Vec<ConditionConfig>,
+}
+
+/// One access-control condition: a CEL expression over `req` and the
+/// message a refusal carries when it is false.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionConfig {
+    pub expression: String,
+    #[serde(default)]
+    pub message: String,
 }
 
 /// The rules of one repository glob.
@@ -93,6 +107,30 @@ impl AccessControlConfig {
                 )
             })?;
         }
+        for (glob, rule) in &self.repositories {
+            for (i, policy) in rule.policies.iter().enumerate() {
+                check_conditions(
+                    &format!("http.accessControl.repositories.{glob}.policies[{i}]"),
+                    &policy.conditions,
+                )?;
+            }
+        }
+        if let Some(admin) = &self.admin_policy {
+            check_conditions("http.accessControl.adminPolicy", &admin.conditions)?;
+        }
         Ok(())
     }
+}
+
+/// Each condition compiles (its key named if not).
+fn check_conditions(at: &str, conditions: &[ConditionConfig]) -> Result<(), ConfigError> {
+    for (j, c) in conditions.iter().enumerate() {
+        crate::auth::conditions::compile(&c.expression).map_err(|e| {
+            ConfigError::key(
+                format!("{at}.conditions[{j}].expression"),
+                format!("bad CEL expression: {e}"),
+            )
+        })?;
+    }
+    Ok(())
 }

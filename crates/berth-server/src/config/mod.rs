@@ -10,6 +10,7 @@
 mod access;
 mod auth;
 mod bearer;
+mod cluster;
 mod drivers;
 mod model;
 mod policy;
@@ -22,17 +23,20 @@ mod value;
 
 use std::path::{Path, PathBuf};
 
-pub use access::{AccessControlConfig, Action, Group, MetricsAccess, Policy, RepoAccess};
+pub use access::{
+    AccessControlConfig, Action, ConditionConfig, Group, MetricsAccess, Policy, RepoAccess,
+};
 pub use auth::{AuthConfig, HtpasswdConfig, LdapConfig, MtlsConfig};
 pub use bearer::{
     AwsSecretsManagerConfig, BearerConfig, ClaimMappingConfig, ClaimValidation, ClaimVariable,
     OidcProviderConfig,
 };
+pub use cluster::{ClusterConfig, ClusterTls};
 pub use drivers::{CacheDriverConfig, StorageDriverConfig};
 pub use model::{
     Config, EventsConfig, ExtensionsConfig, HttpConfig, LogConfig, LogFormat, LogLevel, MethodRate,
     MetricsConfig, PrometheusConfig, RateLimitConfig, RootSettings, SchedulerConfig, ScrubConfig,
-    SinkConfig, SinkCredentials, StorageConfig, SubPathConfig, TlsConfig,
+    SinkConfig, SinkCredentials, SinkTls, StorageConfig, SubPathConfig, TlsConfig,
 };
 pub use policy::{ImmutableTagsConfig, LintConfig, QuotaConfig, anchored as anchored_pattern};
 pub use retention::{KeepTagsRule, KeepUntaggedRule, RetentionConfig, RetentionPolicy};
@@ -96,6 +100,7 @@ impl Config {
             log: LogConfig::default(),
             extensions: ExtensionsConfig::default(),
             scheduler: None,
+            cluster: None,
         }
     }
 
@@ -246,6 +251,9 @@ impl Config {
         }
         if let Some(l) = &self.extensions.lint {
             l.check()?;
+        }
+        if let Some(c) = &self.cluster {
+            c.check()?;
         }
         if let Some(d) = &self.storage.storage_driver {
             d.check("storage.storageDriver")?;

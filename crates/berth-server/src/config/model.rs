@@ -29,6 +29,9 @@ pub struct Config {
     /// zot's background task pool.
     #[serde(default)]
     pub scheduler: Option<SchedulerConfig>,
+    /// zot's scale-out members (`ext/cluster.rs`).
+    #[serde(default)]
+    pub cluster: Option<super::cluster::ClusterConfig>,
 }
 
 /// `scheduler`: how much background work (GC of a repository, a scrub
@@ -96,6 +99,13 @@ pub struct EventsConfig {
     /// Where events go.
     #[serde(default)]
     pub sinks: Vec<SinkConfig>,
+    /// zot's: the CloudEvents `source` of every event (default `berth`).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// zot's: the namespace of event types, in place of `zotregistry`
+    /// (`<typePrefix>.image.updated`).
+    #[serde(default, rename = "typePrefix")]
+    pub type_prefix: Option<String>,
 }
 
 /// One of `extensions.events.sinks`.
@@ -121,9 +131,28 @@ pub struct SinkConfig {
     /// the subject events are published on (`nats`, required).
     #[serde(default)]
     pub channel: Option<String>,
-    /// zot's TLS settings for a sink; not supported (refused by name).
+    /// zot's TLS settings (`tlsconfig`, as zot's embedded struct is
+    /// named; Berth also reads `tls`): the CA the sink's certificate
+    /// chains to, and a client certificate.
+    #[serde(default, rename = "tlsconfig", alias = "tls")]
+    pub tls: Option<SinkTls>,
+    /// zot's: an HTTP proxy for an `http` sink (`http://host:port`).
     #[serde(default)]
-    pub tls: Option<serde_json::Value>,
+    pub proxy: Option<String>,
+}
+
+/// `extensions.events.sinks[].tlsconfig` (zot's `CACertFile`, `CertFile`,
+/// `KeyFile`, in any case).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkTls {
+    /// Trusted in place of the system's roots.
+    #[serde(default, alias = "cacert")]
+    pub cacertfile: Option<std::path::PathBuf>,
+    #[serde(default, alias = "cert")]
+    pub certfile: Option<std::path::PathBuf>,
+    #[serde(default, alias = "key")]
+    pub keyfile: Option<std::path::PathBuf>,
 }
 
 /// `extensions.events.sinks[].credentials`.
@@ -198,11 +227,30 @@ impl EventsConfig {
                     ));
                 }
             }
-            if sink.tls.as_ref().is_some_and(|t| !t.is_null()) {
-                return Err(ConfigError::key(
-                    at("tls"),
-                    "zot key not supported by this version of berth",
-                ));
+            if let Some(tls) = &sink.tls {
+                if tls.certfile.is_some() != tls.keyfile.is_some() {
+                    return Err(ConfigError::key(
+                        at("tlsconfig.keyfile"),
+                        "certfile and keyfile go together",
+                    ));
+                }
+                for (key, path) in [
+                    ("cacertfile", &tls.cacertfile),
+                    ("certfile", &tls.certfile),
+                    ("keyfile", &tls.keyfile),
+                ] {
+                    if let Some(p) = path
+                        && !p.is_file()
+                    {
+                        return Err(ConfigError::key(
+                            at(&format!("tlsconfig.{key}")),
+                            format!("{} is not a readable file", p.display()),
+                        ));
+                    }
+                }
+            }
+            if sink.proxy.is_some() && sink.kind != "http" {
+                return Err(ConfigError::key(at("proxy"), "a proxy is for an http sink"));
             }
             if sink.timeout.0.is_zero() {
                 return Err(ConfigError::key(at("timeout"), "must be above zero"));
@@ -733,7 +781,6 @@ pub enum LogFormat {
 /// anything but null or an empty object) is refused, naming the key.
 const NOT_YET: &[&str] = &[
     "extensions.userprefs",
-    "cluster",
     "storage.remoteCache",
     "http.auth.bearer.upstreamTokenEndpoint",
     "http.auth.openid",

@@ -667,7 +667,17 @@ fn event_sink_errors_name_the_key() {
             sink(
                 r#"{"type":"nats","address":"nats://h","channel":"c","tls":{"caCertFile":"/ca"}}"#,
             ),
-            "extensions.events.sinks.0.tls: zot key not supported",
+            "extensions.events.sinks.0.tlsconfig.cacertfile: /ca is not a readable file",
+        ),
+        (
+            sink(
+                r#"{"type":"nats","address":"nats://h","channel":"c","TLSConfig":{"CertFile":"/etc/hostname"}}"#,
+            ),
+            "extensions.events.sinks.0.tlsconfig.keyfile: certfile and keyfile go together",
+        ),
+        (
+            sink(r#"{"type":"nats","address":"nats://h","channel":"c","proxy":"http://p:3128"}"#),
+            "extensions.events.sinks.0.proxy",
         ),
         (
             sink(

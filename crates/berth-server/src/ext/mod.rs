@@ -3,6 +3,8 @@
 //! A config that turns on an extension this build lacks is refused by
 //! name ([`check_built`]).
 
+#[cfg(feature = "cluster")]
+pub mod cluster;
 #[cfg(feature = "events")]
 pub mod events;
 #[cfg(feature = "metrics")]
@@ -51,6 +53,15 @@ pub fn check_built(config: &Config) -> Result<(), ConfigError> {
     }
     if config.http.ratelimit.is_some() && !cfg!(feature = "ratelimit") {
         return missing("http.ratelimit", "ratelimit");
+    }
+    // Members that share storage need no routing, so no feature.
+    if config
+        .cluster
+        .as_ref()
+        .is_some_and(|c| c.members.len() > 1 && !config.shares_storage())
+        && !cfg!(feature = "cluster")
+    {
+        return missing("cluster", "cluster");
     }
     Ok(())
 }

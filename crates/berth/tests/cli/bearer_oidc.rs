@@ -349,9 +349,9 @@ fn oidc_provider_tokens_push_with_skopeo() {
 }
 
 /// OIDC beside classic tokens: a workload identity token is tried first
-/// and judged by the access rules; a classic token (its iss no configured
-/// issuer) still carries its own grant; the challenge is the token
-/// server's.
+/// and judged by the access rules, its claims reaching their `conditions`
+/// as `req.claims`; a classic token (its iss no configured issuer) still
+/// carries its own grant; the challenge is the token server's.
 #[test]
 fn oidc_beside_classic_tokens() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -367,6 +367,10 @@ fn oidc_beside_classic_tokens() {
             }},
             "accessControl": {"repositories": {"ci/**": {"policies": [
                 {"users": ["builder"], "actions": ["read"]},
+                // The token's claims reach the conditions as req.claims.
+                {"users": ["builder"], "actions": ["create"], "conditions": [
+                    {"expression": "req.claims.env == 'prod'", "message": "only prod tokens push"},
+                ]},
             ]}}},
         }),
         &[],
@@ -401,5 +405,24 @@ fn oidc_beside_classic_tokens() {
     assert_eq!(
         get(&b.url("/v2/ci/app/tags/list"), Some(&classic)).status(),
         403
+    );
+    // Pushes need the claim the condition asks for.
+    let start_upload = |token: &str| {
+        reqwest::blocking::Client::new()
+            .post(b.url("/v2/ci/app/blobs/uploads/"))
+            .bearer_auth(token)
+            .send()
+            .expect("request")
+    };
+    let key = issuer.key("r1");
+    let prod = key.sign(&issuer.claims("builder", json!("berth"), json!({"env": "prod"})));
+    let dev = key.sign(&issuer.claims("builder", json!("berth"), json!({"env": "dev"})));
+    assert_eq!(start_upload(&prod).status(), 202);
+    let r = start_upload(&dev);
+    assert_eq!(r.status(), 403);
+    assert!(
+        r.text()
+            .unwrap_or_default()
+            .contains("only prod tokens push")
     );
 }

@@ -16,8 +16,9 @@ use crate::support::*;
 
 pub type Received = Arc<Mutex<Vec<(HashMap<String, String>, Value)>>>;
 
-/// A webhook receiver: records what it gets; answers 500 to the first
-/// `fail_first` requests; with `hang`, never answers at all.
+/// A webhook receiver: records what it gets (the request line under
+/// `:request-line`); answers 500 to the first `fail_first` requests; with
+/// `hang`, never answers at all.
 pub fn receiver(fail_first: usize, hang: bool) -> (String, Received) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
@@ -33,43 +34,90 @@ pub fn receiver(fail_first: usize, hang: bool) -> (String, Received) {
                 });
                 continue;
             }
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut headers = HashMap::new();
-            let mut line = String::new();
-            let _ = reader.read_line(&mut line);
-            loop {
-                let mut l = String::new();
-                if reader.read_line(&mut l).unwrap_or(0) == 0 || l.trim().is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = l.split_once(':') {
-                    headers.insert(k.trim().to_lowercase(), v.trim().to_string());
-                }
-            }
-            let len: usize = headers
-                .get("content-length")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            let mut body = vec![0; len];
-            let _ = reader.read_exact(&mut body);
             seen += 1;
-            let status = if seen <= fail_first {
-                "500 Internal Server Error"
-            } else {
-                sink.lock().expect("lock").push((
-                    headers,
-                    serde_json::from_slice(&body).unwrap_or(Value::Null),
-                ));
-                "200 OK"
-            };
-            let mut stream = stream;
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
+            answer(stream, seen <= fail_first, &sink);
         }
     });
     (url, got)
+}
+
+/// A webhook receiver over TLS with the test PKI's server certificate,
+/// asking clients for a certificate of its CA.
+pub fn tls_receiver(pki: &std::path::Path) -> (String, Received) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(pki.join("server.crt"))
+        .expect("cert")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("cert");
+    let key = PrivateKeyDer::from_pem_file(pki.join("server.key")).expect("key");
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_file_iter(pki.join("ca.crt")).expect("ca") {
+        roots.add(ca.expect("ca")).expect("ca");
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
+        .build()
+        .expect("verifier");
+    let config = Arc::new(
+        rustls::ServerConfig::builder()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(certs, key)
+            .expect("server config"),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("https://{}/hook", listener.local_addr().expect("addr"));
+    let got: Received = Arc::default();
+    let sink = got.clone();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming().flatten() {
+            let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
+                continue;
+            };
+            answer(rustls::StreamOwned::new(conn, tcp), false, &sink);
+        }
+    });
+    (url, got)
+}
+
+/// Reads one request from `stream`, records it unless `fail`, answers.
+fn answer<S: Read + Write>(stream: S, fail: bool, sink: &Received) {
+    let mut reader = BufReader::new(stream);
+    let mut headers = HashMap::new();
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return; // A failed handshake or a closed connection.
+    }
+    headers.insert(":request-line".to_string(), line.trim().to_string());
+    loop {
+        let mut l = String::new();
+        if reader.read_line(&mut l).unwrap_or(0) == 0 || l.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            headers.insert(k.trim().to_lowercase(), v.trim().to_string());
+        }
+    }
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    let _ = reader.read_exact(&mut body);
+    let status = if fail {
+        "500 Internal Server Error"
+    } else {
+        sink.lock().expect("lock").push((
+            headers,
+            serde_json::from_slice(&body).unwrap_or(Value::Null),
+        ));
+        "200 OK"
+    };
+    let mut stream = reader.into_inner();
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let _ = stream.flush();
 }
 
 /// Pushes an image of an empty config and no layer as `repo:tag`;
@@ -190,4 +238,48 @@ fn events_reach_webhooks_without_holding_pushes_up() {
         "zotregistry.repository.created"
     );
     assert_eq!(flaky_events[0].0["authorization"], "Bearer tok");
+}
+
+#[test]
+fn webhooks_over_mutual_tls_and_through_a_proxy() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let pki = tmp.path().join("pki");
+    crate::tls::make_pki(&pki, "hooks");
+    let p = |f: &str| pki.join(f).display().to_string();
+    let (secure, secure_got) = tls_receiver(&pki);
+    let (uncertified, uncertified_got) = tls_receiver(&pki);
+    // The "proxy" is a receiver: a request sent through it names the
+    // whole target URL in its request line.
+    let (proxy, proxy_got) = receiver(0, false);
+    let proxy = proxy.trim_end_matches("/hook").to_string();
+    let config = tmp.path().join("events.json");
+    std::fs::write(
+        &config,
+        json!({"storage": {"rootDirectory": tmp.path().join("root")},
+        "http": {"address": "127.0.0.1", "port": "0"},
+        "extensions": {"events": {"source": "registry-7", "sinks": [
+            {"type": "http", "address": secure, "timeout": "5s",
+             "tlsconfig": {"cacertfile": p("ca.crt"), "certfile": p("client.cert"), "keyfile": p("client.key")}},
+            {"type": "http", "address": uncertified, "timeout": "1s", "tlsconfig": {"cacertfile": p("ca.crt")}},
+            {"type": "http", "address": "http://events.example.invalid/hook", "proxy": proxy, "timeout": "5s"}
+        ]}}})
+        .to_string(),
+    )
+    .expect("config");
+    let b = Berth::start_config(&config);
+    push_empty_image(&b, "team/app", "v1");
+    let events = wait_for(&secure_got, 2);
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].0["ce-type"], "zotregistry.repository.created");
+    assert_eq!(events[0].0["ce-source"], "registry-7");
+    let proxied = wait_for(&proxy_got, 2);
+    assert_eq!(proxied.len(), 2);
+    assert_eq!(
+        proxied[0].0[":request-line"],
+        "POST http://events.example.invalid/hook HTTP/1.1"
+    );
+    // The receiver that asks for a client certificate gets nothing from
+    // the sink without one.
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(uncertified_got.lock().expect("lock").is_empty());
 }

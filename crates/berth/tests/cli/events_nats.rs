@@ -23,6 +23,11 @@ struct NatsServer {
 
 impl NatsServer {
     fn start(port: u16) -> Self {
+        Self::start_with(port, &["--user", "berth", "--pass", "s3cret"])
+    }
+
+    /// A server with these options beside its address and port.
+    fn start_with(port: u16, options: &[&str]) -> Self {
         // Debian puts it in /usr/sbin, which a user's PATH may lack.
         let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
             .into_iter()
@@ -30,7 +35,7 @@ impl NatsServer {
             .unwrap_or("nats-server");
         let child = Command::new(bin)
             .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .args(["--user", "berth", "--pass", "s3cret"])
+            .args(options)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -61,16 +66,28 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Subscribes to `subject`; the messages, as JSON, arrive on the channel.
+/// Subscribes to `subject` with the test server's login; the messages, as
+/// JSON, arrive on the channel.
 fn subscribe(url: &str, subject: &str) -> std::sync::mpsc::Receiver<Value> {
+    subscribe_with(
+        async_nats::ConnectOptions::with_user_and_password("berth".into(), "s3cret".into()),
+        url,
+        subject,
+    )
+}
+
+fn subscribe_with(
+    options: async_nats::ConnectOptions,
+    url: &str,
+    subject: &str,
+) -> std::sync::mpsc::Receiver<Value> {
     let (tx, rx) = std::sync::mpsc::channel();
     let (url, subject) = (url.to_string(), subject.to_string());
     block_on(async move {
-        let client =
-            async_nats::ConnectOptions::with_user_and_password("berth".into(), "s3cret".into())
-                .connect(url.as_str())
-                .await
-                .expect("subscriber connects");
+        let client = options
+            .connect(url.as_str())
+            .await
+            .expect("subscriber connects");
         let mut sub = client.subscribe(subject).await.expect("subscribe");
         client.flush().await.expect("flush");
         tokio::spawn(async move {
@@ -158,4 +175,74 @@ fn events_are_published_on_nats_as_structured_cloudevents() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn events_reach_nats_over_mutual_tls_named_as_configured() {
+    let port = free_port();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let pki = tmp.path().join("pki");
+    crate::tls::make_pki(&pki, "nats");
+    let p = |f: &str| pki.join(f).display().to_string();
+    // The server asks every client for a certificate from the test CA.
+    let nats = NatsServer::start_with(
+        port,
+        &[
+            "--tls",
+            "--tlscert",
+            &p("server.crt"),
+            "--tlskey",
+            &p("server.key"),
+            "--tlsverify",
+            "--tlscacert",
+            &p("ca.crt"),
+        ],
+    );
+    let subscriber = || {
+        async_nats::ConnectOptions::new()
+            .require_tls(true)
+            .add_root_certificates(pki.join("ca.crt"))
+            .add_client_certificate(pki.join("client.cert"), pki.join("client.key"))
+    };
+    let got = subscribe_with(subscriber(), &nats.url, "secure.events");
+    let uncertified = subscribe_with(subscriber(), &nats.url, "nocert.events");
+    let config = tmp.path().join("events.json");
+    std::fs::write(
+        &config,
+        json!({"storage": {"rootDirectory": tmp.path().join("root")},
+        "http": {"address": "127.0.0.1", "port": "0"},
+        "extensions": {"events": {
+            "source": "https://registry.example.com", "typePrefix": "com.example.registry",
+            "sinks": [
+                // zot's spelling of the section and its keys.
+                {"type": "nats", "address": nats.url, "channel": "secure.events", "timeout": "2s",
+                 "TLSConfig": {"CACertFile": p("ca.crt"), "CertFile": p("client.cert"), "KeyFile": p("client.key")}},
+                {"type": "nats", "address": nats.url, "channel": "nocert.events", "timeout": "1s",
+                 "tls": {"cacert": p("ca.crt")}}
+            ]}}})
+        .to_string(),
+    )
+    .expect("config");
+    let b = Berth::start_config(&config);
+    push_empty_image(&b, "team/app", "v1");
+    let mut events = Vec::new();
+    while events.len() < 2 {
+        events.push(
+            got.recv_timeout(Duration::from_secs(30))
+                .expect("an event over TLS"),
+        );
+    }
+    assert_eq!(
+        events[0]["type"], "com.example.registry.repository.created",
+        "{events:#?}"
+    );
+    assert_eq!(
+        events[1]["type"], "com.example.registry.image.updated",
+        "{events:#?}"
+    );
+    for e in &events {
+        assert_eq!(e["source"], "https://registry.example.com", "{e}");
+    }
+    // Without a client certificate the server refuses the sink.
+    assert!(uncertified.recv_timeout(Duration::from_secs(2)).is_err());
 }

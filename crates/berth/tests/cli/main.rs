@@ -14,6 +14,9 @@ mod bearer_oidc;
 mod bearer_secrets;
 mod bench;
 mod clients;
+#[cfg(feature = "cluster")]
+mod cluster;
+mod conditions;
 mod config;
 // Open-files limits, read from /proc.
 #[cfg(target_os = "linux")]

@@ -289,3 +289,15 @@ pub fn oras_python() -> PathBuf {
     );
     python
 }
+
+/// An htpasswd file under `dir` with these users and passwords (bcrypt
+/// at the lowest cost, for speed).
+pub fn htpasswd_file(dir: &Path, users: &[(&str, &str)]) -> PathBuf {
+    let path = dir.join("htpasswd");
+    let lines: String = users
+        .iter()
+        .map(|(u, p)| format!("{u}:{}\n", bcrypt::hash(p, 4).expect("bcrypt")))
+        .collect();
+    std::fs::write(&path, lines).expect("write htpasswd");
+    path
+}

@@ -22,8 +22,8 @@ const DEFAULT_USERNAME: &str = "claims.iss + '/' + claims.sub";
 
 /// A compiled `claimMapping`.
 pub struct ClaimMapping {
-    /// CEL's standard library and its strings extension (`split`,
-    /// `lowerAscii`, …), as zot's CEL environment has them.
+    /// CEL's standard library and extensions (`split`, `lowerAscii`, …):
+    /// the access-control conditions' environment.
     env: Arc<Env>,
     variables: Vec<(String, Program)>,
     validations: Vec<(Program, String)>,
@@ -44,6 +44,8 @@ pub struct CompileError {
 pub struct MappedUser {
     pub name: String,
     pub groups: Vec<String>,
+    /// The token's claims, for access-control conditions.
+    pub claims: Arc<serde_json::Value>,
 }
 
 fn compile(env: &Env, key: String, source: &str) -> Result<Program, CompileError> {
@@ -61,12 +63,7 @@ impl ClaimMapping {
     /// Compiles every expression; the error names the key under
     /// `claimMapping`, e.g. `variables[1].expression`.
     pub fn compile(config: &ClaimMappingConfig) -> Result<Self, CompileError> {
-        let mut env = Env::stdlib();
-        env.add_extension(cel::extensions::strings)
-            .map_err(|e| CompileError {
-                key: String::new(),
-                message: format!("the CEL strings extension: {e}"),
-            })?;
+        let env = crate::auth::conditions::env();
         let mut variables = Vec::with_capacity(config.variables.len());
         for (i, v) in config.variables.iter().enumerate() {
             let valid = !v.name.is_empty()
@@ -108,7 +105,7 @@ impl ClaimMapping {
             None => None,
         };
         Ok(Self {
-            env: Arc::new(env),
+            env,
             variables,
             validations,
             username,
@@ -118,9 +115,9 @@ impl ClaimMapping {
 
     /// The user of a verified token's `claims`; a refusal says why (for
     /// the log: a client is only told 401).
-    pub fn apply(&self, claims: &serde_json::Value) -> Result<MappedUser, TokenError> {
+    pub fn apply(&self, claims: serde_json::Value) -> Result<MappedUser, TokenError> {
         let mut ctx = Context::with_env(self.env.clone());
-        ctx.add_variable("claims", claims)
+        ctx.add_variable("claims", &claims)
             .map_err(|e| TokenError::invalid(format!("claims: {e}")))?;
         let mut vars: HashMap<String, Value> = HashMap::new();
         for (name, program) in &self.variables {
@@ -170,7 +167,11 @@ impl ClaimMapping {
                 Err(e) => return Err(TokenError::invalid(format!("claimMapping groups: {e}"))),
             },
         };
-        Ok(MappedUser { name, groups })
+        Ok(MappedUser {
+            name,
+            groups,
+            claims: Arc::new(claims),
+        })
     }
 }
 
@@ -199,7 +200,7 @@ mod tests {
     fn default_username_is_issuer_and_subject() {
         let m = mapping(json!({})).expect("compiles");
         let user = m
-            .apply(&json!({"iss": "https://i", "sub": "ci"}))
+            .apply(json!({"iss": "https://i", "sub": "ci"}))
             .expect("maps");
         assert_eq!(user.name, "https://i/ci");
         assert!(user.groups.is_empty());
@@ -220,12 +221,12 @@ mod tests {
         }));
         let m = m.expect("compiles");
         let claims = json!({"sub": "build", "owner": "acme", "repository": "acme/app", "ref": "refs/heads/main"});
-        let user = m.apply(&claims).expect("maps");
+        let user = m.apply(claims.clone()).expect("maps");
         assert_eq!(user.name, "acme:build");
         assert_eq!(user.groups, vec!["acme".to_string(), "ci".to_string()]);
         let mut other = claims.clone();
         other["ref"] = json!("refs/heads/dev");
-        let err = m.apply(&other).expect_err("validation false");
+        let err = m.apply(other).expect_err("validation false");
         assert!(err.to_string().contains("main only"), "{err}");
     }
 
@@ -267,7 +268,7 @@ mod tests {
             json!({"username": "user.name"}),
         ] {
             let m = mapping(config.clone()).expect("compiles");
-            assert!(m.apply(&claims).is_err(), "{config}");
+            assert!(m.apply(claims.clone()).is_err(), "{config}");
         }
     }
 }

@@ -189,7 +189,7 @@ impl Provider {
             }
         };
         self.check_claims(&claims)?;
-        self.mapping.apply(&claims)
+        self.mapping.apply(claims)
     }
 
     /// The token's claims when `jwk` signed it and it has not expired (and

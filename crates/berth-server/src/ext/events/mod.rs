@@ -28,8 +28,40 @@ pub const QUEUE: usize = 1024;
 pub const ATTEMPTS: u32 = 5;
 /// The pause after the first failed attempt; doubled after each.
 const FIRST_PAUSE: Duration = Duration::from_millis(200);
-/// CloudEvents `source`.
+/// CloudEvents `source`, unless `extensions.events.source` says otherwise.
 const SOURCE: &str = "berth";
+/// The namespace of event types, unless `extensions.events.typePrefix`
+/// says otherwise.
+const TYPE_NAMESPACE: &str = "zotregistry";
+
+/// How this registry names its events: the CloudEvents `source`, and the
+/// namespace of types.
+#[derive(Debug, Clone)]
+pub(super) struct Naming {
+    source: String,
+    type_prefix: Option<String>,
+}
+
+impl Naming {
+    fn new(config: &EventsConfig) -> Self {
+        Self {
+            source: config.source.clone().unwrap_or_else(|| SOURCE.to_string()),
+            type_prefix: config.type_prefix.clone(),
+        }
+    }
+
+    /// The event's `type`: zot's, under `typePrefix` when set.
+    pub(super) fn type_of(&self, event: &CloudEvent) -> String {
+        match (&self.type_prefix, event.kind.strip_prefix(TYPE_NAMESPACE)) {
+            (Some(prefix), Some(rest)) => format!("{prefix}{rest}"),
+            _ => event.kind.to_string(),
+        }
+    }
+
+    pub(super) fn source(&self) -> &str {
+        &self.source
+    }
+}
 
 /// One event, ready to send.
 #[derive(Debug, Clone, PartialEq)]
@@ -145,13 +177,14 @@ enum Transport {
 struct Sink {
     config: SinkConfig,
     transport: Transport,
+    naming: Naming,
 }
 
 impl Sink {
     async fn deliver(&self, event: &CloudEvent) -> Result<(), DeliveryError> {
         match &self.transport {
             Transport::Http(client) => self.post(client, event).await,
-            Transport::Nats(nats) => nats.publish(event).await,
+            Transport::Nats(nats) => nats.publish(event, &self.naming).await,
         }
     }
 
@@ -165,8 +198,8 @@ impl Sink {
             .timeout(self.config.timeout.0)
             .header("ce-specversion", "1.0")
             .header("ce-id", &event.id)
-            .header("ce-source", SOURCE)
-            .header("ce-type", event.kind)
+            .header("ce-source", self.naming.source())
+            .header("ce-type", self.naming.type_of(event))
             .header("ce-time", &event.time)
             .header("content-type", "application/json");
         if let Some(channel) = &self.config.channel {
@@ -210,6 +243,38 @@ impl Sink {
     }
 }
 
+/// The HTTP client of sink `i`: its CA, client certificate and proxy.
+fn http_client(i: usize, sink: &SinkConfig) -> Result<reqwest::Client, ConfigError> {
+    let at = |k: &str| format!("extensions.events.sinks.{i}.{k}");
+    let read = |key: &str, path: &std::path::Path| {
+        std::fs::read(path)
+            .map_err(|e| ConfigError::key(at(key), format!("cannot read {}: {e}", path.display())))
+    };
+    let mut builder = reqwest::Client::builder();
+    if let Some(tls) = &sink.tls {
+        if let Some(ca) = &tls.cacertfile {
+            let certs = reqwest::Certificate::from_pem_bundle(&read("tlsconfig.cacertfile", ca)?)
+                .map_err(|e| ConfigError::key(at("tlsconfig.cacertfile"), e.to_string()))?;
+            builder = builder.tls_certs_only(certs);
+        }
+        if let (Some(cert), Some(key)) = (&tls.certfile, &tls.keyfile) {
+            let mut pem = read("tlsconfig.certfile", cert)?;
+            pem.extend(read("tlsconfig.keyfile", key)?);
+            let identity = reqwest::Identity::from_pem(&pem)
+                .map_err(|e| ConfigError::key(at("tlsconfig.certfile"), e.to_string()))?;
+            builder = builder.identity(identity);
+        }
+    }
+    if let Some(proxy) = &sink.proxy {
+        let proxy =
+            reqwest::Proxy::all(proxy).map_err(|e| ConfigError::key(at("proxy"), e.to_string()))?;
+        builder = builder.proxy(proxy);
+    }
+    builder
+        .build()
+        .map_err(|e| ConfigError::key(at("tlsconfig"), format!("cannot make an HTTP client: {e}")))
+}
+
 /// Starts one worker per sink and the listener that feeds them.
 pub fn spawn(
     config: &EventsConfig,
@@ -218,23 +283,19 @@ pub fn spawn(
     if !config.enable || config.sinks.is_empty() {
         return Ok(Vec::new());
     }
-    let client = reqwest::Client::builder().build().map_err(|e| {
-        ConfigError::key(
-            "extensions.events",
-            format!("cannot make an HTTP client: {e}"),
-        )
-    })?;
+    let naming = Naming::new(config);
     let mut tasks = Vec::new();
     let mut queues = Vec::new();
-    for sink in &config.sinks {
+    for (i, sink) in config.sinks.iter().enumerate() {
         let (tx, rx) = mpsc::channel(QUEUE);
         let transport = match sink.kind.as_str() {
             "nats" => Transport::Nats(Box::new(nats::NatsSink::new(sink.clone()))),
-            _ => Transport::Http(client.clone()),
+            _ => Transport::Http(http_client(i, sink)?),
         };
         let worker = Sink {
             config: sink.clone(),
             transport,
+            naming: naming.clone(),
         };
         tasks.push(tokio::spawn(worker.run(rx)));
         queues.push((sink.address.clone(), tx));

@@ -9,7 +9,7 @@
 use serde_json::json;
 use tokio::sync::Mutex;
 
-use super::{CloudEvent, DeliveryError, SOURCE};
+use super::{CloudEvent, DeliveryError, Naming};
 use crate::config::SinkConfig;
 
 pub(super) struct NatsSink {
@@ -18,12 +18,12 @@ pub(super) struct NatsSink {
 }
 
 /// The event in CloudEvents' JSON format.
-pub(super) fn structured(event: &CloudEvent) -> serde_json::Value {
+pub(super) fn structured(event: &CloudEvent, naming: &Naming) -> serde_json::Value {
     json!({
         "specversion": "1.0",
         "id": event.id,
-        "source": SOURCE,
-        "type": event.kind,
+        "source": naming.source(),
+        "type": naming.type_of(event),
         "time": event.time,
         "datacontenttype": "application/json",
         "data": event.data,
@@ -55,6 +55,15 @@ impl NatsSink {
                     options.user_and_password(user.clone(), c.password.clone().unwrap_or_default());
             }
         }
+        if let Some(tls) = &self.config.tls {
+            options = options.require_tls(true);
+            if let Some(ca) = &tls.cacertfile {
+                options = options.add_root_certificates(ca.clone());
+            }
+            if let (Some(cert), Some(key)) = (&tls.certfile, &tls.keyfile) {
+                options = options.add_client_certificate(cert.clone(), key.clone());
+            }
+        }
         options
             .connect(self.config.address.as_str())
             .await
@@ -62,7 +71,11 @@ impl NatsSink {
     }
 
     /// Publishes `event` and waits until the server has it.
-    pub(super) async fn publish(&self, event: &CloudEvent) -> Result<(), DeliveryError> {
+    pub(super) async fn publish(
+        &self,
+        event: &CloudEvent,
+        naming: &Naming,
+    ) -> Result<(), DeliveryError> {
         let mut held = self.client.lock().await;
         let client = match held.as_ref() {
             Some(c) => c.clone(),
@@ -73,7 +86,7 @@ impl NatsSink {
             }
         };
         let subject = self.config.channel.clone().unwrap_or_default();
-        let body = structured(event).to_string();
+        let body = structured(event, naming).to_string();
         let sent = async {
             client
                 .publish(subject, body.into())
