@@ -7,9 +7,11 @@
 //! `<issuer>/.well-known/openid-configuration` and the JWKS it names; both
 //! are fetched again when older than [`REFRESH`] — while one request does
 //! that, the others keep verifying with the keys at hand, and a refresh
-//! that fails keeps them too (retried after [`RETRY`]). A token whose `kid`
-//! is not in the set makes the set be fetched again at once (a rotated key;
-//! at most once per [`KID_REFETCH`]).
+//! that fails keeps them too (retried after [`RETRY`]), for at most
+//! [`GRACE`]: then, with the issuer still unreachable, tokens are answered
+//! 503 rather than checked against keys it may have withdrawn. A token
+//! whose `kid` is not in the set makes the set be fetched again at once (a
+//! rotated key; at most once per [`KID_REFETCH`]).
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -24,6 +26,8 @@ use crate::config::OidcProviderConfig;
 
 /// How long discovery and keys are used before they are fetched again.
 const REFRESH: Duration = Duration::from_secs(60);
+/// How long past [`REFRESH`] keys serve while the issuer cannot be reached.
+const GRACE: Duration = Duration::from_secs(600);
 /// How long after a failed fetch the next one is tried.
 const RETRY: Duration = Duration::from_secs(60);
 /// The least time between two fetches of the keys for an unknown `kid`.
@@ -282,7 +286,7 @@ impl Provider {
         }
     }
 
-    /// What is at hand, and whether a fetch is due.
+    /// The keys still usable, and whether a fetch is due.
     fn snapshot(&self) -> (Option<Arc<Published>>, bool) {
         let state = self.state.read().unwrap_or_else(|p| p.into_inner());
         let retry_ok = state.failed.is_none_or(|t| t.elapsed() >= RETRY);
@@ -290,7 +294,11 @@ impl Provider {
             .published
             .as_ref()
             .is_none_or(|p| p.fetched.elapsed() >= REFRESH);
-        (state.published.clone(), stale && retry_ok)
+        let usable = state
+            .published
+            .clone()
+            .filter(|p| p.fetched.elapsed() < REFRESH + GRACE);
+        (usable, stale && retry_ok)
     }
 
     /// Fetches discovery and keys, and keeps them (or the failure).
