@@ -418,3 +418,59 @@ impl Provider {
         serde_json::from_slice(&body).map_err(|e| format!("GET {url}: {e}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn provider(config: serde_json::Value) -> Provider {
+        Provider::load(&serde_json::from_value(config).expect("config"), 0).expect("loads")
+    }
+
+    #[test]
+    fn which_tokens_an_issuer_may_have_made() {
+        let p = provider(json!({"issuer": "https://i.example", "audiences": ["a"]}));
+        assert!(p.may_have_issued("https://i.example"));
+        assert!(!p.may_have_issued("https://i.example/"));
+        assert!(!p.may_have_issued("https://other.example"));
+        let any = provider(
+            json!({"issuer": "https://i.example", "audiences": ["a"], "skipIssuerVerification": true}),
+        );
+        assert!(any.may_have_issued("https://other.example"));
+        let google = provider(json!({"issuer": GOOGLE, "audiences": ["a"]}));
+        assert!(google.may_have_issued(GOOGLE_SHORT));
+        assert!(google.may_have_issued(GOOGLE));
+    }
+
+    #[test]
+    fn audience_and_not_before() {
+        let p = provider(json!({"issuer": "https://i.example", "audiences": [" a ", "b"]}));
+        let now = jsonwebtoken::get_current_timestamp();
+        for (claims, ok) in [
+            (json!({"aud": "a"}), true),
+            (json!({"aud": ["x", "b"]}), true),
+            (json!({"aud": ["x"]}), false),
+            (json!({"aud": " a "}), false),
+            (json!({}), false),
+            (json!({"aud": "a", "nbf": now + 60}), true),
+            (json!({"aud": "a", "nbf": now + 3600}), false),
+        ] {
+            assert_eq!(p.check_claims(&claims).is_ok(), ok, "{claims}");
+        }
+    }
+
+    #[test]
+    fn a_bad_certificate_authority_is_refused() {
+        let err = Provider::load(
+            &serde_json::from_value(json!({
+                "issuer": "https://i.example", "audiences": ["a"], "certificateAuthority": "not a pem",
+            }))
+            .expect("config"),
+            0,
+        )
+        .err()
+        .expect("refused");
+        assert_eq!(err.key(), "http.auth.bearer.oidc[].certificateAuthority");
+    }
+}
