@@ -426,3 +426,43 @@ fn oidc_beside_classic_tokens() {
             .contains("only prod tokens push")
     );
 }
+
+/// An issuer over HTTPS: with `certificateAuthority` (or the file) its CA
+/// is the one root trusted for discovery and keys; without it the
+/// system's roots do not know it, so the issuer is unreachable (503).
+#[test]
+fn oidc_issuer_over_https_with_its_own_ca() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let pki = tmp.path().join("pki");
+    crate::tls::make_pki(&pki, "oidc");
+    let issuer = Issuer::start_tls(
+        vec![SigningKey::new("r1", Algorithm::RS256)],
+        &["RS256"],
+        &pki,
+    );
+    let ca = std::fs::read_to_string(pki.join("ca.crt")).expect("ca");
+    let token = issuer
+        .key("r1")
+        .sign(&issuer.claims("svc", json!("berth"), json!({})));
+    for (name, extra, want) in [
+        ("inline", json!({"certificateAuthority": ca}), 200),
+        (
+            "file",
+            json!({"certificateAuthorityFile": pki.join("ca.crt")}),
+            200,
+        ),
+        ("system roots", json!({}), 503),
+    ] {
+        let mut provider = json!({"issuer": issuer.url, "audiences": ["berth"]});
+        if let (Some(p), Value::Object(extra)) = (provider.as_object_mut(), extra) {
+            p.extend(extra);
+        }
+        let b = Berth::start_full(
+            &tmp.path().join(name.replace(' ', "-")),
+            json!({}),
+            json!({"auth": {"bearer": {"oidc": [provider]}}}),
+            &[],
+        );
+        assert_eq!(get(&b.url("/v2/"), Some(&token)).status(), want, "{name}");
+    }
+}

@@ -1,12 +1,12 @@
 //! A small OIDC issuer for the workload identity tests: its discovery
 //! document (`/.well-known/openid-configuration`) and key set (`/jwks`)
-//! over HTTP on a free loopback port, and tokens signed with its keys
+//! over HTTP or HTTPS on a free loopback port, and tokens signed with its keys
 //! (RSA and ECDSA, generated per test), as a CI system's issuer serves
 //! them. Not a full OpenID provider: it has no login, it only publishes
 //! keys and mints tokens, which is all a registry verifying tokens sees.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -83,8 +83,38 @@ pub fn now() -> i64 {
 impl Issuer {
     /// An issuer publishing `keys`, declaring `algorithms` in discovery.
     pub fn start(keys: Vec<SigningKey>, algorithms: &[&'static str]) -> Self {
+        Self::start_on(keys, algorithms, None)
+    }
+
+    /// The same over HTTPS, with the server certificate of the test PKI in
+    /// `pki` (`crate::tls::make_pki`).
+    pub fn start_tls(
+        keys: Vec<SigningKey>,
+        algorithms: &[&'static str],
+        pki: &std::path::Path,
+    ) -> Self {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_file_iter(pki.join("server.crt"))
+            .expect("cert")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("cert");
+        let key = PrivateKeyDer::from_pem_file(pki.join("server.key")).expect("key");
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("server config");
+        Self::start_on(keys, algorithms, Some(Arc::new(config)))
+    }
+
+    fn start_on(
+        keys: Vec<SigningKey>,
+        algorithms: &[&'static str],
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}", listener.local_addr().expect("addr"));
         let published = Arc::new(Mutex::new(Published {
             keys: keys.into_iter().map(Arc::new).collect(),
             algorithms: algorithms.to_vec(),
@@ -93,8 +123,16 @@ impl Issuer {
         let (p, f, u) = (published.clone(), jwks_fetches.clone(), url.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (p, f, u) = (p.clone(), f.clone(), u.clone());
-                std::thread::spawn(move || serve(stream, &u, &p, &f));
+                let (p, f, u, tls) = (p.clone(), f.clone(), u.clone(), tls.clone());
+                std::thread::spawn(move || match tls {
+                    Some(config) => {
+                        let Ok(conn) = rustls::ServerConnection::new(config) else {
+                            return;
+                        };
+                        serve(rustls::StreamOwned::new(conn, stream), &u, &p, &f)
+                    }
+                    None => serve(stream, &u, &p, &f),
+                });
             }
         });
         Self {
@@ -144,8 +182,13 @@ impl Issuer {
     }
 }
 
-fn serve(mut stream: TcpStream, url: &str, published: &Mutex<Published>, fetches: &AtomicUsize) {
-    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+fn serve<S: Read + Write>(
+    stream: S,
+    url: &str,
+    published: &Mutex<Published>,
+    fetches: &AtomicUsize,
+) {
+    let mut reader = BufReader::new(stream);
     let mut request_line = String::new();
     if reader.read_line(&mut request_line).is_err() {
         return;
@@ -182,11 +225,13 @@ fn serve(mut stream: TcpStream, url: &str, published: &Mutex<Published>, fetches
         }
         _ => ("404 Not Found", "{}".to_string()),
     };
+    let stream = reader.get_mut();
     let _ = write!(
         stream,
         "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
+    let _ = stream.flush();
 }
 
 /// A real OpenID provider: panva's oidc-provider (npm, pinned in
