@@ -21,6 +21,7 @@ fn version_text() -> &'static str {
             ("trust", cfg!(feature = "trust")),
             ("scan", cfg!(feature = "scan")),
             ("sync", cfg!(feature = "sync")),
+            ("secretsmanager", cfg!(feature = "secretsmanager")),
         ]
         .into_iter()
         .filter_map(|(name, on)| on.then_some(name))
