@@ -26,6 +26,7 @@
 //! go to another origin, redirects included.
 
 mod auth;
+pub mod auth_file;
 pub mod copy;
 mod image;
 mod ops;

@@ -234,14 +234,32 @@ struct OpenedMeta {
 async fn open_meta(config: &Config) -> Result<OpenedMeta, MetaError> {
     #[cfg(feature = "redis")]
     if let Some(c) = &config.storage.cache_driver {
+        let client = c
+            .redis_client()
+            .map_err(|e| MetaError::InvalidConfig(e.to_string()))?;
+        if c.root_dir.is_some() {
+            tracing::warn!(
+                "storage.cacheDriver.rootDir is zot's embedded-cache directory, meaningless with redis: ignored"
+            );
+        }
+        let defaults = crate::meta::RedisOptions::default();
         let opts = crate::meta::RedisOptions {
-            url: c.url.clone(),
+            url: client.url,
             addr: c.addr.clone(),
             key_prefix: c.keyprefix.clone(),
             db: c.db,
             username: c.username.clone(),
             password: c.password.clone(),
-            command_timeout: c.command_timeout.0,
+            command_timeout: client.command_timeout,
+            connect_timeout: client.connect_timeout.unwrap_or(defaults.connect_timeout),
+            reconnect_attempts: client
+                .reconnect_attempts
+                .unwrap_or(defaults.reconnect_attempts),
+            reconnect_pause: client.min_backoff.unwrap_or(defaults.reconnect_pause),
+            reconnect_max_pause: client.max_backoff,
+            resp3: client.resp3,
+            identity: client.identity,
+            connections: client.connections,
         };
         let store = crate::meta::RedisMetaStore::open(&opts).await?;
         let locks: Arc<dyn SharedLock> = Arc::new(store.locks());

@@ -21,6 +21,7 @@ fn version_text() -> &'static str {
             ("trust", cfg!(feature = "trust")),
             ("scan", cfg!(feature = "scan")),
             ("sync", cfg!(feature = "sync")),
+            ("cluster", cfg!(feature = "cluster")),
             ("secretsmanager", cfg!(feature = "secretsmanager")),
         ]
         .into_iter()
@@ -93,6 +94,11 @@ pub(crate) enum Command {
         /// The directory (created if missing).
         dir: PathBuf,
     },
+    /// Log in to a registry: the credentials are checked, then kept in the
+    /// Docker/Podman auth file (so docker, podman and skopeo use them too).
+    Login(crate::login::LoginArgs),
+    /// Forget a registry's credentials (in every auth file berth reads).
+    Logout(crate::login::LogoutArgs),
     /// Exit 0 if URL answers 200 within 5 seconds, 1 otherwise: a health
     /// probe for where there is no curl (the container image's
     /// HEALTHCHECK).

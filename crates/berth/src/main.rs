@@ -6,6 +6,7 @@ mod bench;
 mod cli;
 mod generate;
 mod health;
+mod login;
 #[cfg(feature = "scan")]
 mod scan;
 
@@ -61,6 +62,20 @@ fn main() -> ExitCode {
         Command::Man { dir } => match generate::man_pages(&dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&format!("berth man: {}: ", dir.display()), e, 1),
+        },
+        Command::Login(args) => match block_on(1, login::login(args)) {
+            Ok(done) => {
+                println!("{done}");
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Logout(args) => match login::logout(args) {
+            Ok(done) => {
+                println!("{done}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail("berth: ", e, 1),
         },
         Command::Health { url } => match block_on(1, health::probe(&url)) {
             Ok(()) => ExitCode::SUCCESS,

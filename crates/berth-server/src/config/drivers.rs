@@ -103,6 +103,67 @@ pub struct CacheDriverConfig {
     /// included) before the request that needs it answers 503; 1 s.
     #[serde(default = "default_command_timeout", rename = "commandTimeout")]
     pub command_timeout: super::value::DurationValue,
+    // zot's go-redis options, as zot spells them: `redis_client.rs` says
+    // what each does here, or why it is refused.
+    #[serde(default)]
+    pub client_name: Option<String>,
+    #[serde(default)]
+    pub protocol: Option<u8>,
+    #[serde(default)]
+    pub max_retries: Option<i64>,
+    #[serde(default)]
+    pub min_retry_backoff: Option<super::value::DurationValue>,
+    #[serde(default)]
+    pub max_retry_backoff: Option<super::value::DurationValue>,
+    #[serde(default)]
+    pub dial_timeout: Option<super::value::DurationValue>,
+    #[serde(default)]
+    pub read_timeout: Option<super::value::DurationValue>,
+    #[serde(default)]
+    pub write_timeout: Option<super::value::DurationValue>,
+    #[serde(default)]
+    pub context_timeout_enabled: Option<bool>,
+    #[serde(default)]
+    pub pool_fifo: Option<bool>,
+    #[serde(default)]
+    pub pool_size: Option<usize>,
+    #[serde(default)]
+    pub pool_timeout: Option<super::value::DurationValue>,
+    #[serde(default)]
+    pub min_idle_conns: Option<usize>,
+    #[serde(default)]
+    pub max_idle_conns: Option<usize>,
+    #[serde(default)]
+    pub max_active_conns: Option<usize>,
+    #[serde(default)]
+    pub conn_max_idle_time: Option<super::value::DurationValue>,
+    #[serde(default)]
+    pub conn_max_lifetime: Option<super::value::DurationValue>,
+    #[serde(default)]
+    pub max_redirects: Option<i64>,
+    #[serde(default)]
+    pub read_only: Option<bool>,
+    #[serde(default)]
+    pub route_by_latency: Option<bool>,
+    #[serde(default)]
+    pub route_randomly: Option<bool>,
+    #[serde(default)]
+    pub master_name: Option<String>,
+    #[serde(default)]
+    pub sentinel_username: Option<String>,
+    #[serde(default)]
+    pub sentinel_password: Option<String>,
+    #[serde(default)]
+    pub disable_identity: Option<bool>,
+    #[serde(default)]
+    pub identity_suffix: Option<String>,
+    #[serde(default)]
+    pub unstable_resp3: Option<bool>,
+    /// zot's directory of its embedded (boltdb) cache, which some of its
+    /// redis examples carry; meaningless here, ignored as zot ignores it
+    /// (Berth says so in its log at start).
+    #[serde(default, rename = "rootDir")]
+    pub root_dir: Option<std::path::PathBuf>,
 }
 
 fn default_prefix() -> String {
@@ -134,6 +195,7 @@ impl CacheDriverConfig {
         if self.url.is_none() && self.addr.is_empty() {
             return Err(ConfigError::key(format!("{at}.url"), "set url or addr"));
         }
+        self.redis_client()?;
         let timeout = self.command_timeout.0;
         if timeout.is_zero() || timeout > std::time::Duration::from_secs(3) {
             return Err(ConfigError::key(

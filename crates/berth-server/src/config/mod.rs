@@ -14,6 +14,7 @@ mod cluster;
 mod drivers;
 mod model;
 mod policy;
+mod redis_client;
 mod retention;
 mod scan;
 mod search;
@@ -39,6 +40,7 @@ pub use model::{
     SinkConfig, SinkCredentials, SinkTls, StorageConfig, SubPathConfig, TlsConfig,
 };
 pub use policy::{ImmutableTagsConfig, LintConfig, QuotaConfig, anchored as anchored_pattern};
+pub use redis_client::RedisClient;
 pub use retention::{KeepTagsRule, KeepUntaggedRule, RetentionConfig, RetentionPolicy};
 pub use scan::{CveConfig, OSV_PUBLIC, OsvConfig};
 pub use search::{MgmtConfig, SearchConfig, UiConfig};

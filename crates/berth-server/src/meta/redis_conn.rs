@@ -17,6 +17,8 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -61,6 +63,21 @@ pub struct RedisOptions {
     /// How long one command may take, reconnecting included, before it
     /// fails as unavailable (Berth's `commandTimeout`).
     pub command_timeout: Duration,
+    /// How long connecting may take (go-redis's `dial_timeout`).
+    pub connect_timeout: Duration,
+    /// Reconnection attempts before a command fails (`max_retries`).
+    pub reconnect_attempts: usize,
+    /// The first pause between two attempts (`min_retry_backoff`).
+    pub reconnect_pause: Duration,
+    /// The longest pause between two attempts (`max_retry_backoff`).
+    pub reconnect_max_pause: Option<Duration>,
+    /// RESP3 instead of RESP2 (`protocol: 3`).
+    pub resp3: bool,
+    /// `CLIENT SETINFO` as the library sends it (`None`), not at all
+    /// (`Some(None)`), or naming the library `redis-rs(<suffix>)`.
+    pub identity: Option<Option<String>>,
+    /// How many connections commands are spread over (`pool_size`).
+    pub connections: usize,
 }
 
 impl Default for RedisOptions {
@@ -73,6 +90,13 @@ impl Default for RedisOptions {
             username: None,
             password: None,
             command_timeout: COMMAND_TIMEOUT,
+            connect_timeout: CONNECT_TIMEOUT,
+            reconnect_attempts: RECONNECT_ATTEMPTS,
+            reconnect_pause: RECONNECT_PAUSE,
+            reconnect_max_pause: None,
+            resp3: false,
+            identity: None,
+            connections: 1,
         }
     }
 }
@@ -87,6 +111,11 @@ impl fmt::Debug for RedisOptions {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("command_timeout", &self.command_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("reconnect_attempts", &self.reconnect_attempts)
+            .field("resp3", &self.resp3)
+            .field("identity", &self.identity)
+            .field("connections", &self.connections)
             .finish()
     }
 }
@@ -161,6 +190,16 @@ fn connection_info(o: &RedisOptions) -> MetaResult<ConnectionInfo> {
     if let Some(password) = &o.password {
         settings = settings.set_password(password);
     }
+    if o.resp3 {
+        settings = settings.set_protocol(redis::ProtocolVersion::RESP3);
+    }
+    settings = match &o.identity {
+        None => settings,
+        Some(None) => settings.set_skip_set_lib_name(),
+        Some(Some(suffix)) => {
+            settings.set_lib_name(format!("redis-rs({suffix})"), env!("CARGO_PKG_VERSION"))
+        }
+    };
     Ok(info.set_redis_settings(settings))
 }
 
@@ -191,11 +230,13 @@ fn err(e: redis::RedisError, service: &str) -> MetaError {
     }
 }
 
-/// The one connection to a Redis server, and the key prefix. Cheap to
-/// clone; clones share the connection.
+/// The connections to a Redis server (one unless `pool_size` asks for
+/// more; commands take them in turn), and the key prefix. Cheap to clone;
+/// clones share the connections.
 #[derive(Clone)]
 pub(super) struct Redis {
-    con: ConnectionManager,
+    cons: Arc<[ConnectionManager]>,
+    next: Arc<AtomicUsize>,
     /// `the metadata store (redis at host:port)`, for messages (never the
     /// password).
     service: String,
@@ -215,35 +256,44 @@ impl Redis {
             message: e.to_string(),
         };
         let client = redis::Client::open(info).map_err(unreachable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        let mut config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(o.connect_timeout))
             .set_response_timeout(Some(o.command_timeout))
-            .set_number_of_retries(RECONNECT_ATTEMPTS)
-            .set_min_delay(RECONNECT_PAUSE);
+            .set_number_of_retries(o.reconnect_attempts)
+            .set_min_delay(o.reconnect_pause);
+        if let Some(max) = o.reconnect_max_pause {
+            config = config.set_max_delay(max);
+        }
         // Connects now, so that a wrong address or password fails here
         // with its own message.
-        let con = tokio::time::timeout(
-            CONNECT_TIMEOUT * 2,
-            client.get_connection_manager_with_config(config),
-        )
-        .await
-        .map_err(|_| MetaError::Unavailable {
-            service: service.clone(),
-            message: format!("no connection within {:?}", CONNECT_TIMEOUT * 2),
-        })?
-        .map_err(unreachable)?;
+        let mut cons = Vec::with_capacity(o.connections.max(1));
+        for _ in 0..o.connections.max(1) {
+            let con = tokio::time::timeout(
+                o.connect_timeout * 2,
+                client.get_connection_manager_with_config(config.clone()),
+            )
+            .await
+            .map_err(|_| MetaError::Unavailable {
+                service: service.clone(),
+                message: format!("no connection within {:?}", o.connect_timeout * 2),
+            })?
+            .map_err(unreachable)?;
+            cons.push(con);
+        }
         Ok(Self {
-            con,
+            cons: cons.into(),
+            next: Arc::new(AtomicUsize::new(0)),
             service,
             prefix: o.key_prefix.clone(),
             timeout: o.command_timeout,
         })
     }
 
-    /// A handle on the connection for one command (cheap: commands of
-    /// every handle share the one connection).
+    /// A handle on a connection for one command (cheap: each connection
+    /// pipelines the commands of every handle on it), the next in turn.
     fn con(&self) -> ConnectionManager {
-        self.con.clone()
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.cons.len();
+        self.cons[i].clone()
     }
 
     /// Awaits a command sent on [`Redis::con`], bounded by the command

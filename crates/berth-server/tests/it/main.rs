@@ -19,6 +19,8 @@ mod policies;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "redis")]
+mod redis_client;
+#[cfg(feature = "redis")]
 mod redis_locks;
 #[cfg(feature = "redis")]
 pub mod redis_server;

@@ -35,6 +35,7 @@ mod gc_window;
 mod images;
 mod ldap;
 mod lifecycle;
+mod login;
 mod matrix;
 #[cfg(feature = "metrics")]
 mod metrics;
