@@ -54,6 +54,7 @@ if ! .venv/bin/python -c "import oras, helm_python, kubernetes_validate, moto" >
     "helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0" "moto[server]==5.2.5"
 fi
 export BERTH_TEST_PYTHON="$PWD/.venv/bin/python"
+# moto_server is also the AWS Secrets Manager the bearer tests start.
 
 # The Azure tests run against Azurite, the Azure Blob Storage emulator,
 # with Debian's nodejs.
@@ -67,6 +68,18 @@ fi
 if ! command -v s3s-fs >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" ]; then
   echo "installing s3s-fs (cargo install)"
   cargo install --quiet --locked s3s-fs@0.14.1 --features binary
+fi
+
+# A real OpenID provider for the workload identity tests: panva's
+# oidc-provider (npm, pinned by tests/oidc-provider/package-lock.json) on
+# Debian's Node.js.
+if [ ! -d tests/oidc-provider/node_modules/oidc-provider ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  echo "installing oidc-provider (npm ci)"
+  npm ci --prefix tests/oidc-provider --no-audit --no-fund --silent
 fi
 
 # Licences, sources and wildcards of the dependency tree (deny.toml).
@@ -85,7 +98,7 @@ timeout 2400 cargo test --workspace --all-targets "$@" 2>&1 | tee "$log" || stat
 # The core-only build: each extension feature builds on its own, and the
 # binary without any passes the tests that do not need them.
 if [ $# -eq 0 ]; then
-  for feature in metrics ratelimit events openapi s3 gcs azure redis dynamodb search trust scan sync cluster; do
+  for feature in metrics ratelimit events openapi s3 gcs azure redis dynamodb search trust scan sync cluster secretsmanager; do
     echo "checking the build with only the $feature feature"
     cargo check -q -p berth --no-default-features --features "$feature" || status=1
   done

@@ -25,6 +25,7 @@ fn version_text() -> &'static str {
             ("scan", cfg!(feature = "scan")),
             ("sync", cfg!(feature = "sync")),
             ("cluster", cfg!(feature = "cluster")),
+            ("secretsmanager", cfg!(feature = "secretsmanager")),
         ]
         .into_iter()
         .filter_map(|(name, on)| on.then_some(name))

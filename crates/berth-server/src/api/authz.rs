@@ -56,7 +56,9 @@ pub(crate) struct Caller {
 impl Caller {
     /// The caller of a request that authentication let through with
     /// `login` (`None`: no authentication configured).
-    pub(crate) fn new(state: &AppState, login: Option<&Login>, facts: RequestFacts) -> Self {
+    pub(crate) fn new(state: &AppState, login: Option<&Login>, mut facts: RequestFacts) -> Self {
+        // A workload identity token's claims, for `req.claims`.
+        facts.claims = login.and_then(|l| l.claims.clone());
         // A scope that is no valid glob (refused when keys are made)
         // leaves the key limited to nothing, not unlimited.
         let scopes = login.filter(|l| !l.scopes.is_empty()).map(|l| {

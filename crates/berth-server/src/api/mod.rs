@@ -280,10 +280,19 @@ async fn authenticate(
             next.run(req).await
         }
         Err(failure) => {
-            if failure == crate::auth::AuthFailure::Rejected {
-                tokio::time::sleep(auth.fail_delay()).await;
+            let mut resp = match failure {
+                // What checks the token is down: 503, as for any backend.
+                crate::auth::AuthFailure::Unavailable(service) => ApiError::unavailable(
+                    &format!("{service} is unavailable"),
+                    "bearer token not checked",
+                ),
+                crate::auth::AuthFailure::Rejected => {
+                    tokio::time::sleep(auth.fail_delay()).await;
+                    authz::unauthorized(auth, None)
+                }
+                crate::auth::AuthFailure::Missing => authz::unauthorized(auth, None),
             }
-            let mut resp = authz::unauthorized(auth, None).into_response();
+            .into_response();
             resp.headers_mut().insert(
                 "Docker-Distribution-API-Version",
                 HeaderValue::from_static("registry/2.0"),

@@ -9,13 +9,17 @@
 //! then all the caller may do (`pull` reads, `push` creates and updates,
 //! `delete` deletes, `*` everything). The certificate is re-read when it or
 //! the config file changes, so a signing key can be rotated live.
+//!
+//! Instead of `cert`, the keys may come from AWS Secrets Manager
+//! (`awsSecretsManager`, `secrets.rs`): then a token names its key
+//! with `kid`. Workload identity tokens (`oidc`) are [`super::oidc`]'s.
 
 use std::path::Path;
 
 use jsonwebtoken::{DecodingKey, Validation};
 use serde::Deserialize;
 
-use super::AuthConfigError;
+use super::{AuthConfigError, TokenError};
 use crate::config::{Action, BearerConfig};
 
 /// What a verified token lets its holder do.
@@ -81,60 +85,128 @@ struct Claims {
     access: Vec<AccessEntry>,
 }
 
-/// The token verifier.
+/// Where the verifying keys come from.
+enum Keys {
+    /// `cert`, re-read on a reload.
+    Cert {
+        path: std::path::PathBuf,
+        key: DecodingKey,
+    },
+    /// `awsSecretsManager`: keys by `kid`, read and refreshed lazily.
+    #[cfg(feature = "secretsmanager")]
+    Secret(std::sync::Arc<super::secrets::SecretKeys>),
+}
+
+/// The challenge and, for classic tokens, their verifier.
 pub struct Bearer {
-    cert: std::path::PathBuf,
     realm: String,
     service: String,
-    key: DecodingKey,
-    validation: Validation,
+    /// `None`: only workload identity tokens (`oidc`) are accepted.
+    keys: Option<Keys>,
 }
 
 impl Bearer {
-    /// Reads the public key of `cert` (a PEM certificate or public key,
-    /// RSA, EC or Ed25519). Errors name the key.
+    /// The verifier of `config`: reads the public key of `cert` (a PEM
+    /// certificate or public key, RSA, EC or Ed25519) or sets up the
+    /// client of `awsSecretsManager`. Errors name the key.
     pub fn load(config: &BearerConfig) -> Result<Self, AuthConfigError> {
-        let key = read_key(&config.cert)?;
-        let mut validation = Validation::new_for_family(key.family());
-        validation.set_audience(&[&config.service]);
-        validation.set_required_spec_claims(&["exp", "aud"]);
-        validation.validate_nbf = true;
+        let keys = match (&config.cert, &config.aws_secrets_manager) {
+            (Some(cert), _) => Some(Keys::Cert {
+                path: cert.clone(),
+                key: read_key(cert)?,
+            }),
+            #[cfg(feature = "secretsmanager")]
+            (None, Some(asm)) => Some(Keys::Secret(std::sync::Arc::new(
+                super::secrets::SecretKeys::new(asm)?,
+            ))),
+            #[cfg(not(feature = "secretsmanager"))]
+            (None, Some(_)) => {
+                return Err(AuthConfigError::Invalid {
+                    key: "http.auth.bearer.awsSecretsManager",
+                    message: "this berth was built without the \"secretsmanager\" feature".into(),
+                });
+            }
+            (None, None) => None,
+        };
         Ok(Self {
-            cert: config.cert.clone(),
-            realm: config.realm.clone(),
-            service: config.service.clone(),
-            key,
-            validation,
+            realm: config.realm.clone().unwrap_or_default(),
+            service: config.service.clone().unwrap_or_default(),
+            keys,
         })
     }
 
-    /// The certificate file the key came from.
-    pub fn cert_path(&self) -> &Path {
-        &self.cert
-    }
-
-    /// The grant of a token, or `None` when it does not verify.
-    pub fn verify(&self, token: &str) -> Option<Grant> {
-        match jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation) {
-            Ok(data) => Some(Grant {
-                subject: data.claims.sub,
-                access: data.claims.access,
-            }),
-            Err(e) => {
-                tracing::info!(error = %e, "bearer token rejected");
-                None
-            }
+    /// The certificate file the key came from, if it came from one.
+    pub fn cert_path(&self) -> Option<&Path> {
+        match &self.keys {
+            Some(Keys::Cert { path, .. }) => Some(path),
+            _ => None,
         }
     }
 
+    /// Whether classic tokens are verified (`cert` or `awsSecretsManager`).
+    pub fn classic(&self) -> bool {
+        self.keys.is_some()
+    }
+
+    /// Whether a realm is configured for the challenge.
+    pub fn has_realm(&self) -> bool {
+        !self.realm.is_empty()
+    }
+
+    /// The grant of a classic token.
+    pub async fn verify(&self, token: &str) -> Result<Grant, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(TokenError::invalid)?;
+        let key = match &self.keys {
+            None => {
+                return Err(TokenError::invalid(
+                    "no classic bearer tokens are configured",
+                ));
+            }
+            Some(Keys::Cert { key, .. }) => key.clone(),
+            #[cfg(feature = "secretsmanager")]
+            Some(Keys::Secret(secret)) => {
+                let kid = header
+                    .kid
+                    .as_deref()
+                    .ok_or_else(|| TokenError::invalid("the token names no key (kid)"))?;
+                secret.key(kid).await?
+            }
+        };
+        let mut validation = Validation::new_for_family(key.family());
+        validation.set_audience(&[&self.service]);
+        validation.set_required_spec_claims(&["exp", "aud"]);
+        validation.validate_nbf = true;
+        if !validation.algorithms.contains(&header.alg) {
+            return Err(TokenError::invalid(format!(
+                "{:?} does not fit the key",
+                header.alg
+            )));
+        }
+        jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            .map(|data| Grant {
+                subject: data.claims.sub,
+                access: data.claims.access,
+            })
+            .map_err(TokenError::invalid)
+    }
+
     /// The `WWW-Authenticate` value asking for `scope` (none for `/v2/`);
-    /// `insufficient` marks a token that lacks the scope.
-    pub fn challenge(&self, scope: Option<&str>, insufficient: bool) -> String {
-        let mut v = format!(
-            "Bearer realm=\"{}\",service=\"{}\"",
-            quote_safe(&self.realm),
-            quote_safe(&self.service)
-        );
+    /// `insufficient` marks a token that lacks the scope. `fallback_realm`
+    /// (`http.realm`) stands in when only `oidc` is configured.
+    pub fn challenge(
+        &self,
+        scope: Option<&str>,
+        insufficient: bool,
+        fallback_realm: &str,
+    ) -> String {
+        let mut v = match self.has_realm() {
+            true => format!(
+                "Bearer realm=\"{}\",service=\"{}\"",
+                quote_safe(&self.realm),
+                quote_safe(&self.service)
+            ),
+            false => format!("Bearer realm=\"{}\"", quote_safe(fallback_realm)),
+        };
         if let Some(scope) = scope {
             v.push_str(&format!(",scope=\"{}\"", quote_safe(scope)));
         }
@@ -153,16 +225,21 @@ fn quote_safe(s: &str) -> String {
 fn read_key(path: &Path) -> Result<DecodingKey, AuthConfigError> {
     const KEY: &str = "http.auth.bearer.cert";
     let pem = std::fs::read(path).map_err(|e| AuthConfigError::bad_file(KEY, path, e))?;
-    DecodingKey::from_ec_pem(&pem)
-        .or_else(|_| DecodingKey::from_rsa_pem(&pem))
-        .or_else(|_| DecodingKey::from_ed_pem(&pem))
-        .map_err(|_| {
-            AuthConfigError::bad_file(
-                KEY,
-                path,
-                "no RSA, EC or Ed25519 public key or certificate in the file",
-            )
-        })
+    pem_key(&pem).ok_or_else(|| {
+        AuthConfigError::bad_file(
+            KEY,
+            path,
+            "no RSA, EC or Ed25519 public key or certificate in the file",
+        )
+    })
+}
+
+/// The RSA, EC or Ed25519 public key of a PEM public key or certificate.
+pub(crate) fn pem_key(pem: &[u8]) -> Option<DecodingKey> {
+    DecodingKey::from_ec_pem(pem)
+        .or_else(|_| DecodingKey::from_rsa_pem(pem))
+        .or_else(|_| DecodingKey::from_ed_pem(pem))
+        .ok()
 }
 
 #[cfg(test)]

@@ -54,6 +54,12 @@ static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| {
     Arc::new(env)
 });
 
+/// The CEL environment, shared with the claim mappings of workload
+/// identity tokens (`auth::oidc`).
+pub(crate) fn env() -> Arc<Env> {
+    ENV.clone()
+}
+
 /// Compiles a condition's expression: the parse error, if any, as text.
 pub fn compile(expression: &str) -> Result<Program, String> {
     ENV.compile(expression).map_err(|e| e.to_string())

@@ -89,3 +89,24 @@ impl AuthConfigError {
         }
     }
 }
+
+/// Why a bearer token is not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The token does not verify, or its claims are refused: 401.
+    #[error("{0}")]
+    Invalid(String),
+    /// What verifies tokens cannot be reached (the OIDC issuer, AWS
+    /// Secrets Manager) and no keys are at hand: 503.
+    #[error("{service} is unreachable: {cause}")]
+    Unavailable {
+        service: &'static str,
+        cause: String,
+    },
+}
+
+impl TokenError {
+    pub(crate) fn invalid(message: impl std::fmt::Display) -> Self {
+        Self::Invalid(message.to_string())
+    }
+}

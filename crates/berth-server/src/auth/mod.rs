@@ -6,8 +6,9 @@
 //!
 //! Basic credentials are tried against htpasswd, then LDAP (a password
 //! that looks like an API key is tried as one first, sparing a bcrypt or a
-//! directory round trip); a `Bearer` token is checked by
-//! [`bearer::Bearer`] and carries its own grant.
+//! directory round trip); a `Bearer` token is tried as a workload identity
+//! token ([`oidc::Oidc`], whose user the access rules judge), then as a
+//! classic token ([`bearer::Bearer`], which carries its own grant).
 
 pub mod access;
 pub mod apikeys;
@@ -18,6 +19,9 @@ mod error;
 pub mod htpasswd;
 pub mod ldap;
 pub mod mtls;
+pub mod oidc;
+#[cfg(feature = "secretsmanager")]
+pub mod secrets;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -27,7 +31,7 @@ use http::HeaderMap;
 use crate::config::HttpConfig;
 use credentials::Credentials;
 
-pub use error::AuthConfigError;
+pub use error::{AuthConfigError, TokenError};
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +73,9 @@ pub struct Login {
     /// For an API key with scopes: the repository globs it is limited to.
     pub scopes: Vec<String>,
     pub method: LoginMethod,
+    /// A workload identity token's claims, for access-control
+    /// `conditions` (`req.claims`).
+    pub claims: Option<Arc<serde_json::Value>>,
 }
 
 /// How a caller proved who they are.
@@ -95,6 +102,7 @@ impl From<Identity> for Login {
             },
             identity,
             scopes: Vec::new(),
+            claims: None,
         }
     }
 }
@@ -106,6 +114,8 @@ pub enum AuthFailure {
     Missing,
     /// Wrong or malformed credentials: answer after `failDelay`.
     Rejected,
+    /// What checks the credentials cannot be reached (named): 503.
+    Unavailable(&'static str),
 }
 
 /// The configured authentication.
@@ -116,6 +126,9 @@ pub struct Auth {
     /// Present or not from the start; its signer certificate and settings
     /// are swapped when the config file or the certificate changes.
     bearer: Option<RwLock<Arc<bearer::Bearer>>>,
+    /// Workload identity token issuers (`bearer.oidc`); changes take a
+    /// restart.
+    oidc: Option<Arc<oidc::Oidc>>,
     apikeys: Option<Arc<apikeys::ApiKeys>>,
     /// With `http.tls.cacert`: the identity in client certificates.
     mtls: Option<mtls::MtlsIdentity>,
@@ -133,6 +146,7 @@ fn restart_only(http: &HttpConfig) -> String {
         (
             auth.apikey,
             auth.mtls,
+            auth.bearer.as_ref().map(|b| &b.oidc),
             auth.fail_delay,
             http.tls.as_ref().map(|t| &t.cacert),
             &http.realm
@@ -179,6 +193,10 @@ impl Auth {
             Some(b) => Some(bearer::Bearer::load(b)?),
             None => None,
         };
+        let oidc = match &auth.bearer {
+            Some(b) => oidc::Oidc::load(&b.oidc)?.map(Arc::new),
+            None => None,
+        };
         let ldap = Self::ldap_from(http)?;
         if auth.apikey && htpasswd.is_none() && ldap.is_none() {
             return Err(AuthConfigError::Needs {
@@ -197,6 +215,7 @@ impl Auth {
             htpasswd,
             ldap: RwLock::new(ldap),
             bearer: bearer.map(|b| RwLock::new(Arc::new(b))),
+            oidc,
             apikeys,
             mtls,
             fail_delay: Duration::from_secs(auth.fail_delay),
@@ -237,7 +256,7 @@ impl Auth {
         }
         if restart_only(http) != self.restart_only {
             tracing::warn!(
-                "http.auth: apikey, mtls, failDelay, tls.cacert or realm changed; they take effect at the next restart"
+                "http.auth: apikey, mtls, bearer.oidc, failDelay, tls.cacert or realm changed; they take effect at the next restart"
             );
         }
         match (&self.bearer, bearer) {
@@ -264,7 +283,8 @@ impl Auth {
 
     /// The bearer signer's certificate file, watched for a rotated key.
     pub fn bearer_cert(&self) -> Option<std::path::PathBuf> {
-        self.bearer().map(|b| b.cert_path().to_path_buf())
+        self.bearer()
+            .and_then(|b| b.cert_path().map(std::path::Path::to_path_buf))
     }
 
     fn ldap(&self) -> Option<Arc<ldap::Ldap>> {
@@ -291,7 +311,7 @@ impl Auth {
     /// request needs when tokens are configured, Basic otherwise.
     pub fn challenge(&self, scope: Option<&str>, insufficient: bool) -> String {
         match self.bearer() {
-            Some(b) => b.challenge(scope, insufficient),
+            Some(b) => b.challenge(scope, insufficient, &self.realm),
             None => format!("Basic realm=\"{}\"", self.realm.replace('"', "")),
         }
     }
@@ -335,19 +355,14 @@ impl Auth {
                         identity: Identity::user(name),
                         scopes: Vec::new(),
                         method: LoginMethod::Certificate,
+                        claims: None,
                     })
                     .ok_or(AuthFailure::Rejected),
                 _ => Err(AuthFailure::Missing),
             };
         };
         let (user, password) = match credentials {
-            Credentials::Bearer(token) => {
-                let bearer = self.bearer().ok_or(AuthFailure::Rejected)?;
-                return bearer
-                    .verify(&token)
-                    .map(|g| Identity::Token(g).into())
-                    .ok_or(AuthFailure::Rejected);
-            }
+            Credentials::Bearer(token) => return self.bearer_login(&token).await,
             Credentials::Basic { user, password } => (user, password),
         };
         if let Some(keys) = &self.apikeys
@@ -372,6 +387,7 @@ impl Auth {
                         identity: Identity::User { name, groups },
                         scopes: key.scopes,
                         method: LoginMethod::ApiKey,
+                        claims: None,
                     });
                 }
                 Ok(apikeys::KeyCheck::Expired) => return Err(AuthFailure::Rejected),
@@ -398,6 +414,54 @@ impl Auth {
             .into());
         }
         Err(AuthFailure::Rejected)
+    }
+
+    /// A bearer token: a workload identity token first (its user, judged by
+    /// the access rules), else a classic one (its grant).
+    async fn bearer_login(&self, token: &str) -> Result<Login, AuthFailure> {
+        let mut oidc_verdict = None;
+        if let Some(oidc) = &self.oidc {
+            match oidc.authenticate(token).await {
+                Some(Ok(user)) => {
+                    return Ok(Login {
+                        identity: Identity::User {
+                            name: user.name,
+                            groups: user.groups,
+                        },
+                        scopes: Vec::new(),
+                        method: LoginMethod::Token,
+                        claims: Some(user.claims),
+                    });
+                }
+                Some(Err(e)) => oidc_verdict = Some(e),
+                None => {}
+            }
+        }
+        let classic = self.bearer().filter(|b| b.classic());
+        let verdict = match (classic, oidc_verdict) {
+            (Some(b), oidc_verdict) => match b.verify(token).await {
+                Ok(grant) => return Ok(Identity::Token(grant).into()),
+                // The token was for an issuer that cannot be reached.
+                Err(TokenError::Invalid(_))
+                    if matches!(oidc_verdict, Some(TokenError::Unavailable { .. })) =>
+                {
+                    oidc_verdict.unwrap_or_else(|| TokenError::invalid("unreachable"))
+                }
+                Err(e) => e,
+            },
+            (None, Some(e)) => e,
+            (None, None) => TokenError::invalid("no configured issuer made this token"),
+        };
+        Err(match verdict {
+            TokenError::Invalid(reason) => {
+                tracing::info!(error = %reason, "bearer token rejected");
+                AuthFailure::Rejected
+            }
+            TokenError::Unavailable { service, cause } => {
+                tracing::warn!(error = %cause, "bearer token not checked: {service} is unreachable");
+                AuthFailure::Unavailable(service)
+            }
+        })
     }
 
     /// The name and directory groups of `user` if a password method still

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::ConfigError;
+use super::bearer::BearerConfig;
 
 /// `http.auth`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -62,6 +63,9 @@ impl AuthConfig {
                 ));
             }
         }
+        if let Some(b) = &self.bearer {
+            b.check()?;
+        }
         if let Some(m) = &self.mtls {
             crate::auth::mtls::MtlsIdentity::new(m)
                 .map_err(|e| ConfigError::key(e.key(), e.message()))?;
@@ -75,19 +79,6 @@ impl AuthConfig {
 #[serde(deny_unknown_fields)]
 pub struct HtpasswdConfig {
     pub path: PathBuf,
-}
-
-/// `http.auth.bearer`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BearerConfig {
-    /// The token server's URL, sent to clients in the challenge.
-    pub realm: String,
-    /// This registry's name at the token server; a token's `aud` must be
-    /// it.
-    pub service: String,
-    /// PEM certificate (or public key) whose key signs the tokens.
-    pub cert: PathBuf,
 }
 
 /// `http.auth.ldap`.

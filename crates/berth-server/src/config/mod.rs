@@ -9,6 +9,7 @@
 
 mod access;
 mod auth;
+mod bearer;
 mod cluster;
 mod drivers;
 mod dynamodb;
@@ -27,7 +28,11 @@ use std::path::{Path, PathBuf};
 pub use access::{
     AccessControlConfig, Action, ConditionConfig, Group, MetricsAccess, Policy, RepoAccess,
 };
-pub use auth::{AuthConfig, BearerConfig, HtpasswdConfig, LdapConfig, MtlsConfig};
+pub use auth::{AuthConfig, HtpasswdConfig, LdapConfig, MtlsConfig};
+pub use bearer::{
+    AwsSecretsManagerConfig, BearerConfig, ClaimMappingConfig, ClaimValidation, ClaimVariable,
+    OidcProviderConfig,
+};
 pub use cluster::{ClusterConfig, ClusterTls};
 pub use drivers::{AzureCredentialsConfig, CacheDriverConfig, StorageDriverConfig};
 pub use model::{

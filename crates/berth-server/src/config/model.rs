@@ -792,9 +792,7 @@ pub enum LogFormat {
 /// anything but null or an empty object) is refused, naming the key.
 const NOT_YET: &[&str] = &[
     "extensions.userprefs",
-    "http.auth.bearer.awsSecretsManager",
     "http.auth.bearer.upstreamTokenEndpoint",
-    "http.auth.bearer.oidc",
     "http.auth.openid",
     "http.auth.sessionKeysFile",
     "http.auth.sessionDriver",

@@ -61,8 +61,12 @@ fn errors_name_the_key() {
         (r#"{"storage":{}}"#, "rootDirectory"),
         (r#"{}"#, "storage"),
         (
+            r#"{"storage":{"rootDirectory":"/x"},"http":{"auth":{"bearer":{"realm":"r","cert":"/c"}}}}"#,
+            "http.auth.bearer.service: needed with cert or awsSecretsManager",
+        ),
+        (
             r#"{"storage":{"rootDirectory":"/x"},"http":{"auth":{"bearer":{"realm":"r"}}}}"#,
-            "http.auth.bearer: missing field `service`",
+            "http.auth.bearer: needs cert or awsSecretsManager",
         ),
     ];
     for (json, want) in cases {
@@ -810,4 +814,83 @@ fn zots_linter_is_read_and_its_signature_rule_refused_by_name() {
     );
     assert!(err(r#"{"storage":{"rootDirectory":"/x"},"extensions":{"lint":{"mandatoryAnnotations":[""]}}}"#)
         .contains("extensions.lint.mandatoryAnnotations"));
+}
+
+/// `http.auth.bearer`'s `oidc` and `awsSecretsManager`: refused by name
+/// when wrong, the CEL expressions compiled at load.
+#[test]
+fn bearer_oidc_and_secrets_manager_keys() {
+    let config = |bearer: &str| {
+        format!(r#"{{"storage":{{"rootDirectory":"/x"}},"http":{{"auth":{{"bearer":{bearer}}}}}}}"#)
+    };
+    let oidc = r#"{"issuer":"https://i.example","audiences":["berth"]}"#;
+    let asm = r#"{"region":"us-east-1","secretName":"keys"}"#;
+    let cases = [
+        (
+            format!(r#"{{"realm":"r","service":"s","cert":"/c","awsSecretsManager":{asm}}}"#),
+            "http.auth.bearer.awsSecretsManager: contradicts cert",
+        ),
+        (
+            r#"{"realm":"r","service":"s","awsSecretsManager":{"region":"us-east-1"}}"#.into(),
+            "missing field `secretName`",
+        ),
+        (
+            r#"{"realm":"r","service":"s","awsSecretsManager":{"region":"r","secretName":"k","refreshInterval":"-1m"}}"#.into(),
+            "http.auth.bearer.awsSecretsManager.refreshInterval: invalid duration",
+        ),
+        (
+            r#"{"awsSecretsManager":{"region":"r","secretName":"k"}}"#.into(),
+            "http.auth.bearer.realm: needed with cert or awsSecretsManager",
+        ),
+        (
+            r#"{"oidc":[{"issuer":"https://i","audiences":[]}]}"#.into(),
+            "http.auth.bearer.oidc[0].audiences: at least one",
+        ),
+        (
+            r#"{"oidc":[{"issuer":"https://i","audiences":["a"," "]}]}"#.into(),
+            "http.auth.bearer.oidc[0].audiences: at least one, and none empty",
+        ),
+        (
+            r#"{"oidc":[{"audiences":["a"]}]}"#.into(),
+            "http.auth.bearer.oidc[0].issuer: required",
+        ),
+        (
+            format!(r#"{{"oidc":[{oidc},{{"issuer":"https://j","audiences":["a"],"claimMapping":{{"username":"claims.sub +"}}}}]}}"#),
+            "http.auth.bearer.oidc[1].claimMapping.username: invalid CEL expression",
+        ),
+        (
+            r#"{"oidc":[{"issuer":"https://j","audiences":["a"],"claimMapping":{"validations":[{"expression":"claims.x ==","message":"m"}]}}]}"#.into(),
+            "http.auth.bearer.oidc[0].claimMapping.validations[0].expression: invalid CEL expression",
+        ),
+        (
+            r#"{"oidc":[{"issuer":"https://j","audiences":["a"],"certificateAuthority":"x","certificateAuthorityFile":"/y"}]}"#.into(),
+            "http.auth.bearer.oidc[0].certificateAuthorityFile: contradicts certificateAuthority",
+        ),
+        (
+            r#"{"oidc":[{"issuer":"https://j","audiences":["a"],"clientId":"x"}]}"#.into(),
+            "http.auth.bearer.oidc[0].clientId: unknown key",
+        ),
+        (
+            format!(r#"{{"oidc":[{oidc}],"upstreamTokenEndpoint":{{"realm":"https://t"}}}}"#),
+            "http.auth.bearer.upstreamTokenEndpoint: zot key not supported",
+        ),
+    ];
+    for (bearer, want) in cases {
+        let got = err(&config(&bearer));
+        assert!(got.contains(want), "{bearer}: got {got:?}, want {want:?}");
+        assert!(!got.contains('\n'), "one line: {got:?}");
+    }
+    // Accepted: an array, a lone object (older zot), keys in any case,
+    // oidc beside classic tokens with keys from AWS Secrets Manager.
+    for bearer in [
+        format!(r#"{{"oidc":[{oidc}]}}"#),
+        format!(r#"{{"oidc":{oidc}}}"#),
+        r#"{"OIDC":[{"Issuer":"https://i","AUDIENCES":["a"],"claimmapping":{"Username":"claims.sub","groups":"claims.groups"}}]}"#.into(),
+        format!(r#"{{"realm":"r","service":"s","awsSecretsManager":{asm},"oidc":[{oidc}]}}"#),
+    ] {
+        let c = Config::from_value(serde_json::from_str(&config(&bearer)).expect("json"))
+            .unwrap_or_else(|e| panic!("{bearer}: {e}"));
+        let b = c.http.auth.and_then(|a| a.bearer).expect("bearer");
+        assert!(!b.oidc.is_empty() || b.aws_secrets_manager.is_some(), "{bearer}");
+    }
 }

@@ -140,7 +140,7 @@ fn refused_auth_settings_are_named() {
         ),
         (
             json!({"auth": {"bearer": {"realm": "r", "service": "s", "oidc": [{"issuer": "i"}]}}}),
-            "http.auth.bearer.oidc: zot key not supported",
+            "http.auth.bearer.oidc[0].audiences: at least one",
         ),
         (
             json!({"auth": {"bearer": {"realm": "r", "service": "s", "cert": "/nonexistent.pem"}}}),

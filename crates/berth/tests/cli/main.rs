@@ -9,6 +9,9 @@ mod apidocs;
 mod apikeys;
 mod auth;
 mod bearer;
+mod bearer_oidc;
+#[cfg(feature = "secretsmanager")]
+mod bearer_secrets;
 mod bench;
 mod clients;
 #[cfg(feature = "cluster")]
@@ -49,6 +52,7 @@ mod login;
 mod matrix;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod oidc_issuer;
 #[cfg(all(
     feature = "metrics",
     feature = "search",

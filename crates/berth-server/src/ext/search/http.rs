@@ -279,7 +279,7 @@ pub(crate) fn mgmt_config(config: &Config) -> serde_json::Value {
         if a.htpasswd.is_some() || a.ldap.is_some() {
             auth.insert("htpasswd".into(), json!({}));
         }
-        if let Some(b) = &a.bearer {
+        if let Some(b) = a.bearer.as_ref().filter(|b| b.realm.is_some()) {
             auth.insert(
                 "bearer".into(),
                 json!({ "realm": b.realm, "service": b.service }),
