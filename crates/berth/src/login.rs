@@ -14,7 +14,7 @@ use berth_client::{Client, ClientError, ClientOptions};
     after_help = "Example:\n  echo \"$TOKEN\" | berth login -u ci --password-stdin registry.example.com\n  berth login localhost:5000   (asks for the user and the password)"
 )]
 pub(crate) struct LoginArgs {
-    /// The registry: host[:port], or a URL to choose the scheme. Without
+    /// The registry: `host[:port]`, or a URL to choose the scheme. Without
     /// one, HTTPS, but plain HTTP for a loopback address (as Docker).
     registry: String,
     /// The user (asked for when missing).
