@@ -316,6 +316,14 @@ impl Config {
                     "must be greater than zero",
                 ));
             }
+            if let Some(c) = &sub.cache_driver
+                && Some(c) != self.storage.cache_driver.as_ref()
+            {
+                return Err(ConfigError::key(
+                    at(".cacheDriver"),
+                    "berth keeps one metadata store for every root: give this root the main storage.cacheDriver, or leave it out",
+                ));
+            }
         }
         Ok(())
     }

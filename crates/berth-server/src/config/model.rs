@@ -441,6 +441,10 @@ pub struct SubPathConfig {
     /// store, so only the main root's answer is accepted (`dynamodb.rs`).
     #[serde(default, rename = "remoteCache")]
     pub remote_cache: Option<bool>,
+    /// zot's per-root cache driver: every root shares the main metadata
+    /// store, so only the main root's `storage.cacheDriver` is accepted.
+    #[serde(default, rename = "cacheDriver")]
+    pub cache_driver: Option<super::drivers::CacheDriverConfig>,
 }
 
 /// The settings one storage root runs with (the main root's or a

@@ -126,6 +126,16 @@ fn sub_paths() {
     assert_eq!(roots[1].prefix.as_deref(), Some("team"));
     assert!(!roots[1].dedupe && roots[1].gc);
     assert_eq!(roots[1].gc_delay.as_secs(), 7200);
+    // A sub-path naming the main root's cache driver, as zot's examples do.
+    let shared = r#"{"name":"redis","url":"redis://h:6379"}"#;
+    let c = Config::from_value(
+        serde_json::from_str(&format!(
+            r#"{{"storage":{{"rootDirectory":"/a","cacheDriver":{shared},
+                "subPaths":{{"/t":{{"rootDirectory":"/b","cacheDriver":{shared}}}}}}}}}"#
+        ))
+        .expect("json"),
+    );
+    assert!(c.is_ok(), "{c:?}");
     let cases = [
         (
             r#"{"storage":{"rootDirectory":"/a","subPaths":{"team":{"rootDirectory":"/b"}}}}"#,
@@ -154,6 +164,10 @@ fn sub_paths() {
         (
             r#"{"storage":{"rootDirectory":"/a","subPaths":{"/t":{}}}}"#,
             "rootDirectory",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/a","subPaths":{"/t":{"rootDirectory":"/b","cacheDriver":{"name":"redis","url":"redis://other:6379"}}}}}"#,
+            "storage.subPaths./t.cacheDriver: berth keeps one metadata store",
         ),
     ];
     for (json, want) in cases {
