@@ -165,7 +165,7 @@ impl Config {
                 other => break other,
             }
         };
-        let config: Config = parsed.map_err(|e| {
+        let mut config: Config = parsed.map_err(|e| {
             let key = e.path().to_string();
             let message = e.inner().to_string();
             match message.strip_prefix("unknown field `") {
@@ -190,6 +190,12 @@ impl Config {
                 ),
             }
         })?;
+        if config.storage.root_directory.as_os_str().is_empty()
+            && config.storage.storage_driver.is_some()
+            && config.storage.cache_driver.is_some()
+        {
+            config.storage.root_directory = PathBuf::from(DEFAULT_ROOT);
+        }
         config.check()?;
         Ok(config)
     }

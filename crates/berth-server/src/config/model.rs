@@ -338,7 +338,12 @@ fn default_dist_spec() -> String {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct StorageConfig {
-    /// Directory holding one OCI image layout per repository. Required.
+    /// Directory holding one OCI image layout per repository. Required,
+    /// but for storage wholly remote (a `storageDriver` and a
+    /// `cacheDriver`, as zot's all-remote examples), where it defaults to
+    /// [`DEFAULT_ROOT`](super::DEFAULT_ROOT) for the few local files
+    /// (API keys, the scan database).
+    #[serde(default)]
     pub root_directory: PathBuf,
     /// fsync blobs, manifests and `index.json` before acknowledging (zot's
     /// `commit`, default false: a crash of the process loses nothing
