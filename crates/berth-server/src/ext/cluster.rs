@@ -187,15 +187,20 @@ impl Cluster {
             .unwrap_or("/");
         let url = format!("{}://{member}{path}", self.scheme);
         let (parts, body) = req.into_parts();
+        // A request that came with no body goes on with none (a stream
+        // would be sent chunked, even on a GET).
+        let has_body = parts.headers.contains_key(header::TRANSFER_ENCODING)
+            || parts
+                .headers
+                .get(header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0");
         let mut headers = end_to_end(&parts.headers);
         headers.insert(HOP, http::HeaderValue::from_static("1"));
-        let sent = self
-            .client
-            .request(parts.method, url)
-            .headers(headers)
-            .body(reqwest::Body::wrap_stream(body.into_data_stream()))
-            .send()
-            .await;
+        let mut forwarded = self.client.request(parts.method, url).headers(headers);
+        if has_body {
+            forwarded = forwarded.body(reqwest::Body::wrap_stream(body.into_data_stream()));
+        }
+        let sent = forwarded.send().await;
         match sent {
             Ok(resp) => {
                 let mut out = Response::builder().status(resp.status());
