@@ -331,6 +331,7 @@ pub(crate) async fn authorize_request(
             next.run(req).await
         }
         Err(e) => {
+            super::drain_small_body(req).await;
             let mut resp = e.into_response();
             if endpoint.kind().is_v2() {
                 resp.headers_mut().insert(

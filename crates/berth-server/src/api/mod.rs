@@ -280,6 +280,7 @@ async fn authenticate(
             next.run(req).await
         }
         Err(failure) => {
+            drain_small_body(req).await;
             let mut resp = match failure {
                 // What checks the token is down: 503, as for any backend.
                 crate::auth::AuthFailure::Unavailable(service) => ApiError::unavailable(
@@ -299,6 +300,34 @@ async fn authenticate(
             );
             resp
         }
+    }
+}
+
+/// The largest request body read and dropped before a refusal.
+const DRAINED: u64 = 1 << 20;
+/// How long reading it may take.
+const DRAIN_FOR: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads and drops a small request body (at most [`DRAINED`] declared,
+/// for at most [`DRAIN_FOR`]) before the request is refused unread:
+/// closing a connection with the body still unread makes the kernel reset
+/// it, and a client can then lose the answer (a 401 or 403 read as a
+/// broken connection). A larger or endless body is left, and the
+/// connection closed, as before.
+pub(crate) async fn drain_small_body(req: Request) {
+    let small = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > 0 && n <= DRAINED);
+    if small {
+        let body = req.into_body();
+        let _ = tokio::time::timeout(
+            DRAIN_FOR,
+            axum::body::to_bytes(body, usize::try_from(DRAINED).unwrap_or(usize::MAX)),
+        )
+        .await;
     }
 }
 
