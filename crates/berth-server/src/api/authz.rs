@@ -302,14 +302,20 @@ pub(crate) async fn authorize_request(
     if access == Access::Public && !endpoint.kind().is_v2() {
         return next.run(req).await;
     }
-    let facts = RequestFacts::from_request(
-        req.method(),
-        req.headers(),
-        req.extensions()
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0),
-        req.extensions().get::<TlsVersion>().map(|v| v.0.clone()),
-    );
+    // Only access rules read the facts (their conditions): a registry
+    // without them does not gather them on every request.
+    let facts = if state.access_control().is_some() {
+        RequestFacts::from_request(
+            req.method(),
+            req.headers(),
+            req.extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0),
+            req.extensions().get::<TlsVersion>().map(|v| v.0.clone()),
+        )
+    } else {
+        RequestFacts::default()
+    };
     let caller = Caller::new(&state, req.extensions().get::<Login>(), facts);
     match authorize(
         &caller,

@@ -181,31 +181,9 @@ fn detect_manifest_collision_stops_a_deletion_that_would_take_several_tags() {
                    {"users": ["root"], "actions": ["read", "create", "update", "delete"]}]}}}}),
         &[],
     );
+    let (digest, _) = push_empty_image_as(&b, "app", "v1", Some(("ops", "o")));
+    push_empty_image_as(&b, "app", "stable", Some(("ops", "o")));
     let c = reqwest::blocking::Client::new();
-    let config = b"{}".to_vec();
-    let cd = berth_oci::Digest::sha256(&config);
-    let r = c
-        .post(b.url(&format!("/v2/app/blobs/uploads/?digest={cd}")))
-        .basic_auth("ops", Some("o"))
-        .body(config)
-        .send()
-        .expect("blob");
-    assert_eq!(r.status(), 201);
-    let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd.to_string(), "size": 2},
-        "layers": []})
-    .to_string();
-    let digest = berth_oci::Digest::sha256(manifest.as_bytes());
-    for tag in ["v1", "stable"] {
-        let r = c
-            .put(b.url(&format!("/v2/app/manifests/{tag}")))
-            .basic_auth("ops", Some("o"))
-            .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-            .body(manifest.clone())
-            .send()
-            .expect("manifest");
-        assert_eq!(r.status(), 201);
-    }
     let by_digest = b.url(&format!("/v2/app/manifests/{digest}"));
     let r = c
         .delete(&by_digest)

@@ -9,7 +9,6 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use berth_oci::Digest;
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -120,32 +119,6 @@ fn answer<S: Read + Write>(stream: S, fail: bool, sink: &Received) {
     let _ = stream.flush();
 }
 
-/// Pushes an image of an empty config and no layer as `repo:tag`;
-/// answers the manifest's digest and text.
-pub fn push_empty_image(b: &Berth, repo: &str, tag: &str) -> (Digest, String) {
-    let c = reqwest::blocking::Client::new();
-    let config_blob = b"{}".to_vec();
-    let cd = Digest::sha256(&config_blob);
-    let r = c
-        .post(b.url(&format!("/v2/{repo}/blobs/uploads/?digest={cd}")))
-        .body(config_blob)
-        .send()
-        .expect("blob");
-    assert_eq!(r.status(), 201);
-    let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd.to_string(), "size": 2},
-        "layers": []})
-    .to_string();
-    let r = c
-        .put(b.url(&format!("/v2/{repo}/manifests/{tag}")))
-        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-        .body(manifest.clone())
-        .send()
-        .expect("manifest");
-    assert_eq!(r.status(), 201);
-    (Digest::sha256(manifest.as_bytes()), manifest)
-}
-
 fn wait_for(got: &Received, n: usize) -> Vec<(HashMap<String, String>, Value)> {
     for _ in 0..200 {
         if got.lock().expect("lock").len() >= n {
@@ -187,9 +160,9 @@ fn events_reach_webhooks_without_holding_pushes_up() {
 
     // Pushes go through while one sink hangs and one is gone.
     // The same manifest under three tags.
-    push_empty_image(&b, "team/app", "v1");
-    push_empty_image(&b, "team/app", "v2");
-    let (md, manifest) = push_empty_image(&b, "team/app", "v3");
+    push_empty_image_as(&b, "team/app", "v1", None);
+    push_empty_image_as(&b, "team/app", "v2", None);
+    let (md, manifest) = push_empty_image_as(&b, "team/app", "v3", None);
     let r = c
         .delete(b.url("/v2/team/app/manifests/v3"))
         .send()
@@ -267,7 +240,7 @@ fn webhooks_over_mutual_tls_and_through_a_proxy() {
     )
     .expect("config");
     let b = Berth::start_config(&config);
-    push_empty_image(&b, "team/app", "v1");
+    push_empty_image_as(&b, "team/app", "v1", None);
     let events = wait_for(&secure_got, 2);
     assert_eq!(events.len(), 2);
     assert_eq!(events[0].0["ce-type"], "zotregistry.repository.created");

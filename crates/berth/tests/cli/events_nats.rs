@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use crate::events::push_empty_image;
 use crate::images::block_on;
 use crate::support::*;
 
@@ -129,8 +128,8 @@ fn events_are_published_on_nats_as_structured_cloudevents() {
     let refused = subscribe(&nats.url, "refused.events");
 
     let started = Instant::now();
-    push_empty_image(&b, "team/app", "v1");
-    push_empty_image(&b, "team/app", "v2");
+    push_empty_image_as(&b, "team/app", "v1", None);
+    push_empty_image_as(&b, "team/app", "v2", None);
     // The pushes did not wait for the refused sink's retries.
     assert!(started.elapsed() < Duration::from_secs(10));
 
@@ -224,7 +223,7 @@ fn events_reach_nats_over_mutual_tls_named_as_configured() {
     )
     .expect("config");
     let b = Berth::start_config(&config);
-    push_empty_image(&b, "team/app", "v1");
+    push_empty_image_as(&b, "team/app", "v1", None);
     let mut events = Vec::new();
     while events.len() < 2 {
         events.push(

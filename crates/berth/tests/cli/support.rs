@@ -301,3 +301,36 @@ pub fn htpasswd_file(dir: &Path, users: &[(&str, &str)]) -> PathBuf {
     std::fs::write(&path, lines).expect("write htpasswd");
     path
 }
+
+/// Pushes an image of an empty config and no layer as `repo:tag`, with
+/// Basic `creds` when given; answers the manifest's digest and text.
+pub fn push_empty_image_as(
+    b: &Berth,
+    repo: &str,
+    tag: &str,
+    creds: Option<(&str, &str)>,
+) -> (Digest, String) {
+    let c = reqwest::blocking::Client::new();
+    let with_creds = |r: reqwest::blocking::RequestBuilder| match creds {
+        Some((u, p)) => r.basic_auth(u, Some(p)),
+        None => r,
+    };
+    let config_blob = b"{}".to_vec();
+    let cd = Digest::sha256(&config_blob);
+    let r = with_creds(c.post(b.url(&format!("/v2/{repo}/blobs/uploads/?digest={cd}"))))
+        .body(config_blob)
+        .send()
+        .expect("blob");
+    assert_eq!(r.status(), 201);
+    let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd.to_string(), "size": 2},
+        "layers": []})
+    .to_string();
+    let r = with_creds(c.put(b.url(&format!("/v2/{repo}/manifests/{tag}"))))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(manifest.clone())
+        .send()
+        .expect("manifest");
+    assert_eq!(r.status(), 201);
+    (Digest::sha256(manifest.as_bytes()), manifest)
+}
