@@ -962,3 +962,17 @@ fn bearer_oidc_and_secrets_manager_keys() {
         );
     }
 }
+
+/// zot's `config-ui-no-cve` example: `cve.enable: false` is search
+/// without scanning.
+#[test]
+fn cve_enable_false_is_no_scanning() {
+    let with = |cve: serde_json::Value| {
+        Config::from_value(serde_json::json!({"storage": {"rootDirectory": "/a"},
+            "extensions": {"search": {"enable": true, "cve": cve}, "ui": {"enable": true}}}))
+        .expect("valid")
+    };
+    assert!(with(serde_json::json!({"enable": false})).extensions.cve().is_none());
+    assert!(with(serde_json::json!({"enable": true})).extensions.cve().is_some());
+    assert!(with(serde_json::json!({})).extensions.cve().is_some());
+}
