@@ -972,7 +972,17 @@ fn cve_enable_false_is_no_scanning() {
             "extensions": {"search": {"enable": true, "cve": cve}, "ui": {"enable": true}}}))
         .expect("valid")
     };
-    assert!(with(serde_json::json!({"enable": false})).extensions.cve().is_none());
-    assert!(with(serde_json::json!({"enable": true})).extensions.cve().is_some());
+    assert!(
+        with(serde_json::json!({"enable": false}))
+            .extensions
+            .cve()
+            .is_none()
+    );
+    assert!(
+        with(serde_json::json!({"enable": true}))
+            .extensions
+            .cve()
+            .is_some()
+    );
     assert!(with(serde_json::json!({})).extensions.cve().is_some());
 }
