@@ -17,7 +17,9 @@
 //!   manifests, blob streams, referrers, whole catalogs and tag lists;
 //! - `copy/` — copying an image between any source and target (sync,
 //!   the command line), over two small seams;
-//! - `image.rs` — small image manifests to push (bench, tests).
+//! - `image.rs` — small image manifests to push (bench, tests);
+//! - `search.rs` — zot's search API (GraphQL) as the command line asks
+//!   it, with typed answers.
 //!
 //! Authentication is transparent: Basic credentials go with every request
 //! to the registry's own origin; a `401` with a `Bearer` challenge fetches
@@ -32,6 +34,7 @@ mod image;
 mod ops;
 mod request;
 mod retry;
+pub mod search;
 mod tls;
 mod upstream;
 
@@ -82,6 +85,9 @@ pub enum ClientError {
     /// Writing what was downloaded failed.
     #[error("writing the download: {0}")]
     Write(#[source] std::io::Error),
+    /// The search API refused a query (its GraphQL errors).
+    #[error("the registry's search refused the query: {0}")]
+    Query(String),
 }
 
 impl ClientError {
