@@ -209,7 +209,7 @@ mod tests {
         }
     }
 
-    fn fields(form: &[(&'static str, String)]) -> Vec<(&'static str, &str)> {
+    fn fields<'a>(form: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
         form.iter().map(|(k, v)| (*k, v.as_str())).collect()
     }
 
