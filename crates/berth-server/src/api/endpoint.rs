@@ -29,6 +29,8 @@ pub struct Mounted<'a> {
     pub metrics: Option<&'a str>,
     /// Whether `/zot/auth/apikey` is served (`http.auth.apikey`).
     pub apikeys: bool,
+    /// Whether `/zot/auth/token` is served.
+    pub token: bool,
     /// Whether the API document and Swagger UI are served.
     pub docs: bool,
     /// Whether `/v2/_zot/ext/search` is served (`extensions.search`).
@@ -55,6 +57,8 @@ pub enum Endpoint {
     Metrics,
     /// `/zot/auth/apikey`
     ApiKeys,
+    /// `/zot/auth/token`
+    Token,
     /// `/openapi.json`
     ApiDoc,
     /// `/swagger/v2` and below.
@@ -101,6 +105,7 @@ impl Endpoint {
             Self::Startupz => Kind::Startupz,
             Self::Metrics => Kind::Metrics,
             Self::ApiKeys => Kind::ApiKeys,
+            Self::Token => Kind::Token,
             Self::ApiDoc => Kind::ApiDoc,
             Self::SwaggerUi => Kind::SwaggerUi,
             Self::Base => Kind::Base,
@@ -221,6 +226,9 @@ pub fn parse(path: &str, mounted: &Mounted<'_>) -> Result<Endpoint, PathError> {
     }
     if mounted.apikeys && path == "/zot/auth/apikey" {
         return Ok(Endpoint::ApiKeys);
+    }
+    if mounted.token && path == "/zot/auth/token" {
+        return Ok(Endpoint::Token);
     }
     // zot's extensions, where this server has them (no repository name
     // can start with `_`, so none is shadowed).
@@ -427,6 +435,7 @@ mod tests {
             // Optional routes are not routes unless mounted.
             ("/metrics".into(), Err(PathError::NotFound)),
             ("/zot/auth/apikey".into(), Err(PathError::NotFound)),
+            ("/zot/auth/token".into(), Err(PathError::NotFound)),
             ("/openapi.json".into(), Err(PathError::NotFound)),
         ];
         for (path, want) in cases {
@@ -451,6 +460,7 @@ mod tests {
         let all = Mounted {
             metrics: Some("/custom/metrics"),
             apikeys: true,
+            token: true,
             docs: true,
             search: true,
             mgmt: true,
@@ -461,6 +471,7 @@ mod tests {
             ("/custom/metrics", Ok(Endpoint::Metrics)),
             ("/metrics", Err(PathError::NotFound)),
             ("/zot/auth/apikey", Ok(Endpoint::ApiKeys)),
+            ("/zot/auth/token", Ok(Endpoint::Token)),
             ("/v2/_zot/ext/search", Ok(Endpoint::Search)),
             ("/v2/_zot/ext/mgmt", Ok(Endpoint::Mgmt)),
             ("/v2/_zot/ext/userprefs", Ok(Endpoint::UserPrefs)),
@@ -493,6 +504,7 @@ mod tests {
         let all = Mounted {
             metrics: Some("/metrics"),
             apikeys: true,
+            token: true,
             docs: true,
             search: true,
             mgmt: true,
@@ -521,7 +533,7 @@ mod tests {
 
         #[test]
         fn never_panics_anywhere(s in "\\PC*") {
-            let all = Mounted { metrics: Some("/metrics"), apikeys: true, docs: true, search: true, mgmt: true, userprefs: true, trust: true };
+            let all = Mounted { metrics: Some("/metrics"), apikeys: true, token: true, docs: true, search: true, mgmt: true, userprefs: true, trust: true };
             let _ = parse(&s, &all);
         }
     }

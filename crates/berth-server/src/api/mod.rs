@@ -19,6 +19,7 @@ mod health;
 pub(crate) mod manifests;
 pub(crate) mod params;
 pub mod routes;
+mod token;
 mod uploads;
 
 use std::sync::Arc;
@@ -96,6 +97,7 @@ impl AppState {
             #[cfg(not(feature = "metrics"))]
             metrics: None,
             apikeys: self.auth.as_ref().is_some_and(|a| a.apikeys().is_some()),
+            token: self.auth.as_ref().is_some_and(|a| a.exchanges_tokens()),
             docs: cfg!(feature = "openapi"),
             #[cfg(feature = "search")]
             search: self.search.is_some(),
@@ -146,6 +148,7 @@ fn fixed_handler(kind: Kind, method: &str) -> Option<MethodRouter<AppState>> {
             "DELETE" => on(filter, apikeys::delete),
             _ => return None,
         },
+        Kind::Token => on(filter, token::exchange),
         _ => return None,
     })
 }
@@ -159,6 +162,7 @@ pub fn app(state: AppState) -> Router {
         let path = match r.kind {
             Kind::Metrics => mounted.metrics,
             Kind::ApiKeys => mounted.apikeys.then_some(r.template),
+            Kind::Token => mounted.token.then_some(r.template),
             _ => Some(r.template),
         };
         let (Some(path), Some(handler)) = (path, fixed_handler(r.kind, r.method)) else {
@@ -244,8 +248,9 @@ async fn authenticate(
         return next.run(req).await;
     };
     // Deny by default: only the public routes are open, and the table has
-    // no others than the health probes and zot's management route (its
-    // tests hold it to that). (Matching the raw path against "/v2" would
+    // no others than the health probes, zot's management route and the
+    // token endpoint, which judges its own credentials (its tests hold it
+    // to that). (Matching the raw path against "/v2" would
     // let "/%76%32/..." through, which the router decodes to a /v2 route.)
     if endpoint::parse(req.uri().path(), &state.mounted())
         .is_ok_and(|ep| routes::access(req.method().as_str(), ep.kind()) == Access::Public)
@@ -499,6 +504,7 @@ async fn route(
         | Endpoint::Startupz
         | Endpoint::Metrics
         | Endpoint::ApiKeys
+        | Endpoint::Token
         | Endpoint::ApiDoc
         | Endpoint::SwaggerUi => Err(ApiError::not_found()),
     }

@@ -22,6 +22,8 @@ pub enum Kind {
     Metrics,
     /// zot's API key route (`http.auth.apikey`).
     ApiKeys,
+    /// zot's token endpoint (`http.auth.bearer` with API keys or `oidc`).
+    Token,
     /// The OpenAPI document (feature `openapi`).
     ApiDoc,
     /// Swagger UI and its assets (feature `openapi`).
@@ -142,6 +144,9 @@ pub const ROUTES: &[Route] = &[
     row("GET", "/zot/auth/apikey", Kind::ApiKeys, Access::ApiKeys),
     row("POST", "/zot/auth/apikey", Kind::ApiKeys, Access::ApiKeys),
     row("DELETE", "/zot/auth/apikey", Kind::ApiKeys, Access::ApiKeys),
+    // The credentials are the request's content: judged by the handler.
+    row("GET", "/zot/auth/token", Kind::Token, Access::Public),
+    row("POST", "/zot/auth/token", Kind::Token, Access::Public),
     row("GET", "/openapi.json", Kind::ApiDoc, Access::Authenticated),
     row(
         "GET",
@@ -284,7 +289,9 @@ pub fn access(method: &str, kind: Kind) -> Access {
         Kind::UploadStart | Kind::Upload => CREATE,
         Kind::Tags | Kind::Manifest | Kind::Blob | Kind::Referrers => DELETE,
         Kind::Livez | Kind::Readyz | Kind::Startupz => Access::Public,
-        Kind::Metrics | Kind::ApiKeys | Kind::ApiDoc | Kind::SwaggerUi => Access::Authenticated,
+        Kind::Metrics | Kind::ApiKeys | Kind::Token | Kind::ApiDoc | Kind::SwaggerUi => {
+            Access::Authenticated
+        }
     }
 }
 
@@ -315,7 +322,7 @@ mod tests {
         for r in ROUTES {
             let open = matches!(
                 r.kind,
-                Kind::Livez | Kind::Readyz | Kind::Startupz | Kind::Mgmt
+                Kind::Livez | Kind::Readyz | Kind::Startupz | Kind::Mgmt | Kind::Token
             );
             assert_eq!(r.access == Access::Public, open, "{r:?}");
         }

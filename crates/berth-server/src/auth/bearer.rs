@@ -103,6 +103,8 @@ pub struct Bearer {
     service: String,
     /// `None`: only workload identity tokens (`oidc`) are accepted.
     keys: Option<Keys>,
+    /// Where the token endpoint forwards what it does not own.
+    upstream: Option<crate::config::UpstreamTokenEndpoint>,
 }
 
 impl Bearer {
@@ -132,7 +134,13 @@ impl Bearer {
             realm: config.realm.clone().unwrap_or_default(),
             service: config.service.clone().unwrap_or_default(),
             keys,
+            upstream: config.upstream_token_endpoint.clone(),
         })
+    }
+
+    /// `upstreamTokenEndpoint`.
+    pub fn upstream(&self) -> Option<&crate::config::UpstreamTokenEndpoint> {
+        self.upstream.as_ref()
     }
 
     /// The certificate file the key came from, if it came from one.

@@ -22,6 +22,7 @@ pub mod mtls;
 pub mod oidc;
 #[cfg(feature = "secretsmanager")]
 pub mod secrets;
+pub mod token_exchange;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -312,8 +313,13 @@ impl Auth {
     pub fn challenge(&self, scope: Option<&str>, insufficient: bool) -> String {
         match self.bearer() {
             Some(b) => b.challenge(scope, insufficient, &self.realm),
-            None => format!("Basic realm=\"{}\"", self.realm.replace('"', "")),
+            None => self.basic_challenge(),
         }
+    }
+
+    /// The `WWW-Authenticate` value of the token endpoint's 401.
+    pub fn basic_challenge(&self) -> String {
+        format!("Basic realm=\"{}\"", self.realm.replace('"', ""))
     }
 
     pub fn fail_delay(&self) -> Duration {
@@ -365,35 +371,10 @@ impl Auth {
             Credentials::Bearer(token) => return self.bearer_login(&token).await,
             Credentials::Basic { user, password } => (user, password),
         };
-        if let Some(keys) = &self.apikeys
-            && password.starts_with(apikeys::PREFIX)
+        if password.starts_with(apikeys::PREFIX)
+            && let Some(verdict) = self.api_key_login(&user, &password).await
         {
-            let check = {
-                let (keys, user, password) = (keys.clone(), user.clone(), password.clone());
-                tokio::task::spawn_blocking(move || keys.verify(&user, &password))
-                    .await
-                    .map_err(apikeys::StoreError::from)
-                    .and_then(|r| r)
-            };
-            match check {
-                Ok(apikeys::KeyCheck::Valid(key)) => {
-                    // The owner must still be a user, with the groups they
-                    // have now.
-                    let Some((name, groups)) = self.current_user(&user).await else {
-                        tracing::info!(user, uuid = %key.uuid, "api key refused: its owner is no longer a user");
-                        return Err(AuthFailure::Rejected);
-                    };
-                    return Ok(Login {
-                        identity: Identity::User { name, groups },
-                        scopes: key.scopes,
-                        method: LoginMethod::ApiKey,
-                        claims: None,
-                    });
-                }
-                Ok(apikeys::KeyCheck::Expired) => return Err(AuthFailure::Rejected),
-                Ok(apikeys::KeyCheck::Unknown) => {}
-                Err(e) => tracing::error!(error = %e, "api key check failed"),
-            }
+            return verdict;
         }
         let ldap = self.ldap();
         if let Some(h) = &self.htpasswd
@@ -416,9 +397,54 @@ impl Auth {
         Err(AuthFailure::Rejected)
     }
 
-    /// A bearer token: a workload identity token first (its user, judged by
-    /// the access rules), else a classic one (its grant).
+    /// `user`'s API key `key`: `None` when it is no key of theirs (or the
+    /// store failed, logged), so other methods may be tried.
+    async fn api_key_login(&self, user: &str, key: &str) -> Option<Result<Login, AuthFailure>> {
+        let keys = self.apikeys.as_ref()?;
+        let check = {
+            let (keys, user, key) = (keys.clone(), user.to_string(), key.to_string());
+            tokio::task::spawn_blocking(move || keys.verify(&user, &key))
+                .await
+                .map_err(apikeys::StoreError::from)
+                .and_then(|r| r)
+        };
+        match check {
+            Ok(apikeys::KeyCheck::Valid(key)) => {
+                // The owner must still be a user, with the groups they
+                // have now.
+                let Some((name, groups)) = self.current_user(user).await else {
+                    tracing::info!(user, uuid = %key.uuid, "api key refused: its owner is no longer a user");
+                    return Some(Err(AuthFailure::Rejected));
+                };
+                Some(Ok(Login {
+                    identity: Identity::User { name, groups },
+                    scopes: key.scopes,
+                    method: LoginMethod::ApiKey,
+                    claims: None,
+                }))
+            }
+            Ok(apikeys::KeyCheck::Expired) => Some(Err(AuthFailure::Rejected)),
+            Ok(apikeys::KeyCheck::Unknown) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "api key check failed");
+                None
+            }
+        }
+    }
+
+    /// A bearer token: an API key wrapped by the token endpoint, a workload
+    /// identity token (its user, judged by the access rules), else a
+    /// classic one (its grant).
     async fn bearer_login(&self, token: &str) -> Result<Login, AuthFailure> {
+        if let Some(wrapped) = token_exchange::unwrap_api_key(token) {
+            return match (wrapped, &self.apikeys) {
+                (Some((user, key)), Some(_)) => self
+                    .api_key_login(&user, &key)
+                    .await
+                    .unwrap_or(Err(AuthFailure::Rejected)),
+                _ => Err(AuthFailure::Rejected),
+            };
+        }
         let mut oidc_verdict = None;
         if let Some(oidc) = &self.oidc {
             match oidc.authenticate(token).await {

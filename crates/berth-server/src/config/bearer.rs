@@ -31,6 +31,26 @@ pub struct BearerConfig {
     /// or one object as older zot wrote it.
     #[serde(default, deserialize_with = "one_or_many")]
     pub oidc: Vec<OidcProviderConfig>,
+    /// The token service that Berth's own token endpoint
+    /// (`/zot/auth/token`) forwards the requests it does not own to.
+    #[serde(default)]
+    pub upstream_token_endpoint: Option<UpstreamTokenEndpoint>,
+}
+
+/// `http.auth.bearer.upstreamTokenEndpoint`: an existing Docker token
+/// service kept beside Berth's own token endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpstreamTokenEndpoint {
+    /// The service's token URL; HTTPS unless `allowInsecureHttp`.
+    pub realm: String,
+    /// The `service` sent to it (the name this registry has there); when
+    /// empty, the client's own is passed on.
+    #[serde(default)]
+    pub service: String,
+    /// Whether an `http://` realm is allowed (default false).
+    #[serde(default, rename = "allowInsecureHttp")]
+    pub allow_insecure_http: bool,
 }
 
 /// `http.auth.bearer.awsSecretsManager`.
@@ -213,6 +233,9 @@ impl BearerConfig {
             crate::auth::oidc::ClaimMapping::compile(&p.claim_mapping)
                 .map_err(|e| ConfigError::key(format!("{at}.claimMapping.{}", e.key), e.message))?;
         }
+        if let Some(up) = &self.upstream_token_endpoint {
+            up.check()?;
+        }
         if !classic && self.oidc.is_empty() {
             return Err(ConfigError::key(
                 AT,
@@ -225,5 +248,35 @@ impl BearerConfig {
     /// Whether classic tokens (with an `access` claim) are accepted.
     pub fn classic(&self) -> bool {
         self.cert.is_some() || self.aws_secrets_manager.is_some()
+    }
+}
+
+impl UpstreamTokenEndpoint {
+    /// An absolute URL, HTTPS unless plain HTTP is allowed.
+    fn check(&self) -> Result<(), ConfigError> {
+        const AT: &str = "http.auth.bearer.upstreamTokenEndpoint";
+        let url = reqwest::Url::parse(&self.realm).map_err(|e| {
+            ConfigError::key(format!("{AT}.realm"), format!("not an absolute URL: {e}"))
+        })?;
+        match url.scheme() {
+            "https" => {}
+            "http" if self.allow_insecure_http => {}
+            "http" => {
+                return Err(ConfigError::key(
+                    format!("{AT}.realm"),
+                    "must use https unless allowInsecureHttp is true",
+                ));
+            }
+            other => {
+                return Err(ConfigError::key(
+                    format!("{AT}.realm"),
+                    format!("scheme {other:?}: must be https (or http with allowInsecureHttp)"),
+                ));
+            }
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(ConfigError::key(format!("{AT}.realm"), "has no host"));
+        }
+        Ok(())
     }
 }

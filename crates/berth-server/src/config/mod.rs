@@ -31,7 +31,7 @@ pub use access::{
 pub use auth::{AuthConfig, HtpasswdConfig, LdapConfig, MtlsConfig};
 pub use bearer::{
     AwsSecretsManagerConfig, BearerConfig, ClaimMappingConfig, ClaimValidation, ClaimVariable,
-    OidcProviderConfig,
+    OidcProviderConfig, UpstreamTokenEndpoint,
 };
 pub use cluster::{ClusterConfig, ClusterTls};
 pub use drivers::{AzureCredentialsConfig, CacheDriverConfig, StorageDriverConfig};

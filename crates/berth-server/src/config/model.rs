@@ -801,7 +801,6 @@ pub enum LogFormat {
 /// anything but null or an empty object) is refused, naming the key.
 const NOT_YET: &[&str] = &[
     "extensions.userprefs",
-    "http.auth.bearer.upstreamTokenEndpoint",
     "http.auth.openid",
     "http.auth.sessionKeysFile",
     "http.auth.sessionDriver",

@@ -898,8 +898,20 @@ fn bearer_oidc_and_secrets_manager_keys() {
             "http.auth.bearer.oidc[0].clientId: unknown key",
         ),
         (
-            format!(r#"{{"oidc":[{oidc}],"upstreamTokenEndpoint":{{"realm":"https://t"}}}}"#),
-            "http.auth.bearer.upstreamTokenEndpoint: zot key not supported",
+            format!(r#"{{"oidc":[{oidc}],"upstreamTokenEndpoint":{{"realm":"http://t/token"}}}}"#),
+            "http.auth.bearer.upstreamTokenEndpoint.realm: must use https unless allowInsecureHttp",
+        ),
+        (
+            format!(r#"{{"oidc":[{oidc}],"upstreamTokenEndpoint":{{"realm":"/token"}}}}"#),
+            "http.auth.bearer.upstreamTokenEndpoint.realm: not an absolute URL",
+        ),
+        (
+            format!(r#"{{"oidc":[{oidc}],"upstreamTokenEndpoint":{{"realm":"ftp://t/token"}}}}"#),
+            "http.auth.bearer.upstreamTokenEndpoint.realm: scheme \"ftp\"",
+        ),
+        (
+            format!(r#"{{"oidc":[{oidc}],"upstreamTokenEndpoint":{{"realm":"https://t","x":1}}}}"#),
+            "http.auth.bearer.upstreamTokenEndpoint.x: unknown key",
         ),
     ];
     for (bearer, want) in cases {
@@ -913,6 +925,12 @@ fn bearer_oidc_and_secrets_manager_keys() {
         format!(r#"{{"oidc":[{oidc}]}}"#),
         format!(r#"{{"oidc":{oidc}}}"#),
         r#"{"OIDC":[{"Issuer":"https://i","AUDIENCES":["a"],"claimmapping":{"Username":"claims.sub","groups":"claims.groups"}}]}"#.into(),
+        format!(
+            r#"{{"oidc":[{oidc}],"upstreamTokenEndpoint":{{"realm":"https://auth.example.com/token","service":"legacy"}}}}"#
+        ),
+        format!(
+            r#"{{"oidc":[{oidc}],"upstreamTokenEndpoint":{{"realm":"http://127.0.0.1:1/token","allowInsecureHttp":true}}}}"#
+        ),
     ];
     // The secret's keys need the feature (the core-only build refuses them).
     if cfg!(feature = "secretsmanager") {

@@ -614,6 +614,7 @@ fn classify(path: &str) -> (String, Option<Endpoint>) {
     let labelled = Mounted {
         metrics: None,
         apikeys: true,
+        token: true,
         docs: false,
         search: true,
         mgmt: true,

@@ -72,6 +72,18 @@ pub struct ApiKeyDetails {
     pub api_key: Option<String>,
 }
 
+/// A token from `/zot/auth/token`.
+#[derive(Serialize, ToSchema)]
+pub struct Token {
+    pub token: String,
+    /// The same token, under OAuth 2's name.
+    pub access_token: String,
+    /// Seconds it stays valid, when known.
+    pub expires_in: Option<i64>,
+    /// RFC 3339.
+    pub issued_at: String,
+}
+
 /// `GET /zot/auth/apikey`.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -89,11 +101,11 @@ pub struct ApiKeyList {
         base_get, base_head, catalog, discover, tags, manifest_get, manifest_head,
         manifest_put, manifest_delete, blob_get, blob_head, blob_delete, upload_start,
         upload_status, upload_patch, upload_put, upload_cancel, referrers, livez, readyz,
-        startupz, apikey_list, apikey_create, apikey_delete, metrics, search_get, search_post,
+        startupz, apikey_list, apikey_create, apikey_delete, token_get, token_post, metrics, search_get, search_post,
         mgmt, userprefs, cosign_upload, cosign_list, cosign_delete, notation_upload,
         notation_list, notation_delete
     ),
-    components(schemas(ErrorBody, ErrorEntry, Catalog, TagList, NewApiKey, ApiKeyDetails, ApiKeyList)),
+    components(schemas(ErrorBody, ErrorEntry, Catalog, TagList, NewApiKey, ApiKeyDetails, ApiKeyList, Token)),
     tags(
         (name = "discovery", description = "Version check, catalog, tags, referrers"),
         (name = "pull", description = "Manifests and blobs"),
@@ -347,6 +359,22 @@ fn apikey_create() {}
               (status = 400, description = "No id", body = ErrorBody),
               (status = 404, description = "No such key", body = ErrorBody)))]
 fn apikey_delete() {}
+
+#[utoipa::path(get, path = "/zot/auth/token", tag = "management",
+    params(("service" = Option<String>, Query, description = "The registry's name at the token service"),
+           ("scope" = Option<String>, Query, description = "What the token is for (forwarded requests)")),
+    responses((status = 200, description = "A token: a wrapped API key (Basic user and key), a workload identity token handed back, or the upstream token service's answer", body = Token),
+              (status = 401, description = "Credentials refused", body = ErrorBody),
+              (status = 502, description = "The upstream token service cannot be reached", body = ErrorBody)))]
+fn token_get() {}
+
+#[utoipa::path(post, path = "/zot/auth/token", tag = "management",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+                 description = "username/account and password, or id_token, access_token, refresh_token, token"),
+    responses((status = 200, description = "A token", body = Token),
+              (status = 401, description = "Credentials refused", body = ErrorBody),
+              (status = 502, description = "The upstream token service cannot be reached", body = ErrorBody)))]
+fn token_post() {}
 
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, description = "Prometheus metrics (OpenMetrics text), with extensions.metrics"),

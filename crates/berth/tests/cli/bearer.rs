@@ -18,13 +18,6 @@ fn get(url: &str, token: Option<&str>) -> reqwest::blocking::Response {
     req.send().expect("request")
 }
 
-fn challenge(r: &reqwest::blocking::Response) -> String {
-    r.headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().expect("ascii").to_string())
-        .unwrap_or_default()
-}
-
 #[test]
 fn bearer_tokens_from_a_token_server() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -43,18 +36,18 @@ fn bearer_tokens_from_a_token_server() {
     // route with the scope it needs.
     let r = get(&b.url("/v2/"), None);
     assert_eq!(r.status(), 401);
-    assert_eq!(challenge(&r), realm_part);
+    assert_eq!(www_authenticate(&r), realm_part);
     let r = get(&b.url("/v2/app/tags/list"), None);
     assert_eq!(r.status(), 401);
     assert_eq!(
-        challenge(&r),
+        www_authenticate(&r),
         format!("{realm_part},scope=\"repository:app:pull\"")
     );
     let body: serde_json::Value = r.json().expect("json");
     assert_eq!(body["errors"][0]["code"], "UNAUTHORIZED");
     let r = get(&b.url("/v2/_catalog"), None);
     assert_eq!(
-        challenge(&r),
+        www_authenticate(&r),
         format!("{realm_part},scope=\"registry:catalog:*\"")
     );
     assert_eq!(get(&b.url("/livez"), None).status(), 200);
@@ -149,9 +142,10 @@ fn token_claims_are_checked() {
     let r = get(&b.url("/v2/other/tags/list"), Some(&good));
     assert_eq!(r.status(), 403);
     assert!(
-        challenge(&r).ends_with(",scope=\"repository:other:pull\",error=\"insufficient_scope\""),
+        www_authenticate(&r)
+            .ends_with(",scope=\"repository:other:pull\",error=\"insufficient_scope\""),
         "{}",
-        challenge(&r)
+        www_authenticate(&r)
     );
     let r = reqwest::blocking::Client::new()
         .post(b.url("/v2/app/blobs/uploads/"))
@@ -159,7 +153,7 @@ fn token_claims_are_checked() {
         .send()
         .expect("post");
     assert_eq!(r.status(), 403);
-    assert!(challenge(&r).contains("scope=\"repository:app:pull,push\""));
+    assert!(www_authenticate(&r).contains("scope=\"repository:app:pull,push\""));
     let r = get(&b.url("/v2/_catalog"), Some(&good));
     assert_eq!(r.status(), 200, "catalog without its scope is filtered");
     assert_eq!(
@@ -224,9 +218,9 @@ fn token_claims_are_checked() {
     ] {
         let r = get(&b.url(&format!("/v2/{repo}/tags/list")), Some(token));
         assert_eq!(r.status(), 401, "{what}");
-        assert!(challenge(&r).starts_with("Bearer realm="), "{what}");
+        assert!(www_authenticate(&r).starts_with("Bearer realm="), "{what}");
         assert!(
-            !challenge(&r).contains("insufficient_scope"),
+            !www_authenticate(&r).contains("insufficient_scope"),
             "{what}: refused as a token, not for its scope"
         );
     }

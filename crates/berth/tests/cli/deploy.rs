@@ -4,14 +4,13 @@
 //! the systemd unit checked with `systemd-analyze`, SIGHUP (the unit's
 //! `ExecReload`), and the completions and man pages.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{Berth, berth, oras_python, workspace};
+use crate::support::{Berth, berth, free_port, oras_python, workspace};
 
 /// Runs `cmd`, panicking with its output unless it succeeds; its standard
 /// output, trimmed.
@@ -30,12 +29,6 @@ fn run(cmd: &mut Command) -> String {
 fn output(cmd: &mut Command) -> Output {
     cmd.output()
         .unwrap_or_else(|e| panic!("{cmd:?} (the README's test command installs it): {e}"))
-}
-
-/// A port nobody listens on now.
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 /// Waits until `url` answers 200.

@@ -58,13 +58,6 @@ impl Drop for NatsServer {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port()
-}
-
 /// Subscribes to `subject` with the test server's login; the messages, as
 /// JSON, arrive on the channel.
 fn subscribe(url: &str, subject: &str) -> std::sync::mpsc::Receiver<Value> {

@@ -109,6 +109,7 @@ mod sync_oauth2;
 #[cfg(feature = "sync")]
 mod sync_on_demand;
 mod tls;
+mod token_exchange;
 mod token_server;
 #[cfg(all(feature = "trust", feature = "search"))]
 mod trust;

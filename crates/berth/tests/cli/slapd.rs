@@ -2,10 +2,12 @@
 //! test command) started on a free loopback port in a temporary directory,
 //! with the `memberof` overlay, and loaded with `ldapadd`.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+use crate::support::free_port;
 
 pub const SUFFIX: &str = "dc=berth,dc=test";
 pub const ADMIN_DN: &str = "cn=admin,dc=berth,dc=test";
@@ -24,13 +26,6 @@ pub struct SlapdTls<'a> {
     pub ca: &'a Path,
     pub cert: &'a Path,
     pub key: &'a Path,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 impl Slapd {

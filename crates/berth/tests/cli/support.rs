@@ -13,6 +13,22 @@ pub fn berth() -> Command {
     Command::new(env!("CARGO_BIN_EXE_berth"))
 }
 
+/// A response's `WWW-Authenticate` value ("" without one).
+pub fn www_authenticate(r: &reqwest::blocking::Response) -> String {
+    r.headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().expect("ascii").to_string())
+        .unwrap_or_default()
+}
+
+/// A port nobody listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
 /// The workspace root (for `examples/` and `tests/clients/`).
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

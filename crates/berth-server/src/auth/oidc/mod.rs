@@ -27,11 +27,24 @@ pub struct Oidc {
     providers: Vec<Provider>,
 }
 
-/// The one claim read before verification.
+/// The claims read before verification.
 #[derive(serde::Deserialize)]
 struct Unverified {
     #[serde(default)]
     iss: String,
+    /// One audience or several.
+    #[serde(default)]
+    aud: Option<serde_json::Value>,
+}
+
+impl Unverified {
+    fn audiences(&self) -> Vec<&str> {
+        match &self.aud {
+            Some(serde_json::Value::String(a)) => vec![a.as_str()],
+            Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_str()).collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 impl Oidc {
@@ -49,6 +62,19 @@ impl Oidc {
         let issuers: Vec<&str> = providers.iter().map(|p| p.issuer.as_str()).collect();
         tracing::info!(?issuers, "oidc workload identity tokens accepted");
         Ok(Some(Self { providers }))
+    }
+
+    /// Whether `token` claims to be one of these issuers' for one of their
+    /// audiences (read unverified): the token endpoint keeps such tokens
+    /// to itself rather than forwarding them.
+    pub fn owns(&self, token: &str) -> bool {
+        let Ok(data) = insecure_decode::<Unverified>(token) else {
+            return false;
+        };
+        let audiences = data.claims.audiences();
+        self.providers
+            .iter()
+            .any(|p| p.issuer == data.claims.iss && audiences.iter().any(|a| p.has_audience(a)))
     }
 
     /// The user `token` names: `None` when no configured issuer could have

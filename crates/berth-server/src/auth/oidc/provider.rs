@@ -86,6 +86,11 @@ pub(super) struct Provider {
 }
 
 impl Provider {
+    /// Whether `aud` is one of this issuer's `audiences`.
+    pub(super) fn has_audience(&self, aud: &str) -> bool {
+        self.audiences.iter().any(|a| a == aud)
+    }
+
     /// The issuer of `config`, the `i`th; errors name the key.
     pub(super) fn load(config: &OidcProviderConfig, i: usize) -> Result<Self, AuthConfigError> {
         const KEY: &str = "http.auth.bearer.oidc[].claimMapping";
