@@ -3,9 +3,10 @@
 //! authenticates with a JWT signed by the test's key (`private_key_jwt`),
 //! which the helper reads from `assertionFile` or signs itself from
 //! `signingFile`; the provider's access token (a JWT) reaches the
-//! upstream as the password of `<token>`. The upstream here records what
-//! it is sent (`fake_http`) and checks the token against the provider's
-//! keys.
+//! upstream as the password of `<token>`: an upstream that records what
+//! it is sent (`fake_http`), the token checked against the provider's
+//! keys, and an upstream Berth trusting the provider, through its token
+//! exchange (`/zot/auth/token`).
 
 use std::path::Path;
 
@@ -194,5 +195,69 @@ fn a_client_assertion_the_provider_refuses_is_logged_and_the_upstream_gets_no_to
     assert!(
         log.contains("oauth2 credential helper: no login for") && log.contains("invalid_client"),
         "{log}"
+    );
+}
+
+/// The whole way: an upstream Berth trusting the provider
+/// (`http.auth.bearer.oidc`) challenges with its own token endpoint,
+/// `/zot/auth/token`, which takes `<token>:<jwt>` and hands the JWT back
+/// as the bearer token; the mirror's helper gets the JWT from the
+/// provider with its signed assertion, and pulls on demand.
+#[test]
+fn oauth2_tokens_reach_a_berth_upstream_through_its_token_exchange() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = ClientKey::new(dir.path());
+    let provider = OidcProvider::start_with(Some(&key.jwks));
+    let port = crate::support::free_port();
+    let realm = format!("http://127.0.0.1:{port}/zot/auth/token");
+    let up = crate::support::Berth::start_full(
+        &dir.path().join("upstream"),
+        json!({}),
+        json!({
+            "port": port.to_string(),
+            "auth": {"bearer": {
+                "realm": realm,
+                "service": "berth-upstream",
+                "oidc": [{"issuer": provider.url, "audiences": ["https://berth.test"],
+                          "claimMapping": {"username": "claims.client_id"}}],
+            }},
+            "accessControl": {"repositories": {"**": {"policies": [
+                {"users": ["ci"], "actions": ["read", "create", "update"]},
+                {"users": ["sync"], "actions": ["read"]},
+            ]}}},
+        }),
+        &[],
+    );
+    let anonymous = reqwest::blocking::get(up.url("/v2/vendor/app/manifests/v1")).expect("get");
+    assert_eq!(anonymous.status(), 401);
+    // The image goes up through the same exchange, as the client `ci`.
+    let ci = format!("<token>:{}", provider.token("https://berth.test"));
+    let pusher = berth_client::Client::new(&up.addr, Some(&ci)).expect("client");
+    let pushed = block_on(crate::images::push_image(
+        &pusher,
+        "vendor/app",
+        "v1",
+        &[b"layer"],
+    ));
+    let signing = dir.path().join("signing.json");
+    std::fs::write(
+        &signing,
+        json!({"privateKeyFile": key.pem, "algorithm": "ES256", "keyId": KID}).to_string(),
+    )
+    .expect("signing file");
+    let mirror = start_mirror_env(
+        dir.path(),
+        json!({"registries": [{"urls": [format!("http://{}", up.addr)], "onDemand": true,
+            "credentialHelper": "oauth2", "oauth2CredentialHelper": {
+                "tokenURL": format!("{}/token", provider.url), "clientID": "sync",
+                "scopes": ["push"], "signingFile": signing}}]}),
+        &[],
+    );
+    let local = client_of(&mirror);
+    assert_eq!(
+        crate::sync::digest_at(&local, "vendor/app", "v1"),
+        Some(pushed.digest.to_string()),
+        "{}",
+        log_of(&mirror)
     );
 }
