@@ -35,8 +35,9 @@ pub enum CredentialHelper {
     Ecr,
     /// Google: an access token from the application default credentials.
     Gcp,
-    /// An access token from an OAuth2 token endpoint, for a JWT assertion.
-    OAuth2(OAuth2Helper),
+    /// An access token from an OAuth2 token endpoint, for a JWT assertion
+    /// (boxed: it is large beside the others).
+    OAuth2(Box<OAuth2Helper>),
 }
 
 impl CredentialHelper {
@@ -148,7 +149,7 @@ pub(super) fn resolve(
         (Some("ecr"), None) => Ok(Some(CredentialHelper::Ecr)),
         (Some("gcp"), None) => Ok(Some(CredentialHelper::Gcp)),
         (Some("oauth2"), Some((key, v))) => {
-            oauth2(key, v).map(|h| Some(CredentialHelper::OAuth2(h)))
+            oauth2(key, v).map(|h| Some(CredentialHelper::OAuth2(Box::new(h))))
         }
         (Some("oauth2"), None) => refuse(
             "oauth2CredentialHelper",

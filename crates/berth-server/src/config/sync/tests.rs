@@ -336,7 +336,7 @@ fn credential_helpers_resolve_with_zot_defaults() {
         }}));
         assert_eq!(
             got,
-            Some(CredentialHelper::OAuth2(OAuth2Helper {
+            Some(CredentialHelper::OAuth2(Box::new(OAuth2Helper {
                 token_url: "https://idp.example.com/oauth2/token".into(),
                 assertion: Assertion::Signed("/etc/berth/signing.json".into()),
                 grant: Grant::ClientCredentials,
@@ -344,7 +344,7 @@ fn credential_helpers_resolve_with_zot_defaults() {
                 client_secret_file: None,
                 scopes: vec!["repository:pull".into()],
                 username: "<token>".into(),
-            }))
+            })))
         );
     }
     let exchange = helper(

@@ -112,7 +112,10 @@ impl Gcp {
         Ok(Self { http })
     }
 
-    async fn from_file(&self, path: &Path) -> Result<(String, Option<Duration>), HelperError> {
+    async fn token_from_file(
+        &self,
+        path: &Path,
+    ) -> Result<(String, Option<Duration>), HelperError> {
         match load(path)? {
             CredentialsFile::ServiceAccount {
                 client_email,
@@ -152,7 +155,10 @@ impl Gcp {
         }
     }
 
-    async fn from_metadata(&self, host: &str) -> Result<(String, Option<Duration>), HelperError> {
+    async fn token_from_metadata(
+        &self,
+        host: &str,
+    ) -> Result<(String, Option<Duration>), HelperError> {
         let url = format!(
             "http://{host}/computeMetadata/v1/instance/service-accounts/default/token?scopes={SCOPE}"
         );
@@ -197,8 +203,8 @@ fn sign(email: &str, pem: &str, kid: Option<String>, aud: &str) -> Result<String
 impl Source for Gcp {
     async fn login(&self, _url: &str) -> Result<Login, HelperError> {
         let (token, lifetime) = match find() {
-            Found::File(path) => self.from_file(&path).await?,
-            Found::Metadata(host) => self.from_metadata(&host).await?,
+            Found::File(path) => self.token_from_file(&path).await?,
+            Found::Metadata(host) => self.token_from_metadata(&host).await?,
         };
         Ok(Login {
             user: USER.into(),

@@ -8,15 +8,15 @@
 //! - `gcp`: a Google access token from the application default
 //!   credentials.
 //!
-//! [`Helper`] keeps, per URL, when its login must be fetched again: a
+//! `Helper` keeps, per URL, when its login must be fetched again: a
 //! window before it expires (ECR: one hour, others: one minute, as zot),
-//! but never sooner than [`MIN_REUSE`] after the last fetch (a login that
+//! but never sooner than ten seconds after the last fetch (a login that
 //! comes already expiring is used a while rather than fetched for every
-//! request). Every upstream call asks first ([`Helper::refresh`]); one
+//! request). Every upstream call asks first (`Helper::refresh`); one
 //! fetch per URL at a time, the others wait for it. A failed fetch is
-//! logged and tried again [`RETRY`] later; meanwhile the last login (or
-//! none) goes on being used. A `401` from the upstream makes the next call
-//! fetch a new login.
+//! logged and tried again five seconds later; meanwhile the last login
+//! (or none) goes on being used. A `401` from the upstream makes the next
+//! call fetch a new login.
 
 mod assertion;
 #[cfg(feature = "ecr")]
@@ -111,7 +111,7 @@ impl Helper {
                 ));
             }
             CredentialHelper::Gcp => Box::new(gcp::Gcp::new()?),
-            CredentialHelper::OAuth2(o) => Box::new(oauth2::OAuth2::new(o.clone())?),
+            CredentialHelper::OAuth2(o) => Box::new(oauth2::OAuth2::new((**o).clone())?),
         };
         Ok(Self {
             name: config.name(),
