@@ -496,3 +496,12 @@ fn the_files_of_a_credential_helper_are_read_at_load() {
     );
     parse(config(&assertion)).check().expect("readable files");
 }
+
+#[cfg(not(feature = "ecr"))]
+#[test]
+fn the_ecr_helper_needs_its_feature() {
+    refused(
+        one_with(serde_json::json!({"credentialHelper": "ecr"})),
+        "extensions.sync.registries[0].credentialHelper: this berth was built without the \"ecr\" feature",
+    );
+}
