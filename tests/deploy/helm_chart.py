@@ -5,7 +5,8 @@ pulls it back.
 
     python helm_chart.py CHART_DIR REGISTRY_HOST:PORT OUT_DIR
 
-Writes OUT_DIR/config-default.json and OUT_DIR/config-s3-redis.json (the
+Writes OUT_DIR/config-default.json, OUT_DIR/config-s3-redis.json,
+OUT_DIR/config-azure-dynamodb.json and OUT_DIR/config-gcs-redis.json (the
 config each rendering puts in its ConfigMap, for `berth verify`) and
 OUT_DIR/pushed.json (the chart's name, version and digest). Exits non-zero
 with a message on the first failure.
@@ -77,6 +78,32 @@ def check_workload(docs, what, replicas, persistent):
     return sts, json.loads(cm["data"]["config.json"])
 
 
+def check_azure(sts, config, what):
+    [c] = sts["spec"]["template"]["spec"]["containers"]
+    refs = sorted(e["secretRef"]["name"] for e in c.get("envFrom", []))
+    if refs != ["reg-berth-azure", "reg-berth-s3"]:
+        fail(f"{what}: environment from {refs}")
+    driver = config["storage"]["storageDriver"]
+    if driver["name"] != "azure" or "accountkey" in driver:
+        fail(f"{what}: storage driver {driver}")
+    if config["storage"]["cacheDriver"]["name"] != "dynamodb":
+        fail(f"{what}: cache driver {config['storage']['cacheDriver']}")
+
+
+def check_gcs(sts, config, what):
+    pod = sts["spec"]["template"]["spec"]
+    [c] = pod["containers"]
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+    if mounts.get("gcs") != "/etc/berth/gcs":
+        fail(f"{what}: mounts {mounts}")
+    volumes = {v["name"]: v.get("secret", {}).get("secretName") for v in pod["volumes"]}
+    if volumes.get("gcs") != "reg-berth-gcs":
+        fail(f"{what}: volumes {volumes}")
+    driver = config["storage"]["storageDriver"]
+    if driver != {"name": "gcs", "bucket": "registry", "rootdirectory": "/berth", "keyfile": "/etc/berth/gcs/key.json"}:
+        fail(f"{what}: storage driver {driver}")
+
+
 def main():
     chart_dir, registry, out = sys.argv[1:4]
     os.makedirs(out, exist_ok=True)
@@ -110,10 +137,30 @@ def main():
     with open(os.path.join(out, "config-s3-redis.json"), "w") as f:
         json.dump(config, f)
 
+    # The other buckets and metadata stores: their credentials in Secrets,
+    # never in the ConfigMap.
+    for name, replicas, want_secrets, check in [
+        ("azure-dynamodb", 2, ["reg-berth-azure", "reg-berth-s3"], check_azure),
+        ("gcs-redis", 3, ["reg-berth-gcs"], check_gcs),
+    ]:
+        with open(os.path.join(chart_dir, "ci", f"{name}-values.yaml")) as f:
+            values = yaml.safe_load(f)
+        what = f"ci/{name}-values.yaml"
+        check_lint(chart_dir, values, what)
+        docs = render(chart_dir, values)
+        check_schemas(docs, what)
+        sts, config = check_workload(docs, what, replicas, False)
+        secrets = sorted(d["metadata"]["name"] for d in by_kind(docs, "Secret"))
+        if secrets != want_secrets:
+            fail(f"{what}: Secrets {secrets}")
+        check(sts, config, what)
+        with open(os.path.join(out, f"config-{name}.json"), "w") as f:
+            json.dump(config, f)
+
     # Several replicas on local volumes are refused.
     try:
         render(chart_dir, {"replicaCount": 2})
-        fail("replicaCount 2 without S3 and Redis was rendered")
+        fail("replicaCount 2 without a bucket and a shared metadata store was rendered")
     except helm.HelmError as e:
         if "replicaCount above 1" not in str(e):
             fail(f"replicaCount 2: unexpected error {e}")

@@ -6,11 +6,14 @@ use berth_oci::range::{RangeRequest, parse_range};
 use berth_oci::{Digest, RepoName};
 use http::{HeaderMap, StatusCode, header};
 
+use super::authz::Caller;
 use super::error::ApiError;
 use super::{ApiResult, set_header};
+use crate::config::Action;
 use crate::registry::{MirroredBlob, Registry, RegistryError};
 
-/// `GET`/`HEAD /v2/<name>/blobs/<digest>`, with single `Range` support.
+/// `GET`/`HEAD /v2/<name>/blobs/<digest>`, with single `Range` support;
+/// `caller` is who asks, for `hydrateBlobOnRead`.
 pub(crate) async fn get(
     reg: &Registry,
     name: &RepoName,
@@ -18,16 +21,28 @@ pub(crate) async fn get(
     headers: &HeaderMap,
     head: bool,
     mirror: Option<&dyn crate::registry::Mirror>,
+    caller: &Caller,
 ) -> ApiResult {
-    let len = match (reg.blob_len(name, digest).await, mirror) {
-        (Err(RegistryError::BlobUnknown(d)), Some(mirror)) => {
-            return match mirror.blob(name, digest).await? {
-                Some(blob) => Ok(mirrored(blob, digest, head)),
-                None => Err(RegistryError::BlobUnknown(d).into()),
-            };
-        }
-        (found, _) => found?,
+    let mut source = name.clone();
+    let len = match reg.blob_len(name, digest).await {
+        Err(RegistryError::BlobUnknown(d)) => match hydrate(reg, name, digest, caller).await {
+            Some((from, len)) => {
+                source = from;
+                len
+            }
+            None => {
+                let Some(mirror) = mirror else {
+                    return Err(RegistryError::BlobUnknown(d).into());
+                };
+                return match mirror.blob(name, digest).await? {
+                    Some(blob) => Ok(mirrored(blob, digest, head)),
+                    None => Err(RegistryError::BlobUnknown(d).into()),
+                };
+            }
+        },
+        found => found?,
     };
+    let name = &source;
     if !head && let Some(url) = reg.blob_url(name, digest).await? {
         // `storage.redirectBlobURL`: the client fetches from the object
         // store directly.
@@ -79,6 +94,41 @@ pub(crate) async fn get(
         );
     }
     Ok(resp)
+}
+
+/// `hydrateBlobOnRead`: the repository the missed blob is read from and
+/// its length, when the root hydrates and another of its repositories that
+/// the caller may read holds it. A caller who may push to `name` gets the
+/// blob linked there first (as a mount), and it is read from `name`.
+async fn hydrate(
+    reg: &Registry,
+    name: &RepoName,
+    digest: &Digest,
+    caller: &Caller,
+) -> Option<(RepoName, u64)> {
+    if !reg.policies().hydrates(name) {
+        return None;
+    }
+    let holder = reg
+        .blob_holders(name, digest)
+        .await
+        .into_iter()
+        .find(|h| caller.may(h, Action::Read))?;
+    if caller.may(name, Action::Create) {
+        match reg.mount_blob(name, &holder, digest).await {
+            Ok(true) => {
+                if let Ok(len) = reg.blob_len(name, digest).await {
+                    return Some((name.clone(), len));
+                }
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::info!(repo = %name, %digest, "blob not hydrated, read from {holder}: {e}")
+            }
+        }
+    }
+    let len = reg.blob_len(&holder, digest).await.ok()?;
+    Some((holder, len))
 }
 
 /// A blob the mirror is fetching: its bytes as they arrive (a `Range` is

@@ -487,7 +487,10 @@ async fn route(
         }
         Endpoint::Blob { name, digest } => match *method {
             Method::DELETE => blobs::delete(reg, &name, &digest).await,
-            _ => blobs::get(reg, &name, &digest, headers, head, state.mirror.as_deref()).await,
+            _ => {
+                let mirror = state.mirror.as_deref();
+                blobs::get(reg, &name, &digest, headers, head, mirror, &ok.caller).await
+            }
         },
         Endpoint::UploadStart { name } => {
             uploads::start(reg, &name, q, body, ok.mount_from, client).await

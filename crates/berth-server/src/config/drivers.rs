@@ -398,6 +398,13 @@ pub struct CacheDriverConfig {
     /// zot's older single table (refused by name).
     #[serde(default, rename = "tableName")]
     pub table_name: Option<String>,
+    /// zot 1.x's metadata tables, which zot 2 no longer reads (its own
+    /// test configs still name them): accepted with a warning, no effect
+    /// in either.
+    #[serde(default, rename = "indexDataTablename")]
+    pub index_data_tablename: Option<String>,
+    #[serde(default, rename = "manifestDataTablename")]
+    pub manifest_data_tablename: Option<String>,
     // zot's `redis` keys.
     /// `redis://[user:password@]host:port[/db]`; or `addr`.
     #[serde(default)]

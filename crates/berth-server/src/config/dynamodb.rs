@@ -25,6 +25,11 @@ impl CacheDriverConfig {
             ("apiKeyTablename", self.api_key_tablename.as_ref()),
             ("versionTablename", self.version_tablename.as_ref()),
             ("tableName", self.table_name.as_ref()),
+            ("indexDataTablename", self.index_data_tablename.as_ref()),
+            (
+                "manifestDataTablename",
+                self.manifest_data_tablename.as_ref(),
+            ),
         ]
     }
 
@@ -83,6 +88,8 @@ impl CacheDriverConfig {
         redis_part.api_key_tablename = None;
         redis_part.version_tablename = None;
         redis_part.table_name = None;
+        redis_part.index_data_tablename = None;
+        redis_part.manifest_data_tablename = None;
         if redis_part != bare {
             return Err(ConfigError::key(
                 at,
@@ -96,6 +103,16 @@ impl CacheDriverConfig {
                  name the tables with cacheTablename, repoMetaTablename, … instead)",
             ));
         }
+        for (key, set) in [
+            ("indexDataTablename", &self.index_data_tablename),
+            ("manifestDataTablename", &self.manifest_data_tablename),
+        ] {
+            if set.is_some() {
+                tracing::warn!(
+                    "{at}.{key}: a table of zot 1.x's metadata, which zot 2 no longer reads; ignored by berth too"
+                );
+            }
+        }
         if let Some(e) = &self.endpoint
             && !(e.starts_with("http://") || e.starts_with("https://"))
         {
@@ -105,8 +122,10 @@ impl CacheDriverConfig {
             ));
         }
         for (key, value) in self.dynamodb_keys() {
-            if !matches!(key, "tablenamePrefix" | "tableName")
-                && value.is_some_and(|v| v.is_empty())
+            if !matches!(
+                key,
+                "tablenamePrefix" | "tableName" | "indexDataTablename" | "manifestDataTablename"
+            ) && value.is_some_and(|v| v.is_empty())
             {
                 return Err(ConfigError::key(format!("{at}.{key}"), "must not be empty"));
             }
@@ -269,6 +288,25 @@ mod tests {
         assert_eq!(
             (t.cache.as_str(), t.image_meta.as_str(), t.version.as_str()),
             ("ProdBlobTable", "ProdImageMetaTable", "V")
+        );
+        // zot's gc-stress configs still name zot 1.x's tables, which zot 2
+        // ignores: accepted (with a warning), no effect.
+        let c = Config::from_value(json!({"storage": {"rootDirectory": "/x",
+            "cacheDriver": {"name": "dynamodb", "region": "us-east-2",
+                "cacheTablename": "BlobTable", "indexDataTablename": "IndexDataTable",
+                "manifestDataTablename": "ManifestDataTable"}}}))
+        .expect("valid");
+        let t = c
+            .storage
+            .cache_driver
+            .as_ref()
+            .expect("driver")
+            .dynamo_tables();
+        assert_eq!(t.cache, "BlobTable");
+        assert!(
+            refused(json!({"cacheDriver": {"name": "redis", "url": "redis://h",
+            "indexDataTablename": "I"}}))
+            .contains("storage.cacheDriver.indexDataTablename: a dynamodb key")
         );
     }
 

@@ -334,6 +334,15 @@ impl Config {
                     "berth keeps one metadata store for every root: give this root the main storage.cacheDriver, or leave it out",
                 ));
             }
+            if sub
+                .redirect_blob_url
+                .is_some_and(|r| r != self.storage.redirect_blob_url)
+            {
+                return Err(ConfigError::key(
+                    at(".redirectBlobURL"),
+                    "one setting for every root in berth: set storage.redirectBlobURL, or leave this out",
+                ));
+            }
         }
         Ok(())
     }

@@ -394,6 +394,13 @@ pub struct StorageConfig {
     /// false: Berth streams the blob).
     #[serde(default, rename = "redirectBlobURL")]
     pub redirect_blob_url: bool,
+    /// zot's `hydrateBlobOnRead` (default false: a repository's blobs are
+    /// its own). When true, a blob read (`HEAD` or `GET`) a repository
+    /// misses is answered from another repository of the root that holds
+    /// it and that the caller may read; a caller who may also push there
+    /// gets it linked in (a mount), so the push that follows may use it.
+    #[serde(default, rename = "hydrateBlobOnRead")]
+    pub hydrate_blob_on_read: bool,
     /// Further storage roots, keyed by `/<first name component>`.
     #[serde(default, rename = "subPaths")]
     pub sub_paths: std::collections::BTreeMap<String, SubPathConfig>,
@@ -450,6 +457,13 @@ pub struct SubPathConfig {
     /// store, so only the main root's `storage.cacheDriver` is accepted.
     #[serde(default, rename = "cacheDriver")]
     pub cache_driver: Option<super::drivers::CacheDriverConfig>,
+    /// This root's `hydrateBlobOnRead` (default false, as zot's).
+    #[serde(default, rename = "hydrateBlobOnRead")]
+    pub hydrate_blob_on_read: bool,
+    /// `storage.redirectBlobURL` is one setting for every root: only the
+    /// main root's value is accepted here.
+    #[serde(default, rename = "redirectBlobURL")]
+    pub redirect_blob_url: Option<bool>,
 }
 
 /// The settings one storage root runs with (the main root's or a
@@ -522,6 +536,7 @@ impl StorageConfig {
             cache_driver: None,
             remote_cache: None,
             redirect_blob_url: false,
+            hydrate_blob_on_read: false,
             sub_paths: Default::default(),
             max_repos: None,
             max_repo_bytes: None,

@@ -170,22 +170,23 @@ impl CacheDriverConfig {
             }
             url = Some(base.to_string());
         }
+        // go-redis's universal client: a master name makes it a Sentinel
+        // client (whatever the addresses), several addresses a cluster.
+        let sentinel = [
+            ("master_name", o.master_name.is_some()),
+            ("sentinel_username", o.sentinel_username.is_some()),
+            ("sentinel_password", o.sentinel_password.is_some()),
+        ];
+        if let Some((key, _)) = sentinel.iter().find(|(_, set)| *set) {
+            return refuse(
+                key,
+                "Redis Sentinel is not supported: give the master's address",
+            );
+        }
         if o.addr.len() > 1 {
             return refuse(
                 "addr",
                 "several addresses make a Redis cluster, which berth does not support: give one node",
-            );
-        }
-        if o.master_name.is_some() || o.sentinel_username.is_some() || o.sentinel_password.is_some()
-        {
-            let key = if o.master_name.is_some() {
-                "master_name"
-            } else {
-                "sentinel_username"
-            };
-            return refuse(
-                key,
-                "Redis Sentinel is not supported: give the master's address",
             );
         }
         if o.client_name.is_some() {
@@ -362,7 +363,11 @@ mod tests {
             ),
             (
                 serde_json::json!({"sentinel_password": "p"}),
-                "storage.cacheDriver.sentinel_username",
+                "storage.cacheDriver.sentinel_password",
+            ),
+            (
+                serde_json::json!({"addr": ["a:1", "b:1"], "master_name": "m"}),
+                "storage.cacheDriver.master_name",
             ),
             (
                 serde_json::json!({"client_name": "c"}),

@@ -20,6 +20,10 @@ fn one_day() -> DurationValue {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CveConfig {
+    /// `false` turns scanning off as if the section were absent (zot's
+    /// `config-ui-no-cve` example); default true.
+    #[serde(default = "enabled")]
+    pub enable: bool,
     /// How often the advisories are fetched again (zot's key; default
     /// 24h, at least 2h as in zot).
     #[serde(default = "one_day", rename = "updateInterval")]
@@ -44,6 +48,10 @@ pub struct OsvConfig {
     /// one the source has (its folders, or its `ecosystems.txt`).
     #[serde(default)]
     pub ecosystems: Vec<String>,
+}
+
+fn enabled() -> bool {
+    true
 }
 
 fn osv_public() -> String {
@@ -119,6 +127,7 @@ mod tests {
         assert_eq!(c.update_interval.0, std::time::Duration::from_secs(86_400));
         assert_eq!(c.osv.source, OSV_PUBLIC);
         assert!(c.osv.ecosystems.is_empty());
+        assert!(c.enable);
         assert!(c.check().is_ok());
         let cases = [
             (

@@ -70,6 +70,7 @@ impl super::ExtensionsConfig {
             .as_ref()
             .filter(|s| s.enable)
             .and_then(|s| s.cve.as_ref())
+            .filter(|c| c.enable)
     }
 
     pub(super) fn check_search(&self) -> Result<(), ConfigError> {

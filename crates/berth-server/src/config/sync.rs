@@ -473,13 +473,31 @@ impl From<RegistryFile> for SyncRegistry {
     }
 }
 
-/// `url` with `https://` in front when it names no scheme.
+/// `url` with `https://` in front when it names no scheme, and without a
+/// path: zot keeps only the scheme and host of a registry URL (its own
+/// example names `https://docker.io/library`), and so does Berth, saying
+/// so in the log.
 fn with_scheme(url: &str) -> String {
     let url = url.trim();
-    if url.contains("://") {
+    let url = if url.contains("://") {
         url.to_string()
     } else {
         format!("https://{url}")
+    };
+    match url.parse::<http::Uri>() {
+        Ok(uri) if !matches!(uri.path(), "" | "/") && uri.query().is_none() => {
+            match (uri.scheme_str(), uri.authority()) {
+                (Some(scheme), Some(authority)) => {
+                    let bare = format!("{scheme}://{authority}");
+                    tracing::warn!(
+                        "extensions.sync: registry URL {url:?} has a path, which zot ignores and berth too: using {bare:?}"
+                    );
+                    bare
+                }
+                _ => url,
+            }
+        }
+        _ => url,
     }
 }
 
@@ -500,9 +518,9 @@ fn check_url(url: &str) -> Result<(), String> {
     if authority.host().is_empty() {
         return Err(format!("{url:?} names no host"));
     }
-    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+    if uri.query().is_some() {
         return Err(format!(
-            "{url:?}: a registry URL is a scheme and a host, with no path"
+            "{url:?}: a registry URL is a scheme and a host, with no query"
         ));
     }
     Ok(())

@@ -126,6 +126,16 @@ fn sub_paths() {
     assert_eq!(roots[1].prefix.as_deref(), Some("team"));
     assert!(!roots[1].dedupe && roots[1].gc);
     assert_eq!(roots[1].gc_delay.as_secs(), 7200);
+    // zot's hydrate-blob-on-read example: per root, and a sub-path's
+    // redirectBlobURL accepted when it is the main one's.
+    let c = Config::from_value(serde_json::json!({"storage":{"rootDirectory":"/a",
+        "hydrateBlobOnRead": true, "redirectBlobURL": false,
+        "subPaths":{"/a":{"rootDirectory":"/za","hydrateBlobOnRead":false,"redirectBlobURL":false},
+                    "/b":{"rootDirectory":"/zb","hydrateBlobOnRead":true}}}}))
+    .expect("valid");
+    assert!(c.storage.hydrate_blob_on_read);
+    assert!(!c.storage.sub_paths["/a"].hydrate_blob_on_read);
+    assert!(c.storage.sub_paths["/b"].hydrate_blob_on_read);
     // Storage wholly remote needs no rootDirectory (zot's all-remote
     // example); the local files go to the embedded default's directory.
     if cfg!(all(feature = "s3", feature = "redis")) {
@@ -181,6 +191,10 @@ fn sub_paths() {
         (
             r#"{"storage":{"rootDirectory":"/a","subPaths":{"/t":{"rootDirectory":"/b","cacheDriver":{"name":"redis","url":"redis://other:6379"}}}}}"#,
             "storage.subPaths./t.cacheDriver: berth keeps one metadata store",
+        ),
+        (
+            r#"{"storage":{"rootDirectory":"/a","subPaths":{"/t":{"rootDirectory":"/b","redirectBlobURL":true}}}}"#,
+            "storage.subPaths./t.redirectBlobURL: one setting for every root",
         ),
     ];
     for (json, want) in cases {
@@ -953,4 +967,28 @@ fn bearer_oidc_and_secrets_manager_keys() {
             "{bearer}"
         );
     }
+}
+
+/// zot's `config-ui-no-cve` example: `cve.enable: false` is search
+/// without scanning.
+#[test]
+fn cve_enable_false_is_no_scanning() {
+    let with = |cve: serde_json::Value| {
+        Config::from_value(serde_json::json!({"storage": {"rootDirectory": "/a"},
+            "extensions": {"search": {"enable": true, "cve": cve}, "ui": {"enable": true}}}))
+        .expect("valid")
+    };
+    assert!(
+        with(serde_json::json!({"enable": false}))
+            .extensions
+            .cve()
+            .is_none()
+    );
+    assert!(
+        with(serde_json::json!({"enable": true}))
+            .extensions
+            .cve()
+            .is_some()
+    );
+    assert!(with(serde_json::json!({})).extensions.cve().is_some());
 }

@@ -71,6 +71,10 @@ pub struct Policies {
     immutable: Vec<ImmutableRule>,
     /// `extensions.lint.mandatoryAnnotations` (when the linter is on).
     mandatory_annotations: Vec<String>,
+    /// `hydrateBlobOnRead` of the main root.
+    main_hydrates: bool,
+    /// The sub-path roots' prefixes with `hydrateBlobOnRead`.
+    sub_hydrates: std::collections::HashSet<String>,
     /// Tells one set of policies from the next (answers cached under one
     /// are not given under another).
     revision: u64,
@@ -146,7 +150,24 @@ impl Policies {
             sub_bytes,
             immutable,
             mandatory_annotations: Vec::new(),
+            main_hydrates: storage.hydrate_blob_on_read,
+            sub_hydrates: storage
+                .sub_paths
+                .iter()
+                .filter(|(_, sub)| sub.hydrate_blob_on_read)
+                .map(|(key, _)| key.trim_start_matches('/').to_string())
+                .collect(),
         })
+    }
+
+    /// Whether a blob read `repo` misses may be answered from another
+    /// repository of its root (`hydrateBlobOnRead`).
+    pub fn hydrates(&self, repo: &RepoName) -> bool {
+        let first = repo.components().next().unwrap_or_default();
+        match self.sub_bytes.contains_key(first) {
+            true => self.sub_hydrates.contains(first),
+            false => self.main_hydrates,
+        }
     }
 
     /// With zot's linter (`extensions.lint`), when it is on.

@@ -486,3 +486,116 @@ async fn a_mount_without_from_takes_only_what_the_caller_may_read() {
     assert_eq!(r.status(), StatusCode::ACCEPTED, "a blob nobody holds");
     s.stop().await;
 }
+
+/// `hydrateBlobOnRead`: a blob another repository of the root holds is
+/// read through one the caller may read, linked in for a caller who may
+/// push (so the push that follows may use it), and never through a
+/// repository the caller may not read; without the setting blobs stay
+/// repository-local.
+#[tokio::test]
+async fn hydrate_blob_on_read_serves_what_the_caller_may_read() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let start = |hydrate: bool, root: &str| {
+        let mut c = config(
+            tmp.path(),
+            json!({"address": "127.0.0.1", "port": 0,
+                   "auth": {"htpasswd": {"path": htpasswd(tmp.path())}},
+                   "accessControl": {"repositories": {
+                       "base/**": {"policies": [{"users": ["alice"], "actions": ["read", "create"]},
+                                                {"users": ["bob"], "actions": ["read"]}]},
+                       "team/**": {"policies": [{"users": ["alice"], "actions": ["read", "create"]},
+                                                {"users": ["bob"], "actions": ["read"]}]},
+                       "secret/**": {"policies": [{"users": ["alice"], "actions": ["read", "create"]}]}}}}),
+            json!({}),
+        );
+        c.storage.root_directory = tmp.path().join(root);
+        c.storage.hydrate_blob_on_read = hydrate;
+        c
+    };
+    let alice = Some(("alice", "wonderland"));
+    let bob = Some(("bob", "builder"));
+    for hydrate in [true, false] {
+        let s = Running::start(&start(hydrate, if hydrate { "on" } else { "off" })).await;
+        let push = |repo: &str, data: &'static [u8]| {
+            let digest = berth_oci::Digest::sha256(data);
+            s.request(
+                Method::POST,
+                &format!("/v2/{repo}/blobs/uploads/?digest={digest}"),
+                alice,
+            )
+            .body(data)
+            .send()
+        };
+        let shared: &[u8] = b"{}";
+        let secret: &[u8] = b"only alice";
+        assert_eq!(push("base/img", shared).await.expect("push").status(), 201);
+        assert_eq!(push("secret/x", secret).await.expect("push").status(), 201);
+        let head = |repo: &str, data: &[u8], user| {
+            let digest = berth_oci::Digest::sha256(data);
+            s.request(Method::HEAD, &format!("/v2/{repo}/blobs/{digest}"), user)
+                .send()
+        };
+        let found = |r: reqwest::Response| r.status();
+        // bob may read base/img: read through it, nothing linked (he may
+        // not push to team/other).
+        let want = if hydrate {
+            StatusCode::OK
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        assert_eq!(
+            found(head("team/other", shared, bob).await.expect("head")),
+            want
+        );
+        // Never through a repository the caller may not read.
+        assert_eq!(
+            found(head("team/other", secret, bob).await.expect("head")),
+            StatusCode::NOT_FOUND
+        );
+        let r = s
+            .request(
+                Method::GET,
+                &format!("/v2/team/other/blobs/{}", berth_oci::Digest::sha256(shared)),
+                bob,
+            )
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), want);
+        if hydrate {
+            assert_eq!(&r.bytes().await.expect("body")[..], shared);
+        }
+        // alice may push to team/app: the blob is linked in, and a
+        // manifest naming it is accepted without an upload.
+        assert_eq!(
+            found(head("team/app", shared, alice).await.expect("head")),
+            want
+        );
+        let d = berth_oci::Digest::sha256(shared);
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": d.to_string(), "size": 2},
+            "layers": [],
+        });
+        let r = s
+            .request(Method::PUT, "/v2/team/app/manifests/v1", alice)
+            .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+            .body(manifest.to_string())
+            .send()
+            .await
+            .expect("put");
+        let want_put = if hydrate {
+            StatusCode::CREATED
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        assert_eq!(
+            r.status(),
+            want_put,
+            "{}",
+            r.text().await.unwrap_or_default()
+        );
+        s.stop().await;
+    }
+}

@@ -269,6 +269,12 @@ fn the_helm_chart_lints_renders_to_valid_manifests_and_round_trips_as_an_oci_cha
     if cfg!(all(feature = "s3", feature = "redis")) {
         run(berth().arg("verify").arg(out.join("config-s3-redis.json")));
     }
+    if cfg!(all(feature = "azure", feature = "dynamodb")) {
+        run(berth().arg("verify").arg(out.join("config-azure-dynamodb.json")));
+    }
+    if cfg!(all(feature = "gcs", feature = "redis")) {
+        run(berth().arg("verify").arg(out.join("config-gcs-redis.json")));
+    }
     // Stored as Helm's OCI chart: its config and layer media types.
     let manifest: Value = reqwest::blocking::Client::new()
         .get(b.url("/v2/charts/berth/manifests/0.1.0"))

@@ -50,6 +50,24 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
+{{/* The Secret holding the GCS key, empty when there is none. */}}
+{{- define "berth.gcsSecret" -}}
+{{- if .Values.gcs.existingSecret -}}
+{{- .Values.gcs.existingSecret -}}
+{{- else if .Values.gcs.keyJson -}}
+{{- printf "%s-gcs" (include "berth.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret holding the Azure account key, empty when there is none. */}}
+{{- define "berth.azureSecret" -}}
+{{- if .Values.azure.existingSecret -}}
+{{- .Values.azure.existingSecret -}}
+{{- else if .Values.azure.accountKey -}}
+{{- printf "%s-azure" (include "berth.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
 {{/*
 Berth's config: .Values.config with the keys the pod's layout decides
 (where it listens, where data and the mounted secrets are).
@@ -58,6 +76,9 @@ Berth's config: .Values.config with the keys the pod's layout decides
 {{- $cfg := deepCopy .Values.config -}}
 {{- $storage := $cfg.storage | default (dict) -}}
 {{- $_ := set $storage "rootDirectory" "/var/lib/berth" -}}
+{{- if and (include "berth.gcsSecret" .) $storage.storageDriver -}}
+{{- $_ := set $storage.storageDriver "keyfile" "/etc/berth/gcs/key.json" -}}
+{{- end -}}
 {{- $_ := set $cfg "storage" $storage -}}
 {{- $http := $cfg.http | default (dict) -}}
 {{- $_ := set $http "address" "0.0.0.0" -}}
@@ -79,8 +100,8 @@ Berth's config: .Values.config with the keys the pod's layout decides
 {{- if gt (int .Values.replicaCount) 1 -}}
 {{- $driver := dig "storage" "storageDriver" "name" "" .Values.config -}}
 {{- $cache := dig "storage" "cacheDriver" "name" "" .Values.config -}}
-{{- if not (and (eq $driver "s3") (eq $cache "redis")) -}}
-{{- fail "replicaCount above 1 needs config.storage.storageDriver (s3) and config.storage.cacheDriver (redis): replicas cannot share a local volume" -}}
+{{- if not (and (has $driver (list "s3" "gcs" "azure")) (has $cache (list "redis" "dynamodb"))) -}}
+{{- fail "replicaCount above 1 needs config.storage.storageDriver (s3, gcs or azure) and config.storage.cacheDriver (redis or dynamodb): replicas cannot share a local volume" -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

@@ -4,6 +4,19 @@ fn parse(v: serde_json::Value) -> SyncConfig {
     serde_json::from_value(v).expect("parses")
 }
 
+/// zot keeps only the scheme and host of a registry URL (its own example
+/// names `https://docker.io/library`).
+#[test]
+fn a_registry_url_path_is_dropped_as_zot_drops_it() {
+    let c = parse(serde_json::json!({"registries": [{
+        "urls": ["https://docker.io/library", "mirror.example:5000/v2/"], "onDemand": true}]}));
+    c.check().expect("valid");
+    assert_eq!(
+        c.registries[0].urls,
+        ["https://docker.io", "https://mirror.example:5000"]
+    );
+}
+
 #[test]
 fn zot_keys_and_defaults() {
     let c = parse(serde_json::json!({
@@ -95,8 +108,8 @@ fn checks_name_the_key() {
             "extensions.sync.registries[0].urls[0]: \"https://u:p@h\": no credentials",
         ),
         (
-            serde_json::json!({"registries": [{"urls": ["https://h/v2"], "onDemand": true}]}),
-            "extensions.sync.registries[0].urls[0]: \"https://h/v2\": a registry URL",
+            serde_json::json!({"registries": [{"urls": ["https://h/?x=1"], "onDemand": true}]}),
+            "extensions.sync.registries[0].urls[0]: \"https://h/?x=1\": a registry URL is a scheme and a host, with no query",
         ),
         (
             serde_json::json!({"registries": [{"urls": ["h"], "pollInterval": "0s"}]}),

@@ -78,7 +78,15 @@ impl BucketStore {
             opts.settings.root_directory.trim_matches('/')
         );
         let url = service_url(opts);
-        let mut b = MicrosoftAzureBuilder::new()
+        // Without credentials in the config, the environment's
+        // (`AZURE_STORAGE_ACCOUNT_KEY`, `AZURE_CLIENT_ID`/`_SECRET`/
+        // `AZURE_TENANT_ID`, `AZURE_FEDERATED_TOKEN_FILE`…), as the Azure
+        // SDKs read it; the config's account, container and service win.
+        let base = match opts.credentials {
+            AzureCredentials::Default => MicrosoftAzureBuilder::from_env(),
+            _ => MicrosoftAzureBuilder::new(),
+        };
+        let mut b = base
             .with_account(&opts.account_name)
             .with_container_name(&opts.container)
             .with_endpoint(url.clone());
