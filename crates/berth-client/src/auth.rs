@@ -230,6 +230,14 @@ impl Tokens {
         })
     }
 
+    /// Forgets every token (the credentials they were got with changed).
+    pub(crate) fn clear(&self) {
+        self.cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
     fn put(&self, key: &str, value: String, expires_in: Duration) {
         // Stop using it a little before the registry would refuse it.
         let margin = (expires_in / 5).min(Duration::from_secs(30));
@@ -321,8 +329,9 @@ impl Client {
                 query.append_pair("scope", scope);
             }
         }
+        let login = self.credentials();
         let answer = self
-            .exchange(&Method::GET, &url, |r| match &self.auth {
+            .exchange(&Method::GET, &url, |r| match &login {
                 Some((user, password)) => r.basic_auth(user, Some(password)),
                 None => r,
             })
@@ -505,5 +514,19 @@ mod tests {
         assert_eq!(tokens.fetching.lock().expect("lock").len(), 1, "still held");
         tokens.forget_fetch_lock("k", other);
         assert!(tokens.fetching.lock().expect("lock").is_empty());
+    }
+
+    #[test]
+    fn new_credentials_drop_the_tokens_got_with_the_old() {
+        let client = Client::new("http://registry.test", Some("u:p")).expect("client");
+        let clone = client.clone();
+        client
+            .tokens
+            .put("repository:a:pull", "t".into(), Duration::from_secs(60));
+        assert!(!clone.set_credentials("u", "p"), "the same login");
+        assert_eq!(client.tokens.get("repository:a:pull").as_deref(), Some("t"));
+        assert!(clone.set_credentials("u", "p2"));
+        assert_eq!(client.credentials(), Some(("u".into(), "p2".into())));
+        assert_eq!(client.tokens.get("repository:a:pull"), None);
     }
 }

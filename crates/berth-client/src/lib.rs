@@ -105,6 +105,9 @@ impl ClientError {
 /// The result of a client call.
 pub type ClientResult<T> = Result<T, ClientError>;
 
+/// Basic credentials: a user name and a password.
+pub type Login = (String, String);
+
 /// An error with its causes on one line (reqwest's own says only "error
 /// sending request for url (...)").
 fn with_causes(e: &dyn std::error::Error) -> String {
@@ -222,8 +225,10 @@ pub struct Client {
     /// `host[:port]` as the caller wrote it (before `docker.io` became
     /// `registry-1.docker.io`), the key of credential files.
     host: String,
-    /// Basic credentials (user, password).
-    auth: Option<(String, String)>,
+    /// Basic credentials (user, password), shared by the clones and
+    /// replaced by [`Client::set_credentials`] (a std lock: held only to
+    /// read or swap them, never across an await).
+    auth: Arc<std::sync::RwLock<Option<Login>>>,
     tokens: Arc<auth::Tokens>,
     /// Bounds the requests in flight (`max_concurrent`); an owned permit
     /// goes with each answer, so a streamed body keeps its place.
@@ -239,7 +244,7 @@ impl std::fmt::Debug for Client {
         f.debug_struct("Client")
             .field("base", &self.base)
             .field("host", &self.host)
-            .field("auth", &self.auth.as_ref().map(|(user, _)| user))
+            .field("auth", &self.credentials().map(|(user, _)| user))
             .finish_non_exhaustive()
     }
 }
@@ -287,7 +292,7 @@ impl Client {
         };
         let base_url = reqwest::Url::parse(&base)
             .map_err(|e| ClientError::Config(format!("registry URL {base:?}: {e}")))?;
-        let auth = auth.map(|a| match a.split_once(':') {
+        let auth: Option<Login> = auth.map(|a| match a.split_once(':') {
             Some((u, p)) => (u.to_string(), p.to_string()),
             None => (a.to_string(), String::new()),
         });
@@ -313,7 +318,7 @@ impl Client {
             base,
             base_url,
             host,
-            auth,
+            auth: Arc::new(std::sync::RwLock::new(auth)),
             tokens: Arc::default(),
             limit: options
                 .max_concurrent
@@ -324,6 +329,35 @@ impl Client {
                 .map(|r| Arc::new(request::Pace::new(r))),
             retry: retry::RetryPolicy::from_options(&options),
         })
+    }
+
+    /// The Basic credentials (user, password) requests go with now.
+    pub fn credentials(&self) -> Option<Login> {
+        self.auth
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the Basic credentials of this client and its clones (a
+    /// credential helper's fresh login). When they change, the tokens got
+    /// with the old ones are dropped, so the next request asks for new
+    /// ones. Says whether they changed.
+    pub fn set_credentials(&self, user: &str, password: &str) -> bool {
+        let mut auth = self
+            .auth
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if auth
+            .as_ref()
+            .is_some_and(|(u, p)| u == user && p == password)
+        {
+            return false;
+        }
+        *auth = Some((user.to_string(), password.to_string()));
+        drop(auth);
+        self.tokens.clear();
+        true
     }
 
     /// The base URL requests go to.

@@ -178,9 +178,10 @@ impl Client {
         let mut refreshed = false;
         loop {
             let bearer = if own { self.tokens.get(&key) } else { None };
+            let login = if own { self.credentials() } else { None };
             let answer = self
                 .exchange(method, &url, |r| {
-                    let r = match (&bearer, &self.auth) {
+                    let r = match (&bearer, &login) {
                         _ if !own => r,
                         (Some(token), _) => r.bearer_auth(token),
                         (None, Some((user, password))) => r.basic_auth(user, Some(password)),

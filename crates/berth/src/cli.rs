@@ -24,6 +24,7 @@ fn version_text() -> &'static str {
             ("trust", cfg!(feature = "trust")),
             ("scan", cfg!(feature = "scan")),
             ("sync", cfg!(feature = "sync")),
+            ("ecr", cfg!(feature = "ecr")),
             ("cluster", cfg!(feature = "cluster")),
             ("secretsmanager", cfg!(feature = "secretsmanager")),
         ]

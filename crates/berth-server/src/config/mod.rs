@@ -45,7 +45,11 @@ pub use redis_client::RedisClient;
 pub use retention::{KeepTagsRule, KeepUntaggedRule, RetentionConfig, RetentionPolicy};
 pub use scan::{CveConfig, OSV_PUBLIC, OsvConfig};
 pub use search::{MgmtConfig, SearchConfig, UiConfig};
-pub use sync::{ContentRule, SemverFilter, SyncConfig, SyncRegistry, TagFilter};
+pub use sync::{
+    Assertion, ContentRule, CredentialHelper, Grant, OAuth2Helper, SemverFilter, SyncConfig,
+    SyncRegistry, TagFilter,
+};
+pub use sync::{CLIENT_CREDENTIALS, JWT_BEARER, TOKEN_EXCHANGE};
 pub use trust::{RequireSigned, SigningTool, TrustConfig};
 pub use value::{DurationValue, PortValue, TimeWindow};
 

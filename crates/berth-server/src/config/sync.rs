@@ -13,10 +13,11 @@
 //! Every sync key zot has had is known here. The ones that only switch on
 //! what Berth always does (streaming on-demand blobs, copying referrers
 //! of referrers) are accepted when they ask for it and refused when they
-//! ask for the opposite; the ones Berth cannot honour (zot's cloud
-//! credential helpers, a download rate, answering a miss before the
-//! sync, keys of zot's development builds) are refused by name with the
-//! reason, never read and ignored.
+//! ask for the opposite; the ones Berth cannot honour (a download rate,
+//! answering a miss before the sync, keys of zot's development builds)
+//! are refused by name with the reason, never read and ignored. The
+//! credential helpers (`credentialHelper` and the `oauth2` helper's
+//! section) are resolved in `sync/helper.rs`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,6 +27,12 @@ use serde::de::{self, Deserializer, Visitor};
 
 use super::ConfigError;
 use super::value::DurationValue;
+
+mod helper;
+pub use helper::{
+    Assertion, CLIENT_CREDENTIALS, CredentialHelper, Grant, JWT_BEARER, OAuth2Helper,
+    TOKEN_EXCHANGE,
+};
 
 fn yes() -> bool {
     true
@@ -74,6 +81,9 @@ pub struct SyncRegistry {
     pub on_demand: bool,
     /// Time between periodic syncs; `None`: no periodic sync.
     pub poll_interval: Option<Duration>,
+    /// Who logs in to the URLs in place of `credentialsFile`
+    /// (`credentialHelper`); `None`: the credentials file.
+    pub credential_helper: Option<CredentialHelper>,
     /// Verify the upstream's TLS certificate (default true).
     pub tls_verify: bool,
     /// CA certificates (`*.crt`) and a client certificate and key
@@ -124,7 +134,7 @@ pub struct SyncRegistry {
     max_concurrent_streams: Option<usize>,
     /// The zot keys set here that Berth refuses, each with the key (below
     /// the registry) and why; `check` reports the first.
-    refused: Vec<(String, &'static str)>,
+    refused: Vec<(String, String)>,
 }
 
 /// One rule of `content`: which upstream repositories (and tags, and
@@ -251,10 +261,10 @@ struct RegistryFile {
     sync_referrers_recursive: Option<bool>,
     #[serde(default)]
     on_demand_in_background: Option<bool>,
-    /// zot's `ecr`/`gcp`/`oauth2` helpers and their settings (under their
-    /// older name too): refused.
+    /// zot's `ecr`/`gcp`/`oauth2` helpers and the `oauth2` helper's
+    /// settings (under its development builds' name too).
     #[serde(default)]
-    credential_helper: Option<serde_json::Value>,
+    credential_helper: Option<String>,
     #[serde(default)]
     oauth2_credential_helper: Option<serde_json::Value>,
     #[serde(default)]
@@ -324,21 +334,37 @@ fn set(v: &Option<serde_json::Value>) -> bool {
 /// Why a streaming switch cannot be `false`.
 const ALWAYS_STREAMS: &str = "berth always streams on-demand blobs to clients as they arrive and cannot turn it off; remove the key";
 
-/// Why zot's cloud credential helpers are refused.
-const NO_HELPERS: &str = "zot's cloud credential helpers are not supported by berth: put the upstream's login in extensions.sync.credentialsFile";
+/// The registry's credential helper, or the key that is wrong and why.
+fn credential_helper(f: &RegistryFile) -> Result<Option<CredentialHelper>, (String, String)> {
+    let settings = match (
+        set(&f.oauth2_credential_helper),
+        set(&f.credential_helper_config),
+    ) {
+        (true, true) => {
+            return Err((
+                "credentialHelperConfig".into(),
+                "the older name of oauth2CredentialHelper: set one of them".into(),
+            ));
+        }
+        (true, false) => f
+            .oauth2_credential_helper
+            .as_ref()
+            .map(|v| ("oauth2CredentialHelper", v)),
+        (false, true) => f
+            .credential_helper_config
+            .as_ref()
+            .map(|v| ("credentialHelperConfig", v)),
+        (false, false) => None,
+    };
+    helper::resolve(f.credential_helper.as_deref(), settings)
+}
 
 /// The zot keys set in a registry that Berth refuses, with why.
-fn refusals(f: &RegistryFile) -> Vec<(String, &'static str)> {
+fn refusals(f: &RegistryFile) -> Vec<(String, String)> {
     let mut refused = Vec::new();
-    let mut refuse = |key: &str, why: &'static str| refused.push((key.to_string(), why));
-    if set(&f.credential_helper) {
-        refuse("credentialHelper", NO_HELPERS);
-    }
-    if set(&f.oauth2_credential_helper) {
-        refuse("oauth2CredentialHelper", NO_HELPERS);
-    }
-    if set(&f.credential_helper_config) {
-        refuse("credentialHelperConfig", NO_HELPERS);
+    let mut refuse = |key: &str, why: &str| refused.push((key.to_string(), why.to_string()));
+    if let Err((key, why)) = credential_helper(f) {
+        refuse(&key, &why);
     }
     if set(&f.architectures) {
         refuse(
@@ -397,6 +423,7 @@ fn refusals(f: &RegistryFile) -> Vec<(String, &'static str)> {
 impl From<RegistryFile> for SyncRegistry {
     fn from(f: RegistryFile) -> Self {
         let refused = refusals(&f);
+        let credential_helper = credential_helper(&f).ok().flatten();
         let mut content: Vec<ContentRule> = f
             .content
             .into_iter()
@@ -422,6 +449,7 @@ impl From<RegistryFile> for SyncRegistry {
             urls: f.urls.iter().map(|u| with_scheme(u)).collect(),
             on_demand: f.on_demand,
             poll_interval: f.poll_interval.map(|d| d.0),
+            credential_helper,
             tls_verify: f.tls_verify,
             cert_dir: f.cert_dir,
             max_retries: f.max_retries,
@@ -500,8 +528,10 @@ fn check_url(url: &str) -> Result<(), String> {
 
 impl SyncRegistry {
     /// The first zot key set that Berth refuses, and why.
-    fn refusal(&self) -> Option<(&str, &'static str)> {
-        self.refused.first().map(|(k, why)| (k.as_str(), *why))
+    fn refusal(&self) -> Option<(&str, &str)> {
+        self.refused
+            .first()
+            .map(|(k, why)| (k.as_str(), why.as_str()))
     }
 }
 
@@ -535,6 +565,12 @@ impl SyncConfig {
             let at = |k: &str| format!("extensions.sync.registries[{r}].{k}");
             if let Some((key, why)) = reg.refusal() {
                 return Err(ConfigError::key(at(key), why));
+            }
+            if reg.credential_helper == Some(CredentialHelper::Ecr) && !cfg!(feature = "ecr") {
+                return Err(ConfigError::key(
+                    at("credentialHelper"),
+                    "this berth was built without the \"ecr\" feature",
+                ));
             }
             if reg.urls.is_empty() {
                 return Err(ConfigError::key(
@@ -606,6 +642,8 @@ impl SyncConfig {
         self.check_stream_cap()?;
         #[cfg(feature = "sync")]
         crate::ext::sync::upstream_files::check_files(self)?;
+        #[cfg(feature = "sync")]
+        crate::ext::sync::helper::check_files(self)?;
         Ok(())
     }
 

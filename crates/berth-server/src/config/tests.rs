@@ -665,8 +665,14 @@ fn sync_section() {
             "extensions.sync.registries[0].content[0].tag: unknown key",
         ),
         (
-            sync(r#"{"urls":["h"],"onDemand":true,"credentialHelper":"ecr"}"#),
-            "extensions.sync.registries[0].credentialHelper: zot's cloud credential helpers",
+            sync(r#"{"urls":["h"],"onDemand":true,"credentialHelper":"acr"}"#),
+            "extensions.sync.registries[0].credentialHelper: \"acr\" is no credential helper",
+        ),
+        (
+            sync(
+                r#"{"urls":["h"],"onDemand":true,"credentialHelper":"oauth2","oauth2CredentialHelper":{"tokenURL":"https://t","assertionFile":"/a","signingFile":"/s"}}"#,
+            ),
+            "extensions.sync.registries[0].oauth2CredentialHelper.signingFile: set assertionFile or signingFile, not both",
         ),
         (
             r#"{"storage":{"rootDirectory":"/x"},"extensions":{"sync":{"credentialsFile":"/nonexistent/creds.json"}}}"#.to_string(),

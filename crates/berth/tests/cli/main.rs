@@ -37,10 +37,13 @@ mod gc_window;
 mod azurite_server;
 #[cfg(all(feature = "gcs", feature = "azure"))]
 mod cloud;
-#[cfg(all(feature = "s3", feature = "dynamodb"))]
+// moto's server: DynamoDB, and ECR for the sync credential helper.
+#[cfg(any(all(feature = "s3", feature = "dynamodb"), feature = "ecr"))]
 #[path = "../../../berth-server/tests/it/dynamo_server.rs"]
 #[allow(dead_code)]
 mod dynamo_server;
+#[cfg(feature = "sync")]
+mod fake_http;
 #[allow(dead_code)]
 mod images;
 mod ldap;
@@ -99,6 +102,10 @@ mod slapd;
 mod support;
 #[cfg(feature = "sync")]
 mod sync;
+#[cfg(feature = "sync")]
+mod sync_helpers;
+#[cfg(feature = "sync")]
+mod sync_oauth2;
 #[cfg(feature = "sync")]
 mod sync_on_demand;
 mod tls;

@@ -244,6 +244,12 @@ pub struct OidcProvider {
 
 impl OidcProvider {
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// [`OidcProvider::start`] with a second client, `sync`, that
+    /// authenticates with a JWT signed by a key of the JWKS file `jwks`.
+    pub fn start_with(jwks: Option<&std::path::Path>) -> Self {
         let dir = crate::support::workspace().join("tests/oidc-provider");
         assert!(
             dir.join("node_modules/oidc-provider").is_dir(),
@@ -257,6 +263,7 @@ impl OidcProvider {
         let mut child = std::process::Command::new("node")
             .arg(dir.join("server.mjs"))
             .arg(port.to_string())
+            .args(jwks)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -132,12 +132,12 @@ fn checks_name_the_key() {
             "extensions.sync.registries[0].maxRetryDelay: must be at least retryDelay",
         ),
         (
-            serde_json::json!({"registries": [{"urls": ["h"], "onDemand": true}, {"urls": ["h"], "onDemand": true, "credentialHelper": "ecr"}]}),
-            "extensions.sync.registries[1].credentialHelper: zot's cloud credential helpers are not supported",
+            serde_json::json!({"registries": [{"urls": ["h"], "onDemand": true}, {"urls": ["h"], "onDemand": true, "credentialHelper": "ECR"}]}),
+            "extensions.sync.registries[1].credentialHelper: \"ECR\" is no credential helper",
         ),
         (
             serde_json::json!({"registries": [{"urls": ["h"], "onDemand": true, "oauth2CredentialHelper": {"tokenURL": "https://t"}}]}),
-            "extensions.sync.registries[0].oauth2CredentialHelper: zot's cloud",
+            "extensions.sync.registries[0].oauth2CredentialHelper: applies only with credentialHelper: oauth2",
         ),
     ];
     for (v, want) in cases {
@@ -274,14 +274,6 @@ fn zot_keys_berth_cannot_honour_are_refused_by_name() {
             "streamCache: zot's stream cache (development builds) is not supported",
         ),
         (
-            serde_json::json!({"credentialHelper": "oauth2", "credentialHelperConfig": {"tokenURL": "https://t"}}),
-            "credentialHelper: zot's cloud credential helpers",
-        ),
-        (
-            serde_json::json!({"credentialHelperConfig": {"tokenURL": "https://t"}}),
-            "credentialHelperConfig: zot's cloud credential helpers",
-        ),
-        (
             serde_json::json!({"onDemandInBackground": true}),
             "onDemandInBackground: berth answers an on-demand miss with the manifest",
         ),
@@ -319,4 +311,210 @@ fn zot_keys_berth_cannot_honour_are_refused_by_name() {
     parse(serde_json::json!({"asyncManifest": false}))
         .check()
         .expect("off");
+}
+
+/// `registries[0]` with `extra` keys.
+fn one_with(extra: serde_json::Value) -> serde_json::Value {
+    let mut r = serde_json::json!({"urls": ["h"], "onDemand": true});
+    r.as_object_mut()
+        .expect("object")
+        .extend(extra.as_object().expect("object").clone());
+    serde_json::json!({"registries": [r]})
+}
+
+#[test]
+fn credential_helpers_resolve_with_zot_defaults() {
+    let helper = |extra| {
+        parse(one_with(extra)).registries[0]
+            .credential_helper
+            .clone()
+    };
+    assert_eq!(helper(serde_json::json!({})), None);
+    assert_eq!(helper(serde_json::json!({"credentialHelper": ""})), None);
+    assert_eq!(
+        helper(serde_json::json!({"credentialHelper": "ecr"})),
+        Some(CredentialHelper::Ecr)
+    );
+    assert_eq!(
+        helper(serde_json::json!({"credentialHelper": "gcp"})),
+        Some(CredentialHelper::Gcp)
+    );
+    // zot's example, and the development builds' name of the section.
+    for key in ["oauth2CredentialHelper", "credentialHelperConfig"] {
+        let got = helper(serde_json::json!({"credentialHelper": "oauth2", key: {
+            "tokenURL": "https://idp.example.com/oauth2/token",
+            "signingFile": "/etc/berth/signing.json",
+            "clientID": "zot-sync",
+            "scopes": ["repository:pull"],
+        }}));
+        assert_eq!(
+            got,
+            Some(CredentialHelper::OAuth2(Box::new(OAuth2Helper {
+                token_url: "https://idp.example.com/oauth2/token".into(),
+                assertion: Assertion::Signed("/etc/berth/signing.json".into()),
+                grant: Grant::ClientCredentials,
+                client_id: Some("zot-sync".into()),
+                client_secret_file: None,
+                scopes: vec!["repository:pull".into()],
+                username: "<token>".into(),
+            })))
+        );
+    }
+    let exchange = helper(
+        serde_json::json!({"credentialHelper": "oauth2", "oauth2CredentialHelper": {
+            "tokenURL": "https://sts.example.com/v1/token", "assertionFile": "/a.jwt",
+            "grantType": TOKEN_EXCHANGE, "audience": "//sts/pools/p", "username": "robot",
+            "clientSecretFile": "/secret",
+        }}),
+    );
+    let Some(CredentialHelper::OAuth2(o)) = exchange else {
+        panic!("{exchange:?}")
+    };
+    assert_eq!(o.assertion, Assertion::File("/a.jwt".into()));
+    assert_eq!(o.username, "robot");
+    assert_eq!(o.client_secret_file, Some("/secret".into()));
+    assert_eq!(
+        o.grant,
+        Grant::TokenExchange {
+            audience: "//sts/pools/p".into(),
+            subject_token_type: "urn:ietf:params:oauth:token-type:jwt".into(),
+            requested_token_type: "urn:ietf:params:oauth:token-type:access_token".into(),
+        }
+    );
+}
+
+#[test]
+fn bad_credential_helpers_are_refused_naming_the_key() {
+    let at = "extensions.sync.registries[0].";
+    let oauth2 = |section: serde_json::Value| serde_json::json!({"credentialHelper": "oauth2", "oauth2CredentialHelper": section});
+    let ok = serde_json::json!({"tokenURL": "https://t/token", "assertionFile": "/a.jwt"});
+    let with = |more: serde_json::Value| {
+        let mut v = ok.clone();
+        v.as_object_mut()
+            .expect("object")
+            .extend(more.as_object().expect("object").clone());
+        oauth2(v)
+    };
+    let cases = [
+        (
+            serde_json::json!({"credentialHelper": "acr"}),
+            "credentialHelper: \"acr\" is no credential helper: \"ecr\", \"gcp\" or \"oauth2\"",
+        ),
+        (
+            serde_json::json!({"credentialHelper": "oauth2"}),
+            "oauth2CredentialHelper: required with credentialHelper: oauth2",
+        ),
+        (
+            serde_json::json!({"credentialHelper": "ecr", "oauth2CredentialHelper": ok.clone()}),
+            "oauth2CredentialHelper: applies only with credentialHelper: oauth2",
+        ),
+        (
+            serde_json::json!({"credentialHelperConfig": ok.clone()}),
+            "credentialHelperConfig: applies only with credentialHelper: oauth2",
+        ),
+        (
+            serde_json::json!({"credentialHelper": "oauth2", "oauth2CredentialHelper": ok.clone(), "credentialHelperConfig": ok.clone()}),
+            "credentialHelperConfig: the older name of oauth2CredentialHelper",
+        ),
+        (
+            oauth2(serde_json::json!({"assertionFile": "/a.jwt"})),
+            "oauth2CredentialHelper.tokenURL: required",
+        ),
+        (
+            oauth2(serde_json::json!({"tokenURL": " ", "assertionFile": "/a.jwt"})),
+            "oauth2CredentialHelper.tokenURL: required",
+        ),
+        (
+            with(serde_json::json!({"tokenURL": "ftp://t/token"})),
+            "oauth2CredentialHelper.tokenURL: \"ftp://t/token\": must be an http:// or https:// URL",
+        ),
+        (
+            oauth2(serde_json::json!({"tokenURL": "https://t"})),
+            "oauth2CredentialHelper.assertionFile: required (or signingFile)",
+        ),
+        (
+            with(serde_json::json!({"signingFile": "/s.json"})),
+            "oauth2CredentialHelper.signingFile: set assertionFile or signingFile, not both",
+        ),
+        (
+            with(serde_json::json!({"grantType": "password"})),
+            "oauth2CredentialHelper.grantType: \"password\": must be client_credentials",
+        ),
+        (
+            with(serde_json::json!({"audience": "x"})),
+            "oauth2CredentialHelper.audience: applies only with grantType urn:ietf:params:oauth:grant-type:token-exchange",
+        ),
+        (
+            with(serde_json::json!({"grantType": TOKEN_EXCHANGE})),
+            "oauth2CredentialHelper.audience: required with grantType",
+        ),
+        (
+            with(
+                serde_json::json!({"grantType": TOKEN_EXCHANGE, "audience": "a", "subjectTokenType": "jwt"}),
+            ),
+            "oauth2CredentialHelper.subjectTokenType: \"jwt\": must be an absolute URI",
+        ),
+        (
+            with(serde_json::json!({"scopes": ["a b"]})),
+            "oauth2CredentialHelper.scopes: each scope is one word",
+        ),
+        (
+            with(serde_json::json!({"clientSecret": "inline"})),
+            "oauth2CredentialHelper.clientSecret: unknown field `clientSecret`",
+        ),
+        (
+            with(serde_json::json!({"scopes": "repository:pull"})),
+            "oauth2CredentialHelper.scopes: invalid type",
+        ),
+    ];
+    for (extra, want) in cases {
+        refused(one_with(extra), &format!("{at}{want}"));
+    }
+}
+
+#[cfg(feature = "sync")]
+#[test]
+fn the_files_of_a_credential_helper_are_read_at_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing");
+    let at = "extensions.sync.registries[0].oauth2CredentialHelper.";
+    for (key, section) in [
+        (
+            "assertionFile",
+            serde_json::json!({"assertionFile": missing}),
+        ),
+        ("signingFile", serde_json::json!({"signingFile": missing})),
+    ] {
+        let mut section = section;
+        section["tokenURL"] = "https://t/token".into();
+        refused(
+            one_with(
+                serde_json::json!({"credentialHelper": "oauth2", "oauth2CredentialHelper": section}),
+            ),
+            &format!("{at}{key}: cannot read {}", missing.display()),
+        );
+    }
+    let assertion = dir.path().join("a.jwt");
+    std::fs::write(&assertion, "eyJ.x.y").expect("write");
+    let config = |secret: &std::path::Path| {
+        one_with(
+            serde_json::json!({"credentialHelper": "oauth2", "oauth2CredentialHelper": {
+                "tokenURL": "https://t/token", "assertionFile": assertion, "clientSecretFile": secret,
+            }}),
+        )
+    };
+    refused(
+        config(&missing),
+        &format!("{at}clientSecretFile: cannot read {}", missing.display()),
+    );
+    parse(config(&assertion)).check().expect("readable files");
+}
+
+#[cfg(not(feature = "ecr"))]
+#[test]
+fn the_ecr_helper_needs_its_feature() {
+    refused(
+        one_with(serde_json::json!({"credentialHelper": "ecr"})),
+        "extensions.sync.registries[0].credentialHelper: this berth was built without the \"ecr\" feature",
+    );
 }

@@ -4,6 +4,8 @@
 //! - `content`: which upstream repositories and tags a registry's rules
 //!   take, under which local name, which platforms (pure).
 //! - `upstream_files`: `credentialsFile` and `certDir`.
+//! - `helper`: the credential helpers (`credentialHelper`: `ecr`, `gcp`,
+//!   `oauth2`), their logins fetched and renewed before they expire.
 //! - `upstream`: one configured registry, its `berth-client` per URL
 //!   (tried in order), credentials, certificates, retries and bound.
 //! - `fetch`: one upstream fetch per blob, streamed to every waiting
@@ -20,6 +22,7 @@
 pub mod content;
 mod copy;
 mod fetch;
+pub mod helper;
 mod on_demand;
 mod periodic;
 mod upstream;

@@ -1,7 +1,8 @@
 //! One configured upstream registry (`extensions.sync.registries[i]`):
 //! a `berth-client` per URL, tried in order, with the registry's
-//! credentials, certificates, retries and request bound; its content
-//! rules.
+//! credentials (from `credentialsFile`, or its credential helper, asked
+//! before each call), certificates, retries and request bound; its
+//! content rules.
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use berth_oci::Digest;
 
 use super::SyncError;
 use super::content::ContentRules;
+use super::helper::Helper;
 use super::upstream_files::{CertDir, Credentials};
 use crate::config::SyncRegistry;
 
@@ -21,6 +23,9 @@ pub(super) struct Upstream {
     pub rules: ContentRules,
     /// One client per URL, in the config's order.
     clients: Vec<Client>,
+    /// The credential helper, when one logs in in place of the
+    /// credentials file.
+    helper: Option<Helper>,
     name: String,
 }
 
@@ -40,9 +45,17 @@ impl Upstream {
             ),
             None => None,
         };
+        let helper = match &config.credential_helper {
+            Some(h) => Some(Helper::new(h, config.urls.len()).map_err(|e| {
+                SyncError::Setup(format!("registries[{index}].credentialHelper: {e}"))
+            })?),
+            None => None,
+        };
         let mut clients = Vec::new();
         for url in &config.urls {
+            // A helper's logins take the place of the file's.
             let auth = credentials
+                .filter(|_| helper.is_none())
                 .and_then(|c| c.for_url(url))
                 .map(|(u, p)| format!("{u}:{p}"));
             let options = client_options(config, certs.as_ref());
@@ -55,6 +68,7 @@ impl Upstream {
             config: config.clone(),
             rules,
             clients,
+            helper,
             name,
         })
     }
@@ -73,9 +87,18 @@ impl Upstream {
         Fut: Future<Output = Result<T, ClientError>>,
     {
         let mut last = None;
-        for client in &self.clients {
+        for (i, client) in self.clients.iter().enumerate() {
+            if let Some(helper) = &self.helper {
+                helper.refresh(i, client).await;
+            }
             match call(client.clone()).await {
                 Ok(v) => return Ok(v),
+                Err(e) if e.status() == Some(http::StatusCode::UNAUTHORIZED) => {
+                    if let Some(helper) = &self.helper {
+                        helper.refused(i);
+                    }
+                    return Err(SyncError::upstream(client.base(), e));
+                }
                 Err(e) if moves_on(&e) => last = Some((client.base().to_string(), e)),
                 Err(e) => return Err(SyncError::upstream(client.base(), e)),
             }
