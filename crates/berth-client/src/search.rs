@@ -348,6 +348,17 @@ impl Client {
             .map_err(|e| ClientError::Protocol(format!("{SEARCH_PATH}: {field}: {e}")))
     }
 
+    /// What zot's management route says of the server (its spec version,
+    /// build, and how to log in), `None` where it has none.
+    pub async fn management(&self) -> ClientResult<Option<serde_json::Value>> {
+        const PATH: &str = "/v2/_zot/ext/mgmt";
+        match self.call(Method::GET, PATH, &[StatusCode::OK], |r| r).await {
+            Ok(answer) => Ok(Some(answer.json(PATH).await?)),
+            Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Every image, or those of `repo` (zot's `ImageList`).
     pub async fn image_list(&self, repo: &str, sort: SortBy) -> ClientResult<Vec<ImageSummary>> {
         let q = format!(

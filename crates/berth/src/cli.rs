@@ -103,6 +103,61 @@ pub(crate) enum Command {
     Login(crate::login::LoginArgs),
     /// Forget a registry's credentials (in every auth file berth reads).
     Logout(crate::login::LogoutArgs),
+    /// Name registries for the query commands (profiles; credentials stay
+    /// in the auth file of `berth login`).
+    #[command(subcommand)]
+    Remote(crate::query::RemoteCommand),
+    /// List images (every repository's, or REPO's), over zot's search API.
+    #[command(
+        after_help = "Example:\n  berth images --url 127.0.0.1:5000\n  berth images myapp -o json"
+    )]
+    Images {
+        /// Only this repository's.
+        repo: Option<String>,
+        #[command(flatten)]
+        target: crate::query::Target,
+    },
+    /// One image (REPO:TAG), the images holding a digest (--digest), or
+    /// those built on one (derived) or that one is built on (base).
+    #[command(
+        after_help = "Example:\n  berth image myapp:1.4\n  berth image --digest sha256:4f6e…\n  berth image derived debian:12"
+    )]
+    Image(crate::query::ImageArgs),
+    /// Vulnerabilities: of an image, the images one affects, where it is
+    /// fixed, and between two images (needs scanning on the server).
+    Cve {
+        #[command(subcommand)]
+        command: crate::query::CveCommand,
+        #[command(flatten)]
+        target: crate::query::Target,
+    },
+    /// List repositories, with their size, platforms and popularity.
+    #[command(after_help = "Example:\n  berth repos --remote prod --sort-by update-time")]
+    Repos {
+        #[command(flatten)]
+        target: crate::query::Target,
+    },
+    /// Search repositories (TEXT) or images (REPO:TAG).
+    #[command(after_help = "Example:\n  berth search nginx\n  berth search nginx:1.27 -o yaml")]
+    Search {
+        text: String,
+        #[command(flatten)]
+        target: crate::query::Target,
+    },
+    /// The artifacts (signatures, SBOMs…) referring to REPO@DIGEST.
+    #[command(after_help = "Example:\n  berth referrers myapp@sha256:4f6e…")]
+    Referrers {
+        artifact: String,
+        #[command(flatten)]
+        target: crate::query::Target,
+    },
+    /// Whether the registry answers, the login is accepted, and what it
+    /// offers (spec version, extensions).
+    #[command(after_help = "Example:\n  berth status --url https://registry.example.com")]
+    Status {
+        #[command(flatten)]
+        target: crate::query::Target,
+    },
     /// Exit 0 if URL answers 200 within 5 seconds, 1 otherwise: a health
     /// probe for where there is no curl (the container image's
     /// HEALTHCHECK).

@@ -7,6 +7,7 @@ mod cli;
 mod generate;
 mod health;
 mod login;
+mod query;
 #[cfg(feature = "scan")]
 mod scan;
 
@@ -77,6 +78,14 @@ fn main() -> ExitCode {
             }
             Err(e) => fail("berth: ", e, 1),
         },
+        Command::Remote(cmd) => query::remote(cmd),
+        Command::Images { repo, target } => query::images(target, repo),
+        Command::Image(args) => query::image(args),
+        Command::Cve { command, target } => query::cve(target, command),
+        Command::Repos { target } => query::repos(target),
+        Command::Search { text, target } => query::search(target, text),
+        Command::Referrers { artifact, target } => query::referrers(target, artifact),
+        Command::Status { target } => query::status(target),
         Command::Health { url } => match block_on(1, health::probe(&url)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(code) => code,

@@ -65,6 +65,8 @@ mod oidc_issuer;
 mod policies;
 #[allow(dead_code)]
 mod proxy;
+#[cfg(feature = "search")]
+mod query;
 #[cfg(feature = "ratelimit")]
 mod ratelimit;
 #[cfg(all(feature = "s3", feature = "redis"))]

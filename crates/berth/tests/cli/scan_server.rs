@@ -16,7 +16,7 @@ use crate::support::{Berth, skopeo_push};
 
 /// A server scanning with the fixture's advisories, with more `storage`
 /// keys, its root under `name`.
-fn scanning_server(f: &Fixture, name: &str, storage: Value) -> Berth {
+pub(crate) fn scanning_server(f: &Fixture, name: &str, storage: Value) -> Berth {
     let root = f.root.join(name);
     std::fs::create_dir_all(&root).expect("root");
     let mut storage_obj = json!({ "rootDirectory": root });
@@ -38,7 +38,7 @@ fn scanning_server(f: &Fixture, name: &str, storage: Value) -> Berth {
 }
 
 /// Pushes the fixture's image to `server` as `repo:v1`.
-fn push(f: &Fixture, server: &Berth, repo: &str) {
+pub(crate) fn push(f: &Fixture, server: &Berth, repo: &str) {
     let out = skopeo_push(
         &f.root,
         &f.layout,
@@ -65,7 +65,7 @@ fn graphql(server: &Berth, query: &str) -> Value {
 
 /// Asks `query` until `done` says the answer is the one awaited (the
 /// advisories load and the image is scanned meanwhile), for at most 30 s.
-fn wait_for(server: &Berth, query: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub(crate) fn wait_for(server: &Berth, query: &str, done: impl Fn(&Value) -> bool) -> Value {
     let start = Instant::now();
     loop {
         let v = graphql(server, query);
@@ -80,7 +80,7 @@ fn wait_for(server: &Berth, query: &str, done: impl Fn(&Value) -> bool) -> Value
     }
 }
 
-fn answered(v: &Value) -> bool {
+pub(crate) fn answered(v: &Value) -> bool {
     v["errors"].is_null()
 }
 
