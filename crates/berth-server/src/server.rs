@@ -141,6 +141,7 @@ pub async fn build_state_with(
         registry,
         auth: None,
         allow_origin: config.http.allow_origin.clone(),
+        read_only: config.http.read_only,
         audit: None,
         #[cfg(feature = "metrics")]
         metrics: None,

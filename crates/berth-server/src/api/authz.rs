@@ -302,6 +302,19 @@ pub(crate) async fn authorize_request(
     if access == Access::Public && !endpoint.kind().is_v2() {
         return next.run(req).await;
     }
+    let writes = matches!(
+        access,
+        Access::Push | Access::Repo(Action::Create | Action::Update | Action::Delete)
+    );
+    if state.read_only && writes {
+        super::drain_small_body(req).await;
+        return ApiError::new(
+            ErrorCode::Denied,
+            "this registry is read-only (http.ReadOnly): nothing can be pushed, moved or deleted",
+        )
+        .with_status(http::StatusCode::FORBIDDEN)
+        .into_response();
+    }
     // Only access rules read the facts (their conditions): a registry
     // without them does not gather them on every request.
     let facts = if state.access_control().is_some() {

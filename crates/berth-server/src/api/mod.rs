@@ -46,6 +46,8 @@ pub struct AppState {
     pub auth: Option<Arc<crate::auth::Auth>>,
     /// `http.allowOrigin`, when set.
     pub allow_origin: Option<String>,
+    /// `http.ReadOnly`: no push, tag move or delete through the API.
+    pub read_only: bool,
     /// `log.audit`, when configured.
     pub audit: Option<Arc<audit::AuditLog>>,
     /// `extensions.metrics`, when on.

@@ -100,7 +100,11 @@ impl Ldap {
                     )
                 })?)
             }
-            None => None,
+            // zot 1.x's inline bind user.
+            None => config.bind_dn.as_ref().map(|dn| BindCredentials {
+                bind_dn: dn.clone(),
+                bind_password: config.bind_password.clone().unwrap_or_default(),
+            }),
         };
         let tls = match &config.ca_cert {
             Some(path) => Some(client_tls(path)?),

@@ -56,6 +56,18 @@ impl AuthConfig {
                     "contradicts insecure: true (plain LDAP); choose one",
                 ));
             }
+            if l.credentials_file.is_some() && (l.bind_dn.is_some() || l.bind_password.is_some()) {
+                return Err(ConfigError::key(
+                    "http.auth.ldap.bindDN",
+                    "contradicts credentialsFile (which holds the bind user); choose one",
+                ));
+            }
+            if l.bind_password.is_some() && l.bind_dn.is_none() {
+                return Err(ConfigError::key(
+                    "http.auth.ldap.bindPassword",
+                    "needs bindDN, the user it is the password of",
+                ));
+            }
             if l.skip_verify && l.ca_cert.is_some() {
                 return Err(ConfigError::key(
                     "http.auth.ldap.skipVerify",
@@ -124,6 +136,12 @@ pub struct LdapConfig {
     /// "..."}` (default: none, an anonymous bind).
     #[serde(default)]
     pub credentials_file: Option<PathBuf>,
+    /// The bind user written in the config itself, as zot 1.x had it
+    /// (not with `credentialsFile`).
+    #[serde(default, rename = "bindDN")]
+    pub bind_dn: Option<String>,
+    #[serde(default)]
+    pub bind_password: Option<String>,
 }
 
 fn default_ldap_port() -> u16 {

@@ -197,24 +197,20 @@ pub(super) fn check_remote_cache(
     }
 }
 
-/// A sub-path's `remoteCache` (zot gives each root its own cache): every
-/// Berth root shares the one metadata store, so a sub-path may only say
-/// what the main root does (`shared`: it has a cache driver).
-pub(super) fn check_sub_path_remote_cache(
-    key: &str,
-    remote_cache: Option<bool>,
-    shared: bool,
-) -> Result<(), ConfigError> {
-    match remote_cache {
-        Some(v) if v != shared => Err(ConfigError::key(
-            key,
-            format!(
-                "every root shares the main root's metadata store, which is {}: \
-                 remove the key or set it to {shared}",
-                if shared { "remote" } else { "local" }
-            ),
-        )),
-        _ => Ok(()),
+/// A sub-path's `remoteCache`: in zot, where that root's dedupe cache
+/// lives (its metadata is always the main root's). Berth keeps a root's
+/// dedupe records in its storage itself (hard links on disk, links in a
+/// bucket) and every root's metadata in the main store, so there is no
+/// per-root cache to place: a value other than the main root's is accepted
+/// and said in the log (`shared`: the main root has a cache driver).
+pub(super) fn check_sub_path_remote_cache(key: &str, remote_cache: Option<bool>, shared: bool) {
+    if let Some(v) = remote_cache
+        && v != shared
+    {
+        tracing::warn!(
+            "{key}: {v}, but berth keeps this root's dedupe records in its storage and its metadata in the main root's store ({}); nothing else to place",
+            if shared { "remote" } else { "local" }
+        );
     }
 }
 
@@ -359,13 +355,12 @@ mod tests {
         // Without a cache driver, false says what Berth does anyway.
         Config::from_value(json!({"storage": {"rootDirectory": "/x", "remoteCache": false}}))
             .expect("valid");
-        // A sub-path says what the main root does, or nothing.
-        let got =
-            refused(json!({"subPaths": {"/a": {"rootDirectory": "/y", "remoteCache": true}}}));
-        assert!(
-            got.starts_with("storage.subPaths./a.remoteCache: every root shares"),
-            "{got}"
-        );
+        // A sub-path's own (zot's dedupe cache of that root): accepted,
+        // whatever the main root's (zot's config-s3 and config-azure
+        // examples).
+        Config::from_value(json!({"storage": {"rootDirectory": "/x",
+            "subPaths": {"/a": {"rootDirectory": "/y", "remoteCache": true}}}}))
+        .expect("valid");
         Config::from_value(json!({"storage": {"rootDirectory": "/x",
             "subPaths": {"/a": {"rootDirectory": "/y", "remoteCache": false}}}}))
         .expect("valid");

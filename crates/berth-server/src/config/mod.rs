@@ -13,6 +13,7 @@ mod bearer;
 mod cluster;
 mod drivers;
 mod dynamodb;
+mod legacy;
 mod model;
 mod policy;
 mod redis_client;
@@ -155,6 +156,7 @@ impl Config {
                 "the config must be an object",
             ));
         }
+        legacy::upgrade(&mut value);
         // zot (viper) reads keys in any case: a key Berth does not know is
         // looked up again ignoring case, and renamed when it matches one
         // (`rootdirectory`, `PollInterval`), until none is left.
@@ -285,7 +287,7 @@ impl Config {
                 &at(".remoteCache"),
                 sub.remote_cache,
                 self.storage.cache_driver.is_some(),
-            )?;
+            );
             if let Some(r) = &sub.retention {
                 r.check(&at(".retention"))?;
             }
@@ -326,13 +328,17 @@ impl Config {
                     "must be greater than zero",
                 ));
             }
+            // zot's per-root cache driver holds that root's dedupe cache;
+            // Berth's dedupe records are in the root's storage and its
+            // metadata in the main store: nothing to connect to.
             if let Some(c) = &sub.cache_driver
                 && Some(c) != self.storage.cache_driver.as_ref()
             {
-                return Err(ConfigError::key(
+                tracing::warn!(
+                    "{}: {} accepted, but berth keeps this root's dedupe records in its storage and its metadata in the main root's store; it is not used",
                     at(".cacheDriver"),
-                    "berth keeps one metadata store for every root: give this root the main storage.cacheDriver, or leave it out",
-                ));
+                    c.name
+                );
             }
             if sub
                 .redirect_blob_url

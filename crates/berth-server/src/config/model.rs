@@ -618,6 +618,11 @@ pub struct HttpConfig {
     /// it starting one is 429 (default 100; 0: no cap).
     #[serde(default = "default_uploads_per_client")]
     pub max_uploads_per_client: usize,
+    /// zot 1.x's `ReadOnly`: every push, tag move and delete through the
+    /// API is refused (403 `DENIED`), whoever asks; pulls go on (default
+    /// false). Takes a restart.
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 fn one_minute() -> DurationValue {
@@ -719,6 +724,7 @@ impl Default for HttpConfig {
             max_connections: None,
             max_uploads_per_repository: default_uploads_per_repository(),
             max_uploads_per_client: default_uploads_per_client(),
+            read_only: false,
         }
     }
 }

@@ -46,12 +46,13 @@ pub struct SyncConfig {
     #[serde(default = "yes")]
     pub enable: bool,
     /// A JSON file of upstream logins: `{"host[:port]": {"username",
-    /// "password"}}`, looked up by each URL's host and port.
-    #[serde(default)]
+    /// "password"}}`, looked up by each URL's host and port. `""` is none
+    /// (zot's credential-helper examples write it so).
+    #[serde(default, deserialize_with = "path_or_none")]
     pub credentials_file: Option<PathBuf>,
     /// Where zot stages copies before committing them (zot needs it for
-    /// cloud storage). Default: a directory the engine picks.
-    #[serde(default)]
+    /// cloud storage). Default (and `""`): a directory the engine picks.
+    #[serde(default, deserialize_with = "path_or_none")]
     pub download_dir: Option<PathBuf>,
     /// The upstream registries, each synced on its own.
     #[serde(default)]
@@ -317,6 +318,13 @@ impl From<ContentFile> for ContentRule {
             platforms: f.platforms.unwrap_or_default(),
         }
     }
+}
+
+/// A path, with `""` (or only white space) read as none, as zot reads it.
+fn path_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?
+        .filter(|p| !p.trim().is_empty())
+        .map(PathBuf::from))
 }
 
 /// Whether a JSON value sets something (zot treats `""`, `[]` and `{}` as

@@ -159,6 +159,14 @@ fn sub_paths() {
         .expect("json"),
     );
     assert!(c.is_ok() || !cfg!(feature = "redis"), "{c:?}");
+    // Another (zot's dedupe cache of that root, as in zot's config-s3
+    // example): accepted, not used.
+    Config::from_value(
+        serde_json::json!({"storage": {"rootDirectory": "/a", "subPaths": {"/t": {
+        "rootDirectory": "/b", "remoteCache": true,
+        "cacheDriver": {"name": "dynamodb", "region": "us-east-2", "cacheTablename": "cTable"}}}}}),
+    )
+    .expect("valid");
     let cases = [
         (
             r#"{"storage":{"rootDirectory":"/a","subPaths":{"team":{"rootDirectory":"/b"}}}}"#,
@@ -187,10 +195,6 @@ fn sub_paths() {
         (
             r#"{"storage":{"rootDirectory":"/a","subPaths":{"/t":{}}}}"#,
             "rootDirectory",
-        ),
-        (
-            r#"{"storage":{"rootDirectory":"/a","subPaths":{"/t":{"rootDirectory":"/b","cacheDriver":{"name":"redis","url":"redis://other:6379"}}}}}"#,
-            "storage.subPaths./t.cacheDriver: berth keeps one metadata store",
         ),
         (
             r#"{"storage":{"rootDirectory":"/a","subPaths":{"/t":{"rootDirectory":"/b","redirectBlobURL":true}}}}"#,
@@ -991,4 +995,42 @@ fn cve_enable_false_is_no_scanning() {
             .is_some()
     );
     assert!(with(serde_json::json!({})).extensions.cve().is_some());
+}
+
+/// zot 1.x's layouts: `version`, repository rules at the top of
+/// `accessControl`, `ReadOnly`, an inline LDAP bind user.
+#[test]
+fn zot_1_layouts_are_read() {
+    let c = Config::from_value(serde_json::json!({
+        "version": "0.1.0-dev",
+        "storage": {"rootDirectory": "/a"},
+        "http": {"ReadOnly": true,
+                 "auth": {"ldap": {"address": "h", "baseDN": "dc=x", "userAttribute": "uid",
+                                   "bindDN": "cn=admin", "bindPassword": "pw"}},
+                 "accessControl": {"**": {"anonymousPolicy": ["read"]},
+                                   "adminPolicy": {"users": ["root"], "actions": ["read"]}}}
+    }))
+    .expect("valid");
+    assert_eq!(c.dist_spec_version, "0.1.0-dev");
+    assert!(c.http.read_only);
+    let access = c.http.access_control.expect("access");
+    assert!(access.repositories.contains_key("**"));
+    let ldap = c.http.auth.and_then(|a| a.ldap).expect("ldap");
+    assert_eq!(ldap.bind_dn.as_deref(), Some("cn=admin"));
+    for (ldap, want) in [
+        (
+            serde_json::json!({"address": "h", "baseDN": "d", "userAttribute": "u", "bindDN": "x", "credentialsFile": "/f"}),
+            "http.auth.ldap.bindDN: contradicts credentialsFile",
+        ),
+        (
+            serde_json::json!({"address": "h", "baseDN": "d", "userAttribute": "u", "bindPassword": "x"}),
+            "http.auth.ldap.bindPassword: needs bindDN",
+        ),
+    ] {
+        let got = Config::from_value(serde_json::json!({"storage": {"rootDirectory": "/a"},
+            "http": {"auth": {"ldap": ldap}}}))
+        .expect_err("refused")
+        .to_string();
+        assert!(got.contains(want), "{got}");
+    }
 }

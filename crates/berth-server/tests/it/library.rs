@@ -599,3 +599,50 @@ async fn hydrate_blob_on_read_serves_what_the_caller_may_read() {
         s.stop().await;
     }
 }
+
+/// zot 1.x's `http.ReadOnly`: pulls go on, every write is refused.
+#[tokio::test]
+async fn a_read_only_registry_refuses_every_write() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let c = config(
+        tmp.path(),
+        json!({"address": "127.0.0.1", "port": 0, "ReadOnly": true}),
+        json!({}),
+    );
+    let s = Running::start(&c).await;
+    assert_eq!(
+        s.request(Method::GET, "/v2/", None)
+            .send()
+            .await
+            .expect("ping")
+            .status(),
+        StatusCode::OK
+    );
+    for (method, path) in [
+        (Method::POST, "/v2/app/blobs/uploads/"),
+        (Method::PUT, "/v2/app/manifests/v1"),
+        (Method::DELETE, "/v2/app/manifests/v1"),
+        (
+            Method::DELETE,
+            &*format!("/v2/app/blobs/sha256:{}", "0".repeat(64)),
+        ),
+    ] {
+        let r = s
+            .request(method.clone(), path, None)
+            .send()
+            .await
+            .expect("write");
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{method} {path}");
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["errors"][0]["code"], "DENIED");
+    }
+    assert_eq!(
+        s.request(Method::GET, "/v2/app/tags/list", None)
+            .send()
+            .await
+            .expect("tags")
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    s.stop().await;
+}

@@ -229,3 +229,35 @@ fn ldap_over_tls_with_a_test_ca() {
         assert_eq!(got, want, "{what}");
     }
 }
+
+/// zot 1.x wrote the bind user in the config itself (`bindDN`,
+/// `bindPassword`): used as `credentialsFile`'s would be, and a wrong one
+/// fails the search every login needs.
+#[test]
+fn an_inline_bind_user_as_zot_1_wrote_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let slapd = Slapd::start(tmp.path(), &directory());
+    let start = |name: &str, password: &str| {
+        Berth::start_full(
+            &tmp.path().join(name),
+            json!({}),
+            json!({"auth": {"ldap": {
+                "address": "127.0.0.1", "port": slapd.port, "insecure": true,
+                "baseDN": format!("ou=people,{SUFFIX}"), "userAttribute": "uid",
+                "bindDN": ADMIN_DN, "bindPassword": password,
+            }}}),
+            &[],
+        )
+    };
+    let status = |b: &Berth| {
+        reqwest::blocking::Client::new()
+            .get(b.url("/v2/"))
+            .basic_auth("alice", Some("alice-pw"))
+            .send()
+            .expect("get")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(status(&start("right", ADMIN_PW)), 200);
+    assert_ne!(status(&start("wrong", "not-the-password")), 200);
+}

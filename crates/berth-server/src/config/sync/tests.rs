@@ -4,6 +4,18 @@ fn parse(v: serde_json::Value) -> SyncConfig {
     serde_json::from_value(v).expect("parses")
 }
 
+/// zot's ECR and GCP helper examples write `"credentialsFile": ""`: none.
+#[test]
+fn an_empty_credentials_file_is_none() {
+    let c = parse(
+        serde_json::json!({"credentialsFile": "", "downloadDir": " ",
+        "registries": [{"urls": ["h"], "onDemand": true}]}),
+    );
+    assert_eq!(c.credentials_file, None);
+    assert_eq!(c.download_dir, None);
+    c.check().expect("valid");
+}
+
 /// zot keeps only the scheme and host of a registry URL (its own example
 /// names `https://docker.io/library`).
 #[test]

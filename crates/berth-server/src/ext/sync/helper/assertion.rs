@@ -53,6 +53,30 @@ pub(super) struct Signer {
     aud: String,
 }
 
+/// The signing file's keys as this module names them, whatever their
+/// case: zot reads the file with Go's `encoding/json`, which matches
+/// keys ignoring case (zot's own example writes `keyID`).
+fn go_keys(raw: serde_json::Value) -> serde_json::Value {
+    const KEYS: [&str; 6] = [
+        "privateKeyFile",
+        "algorithm",
+        "keyId",
+        "issuer",
+        "subject",
+        "audience",
+    ];
+    match raw {
+        serde_json::Value::Object(map) => map
+            .into_iter()
+            .map(|(k, v)| {
+                let known = KEYS.iter().find(|n| n.eq_ignore_ascii_case(&k));
+                (known.map_or(k, |n| (*n).to_string()), v)
+            })
+            .collect(),
+        other => other,
+    }
+}
+
 fn nonblank(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
@@ -93,7 +117,9 @@ impl Signer {
             path: path.to_path_buf(),
             message,
         };
-        let file: SigningFile = serde_json::from_slice(&read(path)?)
+        let raw: serde_json::Value = serde_json::from_slice(&read(path)?)
+            .map_err(|e| bad(format!("not a signing file: {e}")))?;
+        let file: SigningFile = serde_json::from_value(go_keys(raw))
             .map_err(|e| bad(format!("not a signing file: {e}")))?;
         let name = nonblank(file.algorithm)
             .ok_or_else(|| bad(format!("algorithm: required ({ALGORITHMS})")))?;
@@ -216,7 +242,7 @@ mod tests {
             let signing = write(
                 dir.path(),
                 "signing.json",
-                &serde_json::json!({"privateKeyFile": key, "algorithm": name, "keyId": "k1"})
+                &serde_json::json!({"privateKeyFile": key, "algorithm": name, "keyID": "k1"})
                     .to_string(),
             );
             let signer = Signer::load(&signing, &helper(Some("zot-sync"))).expect("loads");
