@@ -270,7 +270,9 @@ fn the_helm_chart_lints_renders_to_valid_manifests_and_round_trips_as_an_oci_cha
         run(berth().arg("verify").arg(out.join("config-s3-redis.json")));
     }
     if cfg!(all(feature = "azure", feature = "dynamodb")) {
-        run(berth().arg("verify").arg(out.join("config-azure-dynamodb.json")));
+        run(berth()
+            .arg("verify")
+            .arg(out.join("config-azure-dynamodb.json")));
     }
     if cfg!(all(feature = "gcs", feature = "redis")) {
         run(berth().arg("verify").arg(out.join("config-gcs-redis.json")));
