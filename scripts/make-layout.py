@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Writes an OCI image layout of one image: LAYERS layers of SIZE_MIB MiB
-of random bytes each (uncompressed tars), tagged TAG. For `berth copy`'s
+of random bytes each (gzip-compressed tars, so that no tool
+recompresses them), tagged TAG. For `berth copy`'s
 benchmark (BENCHMARKS.md) and by hand.
 
 usage: make-layout.py DIR TAG LAYERS SIZE_MIB
 """
-import hashlib, io, json, os, sys, tarfile
+import gzip, hashlib, io, json, os, sys, tarfile
 
 def blob(root, data):
     d = hashlib.sha256(data).hexdigest()
@@ -24,10 +25,10 @@ def main():
             info = tarfile.TarInfo(f"layer{i}.bin")
             info.size = len(payload)
             t.addfile(info, io.BytesIO(payload))
-        data = buf.getvalue()
-        d = blob(root, data)
-        diff_ids.append(d["digest"])
-        descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar", **d})
+        raw = buf.getvalue()
+        diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
+        d = blob(root, gzip.compress(raw, compresslevel=1, mtime=0))
+        descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **d})
     config = json.dumps({"architecture": "amd64", "os": "linux", "created": "2024-01-01T00:00:00Z",
                          "config": {"Env": ["PATH=/bin"], "Labels": {"made-by": "make-layout"}},
                          "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
