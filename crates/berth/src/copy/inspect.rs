@@ -22,9 +22,9 @@ const MAX_CONFIG: usize = 16 << 20;
     after_help = "Example:\n  berth inspect 127.0.0.1:5000/app:v1 | jq .Digest\n  berth inspect oci:./app-layout:v1 --raw"
 )]
 pub(crate) struct InspectArgs {
-    /// HOST/REPO[:TAG|@DIGEST] (docker:// optional), oci:DIR[:REF] or docker-archive:FILE[:REF].
+    /// `HOST/REPO[:TAG|@DIGEST]` (docker:// optional), `oci:DIR[:REF]` or `docker-archive:FILE[:REF]`.
     reference: String,
-    /// The details of this platform's image of an index: OS/ARCH[/VARIANT] (default: this host's).
+    /// The details of this platform's image of an index: `OS/ARCH[/VARIANT]` (default: this host's).
     #[arg(long)]
     platform: Option<String>,
     /// Print the manifest as stored, nothing else.

@@ -66,9 +66,9 @@ impl CliError {
     after_help = "Examples:\n  berth copy docker://127.0.0.1:5000/app:v1 docker://registry.example.com/app:v1\n  berth copy --all --with-referrers docker://a.example/app:v1 oci:./app-layout:v1\n  berth copy docker-archive:app.tar docker://localhost:5000/app:v1\n\nPlatforms: without --all or --platform, an index is cut to this host's platform and that image\nalone is stored under the tag (as skopeo does); --all keeps the index as signed.\nLoopback registries (127.0.0.0/8, ::1, localhost) are plain HTTP unless --*-cert-dir is given."
 )]
 pub(crate) struct CopyArgs {
-    /// The image to copy: docker://HOST/REPO[:TAG|@DIGEST], oci:DIR[:REF] or docker-archive:FILE[:REF].
+    /// The image to copy: `docker://HOST/REPO[:TAG|@DIGEST]`, `oci:DIR[:REF]` or `docker-archive:FILE[:REF]`.
     src: String,
-    /// Where to: docker://HOST/REPO[:TAG], oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG].
+    /// Where to: `docker://HOST/REPO[:TAG]`, `oci:DIR[:TAG]` or `docker-archive:FILE[:NAME:TAG]`.
     dst: String,
     #[command(flatten)]
     options: CopyFlags,
@@ -101,7 +101,7 @@ pub(crate) struct CopyFlags {
     /// Copy every platform of an index (the index as it is).
     #[arg(long, conflicts_with = "platform")]
     all: bool,
-    /// Copy this platform of an index: OS/ARCH[/VARIANT] (default: this host's).
+    /// Copy this platform of an index: `OS/ARCH[/VARIANT]` (default: this host's).
     #[arg(long)]
     platform: Option<String>,
     /// Copy the image's OCI referrers (signatures, SBOMs) and cosign's sha256-….sig|att|sbom tags too.

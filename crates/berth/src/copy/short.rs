@@ -43,7 +43,7 @@ impl RegistryFlags {
     after_help = "Example:\n  berth pull 127.0.0.1:5000/app:v1 ./app-layout\n  (the same as: berth copy docker://127.0.0.1:5000/app:v1 oci:./app-layout:v1)"
 )]
 pub(crate) struct PullArgs {
-    /// HOST/REPO[:TAG|@DIGEST] (docker:// optional).
+    /// `HOST/REPO[:TAG|@DIGEST]` (docker:// optional).
     reference: String,
     /// The OCI layout to write (created if missing), or any copy destination (oci:DIR:TAG, docker-archive:FILE).
     dest: String,
@@ -59,9 +59,9 @@ pub(crate) struct PullArgs {
     after_help = "Example:\n  berth push ./app-layout 127.0.0.1:5000/app:v1\n  berth push docker-archive:app.tar docker://registry.example.com/app:v1"
 )]
 pub(crate) struct PushArgs {
-    /// An OCI layout directory, a docker-archive file, or oci:DIR[:REF] / docker-archive:FILE[:REF].
+    /// An OCI layout directory, a docker-archive file, or `oci:DIR[:REF]` / `docker-archive:FILE[:REF]`.
     source: String,
-    /// HOST/REPO[:TAG] (docker:// optional).
+    /// `HOST/REPO[:TAG]` (docker:// optional).
     reference: String,
     #[command(flatten)]
     registry: RegistryFlags,
@@ -75,7 +75,7 @@ pub(crate) struct PushArgs {
     after_help = "Example:\n  berth tag 127.0.0.1:5000/app:v1 stable\n  (the manifest is read and put again as app:stable; no blob moves)"
 )]
 pub(crate) struct TagArgs {
-    /// HOST/REPO[:TAG|@DIGEST] (docker:// optional).
+    /// `HOST/REPO[:TAG|@DIGEST]` (docker:// optional).
     reference: String,
     /// The new tag, in the same repository.
     new_tag: String,

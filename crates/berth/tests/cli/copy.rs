@@ -579,7 +579,7 @@ fn tag_ls_inspect_and_delete_on_a_real_berth() {
     assert_eq!(inspected["Architecture"], "amd64");
     assert_eq!(inspected["Os"], "linux");
     assert_eq!(inspected["Layers"].as_array().map(Vec::len), Some(2));
-    assert_eq!(inspected["LayersData"][1]["Size"].as_u64().is_some(), true);
+    assert!(inspected["LayersData"][1]["Size"].as_u64().is_some());
     let raw: Value = serde_json::from_str(&ok(&[
         "inspect",
         "--raw",
