@@ -15,6 +15,8 @@
 //!   command line;
 //! - `upstream.rs` — what sync needs of an upstream registry: raw
 //!   manifests, blob streams, referrers, whole catalogs and tag lists;
+//! - `push.rs` — a blob pushed from a stream: mount, one `PUT`, or
+//!   bounded `PATCH`es;
 //! - `copy/` — copying an image between any source and target (sync,
 //!   the command line), over two small seams;
 //! - `image.rs` — small image manifests to push (bench, tests);
@@ -32,6 +34,7 @@ pub mod auth_file;
 pub mod copy;
 mod image;
 mod ops;
+mod push;
 mod request;
 mod retry;
 pub mod search;
@@ -45,6 +48,7 @@ use http::StatusCode;
 
 pub use image::{OCI_MANIFEST, image_manifest, image_manifest_annotated};
 pub use ops::Download;
+pub use push::{ByteStream, Mount};
 pub use upstream::{BlobStream, ManifestHead, RawManifest, Referrer};
 
 /// What went wrong.

@@ -55,7 +55,7 @@ impl Client {
     }
 
     /// Opens an upload session; returns its `Location`.
-    async fn open_session(&self, repo: &str) -> ClientResult<String> {
+    pub(crate) async fn open_session(&self, repo: &str) -> ClientResult<String> {
         let start = format!("/v2/{repo}/blobs/uploads/");
         let answer = self
             .call(Method::POST, &start, &[StatusCode::ACCEPTED], |r| r)
@@ -338,13 +338,13 @@ pub(crate) fn strings(v: &serde_json::Value) -> Vec<String> {
 }
 
 /// An upload `Location` with `digest=` added to its query.
-fn with_digest(location: &str, digest: &Digest) -> String {
+pub(crate) fn with_digest(location: &str, digest: &Digest) -> String {
     let sep = if location.contains('?') { '&' } else { '?' };
     format!("{location}{sep}digest={digest}")
 }
 
 /// The `Location` of an upload answer.
-fn location(value: Option<&str>, asked: &str) -> ClientResult<String> {
+pub(crate) fn location(value: Option<&str>, asked: &str) -> ClientResult<String> {
     value
         .map(str::to_string)
         .ok_or_else(|| ClientError::Protocol(format!("{asked}: no Location in the answer")))

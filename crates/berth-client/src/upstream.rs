@@ -359,7 +359,7 @@ fn essence(content_type: &str) -> String {
 /// A manifest's media type: `Content-Type` unless it is a generic one,
 /// else the body's `mediaType`, else what its shape says (an OCI index
 /// has `manifests`, an image manifest `config`).
-fn manifest_media_type(content_type: Option<&str>, body: &[u8]) -> Option<String> {
+pub(crate) fn manifest_media_type(content_type: Option<&str>, body: &[u8]) -> Option<String> {
     if let Some(t) = content_type.map(essence)
         && !GENERIC_TYPES.contains(&t.as_str())
     {

@@ -158,6 +158,22 @@ pub(crate) enum Command {
         #[command(flatten)]
         target: crate::query::Target,
     },
+    /// Copy an image between registries (docker://), OCI layouts (oci:) and
+    /// docker-archives (docker-archive:), as skopeo names them.
+    Copy(crate::copy::CopyArgs),
+    /// Copy an image from a registry into an OCI layout (a short `copy`).
+    Pull(crate::copy::PullArgs),
+    /// Copy an OCI layout or a docker-archive to a registry (a short `copy`).
+    Push(crate::copy::PushArgs),
+    /// Tag an image again on its registry (no blob moves).
+    Tag(crate::copy::TagArgs),
+    /// Delete a manifest (by the digest its tag names).
+    Delete(crate::copy::DeleteArgs),
+    /// Describe an image in JSON (digest, media type, platforms, layers,
+    /// config), as skopeo inspect does.
+    Inspect(crate::copy::InspectArgs),
+    /// List a repository's tags.
+    Ls(crate::copy::LsArgs),
     /// Exit 0 if URL answers 200 within 5 seconds, 1 otherwise: a health
     /// probe for where there is no curl (the container image's
     /// HEALTHCHECK).

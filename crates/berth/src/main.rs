@@ -4,6 +4,7 @@
 
 mod bench;
 mod cli;
+mod copy;
 mod generate;
 mod health;
 mod login;
@@ -86,6 +87,13 @@ fn main() -> ExitCode {
         Command::Search { text, target } => query::search(target, text),
         Command::Referrers { artifact, target } => query::referrers(target, artifact),
         Command::Status { target } => query::status(target),
+        Command::Copy(args) => client_command("copy", copy::copy(args)),
+        Command::Pull(args) => client_command("pull", copy::pull(args)),
+        Command::Push(args) => client_command("push", copy::push(args)),
+        Command::Tag(args) => client_command("tag", copy::tag(args)),
+        Command::Delete(args) => client_command("delete", copy::delete(args)),
+        Command::Inspect(args) => client_command("inspect", copy::inspect(args)),
+        Command::Ls(args) => client_command("ls", copy::ls(args)),
         Command::Health { url } => match block_on(1, health::probe(&url)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(code) => code,
@@ -112,6 +120,34 @@ fn main() -> ExitCode {
                 Err(e) => fail("berth: invalid config: ", e, 1),
             }
         }
+    }
+}
+
+/// Runs a client command: its output printed, or its failure said on one
+/// line (`berth NAME: …`) with exit 1 (130 when interrupted).
+fn client_command(
+    name: &str,
+    work: impl Future<Output = Result<String, copy::CliError>>,
+) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("berth {name}: cannot start the runtime: "), e, 1),
+    };
+    let done = runtime.block_on(work);
+    // Streams still open (a cut copy) are dropped without waiting.
+    runtime.shutdown_background();
+    match done {
+        Ok(text) => {
+            if !text.is_empty() {
+                println!("{text}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e @ copy::CliError::Interrupted) => fail(&format!("berth {name}: "), e, 130),
+        Err(e) => fail(&format!("berth {name}: "), e, 1),
     }
 }
 

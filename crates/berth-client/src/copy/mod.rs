@@ -14,10 +14,20 @@
 //! names is stored, so a source that dies midway leaves no tag behind, and
 //! the next copy starts again from what the target holds.
 //!
+//! The ends the command line copies between (`ends.rs`): a registry,
+//! an OCI layout (`layout.rs`) or a docker-archive (`archive.rs`), named as
+//! skopeo names them (`location.rs`); files are written checked and
+//! renamed into place (`files.rs`).
+//!
 //! An index can be cut down to some platforms ([`CopyOptions::keep`]):
 //! kept as the source signed it (the platforms left out are simply
 //! absent) or rewritten to list only those kept (a new digest).
 
+mod archive;
+mod ends;
+mod files;
+mod layout;
+mod location;
 mod walk;
 
 use std::future::Future;
@@ -27,6 +37,12 @@ use berth_oci::manifest::Descriptor;
 
 use crate::{ManifestHead, RawManifest, Referrer};
 
+pub use archive::{ArchiveSource, ArchiveTarget};
+pub use ends::{
+    BlobBytes, BlobDone, BlobProgress, CopyError, Progress, Quiet, Source, Target, TargetKind,
+};
+pub use layout::{LayoutSource, LayoutTarget};
+pub use location::{Location, RegistryRef};
 pub use walk::{ImageCopy, Outcome, Resolved};
 
 /// Why content cannot be copied (the source's content, not a failure of

@@ -147,6 +147,12 @@ where
         self.extras(&resolved.manifest.digest).await
     }
 
+    /// Stores everything `resolved` names, then `resolved` (under `tag`
+    /// when given); no referrers or signature tags (see [`Self::extras`]).
+    pub async fn store(&self, resolved: &Resolved, tag: Option<&str>) -> Result<(), S::Error> {
+        self.store_tree(resolved, tag, 0).await
+    }
+
     /// The image's parts, then the image, under `tag` or its digest.
     async fn store_tree(
         &self,
@@ -200,7 +206,7 @@ where
     }
 
     /// Referrers and cosign's tags of `digest`.
-    async fn extras(&self, digest: &Digest) -> Result<(), S::Error> {
+    pub async fn extras(&self, digest: &Digest) -> Result<(), S::Error> {
         self.referrers(digest, 0).await?;
         if self.options.cosign_tags {
             self.cosign_tags(digest).await?;

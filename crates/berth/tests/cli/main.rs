@@ -21,6 +21,7 @@ mod config;
 // Open-files limits, read from /proc.
 #[cfg(target_os = "linux")]
 mod connections;
+mod copy;
 mod cors;
 // The image, the Helm chart, the systemd unit, SIGHUP, completions and man
 // pages.
