@@ -174,6 +174,9 @@ pub(crate) enum Command {
     Inspect(crate::copy::InspectArgs),
     /// List a repository's tags.
     Ls(crate::copy::LsArgs),
+    /// Copy every tag of a repository, or every repository of a registry,
+    /// to another registry (skopeo sync's role), several images at once.
+    Sync(crate::copy::SyncArgs),
     /// Exit 0 if URL answers 200 within 5 seconds, 1 otherwise: a health
     /// probe for where there is no curl (the container image's
     /// HEALTHCHECK).

@@ -94,6 +94,7 @@ fn main() -> ExitCode {
         Command::Delete(args) => client_command("delete", copy::delete(args)),
         Command::Inspect(args) => client_command("inspect", copy::inspect(args)),
         Command::Ls(args) => client_command("ls", copy::ls(args)),
+        Command::Sync(args) => client_command("sync", copy::sync(args)),
         Command::Health { url } => match block_on(1, health::probe(&url)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(code) => code,

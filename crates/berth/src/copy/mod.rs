@@ -18,6 +18,7 @@ mod ends;
 mod inspect;
 mod progress;
 mod short;
+mod sync;
 
 use std::sync::Arc;
 
@@ -32,6 +33,7 @@ pub(crate) use inspect::{InspectArgs, inspect};
 pub(crate) use short::{
     DeleteArgs, LsArgs, PullArgs, PushArgs, TagArgs, delete, ls, pull, push, tag,
 };
+pub(crate) use sync::{SyncArgs, sync};
 
 /// Why a command failed (said on one line, after the command's name).
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +54,7 @@ pub(crate) enum CliError {
 
 impl CliError {
     /// This error, said as happening at `what`.
-    fn at(self, what: &impl std::fmt::Display) -> Self {
+    fn at(self, what: &(impl std::fmt::Display + ?Sized)) -> Self {
         match self {
             Self::At(..) | Self::Interrupted => self,
             e => Self::At(what.to_string(), Box::new(e)),
@@ -72,6 +74,13 @@ pub(crate) struct CopyArgs {
     dst: String,
     #[command(flatten)]
     options: CopyFlags,
+    #[command(flatten)]
+    access: AccessFlags,
+}
+
+/// How `copy` and `sync` reach their two registries.
+#[derive(clap::Args, Clone)]
+pub(crate) struct AccessFlags {
     /// Check the source registry's TLS certificate.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     src_tls_verify: bool,
@@ -93,6 +102,26 @@ pub(crate) struct CopyArgs {
     /// The auth file to read credentials from (default: Podman's, then Docker's).
     #[arg(long)]
     authfile: Option<std::path::PathBuf>,
+}
+
+impl AccessFlags {
+    /// The source's access and the destination's.
+    pub(crate) fn sides(self) -> (Access, Access) {
+        (
+            Access {
+                tls_verify: self.src_tls_verify,
+                creds: self.src_creds,
+                cert_dir: self.src_cert_dir,
+                authfile: self.authfile.clone(),
+            },
+            Access {
+                tls_verify: self.dest_tls_verify,
+                creds: self.dest_creds,
+                cert_dir: self.dest_cert_dir,
+                authfile: self.authfile,
+            },
+        )
+    }
 }
 
 /// What every copy (and pull, push) takes.
@@ -120,18 +149,7 @@ pub(crate) struct CopyFlags {
 
 /// Runs `berth copy`; returns what to print (the digest copied).
 pub(crate) async fn copy(args: CopyArgs) -> Result<String, CliError> {
-    let src_access = Access {
-        tls_verify: args.src_tls_verify,
-        creds: args.src_creds,
-        cert_dir: args.src_cert_dir,
-        authfile: args.authfile.clone(),
-    };
-    let dst_access = Access {
-        tls_verify: args.dest_tls_verify,
-        creds: args.dest_creds,
-        cert_dir: args.dest_cert_dir,
-        authfile: args.authfile,
-    };
+    let (src_access, dst_access) = args.access.sides();
     let src = Location::parse(&args.src).map_err(CliError::Usage)?;
     let dst = Location::parse(&args.dst).map_err(CliError::Usage)?;
     interruptible(run(&src, &src_access, &dst, &dst_access, &args.options)).await
@@ -159,7 +177,6 @@ pub(crate) async fn run(
     let opened = ends::open_source(src, src_access)
         .await
         .map_err(|e| e.at(src))?;
-    let source = Arc::new(opened.source);
     let (kind, tag) = match dst {
         Location::Registry(r) => {
             if r.reference.as_deref().is_some_and(|d| d.contains(':')) {
@@ -189,6 +206,20 @@ pub(crate) async fn run(
             None,
         ),
     };
+    copy_opened(opened, kind, tag, src, dst, flags).await
+}
+
+/// Copies the image `opened` names to the destination `kind`, under `tag`
+/// (`src` and `dst` name the two in errors).
+pub(crate) async fn copy_opened(
+    opened: ends::Opened,
+    kind: TargetKind,
+    tag: Option<String>,
+    src: &dyn std::fmt::Display,
+    dst: &dyn std::fmt::Display,
+    flags: &CopyFlags,
+) -> Result<String, CliError> {
+    let source = Arc::new(opened.source);
     let to_archive = matches!(kind, TargetKind::Archive(_));
     let target = Target {
         kind,

@@ -52,14 +52,21 @@ fn fails(args: &[&str]) -> String {
 
 /// The digest `tag` names in `repo` of the plain-HTTP registry `addr`.
 fn tag_digest(addr: &str, repo: &str, tag: &str) -> Option<String> {
-    let r = reqwest::blocking::Client::new()
+    tag_digest_as(addr, repo, tag, None)
+}
+
+/// [`tag_digest`] with Basic credentials (`user:password`).
+fn tag_digest_as(addr: &str, repo: &str, tag: &str, creds: Option<&str>) -> Option<String> {
+    let mut r = reqwest::blocking::Client::new()
         .head(format!("http://{addr}/v2/{repo}/manifests/{tag}"))
         .header(
             "accept",
             "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json",
-        )
-        .send()
-        .expect("head");
+        );
+    if let Some((user, password)) = creds.and_then(|c| c.split_once(':')) {
+        r = r.basic_auth(user, Some(password));
+    }
+    let r = r.send().expect("head");
     r.status().is_success().then(|| {
         r.headers()["docker-content-digest"]
             .to_str()
@@ -601,5 +608,223 @@ fn tag_ls_inspect_and_delete_on_a_real_berth() {
     for cmd in ["copy", "pull", "push", "tag", "delete", "inspect", "ls"] {
         let help = ok(&[cmd, "--help"]);
         assert!(help.contains("Example"), "{cmd}: {help}");
+    }
+}
+
+/// `berth sync`: every tag of a repository, then every repository of a
+/// registry, copied to another under a prefix; a second run uploads
+/// nothing; an image the source cannot give is said on its own line, the
+/// others copied, and the exit is 1.
+#[test]
+fn sync_copies_every_tag_and_every_repository() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let src = Berth::start_full(
+        &tmp.path().join("src"),
+        json!({}),
+        json!({"auth": {"htpasswd": {"path": htpasswd_file(tmp.path(), &[("bob", "builder")])}}}),
+        &[],
+    );
+    let dst = Berth::start(&tmp.path().join("dst"));
+    let proxy = Proxy::start(&format!("http://{}", dst.addr));
+    let layout = tmp.path().join("layout");
+    for (i, tag) in ["v1", "v2", "v3"].iter().enumerate() {
+        write_layout(&layout, tag, &["amd64"]);
+        for repo in ["team/app", "team/db"] {
+            if repo == "team/db" && i > 0 {
+                continue;
+            }
+            ok(&[
+                "copy",
+                "--dest-creds",
+                "bob:builder",
+                &format!("oci:{}:{tag}", layout.display()),
+                &format!("docker://{}/{repo}:{tag}", src.addr),
+            ]);
+        }
+    }
+    let from = |path: &str| format!("docker://{}{path}", src.addr);
+    let out = ok(&[
+        "sync",
+        "--src-creds",
+        "bob:builder",
+        &from("/team/app"),
+        &format!("docker://{}/mirror", proxy.host()),
+    ]);
+    assert_eq!(out, "3 images copied");
+    for tag in ["v1", "v2", "v3"] {
+        assert_eq!(
+            tag_digest(&dst.addr, "mirror/team/app", tag),
+            tag_digest_as(&src.addr, "team/app", tag, Some("bob:builder")),
+            "{tag}"
+        );
+    }
+    assert_eq!(tag_digest(&dst.addr, "mirror/team/db", "v1"), None);
+    // Again: everything is there, nothing is uploaded.
+    proxy.reset_counts();
+    ok(&[
+        "sync",
+        "--src-creds",
+        "bob:builder",
+        &from("/team/app"),
+        &format!("docker://{}/mirror", proxy.host()),
+    ]);
+    assert_eq!(proxy.count("POST", "/v2/"), 0, "{:?}", proxy.requests());
+    assert_eq!(proxy.count("PUT", "/v2/mirror/team/app/manifests/"), 3);
+    // The whole registry, without a prefix.
+    let out = ok(&[
+        "sync",
+        "--src-creds",
+        "bob:builder",
+        &from(""),
+        &format!("docker://{}", dst.addr),
+    ]);
+    assert_eq!(out, "4 images copied");
+    assert!(tag_digest(&dst.addr, "team/db", "v1").is_some());
+    // Wrong credentials: the catalog is refused, one line.
+    let err = fails(&[
+        "sync",
+        "--src-creds",
+        "bob:wrong",
+        &from(""),
+        &format!("docker://{}", dst.addr),
+    ]);
+    assert!(err.contains("401"), "{err}");
+    // A tag the source lists but cannot give: said, the rest copied.
+    std::fs::remove_dir_all(tmp.path().join("src/team/app/blobs")).expect("break the source");
+    let out = run(
+        &[
+            "sync",
+            "--src-creds",
+            "bob:builder",
+            &from("/team/app"),
+            &format!("docker://{}/broken", dst.addr),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("3 of 3 images failed"), "{err}");
+    assert!(
+        err.lines()
+            .filter(|l| l.starts_with("berth sync: docker://"))
+            .count()
+            == 3,
+        "{err}"
+    );
+}
+
+/// A registry behind a Docker token server: copy there and back with the
+/// token server's user (the Bearer challenge followed, a token per scope).
+#[test]
+fn copies_to_and_from_a_registry_behind_a_token_server() {
+    use crate::token_server::{SERVICE, Signer, TokenServer};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let signer = Signer::new(tmp.path(), "issuer");
+    let cert = signer.cert.clone();
+    let tokens = TokenServer::start(signer);
+    let b = Berth::start_full(
+        &tmp.path().join("root"),
+        json!({}),
+        json!({"auth": {"bearer": {"realm": tokens.realm, "service": SERVICE, "cert": cert}}}),
+        &[],
+    );
+    let layout = tmp.path().join("layout");
+    let digest = write_layout(&layout, "v1", &["amd64"]).to_string();
+    let dst = format!("docker://{}/team/app:v1", b.addr);
+    let err = fails(&["copy", &format!("oci:{}:v1", layout.display()), &dst]);
+    assert!(err.contains("401"), "{err}");
+    let copied = ok(&[
+        "copy",
+        "--dest-creds",
+        "alice:wonderland",
+        &format!("oci:{}:v1", layout.display()),
+        &dst,
+    ]);
+    assert_eq!(copied, digest);
+    let back = tmp.path().join("back");
+    ok(&[
+        "copy",
+        "--src-creds",
+        "alice:wonderland",
+        &dst,
+        &format!("oci:{}:v1", back.display()),
+    ]);
+    assert_eq!(layout_blobs(&back), layout_blobs(&layout));
+    // The token server grants only pull under locked/.
+    let err = fails(&[
+        "copy",
+        "--dest-creds",
+        "alice:wonderland",
+        &format!("oci:{}:v1", layout.display()),
+        &format!("docker://{}/locked/app:v1", b.addr),
+    ]);
+    assert!(err.starts_with("berth copy: docker://"), "{err}");
+}
+
+/// Ctrl-C (a real SIGINT) in the middle of a copy: exit 130, nothing
+/// tagged at the destination, no temporary file left in a layout.
+#[test]
+fn ctrl_c_leaves_nothing_half_written() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let a = Berth::start(&tmp.path().join("a"));
+    let b = Berth::start(&tmp.path().join("b"));
+    let layout = tmp.path().join("layout");
+    write_layout(&layout, "v1", &["amd64"]);
+    ok(&[
+        "push",
+        layout.to_str().expect("utf-8"),
+        &format!("{}/app:v1", a.addr),
+    ]);
+    let proxy = Proxy::start(&format!("http://{}", a.addr));
+    // Slow enough that the copy is still running when interrupted.
+    proxy.throttle(Some(100));
+    let src = format!("docker://{}/app:v1", proxy.host());
+    let out = tmp.path().join("out");
+    for dst in [
+        format!("docker://{}/app:v1", b.addr),
+        format!("oci:{}:v1", out.display()),
+    ] {
+        let child = berth()
+            .args(["copy", "-q", &src, &dst])
+            .env("HOME", "/nonexistent")
+            .env_remove("REGISTRY_AUTH_FILE")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("berth copy");
+        // Until it is reading blobs through the proxy.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while proxy.count("GET", "/v2/app/blobs/") == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the copy never read a blob"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let pid = child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .expect("kill")
+                .success()
+        );
+        let done = child.wait_with_output().expect("wait");
+        assert_eq!(
+            done.status.code(),
+            Some(130),
+            "{dst}: {}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+        let err = String::from_utf8_lossy(&done.stderr);
+        assert!(err.trim().ends_with("interrupted"), "{err}");
+        proxy.reset_counts();
+    }
+    assert_eq!(tag_digest(&b.addr, "app", "v1"), None);
+    assert!(!out.join("index.json").exists());
+    if let Ok(entries) = std::fs::read_dir(out.join("blobs/sha256")) {
+        for e in entries {
+            let name = e.expect("entry").file_name().to_string_lossy().into_owned();
+            assert!(!name.starts_with('.'), "a temporary file left: {name}");
+        }
     }
 }
