@@ -48,7 +48,7 @@ use http::StatusCode;
 
 pub use image::{OCI_MANIFEST, image_manifest, image_manifest_annotated};
 pub use ops::Download;
-pub use push::{ByteStream, Mount};
+pub use push::{ByteStream, MAX_RESUMES, Mount, Reopen};
 pub use upstream::{BlobStream, ManifestHead, RawManifest, Referrer};
 
 /// What went wrong.

@@ -51,21 +51,25 @@ impl Client {
         self.open_session(repo).await
     }
 
-    /// Sends a blob of `size` bytes from `data` to the session at
-    /// `location`: one streamed `PUT ?digest=` when it is at most `chunk`
-    /// bytes, else a streamed `PATCH` per `chunk` bytes and a closing
-    /// `PUT`. The registry checks the digest.
+    /// Sends a blob of `size` bytes to the session at `location`, its
+    /// bytes from `open(offset)` (a stream from that offset on): one
+    /// streamed `PUT ?digest=` when it is at most `chunk` bytes, else a
+    /// streamed `PATCH` per `chunk` bytes and a closing `PUT`. A chunk
+    /// whose connection drops (or that a gateway answers 502, 503, 504) is
+    /// resumed: the registry is asked how much of the upload it holds
+    /// (the session's status), and the source is opened again there, at
+    /// most [`MAX_RESUMES`] times. The registry checks the digest.
     pub async fn upload_stream(
         &self,
         location: String,
         digest: &Digest,
         size: u64,
-        data: ByteStream,
         chunk: u64,
+        open: &Reopen<'_>,
     ) -> ClientResult<()> {
         let chunk = chunk.max(1);
         if size <= chunk {
-            let body = OnceBody::new(data);
+            let body = OnceBody::new(open(0).await?);
             let close = with_digest(&location, digest);
             self.call(Method::PUT, &close, &[StatusCode::CREATED], |r| {
                 r.header("content-type", "application/octet-stream")
@@ -75,31 +79,88 @@ impl Client {
             .await?;
             return Ok(());
         }
-        let shared = Arc::new(tokio::sync::Mutex::new(Carry {
-            stream: data,
-            left: Bytes::new(),
-        }));
+        let carry = |stream| {
+            Arc::new(tokio::sync::Mutex::new(Carry {
+                stream,
+                left: Bytes::new(),
+            }))
+        };
+        let mut shared = carry(open(0).await?);
         let mut location = location;
         let mut offset = 0;
+        let mut resumes = 0;
         while offset < size {
             let len = chunk.min(size - offset);
             let range = format!("{offset}-{}", offset + len - 1);
             let body = OnceBody::new(take(shared.clone(), len));
-            let answer = self
+            let sent = self
                 .call(Method::PATCH, &location, &[StatusCode::ACCEPTED], |r| {
                     r.header("content-type", "application/octet-stream")
                         .header("content-range", &range)
                         .header("content-length", len)
                         .body(body.take())
                 })
-                .await?;
-            location = crate::ops::location(answer.header("location"), &location)?;
-            offset += len;
+                .await;
+            match sent {
+                Ok(answer) => {
+                    location = crate::ops::location(answer.header("location"), &location)?;
+                    offset += len;
+                }
+                Err(e) if resumes < MAX_RESUMES && resumable(&e) => {
+                    resumes += 1;
+                    tokio::time::sleep(RESUME_PAUSE * resumes).await;
+                    let (held, at) = self.upload_status(&location).await?;
+                    if held > size {
+                        return Err(e);
+                    }
+                    location = at;
+                    offset = held;
+                    shared = carry(open(held).await?);
+                }
+                Err(e) => return Err(e),
+            }
         }
         let close = with_digest(&location, digest);
         self.call(Method::PUT, &close, &[StatusCode::CREATED], |r| r)
             .await?;
         Ok(())
+    }
+
+    /// How many bytes the upload session at `location` holds (its `Range`,
+    /// `0-<last byte>`; `0-0` or none read as empty), and its `Location`.
+    pub async fn upload_status(&self, location: &str) -> ClientResult<(u64, String)> {
+        let answer = self
+            .call(Method::GET, location, &[StatusCode::NO_CONTENT], |r| r)
+            .await?;
+        let held = answer
+            .header("range")
+            .and_then(|r| r.split_once('-'))
+            .and_then(|(_, end)| end.trim().parse::<u64>().ok())
+            .map_or(0, |end| if end == 0 { 0 } else { end + 1 });
+        let at = answer
+            .header("location")
+            .map_or_else(|| location.to_string(), str::to_string);
+        Ok((held, at))
+    }
+}
+
+/// How many times one blob's upload is resumed.
+pub const MAX_RESUMES: u32 = 3;
+/// The pause before a resume (times the resume's number).
+const RESUME_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Opens a blob's bytes again from an offset: how an upload resumes.
+pub type Reopen<'a> =
+    dyn Fn(u64) -> futures_util::future::BoxFuture<'a, ClientResult<ByteStream>> + Send + Sync + 'a;
+
+/// Whether a chunk's failure is worth resuming: the connection broke, or
+/// a gateway in front of the registry answered for it, or the registry
+/// holds another offset than the chunk's.
+fn resumable(e: &ClientError) -> bool {
+    match e {
+        ClientError::Transport(_) => true,
+        ClientError::Status { status, .. } => matches!(status.as_u16(), 416 | 502..=504),
+        _ => false,
     }
 }
 

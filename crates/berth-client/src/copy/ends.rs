@@ -12,7 +12,7 @@ use berth_oci::Digest;
 use berth_oci::manifest::Descriptor;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::{FutureExt, StreamExt, TryStreamExt};
 
 use super::archive::{ArchiveSource, ArchiveTarget};
 use super::layout::{LayoutSource, LayoutTarget};
@@ -231,18 +231,44 @@ impl Target {
             },
             _ => client.start_upload(repo).await?,
         };
-        let data = self
-            .read(blob, progress)
-            .await?
-            .map_err(|e| match e {
-                CopyError::Client(c) => c,
-                other => ClientError::Transport(other.to_string()),
-            })
-            .boxed();
+        // The blob from an offset: the source read again from its start
+        // and the bytes before the offset dropped (not sent again; each
+        // byte told to `progress` once).
+        let reopen = |offset: u64| {
+            let progress = progress.clone();
+            async move {
+                let data = self
+                    .source
+                    .blob(&self.source_repo, &blob.digest)
+                    .await
+                    .map_err(into_client)?;
+                let mut skip = offset;
+                Ok(data
+                    .map_err(into_client)
+                    .map_ok(move |mut b| {
+                        let drop = usize::try_from(skip.min(b.len() as u64)).unwrap_or(b.len());
+                        skip -= drop as u64;
+                        let _ = b.split_to(drop);
+                        progress.advance(b.len() as u64);
+                        b
+                    })
+                    .try_filter(|b| futures_util::future::ready(!b.is_empty()))
+                    .boxed())
+            }
+            .boxed()
+        };
         client
-            .upload_stream(location, &blob.digest, blob.size, data, self.chunk)
+            .upload_stream(location, &blob.digest, blob.size, self.chunk, &reopen)
             .await?;
         Ok(BlobDone::Copied)
+    }
+}
+
+/// A copy's error as the client's (an upload's body fails with it).
+fn into_client(e: CopyError) -> ClientError {
+    match e {
+        CopyError::Client(c) => c,
+        other => ClientError::Transport(other.to_string()),
     }
 }
 

@@ -828,3 +828,54 @@ fn ctrl_c_leaves_nothing_half_written() {
         }
     }
 }
+
+/// A chunk whose connection drops on its way to the registry is resumed
+/// where the registry's upload session says it stands, not sent whole
+/// again, and the copy completes.
+#[test]
+fn a_dropped_chunk_is_resumed_from_the_registrys_offset() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let b = Berth::start(&tmp.path().join("root"));
+    let proxy = Proxy::start(&format!("http://{}", b.addr));
+    let layout = tmp.path().join("layout");
+    // One layer of 3 MiB: three 1 MiB chunks.
+    let made = Command::new("python3")
+        .arg(workspace().join("scripts/make-layout.py"))
+        .arg(&layout)
+        .args(["v1", "1", "3"])
+        .status()
+        .expect("python3");
+    assert!(made.success());
+    proxy.cut_next_patch_after(300 * 1024);
+    let digest = ok(&[
+        "copy",
+        "--chunk-mib",
+        "1",
+        &format!("oci:{}:v1", layout.display()),
+        &format!("docker://{}/app:v1", proxy.host()),
+    ]);
+    assert_eq!(
+        tag_digest(&b.addr, "app", "v1").as_deref(),
+        Some(digest.as_str())
+    );
+    // The session's status was asked, and the chunks sent add up to no
+    // more than the layer and the cut piece.
+    assert!(
+        proxy.count_matching("GET", "^/v2/app/blobs/uploads/.+") >= 1,
+        "{:?}",
+        proxy.requests()
+    );
+    let patches = proxy.count("PATCH", "/v2/app/blobs/uploads/");
+    assert!(
+        (3..=5).contains(&patches),
+        "{patches} PATCHes: {:?}",
+        proxy.requests()
+    );
+    let back = tmp.path().join("back");
+    ok(&[
+        "copy",
+        &format!("docker://{}/app:v1", b.addr),
+        &format!("oci:{}:v1", back.display()),
+    ]);
+    assert_eq!(layout_blobs(&back), layout_blobs(&layout));
+}

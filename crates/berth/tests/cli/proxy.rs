@@ -61,6 +61,9 @@ struct State {
     /// Blob responses end (with an error) after this many body bytes;
     /// `u64::MAX` is never.
     cut_blobs_after: AtomicU64,
+    /// The next `PATCH` body is cut after this many bytes (the upload
+    /// broken off on its way to the registry), once; `u64::MAX`: none.
+    cut_next_patch_after: AtomicU64,
     /// Whether requests get a 503 (std Mutex: only held to copy it).
     unavailable: Mutex<bool>,
 }
@@ -104,6 +107,7 @@ impl Proxy {
                     forwarded: Mutex::new(HashMap::new()),
                     throttle: AtomicU64::new(0),
                     cut_blobs_after: AtomicU64::new(u64::MAX),
+                    cut_next_patch_after: AtomicU64::new(u64::MAX),
                     unavailable: Mutex::new(false),
                 });
                 let _ = ready_tx.send((addr, state.clone()));
@@ -209,6 +213,14 @@ impl Proxy {
     /// `bytes` with a broken connection, before its `Content-Length` is
     /// reached (the client gets the status and headers, and at most
     /// `bytes` of the body); `None` lets them through whole again.
+    /// Cuts the body of the next `PATCH` (an upload chunk) after `bytes`,
+    /// so the registry sees it break off; the client gets a 502.
+    pub fn cut_next_patch_after(&self, bytes: u64) {
+        self.state
+            .cut_next_patch_after
+            .store(bytes, Ordering::SeqCst);
+    }
+
     pub fn cut_blobs_after(&self, bytes: Option<u64>) {
         self.state
             .cut_blobs_after
@@ -391,9 +403,20 @@ async fn handle(
     let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
     if chunked || length.is_some_and(|n| n > 0) {
         // Streamed as it arrives; with its Content-Length, when it has one.
-        upstream = upstream.body(reqwest::Body::wrap_stream(
-            req.into_body().into_data_stream(),
-        ));
+        let cut = match method == Method::PATCH {
+            true => state.cut_next_patch_after.swap(u64::MAX, Ordering::SeqCst),
+            false => u64::MAX,
+        };
+        let mut sent = 0u64;
+        let body = req.into_body().into_data_stream().map(move |piece| {
+            let piece = piece.map_err(std::io::Error::other)?;
+            if sent + piece.len() as u64 > cut {
+                return Err(std::io::Error::other("the test proxy cut the upload"));
+            }
+            sent += piece.len() as u64;
+            Ok(piece)
+        });
+        upstream = upstream.body(reqwest::Body::wrap_stream(body));
     }
     let resp = match upstream.send().await {
         Ok(r) => r,
