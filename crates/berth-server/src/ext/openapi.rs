@@ -72,6 +72,21 @@ pub struct ApiKeyDetails {
     pub api_key: Option<String>,
 }
 
+/// `POST /zot/auth/token`'s form (every field optional).
+#[derive(Serialize, ToSchema)]
+pub struct TokenForm {
+    pub grant_type: Option<String>,
+    pub service: Option<String>,
+    pub scope: Option<String>,
+    pub username: Option<String>,
+    pub account: Option<String>,
+    pub password: Option<String>,
+    pub access_token: Option<String>,
+    pub id_token: Option<String>,
+    pub refresh_token: Option<String>,
+    pub token: Option<String>,
+}
+
 /// A token from `/zot/auth/token`.
 #[derive(Serialize, ToSchema)]
 pub struct Token {
@@ -105,7 +120,7 @@ pub struct ApiKeyList {
         mgmt, userprefs, cosign_upload, cosign_list, cosign_delete, notation_upload,
         notation_list, notation_delete
     ),
-    components(schemas(ErrorBody, ErrorEntry, Catalog, TagList, NewApiKey, ApiKeyDetails, ApiKeyList, Token)),
+    components(schemas(ErrorBody, ErrorEntry, Catalog, TagList, NewApiKey, ApiKeyDetails, ApiKeyList, Token, TokenForm)),
     tags(
         (name = "discovery", description = "Version check, catalog, tags, referrers"),
         (name = "pull", description = "Manifests and blobs"),
@@ -369,7 +384,7 @@ fn apikey_delete() {}
 fn token_get() {}
 
 #[utoipa::path(post, path = "/zot/auth/token", tag = "management",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded",
                  description = "username/account and password, or id_token, access_token, refresh_token, token"),
     responses((status = 200, description = "A token", body = Token),
               (status = 401, description = "Credentials refused", body = ErrorBody),
