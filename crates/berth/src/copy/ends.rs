@@ -59,7 +59,7 @@ pub(crate) fn client(r: &RegistryRef, access: &Access) -> Result<Client, CliErro
 
 /// CA certificates (`*.crt`) and a client pair (`*.cert` + `*.key`) of
 /// `dir`.
-fn read_cert_dir(dir: &Path, options: &mut ClientOptions) -> Result<(), CliError> {
+pub(crate) fn read_cert_dir(dir: &Path, options: &mut ClientOptions) -> Result<(), CliError> {
     let io = |p: &Path, e: std::io::Error| CliError::Usage(format!("{}: {e}", p.display()));
     let mut identity = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {

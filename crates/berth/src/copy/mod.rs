@@ -28,7 +28,7 @@ use berth_client::copy::{
 };
 use berth_oci::media::ManifestKind;
 
-pub(crate) use ends::Access;
+pub(crate) use ends::{Access, read_cert_dir};
 pub(crate) use inspect::{InspectArgs, inspect};
 pub(crate) use short::{
     DeleteArgs, LsArgs, PullArgs, PushArgs, TagArgs, delete, ls, pull, push, tag,

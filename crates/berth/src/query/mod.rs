@@ -34,6 +34,11 @@ pub(crate) struct Target {
     /// profile says).
     #[arg(long, global = true, action = clap::ArgAction::Set)]
     tls_verify: Option<bool>,
+    /// CA certificates (`*.crt`) to trust, and a client certificate
+    /// (`*.cert` with its `*.key`), as skopeo's `--cert-dir`; a loopback
+    /// registry is then reached over HTTPS.
+    #[arg(long, global = true)]
+    cert_dir: Option<std::path::PathBuf>,
     /// Output: an aligned table, JSON or YAML.
     #[arg(short, long, global = true, value_enum, default_value = "text")]
     output: Format,
@@ -103,17 +108,26 @@ impl Target {
             .tls_verify
             .or(profile.map(|p| p.verify_tls))
             .unwrap_or(true);
-        let base = crate::login::base_url(&url);
+        let mut base = crate::login::base_url(&url);
+        if self.cert_dir.is_some()
+            && let Some(rest) = base.strip_prefix("http://")
+        {
+            base = format!("https://{rest}");
+        }
         let auth = match &self.user {
             Some(u) => Some(u.clone()),
             None => berth_client::auth_file::lookup(&base)?.map(|(u, p)| format!("{u}:{p}")),
         };
-        let options = ClientOptions {
+        let mut options = ClientOptions {
             accept_invalid_certs: !verify,
             connect_timeout: Some(std::time::Duration::from_secs(10)),
             read_timeout: Some(std::time::Duration::from_secs(60)),
             ..Default::default()
         };
+        if let Some(dir) = &self.cert_dir {
+            crate::copy::read_cert_dir(dir, &mut options)
+                .map_err(|e| QueryError::Usage(e.to_string()))?;
+        }
         Ok(Client::with_options(&base, auth.as_deref(), options)?)
     }
 }

@@ -362,3 +362,40 @@ fn the_cve_commands_answer_from_the_servers_scans() {
     assert_eq!(diff["cveList"].as_array().map(Vec::len), Some(0), "{diff}");
     assert_eq!(diff["minuend"]["repo"], "scan/app");
 }
+
+/// Over HTTPS with a private CA (`--cert-dir`, as skopeo's), and from a
+/// profile naming an `https://` URL.
+#[test]
+fn queries_over_tls_with_a_private_ca() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let pki = tmp.path().join("pki");
+    crate::tls::make_pki(&pki, "query");
+    let p = |f: &str| pki.join(f).display().to_string();
+    let b = start(
+        tmp.path(),
+        json!({"tls": {"cert": p("server.crt"), "key": p("server.key")}}),
+        search_and_ui(),
+    );
+    let certs = tmp.path().join("certs.d");
+    std::fs::create_dir_all(&certs).expect("mkdir");
+    std::fs::copy(pki.join("ca.crt"), certs.join("ca.crt")).expect("copy");
+    let certs = certs.display().to_string();
+    let home = tmp.path().join("home");
+    // Without the CA: refused, one line.
+    refused(
+        &run(&home, &["status", "--url", &format!("https://{}", b.addr)]),
+        "berth:",
+    );
+    let status = json_of(&home, &["status", "--url", &b.addr, "--cert-dir", &certs]);
+    assert_eq!(status["url"], format!("https://{}", b.addr));
+    assert_eq!(status["search"], true);
+    ok(&run(
+        &home,
+        &["remote", "add", "secure", &format!("https://{}", b.addr)],
+    ));
+    let images = json_of(&home, &["images", "--cert-dir", &certs]);
+    assert_eq!(images, json!([]));
+    // --tls-verify=false accepts the certificate without the CA.
+    let images = json_of(&home, &["images", "--tls-verify", "false"]);
+    assert_eq!(images, json!([]));
+}
