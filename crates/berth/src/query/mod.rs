@@ -94,7 +94,11 @@ impl Target {
 
     /// The client for the registry these flags name.
     fn client(&self) -> Result<Client, QueryError> {
-        let remotes = remote::Remotes::load(&remote::path()?)?;
+        // The profiles are read only when no URL is given.
+        let remotes = match &self.url {
+            Some(_) => remote::Remotes::default(),
+            None => remote::Remotes::load(&remote::path()?)?,
+        };
         let profile = match &self.url {
             Some(_) => None,
             None => remotes.pick(self.remote.as_deref())?,
