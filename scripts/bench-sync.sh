@@ -14,14 +14,7 @@ WORK=$(mktemp -d /tmp/bench-sync.XXXXXX)
 PIDS=""
 trap 'for p in $PIDS; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"' EXIT
 
-start() { # NAME PORT: a Berth on 127.0.0.1:PORT, data under $WORK/NAME
-  printf '{"storage":{"rootDirectory":"%s"},"http":{"address":"127.0.0.1","port":"%s"},"log":{"level":"warn"}}' \
-    "$WORK/$1" "$2" > "$WORK/$1.json"
-  "$BERTH" serve "$WORK/$1.json" 2>"$WORK/$1.log" &
-  PIDS="$PIDS $!"
-  for _ in $(seq 50); do curl -fs "http://127.0.0.1:$2/v2/" >/dev/null && return; sleep 0.1; done
-  echo "berth on $2 did not start" >&2; exit 1
-}
+. "$(dirname "$0")/bench-common.sh"
 
 start src 5901
 # The source: IMAGES tags of `small`, pushed over the API (monolithic
@@ -47,14 +40,6 @@ for i in range(int(sys.argv[1])):
     urllib.request.urlopen(req).read()
 PY
 printf '{"default":[{"type":"insecureAcceptAnything"}]}' > "$WORK/policy.json"
-
-measure() { # LABEL COMMAND...: prints "LABEL wall_s peak_MiB"
-  label=$1; shift
-  /usr/bin/time -v "$@" >/dev/null 2>"$WORK/time.txt" || { cat "$WORK/time.txt" >&2; exit 1; }
-  wall=$(grep 'Elapsed (wall clock)' "$WORK/time.txt" | awk '{print $NF}')
-  rss=$(grep 'Maximum resident' "$WORK/time.txt" | awk '{printf "%.1f", $NF/1024}')
-  echo "$label wall=$wall peak_rss_mib=$rss"
-}
 
 port=5910
 for run in $(seq "$RUNS"); do

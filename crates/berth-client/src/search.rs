@@ -359,14 +359,20 @@ impl Client {
         }
     }
 
+    /// A query of zot's that answers a page of images: `field(args)`.
+    async fn images(&self, field: &str, args: &str) -> ClientResult<Vec<ImageSummary>> {
+        let q = format!("{{ {field}({args}) {{ Results {{ {IMAGE_FIELDS} }} }} }}");
+        Ok(self.graphql::<Paged<_>>(&q, field).await?.results)
+    }
+
     /// Every image, or those of `repo` (zot's `ImageList`).
     pub async fn image_list(&self, repo: &str, sort: SortBy) -> ClientResult<Vec<ImageSummary>> {
-        let q = format!(
-            "{{ ImageList(repo: {}, requestedPage: {{sortBy: {}}}) {{ Results {{ {IMAGE_FIELDS} }} }} }}",
+        let args = format!(
+            "repo: {}, requestedPage: {{sortBy: {}}}",
             lit(repo),
             sort.graphql()
         );
-        Ok(self.graphql::<Paged<_>>(&q, "ImageList").await?.results)
+        self.images("ImageList", &args).await
     }
 
     /// The images whose manifest, config or a layer is `digest`.
@@ -375,15 +381,12 @@ impl Client {
         digest: &str,
         sort: SortBy,
     ) -> ClientResult<Vec<ImageSummary>> {
-        let q = format!(
-            "{{ ImageListForDigest(id: {}, requestedPage: {{sortBy: {}}}) {{ Results {{ {IMAGE_FIELDS} }} }} }}",
+        let args = format!(
+            "id: {}, requestedPage: {{sortBy: {}}}",
             lit(digest),
             sort.graphql()
         );
-        Ok(self
-            .graphql::<Paged<_>>(&q, "ImageListForDigest")
-            .await?
-            .results)
+        self.images("ImageListForDigest", &args).await
     }
 
     /// The images built on `image` (`repo:tag`), or that it is built on.
@@ -398,12 +401,12 @@ impl Client {
         } else {
             "BaseImageList"
         };
-        let q = format!(
-            "{{ {field}(image: {}, requestedPage: {{sortBy: {}}}) {{ Results {{ {IMAGE_FIELDS} }} }} }}",
+        let args = format!(
+            "image: {}, requestedPage: {{sortBy: {}}}",
             lit(image),
             sort.graphql()
         );
-        Ok(self.graphql::<Paged<_>>(&q, field).await?.results)
+        self.images(field, &args).await
     }
 
     /// The vulnerabilities of `image` (`repo:tag`), those matching
@@ -434,15 +437,12 @@ impl Client {
         repo: Option<&str>,
         sort: SortBy,
     ) -> ClientResult<Vec<ImageSummary>> {
-        let q = format!(
-            "{{ ImageListForCVE(id: {}, requestedPage: {{sortBy: {}}}) {{ Results {{ {IMAGE_FIELDS} }} }} }}",
+        let args = format!(
+            "id: {}, requestedPage: {{sortBy: {}}}",
             lit(id),
             sort.graphql()
         );
-        let mut found = self
-            .graphql::<Paged<ImageSummary>>(&q, "ImageListForCVE")
-            .await?
-            .results;
+        let mut found = self.images("ImageListForCVE", &args).await?;
         if let Some(repo) = repo {
             found.retain(|i| i.repo_name.as_deref() == Some(repo));
         }
@@ -451,15 +451,8 @@ impl Client {
 
     /// The images of `repo` where vulnerability `id` is fixed.
     pub async fn images_fixed(&self, id: &str, repo: &str) -> ClientResult<Vec<ImageSummary>> {
-        let q = format!(
-            "{{ ImageListWithCVEFixed(id: {}, image: {}) {{ Results {{ {IMAGE_FIELDS} }} }} }}",
-            lit(id),
-            lit(repo)
-        );
-        Ok(self
-            .graphql::<Paged<_>>(&q, "ImageListWithCVEFixed")
-            .await?
-            .results)
+        let args = format!("id: {}, image: {}", lit(id), lit(repo));
+        self.images("ImageListWithCVEFixed", &args).await
     }
 
     /// The vulnerabilities of `minuend` that `subtrahend` lacks (each
