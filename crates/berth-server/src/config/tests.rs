@@ -975,6 +975,7 @@ fn bearer_oidc_and_secrets_manager_keys() {
 
 /// zot's `config-ui-no-cve` example: `cve.enable: false` is search
 /// without scanning.
+#[cfg(feature = "search")]
 #[test]
 fn cve_enable_false_is_no_scanning() {
     let with = |cve: serde_json::Value| {
