@@ -8,7 +8,7 @@
 set -eu
 BERTH=${1:-target/release/berth}
 RUNS=${2:-2}
-WORK=$(mktemp -d /tmp/bench-copy.XXXXXX)
+WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/bench-copy.XXXXXX")
 PIDS=""
 trap 'for p in $PIDS; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"' EXIT
 
@@ -26,6 +26,7 @@ for run in $(seq "$RUNS"); do
     --src-tls-verify=false --dest-tls-verify=false \
     docker://127.0.0.1:5801/big:v1 "docker://127.0.0.1:$port/big:v1"
   port=$((port + 1)); start "dst-berth-$run" $port
-  measure "run $run berth copy " "$BERTH" copy -q \
+  # shellcheck disable=SC2086 # BERTH_COPY_ARGS: extra flags, word-split
+  measure "run $run berth copy " "$BERTH" copy -q ${BERTH_COPY_ARGS:-} \
     docker://127.0.0.1:5801/big:v1 "docker://127.0.0.1:$port/big:v1"
 done

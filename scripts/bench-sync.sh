@@ -10,7 +10,7 @@ set -eu
 BERTH=${1:-target/release/berth}
 RUNS=${2:-2}
 IMAGES=${3:-500}
-WORK=$(mktemp -d /tmp/bench-sync.XXXXXX)
+WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/bench-sync.XXXXXX")
 PIDS=""
 trap 'for p in $PIDS; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"' EXIT
 
