@@ -582,6 +582,9 @@ pub fn spawn_config_reload(
     let state = state.clone();
     crate::watch::spawn(files, move || match Config::load(&path) {
         Ok(c) => {
+            for note in &c.notes {
+                tracing::warn!(path = %path.display(), "{note}");
+            }
             if let Some(auth) = &state.auth
                 && let Err(e) = auth.reload(&c.http)
             {

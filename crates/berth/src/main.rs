@@ -45,7 +45,10 @@ fn main() -> ExitCode {
         // Like zot's, verify checks the config itself; files it names (TLS)
         // are read by serve, which refuses to start without them.
         Command::Verify { config } => match Config::load(&config) {
-            Ok(_) => {
+            Ok(c) => {
+                for note in &c.notes {
+                    eprintln!("berth: note: {note}");
+                }
                 println!("{}: ok", config.display());
                 ExitCode::SUCCESS
             }
@@ -155,6 +158,9 @@ fn client_command(
 fn serve(config: &Config, options: ServeOptions) -> ExitCode {
     if let Err(e) = berth_server::logging::init(&config.log) {
         return fail("berth: ", e, 1);
+    }
+    for note in &config.notes {
+        tracing::warn!("{note}");
     }
     // Before the server is built: the default of `http.maxConnections`
     // is sized from the limit.

@@ -108,9 +108,9 @@ impl CacheDriverConfig {
             ("manifestDataTablename", &self.manifest_data_tablename),
         ] {
             if set.is_some() {
-                tracing::warn!(
+                super::note(format!(
                     "{at}.{key}: a table of zot 1.x's metadata, which zot 2 no longer reads; ignored by berth too"
-                );
+                ));
             }
         }
         if let Some(e) = &self.endpoint
@@ -207,10 +207,10 @@ pub(super) fn check_sub_path_remote_cache(key: &str, remote_cache: Option<bool>,
     if let Some(v) = remote_cache
         && v != shared
     {
-        tracing::warn!(
+        super::note(format!(
             "{key}: {v}, but berth keeps this root's dedupe records in its storage and its metadata in the main root's store ({}); nothing else to place",
             if shared { "remote" } else { "local" }
-        );
+        ));
     }
 }
 

@@ -102,6 +102,7 @@ impl Config {
     /// The embedded default: 127.0.0.1:8080, data in `./berth-data`.
     pub fn embedded_default() -> Self {
         Config {
+            notes: Vec::new(),
             dist_spec_version: DIST_SPEC_VERSION.to_string(),
             storage: StorageConfig::with_root(PathBuf::from(DEFAULT_ROOT)),
             http: HttpConfig::default(),
@@ -150,6 +151,7 @@ impl Config {
 
     /// Deserialises and checks a config already parsed into a JSON value.
     pub fn from_value(mut value: serde_json::Value) -> Result<Self, ConfigError> {
+        NOTES.with(|n| n.borrow_mut().clear());
         if !value.is_object() {
             return Err(ConfigError::key(
                 "(top level)",
@@ -203,6 +205,12 @@ impl Config {
             config.storage.root_directory = PathBuf::from(DEFAULT_ROOT);
         }
         config.check()?;
+        // The deserialisation may run more than once (keys renamed to
+        // their case): each note once, in order.
+        let mut notes = NOTES.with(|n| n.take());
+        let mut seen = std::collections::HashSet::new();
+        notes.retain(|n| seen.insert(n.clone()));
+        config.notes = notes;
         Ok(config)
     }
 
@@ -334,11 +342,11 @@ impl Config {
             if let Some(c) = &sub.cache_driver
                 && Some(c) != self.storage.cache_driver.as_ref()
             {
-                tracing::warn!(
+                note(format!(
                     "{}: {} accepted, but berth keeps this root's dedupe records in its storage and its metadata in the main root's store; it is not used",
                     at(".cacheDriver"),
                     c.name
-                );
+                ));
             }
             if sub
                 .redirect_blob_url
@@ -352,6 +360,18 @@ impl Config {
         }
         Ok(())
     }
+}
+
+thread_local! {
+    /// The notes of the config being read (one `from_value` at a time on
+    /// a thread; reading is synchronous).
+    static NOTES: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Notes `text` about the config being read: a setting accepted as it is
+/// but worth a line in the log (see [`Config::notes`]).
+pub(crate) fn note(text: String) {
+    NOTES.with(|n| n.borrow_mut().push(text));
 }
 
 /// `path` made absolute against the current directory, with `.` and `..`

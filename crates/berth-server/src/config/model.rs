@@ -16,6 +16,11 @@ use super::{ConfigError, DEFAULT_PORT, DIST_SPEC_VERSION};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Config {
+    /// What reading the file noted in passing: settings accepted with no
+    /// effect, values read differently from how they were written. Logged
+    /// by `serve` once logging is set up, printed by `verify`.
+    #[serde(skip)]
+    pub notes: Vec<String>,
     /// Accepted for compatibility; Berth always speaks [`DIST_SPEC_VERSION`].
     #[serde(default = "default_dist_spec")]
     pub dist_spec_version: String,

@@ -497,9 +497,9 @@ fn with_scheme(url: &str) -> String {
             match (uri.scheme_str(), uri.authority()) {
                 (Some(scheme), Some(authority)) => {
                     let bare = format!("{scheme}://{authority}");
-                    tracing::warn!(
+                    super::note(format!(
                         "extensions.sync: registry URL {url:?} has a path, which zot ignores and berth too: using {bare:?}"
-                    );
+                    ));
                     bare
                 }
                 _ => url,

@@ -1035,3 +1035,30 @@ fn zot_1_layouts_are_read() {
         assert!(got.contains(want), "{got}");
     }
 }
+
+/// What is read differently from how it was written is noted, once each,
+/// for `serve` to log and `verify` to print.
+#[test]
+fn settings_read_differently_are_noted() {
+    let mut value = serde_json::json!({"storage": {"rootDirectory": "/a", "subPaths": {"/t": {
+        "rootDirectory": "/b", "remoteCache": true}}}});
+    if cfg!(feature = "sync") {
+        value["extensions"] = serde_json::json!({"sync": {"registries": [
+            {"urls": ["https://docker.io/library"], "onDemand": true}]}});
+    }
+    // Keys in another case make the file be read twice: still one note each.
+    value["Storage"] = value["storage"].take();
+    value.as_object_mut().expect("object").remove("storage");
+    let c = Config::from_value(value).expect("valid");
+    let mut want = vec!["storage.subPaths./t.remoteCache: true"];
+    if cfg!(feature = "sync") {
+        want.push("registry URL \"https://docker.io/library\" has a path");
+    }
+    assert_eq!(c.notes.len(), want.len(), "{:?}", c.notes);
+    for w in want {
+        assert!(c.notes.iter().any(|n| n.contains(w)), "{w}: {:?}", c.notes);
+    }
+    let plain =
+        Config::from_value(serde_json::json!({"storage": {"rootDirectory": "/a"}})).expect("valid");
+    assert!(plain.notes.is_empty());
+}
