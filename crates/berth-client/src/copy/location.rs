@@ -5,6 +5,11 @@
 use std::fmt;
 use std::path::PathBuf;
 
+/// Why a location cannot be read (said on one line, naming the text).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct LocationError(pub String);
+
 /// One side of a copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
@@ -47,7 +52,7 @@ impl RegistryRef {
     }
 
     /// Parses `HOST/REPO[:TAG|@DIGEST]` (with or without `docker://`).
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, LocationError> {
         let rest = text.strip_prefix("docker://").unwrap_or(text);
         let rest = rest.trim_start_matches('/');
         let (name, reference) = match rest.split_once('@') {
@@ -62,12 +67,12 @@ impl RegistryRef {
             && d.contains(':')
             && d.parse::<berth_oci::Digest>().is_err()
         {
-            return Err(format!("{text}: {d:?} is not a digest"));
+            return Err(LocationError(format!("{text}: {d:?} is not a digest")));
         }
         if let Some(t) = &reference
             && (t.is_empty() || (!t.contains(':') && t.parse::<berth_oci::Tag>().is_err()))
         {
-            return Err(format!("{text}: {t:?} is not a tag"));
+            return Err(LocationError(format!("{text}: {t:?} is not a tag")));
         }
         let (first, repo) = match name.split_once('/') {
             Some((h, r)) if h.contains(['.', ':']) || h == "localhost" || h.starts_with('[') => {
@@ -76,7 +81,9 @@ impl RegistryRef {
             _ => ("docker.io".to_string(), name.to_string()),
         };
         if repo.is_empty() || repo.parse::<berth_oci::RepoName>().is_err() {
-            return Err(format!("{text}: {repo:?} is not a repository name"));
+            return Err(LocationError(format!(
+                "{text}: {repo:?} is not a repository name"
+            )));
         }
         Ok(Self {
             host: first.to_ascii_lowercase(),
@@ -100,7 +107,7 @@ impl fmt::Display for RegistryRef {
 impl Location {
     /// Parses skopeo's `TRANSPORT:DETAILS`; without a known transport, a
     /// registry reference (`docker://` may be left out).
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, LocationError> {
         let split = |rest: &str| -> (PathBuf, Option<String>) {
             match rest.split_once(':') {
                 Some((p, r)) if !r.is_empty() => (PathBuf::from(p), Some(r.to_string())),
@@ -111,14 +118,14 @@ impl Location {
         if let Some(rest) = text.strip_prefix("oci:") {
             let (dir, reference) = split(rest);
             if dir.as_os_str().is_empty() {
-                return Err(format!("{text}: no directory"));
+                return Err(LocationError(format!("{text}: no directory")));
             }
             return Ok(Self::Layout { dir, reference });
         }
         if let Some(rest) = text.strip_prefix("docker-archive:") {
             let (file, reference) = split(rest);
             if file.as_os_str().is_empty() {
-                return Err(format!("{text}: no file"));
+                return Err(LocationError(format!("{text}: no file")));
             }
             return Ok(Self::Archive { file, reference });
         }
@@ -133,9 +140,9 @@ impl Location {
             ]
             .contains(&transport)
         {
-            return Err(format!(
+            return Err(LocationError(format!(
                 "{text}: the {transport} transport is not supported (docker://, oci:, docker-archive:)"
-            ));
+            )));
         }
         RegistryRef::parse(text).map(Self::Registry)
     }

@@ -42,7 +42,7 @@ pub use ends::{
     BlobBytes, BlobDone, BlobProgress, CopyError, Progress, Quiet, Source, Target, TargetKind,
 };
 pub use layout::{LayoutSource, LayoutTarget};
-pub use location::{Location, RegistryRef};
+pub use location::{Location, LocationError, RegistryRef};
 pub use walk::{ImageCopy, Outcome, Resolved};
 
 /// Why content cannot be copied (the source's content, not a failure of

@@ -36,7 +36,7 @@ pub(crate) struct InspectArgs {
 
 /// Runs `berth inspect`; returns the JSON (or the raw manifest).
 pub(crate) async fn inspect(args: InspectArgs) -> Result<String, CliError> {
-    let location = Location::parse(&args.reference).map_err(CliError::Usage)?;
+    let location = Location::parse(&args.reference).map_err(|e| CliError::Usage(e.0))?;
     let opened = ends::open_source(&location, &args.registry.access())
         .await
         .map_err(|e| e.at(&location))?;

@@ -150,8 +150,8 @@ pub(crate) struct CopyFlags {
 /// Runs `berth copy`; returns what to print (the digest copied).
 pub(crate) async fn copy(args: CopyArgs) -> Result<String, CliError> {
     let (src_access, dst_access) = args.access.sides();
-    let src = Location::parse(&args.src).map_err(CliError::Usage)?;
-    let dst = Location::parse(&args.dst).map_err(CliError::Usage)?;
+    let src = Location::parse(&args.src).map_err(|e| CliError::Usage(e.0))?;
+    let dst = Location::parse(&args.dst).map_err(|e| CliError::Usage(e.0))?;
     interruptible(run(&src, &src_access, &dst, &dst_access, &args.options)).await
 }
 

@@ -106,14 +106,14 @@ pub(crate) struct LsArgs {
 }
 
 fn registry_ref(text: &str) -> Result<RegistryRef, CliError> {
-    RegistryRef::parse(text).map_err(CliError::Usage)
+    RegistryRef::parse(text).map_err(|e| CliError::Usage(e.0))
 }
 
 /// `berth pull`: a copy into an OCI layout.
 pub(crate) async fn pull(args: PullArgs) -> Result<String, CliError> {
     let src = Location::Registry(registry_ref(&args.reference)?);
     let dst = if args.dest.starts_with("oci:") || args.dest.starts_with("docker-archive:") {
-        Location::parse(&args.dest).map_err(CliError::Usage)?
+        Location::parse(&args.dest).map_err(|e| CliError::Usage(e.0))?
     } else {
         Location::Layout {
             dir: PathBuf::from(&args.dest),
@@ -127,7 +127,7 @@ pub(crate) async fn pull(args: PullArgs) -> Result<String, CliError> {
 /// `berth push`: a copy from a layout or an archive.
 pub(crate) async fn push(args: PushArgs) -> Result<String, CliError> {
     let src = if args.source.starts_with("oci:") || args.source.starts_with("docker-archive:") {
-        Location::parse(&args.source).map_err(CliError::Usage)?
+        Location::parse(&args.source).map_err(|e| CliError::Usage(e.0))?
     } else if std::path::Path::new(&args.source).is_dir() {
         Location::Layout {
             dir: PathBuf::from(&args.source),

@@ -759,6 +759,27 @@ fn copies_to_and_from_a_registry_behind_a_token_server() {
         &format!("docker://{}/locked/app:v1", b.addr),
     ]);
     assert!(err.starts_with("berth copy: docker://"), "{err}");
+    // The short forms and `status` through the same token flow.
+    let image = format!("{}/team/app:v1", b.addr);
+    let creds = ["--creds", "alice:wonderland"];
+    ok(&[&["tag", &image, "v2"][..], &creds[..]].concat());
+    let tags = ok(&[&["ls", &format!("{}/team/app", b.addr)][..], &creds[..]].concat());
+    assert_eq!(tags.lines().collect::<Vec<_>>(), ["v1", "v2"]);
+    let inspected: Value =
+        serde_json::from_str(&ok(&[&["inspect", &image][..], &creds[..]].concat()))
+            .expect("inspect JSON");
+    assert_eq!(inspected["Digest"], digest.as_str());
+    let status: Value = serde_json::from_str(&ok(&[
+        "status",
+        "--url",
+        &b.addr,
+        "-u",
+        "alice:wonderland",
+        "-o",
+        "json",
+    ]))
+    .expect("status JSON");
+    assert_eq!(status["loggedIn"], true);
 }
 
 /// Ctrl-C (a real SIGINT) in the middle of a copy: exit 130, nothing
