@@ -51,6 +51,9 @@ pub(crate) struct Caller {
     pub(crate) method: Option<LoginMethod>,
     /// What the access-control conditions see of the request.
     pub(crate) facts: Arc<RequestFacts>,
+    /// `http.ReadOnly`: no action but reading is granted, whatever the
+    /// rules say (a blob hydrated on read is then not linked in either).
+    pub(crate) read_only: bool,
 }
 
 impl Caller {
@@ -79,6 +82,7 @@ impl Caller {
             scopes,
             method: login.map(|l| l.method),
             facts: Arc::new(facts),
+            read_only: state.read_only,
         }
     }
 
@@ -106,6 +110,9 @@ impl Caller {
             allowed,
             reason: None,
         };
+        if self.read_only && action != Action::Read {
+            return plain(false);
+        }
         if let Some(scopes) = &self.scopes
             && !scopes.is_match(repo.as_str())
         {

@@ -646,3 +646,45 @@ async fn a_read_only_registry_refuses_every_write() {
     );
     s.stop().await;
 }
+
+/// `hydrateBlobOnRead` on a read-only registry: a blob another
+/// repository holds is read through it, but never linked in (no
+/// repository appears, nothing is written).
+#[tokio::test]
+async fn a_read_only_registry_hydrates_without_writing() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let http = json!({"address": "127.0.0.1", "port": 0});
+    let s = Running::start(&config(tmp.path(), http.clone(), json!({}))).await;
+    let data: &[u8] = b"shared layer";
+    let digest = berth_oci::Digest::sha256(data);
+    let r = s
+        .request(
+            Method::POST,
+            &format!("/v2/base/blobs/uploads/?digest={digest}"),
+            None,
+        )
+        .body(data)
+        .send()
+        .await
+        .expect("push");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    s.stop().await;
+
+    let mut read_only = http;
+    read_only["ReadOnly"] = json!(true);
+    let mut c = config(tmp.path(), read_only, json!({}));
+    c.storage.hydrate_blob_on_read = true;
+    let s = Running::start(&c).await;
+    let r = s
+        .request(Method::GET, &format!("/v2/other/blobs/{digest}"), None)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(&r.bytes().await.expect("body")[..], data);
+    assert!(
+        !tmp.path().join("root/other").exists(),
+        "a read-only registry wrote a repository"
+    );
+    s.stop().await;
+}
