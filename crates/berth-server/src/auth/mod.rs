@@ -22,6 +22,7 @@ pub mod mtls;
 pub mod oidc;
 #[cfg(feature = "secretsmanager")]
 pub mod secrets;
+pub mod session;
 pub mod token_exchange;
 
 use std::sync::{Arc, RwLock};
@@ -77,6 +78,8 @@ pub struct Login {
     /// A workload identity token's claims, for access-control
     /// `conditions` (`req.claims`).
     pub claims: Option<Arc<serde_json::Value>>,
+    /// The browser session the request came with (its cookie).
+    pub session: Option<session::Shared>,
 }
 
 /// How a caller proved who they are.
@@ -104,6 +107,7 @@ impl From<Identity> for Login {
             identity,
             scopes: Vec::new(),
             claims: None,
+            session: None,
         }
     }
 }
@@ -362,6 +366,7 @@ impl Auth {
                         scopes: Vec::new(),
                         method: LoginMethod::Certificate,
                         claims: None,
+                        session: None,
                     })
                     .ok_or(AuthFailure::Rejected),
                 _ => Err(AuthFailure::Missing),
@@ -421,6 +426,7 @@ impl Auth {
                     scopes: key.scopes,
                     method: LoginMethod::ApiKey,
                     claims: None,
+                    session: None,
                 }))
             }
             Ok(apikeys::KeyCheck::Expired) => Some(Err(AuthFailure::Rejected)),
@@ -457,6 +463,7 @@ impl Auth {
                         scopes: Vec::new(),
                         method: LoginMethod::Token,
                         claims: Some(user.claims),
+                        session: None,
                     });
                 }
                 Some(Err(e)) => oidc_verdict = Some(e),
