@@ -661,3 +661,44 @@ fn zot_ui_password_logins_get_a_session_that_survives_a_restart_with_the_same_ke
     let b = Berth::start_full(&root, json!({}), http(&keys), &[]);
     assert_eq!(ping(&b), 401, "rotated keys void the session");
 }
+
+#[cfg(all(feature = "s3", feature = "redis"))]
+#[test]
+fn instances_sharing_a_redis_session_driver_share_sessions_and_logouts() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let redis = crate::redis_server::RedisServer::start();
+    let htpasswd = htpasswd_file(tmp.path(), &[("ann", "pw")]);
+    // zot's example: the sessions in Redis, no sessionKeysFile (the
+    // cookie key is made once and kept there).
+    let http = json!({"auth": {"htpasswd": {"path": htpasswd}, "failDelay": 0,
+                               "sessionDriver": {"name": "redis", "url": redis.url(), "keyprefix": "zotsession"}}});
+    let a = Berth::start_full(&tmp.path().join("a"), json!({}), http.clone(), &[]);
+    let b = Berth::start_full(&tmp.path().join("b"), json!({}), http, &[]);
+    let c = client();
+    let r = c
+        .get(a.url("/v2/"))
+        .basic_auth("ann", Some("pw"))
+        .header(UI, "zot-ui")
+        .send()
+        .expect("login");
+    let session = session_of(&r);
+    let ping = |at: &Berth| {
+        c.get(at.url("/v2/"))
+            .header("cookie", &session)
+            .header(UI, "zot-ui")
+            .send()
+            .expect("ping")
+            .status()
+    };
+    assert_eq!(ping(&a), 200);
+    assert_eq!(ping(&b), 200, "the other instance knows the session");
+    assert!(!tmp.path().join("a/_sessions").exists(), "nothing on disk");
+    let r = c
+        .post(b.url("/zot/auth/logout"))
+        .header("cookie", &session)
+        .header(UI, "zot-ui")
+        .send()
+        .expect("logout");
+    assert_eq!(r.status(), 200);
+    assert_eq!(ping(&a), 401, "a logout at one instance ends it at all");
+}
