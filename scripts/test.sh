@@ -98,7 +98,7 @@ timeout 2400 cargo test --workspace --all-targets "$@" 2>&1 | tee "$log" || stat
 # The core-only build: each extension feature builds on its own, and the
 # binary without any passes the tests that do not need them.
 if [ $# -eq 0 ]; then
-  for feature in metrics ratelimit events openapi s3 gcs azure redis dynamodb search trust scan sync ecr cluster secretsmanager; do
+  for feature in metrics ratelimit events openapi s3 gcs azure redis dynamodb search trust scan sync ecr cluster secretsmanager openid; do
     echo "checking the build with only the $feature feature"
     cargo check -q -p berth --no-default-features --features "$feature" || status=1
   done

@@ -18,6 +18,7 @@ pub(super) async fn logout(State(state): State<AppState>, headers: HeaderMap) ->
     if !super::browser::same_origin(&state, &headers) {
         return super::browser::cross_origin().into_response();
     }
+    #[cfg_attr(not(feature = "openid"), allow(unused_mut))]
     let mut body = serde_json::json!({});
     let cookies = match auth.session_login(&headers).await {
         Some(Ok(login)) => {

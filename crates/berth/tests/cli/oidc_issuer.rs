@@ -165,6 +165,7 @@ impl Issuer {
 
     /// Answers the next code exchanges (`POST /token`) with this ID token
     /// (and an access token).
+    #[cfg_attr(not(feature = "openid"), allow(dead_code))]
     pub fn answer_tokens(&self, id_token: &str) {
         self.published.lock().expect("lock").token_answer = Some(json!({
             "access_token": "test-access-token",
