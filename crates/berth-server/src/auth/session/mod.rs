@@ -34,5 +34,8 @@ pub fn csrf_matches(login: &super::Login, token: &str) -> bool {
     }
 }
 
+mod ui_stub;
+pub use ui_stub::{ProviderInfo, SessionError};
+
 /// A session, shared.
 pub type Shared = Arc<SessionRef>;
