@@ -117,6 +117,10 @@ impl AppState {
             trust: self.trust.is_some(),
             #[cfg(not(feature = "trust"))]
             trust: false,
+            #[cfg(feature = "ui")]
+            ui: self.search.as_ref().is_some_and(|s| s.ui()),
+            #[cfg(not(feature = "ui"))]
+            ui: false,
         }
     }
 
@@ -151,6 +155,8 @@ fn fixed_handler(kind: Kind, method: &str) -> Option<MethodRouter<AppState>> {
             _ => return None,
         },
         Kind::Token => on(filter, token::exchange),
+        #[cfg(feature = "ui")]
+        Kind::UiHome | Kind::UiAsset | Kind::Ui => crate::ext::ui::handler(kind, filter),
         _ => return None,
     })
 }
@@ -165,6 +171,7 @@ pub fn app(state: AppState) -> Router {
             Kind::Metrics => mounted.metrics,
             Kind::ApiKeys => mounted.apikeys.then_some(r.template),
             Kind::Token => mounted.token.then_some(r.template),
+            Kind::UiHome | Kind::UiAsset | Kind::Ui => mounted.ui.then_some(r.template),
             _ => Some(r.template),
         };
         let (Some(path), Some(handler)) = (path, fixed_handler(r.kind, r.method)) else {
@@ -250,9 +257,9 @@ async fn authenticate(
         return next.run(req).await;
     };
     // Deny by default: only the public routes are open, and the table has
-    // no others than the health probes, zot's management route and the
-    // token endpoint, which judges its own credentials (its tests hold it
-    // to that). (Matching the raw path against "/v2" would
+    // no others than the health probes, zot's management route, the web
+    // UI's stylesheet and script, and the token endpoint, which judges its
+    // own credentials (its tests hold it to that). (Matching the raw path against "/v2" would
     // let "/%76%32/..." through, which the router decodes to a /v2 route.)
     if endpoint::parse(req.uri().path(), &state.mounted())
         .is_ok_and(|ep| routes::access(req.method().as_str(), ep.kind()) == Access::Public)
@@ -262,6 +269,9 @@ async fn authenticate(
     let anonymous_allowed = state
         .access_control()
         .is_some_and(|a| a.has_anonymous_access());
+    // The web UI's pages: authentication optional (see `Access::Page`).
+    let page = endpoint::parse(req.uri().path(), &state.mounted())
+        .is_ok_and(|ep| routes::access(req.method().as_str(), ep.kind()) == Access::Page);
     let tls = req
         .extensions()
         .get::<Arc<axum_server::tls::TlsInfo>>()
@@ -281,7 +291,19 @@ async fn authenticate(
         // No credentials where some repositories are open to anonymous
         // callers, or where a token must be asked for with the scope of
         // the route: let the route's rule decide.
-        Err(crate::auth::AuthFailure::Missing) if anonymous_allowed || auth.uses_bearer() => {
+        Err(crate::auth::AuthFailure::Missing) if anonymous_allowed || auth.uses_bearer() || page => {
+            req.extensions_mut()
+                .insert(crate::auth::Login::from(crate::auth::Identity::Anonymous));
+            next.run(req).await
+        }
+        // A page with credentials that fail (a stale cookie, a wrong
+        // password in the address): shown as to an anonymous caller,
+        // after `failDelay` when a password was tried, so pages are no
+        // faster way to guess one than the API.
+        Err(crate::auth::AuthFailure::Rejected) if page => {
+            if req.headers().contains_key(header::AUTHORIZATION) {
+                tokio::time::sleep(auth.fail_delay()).await;
+            }
             req.extensions_mut()
                 .insert(crate::auth::Login::from(crate::auth::Identity::Anonymous));
             next.run(req).await
@@ -511,7 +533,10 @@ async fn route(
         | Endpoint::ApiKeys
         | Endpoint::Token
         | Endpoint::ApiDoc
-        | Endpoint::SwaggerUi => Err(ApiError::not_found()),
+        | Endpoint::SwaggerUi
+        | Endpoint::UiHome
+        | Endpoint::UiAsset
+        | Endpoint::Ui => Err(ApiError::not_found()),
     }
 }
 
