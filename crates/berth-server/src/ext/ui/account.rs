@@ -132,10 +132,11 @@ pub(super) async fn logout(state: &AppState, ctx: &Ctx) -> Result<Response, UiEr
 /// `POST /ui/prefs` (`repo`, `action=star|bookmark`): the same checks as
 /// the user-preferences route (a user, who may read the repository).
 pub(super) async fn toggle_pref(search: &Search, ctx: &Ctx, form: &Params) -> Result<Response, UiError> {
-    if ctx.user.is_none() {
-        return Err(UiError::Login(ctx.here.clone()));
-    }
     let repo = form.get("repo").unwrap_or("");
+    if ctx.user.is_none() {
+        let back = repo.parse::<berth_oci::RepoName>().map_or_else(|_| "/".to_string(), |r| repo_link(r.as_str()));
+        return Err(UiError::Login(back));
+    }
     let action = match form.get("action") {
         Some("star") => "toggleStar",
         Some("bookmark") => "toggleBookmark",
