@@ -293,7 +293,11 @@ fn manifest_section(m: &data::Manifest) -> Markup {
                                 @let d = h.history_description.as_ref();
                                 tr {
                                     td { (n + 1) }
-                                    td { pre { (d.map_or("", |d| d.created_by.as_str())) } }
+                                    td { @match (d.map(|d| d.created_by.as_str()).filter(|c| !c.is_empty()), &h.layer) {
+                                        (Some(cmd), _) => pre { (cmd) },
+                                        (None, Some(l)) => code { (l.digest) },
+                                        (None, None) => span.muted { "—" },
+                                    } }
                                     td { @match &h.layer { Some(l) => (size(&l.size)), None => span.muted { "empty" } } }
                                 }
                             }
