@@ -36,7 +36,6 @@ config = os.path.join(tmp, "config.json")
 with open(config, "w") as f:
     json.dump({"storage": {"rootDirectory": os.path.join(tmp, "root")},
                "http": {"address": "127.0.0.1", "port": "0"},
-               "log": {"level": "warn"},
                "extensions": {"search": {"enable": True}, "ui": {"enable": True}}}, f)
 proc = subprocess.Popen([a.berth, "serve", config], stderr=subprocess.PIPE, text=True)
 addr = None

@@ -141,6 +141,7 @@ pub async fn build_state_with(
         registry,
         auth: None,
         allow_origin: config.http.allow_origin.clone(),
+        external_url: config.http.external_url.clone(),
         read_only: config.http.read_only,
         audit: None,
         #[cfg(feature = "metrics")]
@@ -261,33 +262,7 @@ async fn open_meta(config: &Config) -> Result<OpenedMeta, MetaError> {
         .as_ref()
         .filter(|c| c.name == "redis")
     {
-        let client = c
-            .redis_client()
-            .map_err(|e| MetaError::InvalidConfig(e.to_string()))?;
-        if c.root_dir.is_some() {
-            tracing::warn!(
-                "storage.cacheDriver.rootDir is zot's embedded-cache directory, meaningless with redis: ignored"
-            );
-        }
-        let defaults = crate::meta::RedisOptions::default();
-        let opts = crate::meta::RedisOptions {
-            url: client.url,
-            addr: c.addr.clone(),
-            key_prefix: c.keyprefix.clone(),
-            db: c.db,
-            username: c.username.clone(),
-            password: c.password.clone(),
-            command_timeout: client.command_timeout,
-            connect_timeout: client.connect_timeout.unwrap_or(defaults.connect_timeout),
-            reconnect_attempts: client
-                .reconnect_attempts
-                .unwrap_or(defaults.reconnect_attempts),
-            reconnect_pause: client.min_backoff.unwrap_or(defaults.reconnect_pause),
-            reconnect_max_pause: client.max_backoff,
-            resp3: client.resp3,
-            identity: client.identity,
-            connections: client.connections,
-        };
+        let opts = redis_options(c)?;
         let store = crate::meta::RedisMetaStore::open(&opts).await?;
         let locks: Arc<dyn SharedLock> = Arc::new(store.locks());
         return Ok(OpenedMeta {
@@ -658,4 +633,39 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// The Redis client settings of a `redis` driver section (the cache
+/// driver, or the session driver).
+#[cfg(feature = "redis")]
+pub(crate) fn redis_options(
+    c: &crate::config::CacheDriverConfig,
+) -> Result<crate::meta::RedisOptions, MetaError> {
+    let client = c
+        .redis_client()
+        .map_err(|e| MetaError::InvalidConfig(e.to_string()))?;
+    if c.root_dir.is_some() {
+        tracing::warn!(
+            "storage.cacheDriver.rootDir is zot's embedded-cache directory, meaningless with redis: ignored"
+        );
+    }
+    let defaults = crate::meta::RedisOptions::default();
+    Ok(crate::meta::RedisOptions {
+        url: client.url,
+        addr: c.addr.clone(),
+        key_prefix: c.keyprefix.clone(),
+        db: c.db,
+        username: c.username.clone(),
+        password: c.password.clone(),
+        command_timeout: client.command_timeout,
+        connect_timeout: client.connect_timeout.unwrap_or(defaults.connect_timeout),
+        reconnect_attempts: client
+            .reconnect_attempts
+            .unwrap_or(defaults.reconnect_attempts),
+        reconnect_pause: client.min_backoff.unwrap_or(defaults.reconnect_pause),
+        reconnect_max_pause: client.max_backoff,
+        resp3: client.resp3,
+        identity: client.identity,
+        connections: client.connections,
+    })
 }

@@ -67,6 +67,19 @@ fn owner<'a>(
     }
 }
 
+/// The groups an OpenID user's new key keeps (`None` for a user of
+/// htpasswd or LDAP, whom the key finds again at each use).
+pub(crate) fn openid_groups(login: Option<&Login>) -> Option<Vec<String>> {
+    match login {
+        Some(Login {
+            identity: Identity::User { groups, .. },
+            method: crate::auth::LoginMethod::OpenId,
+            ..
+        }) => Some(groups.clone()),
+        _ => None,
+    }
+}
+
 /// Runs a handler body on a blocking thread: the key store's reads and
 /// durable commits wait for the disk.
 async fn blocking(f: impl FnOnce() -> Result<Response, ApiError> + Send + 'static) -> Response {
@@ -112,6 +125,7 @@ pub(super) async fn create(
 ) -> Response {
     blocking(move || -> Result<Response, ApiError> {
         let (keys, user) = owner(&state, login.as_deref())?;
+        let openid_groups = openid_groups(login.as_deref());
         if body.len() > BODY_LIMIT {
             return Err(ApiError::too_large(BODY_LIMIT));
         }
@@ -138,7 +152,14 @@ pub(super) async fn create(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let (record, key) = keys
-            .create(&user, &req.label, &req.scopes, expires_at, ua)
+            .create_for(
+                &user,
+                openid_groups,
+                &req.label,
+                &req.scopes,
+                expires_at,
+                ua,
+            )
             .map_err(ApiError::internal)?;
         tracing::info!(user, uuid = %record.uuid, label = %record.label, "api key created");
         let mut body = details(&record);

@@ -263,11 +263,12 @@ impl Caller {
         }
     }
 
-    /// API keys: managed by a user logged in with a password, never with
-    /// a key, a certificate or a token.
+    /// API keys: managed by a user logged in with a password (or in a
+    /// browser through an OpenID provider), never with a key, a
+    /// certificate or a token.
     fn require_password_login(&self) -> Result<(), ApiError> {
         match (&self.identity, self.method, &self.auth) {
-            (Identity::User { .. }, Some(LoginMethod::Password), _) => Ok(()),
+            (Identity::User { .. }, Some(LoginMethod::Password | LoginMethod::OpenId), _) => Ok(()),
             (Identity::User { .. }, _, _) => Err(ApiError::new(
                 ErrorCode::Denied,
                 "API keys are managed after logging in with a password (not a key or a certificate)",

@@ -31,6 +31,11 @@ pub struct Mounted<'a> {
     pub apikeys: bool,
     /// Whether `/zot/auth/token` is served.
     pub token: bool,
+    /// Whether `/zot/auth/login` and `/zot/auth/callback/<provider>` are
+    /// served (`http.auth.openid`).
+    pub openid: bool,
+    /// Whether `/zot/auth/logout` is served (browser sessions).
+    pub logout: bool,
     /// Whether the API document and Swagger UI are served.
     pub docs: bool,
     /// Whether `/v2/_zot/ext/search` is served (`extensions.search`).
@@ -61,6 +66,12 @@ pub enum Endpoint {
     ApiKeys,
     /// `/zot/auth/token`
     Token,
+    /// `/zot/auth/login`
+    OpenIdLogin,
+    /// `/zot/auth/callback/<provider>`
+    OpenIdCallback,
+    /// `/zot/auth/logout`
+    Logout,
     /// `/openapi.json`
     ApiDoc,
     /// `/swagger/v2` and below.
@@ -114,6 +125,9 @@ impl Endpoint {
             Self::Metrics => Kind::Metrics,
             Self::ApiKeys => Kind::ApiKeys,
             Self::Token => Kind::Token,
+            Self::OpenIdLogin => Kind::OpenIdLogin,
+            Self::OpenIdCallback => Kind::OpenIdCallback,
+            Self::Logout => Kind::Logout,
             Self::ApiDoc => Kind::ApiDoc,
             Self::SwaggerUi => Kind::SwaggerUi,
             Self::Base => Kind::Base,
@@ -240,6 +254,19 @@ pub fn parse(path: &str, mounted: &Mounted<'_>) -> Result<Endpoint, PathError> {
     }
     if mounted.token && path == "/zot/auth/token" {
         return Ok(Endpoint::Token);
+    }
+    if mounted.openid && path == "/zot/auth/login" {
+        return Ok(Endpoint::OpenIdLogin);
+    }
+    if mounted.openid
+        && path
+            .strip_prefix("/zot/auth/callback/")
+            .is_some_and(|p| !p.is_empty() && !p.contains('/'))
+    {
+        return Ok(Endpoint::OpenIdCallback);
+    }
+    if mounted.logout && path == "/zot/auth/logout" {
+        return Ok(Endpoint::Logout);
     }
     // zot's extensions, where this server has them (no repository name
     // can start with `_`, so none is shadowed).
@@ -484,6 +511,8 @@ mod tests {
             metrics: Some("/custom/metrics"),
             apikeys: true,
             token: true,
+            openid: true,
+            logout: true,
             docs: true,
             search: true,
             mgmt: true,
@@ -496,6 +525,11 @@ mod tests {
             ("/metrics", Err(PathError::NotFound)),
             ("/zot/auth/apikey", Ok(Endpoint::ApiKeys)),
             ("/zot/auth/token", Ok(Endpoint::Token)),
+            ("/zot/auth/login", Ok(Endpoint::OpenIdLogin)),
+            ("/zot/auth/callback/oidc", Ok(Endpoint::OpenIdCallback)),
+            ("/zot/auth/callback/", Err(PathError::NotFound)),
+            ("/zot/auth/callback/a/b", Err(PathError::NotFound)),
+            ("/zot/auth/logout", Ok(Endpoint::Logout)),
             ("/v2/_zot/ext/search", Ok(Endpoint::Search)),
             ("/v2/_zot/ext/mgmt", Ok(Endpoint::Mgmt)),
             ("/v2/_zot/ext/userprefs", Ok(Endpoint::UserPrefs)),
@@ -539,6 +573,8 @@ mod tests {
             metrics: Some("/metrics"),
             apikeys: true,
             token: true,
+            openid: true,
+            logout: true,
             docs: true,
             search: true,
             mgmt: true,
@@ -554,6 +590,7 @@ mod tests {
                 .replace("{digest}", D)
                 .replace("{uuid}", ID)
                 .replace("{*rest}", "index.html")
+                .replace("{provider}", "oidc")
                 .replace("{file}", "app.css")
                 .replace("{*page}", "repos");
             let ep = parse(&path, &all).expect(r.template);
@@ -570,7 +607,7 @@ mod tests {
 
         #[test]
         fn never_panics_anywhere(s in "\\PC*") {
-            let all = Mounted { metrics: Some("/metrics"), apikeys: true, token: true, docs: true, search: true, mgmt: true, userprefs: true, trust: true, ui: true };
+            let all = Mounted { metrics: Some("/metrics"), apikeys: true, token: true, openid: true, logout: true, docs: true, search: true, mgmt: true, userprefs: true, trust: true, ui: true };
             let _ = parse(&s, &all);
         }
     }

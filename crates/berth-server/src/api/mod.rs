@@ -12,13 +12,17 @@ mod apikeys;
 pub mod audit;
 pub(crate) mod authz;
 mod blobs;
+mod browser;
 pub mod cors;
 pub mod endpoint;
 pub mod error;
 mod health;
 pub(crate) mod manifests;
+#[cfg(feature = "openid")]
+mod openid;
 pub(crate) mod params;
 pub mod routes;
+mod session;
 mod token;
 mod uploads;
 
@@ -46,6 +50,8 @@ pub struct AppState {
     pub auth: Option<Arc<crate::auth::Auth>>,
     /// `http.allowOrigin`, when set.
     pub allow_origin: Option<String>,
+    /// `http.externalUrl`, when set.
+    pub external_url: Option<String>,
     /// `http.ReadOnly`: no push, tag move or delete through the API.
     pub read_only: bool,
     /// `log.audit`, when configured.
@@ -100,6 +106,11 @@ impl AppState {
             metrics: None,
             apikeys: self.auth.as_ref().is_some_and(|a| a.apikeys().is_some()),
             token: self.auth.as_ref().is_some_and(|a| a.exchanges_tokens()),
+            #[cfg(feature = "openid")]
+            openid: self.auth.as_ref().is_some_and(|a| a.openid().is_some()),
+            #[cfg(not(feature = "openid"))]
+            openid: false,
+            logout: self.auth.as_ref().is_some_and(|a| a.wants_sessions()),
             docs: cfg!(feature = "openapi"),
             #[cfg(feature = "search")]
             search: self.search.is_some(),
@@ -155,6 +166,11 @@ fn fixed_handler(kind: Kind, method: &str) -> Option<MethodRouter<AppState>> {
             _ => return None,
         },
         Kind::Token => on(filter, token::exchange),
+        #[cfg(feature = "openid")]
+        Kind::OpenIdLogin => on(filter, openid::login),
+        #[cfg(feature = "openid")]
+        Kind::OpenIdCallback => on(filter, openid::callback),
+        Kind::Logout => on(filter, session::logout),
         #[cfg(feature = "ui")]
         Kind::UiHome | Kind::UiAsset | Kind::Ui => crate::ext::ui::handler(kind, filter),
         _ => return None,
@@ -171,6 +187,8 @@ pub fn app(state: AppState) -> Router {
             Kind::Metrics => mounted.metrics,
             Kind::ApiKeys => mounted.apikeys.then_some(r.template),
             Kind::Token => mounted.token.then_some(r.template),
+            Kind::OpenIdLogin | Kind::OpenIdCallback => mounted.openid.then_some(r.template),
+            Kind::Logout => mounted.logout.then_some(r.template),
             Kind::UiHome | Kind::UiAsset | Kind::Ui => mounted.ui.then_some(r.template),
             _ => Some(r.template),
         };
@@ -258,8 +276,9 @@ async fn authenticate(
     };
     // Deny by default: only the public routes are open, and the table has
     // no others than the health probes, zot's management route, the web
-    // UI's stylesheet and script, and the token endpoint, which judges its
-    // own credentials (its tests hold it to that). (Matching the raw path against "/v2" would
+    // UI's stylesheet and script, OpenID login and logout, and the token
+    // endpoint, which judges its own credentials (its tests hold it to
+    // that). (Matching the raw path against "/v2" would
     // let "/%76%32/..." through, which the router decodes to a /v2 route.)
     if endpoint::parse(req.uri().path(), &state.mounted())
         .is_ok_and(|ep| routes::access(req.method().as_str(), ep.kind()) == Access::Public)
@@ -280,12 +299,55 @@ async fn authenticate(
         .as_ref()
         .and_then(|t| t.peer_certificates.first())
         .map(Vec::as_slice);
-    match auth.authenticate(req.headers(), peer_cert).await {
+    // zot's web UI: its session cookie, or a password login that starts
+    // one.
+    let ui_client = req
+        .headers()
+        .contains_key(crate::auth::session::UI_CLIENT_HEADER);
+    let mut cleared = Vec::new();
+    // The web UI's pages always take their session cookie (unless the
+    // request has other credentials); the API only from zot's web UI.
+    let cookie = browser::cookie_allowed(req.headers())
+        || (page && !req.headers().contains_key(header::AUTHORIZATION));
+    let verdict = match cookie {
+        true => match auth.session_login(req.headers()).await {
+            Some(Err(crate::auth::AuthFailure::Rejected)) => {
+                // A stale or forged cookie: dropped, as if never sent.
+                cleared = auth.sessions().map(|s| s.cleared()).unwrap_or_default();
+                Err(crate::auth::AuthFailure::Missing)
+            }
+            Some(verdict) => verdict,
+            None => auth.authenticate(req.headers(), peer_cert).await,
+        },
+        false => auth.authenticate(req.headers(), peer_cert).await,
+    };
+    let mut resp = match verdict {
         Ok(login) => {
+            if login.session.is_some()
+                && !browser::is_safe(req.method())
+                && !browser::same_origin(&state, req.headers())
+            {
+                drain_small_body(req).await;
+                return browser::cross_origin().into_response();
+            }
+            let start = ui_client
+                && login.session.is_none()
+                && login.method == crate::auth::LoginMethod::Password
+                && auth.sessions_enabled();
+            let cookies = match start {
+                true => auth.start_session(&login).await.unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "session not started");
+                    Vec::new()
+                }),
+                false => Vec::new(),
+            };
             let subject = audit::AuditSubject(login.identity.name().to_string());
             req.extensions_mut().insert(login);
             let mut resp = next.run(req).await;
             resp.extensions_mut().insert(subject);
+            for c in cookies {
+                resp.headers_mut().append(header::SET_COOKIE, c);
+            }
             resp
         }
         // No credentials where some repositories are open to anonymous
@@ -329,7 +391,11 @@ async fn authenticate(
             );
             resp
         }
+    };
+    for c in cleared {
+        resp.headers_mut().append(header::SET_COOKIE, c);
     }
+    resp
 }
 
 /// The largest request body read and dropped before a refusal.
@@ -532,6 +598,9 @@ async fn route(
         | Endpoint::Metrics
         | Endpoint::ApiKeys
         | Endpoint::Token
+        | Endpoint::OpenIdLogin
+        | Endpoint::OpenIdCallback
+        | Endpoint::Logout
         | Endpoint::ApiDoc
         | Endpoint::SwaggerUi
         | Endpoint::UiHome

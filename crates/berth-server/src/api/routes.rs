@@ -24,6 +24,12 @@ pub enum Kind {
     ApiKeys,
     /// zot's token endpoint (`http.auth.bearer` with API keys or `oidc`).
     Token,
+    /// zot's OpenID login: to the provider (`http.auth.openid`).
+    OpenIdLogin,
+    /// zot's OpenID login: back from the provider.
+    OpenIdCallback,
+    /// zot's logout: ends the browser session.
+    Logout,
     /// The OpenAPI document (feature `openapi`).
     ApiDoc,
     /// Swagger UI and its assets (feature `openapi`).
@@ -159,6 +165,16 @@ pub const ROUTES: &[Route] = &[
     // The credentials are the request's content: judged by the handler.
     row("GET", "/zot/auth/token", Kind::Token, Access::Public),
     row("POST", "/zot/auth/token", Kind::Token, Access::Public),
+    // A browser on its way to log in has no credentials yet; the
+    // callback's proof is its `state` and code, the logout's its cookie.
+    row("GET", "/zot/auth/login", Kind::OpenIdLogin, Access::Public),
+    row(
+        "GET",
+        "/zot/auth/callback/{provider}",
+        Kind::OpenIdCallback,
+        Access::Public,
+    ),
+    row("POST", "/zot/auth/logout", Kind::Logout, Access::Public),
     row("GET", "/openapi.json", Kind::ApiDoc, Access::Authenticated),
     row(
         "GET",
@@ -305,7 +321,13 @@ pub fn access(method: &str, kind: Kind) -> Access {
         Kind::Catalog => Access::Catalog,
         Kind::UploadStart | Kind::Upload => CREATE,
         Kind::Tags | Kind::Manifest | Kind::Blob | Kind::Referrers => DELETE,
-        Kind::Livez | Kind::Readyz | Kind::Startupz | Kind::UiAsset => Access::Public,
+        Kind::Livez
+        | Kind::Readyz
+        | Kind::Startupz
+        | Kind::OpenIdLogin
+        | Kind::OpenIdCallback
+        | Kind::Logout
+        | Kind::UiAsset => Access::Public,
         Kind::UiHome | Kind::Ui => Access::Page,
         Kind::Metrics | Kind::ApiKeys | Kind::Token | Kind::ApiDoc | Kind::SwaggerUi => {
             Access::Authenticated
@@ -345,6 +367,9 @@ mod tests {
                     | Kind::Startupz
                     | Kind::Mgmt
                     | Kind::Token
+                    | Kind::OpenIdLogin
+                    | Kind::OpenIdCallback
+                    | Kind::Logout
                     | Kind::UiAsset
             );
             assert_eq!(r.access == Access::Public, open, "{r:?}");

@@ -39,6 +39,11 @@ pub struct ApiKey {
     pub expires_at: Option<i64>,
     pub last_used: Option<i64>,
     pub creator_ua: String,
+    /// For a user who logged in through an OpenID provider (whom no
+    /// directory here knows): the groups they had when they made the key,
+    /// which the key keeps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openid_groups: Option<Vec<String>>,
 }
 
 impl ApiKey {
@@ -127,6 +132,20 @@ impl ApiKeys {
         expires_at: Option<i64>,
         creator_ua: &str,
     ) -> Result<(ApiKey, String), StoreError> {
+        self.create_for(user, None, label, scopes, expires_at, creator_ua)
+    }
+
+    /// [`ApiKeys::create`], for an OpenID user with `openid_groups`
+    /// (`None`: a user of htpasswd or LDAP).
+    pub fn create_for(
+        &self,
+        user: &str,
+        openid_groups: Option<Vec<String>>,
+        label: &str,
+        scopes: &[String],
+        expires_at: Option<i64>,
+        creator_ua: &str,
+    ) -> Result<(ApiKey, String), StoreError> {
         let secret = uuid::Uuid::new_v4().simple().to_string();
         let record = ApiKey {
             uuid: uuid::Uuid::new_v4().to_string(),
@@ -137,6 +156,7 @@ impl ApiKeys {
             expires_at,
             last_used: None,
             creator_ua: creator_ua.to_string(),
+            openid_groups,
         };
         self.put(&hash(&secret), &record)?;
         Ok((record, format!("{PREFIX}{secret}")))

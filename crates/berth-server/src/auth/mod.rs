@@ -13,6 +13,7 @@
 pub mod access;
 pub mod apikeys;
 pub mod bearer;
+mod browser;
 pub mod conditions;
 mod credentials;
 mod error;
@@ -20,6 +21,8 @@ pub mod htpasswd;
 pub mod ldap;
 pub mod mtls;
 pub mod oidc;
+#[cfg(feature = "openid")]
+pub mod openid;
 #[cfg(feature = "secretsmanager")]
 pub mod secrets;
 pub mod session;
@@ -33,6 +36,7 @@ use http::HeaderMap;
 use crate::config::HttpConfig;
 use credentials::Credentials;
 
+pub use browser::ProviderInfo;
 pub use error::{AuthConfigError, TokenError};
 
 /// Who is calling.
@@ -94,6 +98,9 @@ pub enum LoginMethod {
     ApiKey,
     Certificate,
     Token,
+    /// An OpenID provider's login in a browser (a session): may manage
+    /// API keys, as a password login may.
+    OpenId,
 }
 
 impl From<Identity> for Login {
@@ -135,6 +142,14 @@ pub struct Auth {
     /// restart.
     oidc: Option<Arc<oidc::Oidc>>,
     apikeys: Option<Arc<apikeys::ApiKeys>>,
+    /// Browser sessions, once opened (`Server::build`): whenever users can
+    /// log in with a password or an OpenID provider.
+    sessions: std::sync::OnceLock<Arc<session::Sessions>>,
+    /// Whether sessions are wanted (a password or OpenID login exists).
+    session_logins: bool,
+    /// OpenID Connect login (`http.auth.openid`).
+    #[cfg(feature = "openid")]
+    openid: Option<Arc<openid::OpenId>>,
     /// With `http.tls.cacert`: the identity in client certificates.
     mtls: Option<mtls::MtlsIdentity>,
     fail_delay: Duration,
@@ -203,25 +218,39 @@ impl Auth {
             None => None,
         };
         let ldap = Self::ldap_from(http)?;
-        if auth.apikey && htpasswd.is_none() && ldap.is_none() {
+        #[cfg(feature = "openid")]
+        let openid = openid::OpenId::from_config(http)?.map(Arc::new);
+        #[cfg(feature = "openid")]
+        let has_openid = openid.is_some();
+        #[cfg(not(feature = "openid"))]
+        let has_openid = false;
+        if auth.apikey && htpasswd.is_none() && ldap.is_none() && !has_openid {
             return Err(AuthConfigError::Needs {
                 key: "http.auth.apikey",
-                needs: "htpasswd or ldap, for users to log in and make keys",
+                needs: "htpasswd, ldap or openid, for users to log in and make keys",
             });
         }
-        let apikeys = match auth.apikey {
+        // API keys are on whenever OpenID is, as in zot: a browser login
+        // is how such users get credentials for their tools.
+        let apikeys = match auth.apikey || has_openid {
             true => Some(Arc::new(apikeys::ApiKeys::open(root)?)),
             false => None,
         };
-        if htpasswd.is_none() && bearer.is_none() && ldap.is_none() && mtls.is_none() {
+        if htpasswd.is_none() && bearer.is_none() && ldap.is_none() && mtls.is_none() && !has_openid
+        {
             return Ok(None);
         }
+        let session_logins = htpasswd.is_some() || ldap.is_some() || has_openid;
         Ok(Some(Arc::new(Self {
             htpasswd,
             ldap: RwLock::new(ldap),
             bearer: bearer.map(|b| RwLock::new(Arc::new(b))),
             oidc,
             apikeys,
+            sessions: std::sync::OnceLock::new(),
+            session_logins,
+            #[cfg(feature = "openid")]
+            openid,
             mtls,
             fail_delay: Duration::from_secs(auth.fail_delay),
             realm: http.realm.clone(),
@@ -381,17 +410,23 @@ impl Auth {
         {
             return verdict;
         }
+        self.password_login(&user, &password).await
+    }
+
+    /// Checks a user name and password against htpasswd, then LDAP (never
+    /// as an API key): the login form's and Basic credentials' check.
+    pub async fn password_login(&self, user: &str, password: &str) -> Result<Login, AuthFailure> {
         let ldap = self.ldap();
         if let Some(h) = &self.htpasswd
             // With LDAP to ask, a name htpasswd does not know is not worth a
             // bcrypt (its timing would tell nothing: LDAP is asked next).
-            && (ldap.is_none() || h.knows(&user))
-            && h.verify(&user, &password).await
+            && (ldap.is_none() || h.knows(user))
+            && h.verify(user, password).await
         {
             return Ok(Identity::user(user).into());
         }
         if let Some(l) = ldap
-            && let Some(found) = l.verify(&user, &password).await
+            && let Some(found) = l.verify(user, password).await
         {
             return Ok(Identity::User {
                 name: found.name,
@@ -416,8 +451,13 @@ impl Auth {
         match check {
             Ok(apikeys::KeyCheck::Valid(key)) => {
                 // The owner must still be a user, with the groups they
-                // have now.
-                let Some((name, groups)) = self.current_user(user).await else {
+                // have now; an OpenID user (whom no directory here knows)
+                // has the groups they had when they made the key.
+                let current = match &key.openid_groups {
+                    Some(groups) => Some((key.user.clone(), groups.clone())),
+                    None => self.current_user(user).await,
+                };
+                let Some((name, groups)) = current else {
                     tracing::info!(user, uuid = %key.uuid, "api key refused: its owner is no longer a user");
                     return Some(Err(AuthFailure::Rejected));
                 };

@@ -31,6 +31,20 @@ pub struct AuthConfig {
     /// Seconds a failed login waits before it is answered (default 0).
     #[serde(default)]
     pub fail_delay: u64,
+    /// Login in a browser through OpenID Connect providers.
+    #[serde(default)]
+    pub openid: Option<super::openid::OpenIdConfig>,
+    /// The keys browser session cookies are signed (and with
+    /// `encryptKey`, encrypted) with; default: random at each start.
+    #[serde(default)]
+    pub session_keys_file: Option<PathBuf>,
+    /// Where sessions are kept: `local` (default) or `redis`.
+    #[serde(default)]
+    pub session_driver: Option<super::openid::SessionDriverConfig>,
+    /// `Secure` session cookies without TLS (behind a TLS proxy); with
+    /// TLS they always are.
+    #[serde(default)]
+    pub secure_session: bool,
 }
 
 impl AuthConfig {
@@ -43,10 +57,11 @@ impl AuthConfig {
                 "needs http.tls.cacert, the CA of client certificates",
             ));
         }
-        if self.apikey && self.htpasswd.is_none() && self.ldap.is_none() {
+        if self.apikey && self.htpasswd.is_none() && self.ldap.is_none() && !self.openid_providers()
+        {
             return Err(ConfigError::key(
                 "http.auth.apikey",
-                "needs htpasswd or ldap, for users to log in and make keys",
+                "needs htpasswd, ldap or openid, for users to log in and make keys",
             ));
         }
         if let Some(l) = &self.ldap {

@@ -511,6 +511,12 @@ impl CacheDriverConfig {
                 ),
             ));
         }
+        self.check_redis_keys(at)
+    }
+
+    /// The `redis` driver's keys, checked as the section at `at` (the
+    /// cache driver, or `http.auth.sessionDriver`).
+    pub(super) fn check_redis_keys(&self, at: &str) -> Result<(), ConfigError> {
         self.refuse_dynamodb_keys(at)?;
         if !cfg!(feature = "redis") {
             return Err(ConfigError::key(

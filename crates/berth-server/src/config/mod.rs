@@ -15,6 +15,7 @@ mod drivers;
 mod dynamodb;
 mod legacy;
 mod model;
+pub mod openid;
 mod policy;
 mod redis_client;
 mod retention;
@@ -255,8 +256,12 @@ impl Config {
         if let Some(e) = &self.extensions.events {
             e.check()?;
         }
+        if let Some(u) = &self.http.external_url {
+            openid::check_external_url(u)?;
+        }
         if let Some(a) = &self.http.auth {
             a.check(self.http.tls.as_ref().is_some_and(|t| t.cacert.is_some()))?;
+            a.check_sessions(self.http.external_url.as_deref())?;
         }
         if let Some(r) = &self.storage.retention {
             r.check("storage.retention")?;

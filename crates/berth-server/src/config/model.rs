@@ -593,6 +593,11 @@ pub struct HttpConfig {
     /// default (no CORS headers).
     #[serde(default)]
     pub allow_origin: Option<String>,
+    /// The address users reach this registry at
+    /// (`https://registry.example.com`): where OpenID providers send them
+    /// back, and the origin a browser session's requests may come from.
+    #[serde(default)]
+    pub external_url: Option<String>,
     /// zot's `readTimeout` (Go's `ReadTimeout`), kept from cutting blob
     /// transfers: how long a client may take to finish a TLS handshake and
     /// to send each request's header (for HTTP/1.1 the wait for the next
@@ -723,6 +728,7 @@ impl Default for HttpConfig {
             access_control: None,
             ratelimit: None,
             allow_origin: None,
+            external_url: None,
             read_timeout: thirty_seconds(),
             write_timeout: one_minute(),
             idle_timeout: two_minutes(),
@@ -825,14 +831,7 @@ pub enum LogFormat {
 
 /// zot keys Berth does not implement yet. A config that sets one (to
 /// anything but null or an empty object) is refused, naming the key.
-const NOT_YET: &[&str] = &[
-    "extensions.userprefs",
-    "http.auth.openid",
-    "http.auth.sessionKeysFile",
-    "http.auth.sessionDriver",
-    "http.auth.secureSession",
-    "http.externalUrl",
-];
+const NOT_YET: &[&str] = &["extensions.userprefs"];
 
 pub(super) fn refuse_unimplemented(value: &mut serde_json::Value) -> Result<(), ConfigError> {
     for key in NOT_YET {

@@ -615,6 +615,8 @@ fn classify(path: &str) -> (String, Option<Endpoint>) {
         metrics: None,
         apikeys: true,
         token: true,
+        openid: true,
+        logout: true,
         docs: false,
         search: true,
         mgmt: true,

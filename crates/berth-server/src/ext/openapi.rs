@@ -116,7 +116,7 @@ pub struct ApiKeyList {
         base_get, base_head, catalog, discover, tags, manifest_get, manifest_head,
         manifest_put, manifest_delete, blob_get, blob_head, blob_delete, upload_start,
         upload_status, upload_patch, upload_put, upload_cancel, referrers, livez, readyz,
-        startupz, apikey_list, apikey_create, apikey_delete, token_get, token_post, metrics, search_get, search_post,
+        startupz, apikey_list, apikey_create, apikey_delete, token_get, token_post, openid_login, openid_callback, logout, metrics, search_get, search_post,
         mgmt, userprefs, cosign_upload, cosign_list, cosign_delete, notation_upload,
         notation_list, notation_delete
     ),
@@ -379,6 +379,30 @@ fn apikey_create() {}
               (status = 400, description = "No id", body = ErrorBody),
               (status = 404, description = "No such key", body = ErrorBody)))]
 fn apikey_delete() {}
+
+#[utoipa::path(get, path = "/zot/auth/login", tag = "management",
+    params(("provider" = String, Query, description = "The OpenID provider's key: oidc, google or gitlab"),
+           ("callback_ui" = Option<String>, Query, description = "Where to send the browser after logging in: a path of this registry, or a URL of its origin or of http.auth.openid.callbackAllowOrigins (default /)")),
+    responses((status = 302, description = "To the provider's authorization endpoint (with a login cookie)"),
+              (status = 400, description = "An unknown provider, or a callback_ui that is not allowed", body = ErrorBody),
+              (status = 502, description = "The provider cannot be reached", body = ErrorBody)))]
+fn openid_login() {}
+
+#[utoipa::path(get, path = "/zot/auth/callback/{provider}", tag = "management",
+    params(("provider" = String, Path, description = "The OpenID provider's key"),
+           ("code" = Option<String>, Query, description = "The authorization code"),
+           ("state" = Option<String>, Query, description = "The login's state"),
+           ("error" = Option<String>, Query, description = "The provider's refusal")),
+    responses((status = 302, description = "Logged in: to callback_ui, with the session cookie"),
+              (status = 400, description = "An unknown provider", body = ErrorBody),
+              (status = 401, description = "Refused: an unknown or replayed state, an ID token that does not verify, no user name", body = ErrorBody),
+              (status = 502, description = "The provider cannot be reached", body = ErrorBody)))]
+fn openid_callback() {}
+
+#[utoipa::path(post, path = "/zot/auth/logout", tag = "management",
+    responses((status = 200, description = "Logged out: `{}`, or `{endSessionUrl}` after an OpenID login whose provider has an end-session endpoint; the session cookies are cleared"),
+              (status = 403, description = "A session's logout from another origin", body = ErrorBody)))]
+fn logout() {}
 
 #[utoipa::path(get, path = "/zot/auth/token", tag = "management",
     params(("service" = Option<String>, Query, description = "The registry's name at the token service"),

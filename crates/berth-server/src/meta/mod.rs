@@ -53,6 +53,8 @@ pub use crate::storage::IndexVersion;
 pub use dynamo::{DynamoLocks, DynamoMetaStore, DynamoOptions, DynamoTables};
 pub use redb_store::RedbMetaStore;
 #[cfg(feature = "redis")]
+pub(crate) use redis_conn::Redis;
+#[cfg(feature = "redis")]
 pub use redis_conn::RedisOptions;
 #[cfg(feature = "redis")]
 pub use redis_locks::RedisLocks;

@@ -234,7 +234,7 @@ fn err(e: redis::RedisError, service: &str) -> MetaError {
 /// more; commands take them in turn), and the key prefix. Cheap to clone;
 /// clones share the connections.
 #[derive(Clone)]
-pub(super) struct Redis {
+pub(crate) struct Redis {
     cons: Arc<[ConnectionManager]>,
     next: Arc<AtomicUsize>,
     /// `the metadata store (redis at host:port)`, for messages (never the
@@ -248,7 +248,7 @@ pub(super) struct Redis {
 impl Redis {
     /// Connects to the server `o` names; fails, naming its address, if it
     /// cannot be reached or refuses the credentials.
-    pub(super) async fn connect(o: &RedisOptions) -> MetaResult<Self> {
+    pub(crate) async fn connect(o: &RedisOptions) -> MetaResult<Self> {
         let info = connection_info(o)?;
         let service = format!("the metadata store (redis at {})", info.addr());
         let unreachable = |e: redis::RedisError| MetaError::Unavailable {
@@ -309,7 +309,7 @@ impl Redis {
     }
 
     /// Sends `cmd` and reads its reply.
-    pub(super) async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> MetaResult<T> {
+    pub(crate) async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> MetaResult<T> {
         let mut con = self.con();
         self.run(cmd.query_async(&mut con)).await
     }
@@ -341,7 +341,7 @@ impl Redis {
     }
 
     /// The key `rest` under the prefix.
-    pub(super) fn key(&self, rest: &str) -> String {
+    pub(crate) fn key(&self, rest: &str) -> String {
         format!("{}:{rest}", self.prefix)
     }
 }

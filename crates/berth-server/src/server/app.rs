@@ -91,6 +91,20 @@ impl Server {
                 .and_then(|a| a.htpasswd())
                 .map(|h| h.spawn_reload()),
         );
+        if let (Some(a), Some(cfg)) = (&auth, &config.http.auth)
+            && a.wants_sessions()
+        {
+            let sessions = crate::auth::session::open(
+                cfg,
+                &config.storage.root_directory,
+                config.storage.storage_driver.is_none(),
+                config.http.tls.is_some(),
+            )
+            .await?;
+            let sessions = std::sync::Arc::new(sessions);
+            tasks.push(sessions.spawn_purge());
+            a.attach_sessions(sessions);
+        }
         state.auth = auth;
         state.audit = crate::api::audit::from_config(&config.log)?;
         #[cfg(feature = "events")]

@@ -36,6 +36,10 @@ pub enum ServeError {
     /// key inside the section it is about (`http.auth.htpasswd.path: ...`).
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthConfigError),
+    /// Browser sessions cannot be kept (`http.auth.sessionDriver`,
+    /// `sessionKeysFile`).
+    #[error("http.auth.sessionDriver: {0}")]
+    Sessions(#[from] crate::auth::session::SessionError),
     /// `http.tls` cannot be put in force. The message begins with the key
     /// inside the section (`http.tls.cert: ...`).
     #[error(transparent)]
@@ -73,6 +77,7 @@ impl ServeError {
             | Self::Storage { key, .. }
             | Self::Meta { key, .. } => Some(key),
             Self::Auth(_) => Some("http.auth"),
+            Self::Sessions(_) => Some("http.auth.sessionDriver"),
             Self::Tls(_) => Some("http.tls"),
             Self::Listen { .. } | Self::Running { .. } => Some("http"),
             #[cfg(feature = "sync")]

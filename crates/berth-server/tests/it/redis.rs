@@ -426,3 +426,37 @@ async fn a_store_that_lost_its_data_says_so_once() {
         "instances sharing the store agree"
     );
 }
+
+/// Browser sessions in Redis (`http.auth.sessionDriver: redis`) pass the
+/// session store suite, and instances sharing the server share the secret
+/// their cookies are signed with.
+#[tokio::test]
+async fn session_store_conformance_and_a_shared_cookie_secret() {
+    use berth_server::auth::session::{SessionStore, conformance, redis::RedisStore};
+    let server = RedisServer::start();
+    let driver: berth_server::config::CacheDriverConfig = serde_json::from_value(
+        serde_json::json!({"name": "redis", "addr": [server.addr()], "keyprefix": "sess"}),
+    )
+    .expect("driver");
+    let one = RedisStore::connect(&driver).await.expect("connect");
+    conformance::run(Arc::new(one)).await;
+    let a = RedisStore::connect(&driver).await.expect("connect");
+    let b = RedisStore::connect(&driver).await.expect("connect");
+    let sa = a.shared_secret().await.expect("secret").expect("shared");
+    let sb = b.shared_secret().await.expect("secret").expect("shared");
+    assert_eq!(sa, sb);
+    assert_eq!(sa.len(), 64);
+    // Another prefix is another registry: another secret.
+    let other: berth_server::config::CacheDriverConfig = serde_json::from_value(
+        serde_json::json!({"name": "redis", "addr": [server.addr()], "keyprefix": "other"}),
+    )
+    .expect("driver");
+    let so = RedisStore::connect(&other)
+        .await
+        .expect("connect")
+        .shared_secret()
+        .await
+        .expect("s")
+        .expect("s");
+    assert_ne!(sa, so);
+}

@@ -157,7 +157,7 @@ fn refused_auth_settings_are_named() {
         ),
         (
             json!({"auth": {"apikey": true}}),
-            "http.auth.apikey: needs htpasswd or ldap",
+            "http.auth.apikey: needs htpasswd, ldap or openid",
         ),
         (
             json!({"tls": {"cert": "/c", "key": "/k", "cacert": "/ca"},
@@ -170,7 +170,40 @@ fn refused_auth_settings_are_named() {
         ),
         (
             json!({"auth": {"openid": {"providers": {"github": {"clientid": "x"}}}}}),
-            "http.auth.openid: zot key not supported",
+            "http.auth.openid.providers.github: GitHub's OAuth2 login is not supported",
+        ),
+        (
+            json!({"auth": {"openid": {"providers": {"dex": {"clientid": "x"}}}}}),
+            "http.auth.openid.providers.dex: unsupported provider",
+        ),
+        (
+            json!({"auth": {"openid": {"providers": {"oidc": {"clientid": "x", "scopes": ["openid"]}}}}}),
+            "http.auth.openid.providers.oidc.issuer: is required",
+        ),
+        (
+            json!({"auth": {"openid": {"providers": {"oidc": {"issuer": "http://idp.test", "scopes": ["openid"]}}}}}),
+            "http.auth.openid.providers.oidc.clientid: is required",
+        ),
+        (
+            json!({"auth": {"openid": {"providers": {"oidc": {"issuer": "idp", "clientid": "x", "scopes": ["openid"]}}}}}),
+            "http.auth.openid.providers.oidc.issuer: idp: not an absolute URL",
+        ),
+        (
+            json!({"auth": {"openid": {"callbackAllowOrigins": ["http://ui.test/home"],
+                   "providers": {"oidc": {"issuer": "http://idp.test", "clientid": "x", "scopes": ["openid"]}}}}}),
+            "http.auth.openid.callbackAllowOrigins: http://ui.test/home: an origin",
+        ),
+        (
+            json!({"externalUrl": "registry.test"}),
+            "http.externalUrl: registry.test: not an absolute URL",
+        ),
+        (
+            json!({"auth": {"htpasswd": {"path": "/nonexistent/htpasswd"}, "sessionKeysFile": "/nonexistent/keys.json"}}),
+            "http.auth.sessionKeysFile: /nonexistent/keys.json",
+        ),
+        (
+            json!({"auth": {"sessionDriver": {"name": "memcached"}}}),
+            "http.auth.sessionDriver.name: memcached: local or redis",
         ),
         (
             json!({"accessControl": {"repositories": {"a/[z-a]": {}}}}),

@@ -57,6 +57,8 @@ mod matrix;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod oidc_issuer;
+#[cfg(feature = "openid")]
+mod openid_login;
 #[cfg(all(
     feature = "metrics",
     feature = "search",

@@ -64,6 +64,9 @@ impl SigningKey {
 struct Published {
     keys: Vec<Arc<SigningKey>>,
     algorithms: Vec<&'static str>,
+    /// What `/token` answers (a browser login's code exchange), as the
+    /// test sets it: an ID token it made, valid or not.
+    token_answer: Option<Value>,
 }
 
 /// A running issuer.
@@ -118,6 +121,7 @@ impl Issuer {
         let published = Arc::new(Mutex::new(Published {
             keys: keys.into_iter().map(Arc::new).collect(),
             algorithms: algorithms.to_vec(),
+            token_answer: None,
         }));
         let jwks_fetches = Arc::new(AtomicUsize::new(0));
         let (p, f, u) = (published.clone(), jwks_fetches.clone(), url.clone());
@@ -159,6 +163,17 @@ impl Issuer {
         self.published.lock().expect("lock").keys = keys.into_iter().map(Arc::new).collect();
     }
 
+    /// Answers the next code exchanges (`POST /token`) with this ID token
+    /// (and an access token).
+    pub fn answer_tokens(&self, id_token: &str) {
+        self.published.lock().expect("lock").token_answer = Some(json!({
+            "access_token": "test-access-token",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "id_token": id_token,
+        }));
+    }
+
     /// How many times the key set was fetched.
     pub fn jwks_fetches(&self) -> usize {
         self.jwks_fetches.load(Ordering::SeqCst)
@@ -193,13 +208,23 @@ fn serve<S: Read + Write>(
     if reader.read_line(&mut request_line).is_err() {
         return;
     }
+    let mut length = 0usize;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
             break;
         }
+        if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            length = v.trim().parse().unwrap_or(0);
+        }
     }
-    let path = request_line.split_whitespace().nth(1).unwrap_or("");
+    // The body (a token request's form) is read, not used.
+    let mut body = vec![0u8; length.min(1 << 16)];
+    let _ = reader.read_exact(&mut body);
+    let target = request_line.split_whitespace().nth(1).unwrap_or("");
+    let path = target.split('?').next().unwrap_or("");
     let (status, body) = match path {
         "/.well-known/openid-configuration" => {
             let p = published.lock().expect("lock");
@@ -208,8 +233,10 @@ fn serve<S: Read + Write>(
                 json!({
                     "issuer": url,
                     "jwks_uri": format!("{url}/jwks"),
+                    "authorization_endpoint": format!("{url}/authorize"),
+                    "token_endpoint": format!("{url}/token"),
                     "id_token_signing_alg_values_supported": p.algorithms,
-                    "response_types_supported": ["id_token"],
+                    "response_types_supported": ["id_token", "code"],
                     "subject_types_supported": ["public"],
                 })
                 .to_string(),
@@ -223,6 +250,13 @@ fn serve<S: Read + Write>(
             };
             ("200 OK", serde_json::to_string(&set).expect("jwks"))
         }
+        "/token" => match &published.lock().expect("lock").token_answer {
+            Some(answer) => ("200 OK", answer.to_string()),
+            None => (
+                "400 Bad Request",
+                json!({"error": "invalid_grant"}).to_string(),
+            ),
+        },
         _ => ("404 Not Found", "{}".to_string()),
     };
     let stream = reader.get_mut();

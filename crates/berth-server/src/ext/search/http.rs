@@ -297,7 +297,22 @@ pub(crate) fn mgmt_config(config: &Config) -> serde_json::Value {
                 json!({ "realm": b.realm, "service": b.service }),
             );
         }
-        if a.apikey {
+        // zot lists each OpenID provider by key with its button's name.
+        let providers: serde_json::Map<String, serde_json::Value> = a
+            .openid
+            .iter()
+            .flat_map(|o| o.providers.iter())
+            .filter(|_| cfg!(feature = "openid"))
+            .map(|(key, p)| {
+                let named = p.name.as_ref().map(|n| json!({ "name": n }));
+                (key.clone(), named.unwrap_or_else(|| json!({})))
+            })
+            .collect();
+        if !providers.is_empty() {
+            auth.insert("openid".into(), json!({ "providers": providers }));
+        }
+        // API keys are on whenever OpenID is.
+        if a.apikey || !providers.is_empty() {
             auth.insert("apikey".into(), json!(true));
         }
     }
