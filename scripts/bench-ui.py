@@ -57,11 +57,17 @@ def conn():
 
 
 def req(method, path, body=None, headers=None):
-    c = conn()
-    c.request(method, path, body=body, headers=headers or {})
-    r = c.getresponse()
-    data = r.read()
-    return r.status, data
+    for attempt in (1, 2):
+        try:
+            c = conn()
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r.status, r.read()
+        except (http.client.RemoteDisconnected, ConnectionError):
+            # An idle connection the server closed: once more on a new one.
+            del local.c
+            if attempt == 2:
+                raise
 
 
 config_blob = b"{}"

@@ -353,7 +353,9 @@ async fn authenticate(
         // No credentials where some repositories are open to anonymous
         // callers, or where a token must be asked for with the scope of
         // the route: let the route's rule decide.
-        Err(crate::auth::AuthFailure::Missing) if anonymous_allowed || auth.uses_bearer() || page => {
+        Err(crate::auth::AuthFailure::Missing)
+            if anonymous_allowed || auth.uses_bearer() || page =>
+        {
             req.extensions_mut()
                 .insert(crate::auth::Login::from(crate::auth::Identity::Anonymous));
             next.run(req).await

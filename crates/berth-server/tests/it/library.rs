@@ -240,7 +240,10 @@ async fn every_route_is_authorized_by_the_table() {
         let docs = matches!(r.kind, Kind::ApiDoc | Kind::SwaggerUi);
         let search = matches!(r.kind, Kind::Search | Kind::Mgmt | Kind::UserPrefs);
         let trust = matches!(r.kind, Kind::Cosign | Kind::Notation);
-        let ui = matches!(r.kind, Kind::UserPrefs | Kind::UiHome | Kind::UiAsset | Kind::Ui);
+        let ui = matches!(
+            r.kind,
+            Kind::UserPrefs | Kind::UiHome | Kind::UiAsset | Kind::Ui
+        );
         if (docs && !cfg!(feature = "openapi"))
             || (ui && !cfg!(feature = "ui"))
             || (r.kind == Kind::Metrics && !cfg!(feature = "metrics"))

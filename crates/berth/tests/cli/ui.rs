@@ -71,7 +71,13 @@ fn client() -> Client {
 fn anonymous_browsing_of_an_open_registry() {
     let tmp = tempfile::tempdir().expect("tmp");
     let b = start(tmp.path(), json!({}), search_and_ui());
-    push_annotated(&b, "team/alpha", "v1", json!({"org.opencontainers.image.description": "the alpha app"}), None);
+    push_annotated(
+        &b,
+        "team/alpha",
+        "v1",
+        json!({"org.opencontainers.image.description": "the alpha app"}),
+        None,
+    );
     push_annotated(&b, "team/alpha", "v2", json!({}), None);
     push_annotated(&b, "beta", "latest", json!({}), None);
     let c = client();
@@ -82,7 +88,13 @@ fn anonymous_browsing_of_an_open_registry() {
     assert_eq!(header(&home, "cache-control"), "no-store");
     assert!(header(&home, "content-security-policy").contains("default-src 'none'"));
     let html = home.text().expect("html");
-    for want in ["team/alpha", "beta", "the alpha app", "Recently updated", "Most downloaded"] {
+    for want in [
+        "team/alpha",
+        "beta",
+        "the alpha app",
+        "Recently updated",
+        "Most downloaded",
+    ] {
         assert!(html.contains(want), "home lacks {want}:\n{html}");
     }
     // Anonymous on an open registry: no login offered, no stars.
@@ -100,16 +112,34 @@ fn anonymous_browsing_of_an_open_registry() {
         total += r.bytes().expect("bytes").len();
     }
     assert!(total < 100_000, "the first page weighs {total} bytes");
-    assert_eq!(c.get(b.url("/ui/assets/app-000.css")).send().expect("asset").status(), 404);
+    assert_eq!(
+        c.get(b.url("/ui/assets/app-000.css"))
+            .send()
+            .expect("asset")
+            .status(),
+        404
+    );
 
     let (s, list) = page(&c, &b, "/ui/repos", None);
     assert_eq!(s, 200);
-    assert!(list.contains("team/alpha") && list.contains("beta"), "{list}");
+    assert!(
+        list.contains("team/alpha") && list.contains("beta"),
+        "{list}"
+    );
     let (_, found) = page(&c, &b, "/ui/repos?q=alpha", None);
-    assert!(found.contains("/ui/repo/team/alpha") && !found.contains("/ui/repo/beta"), "{found}");
+    assert!(
+        found.contains("/ui/repo/team/alpha") && !found.contains("/ui/repo/beta"),
+        "{found}"
+    );
     let (_, sorted) = page(&c, &b, "/ui/repos?sort=name-desc", None);
-    let (a, z) = (sorted.find("/ui/repo/team/alpha"), sorted.find("/ui/repo/beta"));
-    assert!(a.is_some() && z.is_some() && a < z, "Z–A puts team/alpha before beta");
+    let (a, z) = (
+        sorted.find("/ui/repo/team/alpha"),
+        sorted.find("/ui/repo/beta"),
+    );
+    assert!(
+        a.is_some() && z.is_some() && a < z,
+        "Z–A puts team/alpha before beta"
+    );
     let suggest: Value = c
         .get(b.url("/ui/repos?suggest=1&q=alp"))
         .send()
@@ -120,12 +150,24 @@ fn anonymous_browsing_of_an_open_registry() {
 
     let (s, repo) = page(&c, &b, "/ui/repo/team/alpha", None);
     assert_eq!(s, 200, "{repo}");
-    assert!(repo.contains(&format!("docker pull {}/team/alpha:", b.addr)), "{repo}");
-    assert!(repo.contains("/ui/image/team/alpha:v1") && repo.contains("/ui/image/team/alpha:v2"), "{repo}");
+    assert!(
+        repo.contains(&format!("docker pull {}/team/alpha:", b.addr)),
+        "{repo}"
+    );
+    assert!(
+        repo.contains("/ui/image/team/alpha:v1") && repo.contains("/ui/image/team/alpha:v2"),
+        "{repo}"
+    );
     let (s, image) = page(&c, &b, "/ui/image/team/alpha:v1", None);
     assert_eq!(s, 200, "{image}");
-    assert!(image.contains(&format!("docker pull {}/team/alpha:v1", b.addr)), "{image}");
-    assert!(image.contains("the alpha app") && image.contains("Platforms"), "{image}");
+    assert!(
+        image.contains(&format!("docker pull {}/team/alpha:v1", b.addr)),
+        "{image}"
+    );
+    assert!(
+        image.contains("the alpha app") && image.contains("Platforms"),
+        "{image}"
+    );
 
     assert_eq!(page(&c, &b, "/ui/repo/nothing/here", None).0, 404);
     assert_eq!(page(&c, &b, "/ui/image/team/alpha:v9", None).0, 404);
@@ -165,11 +207,22 @@ fn a_denied_repository_is_on_no_page() {
     push_annotated(&b, "public/app", "v1", json!({}), alice);
     let c = client();
     for (who, creds) in [("anonymous", None), ("bob", Some(("bob", "bob-pw")))] {
-        for path in ["/", "/ui/repos", "/ui/repos?q=secret", "/ui/repos?q=app&sort=name"] {
+        for path in [
+            "/",
+            "/ui/repos",
+            "/ui/repos?q=secret",
+            "/ui/repos?q=app&sort=name",
+        ] {
             let (s, html) = page(&c, &b, path, creds);
             assert_eq!(s, 200, "{who} {path}");
-            assert!(html.contains("public/app") || path.contains("secret"), "{who} {path}: {html}");
-            assert!(!html.contains("secret/app"), "{who} sees secret/app on {path}");
+            assert!(
+                html.contains("public/app") || path.contains("secret"),
+                "{who} {path}: {html}"
+            );
+            assert!(
+                !html.contains("secret/app"),
+                "{who} sees secret/app on {path}"
+            );
         }
         let suggest = page(&c, &b, "/ui/repos?suggest=1&q=secret", creds).1;
         assert_eq!(suggest, "[]", "{who}");
@@ -182,10 +235,16 @@ fn a_denied_repository_is_on_no_page() {
             let (s, html) = page(&c, &b, path, creds);
             assert_eq!(s, 404, "{who} {path}");
             let (_, other) = page(&c, &b, absent, creds);
-            assert_eq!(html.replace("secret", "X"), other.replace("nothere", "X"), "{who} {path}");
+            assert_eq!(
+                html.replace("secret", "X"),
+                other.replace("nothere", "X"),
+                "{who} {path}"
+            );
         }
         // Nor can it be starred (the same page as a repository not there).
-        let mut r = c.post(b.url("/ui/prefs")).form(&[("repo", "secret/app"), ("action", "star")]);
+        let mut r = c
+            .post(b.url("/ui/prefs"))
+            .form(&[("repo", "secret/app"), ("action", "star")]);
         if let Some((u, p)) = creds {
             r = r.basic_auth(u, Some(p));
         }
@@ -200,7 +259,10 @@ fn a_denied_repository_is_on_no_page() {
     // Bad credentials on a page are an anonymous caller, not a challenge.
     let (s, html) = page(&c, &b, "/", Some(("bob", "wrong")));
     assert_eq!(s, 200);
-    assert!(html.contains("Log in") && !html.contains("secret/app"), "{html}");
+    assert!(
+        html.contains("Log in") && !html.contains("secret/app"),
+        "{html}"
+    );
     // A page that needs a user sends an anonymous one to the login page.
     let r = c.get(b.url("/ui/apikeys")).send().expect("get");
     assert_eq!(r.status(), 303);
@@ -211,7 +273,13 @@ fn a_denied_repository_is_on_no_page() {
 fn forms_from_another_site_or_without_the_token_are_refused() {
     let tmp = tempfile::tempdir().expect("tmp");
     let b = guarded(tmp.path());
-    push_annotated(&b, "public/app", "v1", json!({}), Some(("alice", "alice-pw")));
+    push_annotated(
+        &b,
+        "public/app",
+        "v1",
+        json!({}),
+        Some(("alice", "alice-pw")),
+    );
     let c = client();
     let star = |origin: Option<&str>| {
         let mut r = c
@@ -235,7 +303,11 @@ fn forms_from_another_site_or_without_the_token_are_refused() {
     let post = |token: &str| {
         c.post(b.url("/ui/prefs"))
             .header("cookie", &cookies)
-            .form(&[("repo", "public/app"), ("action", "bookmark"), ("csrf", token)])
+            .form(&[
+                ("repo", "public/app"),
+                ("action", "bookmark"),
+                ("csrf", token),
+            ])
             .send()
             .expect("post")
             .status()
@@ -245,7 +317,10 @@ fn forms_from_another_site_or_without_the_token_are_refused() {
     assert_eq!(post(""), 403);
     assert_eq!(post(&csrf), 303);
     let home = page_with(&c, &b, "/", &cookies).1;
-    assert!(home.contains("Bookmarked") && home.contains("public/app"), "{home}");
+    assert!(
+        home.contains("Bookmarked") && home.contains("public/app"),
+        "{home}"
+    );
 }
 
 /// Logs in through the form; the `Cookie` header to send after.
@@ -270,7 +345,11 @@ pub fn login(c: &Client, b: &Berth, user: &str, password: &str) -> Option<String
 }
 
 fn page_with(c: &Client, b: &Berth, path: &str, cookies: &str) -> (u16, String) {
-    let r = c.get(b.url(path)).header("cookie", cookies).send().expect("get");
+    let r = c
+        .get(b.url(path))
+        .header("cookie", cookies)
+        .send()
+        .expect("get");
     (r.status().as_u16(), r.text().expect("body"))
 }
 
@@ -299,14 +378,25 @@ fn text_from_images_is_escaped() {
     for path in ["/", "/ui/repos", "/ui/repo/app", "/ui/image/app:v1"] {
         let (s, html) = page(&c, &b, path, None);
         assert_eq!(s, 200, "{path}");
-        assert!(html.contains("&lt;script&gt;alert"), "{path}: not shown escaped:\n{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert"),
+            "{path}: not shown escaped:\n{html}"
+        );
         for raw in ["<script>alert", "<img src=x", "<svg onload"] {
             assert!(!html.contains(raw), "{path}: {raw} unescaped");
         }
     }
     // What a visitor types is escaped too.
-    let (_, html) = page(&c, &b, "/ui/repos?q=%3Cscript%3Ealert(2)%3C/script%3E", None);
-    assert!(!html.contains("<script>alert(2)") && html.contains("&lt;script&gt;alert(2)"), "{html}");
+    let (_, html) = page(
+        &c,
+        &b,
+        "/ui/repos?q=%3Cscript%3Ealert(2)%3C/script%3E",
+        None,
+    );
+    assert!(
+        !html.contains("<script>alert(2)") && html.contains("&lt;script&gt;alert(2)"),
+        "{html}"
+    );
 }
 
 #[test]

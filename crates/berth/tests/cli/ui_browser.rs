@@ -45,7 +45,8 @@ fn flow(b: &Berth, flow: &str, args: &[&str]) -> Value {
         out.status
     );
     let line = stdout.lines().last().unwrap_or("");
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("flow {flow}: no JSON result ({e}): {stdout}"))
+    serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("flow {flow}: no JSON result ({e}): {stdout}"))
 }
 
 /// Pushes a two-platform image with layers (an index) as `repo:v1`.
@@ -53,7 +54,11 @@ fn push_layers(tmp: &Path, b: &Berth, repo: &str, creds: Option<&str>) {
     let layout = tmp.join(format!("layout-{}", repo.replace('/', "-")));
     write_layout(&layout, "v1", &["amd64", "arm64"]);
     let out = skopeo_push(tmp, &layout, &format!("{}/{repo}:v1", b.addr), creds);
-    assert!(out.status.success(), "skopeo: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "skopeo: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -61,7 +66,13 @@ fn browser_anonymous_browsing() {
     let tmp = tempfile::tempdir().expect("tmp");
     let b = start(tmp.path(), json!({}), search_and_ui());
     push_layers(tmp.path(), &b, "team/web", None);
-    push_annotated(&b, "team/api", "v1", json!({"org.opencontainers.image.description": "the API"}), None);
+    push_annotated(
+        &b,
+        "team/api",
+        "v1",
+        json!({"org.opencontainers.image.description": "the API"}),
+        None,
+    );
     let r = flow(&b, "browse", &["team/web", "v1"]);
     assert_eq!(r["widths"], json!([390, 1440]), "{r}");
 }
@@ -90,7 +101,13 @@ fn browser_login_search_star_api_keys_logout_and_denial() {
         search_and_ui(),
     );
     push_layers(tmp.path(), &b, "shop/web", Some("alice:alice-pw"));
-    push_annotated(&b, "secret/app", "v1", json!({}), Some(("alice", "alice-pw")));
+    push_annotated(
+        &b,
+        "secret/app",
+        "v1",
+        json!({}),
+        Some(("alice", "alice-pw")),
+    );
 
     flow(&b, "login", &["bob", "bob-pw"]);
     flow(&b, "search-star", &["bob", "bob-pw", "shop/web", "v1"]);
@@ -98,9 +115,15 @@ fn browser_login_search_star_api_keys_logout_and_denial() {
     let made = flow(&b, "apikey-create", &["bob", "bob-pw", "ci"]);
     let key = made["key"].as_str().expect("key").to_string();
     let creds = format!("bob:{key}");
-    assert!(skopeo_reads(&b, "shop/web:v1", &creds), "the new key does not pull");
+    assert!(
+        skopeo_reads(&b, "shop/web:v1", &creds),
+        "the new key does not pull"
+    );
     flow(&b, "apikey-revoke", &["bob", "bob-pw", "ci"]);
-    assert!(!skopeo_reads(&b, "shop/web:v1", &creds), "a revoked key still pulls");
+    assert!(
+        !skopeo_reads(&b, "shop/web:v1", &creds),
+        "a revoked key still pulls"
+    );
 
     flow(&b, "logout", &["bob", "bob-pw"]);
     flow(&b, "denied", &["bob", "bob-pw", "secret/app", "shop/web"]);

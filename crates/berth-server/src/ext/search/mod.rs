@@ -128,8 +128,9 @@ impl Search {
             operation_name: None,
         };
         let (status, answer) = http::execute(self, caller, doc).await?;
-        let value: serde_json::Value = serde_json::from_slice(&answer)
-            .map_err(|e| crate::api::error::ApiError::internal(format!("reading an answer: {e}")))?;
+        let value: serde_json::Value = serde_json::from_slice(&answer).map_err(|e| {
+            crate::api::error::ApiError::internal(format!("reading an answer: {e}"))
+        })?;
         if status != ::http::StatusCode::OK {
             return Err(crate::api::error::ApiError::internal(format!(
                 "the query was refused: {}",

@@ -83,7 +83,11 @@ pub(super) fn login_page(
 
 /// `POST /ui/login`: checks the password, starts a session, goes on to
 /// `next`.
-pub(super) async fn login_post(state: &AppState, ctx: &Ctx, form: &Params) -> Result<Response, UiError> {
+pub(super) async fn login_post(
+    state: &AppState,
+    ctx: &Ctx,
+    form: &Params,
+) -> Result<Response, UiError> {
     let auth = state.auth.clone().ok_or(UiError::NotFound)?;
     let user = form.get("username").unwrap_or("").trim();
     let password = form.get("password").unwrap_or("");
@@ -131,21 +135,34 @@ pub(super) async fn logout(state: &AppState, ctx: &Ctx) -> Result<Response, UiEr
 
 /// `POST /ui/prefs` (`repo`, `action=star|bookmark`): the same checks as
 /// the user-preferences route (a user, who may read the repository).
-pub(super) async fn toggle_pref(search: &Search, ctx: &Ctx, form: &Params) -> Result<Response, UiError> {
+pub(super) async fn toggle_pref(
+    search: &Search,
+    ctx: &Ctx,
+    form: &Params,
+) -> Result<Response, UiError> {
     let repo = form.get("repo").unwrap_or("");
     if ctx.user.is_none() {
-        let back = repo.parse::<berth_oci::RepoName>().map_or_else(|_| "/".to_string(), |r| repo_link(r.as_str()));
+        let back = repo
+            .parse::<berth_oci::RepoName>()
+            .map_or_else(|_| "/".to_string(), |r| repo_link(r.as_str()));
         return Err(UiError::Login(back));
     }
     let action = match form.get("action") {
         Some("star") => "toggleStar",
         Some("bookmark") => "toggleBookmark",
-        _ => return Err(UiError::BadRequest("action: expected star or bookmark".into())),
+        _ => {
+            return Err(UiError::BadRequest(
+                "action: expected star or bookmark".into(),
+            ));
+        }
     };
     let name: berth_oci::RepoName = repo
         .parse()
         .map_err(|_| UiError::BadRequest("repo: not a repository name".into()))?;
-    let q = Params::parse(Some(&format!("action={action}&repo={}", encode(name.as_str()))));
+    let q = Params::parse(Some(&format!(
+        "action={action}&repo={}",
+        encode(name.as_str())
+    )));
     match crate::ext::search::http::userprefs(search, &ctx.caller, &q).await {
         Ok(_) => Ok(see_other(&repo_link(name.as_str()))),
         // Denied or unknown: the same page as for a repository not there.
@@ -188,13 +205,18 @@ pub(super) async fn keys_page(
     let (auth, user) = keys_of(state, ctx)?;
     let keys = blocking(move || {
         let store = auth.apikeys().ok_or(UiError::NotFound)?;
-        store.list(&user).map_err(|e| UiError::Internal(e.to_string()))
+        store
+            .list(&user)
+            .map_err(|e| UiError::Internal(e.to_string()))
     })
     .await?;
     let now = crate::auth::apikeys::now();
     let at = |t: Option<i64>| {
         t.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
             .unwrap_or_default()
     };
     let content = html! {
@@ -276,8 +298,9 @@ pub(super) async fn create_key(
         .map(str::to_string)
         .collect();
     for s in &scopes {
-        globset::Glob::new(s)
-            .map_err(|e| UiError::BadRequest(format!("scope {s:?} is not a repository glob: {e}")))?;
+        globset::Glob::new(s).map_err(|e| {
+            UiError::BadRequest(format!("scope {s:?} is not a repository glob: {e}"))
+        })?;
     }
     let days: i64 = form
         .get("expires")
@@ -303,12 +326,18 @@ pub(super) async fn create_key(
 }
 
 /// `POST /ui/apikeys/revoke` (`id`).
-pub(super) async fn revoke_key(state: &AppState, ctx: &Ctx, form: &Params) -> Result<Response, UiError> {
+pub(super) async fn revoke_key(
+    state: &AppState,
+    ctx: &Ctx,
+    form: &Params,
+) -> Result<Response, UiError> {
     let (auth, user) = keys_of(state, ctx)?;
     let id = form.get("id").unwrap_or("").to_string();
     let gone = blocking(move || {
         let store = auth.apikeys().ok_or(UiError::NotFound)?;
-        store.delete(&user, &id).map_err(|e| UiError::Internal(e.to_string()))
+        store
+            .delete(&user, &id)
+            .map_err(|e| UiError::Internal(e.to_string()))
     })
     .await?;
     if !gone {

@@ -58,13 +58,22 @@ pub(super) async fn home(search: &Search, ctx: &Ctx) -> Result<Response, UiError
 /// The list's query from the request's parameters.
 fn list_query(q: &Params) -> ListQuery {
     let text = q.get("q").unwrap_or("").trim().to_string();
-    let default_sort = if text.is_empty() { "updated" } else { "relevance" };
+    let default_sort = if text.is_empty() {
+        "updated"
+    } else {
+        "relevance"
+    };
     let sort_param = q.get("sort").unwrap_or(default_sort);
     let sort = SORTS
         .iter()
         .find(|s| s.0 == sort_param)
         .map_or("RELEVANCE", |s| s.1);
-    let some = |k: &str| q.get(k).map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+    let some = |k: &str| {
+        q.get(k)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
     let on = |k: &str| q.get(k).is_some_and(|v| !v.is_empty() && v != "0");
     ListQuery {
         text,
@@ -74,20 +83,31 @@ fn list_query(q: &Params) -> ListQuery {
         signed: on("signed"),
         starred: on("starred"),
         bookmarked: on("bookmarked"),
-        page: q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).clamp(1, 100_000),
+        page: q
+            .get("page")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(1)
+            .clamp(1, 100_000),
     }
 }
 
 /// The list's link to `page` of the same query.
 fn list_link(l: &ListQuery, page: i64) -> String {
-    let sort = SORTS.iter().find(|s| s.1 == l.sort).map_or("relevance", |s| s.0);
+    let sort = SORTS
+        .iter()
+        .find(|s| s.1 == l.sort)
+        .map_or("relevance", |s| s.0);
     let mut link = format!("/ui/repos?q={}&sort={sort}", encode(&l.text));
     for (k, v) in [("os", &l.os), ("arch", &l.arch)] {
         if let Some(v) = v {
             link.push_str(&format!("&{k}={}", encode(v)));
         }
     }
-    for (k, v) in [("signed", l.signed), ("starred", l.starred), ("bookmarked", l.bookmarked)] {
+    for (k, v) in [
+        ("signed", l.signed),
+        ("starred", l.starred),
+        ("bookmarked", l.bookmarked),
+    ] {
         if v {
             link.push_str(&format!("&{k}=1"));
         }
@@ -102,7 +122,12 @@ pub(super) async fn repos(search: &Search, ctx: &Ctx, q: &Params) -> Result<Resp
     let l = list_query(q);
     let found = data::repo_list(search, &ctx.caller, &l).await?;
     if q.get("suggest").is_some() {
-        let names: Vec<&str> = found.repos.iter().take(9).map(|r| r.name.as_str()).collect();
+        let names: Vec<&str> = found
+            .repos
+            .iter()
+            .take(9)
+            .map(|r| r.name.as_str())
+            .collect();
         return Ok(axum::Json(names).into_response());
     }
     let total = found.page.total_count;
@@ -159,7 +184,7 @@ pub(super) async fn repos(search: &Search, ctx: &Ctx, q: &Params) -> Result<Resp
 fn toggle(ctx: &Ctx, repo: &str, action: &str, on: bool) -> Markup {
     let (label_on, label_off) = match action {
         "star" => ("★ Starred", "☆ Star"),
-        _ => ("🔖 Bookmarked", "Bookmark"),
+        _ => ("✓ Bookmarked", "Bookmark"),
     };
     html! {
         form method="post" action="/ui/prefs" {
@@ -414,7 +439,9 @@ mod tests {
         assert_eq!(l.os.as_deref(), Some("linux"));
         assert!(l.signed && !l.starred);
         assert_eq!(l.page, 3);
-        let back = list_query(&Params::parse(list_link(&l, 3).split_once('?').map(|x| x.1)));
+        let back = list_query(&Params::parse(
+            list_link(&l, 3).split_once('?').map(|x| x.1),
+        ));
         assert_eq!(back, l);
         assert_eq!(list_query(&Params::parse(None)).sort, "UPDATE_TIME");
         assert_eq!(list_query(&Params::parse(Some("q=x"))).sort, "RELEVANCE");

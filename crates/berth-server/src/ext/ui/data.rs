@@ -153,7 +153,10 @@ impl Image {
             ("org.opencontainers.image.title", self.title.as_str()),
             ("org.opencontainers.image.description", &self.description),
             ("org.opencontainers.image.source", &self.source),
-            ("org.opencontainers.image.documentation", &self.documentation),
+            (
+                "org.opencontainers.image.documentation",
+                &self.documentation,
+            ),
             ("org.opencontainers.image.vendor", &self.vendor),
             ("org.opencontainers.image.authors", &self.authors),
             ("org.opencontainers.image.licenses", &self.licenses),
@@ -293,7 +296,8 @@ struct GlobalSearch<T> {
 /// The home page: recently updated and most downloaded, and for a user
 /// their starred and bookmarked repositories.
 pub(super) async fn home(search: &Search, caller: &Caller, user: bool) -> Result<Home, UiError> {
-    let page = |sort: &str| format!("requestedPage: {{limit: {HOME_CARDS}, offset: 0, sortBy: {sort}}}");
+    let page =
+        |sort: &str| format!("requestedPage: {{limit: {HOME_CARDS}, offset: 0, sortBy: {sort}}}");
     let list = |alias: &str, sort: &str, filter: &str| {
         format!(
             "{alias}: GlobalSearch(query: \"\", {}{filter}) {{ Page {{ TotalCount ItemCount }} Repos {{ {REPO_FIELDS} }} }}",
@@ -304,8 +308,16 @@ pub(super) async fn home(search: &Search, caller: &Caller, user: bool) -> Result
     doc.push_str(&list("recent", "UPDATE_TIME", ""));
     doc.push_str(&list("popular", "DOWNLOADS", ""));
     if user {
-        doc.push_str(&list("starred", "UPDATE_TIME", ", filter: {IsStarred: true}"));
-        doc.push_str(&list("bookmarked", "UPDATE_TIME", ", filter: {IsBookmarked: true}"));
+        doc.push_str(&list(
+            "starred",
+            "UPDATE_TIME",
+            ", filter: {IsStarred: true}",
+        ));
+        doc.push_str(&list(
+            "bookmarked",
+            "UPDATE_TIME",
+            ", filter: {IsBookmarked: true}",
+        ));
     }
     doc.push('}');
     Ok(run(search, caller, &doc, Value::Null)

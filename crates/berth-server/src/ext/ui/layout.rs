@@ -40,7 +40,7 @@ pub(super) fn page(ctx: &Ctx, title: &str, q: &str, content: Markup) -> Markup {
                             a href="/ui/repos" { "Repositories" }
                             @if let Some(user) = &ctx.user {
                                 @if ctx.apikeys { a href="/ui/apikeys" { "API keys" } }
-                                span.muted title="Logged in" { "👤 " (user) }
+                                span.muted title="Logged in" { (user) }
                                 @if ctx.login.as_ref().is_some_and(|l| l.session.is_some()) {
                                     form method="post" action="/ui/logout" {
                                         (csrf(ctx))
@@ -244,7 +244,11 @@ mod tests {
         assert_eq!(size("1500"), "1.5 KB");
         assert_eq!(size("25000000"), "25.0 MB");
         assert_eq!(size("x"), "x");
-        assert!(time("2024-05-01T12:34:56Z").into_string().contains("2024-05-01 12:34 UTC"));
+        assert!(
+            time("2024-05-01T12:34:56Z")
+                .into_string()
+                .contains("2024-05-01 12:34 UTC")
+        );
         assert!(time("0001-01-01T00:00:00Z").into_string().contains("never"));
     }
 

@@ -104,7 +104,12 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    fn new(state: &AppState, caller: Caller, login: Option<Login>, req: &http::request::Parts) -> Self {
+    fn new(
+        state: &AppState,
+        caller: Caller,
+        login: Option<Login>,
+        req: &http::request::Parts,
+    ) -> Self {
         let user = match &caller.identity {
             Identity::Anonymous => None,
             other => Some(other.name().to_string()).filter(|n| !n.is_empty()),
@@ -200,9 +205,11 @@ async fn route(
         // Only the login form may come without a session; every other
         // form must carry its token and come from this site.
         same_site(parts)?;
-        if page != Page::Login && !ctx.login.as_ref().is_none_or(|l| {
-            crate::auth::session::csrf_matches(l, form.get("csrf").unwrap_or(""))
-        }) {
+        if page != Page::Login
+            && !ctx.login.as_ref().is_none_or(|l| {
+                crate::auth::session::csrf_matches(l, form.get("csrf").unwrap_or(""))
+            })
+        {
             return Err(UiError::Forbidden(
                 "the form's security token does not match your session: reload the page and try again"
                     .into(),
@@ -231,7 +238,8 @@ async fn route(
 /// A form's fields (`application/x-www-form-urlencoded`).
 async fn read_form(parts: &http::request::Parts, body: Body) -> Result<Params, UiError> {
     let bytes = crate::api::manifests::read_limited(&parts.headers, body, FORM_LIMIT).await?;
-    let text = String::from_utf8(bytes).map_err(|_| UiError::BadRequest("the form is not UTF-8".into()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| UiError::BadRequest("the form is not UTF-8".into()))?;
     Ok(Params::parse(Some(&text)))
 }
 
@@ -239,7 +247,10 @@ async fn read_form(parts: &http::request::Parts, body: Body) -> Result<Params, U
 /// one, `Sec-Fetch-Site`) must be this one's. Beside the CSRF token, for
 /// a browser that sends Basic credentials it remembers.
 fn same_site(parts: &http::request::Parts) -> Result<(), UiError> {
-    let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
     let origin = parts
         .headers
         .get(header::ORIGIN)
@@ -257,7 +268,9 @@ fn same_site(parts: &http::request::Parts) -> Result<(), UiError> {
             .is_some_and(|v| v == "cross-site"),
     };
     if cross {
-        return Err(UiError::Forbidden("a form from another site was refused".into()));
+        return Err(UiError::Forbidden(
+            "a form from another site was refused".into(),
+        ));
     }
     Ok(())
 }

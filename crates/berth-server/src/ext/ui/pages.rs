@@ -99,8 +99,14 @@ mod tests {
             ("/ui/apikeys", Some(Page::ApiKeys)),
             ("/ui/apikeys/revoke", Some(Page::RevokeKey)),
             ("/ui/repo/team/app", Some(Page::Repo(n("team/app")))),
-            ("/ui/image/team/app:v1", Some(Page::Image(n("team/app"), t("v1")))),
-            ("/ui/image/team/app%3Av1", Some(Page::Image(n("team/app"), t("v1")))),
+            (
+                "/ui/image/team/app:v1",
+                Some(Page::Image(n("team/app"), t("v1"))),
+            ),
+            (
+                "/ui/image/team/app%3Av1",
+                Some(Page::Image(n("team/app"), t("v1"))),
+            ),
             ("/ui/image/team/app", None),
             ("/ui/image/team/app:-bad", None),
             ("/ui/repo/Team", None),
