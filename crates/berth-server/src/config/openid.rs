@@ -10,15 +10,15 @@ use serde::Deserialize;
 use super::ConfigError;
 use super::drivers::CacheDriverConfig;
 
-/// The provider keys zot knows; only the OpenID Connect ones are served.
-pub const OPENID_PROVIDERS: &[&str] = &["oidc", "google", "gitlab"];
+/// The provider keys zot knows: OpenID Connect's, and GitHub's OAuth2.
+pub const OPENID_PROVIDERS: &[&str] = &["oidc", "google", "gitlab", "github"];
 
 /// `http.auth.openid`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OpenIdConfig {
     /// zot's providers by key: `oidc` (any issuer), `google`, `gitlab`
-    /// (`github`, plain OAuth2, is refused by name).
+    /// and `github` (plain OAuth2).
     #[serde(default)]
     pub providers: BTreeMap<String, OpenIdProviderConfig>,
     /// Origins (`scheme://host[:port]`) a login may send the browser back
@@ -50,7 +50,8 @@ pub struct OpenIdProviderConfig {
     /// by default, `gitlab`: `https://gitlab.com`).
     #[serde(default)]
     pub issuer: Option<String>,
-    /// github's OAuth2 endpoints: refused (github is not served).
+    /// github's OAuth2 endpoints on GitHub Enterprise (both or neither;
+    /// default github.com's); its API is then `<authurl's origin>/api/v3`.
     #[serde(default)]
     pub authurl: Option<String>,
     #[serde(default)]
@@ -139,16 +140,10 @@ impl OpenIdConfig {
     fn check(&self, external_url: Option<&str>) -> Result<(), ConfigError> {
         for (key, p) in &self.providers {
             let at = |f: &str| format!("http.auth.openid.providers.{key}{f}");
-            if key == "github" {
-                return Err(ConfigError::key(
-                    at(""),
-                    "GitHub's OAuth2 login is not supported by this version of berth (oidc, google and gitlab are)",
-                ));
-            }
             if !OPENID_PROVIDERS.contains(&key.as_str()) {
                 return Err(ConfigError::key(
                     at(""),
-                    "unsupported provider: oidc, google or gitlab",
+                    "unsupported provider: oidc, google, gitlab or github",
                 ));
             }
             if p.keypath.as_deref().is_some_and(|k| !k.is_empty()) {
@@ -157,16 +152,34 @@ impl OpenIdConfig {
                     "JWT-profile client authentication is not supported by this version of berth",
                 ));
             }
-            if p.authurl.is_some() || p.tokenurl.is_some() {
-                return Err(ConfigError::key(
-                    at(".authurl"),
-                    "is github's; an OpenID provider's endpoints come from its issuer's discovery document",
-                ));
+            let endpoints = [("authurl", &p.authurl), ("tokenurl", &p.tokenurl)];
+            if key == "github" {
+                match (&p.authurl, &p.tokenurl) {
+                    (Some(_), None) | (None, Some(_)) => {
+                        return Err(ConfigError::key(
+                            at(".tokenurl"),
+                            "authurl and tokenurl go together (GitHub Enterprise's endpoints)",
+                        ));
+                    }
+                    _ => {}
+                }
+                for (f, v) in endpoints {
+                    if let Some(v) = v {
+                        check_url(&at(&format!(".{f}")), v)?;
+                    }
+                }
+            } else {
+                if endpoints.iter().any(|(_, v)| v.is_some()) {
+                    return Err(ConfigError::key(
+                        at(".authurl"),
+                        "is github's; an OpenID provider's endpoints come from its issuer's discovery document",
+                    ));
+                }
+                let issuer = p
+                    .issuer_for(key)
+                    .ok_or_else(|| ConfigError::key(at(".issuer"), "is required"))?;
+                check_url(&at(".issuer"), &issuer)?;
             }
-            let issuer = p
-                .issuer_for(key)
-                .ok_or_else(|| ConfigError::key(at(".issuer"), "is required"))?;
-            check_url(&at(".issuer"), &issuer)?;
             if p.scopes.is_empty() {
                 return Err(ConfigError::key(
                     at(".scopes"),

@@ -169,8 +169,9 @@ fn refused_auth_settings_are_named() {
             "http.auth.htpasswd.path: cannot read",
         ),
         (
-            json!({"auth": {"openid": {"providers": {"github": {"clientid": "x"}}}}}),
-            "http.auth.openid.providers.github: GitHub's OAuth2 login is not supported",
+            json!({"auth": {"openid": {"providers": {"github": {"clientid": "x", "scopes": ["user:email"],
+                                                               "authurl": "https://ghe.test/login/oauth/authorize"}}}}}),
+            "http.auth.openid.providers.github.tokenurl: authurl and tokenurl go together",
         ),
         (
             json!({"auth": {"openid": {"providers": {"dex": {"clientid": "x"}}}}}),

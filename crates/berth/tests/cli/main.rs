@@ -43,7 +43,7 @@ mod cloud;
 #[path = "../../../berth-server/tests/it/dynamo_server.rs"]
 #[allow(dead_code)]
 mod dynamo_server;
-#[cfg(feature = "sync")]
+#[cfg(any(feature = "sync", feature = "openid"))]
 mod fake_http;
 #[allow(dead_code)]
 mod images;

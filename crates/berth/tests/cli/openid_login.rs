@@ -702,3 +702,126 @@ fn instances_sharing_a_redis_session_driver_share_sessions_and_logouts() {
     assert_eq!(r.status(), 200);
     assert_eq!(ping(&a), 401, "a logout at one instance ends it at all");
 }
+
+/// GitHub's login (plain OAuth2 and its API), against a stand-in for
+/// GitHub Enterprise's endpoints: no GitHub can run here.
+#[test]
+fn github_login_names_the_primary_email_and_groups_orgs_and_teams() {
+    use crate::fake_http::FakeHttp;
+    let github = FakeHttp::start(|req| {
+        let authorized = req.header("authorization") == Some("Bearer gho_token");
+        match (
+            req.method.as_str(),
+            req.target.split('?').next().unwrap_or(""),
+        ) {
+            ("POST", "/login/oauth/access_token") => {
+                let form = req.form();
+                let has =
+                    |k: &str, v: &str| form.iter().any(|(a, b)| a == k && (v.is_empty() || b == v));
+                if has("code", "good-code") && has("code_verifier", "") {
+                    (200, "application/json", json!({"access_token": "gho_token", "token_type": "bearer", "scope": "read:org,user:email"}).to_string())
+                } else {
+                    (
+                        400,
+                        "application/json",
+                        json!({"error": "bad_verification_code"}).to_string(),
+                    )
+                }
+            }
+            ("GET", "/api/v3/user/emails") if authorized => (
+                200,
+                "application/json",
+                json!([
+                    {"email": "old@example.test", "primary": false, "verified": true},
+                    {"email": "gh@example.test", "primary": true, "verified": true},
+                ])
+                .to_string(),
+            ),
+            ("GET", "/api/v3/user/orgs") if authorized => (
+                200,
+                "application/json",
+                json!([{"login": "acme"}]).to_string(),
+            ),
+            ("GET", "/api/v3/user/teams") if authorized => (
+                200,
+                "application/json",
+                json!([{"slug": "devs", "organization": {"login": "acme"}}]).to_string(),
+            ),
+            _ => (401, "application/json", "{}".to_string()),
+        }
+    });
+    let tmp = tempfile::tempdir().expect("tmp");
+    let creds = tmp.path().join("github.json");
+    std::fs::write(
+        &creds,
+        json!({"clientid": "gh-client", "clientsecret": "gh-secret"}).to_string(),
+    )
+    .expect("creds");
+    let port = free_port();
+    let http = json!({"port": port, "externalUrl": format!("http://127.0.0.1:{port}"),
+        "auth": {"failDelay": 0, "openid": {"providers": {"github": {
+            "credentialsFile": creds, "keypath": "", "scopes": ["read:org", "user:email"],
+            "authurl": format!("{}/login/oauth/authorize", github.url()),
+            "tokenurl": format!("{}/login/oauth/access_token", github.url())}}}},
+        "accessControl": {"repositories": {"acme/**": {"policies": [{"groups": ["acme/devs"], "actions": ["read"]}]}}}});
+    let b = Berth::start_full(&tmp.path().join("root"), json!({}), http, &[]);
+    let c = client();
+    let login = |code: &str| {
+        let r = c
+            .get(with_query(
+                b.url("/zot/auth/login"),
+                &[("provider", "github"), ("callback_ui", "/")],
+            ))
+            .send()
+            .expect("login");
+        assert_eq!(r.status(), 302);
+        let to = location(&r);
+        assert!(
+            to.starts_with(&format!("{}/login/oauth/authorize?", github.url())),
+            "{to}"
+        );
+        assert!(
+            to.contains("client_id=gh-client") && to.contains("code_challenge="),
+            "{to}"
+        );
+        let login_cookie = format!("berth_login={}", set_cookies(&r).0["berth_login"]);
+        c.get(with_query(
+            b.url("/zot/auth/callback/github"),
+            &[("code", code), ("state", &param(&to, "state"))],
+        ))
+        .header("cookie", login_cookie)
+        .send()
+        .expect("callback")
+    };
+    let r = login("bad-code");
+    assert_eq!(r.status(), 401);
+    let r = login("good-code");
+    assert_eq!(r.status(), 302);
+    assert_eq!(
+        set_cookies(&r).0.get("user").map(String::as_str),
+        Some("gh@example.test")
+    );
+    let session = session_of(&r);
+    let get = |path: &str| {
+        c.get(b.url(path))
+            .header("cookie", &session)
+            .header(UI, "zot-ui")
+            .send()
+            .expect("get")
+            .status()
+    };
+    assert_eq!(
+        get("/v2/acme/app/tags/list"),
+        404,
+        "read allowed (nothing there)"
+    );
+    assert_eq!(get("/v2/other/app/tags/list"), 403);
+    // A session of GitHub has no end-session endpoint to go to.
+    let r = c
+        .post(b.url("/zot/auth/logout"))
+        .header("cookie", &session)
+        .header(UI, "zot-ui")
+        .send()
+        .expect("logout");
+    assert_eq!(r.json::<Value>().expect("json"), json!({}));
+}

@@ -91,6 +91,23 @@ impl OpenId {
         let redirect_uri = self
             .redirect_uri(headers, &p.key)
             .ok_or_else(|| OpenIdError::Refused("no Host header and no http.externalUrl".into()))?;
+        if let Some(gh) = &p.github {
+            let (url, state, verifier) = gh.authorize(p, &redirect_uri)?;
+            let pending = Pending {
+                provider: p.key.clone(),
+                pkce_verifier: verifier,
+                nonce: String::new(),
+                callback,
+                redirect_uri,
+            };
+            let record =
+                serde_json::to_vec(&pending).map_err(crate::auth::session::SessionError::from)?;
+            let cookie = sessions.begin_login(&state, &record).await?;
+            return Ok(LoginStart {
+                location: url,
+                cookie,
+            });
+        }
         let metadata = self.metadata(p, false).await?;
         let client = self.client(p, &metadata, &redirect_uri)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -153,6 +170,39 @@ impl OpenId {
                 "the state was for another provider".into(),
             ));
         }
+        let (user, groups) = match &p.github {
+            Some(gh) => {
+                self.github_user(p, gh, &pending.redirect_uri, code, &pending.pkce_verifier)
+                    .await?
+            }
+            None => self.oidc_user(p, &pending, code).await?,
+        };
+        let (_, mut cookies) = sessions
+            .start(
+                &user,
+                groups.clone(),
+                SessionMethod::OpenId,
+                Some(p.key.clone()),
+            )
+            .await?;
+        cookies.extend(sessions.login_cleared());
+        tracing::info!(provider = %p.key, user = %user, ?groups, "session started (openid)");
+        Ok(Callback {
+            cookies,
+            location: pending.callback,
+            user,
+        })
+    }
+
+    /// The user and groups of an OpenID Connect login, from its code: the
+    /// code exchanged with the PKCE verifier, the ID token verified, the
+    /// claims of the token and of userinfo mapped.
+    async fn oidc_user(
+        &self,
+        p: &Provider,
+        pending: &Pending,
+        code: &str,
+    ) -> Result<(String, Vec<String>), OpenIdError> {
         let metadata = self.metadata(p, false).await?;
         let client = self.client(p, &metadata, &pending.redirect_uri)?;
         let failed = |message: String| OpenIdError::Provider {
@@ -160,7 +210,7 @@ impl OpenId {
             message,
         };
         let token = client
-            .exchange_code(AuthorizationCode::new(code.clone()))
+            .exchange_code(AuthorizationCode::new(code.to_string()))
             .map_err(|e| failed(e.to_string()))?
             .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
             .request_async(&self.http)
@@ -210,21 +260,7 @@ impl OpenId {
             OpenIdError::Refused(format!("no {:?} claim names the user", p.username_claim))
         })?;
         let groups = claims::groups(&p.groups_claim, &sets);
-        let (_, mut cookies) = sessions
-            .start(
-                &user,
-                groups.clone(),
-                SessionMethod::OpenId,
-                Some(p.key.clone()),
-            )
-            .await?;
-        cookies.extend(sessions.login_cleared());
-        tracing::info!(provider = %p.key, user = %user, ?groups, "session started (openid)");
-        Ok(Callback {
-            cookies,
-            location: pending.callback,
-            user,
-        })
+        Ok((user, groups))
     }
 
     /// The userinfo answer, whose `sub` must be the ID token's.
@@ -267,7 +303,10 @@ impl OpenId {
         provider: &str,
         headers: &http::HeaderMap,
     ) -> Option<String> {
-        let p = self.provider(provider).ok()?;
+        let p = self
+            .provider(provider)
+            .ok()
+            .filter(|p| p.github.is_none())?;
         let metadata = self.metadata(p, false).await.ok()?;
         let endpoint = metadata
             .additional_metadata()

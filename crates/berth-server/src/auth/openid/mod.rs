@@ -16,6 +16,7 @@
 
 mod claims;
 mod flow;
+mod github;
 mod http_client;
 
 use std::sync::Arc;
@@ -65,6 +66,8 @@ pub(crate) struct Provider {
     scopes: Vec<String>,
     username_claim: String,
     groups_claim: String,
+    /// GitHub's endpoints, for the `github` provider (plain OAuth2).
+    github: Option<github::GitHub>,
     /// The discovery document (with the keys), and when it was fetched.
     metadata: tokio::sync::Mutex<Option<(Arc<ProviderMetadataWithLogout>, Instant)>>,
 }
@@ -98,12 +101,17 @@ impl OpenId {
         let mut providers = Vec::new();
         for (key, p) in &cfg.providers {
             let (client_id, client_secret) = p.client(key).map_err(invalid)?;
-            let issuer = p.issuer_for(key).ok_or_else(|| AuthConfigError::Invalid {
-                key: "http.auth.openid",
-                message: format!("providers.{key}.issuer is required"),
-            })?;
+            let github = (key == "github")
+                .then(|| github::GitHub::new(p.authurl.as_deref(), p.tokenurl.as_deref()));
+            let issuer = match &github {
+                Some(_) => String::new(),
+                None => p.issuer_for(key).ok_or_else(|| AuthConfigError::Invalid {
+                    key: "http.auth.openid",
+                    message: format!("providers.{key}.issuer is required"),
+                })?,
+            };
             let mut scopes = p.scopes.clone();
-            if !scopes.iter().any(|s| s == "openid") {
+            if github.is_none() && !scopes.iter().any(|s| s == "openid") {
                 scopes.insert(0, "openid".into());
             }
             let mapping = p.claim_mapping.clone().unwrap_or_default();
@@ -116,6 +124,7 @@ impl OpenId {
                     .unwrap_or_else(|| match key.as_str() {
                         "google" => "Google".into(),
                         "gitlab" => "GitLab".into(),
+                        "github" => "GitHub".into(),
                         _ => "OpenID".into(),
                     }),
                 issuer,
@@ -124,6 +133,7 @@ impl OpenId {
                 scopes,
                 username_claim: mapping.username.unwrap_or_else(|| "email".into()),
                 groups_claim: mapping.groups.unwrap_or_else(|| "groups".into()),
+                github,
                 metadata: tokio::sync::Mutex::new(None),
             });
         }
