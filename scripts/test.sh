@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every Berth test. Installs what the tests need when it is missing:
 # skopeo, buildah, podman, slapd, ldap-utils, redis-server, docker-registry,
-# systemd (systemd-analyze), man-db, binutils (objcopy), nats-server, nodejs
-# and npm (Debian packages), oras-py, schemathesis, helm-python-sdk (Helm's
+# systemd (systemd-analyze), man-db, binutils (objcopy), nats-server, nodejs,
+# npm and chromium (Debian packages), playwright-core (npm, into
+# tests/browser, for the web UI's browser tests), oras-py, schemathesis, helm-python-sdk (Helm's
 # Go SDK), kubernetes-validate and moto's server (the DynamoDB tests' server)
 # (PyPI, into ./.venv), the Azure Blob emulator Azurite (npm, into
 # ./.npm-test), the S3 server s3s-fs and
@@ -15,7 +16,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
 # command:package
-for pair in skopeo:skopeo buildah:buildah podman:podman slapd:slapd ldapadd:ldap-utils redis-server:redis-server docker-registry:docker-registry systemd-analyze:systemd man:man-db objcopy:binutils nats-server:nats-server node:nodejs npm:npm; do
+for pair in skopeo:skopeo buildah:buildah podman:podman slapd:slapd ldapadd:ldap-utils redis-server:redis-server docker-registry:docker-registry systemd-analyze:systemd man:man-db objcopy:binutils nats-server:nats-server node:nodejs npm:npm chromium:chromium; do
   tool=${pair%%:*}
   command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("${pair#*:}")
 done
@@ -82,6 +83,14 @@ if [ ! -d tests/oidc-provider/node_modules/oidc-provider ]; then
   npm ci --prefix tests/oidc-provider --no-audit --no-fund --silent
 fi
 
+# The web UI's browser tests drive Debian's headless Chromium with
+# playwright-core (npm, pinned by tests/browser/package-lock.json; no
+# browser download: it uses /usr/bin/chromium).
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  echo "installing playwright-core (npm ci)"
+  npm ci --prefix tests/browser --no-audit --no-fund --silent
+fi
+
 # Licences, sources and wildcards of the dependency tree (deny.toml).
 if ! command -v cargo-deny >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo-deny" ]; then
   echo "installing cargo-deny (cargo install)"
@@ -98,7 +107,7 @@ timeout 2400 cargo test --workspace --all-targets "$@" 2>&1 | tee "$log" || stat
 # The core-only build: each extension feature builds on its own, and the
 # binary without any passes the tests that do not need them.
 if [ $# -eq 0 ]; then
-  for feature in metrics ratelimit events openapi s3 gcs azure redis dynamodb search trust scan sync ecr cluster secretsmanager openid; do
+  for feature in metrics ratelimit events openapi s3 gcs azure redis dynamodb search ui trust scan sync ecr cluster secretsmanager openid; do
     echo "checking the build with only the $feature feature"
     cargo check -q -p berth --no-default-features --features "$feature" || status=1
   done

@@ -420,7 +420,9 @@ pub(crate) async fn authorize(
     };
     let decided = Ok((create_only, mount_from));
     match access {
-        Access::Public | Access::Authenticated | Access::Search => return decided,
+        // Pages show each caller what search shows it; those that need a
+        // login send an anonymous one to the login page.
+        Access::Public | Access::Authenticated | Access::Search | Access::Page => return decided,
         Access::User => return caller.require_name().and(decided),
         Access::Metrics => return caller.require_metrics().and(decided),
         Access::ApiKeys => return caller.require_password_login().and(decided),
@@ -466,7 +468,8 @@ pub(crate) async fn authorize(
             | Access::ApiKeys
             | Access::Search
             | Access::User
-            | Access::Admin,
+            | Access::Admin
+            | Access::Page,
             _,
         ) => {}
     }

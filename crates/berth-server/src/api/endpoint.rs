@@ -47,6 +47,8 @@ pub struct Mounted<'a> {
     /// Whether `/v2/_zot/ext/cosign` and `/v2/_zot/ext/notation` are
     /// served (`extensions.trust`).
     pub trust: bool,
+    /// Whether the web UI is served (`/`, `/ui/...`; `extensions.ui`).
+    pub ui: bool,
 }
 
 /// A route the server answers.
@@ -105,6 +107,12 @@ pub enum Endpoint {
     Cosign,
     /// `/v2/_zot/ext/notation`
     Notation,
+    /// `/`: the web UI's home page.
+    UiHome,
+    /// `/ui/assets/<file>`
+    UiAsset,
+    /// `/ui/<page>`: the UI's other pages (parsed by the UI).
+    Ui,
 }
 
 impl Endpoint {
@@ -136,6 +144,9 @@ impl Endpoint {
             Self::UserPrefs => Kind::UserPrefs,
             Self::Cosign => Kind::Cosign,
             Self::Notation => Kind::Notation,
+            Self::UiHome => Kind::UiHome,
+            Self::UiAsset => Kind::UiAsset,
+            Self::Ui => Kind::Ui,
         }
     }
 
@@ -266,6 +277,18 @@ pub fn parse(path: &str, mounted: &Mounted<'_>) -> Result<Endpoint, PathError> {
         "/v2/_zot/ext/cosign" if mounted.trust => return Ok(Endpoint::Cosign),
         "/v2/_zot/ext/notation" if mounted.trust => return Ok(Endpoint::Notation),
         _ => {}
+    }
+    if mounted.ui {
+        if path == "/" {
+            return Ok(Endpoint::UiHome);
+        }
+        if let Some(page) = path.strip_prefix("/ui/") {
+            // One file name (what the router's `{file}` matches).
+            return Ok(match page.strip_prefix("assets/") {
+                Some(file) if !file.is_empty() && !file.contains('/') => Endpoint::UiAsset,
+                _ => Endpoint::Ui,
+            });
+        }
     }
     if mounted.docs {
         if path == DOC_PATH {
@@ -495,6 +518,7 @@ mod tests {
             mgmt: true,
             userprefs: true,
             trust: true,
+            ui: true,
         };
         let cases = [
             ("/custom/metrics", Ok(Endpoint::Metrics)),
@@ -519,6 +543,13 @@ mod tests {
             ("/swagger/v2x", Err(PathError::NotFound)),
             ("/livez", Ok(Endpoint::Livez)),
             ("/v2/", Ok(Endpoint::Base)),
+            ("/", Ok(Endpoint::UiHome)),
+            ("/ui/repos", Ok(Endpoint::Ui)),
+            ("/ui/repo/team/app", Ok(Endpoint::Ui)),
+            ("/ui/assets/app-1.css", Ok(Endpoint::UiAsset)),
+            ("/ui/assets/a/b.css", Ok(Endpoint::Ui)),
+            ("/ui/assets/", Ok(Endpoint::Ui)),
+            ("/ui", Err(PathError::NotFound)),
         ];
         for (path, want) in cases {
             assert_eq!(parse(path, &all), want, "{path}");
@@ -529,6 +560,9 @@ mod tests {
             ..Mounted::default()
         };
         assert_eq!(parse("/v2/_catalog", &v2), Ok(Endpoint::Metrics));
+        // Without the UI, its paths are no routes.
+        assert_eq!(parse("/", &v2), Err(PathError::NotFound));
+        assert_eq!(parse("/ui/repos", &v2), Err(PathError::NotFound));
     }
 
     /// Every template of the route table parses, with sample parameters,
@@ -546,6 +580,7 @@ mod tests {
             mgmt: true,
             userprefs: true,
             trust: true,
+            ui: true,
         };
         for r in super::super::routes::ROUTES {
             let path = r
@@ -555,7 +590,9 @@ mod tests {
                 .replace("{digest}", D)
                 .replace("{uuid}", ID)
                 .replace("{*rest}", "index.html")
-                .replace("{provider}", "oidc");
+                .replace("{provider}", "oidc")
+                .replace("{file}", "app.css")
+                .replace("{*page}", "repos");
             let ep = parse(&path, &all).expect(r.template);
             assert_eq!(ep.kind(), r.kind, "{path}");
             assert_eq!(ep.template(), r.template, "{path}");
@@ -570,7 +607,7 @@ mod tests {
 
         #[test]
         fn never_panics_anywhere(s in "\\PC*") {
-            let all = Mounted { metrics: Some("/metrics"), apikeys: true, token: true, openid: true, logout: true, docs: true, search: true, mgmt: true, userprefs: true, trust: true };
+            let all = Mounted { metrics: Some("/metrics"), apikeys: true, token: true, openid: true, logout: true, docs: true, search: true, mgmt: true, userprefs: true, trust: true, ui: true };
             let _ = parse(&s, &all);
         }
     }

@@ -128,6 +128,10 @@ impl AppState {
             trust: self.trust.is_some(),
             #[cfg(not(feature = "trust"))]
             trust: false,
+            #[cfg(feature = "ui")]
+            ui: self.search.as_ref().is_some_and(|s| s.ui()),
+            #[cfg(not(feature = "ui"))]
+            ui: false,
         }
     }
 
@@ -167,6 +171,8 @@ fn fixed_handler(kind: Kind, method: &str) -> Option<MethodRouter<AppState>> {
         #[cfg(feature = "openid")]
         Kind::OpenIdCallback => on(filter, openid::callback),
         Kind::Logout => on(filter, session::logout),
+        #[cfg(feature = "ui")]
+        Kind::UiHome | Kind::UiAsset | Kind::Ui => crate::ext::ui::handler(kind, filter),
         _ => return None,
     })
 }
@@ -183,6 +189,7 @@ pub fn app(state: AppState) -> Router {
             Kind::Token => mounted.token.then_some(r.template),
             Kind::OpenIdLogin | Kind::OpenIdCallback => mounted.openid.then_some(r.template),
             Kind::Logout => mounted.logout.then_some(r.template),
+            Kind::UiHome | Kind::UiAsset | Kind::Ui => mounted.ui.then_some(r.template),
             _ => Some(r.template),
         };
         let (Some(path), Some(handler)) = (path, fixed_handler(r.kind, r.method)) else {
@@ -268,9 +275,10 @@ async fn authenticate(
         return next.run(req).await;
     };
     // Deny by default: only the public routes are open, and the table has
-    // no others than the health probes, zot's management route and the
-    // token endpoint, which judges its own credentials (its tests hold it
-    // to that). (Matching the raw path against "/v2" would
+    // no others than the health probes, zot's management route, the web
+    // UI's stylesheet and script, OpenID login and logout, and the token
+    // endpoint, which judges its own credentials (its tests hold it to
+    // that). (Matching the raw path against "/v2" would
     // let "/%76%32/..." through, which the router decodes to a /v2 route.)
     if endpoint::parse(req.uri().path(), &state.mounted())
         .is_ok_and(|ep| routes::access(req.method().as_str(), ep.kind()) == Access::Public)
@@ -280,6 +288,9 @@ async fn authenticate(
     let anonymous_allowed = state
         .access_control()
         .is_some_and(|a| a.has_anonymous_access());
+    // The web UI's pages: authentication optional (see `Access::Page`).
+    let page = endpoint::parse(req.uri().path(), &state.mounted())
+        .is_ok_and(|ep| routes::access(req.method().as_str(), ep.kind()) == Access::Page);
     let tls = req
         .extensions()
         .get::<Arc<axum_server::tls::TlsInfo>>()
@@ -294,7 +305,11 @@ async fn authenticate(
         .headers()
         .contains_key(crate::auth::session::UI_CLIENT_HEADER);
     let mut cleared = Vec::new();
-    let verdict = match browser::cookie_allowed(req.headers()) {
+    // The web UI's pages always take their session cookie (unless the
+    // request has other credentials); the API only from zot's web UI.
+    let cookie = browser::cookie_allowed(req.headers())
+        || (page && !req.headers().contains_key(header::AUTHORIZATION));
+    let verdict = match cookie {
         true => match auth.session_login(req.headers()).await {
             Some(Err(crate::auth::AuthFailure::Rejected)) => {
                 // A stale or forged cookie: dropped, as if never sent.
@@ -338,7 +353,21 @@ async fn authenticate(
         // No credentials where some repositories are open to anonymous
         // callers, or where a token must be asked for with the scope of
         // the route: let the route's rule decide.
-        Err(crate::auth::AuthFailure::Missing) if anonymous_allowed || auth.uses_bearer() => {
+        Err(crate::auth::AuthFailure::Missing)
+            if anonymous_allowed || auth.uses_bearer() || page =>
+        {
+            req.extensions_mut()
+                .insert(crate::auth::Login::from(crate::auth::Identity::Anonymous));
+            next.run(req).await
+        }
+        // A page with credentials that fail (a stale cookie, a wrong
+        // password in the address): shown as to an anonymous caller,
+        // after `failDelay` when a password was tried, so pages are no
+        // faster way to guess one than the API.
+        Err(crate::auth::AuthFailure::Rejected) if page => {
+            if req.headers().contains_key(header::AUTHORIZATION) {
+                tokio::time::sleep(auth.fail_delay()).await;
+            }
             req.extensions_mut()
                 .insert(crate::auth::Login::from(crate::auth::Identity::Anonymous));
             next.run(req).await
@@ -575,7 +604,10 @@ async fn route(
         | Endpoint::OpenIdCallback
         | Endpoint::Logout
         | Endpoint::ApiDoc
-        | Endpoint::SwaggerUi => Err(ApiError::not_found()),
+        | Endpoint::SwaggerUi
+        | Endpoint::UiHome
+        | Endpoint::UiAsset
+        | Endpoint::Ui => Err(ApiError::not_found()),
     }
 }
 

@@ -62,6 +62,12 @@ pub enum Kind {
     Cosign,
     /// `/v2/_zot/ext/notation`: notation certificates (`extensions.trust`).
     Notation,
+    /// `/`: the web UI's home page (`extensions.ui`, feature `ui`).
+    UiHome,
+    /// `/ui/assets/{file}`: the web UI's stylesheet and script.
+    UiAsset,
+    /// `/ui/{*page}`: the web UI's other pages and forms.
+    Ui,
 }
 
 impl Kind {
@@ -115,6 +121,12 @@ pub enum Access {
     /// its groups); without access control, whoever authentication let
     /// through (anyone, without authentication): the trust material.
     Admin,
+    /// The web UI's pages: authentication optional. Good credentials (a
+    /// session cookie, or Basic) make the caller that user; missing or
+    /// bad ones make it anonymous, never a 401 challenge (a page that
+    /// needs a login sends the browser to the login page). Each page
+    /// shows only what its caller may read, through search.
+    Page,
 }
 
 /// One row of the table.
@@ -274,6 +286,11 @@ pub const ROUTES: &[Route] = &[
         Kind::Notation,
         Access::Admin,
     ),
+    row("GET", "/", Kind::UiHome, Access::Page),
+    row("GET", "/ui/assets/{file}", Kind::UiAsset, Access::Public),
+    row("GET", "/ui/{*page}", Kind::Ui, Access::Page),
+    // The forms: logging in and out, stars, bookmarks, API keys.
+    row("POST", "/ui/{*page}", Kind::Ui, Access::Page),
 ];
 
 /// The row for `method` on a path of `kind`, if the route has that method.
@@ -309,7 +326,9 @@ pub fn access(method: &str, kind: Kind) -> Access {
         | Kind::Startupz
         | Kind::OpenIdLogin
         | Kind::OpenIdCallback
-        | Kind::Logout => Access::Public,
+        | Kind::Logout
+        | Kind::UiAsset => Access::Public,
+        Kind::UiHome | Kind::Ui => Access::Page,
         Kind::Metrics | Kind::ApiKeys | Kind::Token | Kind::ApiDoc | Kind::SwaggerUi => {
             Access::Authenticated
         }
@@ -351,6 +370,7 @@ mod tests {
                     | Kind::OpenIdLogin
                     | Kind::OpenIdCallback
                     | Kind::Logout
+                    | Kind::UiAsset
             );
             assert_eq!(r.access == Access::Public, open, "{r:?}");
         }

@@ -22,9 +22,9 @@ pub struct SearchConfig {
     pub cve: Option<super::scan::CveConfig>,
 }
 
-/// `extensions.ui`: with search on, it turns on user preferences (stars
-/// and bookmarks), as in zot. Berth serves no web UI of its own yet; zot's
-/// web UI works against Berth's API.
+/// `extensions.ui`: with search on, Berth's web UI at `/` (feature `ui`;
+/// a build without it refuses the key) and user preferences (stars and
+/// bookmarks), as in zot. zot's own web UI also works against Berth's API.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UiConfig {

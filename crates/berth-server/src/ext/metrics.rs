@@ -622,6 +622,7 @@ fn classify(path: &str) -> (String, Option<Endpoint>) {
         mgmt: true,
         userprefs: true,
         trust: true,
+        ui: true,
     };
     match parse(path, &labelled) {
         Ok(ep) if ep.kind().is_v2() => (ep.template().to_string(), Some(ep)),

@@ -21,6 +21,8 @@ pub mod search;
 pub mod sync;
 #[cfg(feature = "trust")]
 pub mod trust;
+#[cfg(feature = "ui")]
+pub mod ui;
 
 use crate::config::{Config, ConfigError};
 
@@ -41,6 +43,9 @@ pub fn check_built(config: &Config) -> Result<(), ConfigError> {
     }
     if config.extensions.search_enabled() && !cfg!(feature = "search") {
         return missing("extensions.search", "search");
+    }
+    if config.extensions.ui_enabled() && !cfg!(feature = "ui") {
+        return missing("extensions.ui", "ui");
     }
     if config.extensions.cve().is_some() && !cfg!(feature = "scan") {
         return missing("extensions.search.cve", "scan");

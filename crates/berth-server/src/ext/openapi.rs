@@ -133,10 +133,15 @@ pub struct ApiKeyList {
 )]
 pub struct ApiDoc;
 
-/// Whether a route is described in the document (all but the
-/// document's own routes).
+/// Whether a route is described in the document: all but the
+/// document's own routes and the web UI's, which answer HTML pages for
+/// people in browsers, not an API (what the UI shows comes from the
+/// search route, which is described).
 fn documented(r: &Route) -> bool {
-    !matches!(r.kind, Kind::ApiDoc | Kind::SwaggerUi)
+    !matches!(
+        r.kind,
+        Kind::ApiDoc | Kind::SwaggerUi | Kind::UiHome | Kind::UiAsset | Kind::Ui
+    )
 }
 
 /// The operation slot of `method` in a path item.

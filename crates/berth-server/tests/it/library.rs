@@ -195,6 +195,8 @@ fn sample(template: &str) -> String {
         .replace("{digest}", &format!("sha256:{}", "0".repeat(64)))
         .replace("{uuid}", "00000000-0000-4000-8000-000000000000")
         .replace("{*rest}", "index.html")
+        .replace("{file}", "app.css")
+        .replace("{*page}", "repos")
 }
 
 /// Every route of the table, called by an anonymous caller and by a user
@@ -219,6 +221,8 @@ async fn every_route_is_authorized_by_the_table() {
             }
             if cfg!(feature = "search") {
                 extensions.insert("search".into(), json!({"enable": true}));
+            }
+            if cfg!(feature = "ui") {
                 extensions.insert("ui".into(), json!({"enable": true}));
             }
             if cfg!(feature = "trust") {
@@ -236,7 +240,12 @@ async fn every_route_is_authorized_by_the_table() {
         let docs = matches!(r.kind, Kind::ApiDoc | Kind::SwaggerUi);
         let search = matches!(r.kind, Kind::Search | Kind::Mgmt | Kind::UserPrefs);
         let trust = matches!(r.kind, Kind::Cosign | Kind::Notation);
+        let ui = matches!(
+            r.kind,
+            Kind::UserPrefs | Kind::UiHome | Kind::UiAsset | Kind::Ui
+        );
         if (docs && !cfg!(feature = "openapi"))
+            || (ui && !cfg!(feature = "ui"))
             || (r.kind == Kind::Metrics && !cfg!(feature = "metrics"))
             || (search && !cfg!(feature = "search"))
             || (trust && !cfg!(feature = "trust"))
@@ -268,6 +277,8 @@ async fn every_route_is_authorized_by_the_table() {
             let open = match r.access {
                 // Search is filtered to what the caller may read.
                 Access::Public | Access::Authenticated | Access::Search => true,
+                // Pages show each caller what it may read, never refuse.
+                Access::Page => true,
                 // Stars and bookmarks are a named caller's.
                 Access::User => user.is_some(),
                 // Filtered to what the caller may read.

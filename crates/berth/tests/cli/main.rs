@@ -118,6 +118,10 @@ mod token_exchange;
 mod token_server;
 #[cfg(all(feature = "trust", feature = "search"))]
 mod trust;
+#[cfg(feature = "ui")]
+mod ui;
+#[cfg(feature = "ui")]
+mod ui_browser;
 #[allow(dead_code)]
 mod upstream;
 mod upstream_smoke;

@@ -32,12 +32,12 @@ type ApiResult = Result<Response, ApiError>;
 /// A GraphQL request as a `POST` body carries it.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct GraphqlBody {
-    query: String,
+pub(crate) struct GraphqlBody {
+    pub(crate) query: String,
     #[serde(default)]
-    variables: Option<serde_json::Value>,
+    pub(crate) variables: Option<serde_json::Value>,
     #[serde(default)]
-    operation_name: Option<String>,
+    pub(crate) operation_name: Option<String>,
 }
 
 fn bad_request(message: impl Into<String>) -> ApiError {
@@ -122,6 +122,18 @@ pub(crate) async fn graphql(
     body: Body,
 ) -> ApiResult {
     let doc = graphql_request(method, q, headers, body).await?;
+    let (status, answer) = execute(search, caller, doc).await?;
+    Ok(json_bytes(status, answer))
+}
+
+/// Runs one GraphQL request for `caller`: the one path every client's
+/// query takes (the HTTP route and the web UI's pages), so each sees
+/// only what it may read, from the same kept answers.
+pub(crate) async fn execute(
+    search: &Search,
+    caller: &Caller,
+    doc: GraphqlBody,
+) -> Result<(StatusCode, Bytes), ApiError> {
     let snapshot = search.index.snapshot().await.map_err(RegistryError::from)?;
     // Quotas shown are those in force: a reload gives new answers.
     let policies = search.registry.policies();
@@ -136,7 +148,7 @@ pub(crate) async fn graphql(
         .map(|k| format!("{}:{k}", policies.revision()))
     });
     if let Some(answer) = key.as_deref().and_then(|k| search.answers.get(k)) {
-        return Ok(json_bytes(StatusCode::OK, answer));
+        return Ok((StatusCode::OK, answer));
     }
     let user = user_of(caller);
     let (starred, bookmarked) = match &user {
@@ -174,7 +186,7 @@ pub(crate) async fn graphql(
     if let Some(k) = key.filter(|_| resp.errors.is_empty()) {
         search.answers.put(k, answer.clone());
     }
-    Ok(json_bytes(status, answer))
+    Ok((status, answer))
 }
 
 fn json_bytes(status: StatusCode, body: Bytes) -> Response {

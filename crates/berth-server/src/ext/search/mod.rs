@@ -48,6 +48,8 @@ pub struct Search {
     userprefs: bool,
     /// `/v2/_zot/ext/mgmt`.
     mgmt: bool,
+    /// The web UI (`extensions.ui`, feature `ui`), which reads search.
+    ui: bool,
     /// What `/v2/_zot/ext/mgmt?resource=config` answers, but for the
     /// access-control part, read per request (it is reloaded).
     mgmt_config: serde_json::Value,
@@ -72,6 +74,7 @@ impl Search {
             meta,
             userprefs: config.extensions.userprefs_enabled(),
             mgmt: config.extensions.mgmt_enabled(),
+            ui: config.extensions.ui_enabled() && cfg!(feature = "ui"),
             mgmt_config: http::mgmt_config(config),
             answers: answers::Answers::default(),
             cve: cve::SharedSource::default(),
@@ -90,9 +93,51 @@ impl Search {
         self.userprefs
     }
 
+    /// Whether users log in with a password here (htpasswd or LDAP), as
+    /// management tells zot's web UI: the login page offers the form.
+    #[cfg(feature = "ui")]
+    pub(crate) fn password_logins(&self) -> bool {
+        self.mgmt_config["http"]["auth"].get("htpasswd").is_some()
+    }
+
+    /// Whether the web UI is served (`/` and `/ui/...`).
+    pub fn ui(&self) -> bool {
+        self.ui
+    }
+
     /// Whether `/v2/_zot/ext/mgmt` is served.
     pub fn mgmt(&self) -> bool {
         self.mgmt
+    }
+
+    /// Runs the GraphQL `query` (with `variables`, where what a user typed
+    /// goes) in-process as `caller`, through the path the HTTP route
+    /// takes: the same per-caller filtering and kept answers. Answers the
+    /// response (`data` and `errors`); a document that does not validate
+    /// is an error (a bug of the page that sent it).
+    #[cfg(feature = "ui")]
+    pub(crate) async fn query(
+        &self,
+        caller: &crate::api::authz::Caller,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> Result<serde_json::Value, crate::api::error::ApiError> {
+        let doc = http::GraphqlBody {
+            query: query.to_string(),
+            variables: Some(variables).filter(|v| !v.is_null()),
+            operation_name: None,
+        };
+        let (status, answer) = http::execute(self, caller, doc).await?;
+        let value: serde_json::Value = serde_json::from_slice(&answer).map_err(|e| {
+            crate::api::error::ApiError::internal(format!("reading an answer: {e}"))
+        })?;
+        if status != ::http::StatusCode::OK {
+            return Err(crate::api::error::ApiError::internal(format!(
+                "the query was refused: {}",
+                value["errors"]
+            )));
+        }
+        Ok(value)
     }
 
     /// Builds the index now, so the first query does not wait for it.
