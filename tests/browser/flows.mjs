@@ -167,6 +167,41 @@ const flows = {
     return { user };
   },
 
+  // Log in through an OpenID provider's own pages (oidc-provider's
+  // development login and consent forms), see what its groups allow, make
+  // an API key, log out.
+  async openid(page, [provider, user, visible, hidden]) {
+    await visit(page, "/ui/login?next=/");
+    await shot(page, "login-page");
+    await page.getByRole("link", { name: provider }).click();
+    const name = page.locator('input[name="login"]');
+    await name.waitFor();
+    check(!page.url().startsWith(base), `the provider's page is on Berth: ${page.url()}`);
+    await name.fill(user);
+    await page.locator('input[name="password"]').fill("any");
+    await shot(page, "provider-login");
+    await page.getByRole("button", { name: "Sign-in" }).click();
+    await page.getByRole("button", { name: "Continue" }).click();
+    await page.waitForURL(base + "/");
+    const header = await page.locator("header").innerText();
+    check(header.includes(user), `after the OpenID login, the header does not name ${user}: ${header}`);
+    const t = await text(page);
+    check(t.includes(visible), `home does not show ${visible}, which ${user}'s groups may read`);
+    check(!t.includes(hidden), `home shows ${hidden}, which ${user}'s groups may not read`);
+    await shot(page, "home");
+    await visit(page, "/ui/apikeys");
+    await page.getByLabel("Label").fill("sso");
+    await page.getByRole("button", { name: "Make key" }).click();
+    const key = (await page.locator("#new-key").innerText()).trim();
+    check(key.length > 10, `no key shown: ${key}`);
+    await shot(page, "key");
+    await page.getByRole("button", { name: "Log out" }).click();
+    await page.waitForURL((u) => !String(u).includes("/ui/apikeys"));
+    const after = await page.goto(base + "/ui/apikeys");
+    check(page.url().includes("/ui/login"), `after logging out, API keys went to ${page.url()} (${after.status()})`);
+    return { key };
+  },
+
   // A user denied a repository sees it nowhere.
   async denied(page, [user, password, hidden, visible]) {
     await login(page, user, password);

@@ -8,7 +8,7 @@
 //! OCI bodies only in [`error`].
 
 mod access_log;
-mod apikeys;
+pub(crate) mod apikeys;
 pub mod audit;
 pub(crate) mod authz;
 mod blobs;

@@ -62,13 +62,13 @@ fn location(r: &Response) -> String {
 }
 
 /// A real OpenID provider with login pages: `tests/oidc-provider/login.mjs`.
-struct LoginProvider {
+pub(crate) struct LoginProvider {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl LoginProvider {
-    fn start(redirect_uri: &str) -> Self {
+    pub(crate) fn start(redirect_uri: &str) -> Self {
         let dir = workspace().join("tests/oidc-provider");
         assert!(
             dir.join("node_modules/oidc-provider").is_dir(),
@@ -495,7 +495,10 @@ fn bad_logins_are_refused_logged_and_grant_nothing() {
             .expect("callback");
         assert_eq!(r.status(), 401, "{what}: {:?}", r.text());
         assert!(
-            set_cookies(&r).0.get("session").is_none_or(String::is_empty),
+            set_cookies(&r)
+                .0
+                .get("session")
+                .is_none_or(String::is_empty),
             "{what}: a session"
         );
     }

@@ -128,3 +128,48 @@ fn browser_login_search_star_api_keys_logout_and_denial() {
     flow(&b, "logout", &["bob", "bob-pw"]);
     flow(&b, "denied", &["bob", "bob-pw", "secret/app", "shop/web"]);
 }
+
+/// The whole OpenID login in the browser, through a real provider's own
+/// pages (oidc-provider), its groups judged by the access rules; the API
+/// key the session makes works with skopeo as the same user.
+#[cfg(feature = "openid")]
+#[test]
+fn browser_openid_login_groups_and_an_api_key() {
+    use crate::openid_login::LoginProvider;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let port = free_port();
+    let provider = LoginProvider::start(&format!("http://127.0.0.1:{port}/zot/auth/callback/oidc"));
+    let htpasswd = htpasswd_file(tmp.path(), &[("admin", "admin-pw")]);
+    let b = start(
+        tmp.path(),
+        json!({"port": port, "externalUrl": format!("http://127.0.0.1:{port}"),
+               "auth": {"htpasswd": {"path": htpasswd},
+                        "openid": {"providers": {"oidc": {
+                            "name": "Corporate SSO", "issuer": provider.url,
+                            "clientid": "berth", "clientsecret": "berth-secret",
+                            "scopes": ["openid", "profile", "email", "groups"],
+                            "claimMapping": {"username": "preferred_username"}}}}},
+               "accessControl": {"repositories": {
+                   "dev/**": {"policies": [{"groups": ["dev"], "actions": ["read"]}]},
+                   "ops/**": {"policies": [{"groups": ["ops"], "actions": ["read"]}]}},
+                   "adminPolicy": {"users": ["admin"], "actions": ["read", "create", "update", "delete"]}}}),
+        search_and_ui(),
+    );
+    push_annotated(&b, "dev/app", "v1", json!({}), Some(("admin", "admin-pw")));
+    push_annotated(&b, "ops/tool", "v1", json!({}), Some(("admin", "admin-pw")));
+    let r = flow(
+        &b,
+        "openid",
+        &["Corporate SSO", "alice", "dev/app", "ops/tool"],
+    );
+    let key = r["key"].as_str().expect("key");
+    let creds = format!("alice:{key}");
+    assert!(
+        skopeo_reads(&b, "dev/app:v1", &creds),
+        "the SSO user's key does not pull what their groups may"
+    );
+    assert!(
+        !skopeo_reads(&b, "ops/tool:v1", &creds),
+        "the SSO user's key pulls what their groups may not"
+    );
+}

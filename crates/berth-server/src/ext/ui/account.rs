@@ -314,10 +314,13 @@ pub(super) async fn create_key(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    // An OpenID user's key keeps their groups (no directory here knows
+    // them).
+    let groups = crate::api::apikeys::openid_groups(ctx.login.as_ref());
     let made = blocking(move || {
         let store = auth.apikeys().ok_or(UiError::NotFound)?;
         store
-            .create(&user, &label, &scopes, expires_at, &ua)
+            .create_for(&user, groups, &label, &scopes, expires_at, &ua)
             .map_err(|e| UiError::Internal(e.to_string()))
     })
     .await?;
