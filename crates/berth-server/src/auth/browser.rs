@@ -39,9 +39,9 @@ impl Auth {
         self.sessions.get().is_some()
     }
 
-    /// Starts a session for `login` (a password login, or an OpenID one
-    /// through [`Auth::start_openid_session`]); returns the `Set-Cookie`
-    /// values to send. Only a user who logged in with a password may.
+    /// Starts a session for `login`, a password login (an OpenID login's
+    /// session is started by its callback); returns the `Set-Cookie`
+    /// values to send.
     pub async fn start_session(&self, login: &Login) -> Result<Vec<HeaderValue>, SessionError> {
         let sessions = self.sessions().ok_or(SessionError::Off)?;
         let (Identity::User { name, groups }, LoginMethod::Password) =

@@ -6,7 +6,7 @@
 //! runs anything.
 //!
 //! Every page reads search in-process as its caller
-//! ([`crate::ext::search::Search::query`], the path the GraphQL route
+//! (`Search::query`, the path the GraphQL route
 //! takes), so a user sees in the UI exactly what they could pull; a
 //! repository they may not read is the same "not found" page as one that
 //! is not there. The routes are rows of the route table with
@@ -14,7 +14,7 @@
 //! optional, and a page that needs a login sends the browser to the login
 //! page. Forms that change something carry the session's CSRF token.
 //!
-//! - `pages`: the path below `/ui/` parsed into a [`pages::Page`] (pure);
+//! - `pages`: the path below `/ui/` parsed into a `pages::Page` (pure);
 //! - `layout`: the HTML shell and the pieces pages share;
 //! - `browse`: home, the repository list, a repository, an image;
 //! - `account`: logging in and out, stars and bookmarks, API keys;
