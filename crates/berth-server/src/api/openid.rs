@@ -12,7 +12,9 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::auth::openid::{CallbackQuery, OpenIdError};
+use crate::auth::Auth;
+use crate::auth::openid::{CallbackQuery, OpenId, OpenIdError};
+use crate::auth::session::Sessions;
 
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct LoginQuery {
@@ -41,6 +43,17 @@ fn answer(e: OpenIdError) -> ApiError {
     }
 }
 
+/// The authentication, its OpenID login and its sessions (404 where
+/// OpenID is not configured).
+fn parts(state: &AppState) -> Result<(&Auth, &OpenId, &Sessions), ApiError> {
+    let auth = state.auth.as_deref().ok_or_else(ApiError::not_found)?;
+    let openid = auth.openid().ok_or_else(ApiError::not_found)?;
+    let sessions = auth
+        .sessions()
+        .ok_or_else(|| ApiError::unavailable("the session store", "sessions are not open"))?;
+    Ok((auth, openid, sessions))
+}
+
 /// A `302` to `location`, no caching, with `cookies`.
 fn redirect(location: &str, cookies: impl IntoIterator<Item = HeaderValue>) -> Response {
     let mut resp = StatusCode::FOUND.into_response();
@@ -61,11 +74,7 @@ pub(super) async fn login(
     Query(q): Query<LoginQuery>,
 ) -> Response {
     let run = async {
-        let auth = state.auth.as_ref().ok_or_else(ApiError::not_found)?;
-        let openid = auth.openid().ok_or_else(ApiError::not_found)?;
-        let sessions = auth
-            .sessions()
-            .ok_or_else(|| ApiError::unavailable("the session store", "sessions are not open"))?;
+        let (_, openid, sessions) = parts(&state)?;
         let provider = q
             .provider
             .as_deref()
@@ -86,11 +95,7 @@ pub(super) async fn callback(
     Query(q): Query<CallbackQuery>,
 ) -> Response {
     let run = async {
-        let auth = state.auth.as_ref().ok_or_else(ApiError::not_found)?;
-        let openid = auth.openid().ok_or_else(ApiError::not_found)?;
-        let sessions = auth
-            .sessions()
-            .ok_or_else(|| ApiError::unavailable("the session store", "sessions are not open"))?;
+        let (auth, openid, sessions) = parts(&state)?;
         match openid.finish_login(sessions, &headers, &provider, &q).await {
             Ok(done) => Ok(redirect(&done.location, done.cookies)),
             Err(e) => {

@@ -215,13 +215,7 @@ impl OpenId {
             .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
             .request_async(&self.http)
             .await
-            .map_err(|e| match e {
-                // The provider refused the code (used, expired, not ours).
-                openidconnect::RequestTokenError::ServerResponse(r) => {
-                    OpenIdError::Refused(format!("the provider refused the code: {r}"))
-                }
-                other => failed(format!("token request: {}", super::error_chain(&other))),
-            })?;
+            .map_err(|e| super::token_error(&p.key, e))?;
         let id_token = openidconnect::TokenResponse::id_token(&token)
             .ok_or_else(|| OpenIdError::Refused("the provider returned no ID token".into()))?;
         let nonce = Nonce::new(pending.nonce.clone());

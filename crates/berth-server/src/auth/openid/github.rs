@@ -120,22 +120,13 @@ impl OpenId {
         code: &str,
         verifier: &str,
     ) -> Result<(String, Vec<String>), OpenIdError> {
-        let failed = |message: String| OpenIdError::Provider {
-            provider: p.key.clone(),
-            message,
-        };
         let client = gh.client(p, redirect_uri)?;
         let token = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
             .request_async(&self.http)
             .await
-            .map_err(|e| match e {
-                oauth2::RequestTokenError::ServerResponse(r) => {
-                    OpenIdError::Refused(format!("GitHub refused the code: {r}"))
-                }
-                other => failed(format!("token request: {}", super::error_chain(&other))),
-            })?;
+            .map_err(|e| super::token_error(&p.key, e))?;
         let token = token.access_token().secret().clone();
         let emails: Vec<Email> = self.github_get(p, gh, "/user/emails", &token).await?;
         let user = emails

@@ -267,6 +267,25 @@ impl OpenId {
     }
 }
 
+/// A failed code exchange: the provider's refusal of the code (used,
+/// expired, not ours) is the login's refusal; anything else is the
+/// provider failing.
+fn token_error<RE, T>(provider: &str, e: oauth2::RequestTokenError<RE, T>) -> OpenIdError
+where
+    RE: std::error::Error + 'static,
+    T: oauth2::ErrorResponse + 'static,
+{
+    match e {
+        oauth2::RequestTokenError::ServerResponse(r) => {
+            OpenIdError::Refused(format!("{provider} refused the code: {r}"))
+        }
+        other => OpenIdError::Provider {
+            provider: provider.to_string(),
+            message: format!("token request: {}", error_chain(&other)),
+        },
+    }
+}
+
 /// An error with its causes, for messages.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
