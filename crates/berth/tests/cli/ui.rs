@@ -407,3 +407,48 @@ fn the_ui_is_off_without_extensions_ui() {
     assert_eq!(page(&c, &b, "/", None).0, 404);
     assert_eq!(page(&c, &b, "/ui/repos", None).0, 404);
 }
+
+/// An image's page shows how its config runs it (command, environment,
+/// ports, labels) and the whole config, escaped.
+#[test]
+fn the_image_page_shows_the_config_escaped() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let b = start(tmp.path(), json!({}), search_and_ui());
+    let c = Client::new();
+    let config = json!({"architecture": "amd64", "os": "linux",
+        "config": {"Cmd": ["/bin/serve", "--port", "80"], "WorkingDir": "/srv",
+                   "Env": ["PATH=/usr/bin", "GREETING=<script>alert(1)</script>"],
+                   "ExposedPorts": {"80/tcp": {}}, "Labels": {"org.example.team": "payments"}},
+        "rootfs": {"type": "layers", "diff_ids": []}})
+    .to_string();
+    let cd = berth_oci::Digest::sha256(config.as_bytes());
+    let r = c
+        .post(b.url(&format!("/v2/shop/api/blobs/uploads/?digest={cd}")))
+        .body(config.clone())
+        .send()
+        .expect("blob");
+    assert_eq!(r.status(), 201);
+    let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd.to_string(), "size": config.len()},
+        "layers": []});
+    let r = c
+        .put(b.url("/v2/shop/api/manifests/v1"))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(manifest.to_string())
+        .send()
+        .expect("manifest");
+    assert_eq!(r.status(), 201);
+    let (s, image) = page(&c, &b, "/ui/image/shop/api:v1", None);
+    assert_eq!(s, 200, "{image}");
+    for want in [
+        "/bin/serve --port 80",
+        "/srv",
+        "80/tcp",
+        "org.example.team",
+        "payments",
+        "GREETING=&lt;script&gt;alert(1)&lt;/script&gt;",
+    ] {
+        assert!(image.contains(want), "{want} missing:\n{image}");
+    }
+    assert!(!image.contains("<script>alert"), "unescaped:\n{image}");
+}

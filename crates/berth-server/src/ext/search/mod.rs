@@ -88,6 +88,12 @@ impl Search {
         let _ = self.cve.set(source);
     }
 
+    /// The registry search reads (the web UI reads an image's config
+    /// from it, once search has shown the caller the image).
+    pub(crate) fn registry(&self) -> &Arc<crate::registry::Registry> {
+        &self.registry
+    }
+
     /// Whether `/v2/_zot/ext/userprefs` is served.
     pub fn userprefs(&self) -> bool {
         self.userprefs

@@ -294,7 +294,85 @@ fn related(list: &ImagePage, none: &str) -> Markup {
     }
 }
 
-fn manifest_section(m: &data::Manifest) -> Markup {
+/// The largest image config shown.
+const CONFIG_LIMIT: u64 = 256 * 1024;
+
+/// An image's config, as JSON, when it is small enough to show and reads.
+async fn image_config(search: &Search, repo: &RepoName, digest: &str) -> Option<serde_json::Value> {
+    use futures_util::TryStreamExt;
+    let digest: berth_oci::Digest = digest.parse().ok()?;
+    let registry = search.registry();
+    let len = registry.blob_len(repo, &digest).await.ok()?;
+    if len > CONFIG_LIMIT {
+        return None;
+    }
+    let stream = registry.read_blob_range(repo, &digest, 0, len).await.ok()?;
+    let chunks: Vec<bytes::Bytes> = stream.try_collect().await.ok()?;
+    serde_json::from_slice(&chunks.concat()).ok()
+}
+
+/// What a config says of how the image runs: its `config` section's
+/// command, environment, ports, user and labels, then the whole document.
+fn config_section(config: &serde_json::Value) -> Markup {
+    let run = &config["config"];
+    let words = |v: &serde_json::Value| -> String {
+        match v {
+            serde_json::Value::Array(a) => a
+                .iter()
+                .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+                .collect::<Vec<_>>()
+                .join(" "),
+            serde_json::Value::Object(o) => o.keys().cloned().collect::<Vec<_>>().join(" "),
+            serde_json::Value::Null => String::new(),
+            other => other
+                .as_str()
+                .map_or_else(|| other.to_string(), str::to_string),
+        }
+    };
+    let rows: Vec<(&str, String)> = [
+        ("Entrypoint", words(&run["Entrypoint"])),
+        ("Command", words(&run["Cmd"])),
+        ("Working directory", words(&run["WorkingDir"])),
+        ("User", words(&run["User"])),
+        ("Exposed ports", words(&run["ExposedPorts"])),
+        ("Stop signal", words(&run["StopSignal"])),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .collect();
+    let env: Vec<&str> = run["Env"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e.as_str()).collect())
+        .unwrap_or_default();
+    let labels: Vec<(&String, String)> = run["Labels"]
+        .as_object()
+        .map(|o| o.iter().map(|(k, v)| (k, words(v))).collect())
+        .unwrap_or_default();
+    let pretty = serde_json::to_string_pretty(config).unwrap_or_default();
+    html! {
+        details {
+            summary { "Config" }
+            @if !rows.is_empty() {
+                div.table-wrap { table {
+                    tbody { @for (k, v) in &rows { tr { th scope="row" { (k) } td { code { (v) } } } } }
+                } }
+            }
+            @if !env.is_empty() {
+                p { strong { "Environment" } }
+                ul.plain { @for e in &env { li { code { (e) } } } }
+            }
+            @if !labels.is_empty() {
+                p { strong { "Labels" } }
+                div.table-wrap { table {
+                    tbody { @for (k, v) in &labels { tr { th scope="row" { code { (k) } } td { (v) } } } }
+                } }
+            }
+            pre { (pretty) }
+        }
+    }
+}
+
+fn manifest_section(m: &data::Manifest, config: Option<&serde_json::Value>) -> Markup {
     html! {
         section.card {
             h3 { (m.platform.label()) }
@@ -304,6 +382,7 @@ fn manifest_section(m: &data::Manifest) -> Markup {
                 span { (size(&m.size)) }
                 span { "built " (time(&m.last_updated)) }
             }
+            @if let Some(c) = config { (config_section(c)) }
             details open {
                 summary { "Layers (" (m.layers.len()) ")" }
                 div.table-wrap { table {
@@ -358,6 +437,11 @@ pub(super) async fn image(
         .ok_or(UiError::NotFound)?;
     let i: &Image = &view.image;
     let notes = i.annotations();
+    // Search has shown the caller this image: its configs may be read.
+    let mut configs = Vec::with_capacity(i.manifests.len());
+    for m in &i.manifests {
+        configs.push(image_config(search, name, &m.config_digest).await);
+    }
     let content = html! {
         nav aria-label="Breadcrumb" { a href="/ui/repos" { "Repositories" } " / " a href=(repo_link(name.as_str())) { (name) } " / " }
         h1 { (name) ":" (tag) }
@@ -373,7 +457,7 @@ pub(super) async fn image(
             (annotation_table(&notes))
         }
         h2 { "Platforms" }
-        @for m in &i.manifests { (manifest_section(m)) }
+        @for (m, config) in i.manifests.iter().zip(&configs) { (manifest_section(m, config.as_ref())) }
         h2 { "Signatures" }
         @if i.signature_info.is_empty() {
             p.empty { "Not signed." }
