@@ -660,6 +660,27 @@ fn zot_ui_password_logins_get_a_session_that_survives_a_restart_with_the_same_ke
     .expect("keys");
     let b = Berth::start_full(&root, json!({}), http(&keys), &[]);
     assert_eq!(ping(&b), 401, "rotated keys void the session");
+    // Without TLS a session cookie is not `Secure`, unless `secureSession`
+    // says a proxy in front speaks HTTPS.
+    let login = |b: &Berth| {
+        let r = c
+            .get(b.url("/v2/"))
+            .basic_auth("ann", Some("pw"))
+            .header(UI, "zot-ui")
+            .send()
+            .expect("login");
+        set_cookies(&r)
+            .1
+            .into_iter()
+            .find(|l| l.starts_with("session="))
+            .expect("session cookie")
+    };
+    assert!(!login(&b).contains("Secure"));
+    b.terminate();
+    let mut secure = http(&keys);
+    secure["auth"]["secureSession"] = json!(true);
+    let b = Berth::start_full(&root, json!({}), secure, &[]);
+    assert!(login(&b).contains("Secure"));
 }
 
 #[cfg(all(feature = "s3", feature = "redis"))]
