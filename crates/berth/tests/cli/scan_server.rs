@@ -379,3 +379,49 @@ fn a_broken_layer_fails_only_its_image() {
         "the broken image's error is logged: {log}"
     );
 }
+
+/// The web UI shows an image's vulnerabilities as search has them: each
+/// finding with its severity, the highest on the repository's page, and
+/// the severity filter keeping only the chosen ones.
+#[cfg(feature = "ui")]
+#[test]
+fn the_web_ui_shows_vulnerabilities_with_a_severity_filter() {
+    let f = fixture();
+    let server = scanning_server(&f, "ui", json!({}));
+    push(&f, &server, "scan/app");
+    wait_for(
+        &server,
+        r#"{ CVEListForImage(image: "scan/app:v1") { Summary { Count } } }"#,
+        |v| v["data"]["CVEListForImage"]["Summary"]["Count"] == 4,
+    );
+    let page = |path: &str| {
+        let r = Client::new().get(server.url(path)).send().expect("page");
+        assert_eq!(r.status(), 200, "{path}");
+        r.text().expect("html")
+    };
+    let all = page("/ui/image/scan/app:v1");
+    let want = expected();
+    for (id, ..) in &want {
+        assert!(
+            all.contains(id.as_str()),
+            "{id} missing from the image page"
+        );
+    }
+    assert!(
+        all.contains("Vulnerabilities") && all.contains("HIGH"),
+        "{all}"
+    );
+    let low = page("/ui/image/scan/app:v1?severity=low");
+    for (id, severity, ..) in &want {
+        assert_eq!(
+            low.contains(id.as_str()),
+            severity.eq_ignore_ascii_case("low"),
+            "{id} ({severity}) with the LOW filter"
+        );
+    }
+    let repo = page("/ui/repo/scan/app");
+    assert!(
+        repo.contains("sev-HIGH"),
+        "the highest severity on the repository page: {repo}"
+    );
+}

@@ -759,3 +759,58 @@ fn instances_sharing_a_bucket_and_redis_share_the_trust_material() {
     wait_for_signatures(&a, "prod/app", &[("cosign", true, &pem)]);
     wait_for_signatures(&b, "prod/app", &[("cosign", true, &pem)]);
 }
+
+/// The web UI shows an image's signatures with their trust, as search
+/// has them: untrusted until the key is uploaded, then trusted, on the
+/// repository's page and the image's.
+#[cfg(feature = "ui")]
+#[test]
+fn the_web_ui_shows_signatures_and_their_trust() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("root");
+    let config = root.with_extension("json");
+    std::fs::write(
+        &config,
+        json!({"storage": {"rootDirectory": root},
+               "http": {"address": "127.0.0.1", "port": "0"},
+               "extensions": {"search": {"enable": true}, "ui": {"enable": true},
+                              "trust": {"enable": true, "cosign": true}}})
+        .to_string(),
+    )
+    .expect("config");
+    let b = Berth::start_config(&config);
+    let app = push_image(&b, tmp.path(), "app", "amd64");
+    let cosign_key = key(KeyAlgorithm::EcdsaP256);
+    let sig = cosign_simple_signing(&cosign_key, &app, &format!("{}/app", b.addr)).expect("sign");
+    push_artifact(&b, "app", &sig.tag, &sig.tagged);
+    wait_for_signatures(&b, "app", &[("cosign", false, "")]);
+    let page = |path: &str| {
+        let r = Client::new().get(b.url(path)).send().expect("page");
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        r.text().expect("html")
+    };
+    let image = page("/ui/image/app:v1");
+    assert!(
+        image.contains("not trusted") && image.contains("cosign"),
+        "{image}"
+    );
+    assert!(!image.contains("signed, trusted"), "{image}");
+
+    let r = upload(
+        &b,
+        "/v2/_zot/ext/cosign",
+        cosign_key.public_key_pem().as_bytes(),
+        None,
+    );
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let pem = cosign_key.public_key_pem();
+    wait_for_signatures(&b, "app", &[("cosign", true, &pem)]);
+    let image = page("/ui/image/app:v1");
+    assert!(image.contains("signed, trusted"), "{image}");
+    assert!(
+        image.contains("BEGIN PUBLIC KEY"),
+        "the author (the key) is shown: {image}"
+    );
+    let repo = page("/ui/repo/app");
+    assert!(repo.contains("signed, trusted"), "{repo}");
+}
