@@ -122,8 +122,8 @@ impl Server {
             crate::ext::search::Search::from_config(config, state.registry.clone())
         {
             let search = std::sync::Arc::new(search);
-            let warm = search.clone();
-            tasks.push(tokio::spawn(async move { warm.warm_up().await }));
+            let index = search.clone();
+            tasks.push(tokio::spawn(async move { index.keep_index_fresh().await }));
             #[cfg(feature = "scan")]
             if let Some(cve) = config.extensions.cve() {
                 let scanning = crate::ext::scan::Scanning::open(

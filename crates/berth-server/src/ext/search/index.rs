@@ -7,7 +7,8 @@
 //! share it) reads every repository's stamp in one call and rebuilds only
 //! the repositories whose stamp changed. So writes made by another
 //! instance sharing the store (Redis) are seen by the next query, and a
-//! query never reads manifests from storage.
+//! query never reads manifests from storage. The same refresh runs every
+//! second between queries (`Search::keep_index_fresh`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};

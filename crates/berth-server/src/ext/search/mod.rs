@@ -36,6 +36,10 @@ use crate::meta::MetaStore;
 pub(crate) use index::SearchIndex;
 pub(crate) use query::QueryData;
 
+/// How often the index is brought in step with the store between
+/// queries.
+const KEEP_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The deepest query accepted (zli's introspection query is 6 deep).
 const MAX_DEPTH: usize = 16;
 
@@ -146,10 +150,25 @@ impl Search {
         Ok(value)
     }
 
-    /// Builds the index now, so the first query does not wait for it.
-    pub async fn warm_up(&self) {
+    /// Builds the index now, so the first query does not wait for it,
+    /// then keeps it in step with the store: every [`KEEP_FRESH`] the
+    /// store's write generation is read (one cheap read) and, when it
+    /// moved, the repositories that changed are rebuilt, so that a page or
+    /// query after a burst of pushes (this instance's or another's on a
+    /// shared store) seldom waits for them.
+    pub async fn keep_index_fresh(&self) {
         if let Err(e) = self.index.snapshot().await {
             tracing::warn!("search: building the index failed (the next query retries): {e}");
+        }
+        let mut tick = tokio::time::interval(KEEP_FRESH);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.index.snapshot().await {
+                tracing::debug!(
+                    "search: refreshing the index failed (the next query retries): {e}"
+                );
+            }
         }
     }
 }
