@@ -195,10 +195,21 @@ const flows = {
     const key = (await page.locator("#new-key").innerText()).trim();
     check(key.length > 10, `no key shown: ${key}`);
     await shot(page, "key");
+    // Logging out goes through the provider's end-session page (its own
+    // session ends too), which sends the browser back home.
     await page.getByRole("button", { name: "Log out" }).click();
-    await page.waitForURL((u) => !String(u).includes("/ui/apikeys"));
+    await page.waitForURL((u) => !String(u).startsWith(base));
+    await shot(page, "provider-logout");
+    await page.getByRole("button", { name: /sign me out/i }).click();
+    await page.waitForURL(base + "/");
+    const out = await page.locator("header").innerText();
+    check(out.includes("Log in") && !out.includes(user), `after logging out the header is: ${out}`);
     const after = await page.goto(base + "/ui/apikeys");
     check(page.url().includes("/ui/login"), `after logging out, API keys went to ${page.url()} (${after.status()})`);
+    // Logging in again asks the provider for the user again: its session
+    // ended with Berth's.
+    await page.getByRole("link", { name: provider }).click();
+    await page.locator('input[name="login"]').waitFor();
     return { key };
   },
 

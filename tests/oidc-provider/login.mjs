@@ -30,7 +30,8 @@ const client = (id) => ({
   grant_types: ['authorization_code'],
   response_types: ['code'],
   redirect_uris: redirects,
-  post_logout_redirect_uris: redirects.map((r) => new URL('/login', r).toString()),
+  // zot's web UI comes back to /login, Berth's to /.
+  post_logout_redirect_uris: redirects.flatMap((r) => ['/login', '/'].map((p) => new URL(p, r).toString())),
 });
 
 const provider = new Provider(issuer, {

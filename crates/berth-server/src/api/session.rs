@@ -26,7 +26,7 @@ pub(super) async fn logout(State(state): State<AppState>, headers: HeaderMap) ->
             if let (Some(openid), Some(provider)) = (
                 auth.openid(),
                 login.session.as_ref().and_then(|s| s.provider.as_deref()),
-            ) && let Some(url) = openid.end_session_url(provider, &headers).await
+            ) && let Some(url) = openid.end_session_url(provider, &headers, "/login").await
             {
                 body = serde_json::json!({ "endSessionUrl": url });
             }

@@ -290,12 +290,13 @@ impl OpenId {
 
     /// Where a browser logging out of a session of `provider` goes next:
     /// the provider's end-session endpoint (RP-initiated logout) when its
-    /// discovery document names one, returning to this registry's
-    /// `/login`.
+    /// discovery document names one, returning to `back`, a path of this
+    /// registry (zot's web UI: `/login`; Berth's: `/`).
     pub async fn end_session_url(
         &self,
         provider: &str,
         headers: &http::HeaderMap,
+        back: &str,
     ) -> Option<String> {
         let p = self
             .provider(provider)
@@ -306,7 +307,7 @@ impl OpenId {
             .additional_metadata()
             .end_session_endpoint
             .clone()?;
-        let back = format!("{}/login", self.own_origin(headers)?);
+        let back = format!("{}{back}", self.own_origin(headers)?);
         let url = openidconnect::LogoutRequest::from(endpoint)
             .set_client_id(ClientId::new(p.client_id.clone()))
             .set_post_logout_redirect_uri(PostLogoutRedirectUrl::new(back).ok()?)

@@ -122,15 +122,63 @@ pub(super) async fn login_post(
     Ok(resp)
 }
 
-/// `POST /ui/logout`: ends the session, back home.
-pub(super) async fn logout(state: &AppState, ctx: &Ctx) -> Result<Response, UiError> {
-    let mut resp = see_other("/");
+/// `POST /ui/logout`: ends the session, back home; after an OpenID login,
+/// through the provider's end-session endpoint when it has one (so that
+/// its session ends too), which sends the browser back home.
+pub(super) async fn logout(
+    state: &AppState,
+    ctx: &Ctx,
+    headers: &http::HeaderMap,
+) -> Result<Response, UiError> {
+    #[cfg(feature = "openid")]
+    let next = match (
+        state.auth.as_ref().and_then(|a| a.openid()),
+        ctx.login
+            .as_ref()
+            .and_then(|l| l.session.as_ref())
+            .and_then(|s| s.provider.as_deref()),
+    ) {
+        (Some(openid), Some(provider)) => openid.end_session_url(provider, headers, "/").await,
+        _ => None,
+    };
+    #[cfg(not(feature = "openid"))]
+    let next: Option<String> = {
+        let _ = headers;
+        None
+    };
+    let mut resp = match &next {
+        // The page's `form-action 'self'` keeps a form from being
+        // redirected to another site: a page sends the browser on.
+        Some(url) => provider_logout_page(url),
+        None => see_other("/"),
+    };
     if let (Some(auth), Some(login)) = (&state.auth, &ctx.login) {
         for c in auth.end_session(login).await {
             resp.headers_mut().append(header::SET_COOKIE, c);
         }
     }
     Ok(resp)
+}
+
+/// The page after logging out of an OpenID session: it sends the browser
+/// on to the provider's end-session endpoint at once (a refresh, which
+/// the pages' content security policy allows), with a link for a browser
+/// that does not follow it.
+fn provider_logout_page(url: &str) -> Response {
+    let markup = html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="refresh" content=(format!("0;url={url}"));
+                title { "Logged out · Berth" }
+            }
+            body {
+                p { "You are logged out of Berth. " a href=(url) { "Log out of your identity provider too" } "." }
+            }
+        }
+    };
+    layout::html_response(StatusCode::OK, markup)
 }
 
 /// `POST /ui/prefs` (`repo`, `action=star|bookmark`): the same checks as

@@ -217,7 +217,7 @@ async fn route(
         }
         return match page {
             Page::Login => account::login_post(state, ctx, &form).await,
-            Page::Logout => account::logout(state, ctx).await,
+            Page::Logout => account::logout(state, ctx, &parts.headers).await,
             Page::Prefs => account::toggle_pref(search, ctx, &form).await,
             Page::ApiKeys => account::create_key(state, ctx, parts, &form).await,
             Page::RevokeKey => account::revoke_key(state, ctx, &form).await,
