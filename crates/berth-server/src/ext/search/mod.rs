@@ -151,7 +151,7 @@ impl Search {
     }
 
     /// Builds the index now, so the first query does not wait for it,
-    /// then keeps it in step with the store: every [`KEEP_FRESH`] the
+    /// then keeps it in step with the store: every second the
     /// store's write generation is read (one cheap read) and, when it
     /// moved, the repositories that changed are rebuilt, so that a page or
     /// query after a burst of pushes (this instance's or another's on a
