@@ -503,6 +503,22 @@ fn bad_logins_are_refused_logged_and_grant_nothing() {
         );
     }
 
+    // Starting logins and failing them wrote nothing on the server.
+    let logins = || {
+        std::fs::read_dir(tmp.path().join("root/_sessions"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("login_"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        logins(),
+        0,
+        "a login in progress is kept in its cookie only"
+    );
+
     // A good token logs in; the cookie it gives is the only one that works.
     let (authorize, login_cookie) = start_login(&b, "http://ui.example.test:3000/home");
     let (state, nonce) = (param(&authorize, "state"), param(&authorize, "nonce"));
@@ -532,6 +548,18 @@ fn bad_logins_are_refused_logged_and_grant_nothing() {
         "an allowed origin"
     );
     let session = session_of(&r);
+    assert_eq!(logins(), 1, "the state is written down as spent");
+    // The same callback again, though the provider would answer again:
+    // its state is spent.
+    let r = c
+        .get(with_query(
+            b.url("/zot/auth/callback/oidc"),
+            &[("code", "c0de"), ("state", &state)],
+        ))
+        .header("cookie", &login_cookie)
+        .send()
+        .expect("replay");
+    assert_eq!(r.status(), 401);
     let ping = |cookie: &str| {
         c.get(b.url("/v2/"))
             .header("cookie", cookie)

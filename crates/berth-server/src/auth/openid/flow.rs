@@ -91,25 +91,37 @@ impl OpenId {
         let redirect_uri = self
             .redirect_uri(headers, &p.key)
             .ok_or_else(|| OpenIdError::Refused("no Host header and no http.externalUrl".into()))?;
-        if let Some(gh) = &p.github {
-            let (url, state, verifier) = gh.authorize(p, &redirect_uri)?;
-            let pending = Pending {
-                provider: p.key.clone(),
-                pkce_verifier: verifier,
-                nonce: String::new(),
-                callback,
-                redirect_uri,
-            };
-            let record =
-                serde_json::to_vec(&pending).map_err(crate::auth::session::SessionError::from)?;
-            let cookie = sessions.begin_login(&state, &record).await?;
-            return Ok(LoginStart {
-                location: url,
-                cookie,
-            });
-        }
+        let (location, state, pkce_verifier, nonce) = match &p.github {
+            Some(gh) => {
+                let (url, state, verifier) = gh.authorize(p, &redirect_uri)?;
+                (url, state, verifier, String::new())
+            }
+            None => self.authorize(p, &redirect_uri).await?,
+        };
+        let pending = Pending {
+            provider: p.key.clone(),
+            pkce_verifier,
+            nonce,
+            callback,
+            redirect_uri,
+        };
+        let record =
+            serde_json::to_string(&pending).map_err(crate::auth::session::SessionError::from)?;
+        Ok(LoginStart {
+            location,
+            cookie: sessions.begin_login(&state, &record),
+        })
+    }
+
+    /// An OpenID Connect provider's authorization URL, with a new `state`,
+    /// PKCE verifier and `nonce`.
+    async fn authorize(
+        &self,
+        p: &Provider,
+        redirect_uri: &str,
+    ) -> Result<(String, String, String, String), OpenIdError> {
         let metadata = self.metadata(p, false).await?;
-        let client = self.client(p, &metadata, &redirect_uri)?;
+        let client = self.client(p, &metadata, redirect_uri)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client
             .authorize_url(
@@ -122,26 +134,19 @@ impl OpenId {
             request = request.add_scope(Scope::new(s.clone()));
         }
         let (url, state, nonce) = request.url();
-        let pending = Pending {
-            provider: p.key.clone(),
-            pkce_verifier: verifier.secret().clone(),
-            nonce: nonce.secret().clone(),
-            callback,
-            redirect_uri,
-        };
-        let record =
-            serde_json::to_vec(&pending).map_err(crate::auth::session::SessionError::from)?;
-        let cookie = sessions.begin_login(state.secret(), &record).await?;
-        Ok(LoginStart {
-            location: url.to_string(),
-            cookie,
-        })
+        Ok((
+            url.to_string(),
+            state.secret().clone(),
+            verifier.secret().clone(),
+            nonce.secret().clone(),
+        ))
     }
 
     /// Finishes a login: the `state` must be one this browser started and
     /// not used before; the code is exchanged with the PKCE verifier; the
     /// ID token must verify (signature, issuer, audience, expiry, nonce);
-    /// then a session starts for the mapped user and groups.
+    /// then the state is spent and a session starts for the mapped user
+    /// and groups.
     pub async fn finish_login(
         &self,
         sessions: &Sessions,
@@ -163,7 +168,7 @@ impl OpenId {
             .finish_login(headers, state)
             .await?
             .ok_or_else(|| OpenIdError::Refused("unknown, replayed or expired state".into()))?;
-        let pending: Pending = serde_json::from_slice(&record)
+        let pending: Pending = serde_json::from_str(&record)
             .map_err(|e| OpenIdError::Refused(format!("login record: {e}")))?;
         if pending.provider != p.key {
             return Err(OpenIdError::Refused(
@@ -177,6 +182,10 @@ impl OpenId {
             }
             None => self.oidc_user(p, &pending, code).await?,
         };
+        // Only now, the login proven, is its state written down as spent.
+        if !sessions.spend_login(state).await? {
+            return Err(OpenIdError::Refused("replayed state".into()));
+        }
         let (_, mut cookies) = sessions
             .start(
                 &user,
@@ -265,21 +274,9 @@ impl OpenId {
         access_token: &str,
         subject: &str,
     ) -> Result<serde_json::Map<String, serde_json::Value>, OpenIdError> {
-        let failed = |message: String| OpenIdError::Provider {
-            provider: p.key.clone(),
-            message: format!("userinfo: {message}"),
-        };
         let req = self.http.client().get(endpoint).bearer_auth(access_token);
-        let (status, _, body) = self
-            .http
-            .send(req)
-            .await
-            .map_err(|e| failed(e.to_string()))?;
-        if !status.is_success() {
-            return Err(failed(format!("answered {status}")));
-        }
         let info: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(&body).map_err(|e| failed(format!("not a JSON object: {e}")))?;
+            self.fetch_json(p, "userinfo", req).await?;
         if info.get("sub").and_then(|s| s.as_str()) != Some(subject) {
             return Err(OpenIdError::Refused(
                 "userinfo is about another subject".into(),

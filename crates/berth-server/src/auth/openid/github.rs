@@ -158,10 +158,6 @@ impl OpenId {
         path: &str,
         token: &str,
     ) -> Result<T, OpenIdError> {
-        let failed = |message: String| OpenIdError::Provider {
-            provider: p.key.clone(),
-            message: format!("GitHub API {path}: {message}"),
-        };
         let req = self
             .http
             .client()
@@ -169,14 +165,6 @@ impl OpenId {
             .bearer_auth(token)
             .header("accept", "application/vnd.github+json")
             .header("user-agent", concat!("berth/", env!("CARGO_PKG_VERSION")));
-        let (status, _, body) = self
-            .http
-            .send(req)
-            .await
-            .map_err(|e| failed(e.to_string()))?;
-        if !status.is_success() {
-            return Err(failed(format!("answered {status}")));
-        }
-        serde_json::from_slice(&body).map_err(|e| failed(format!("unexpected answer: {e}")))
+        self.fetch_json(p, &format!("GitHub API {path}"), req).await
     }
 }

@@ -267,6 +267,31 @@ impl OpenId {
     }
 }
 
+impl OpenId {
+    /// The JSON answer of the provider `p` to `req` (userinfo, GitHub's
+    /// API): any failure is the provider's, named by `what`.
+    async fn fetch_json<T: serde::de::DeserializeOwned>(
+        &self,
+        p: &Provider,
+        what: &str,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, OpenIdError> {
+        let failed = |message: String| OpenIdError::Provider {
+            provider: p.key.clone(),
+            message: format!("{what}: {message}"),
+        };
+        let (status, _, body) = self
+            .http
+            .send(req)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        if !status.is_success() {
+            return Err(failed(format!("answered {status}")));
+        }
+        serde_json::from_slice(&body).map_err(|e| failed(format!("unexpected answer: {e}")))
+    }
+}
+
 /// A failed code exchange: the provider's refusal of the code (used,
 /// expired, not ours) is the login's refusal; anything else is the
 /// provider failing.

@@ -46,9 +46,12 @@ pub async fn run(store: Arc<dyn SessionStore>) {
         store.get(RecordKind::Login, &id("a")).await.expect("get"),
         None
     );
-    assert_eq!(
-        store.take(RecordKind::Login, &id("a")).await.expect("take"),
-        None
+    assert!(
+        store
+            .claim(RecordKind::Login, &id("a"), later)
+            .await
+            .expect("claim"),
+        "a session's id does not stand in the way of a login state"
     );
     assert!(
         store
@@ -84,12 +87,12 @@ pub async fn run(store: Arc<dyn SessionStore>) {
             .expect("get"),
         None
     );
-    assert_eq!(
+    assert!(
         store
-            .take(RecordKind::Session, &id("old"))
+            .claim(RecordKind::Session, &id("old"), later)
             .await
-            .expect("take"),
-        None
+            .expect("claim"),
+        "an expired record does not stand in the way of a claim"
     );
     store
         .put(RecordKind::Login, &id("old2"), b"x", now() - 1)
@@ -104,32 +107,38 @@ pub async fn run(store: Arc<dyn SessionStore>) {
         None
     );
 
-    // A take is once, even when many race for it.
-    store
-        .put(RecordKind::Login, &id("state"), b"pending", later)
-        .await
-        .expect("put");
+    // A claim is once, even when many race for it; it stands until its
+    // expiry.
     let mut racers = Vec::new();
     for _ in 0..8 {
         let (store, key) = (store.clone(), id("state"));
         racers.push(tokio::spawn(async move {
-            store.take(RecordKind::Login, &key).await.expect("take")
+            store
+                .claim(RecordKind::Login, &key, later)
+                .await
+                .expect("claim")
         }));
     }
     let mut won = 0;
     for r in racers {
-        if let Some(v) = r.await.expect("racer") {
-            assert_eq!(v, b"pending");
+        if r.await.expect("racer") {
             won += 1;
         }
     }
-    assert_eq!(won, 1, "one take gets the record");
-    assert_eq!(
+    assert_eq!(won, 1, "one claim wins");
+    assert!(
         store
             .get(RecordKind::Login, &id("state"))
             .await
-            .expect("get"),
-        None
+            .expect("get")
+            .is_some()
+    );
+    assert!(
+        !store
+            .claim(RecordKind::Login, &id("state"), later)
+            .await
+            .expect("claim"),
+        "claimed already"
     );
 
     // Binary records survive as they are.

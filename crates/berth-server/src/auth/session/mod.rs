@@ -20,9 +20,11 @@
 //! - Without `sessionKeysFile` the keys are random at each start (every
 //!   session ends at a restart), or with Redis made once and kept there, so
 //!   that every instance sharing it signs alike.
-//! - An OpenID login in progress is a record too, found by its `state`,
-//!   taken once (a replayed `state` finds nothing), and bound to the
-//!   browser that started it by the `berth_login` cookie.
+//! - An OpenID login in progress travels in the `berth_login` cookie
+//!   (encrypted and authenticated with the session keys, 10 minutes),
+//!   which binds it to the browser that started it; nothing is stored
+//!   until its code is exchanged and its token verified, when its `state`
+//!   is claimed in the store so that it is never used twice.
 
 pub mod conformance;
 #[cfg(feature = "redis")]
@@ -187,9 +189,10 @@ impl Sessions {
         &self.store
     }
 
-    fn seal(&self, name: &'static str, value: String) -> String {
+    /// `value` signed, or encrypted with `encryptKey` or when `private`.
+    fn seal(&self, name: &'static str, value: String, private: bool) -> String {
         let mut jar = CookieJar::new();
-        if self.encrypt {
+        if self.encrypt || private {
             jar.private_mut(&self.key).add(Cookie::new(name, value));
         } else {
             jar.signed_mut(&self.key).add(Cookie::new(name, value));
@@ -199,10 +202,10 @@ impl Sessions {
             .unwrap_or_default()
     }
 
-    fn unseal(&self, name: &'static str, sealed: &str) -> Option<String> {
+    fn unseal(&self, name: &'static str, sealed: &str, private: bool) -> Option<String> {
         let mut jar = CookieJar::new();
         jar.add_original(Cookie::new(name, sealed.to_string()));
-        let c = if self.encrypt {
+        let c = if self.encrypt || private {
             jar.private(&self.key).get(name)
         } else {
             jar.signed(&self.key).get(name)
@@ -258,7 +261,7 @@ impl Sessions {
                 now + SESSION_SECONDS,
             )
             .await?;
-        let sealed = self.seal(SESSION_COOKIE, id.clone());
+        let sealed = self.seal(SESSION_COOKIE, id.clone(), false);
         let cookies = [
             self.cookie(SESSION_COOKIE, sealed, "/", SESSION_SECONDS, true),
             // zot's web UI reads who is logged in from it.
@@ -285,7 +288,7 @@ impl Sessions {
         let Some(sealed) = request_cookie(headers, SESSION_COOKIE) else {
             return Ok(Resolved::None);
         };
-        let Some(id) = self.unseal(SESSION_COOKIE, &sealed) else {
+        let Some(id) = self.unseal(SESSION_COOKIE, &sealed, false) else {
             tracing::info!("session cookie refused: not signed with this server's session keys");
             return Ok(Resolved::Invalid);
         };
@@ -315,43 +318,68 @@ impl Sessions {
             .collect()
     }
 
-    /// Keeps an OpenID login in progress under `state`; the `Set-Cookie`
-    /// binding it to this browser.
-    pub async fn begin_login(
-        &self,
-        state: &str,
-        record: &[u8],
-    ) -> Result<Option<HeaderValue>, SessionError> {
+    /// The `Set-Cookie` carrying an OpenID login in progress (`state` and
+    /// its `record`: the PKCE verifier, nonce, where to go back),
+    /// encrypted and authenticated with the session keys, for 10 minutes.
+    /// Nothing is stored: starting a login, which anyone may, writes
+    /// nothing on the server.
+    pub fn begin_login(&self, state: &str, record: &str) -> Option<HeaderValue> {
         let expires = store::now() + LOGIN_SECONDS;
-        self.store
-            .put(RecordKind::Login, state, record, expires)
-            .await?;
-        let sealed = self.seal(LOGIN_COOKIE, state.to_string());
-        Ok(self.cookie(
+        let sealed = self.seal(LOGIN_COOKIE, format!("{expires}\n{state}\n{record}"), true);
+        self.cookie(
             LOGIN_COOKIE,
             sealed,
             "/zot/auth/callback",
             LOGIN_SECONDS,
             true,
-        ))
+        )
     }
 
-    /// Takes the OpenID login `state` names, once, when this browser
-    /// started it (its `berth_login` cookie names the same state).
+    /// The record of the OpenID login `state` names, when this browser
+    /// started it (its `berth_login` cookie, which this server sealed,
+    /// names the same state), less than 10 minutes ago, and it was not
+    /// spent yet ([`Sessions::spend_login`]).
     pub async fn finish_login(
         &self,
         headers: &HeaderMap,
         state: &str,
-    ) -> Result<Option<Vec<u8>>, SessionError> {
-        let bound = request_cookie(headers, LOGIN_COOKIE)
-            .and_then(|sealed| self.unseal(LOGIN_COOKIE, &sealed));
-        if bound.as_deref() != Some(state) {
+    ) -> Result<Option<String>, SessionError> {
+        let opened = request_cookie(headers, LOGIN_COOKIE)
+            .and_then(|sealed| self.unseal(LOGIN_COOKIE, &sealed, true));
+        let Some(opened) = opened else {
+            tracing::info!("openid callback refused: this browser started no login");
+            return Ok(None);
+        };
+        let mut parts = opened.splitn(3, '\n');
+        let (expires, bound, record) = (parts.next(), parts.next(), parts.next());
+        if bound != Some(state) {
             tracing::info!(
                 "openid callback refused: its state is not the one this browser started"
             );
             return Ok(None);
         }
-        Ok(self.store.take(RecordKind::Login, state).await?)
+        if expires
+            .and_then(|e| e.parse::<i64>().ok())
+            .is_none_or(|e| e <= store::now())
+        {
+            tracing::info!("openid callback refused: the login took longer than 10 minutes");
+            return Ok(None);
+        }
+        if self.store.get(RecordKind::Login, state).await?.is_some() {
+            tracing::info!("openid callback refused: its state was used already");
+            return Ok(None);
+        }
+        Ok(record.map(str::to_string))
+    }
+
+    /// Marks the login `state` spent, once its code was exchanged and its
+    /// ID token verified (so only real logins write): whether this call
+    /// did (of two callbacks with one state, one wins).
+    pub async fn spend_login(&self, state: &str) -> Result<bool, SessionError> {
+        Ok(self
+            .store
+            .claim(RecordKind::Login, state, store::now() + LOGIN_SECONDS)
+            .await?)
     }
 
     /// The `Set-Cookie` that removes the login cookie.

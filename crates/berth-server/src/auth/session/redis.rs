@@ -1,7 +1,7 @@
 //! Sessions in Redis (`sessionDriver: {name: redis, …}`), shared by every
 //! instance that names the same server and prefix: `<prefix>:sess:<kind>:
-//! <sha256 of the id>`, expiring with the record (`SET … EXAT`); a login
-//! in progress is taken with `GETDEL`.
+//! <sha256 of the id>`, expiring with the record (`SET … EXAT`); a spent
+//! login state is claimed with `SET … NX`.
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
@@ -60,10 +60,15 @@ impl SessionStore for RedisStore {
         self.redis.query(&cmd).await.map_err(unavailable)
     }
 
-    async fn take(&self, kind: RecordKind, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut cmd = redis::cmd("GETDEL");
-        cmd.arg(self.key(kind, id));
-        self.redis.query(&cmd).await.map_err(unavailable)
+    async fn claim(&self, kind: RecordKind, id: &str, expires: i64) -> Result<bool, StoreError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(kind, id))
+            .arg("")
+            .arg("EXAT")
+            .arg(expires)
+            .arg("NX");
+        let set: Option<String> = self.redis.query(&cmd).await.map_err(unavailable)?;
+        Ok(set.is_some())
     }
 
     async fn delete(&self, kind: RecordKind, id: &str) -> Result<(), StoreError> {

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 pub enum RecordKind {
     /// A browser session, by its id.
     Session,
-    /// An OpenID login in progress, by its `state`: taken once.
+    /// A spent OpenID login `state`: claimed once.
     Login,
 }
 
@@ -41,7 +41,7 @@ pub enum StoreError {
     Unavailable(String),
 }
 
-/// The seam: a keyed record store with expiry and a one-time take.
+/// The seam: a keyed record store with expiry and a one-time claim.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     /// Stores `record` under `(kind, id)` until `expires` (Unix seconds).
@@ -54,8 +54,10 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// The record, unless absent or expired.
     async fn get(&self, kind: RecordKind, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    /// The record, removed: of two takes at once, one gets it.
-    async fn take(&self, kind: RecordKind, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Stores an empty record under `(kind, id)` until `expires` unless
+    /// one is there (and not expired): whether this call stored it. Of
+    /// two claims at once, one wins.
+    async fn claim(&self, kind: RecordKind, id: &str, expires: i64) -> Result<bool, StoreError>;
     async fn delete(&self, kind: RecordKind, id: &str) -> Result<(), StoreError>;
     /// Deletes expired records; how many.
     async fn purge(&self) -> Result<usize, StoreError>;
@@ -102,11 +104,14 @@ impl SessionStore for MemoryStore {
             .map(|(v, _)| v.clone()))
     }
 
-    async fn take(&self, kind: RecordKind, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn claim(&self, kind: RecordKind, id: &str, expires: i64) -> Result<bool, StoreError> {
         let mut r = self.records.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(r.remove(&(kind, id.to_string()))
-            .filter(|(_, e)| *e > now())
-            .map(|(v, _)| v))
+        let key = (kind, id.to_string());
+        if r.get(&key).is_some_and(|(_, e)| *e > now()) {
+            return Ok(false);
+        }
+        r.insert(key, (Vec::new(), expires));
+        Ok(true)
     }
 
     async fn delete(&self, kind: RecordKind, id: &str) -> Result<(), StoreError> {
@@ -210,19 +215,37 @@ impl SessionStore for FileStore {
         Self::blocking(move || Self::read(&path)).await
     }
 
-    async fn take(&self, kind: RecordKind, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        // Renaming is atomic: of two takes, one moves the file.
+    async fn claim(&self, kind: RecordKind, id: &str, expires: i64) -> Result<bool, StoreError> {
+        // A hard link fails when the name exists: of two claims, one
+        // links. An expired record in the way is removed once.
         let path = self.path(kind, id);
-        let taken = self.dir.join(format!(".taken-{}", uuid::Uuid::new_v4()));
+        let tmp = self.dir.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
         Self::blocking(move || {
-            match std::fs::rename(&path, &taken) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(e.into()),
-            }
-            let record = Self::read(&taken);
-            let _ = std::fs::remove_file(&taken);
-            record
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let claimed = (|| {
+                use std::io::Write;
+                let mut f = opts.open(&tmp)?;
+                f.write_all(&expires.to_be_bytes())?;
+                f.sync_data()?;
+                for _ in 0..2 {
+                    match std::fs::hard_link(&tmp, &path) {
+                        Ok(()) => return Ok(true),
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                            if Self::read(&path)?.is_some() {
+                                return Ok(false);
+                            }
+                            let _ = std::fs::remove_file(&path);
+                        }
+                        Err(e) => return Err(StoreError::from(e)),
+                    }
+                }
+                Ok(false)
+            })();
+            let _ = std::fs::remove_file(&tmp);
+            claimed
         })
         .await
     }
@@ -243,7 +266,7 @@ impl SessionStore for FileStore {
             for entry in std::fs::read_dir(&dir)? {
                 let path = entry?.path();
                 let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                let stale_tmp = name.starts_with(".tmp-") || name.starts_with(".taken-");
+                let stale_tmp = name.starts_with(".tmp-");
                 let record = name.starts_with("session_") || name.starts_with("login_");
                 // A temporary file older than a minute was left by a crash.
                 let old = std::fs::metadata(&path)
