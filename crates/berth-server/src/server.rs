@@ -262,7 +262,7 @@ async fn open_meta(config: &Config) -> Result<OpenedMeta, MetaError> {
         .as_ref()
         .filter(|c| c.name == "redis")
     {
-        let opts = redis_options(c)?;
+        let opts = redis_options(c, "storage.cacheDriver")?;
         let store = crate::meta::RedisMetaStore::open(&opts).await?;
         let locks: Arc<dyn SharedLock> = Arc::new(store.locks());
         return Ok(OpenedMeta {
@@ -635,18 +635,19 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight requests");
 }
 
-/// The Redis client settings of a `redis` driver section (the cache
-/// driver, or the session driver).
+/// The Redis client settings of a `redis` driver section at `at` (the
+/// cache driver, or the session driver).
 #[cfg(feature = "redis")]
 pub(crate) fn redis_options(
     c: &crate::config::CacheDriverConfig,
+    at: &str,
 ) -> Result<crate::meta::RedisOptions, MetaError> {
     let client = c
         .redis_client()
         .map_err(|e| MetaError::InvalidConfig(e.to_string()))?;
     if c.root_dir.is_some() {
         tracing::warn!(
-            "storage.cacheDriver.rootDir is zot's embedded-cache directory, meaningless with redis: ignored"
+            "{at}.rootDir is zot's embedded-cache directory, meaningless with redis: ignored"
         );
     }
     let defaults = crate::meta::RedisOptions::default();

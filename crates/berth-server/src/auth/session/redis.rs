@@ -20,7 +20,8 @@ fn unavailable(e: MetaError) -> StoreError {
 impl RedisStore {
     /// Connects to the server `driver` names.
     pub async fn connect(driver: &crate::config::CacheDriverConfig) -> Result<Self, StoreError> {
-        let opts = crate::server::redis_options(driver).map_err(unavailable)?;
+        let opts =
+            crate::server::redis_options(driver, "http.auth.sessionDriver").map_err(unavailable)?;
         let redis = Redis::connect(&opts).await.map_err(unavailable)?;
         Ok(Self { redis })
     }
