@@ -11,10 +11,12 @@ use berth_oci::{Digest, RepoName};
 use bytes::Bytes;
 
 use super::backend::{ByteStream, ChunkReceiver, UploadEntry, UploadState, Uploads};
+use super::direct_append::Appender;
 use super::fs::{FsStore, not_found};
 use super::{IoContext, StorageError, StorageResult};
 
-/// Write buffer for chunk data: large writes, few system calls.
+/// Write buffer for chunk data: large writes, few system calls, and
+/// past the page cache where the file system allows ([`Appender`]).
 const WRITE_BUF: usize = 256 << 10;
 /// Read buffer when re-hashing a file.
 const READ_BUF: usize = 1 << 20;
@@ -75,6 +77,7 @@ impl Uploads for FsStore {
     /// once (`small_io`). A longer one is written on a
     /// blocking thread fed through the bounded channel, so receiving and
     /// hashing the next chunk overlaps with writing the previous one.
+    /// A session whose file is gone is refused before its body is read.
     async fn upload_append(
         &self,
         repo: &RepoName,
@@ -116,18 +119,20 @@ impl Uploads for FsStore {
             })
             .await;
         }
+        drop(file);
+        let at = path.clone();
         let written = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            let mut w = std::io::BufWriter::with_capacity(WRITE_BUF, file);
+            let mut w = Appender::open(&at, WRITE_BUF)?;
             for b in head {
-                w.write_all(&b)?;
+                w.write(&b)?;
             }
             while let Some(b) = data.blocking_recv() {
-                w.write_all(&b)?;
+                w.write(&b)?;
             }
-            w.flush()?;
+            let file = w.finish()?;
             if commit {
                 // Data before the hash state that vouches for it.
-                w.get_ref().sync_data()?;
+                file.sync_data()?;
             }
             Ok(())
         })

@@ -23,6 +23,7 @@
 mod backend;
 mod blob_index;
 mod dedupe;
+mod direct_append;
 mod fs;
 mod fs_index;
 mod fs_uploads;

@@ -73,6 +73,9 @@ pub(crate) struct BenchArgs {
     /// Rounds per registry in a comparison.
     #[arg(long, default_value_t = 4)]
     pub(crate) rounds: usize,
+    /// Size of each PATCH of the chunked-push tests, in MiB.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub(crate) chunk_mib: u16,
     /// Search tests: repositories in the data set.
     #[arg(long, default_value_t = 10_000)]
     pub(crate) search_repos: usize,
@@ -209,6 +212,7 @@ async fn run_all(args: &BenchArgs, tests: &[Test]) -> Result<(), BenchError> {
                 big_tags: args.search_big_tags.max(1),
             };
             let mut r = Runner::new(c.clone(), &args.repo, test.kind, set);
+            r.chunk = usize::from(args.chunk_mib) * workloads::MIB;
             r.setup().await.map_err(|source| BenchError::Setup {
                 url: c.base().to_string(),
                 test: test.name.clone(),

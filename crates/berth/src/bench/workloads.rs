@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use berth_client::{Client, ClientError, OCI_MANIFEST, image_manifest, image_manifest_annotated};
-use berth_oci::Digest;
+use berth_oci::{Algorithm, Digest, DigestHasher};
 use bytes::Bytes;
 
 use super::search::{self, SearchSet};
@@ -14,7 +14,7 @@ use super::stats::{Outcome, PullTimes, Sample};
 
 pub(crate) const KIB: usize = 1024;
 pub(crate) const MIB: usize = 1024 * 1024;
-/// Chunk size of streamed chunked pushes.
+/// Chunk size of streamed chunked pushes, unless `--chunk-mib` says.
 const CHUNK: usize = 10 * MIB;
 /// Repositories the catalog test makes sure exist.
 pub(crate) const CATALOG_REPOS: usize = 1000;
@@ -159,7 +159,7 @@ pub(crate) struct Prepared {
     /// Pullable images by layer size: (tag, config digest, layer digest).
     images: Vec<(usize, String, Digest)>,
     /// A filler per size, so pushes copy rather than make random bytes.
-    fillers: Mutex<Vec<(usize, Bytes)>>,
+    fillers: Mutex<Vec<Filler>>,
 }
 
 /// One test against one registry: its state and what to clean up.
@@ -175,6 +175,8 @@ pub(crate) struct Runner {
     run_id: u64,
     /// The search tests' data set.
     search: SearchSet,
+    /// Bytes per PATCH of a chunked push.
+    pub(crate) chunk: usize,
 }
 
 fn outcome(e: &ClientError) -> Outcome {
@@ -187,6 +189,7 @@ impl Runner {
     pub(crate) fn new(client: Client, repo: &str, kind: Kind, search: SearchSet) -> Self {
         Self {
             search,
+            chunk: CHUNK,
             client,
             repo: repo.to_string(),
             kind,
@@ -207,27 +210,24 @@ impl Runner {
     }
 
     /// Bytes of `size` that no earlier push had: a shared filler with a
-    /// unique head.
+    /// unique tail, hashed from the filler's saved hash state, so making a
+    /// request's data costs a copy and no hashing of the filler (the load
+    /// generator shares the cores with the registry it measures).
     fn unique_blob(&self, size: usize) -> Result<(Bytes, Digest), ClientError> {
         let prepared = self.prepared()?;
         let filler = {
             let mut fillers = prepared.fillers.lock().unwrap_or_else(|p| p.into_inner());
-            match fillers.iter().find(|(s, _)| *s == size) {
-                Some((_, f)) => f.clone(),
+            match fillers.iter().find(|f| f.bytes.len() == size) {
+                Some(f) => f.clone(),
                 None => {
-                    let f = filler(size);
-                    fillers.push((size, f.clone()));
+                    let f = Filler::new(size);
+                    fillers.push(f.clone());
                     f
                 }
             }
         };
-        let mut data = filler.to_vec();
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let head = format!("berth-bench {} {n} ", self.run_id);
-        let len = head.len().min(data.len());
-        data[..len].copy_from_slice(&head.as_bytes()[..len]);
-        let digest = Digest::sha256(&data);
-        Ok((Bytes::from(data), digest))
+        Ok(filler.unique(&format!("berth-bench {} {n}", self.run_id)))
     }
 
     /// Pushes one image whose layer is `size` bytes; returns its tag and
@@ -428,7 +428,7 @@ impl Runner {
         let size = data.len();
         if chunked {
             self.client
-                .push_blob_chunked(&self.repo, data, &digest, CHUNK)
+                .push_blob_chunked(&self.repo, data, &digest, self.chunk)
                 .await?;
         } else {
             self.client
@@ -498,6 +498,41 @@ impl Runner {
 }
 
 /// `size` bytes of cheap, incompressible-looking filler (xorshift).
+/// Bytes of the end of a pushed blob that make it unique.
+const UNIQUE_TAIL: usize = 64;
+
+/// Pseudo-random bytes of one size, and the hash state of all but their
+/// last `tail_len` bytes.
+#[derive(Clone)]
+pub(crate) struct Filler {
+    bytes: Bytes,
+    head_hash: DigestHasher,
+}
+
+impl Filler {
+    fn new(size: usize) -> Self {
+        let bytes = filler(size);
+        let mut head_hash = DigestHasher::new(Algorithm::Sha256);
+        head_hash.update(&bytes[..size - UNIQUE_TAIL.min(size)]);
+        Self { bytes, head_hash }
+    }
+
+    /// The filler with its tail replaced by `mark` (cut or padded with
+    /// spaces to the tail's length), and its digest.
+    fn unique(&self, mark: &str) -> (Bytes, Digest) {
+        let size = self.bytes.len();
+        let tail_len = UNIQUE_TAIL.min(size);
+        let mut tail = mark.as_bytes().to_vec();
+        tail.resize(tail_len, b' ');
+        let mut data = Vec::with_capacity(size);
+        data.extend_from_slice(&self.bytes[..size - tail_len]);
+        data.extend_from_slice(&tail);
+        let mut hasher = self.head_hash.clone();
+        hasher.update(&tail);
+        (Bytes::from(data), hasher.finish())
+    }
+}
+
 fn filler(size: usize) -> Bytes {
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut out = Vec::with_capacity(size + 8);
@@ -533,5 +568,20 @@ mod tests {
         assert_eq!(sizes.iter().filter(|s| **s == 10 * MIB).count(), 7);
         assert_eq!(sizes.iter().filter(|s| **s == 100 * MIB).count(), 1);
         assert_eq!(filler(1000).len(), 1000);
+    }
+
+    #[test]
+    fn unique_blobs_differ_and_carry_their_own_digest() {
+        for size in [1, 63, 64, 65, KIB, MIB + 3] {
+            let f = Filler::new(size);
+            let (a, da) = f.unique("berth-bench 1 1");
+            let (b, db) = f.unique("berth-bench 1 2");
+            assert_eq!((a.len(), b.len()), (size, size));
+            assert_eq!(da, Digest::sha256(&a));
+            assert_eq!(db, Digest::sha256(&b));
+            if size >= 16 {
+                assert_ne!(da, db);
+            }
+        }
     }
 }

@@ -148,6 +148,15 @@ fn compare_alternates_two_registries_and_gives_ratios() {
         "{err}"
     );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+
+    // A PATCH size out of range is refused by name.
+    let out = berth()
+        .args(["bench", "http://127.0.0.1:9", "--chunk-mib", "0"])
+        .output()
+        .expect("bench");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--chunk-mib"), "{err}");
 }
 
 /// The search workloads fill a (small) data set and query it without a
