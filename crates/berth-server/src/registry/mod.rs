@@ -6,6 +6,7 @@
 //! of HTTP: the API layer turns its [`RegistryError`] into OCI error bodies.
 
 mod blobs;
+mod body_hasher;
 mod error;
 pub mod events;
 mod gc;

@@ -20,6 +20,7 @@ use berth_oci::{Algorithm, Digest, DigestHasher, RepoName};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
+use super::body_hasher::BodyHasher;
 use super::{Registry, RegistryError, RegistryResult};
 use crate::storage::{ByteStream, StorageError, UploadGuard, UploadState};
 
@@ -496,9 +497,10 @@ impl Registry {
         result.map(|()| size)
     }
 
-    /// Hashes the body as it arrives and hands it to the backend through a
-    /// bounded channel, so hashing overlaps with writing and memory stays
-    /// flat. With `quota` (the quota and what counts against it so far),
+    /// Hashes the body as it arrives ([`BodyHasher`]: past its first MiB
+    /// on a thread of its own) and hands it to the backend through a
+    /// bounded channel, so reading, hashing and writing overlap and memory
+    /// stays flat. With `quota` (the quota and what counts against it so far),
     /// a body declared longer than the room left is refused unread, and
     /// any other is cut before the chunk that would exceed it: nothing
     /// past the quota is stored.
@@ -537,7 +539,7 @@ impl Registry {
         let mut backend_state = s.state.clone();
         let start_size = backend_state.size;
         let mut received = 0u64;
-        let hasher = &mut s.hasher;
+        let mut hashing = BodyHasher::new(&mut s.hasher);
         let feed = async {
             let mut outcome = Ok(());
             while let Some(chunk) = body.next().await {
@@ -555,7 +557,10 @@ impl Registry {
                                 break;
                             }
                         }
-                        hasher.update(&b);
+                        if let Err(e) = hashing.update(&b).await {
+                            outcome = Err(e);
+                            break;
+                        }
                         received += b.len() as u64;
                         if tx.send(b).await.is_err() {
                             // The writer stopped on an error, reported below.
@@ -569,7 +574,11 @@ impl Registry {
                 }
             }
             drop(tx);
-            outcome
+            // The hasher back in the session, having seen what was sent.
+            match hashing.finish().await {
+                Err(e) if outcome.is_ok() => Err(e),
+                _ => outcome,
+            }
         };
         let write = store
             .uploads
