@@ -589,9 +589,13 @@ impl Registry {
         if let Err(e) = written {
             outcome = Err(e.into());
         }
-        if matches!(outcome, Err(RegistryError::Storage(_))) {
-            // The data and the hash may disagree: the next request reloads
-            // the session from what the backend saved.
+        if matches!(
+            outcome,
+            Err(RegistryError::Storage(_) | RegistryError::Internal(_))
+        ) {
+            // The data and the hash may disagree (or the hash is lost with
+            // its thread): the next request reloads the session from what
+            // the backend saved.
             return outcome;
         }
         if save_state {
