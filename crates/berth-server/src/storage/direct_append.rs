@@ -47,15 +47,14 @@ pub(super) struct Appender {
 impl Appender {
     /// Opens `path` to append to it, writing `cap` bytes at a time
     /// (rounded up to a multiple of [`ALIGN`]).
-    pub(super) fn open(path: &Path, cap: usize) -> io::Result<Self> {
-        Self::open_with(path, cap, open_direct(path))
+    /// `plain` is `path` opened to read and write (not to append). The
+    /// direct descriptor is opened here: where that fails (the file system
+    /// refuses, or the process has no descriptor left), `plain` does all.
+    pub(super) fn open(plain: File, path: &Path, cap: usize) -> io::Result<Self> {
+        Self::open_with(plain, cap, open_direct(path))
     }
 
-    fn open_with(path: &Path, cap: usize, direct: Option<File>) -> io::Result<Self> {
-        let mut plain = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)?;
+    fn open_with(mut plain: File, cap: usize, direct: Option<File>) -> io::Result<Self> {
         let size = plain.metadata()?.len();
         let cap = cap.div_ceil(ALIGN).max(1) * ALIGN;
         let mut buf = vec![0u8; cap + ALIGN];
@@ -184,7 +183,12 @@ mod tests {
         let mut n = initial;
         for body in parts {
             let fd = if direct { open_direct(&path) } else { None };
-            let mut w = Appender::open_with(&path, cap, fd).expect("open");
+            let plain = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .expect("open");
+            let mut w = Appender::open_with(plain, cap, fd).expect("open");
             let opened_direct = w.direct.is_some();
             for &len in *body {
                 let data: Vec<u8> = (n..n + len).map(|i| (i % 251) as u8).collect();

@@ -3,7 +3,7 @@
 //! vouches for and the saved hash state. A state that does not match the
 //! file (a crash mid-chunk) is ignored and the file re-hashed.
 
-use std::io::Write as _;
+use std::io::{Seek as _, Write as _};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::SystemTime;
@@ -118,8 +118,11 @@ impl Uploads for FsStore {
         mut data: ChunkReceiver,
     ) -> StorageResult<()> {
         let path = self.upload_path(repo, id);
+        // Opened before the body is read, and kept: a descriptor is not
+        // to be found later, when the process may have run out of them.
         let file = std::fs::OpenOptions::new()
-            .append(true)
+            .read(true)
+            .write(true)
             .open(&path)
             .at(&path)?;
         let commit = self.commit();
@@ -141,6 +144,7 @@ impl Uploads for FsStore {
             let at = path.clone();
             return super::fs::small_io(commit, path, move || {
                 let mut f = file;
+                f.seek(std::io::SeekFrom::End(0)).at(&at)?;
                 for b in head {
                     f.write_all(&b).at(&at)?;
                 }
@@ -151,11 +155,10 @@ impl Uploads for FsStore {
             })
             .await;
         }
-        drop(file);
         let at = path.clone();
         let written = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             let (_writer, cap) = Writer::join();
-            let mut w = Appender::open(&at, cap)?;
+            let mut w = Appender::open(file, &at, cap)?;
             for b in head {
                 w.write(&b)?;
             }
